@@ -1,0 +1,19 @@
+/* libcolony: everything a Colony service is built from. */
+#ifndef COLONY_H
+#define COLONY_H
+
+#include "export.h"
+#include "error.h"
+#include "buf.h"
+#include "arena.h"
+#include "log.h"
+#include "config.h"
+#include "http_parser.h"
+#include "http_server.h"
+#include "http_client.h"
+#include "router.h"
+
+/* "0.1.0" */
+COLONY_API const char *colony_version(void);
+
+#endif

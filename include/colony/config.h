@@ -1,0 +1,106 @@
+/* Layered configuration driven by a declarative table of typed settings
+ * (Redis's static_configs[]): the same table drives parsing, validation,
+ * `--help` and the docs. Layers, lowest first:
+ *   built-in defaults < config/default.json < config/<env>.json <
+ *   config/local.json < COLONY_* environment variables < command-line flags.
+ * Keys are dotted paths ("http.max_body_bytes") matching nested JSON objects;
+ * the environment variable for "gateway.port" is COLONY_GATEWAY_PORT and the
+ * flag is --gateway.port=VALUE (or --gateway.port VALUE).
+ * A bad value is reported with file, line and key, and never half-applied. */
+#ifndef COLONY_CONFIG_H
+#define COLONY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <uv.h>
+#include "export.h"
+
+typedef enum colony_config_type {
+    COLONY_CONFIG_STRING,
+    COLONY_CONFIG_INT,      /* int64 */
+    COLONY_CONFIG_BOOL,     /* true/false; env and flags also take 1/0, yes/no, on/off */
+    COLONY_CONFIG_DOUBLE,
+    COLONY_CONFIG_DURATION, /* milliseconds; JSON number (ms) or string "250ms", "5s", "2m", "1h" */
+    COLONY_CONFIG_SIZE,     /* bytes; JSON number or string "512", "64kb", "8mb", "1gb" (1024-based) */
+} colony_config_type;
+
+typedef struct colony_config_setting {
+    const char *key;           /* dotted path */
+    colony_config_type type;
+    const char *default_value; /* as text, parsed like an env value; NULL = unset string */
+    int reloadable;            /* may change on reload without a restart */
+    const char *description;   /* one line, for --help and docs */
+    int64_t min, max;          /* inclusive bounds for numeric types; min == max == 0: none */
+} colony_config_setting;
+
+/* Where a bad value came from. line is 0 when the source has no lines (env, flag). */
+typedef struct colony_config_error {
+    char file[256];   /* file path, "environment" or "command line" */
+    int line;
+    char key[128];
+    char reason[256];
+} colony_config_error;
+
+typedef struct colony_config_options {
+    const char *dir;        /* folder with the JSON files; NULL = "config" */
+    const char *env;        /* environment name; NULL = $COLONY_ENV, else "development" */
+    const char *env_prefix; /* NULL = "COLONY_" */
+    int argc;               /* flags to apply last; argv[0] is not skipped */
+    char **argv;
+    int use_environment;    /* read environment variables (1) or not (0) */
+} colony_config_options;
+
+typedef struct colony_config colony_config;
+
+/* Creates a config holding the table's defaults. The table must outlive it.
+ * Returns NULL on allocation failure or an invalid table (bad default). */
+COLONY_API colony_config *colony_config_new(const colony_config_setting *table, size_t n);
+COLONY_API void colony_config_free(colony_config *cfg);
+
+/* Loads every layer. On error returns COLONY_EINVAL (or ENOMEM), fills err and
+ * leaves cfg exactly as it was. Missing files are skipped; unknown keys in a
+ * file are errors (they are almost always typos). */
+COLONY_API int colony_config_load(colony_config *cfg, const colony_config_options *opts,
+                                  colony_config_error *err);
+
+/* Getters. The key must be in the table with the matching type; anything else
+ * is a programming error and returns 0 / NULL. Strings stay valid until the
+ * next successful load or reload. */
+COLONY_API const char *colony_config_get_string(const colony_config *cfg, const char *key);
+COLONY_API int64_t colony_config_get_int(const colony_config *cfg, const char *key);
+COLONY_API int colony_config_get_bool(const colony_config *cfg, const char *key);
+COLONY_API double colony_config_get_double(const colony_config *cfg, const char *key);
+/* DURATION (ms) and SIZE (bytes) settings are read with get_int. */
+
+/* Where the current value of key came from: "default", a file path,
+ * "environment" or "command line". */
+COLONY_API const char *colony_config_source(const colony_config *cfg, const char *key);
+
+/* Called once per setting whose value differs after a reload. applied is 0 for
+ * a non-reloadable setting: its old value is kept until restart. */
+typedef void (*colony_config_change_cb)(const colony_config_setting *setting, const char *old_text,
+                                        const char *new_text, int applied, void *ud);
+
+/* Re-reads every layer with the options of the last load. If anything is
+ * invalid, returns COLONY_EINVAL with err filled and keeps the old config;
+ * otherwise applies reloadable changes and reports each change to cb. */
+COLONY_API int colony_config_reload(colony_config *cfg, colony_config_error *err,
+                                    colony_config_change_cb cb, void *ud);
+
+/* Reloads on SIGHUP and whenever a config file in the folder changes
+ * (debounced), logging what changed or why the new config was refused.
+ * cb (may be NULL) is called after each successful reload that changed
+ * something. Stop with colony_config_unwatch() before closing the loop. */
+typedef void (*colony_config_reloaded_cb)(colony_config *cfg, void *ud);
+COLONY_API int colony_config_watch(colony_config *cfg, uv_loop_t *loop,
+                                   colony_config_reloaded_cb cb, void *ud);
+COLONY_API void colony_config_unwatch(colony_config *cfg);
+
+/* Writes one line per setting (flag, type, default, description) for --help. */
+COLONY_API void colony_config_print_help(const colony_config_setting *table, size_t n, FILE *out);
+/* Formats an error as "file:line: key: reason" into out. */
+COLONY_API const char *colony_config_error_format(const colony_config_error *err, char *out,
+                                                  size_t size);
+
+#endif

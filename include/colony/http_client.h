@@ -1,0 +1,93 @@
+/* Asynchronous HTTP/1.1 client with a keep-alive connection pool per origin.
+ * Names are resolved off the loop (libuv's thread pool). Every request has
+ * connect, read (longest silence) and total timeouts, can stream its request
+ * body and its response body, and can be cancelled. One client belongs to one
+ * loop and is used only from that loop's thread. */
+#ifndef COLONY_HTTP_CLIENT_H
+#define COLONY_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "export.h"
+#include "http_parser.h"
+
+typedef struct colony_client colony_client;
+typedef struct colony_client_call colony_client_call; /* one request in flight */
+
+typedef struct colony_client_options {
+    unsigned max_per_origin;     /* 32: connections per scheme://host:port (busy + idle) */
+    uint64_t idle_timeout_ms;    /* 30000: idle pooled connection is closed after this */
+    uint64_t connect_timeout_ms; /* 5000 */
+    uint64_t read_timeout_ms;    /* 30000: longest silence while waiting for the response */
+    uint64_t total_timeout_ms;   /* 60000: whole call including queueing; 0 = none */
+    size_t max_response_body;    /* 8 MiB: buffered response bodies; over it the call fails E2BIG */
+    unsigned max_queued;         /* 1024: calls waiting for a connection per origin; then EBUSY */
+    colony_http_limits limits;   /* response head limits */
+} colony_client_options;
+
+COLONY_API void colony_client_options_defaults(colony_client_options *opts);
+COLONY_API colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts);
+/* Closes pooled connections and fails pending calls with COLONY_ECANCELED;
+ * cb (may be NULL) runs when all handles are closed and the client is freed. */
+typedef void (*colony_client_closed_cb)(void *ud);
+COLONY_API void colony_client_close(colony_client *c, colony_client_closed_cb cb, void *ud);
+
+/* A received response. Header strings and body are valid during the callback only. */
+typedef struct colony_client_response {
+    int status;
+    int version_minor;
+    const colony_http_header *headers;
+    size_t num_headers;
+    const char *body; /* buffered body (NUL-terminated), NULL when streamed */
+    size_t body_len;
+} colony_client_response;
+
+/* Final callback: err is 0 with res set, or a negative code (ETIMEDOUT,
+ * ECONNREFUSED, ECANCELED, EPROTO, E2BIG, ...) with res NULL. Called exactly
+ * once for a call that colony_client_request() accepted. */
+typedef void (*colony_client_done_cb)(colony_client_call *call, int err,
+                                      const colony_client_response *res, void *ud);
+/* Streaming: the head arrives first (return nonzero to abort), then data pieces. */
+typedef int (*colony_client_head_cb)(colony_client_call *call, const colony_client_response *res,
+                                     void *ud);
+typedef void (*colony_client_data_cb)(colony_client_call *call, const char *data, size_t len,
+                                      void *ud);
+/* Streaming request body: called when the call can take more; write with
+ * colony_client_call_write() and finish with colony_client_call_end(). */
+typedef void (*colony_client_body_cb)(colony_client_call *call, void *ud);
+
+typedef struct colony_client_request {
+    const char *method; /* "GET" if NULL */
+    const char *url;    /* http://host:port/path?query or http+unix://%2Fpath%2Fsock/path */
+    const char *const *headers; /* NULL-terminated name, value, name, value, ... */
+    const void *body;   /* copied; or NULL */
+    size_t body_len;
+    colony_client_body_cb body_cb; /* instead of body: stream it (chunked) */
+    colony_client_head_cb head_cb; /* set both to stream the response */
+    colony_client_data_cb data_cb;
+    uint64_t timeout_ms; /* overrides total_timeout_ms when nonzero */
+} colony_client_request;
+
+/* Starts a call. Returns 0 and (if out) the call handle, or COLONY_EINVAL for a
+ * bad URL/method/header, COLONY_EBUSY when the origin's queue is full; the
+ * callback then never runs. */
+COLONY_API int colony_client_request_send(colony_client *c, const colony_client_request *r,
+                                          colony_client_done_cb cb, void *ud,
+                                          colony_client_call **out);
+/* Cancels a call: done_cb runs with COLONY_ECANCELED (from the loop, not from
+ * inside this function). No effect once done_cb has run. */
+COLONY_API void colony_client_call_cancel(colony_client_call *call);
+COLONY_API int colony_client_call_write(colony_client_call *call, const void *data, size_t len);
+COLONY_API int colony_client_call_end(colony_client_call *call);
+
+/* Pool statistics for one origin ("http://127.0.0.1:8080"). */
+typedef struct colony_client_pool_stats {
+    unsigned idle, busy, queued;
+    uint64_t connects; /* connections opened so far */
+    uint64_t reused;   /* requests sent on an already-used connection */
+} colony_client_pool_stats;
+COLONY_API int colony_client_pool_stats_get(colony_client *c, const char *origin,
+                                            colony_client_pool_stats *out);
+
+#endif

@@ -1,0 +1,150 @@
+/* HTTP/1.1 server on libuv: TCP (IPv4, IPv6) and Unix sockets, keep-alive,
+ * pipelining (answered in order, one request at a time per connection), fixed
+ * and chunked request bodies buffered up to a limit or streamed, simple and
+ * streaming responses, Expect: 100-continue, timeouts, a connection limit, N
+ * worker threads each with its own loop on SO_REUSEPORT, graceful shutdown.
+ * Protocol errors are answered with 400/408/413/414/431/501/505 and a JSON body
+ * {"error": "...", "message": "..."}, and the connection closes after a
+ * framing error. */
+#ifndef COLONY_HTTP_SERVER_H
+#define COLONY_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "arena.h"
+#include "export.h"
+#include "http_parser.h"
+
+typedef struct colony_server colony_server;
+/* One request and its response. Owned by the server; valid from the head
+ * callback until the response has been written (or the connection died), which
+ * colony_request_on_finish() reports. */
+typedef struct colony_request colony_request;
+
+/* Called with a request whose body (if any) has been read completely, unless
+ * the head hook chose to stream it. The handler answers now or later, on the
+ * request's loop thread. */
+typedef void (*colony_handler_cb)(colony_request *req, void *ud);
+
+/* Optional hook called as soon as a head is parsed, before any body byte is
+ * read (and before 100 Continue is sent). It may respond right away (the body is
+ * then discarded), call colony_request_stream_body(), or do nothing to have the
+ * body buffered. */
+typedef void (*colony_head_cb)(colony_request *req, void *ud);
+
+typedef struct colony_server_options {
+    colony_http_limits limits;     /* zero fields = parser defaults; max_body caps buffered bodies */
+    uint64_t header_timeout_ms;    /* 10000: first byte of a request to end of its head (408) */
+    uint64_t body_timeout_ms;      /* 30000: longest pause between body reads (408) */
+    uint64_t idle_timeout_ms;      /* 60000: keep-alive connection with no request */
+    uint64_t write_timeout_ms;     /* 30000: a write that makes no progress */
+    uint64_t max_requests_per_conn; /* 0 = unlimited; then Connection: close */
+    unsigned max_connections;      /* 10000 per server (all workers); over it, accept and close */
+    unsigned workers;              /* 1: threads with their own loop; worker 0 is the caller's loop */
+    size_t read_buffer_size;       /* 16384 */
+    const char *server_header;     /* value of Server:, NULL = none */
+} colony_server_options;
+
+/* Fills zero fields with the defaults above. */
+COLONY_API void colony_server_options_defaults(colony_server_options *opts);
+
+/* Creates a server; handler is required, opts may be NULL for defaults.
+ * NULL on allocation failure. Nothing listens until colony_server_listen(). */
+COLONY_API colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *opts,
+                                            colony_handler_cb handler, void *ud);
+COLONY_API void colony_server_set_head_hook(colony_server *srv, colony_head_cb hook, void *ud);
+
+/* Binds and listens: "127.0.0.1:8080", "[::1]:0", "0.0.0.0:80", "unix:/path".
+ * Port 0 picks a free port (see colony_server_port). May be called more than
+ * once for several addresses. Starts the worker threads on the first call. */
+COLONY_API int colony_server_listen(colony_server *srv, const char *address);
+/* The port the first TCP listener is bound to, or 0. */
+COLONY_API int colony_server_port(const colony_server *srv);
+
+/* Graceful shutdown: stop accepting, close idle connections, let in-flight
+ * requests finish (each connection closes after its current response) until
+ * deadline_ms, then close what is left. cb runs on the server's loop once every
+ * connection and listener is closed and worker threads have joined; then
+ * colony_server_free() may be called. Safe to call from a signal watcher. */
+typedef void (*colony_server_closed_cb)(colony_server *srv, void *ud);
+COLONY_API void colony_server_shutdown(colony_server *srv, uint64_t deadline_ms,
+                                       colony_server_closed_cb cb, void *ud);
+/* Nonzero once shutdown has begun (readiness probes turn false). */
+COLONY_API int colony_server_is_shutting_down(const colony_server *srv);
+/* Frees a server that was never started or has reported closed. */
+COLONY_API void colony_server_free(colony_server *srv);
+
+/* Live counters (summed over workers; approximate while running). */
+typedef struct colony_server_stats {
+    uint64_t connections_accepted;
+    uint64_t connections_rejected; /* over max_connections */
+    uint64_t active_connections;
+    uint64_t requests;
+    uint64_t protocol_errors;
+} colony_server_stats;
+COLONY_API void colony_server_get_stats(const colony_server *srv, colony_server_stats *out);
+
+/* ---- request accessors (strings are NUL-terminated, in the request arena) ---- */
+COLONY_API const char *colony_request_method(const colony_request *req);
+COLONY_API const char *colony_request_target(const colony_request *req); /* path?query as sent */
+COLONY_API const char *colony_request_path(const colony_request *req);   /* before '?' */
+COLONY_API const char *colony_request_query(const colony_request *req);  /* after '?', or "" */
+COLONY_API int colony_request_version_minor(const colony_request *req);
+/* First value of a header (case-insensitive name), or NULL. */
+COLONY_API const char *colony_request_header(const colony_request *req, const char *name);
+COLONY_API size_t colony_request_header_count(const colony_request *req);
+/* i-th header; returns 0 or COLONY_ENOENT. */
+COLONY_API int colony_request_header_at(const colony_request *req, size_t i, const char **name,
+                                        const char **value);
+/* The buffered body (NUL-terminated for convenience) and its length; empty if
+ * none or streamed. */
+COLONY_API const char *colony_request_body(const colony_request *req, size_t *len);
+/* Peer address as "ip:port" or "unix". */
+COLONY_API const char *colony_request_peer(const colony_request *req);
+COLONY_API colony_arena *colony_request_arena(colony_request *req);
+COLONY_API uv_loop_t *colony_request_loop(const colony_request *req);
+COLONY_API colony_server *colony_request_server(const colony_request *req);
+/* Per-request slot for middleware and handlers. */
+COLONY_API void colony_request_set_data(colony_request *req, const char *key, void *value);
+COLONY_API void *colony_request_get_data(const colony_request *req, const char *key);
+
+/* Streams the body instead of buffering it; only from the head hook. data_cb
+ * gets each piece (pointing into the read buffer, valid during the call);
+ * the handler is then called once the body is complete. Returns 0 or COLONY_EINVAL. */
+typedef void (*colony_body_data_cb)(colony_request *req, const char *data, size_t len, void *ud);
+COLONY_API int colony_request_stream_body(colony_request *req, colony_body_data_cb data_cb,
+                                          void *ud);
+
+/* ---- responses ---- */
+/* Adds a response header (copied). Before the response starts; COLONY_EINVAL
+ * for a name or value that would break framing (CR/LF, non-token name). */
+COLONY_API int colony_response_header(colony_request *req, const char *name, const char *value);
+/* Sends a complete response with Content-Length (body copied; content_type may
+ * be NULL). Returns 0, or COLONY_EINVAL if a response was already started. */
+COLONY_API int colony_respond(colony_request *req, int status, const char *content_type,
+                              const void *body, size_t len);
+/* Sends {"error": error, "message": message} with the given status. */
+COLONY_API int colony_respond_error(colony_request *req, int status, const char *error,
+                                    const char *message);
+
+/* Streaming response: start (chunked unless a Content-Length header was set),
+ * write pieces (copied), end. write's cb (may be NULL) runs when that piece has
+ * been handed to the kernel, for flow control. */
+COLONY_API int colony_response_start(colony_request *req, int status);
+typedef void (*colony_write_cb)(colony_request *req, int status, void *ud);
+COLONY_API int colony_response_write(colony_request *req, const void *data, size_t len,
+                                     colony_write_cb cb, void *ud);
+COLONY_API int colony_response_end(colony_request *req);
+/* Status of the response (0 before it starts). */
+COLONY_API int colony_response_status(const colony_request *req);
+
+/* Hooks for middleware: on_response runs just before the head is written
+ * (headers may still be added); on_finish runs once when the request is over,
+ * with 0 after the response was fully written or a negative error if the
+ * connection died first. Several may be added; they run in reverse order. */
+typedef void (*colony_request_hook_cb)(colony_request *req, int status, void *ud);
+COLONY_API int colony_request_on_response(colony_request *req, colony_request_hook_cb cb, void *ud);
+COLONY_API int colony_request_on_finish(colony_request *req, colony_request_hook_cb cb, void *ud);
+
+#endif

@@ -1,0 +1,66 @@
+/* Router and middleware. Patterns are matched segment by segment: literal
+ * segments, parameters (/users/:id) and a trailing wildcard segment "*" (as in
+ * "/static/" followed by "*"), whose value is the rest of the path, available as
+ * the parameter "*". Literal segments win over parameters, parameters over
+ * wildcards, whatever the order
+ * of registration. No match is 404; a path that matches with another method is
+ * 405 with an Allow header. HEAD falls back to the GET route.
+ *
+ * Middleware runs in the order added, before the route's handler. Each calls
+ * colony_next() to go on, or answers itself to stop the chain; to act after
+ * the handler it registers colony_request_on_response()/on_finish() hooks. */
+#ifndef COLONY_ROUTER_H
+#define COLONY_ROUTER_H
+
+#include <jansson.h>
+#include "export.h"
+#include "http_server.h"
+
+typedef struct colony_router colony_router;
+typedef struct colony_chain colony_chain; /* the rest of a middleware chain */
+
+typedef void (*colony_middleware_cb)(colony_request *req, colony_chain *next, void *ud);
+
+COLONY_API colony_router *colony_router_new(void);
+COLONY_API void colony_router_free(colony_router *r);
+
+/* Adds a route. method is "GET", "POST", ... or "*" for any. Returns 0,
+ * COLONY_EINVAL for a malformed pattern (wildcard not last, empty parameter
+ * name, duplicate parameter name), COLONY_EEXIST for a duplicate route. */
+COLONY_API int colony_router_add(colony_router *r, const char *method, const char *pattern,
+                                 colony_handler_cb handler, void *ud);
+/* Appends a middleware to the chain. */
+COLONY_API int colony_router_use(colony_router *r, colony_middleware_cb mw, void *ud);
+
+/* A colony_handler_cb that dispatches through the router: pass it to
+ * colony_server_new() with the router as ud. */
+COLONY_API void colony_router_handle(colony_request *req, void *router);
+
+/* Continues the middleware chain (then the handler). Call at most once. */
+COLONY_API void colony_next(colony_chain *next);
+
+/* Value of a route parameter ("id" for /users/:id, "*" for a wildcard),
+ * percent-decoded; NULL if absent. */
+COLONY_API const char *colony_request_param(const colony_request *req, const char *name);
+/* The matched pattern ("/users/:id"), or NULL before routing / on 404. Metrics
+ * use this as the route label, never the raw path. */
+COLONY_API const char *colony_request_route(const colony_request *req);
+/* Value of a query-string parameter, percent-decoded ("+" is a space); NULL if absent. */
+COLONY_API const char *colony_request_query_param(colony_request *req, const char *name);
+
+/* Matches without a request, for tests and tools: returns 200 when a route
+ * matches, else 404 or 405 (allow then receives the Allow list, NUL-terminated). */
+COLONY_API int colony_router_match(const colony_router *r, const char *method, const char *path,
+                                   char *allow, size_t allow_size);
+
+/* ---- JSON helpers ---- */
+/* Parses the buffered body as JSON. On success returns 0 with a new reference
+ * in *out (caller json_decref()s it). On failure it has already answered: 413
+ * if the body exceeded max_bytes (0 = server limit), 400 with the line, column
+ * and position of the error for invalid JSON, 415 if Content-Type is set and
+ * is not JSON; returns COLONY_EINVAL or COLONY_E2BIG. */
+COLONY_API int colony_request_json(colony_request *req, size_t max_bytes, json_t **out);
+/* Answers with the JSON encoding of value (value is not stolen). */
+COLONY_API int colony_respond_json(colony_request *req, int status, const json_t *value);
+
+#endif

@@ -1,0 +1,15 @@
+/* The subcommand table's entry type and each subcommand's entry point.
+ * A subcommand gets argv with its own name at argv[0] and returns the exit code. */
+#ifndef COLONY_CLI_COMMANDS_H
+#define COLONY_CLI_COMMANDS_H
+
+typedef struct colony_cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} colony_cli_command;
+
+int colony_cli_version(int argc, char **argv);
+int colony_cli_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,23 @@
+/* Internal allocation wrappers. Every libcolony allocation goes through these
+ * so a test build can fail the Nth allocation on purpose (curl's torture mode,
+ * SQLite's test_malloc.c) and prove each failure is handled. */
+#ifndef COLONY_CORE_ALLOC_H
+#define COLONY_CORE_ALLOC_H
+
+#include <stddef.h>
+
+void *colony__malloc(size_t n);
+void *colony__calloc(size_t count, size_t n);
+void *colony__realloc(void *p, size_t n);
+char *colony__strdup(const char *s);
+char *colony__strndup(const char *s, size_t n);
+void colony__free(void *p);
+
+/* Test hooks: after `n` more successful allocations, every allocation fails
+ * until colony__alloc_fail_reset(). colony__alloc_failures() counts failures
+ * injected since the last reset. Not thread-aware: use in single-threaded tests. */
+void colony__alloc_fail_after(long n);
+void colony__alloc_fail_reset(void);
+long colony__alloc_failures(void);
+
+#endif

@@ -1,0 +1,76 @@
+#include "test_support.h"
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static void count_open(uv_handle_t *h, void *arg)
+{
+    int *open = arg;
+    if (!uv_is_closing(h)) {
+        fprintf(stderr, "leaked libuv handle: %s\n", uv_handle_type_name(uv_handle_get_type(h)));
+        (*open)++;
+        uv_close(h, NULL);
+    }
+}
+
+void colony_test_loop_close(uv_loop_t *loop)
+{
+    /* Let pending close callbacks run first. */
+    for (int i = 0; i < 100 && uv_run(loop, UV_RUN_NOWAIT); i++) {
+    }
+    int open = 0;
+    uv_walk(loop, count_open, &open);
+    for (int i = 0; i < 100 && uv_run(loop, UV_RUN_NOWAIT); i++) {
+    }
+    assert_int_equal(open, 0);
+    assert_int_equal(uv_loop_close(loop), 0);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    (void)t;
+}
+
+int colony_test_run_until(uv_loop_t *loop, volatile int *flag, uint64_t timeout_ms)
+{
+    uv_timer_t timer;
+    uv_timer_init(loop, &timer);
+    uv_timer_start(&timer, on_deadline, timeout_ms, 0);
+    uint64_t end = colony_test_now_ms() + timeout_ms;
+    while (!*flag && colony_test_now_ms() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return *flag;
+}
+
+char *colony_test_guarded_copy(const void *data, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t pages = (len + page - 1) / page + 1;
+    unsigned char *base =
+        mmap(NULL, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(base != MAP_FAILED);
+    unsigned char *guard = base + (pages - 1) * page;
+    assert_int_equal(mprotect(guard, page, PROT_NONE), 0);
+    unsigned char *p = guard - len;
+    if (len) memcpy(p, data, len);
+    return (char *)p;
+}
+
+void colony_test_guarded_free(char *p, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *guard = (unsigned char *)p + len;
+    size_t pages = (len + page - 1) / page + 1;
+    munmap(guard - (pages - 1) * page, pages * page);
+}
+
+uint64_t colony_test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
