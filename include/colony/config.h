@@ -18,15 +18,15 @@
 
 typedef enum colony_config_type {
     COLONY_CONFIG_STRING,
-    COLONY_CONFIG_INT,      /* int64 */
-    COLONY_CONFIG_BOOL,     /* true/false; env and flags also take 1/0, yes/no, on/off */
+    COLONY_CONFIG_INT,  /* int64 */
+    COLONY_CONFIG_BOOL, /* true/false; env and flags also take 1/0, yes/no, on/off */
     COLONY_CONFIG_DOUBLE,
     COLONY_CONFIG_DURATION, /* milliseconds; JSON number (ms) or string "250ms", "5s", "2m", "1h" */
-    COLONY_CONFIG_SIZE,     /* bytes; JSON number or string "512", "64kb", "8mb", "1gb" (1024-based) */
+    COLONY_CONFIG_SIZE, /* bytes; JSON number or string "512", "64kb", "8mb", "1gb" (1024-based) */
 } colony_config_type;
 
 typedef struct colony_config_setting {
-    const char *key;           /* dotted path */
+    const char *key; /* dotted path */
     colony_config_type type;
     const char *default_value; /* as text, parsed like an env value; NULL = unset string */
     int reloadable;            /* may change on reload without a restart */
@@ -36,7 +36,7 @@ typedef struct colony_config_setting {
 
 /* Where a bad value came from. line is 0 when the source has no lines (env, flag). */
 typedef struct colony_config_error {
-    char file[256];   /* file path, "environment" or "command line" */
+    char file[256]; /* file path, "environment" or "command line" */
     int line;
     char key[128];
     char reason[256];
@@ -48,7 +48,7 @@ typedef struct colony_config_options {
     const char *env_prefix; /* NULL = "COLONY_" */
     int argc;               /* flags to apply last; argv[0] is not skipped */
     char **argv;
-    int use_environment;    /* read environment variables (1) or not (0) */
+    int use_environment; /* read environment variables (1) or not (0) */
 } colony_config_options;
 
 typedef struct colony_config colony_config;

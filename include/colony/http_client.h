@@ -58,10 +58,10 @@ typedef void (*colony_client_data_cb)(colony_client_call *call, const char *data
 typedef void (*colony_client_body_cb)(colony_client_call *call, void *ud);
 
 typedef struct colony_client_request {
-    const char *method; /* "GET" if NULL */
-    const char *url;    /* http://host:port/path?query or http+unix://%2Fpath%2Fsock/path */
+    const char *method;         /* "GET" if NULL */
+    const char *url;            /* http://host:port/path?query or http+unix://%2Fpath%2Fsock/path */
     const char *const *headers; /* NULL-terminated name, value, name, value, ... */
-    const void *body;   /* copied; or NULL */
+    const void *body;           /* copied; or NULL */
     size_t body_len;
     colony_client_body_cb body_cb; /* instead of body: stream it (chunked) */
     colony_client_head_cb head_cb; /* set both to stream the response */

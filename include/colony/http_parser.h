@@ -21,31 +21,31 @@
  * status a server answers with. */
 typedef enum colony_http_error {
     COLONY_HTTP_OK = 0,
-    COLONY_HTTP_BAD_REQUEST_LINE,    /* 400 malformed request line */
-    COLONY_HTTP_BAD_METHOD,          /* 400 method is not a token */
-    COLONY_HTTP_BAD_TARGET,          /* 400 invalid character in the request target */
-    COLONY_HTTP_URI_TOO_LONG,        /* 414 request line over the limit */
-    COLONY_HTTP_BAD_VERSION,         /* 400 not HTTP/d.d */
-    COLONY_HTTP_VERSION_UNSUPPORTED, /* 505 not HTTP/1.0 or HTTP/1.1 */
-    COLONY_HTTP_BAD_STATUS_LINE,     /* response: malformed status line */
-    COLONY_HTTP_BAD_HEADER_NAME,     /* 400 empty name or non-token character */
-    COLONY_HTTP_BAD_HEADER_VALUE,    /* 400 control character or bare CR in a value */
-    COLONY_HTTP_SPACE_BEFORE_COLON,  /* 400 "Name : value" */
-    COLONY_HTTP_OBS_FOLD,            /* 400 continuation line */
-    COLONY_HTTP_BARE_CR,             /* 400 CR not followed by LF */
-    COLONY_HTTP_HEADERS_TOO_LARGE,   /* 431 header section over the limit */
-    COLONY_HTTP_TOO_MANY_HEADERS,    /* 431 more fields than the limit */
-    COLONY_HTTP_BAD_CONTENT_LENGTH,  /* 400 not digits, overflow, or differing duplicates */
-    COLONY_HTTP_CL_AND_TE,           /* 400 both Content-Length and Transfer-Encoding */
+    COLONY_HTTP_BAD_REQUEST_LINE,      /* 400 malformed request line */
+    COLONY_HTTP_BAD_METHOD,            /* 400 method is not a token */
+    COLONY_HTTP_BAD_TARGET,            /* 400 invalid character in the request target */
+    COLONY_HTTP_URI_TOO_LONG,          /* 414 request line over the limit */
+    COLONY_HTTP_BAD_VERSION,           /* 400 not HTTP/d.d */
+    COLONY_HTTP_VERSION_UNSUPPORTED,   /* 505 not HTTP/1.0 or HTTP/1.1 */
+    COLONY_HTTP_BAD_STATUS_LINE,       /* response: malformed status line */
+    COLONY_HTTP_BAD_HEADER_NAME,       /* 400 empty name or non-token character */
+    COLONY_HTTP_BAD_HEADER_VALUE,      /* 400 control character or bare CR in a value */
+    COLONY_HTTP_SPACE_BEFORE_COLON,    /* 400 "Name : value" */
+    COLONY_HTTP_OBS_FOLD,              /* 400 continuation line */
+    COLONY_HTTP_BARE_CR,               /* 400 CR not followed by LF */
+    COLONY_HTTP_HEADERS_TOO_LARGE,     /* 431 header section over the limit */
+    COLONY_HTTP_TOO_MANY_HEADERS,      /* 431 more fields than the limit */
+    COLONY_HTTP_BAD_CONTENT_LENGTH,    /* 400 not digits, overflow, or differing duplicates */
+    COLONY_HTTP_CL_AND_TE,             /* 400 both Content-Length and Transfer-Encoding */
     COLONY_HTTP_BAD_TRANSFER_ENCODING, /* 400 final coding not chunked, chunked twice, bad token */
-    COLONY_HTTP_TE_NOT_IMPLEMENTED,  /* 501 a coding other than chunked (e.g. gzip, chunked) */
-    COLONY_HTTP_BODY_TOO_LARGE,      /* 413 declared or received body over the limit */
-    COLONY_HTTP_BAD_CHUNK_SIZE,      /* 400 non-hex, empty or overflowing chunk size */
-    COLONY_HTTP_BAD_CHUNK_EXTENSION, /* 400 malformed chunk extension */
-    COLONY_HTTP_BAD_CHUNK_DATA,      /* 400 chunk data not followed by CRLF */
-    COLONY_HTTP_CHUNK_LINE_TOO_LONG, /* 400 chunk-size line or trailer over the limit */
-    COLONY_HTTP_BAD_TRAILER,         /* 400 malformed trailer field */
-    COLONY_HTTP_BAD_HOST,            /* 400 HTTP/1.1 request without exactly one Host */
+    COLONY_HTTP_TE_NOT_IMPLEMENTED,    /* 501 a coding other than chunked (e.g. gzip, chunked) */
+    COLONY_HTTP_BODY_TOO_LARGE,        /* 413 declared or received body over the limit */
+    COLONY_HTTP_BAD_CHUNK_SIZE,        /* 400 non-hex, empty or overflowing chunk size */
+    COLONY_HTTP_BAD_CHUNK_EXTENSION,   /* 400 malformed chunk extension */
+    COLONY_HTTP_BAD_CHUNK_DATA,        /* 400 chunk data not followed by CRLF */
+    COLONY_HTTP_CHUNK_LINE_TOO_LONG,   /* 400 chunk-size line or trailer over the limit */
+    COLONY_HTTP_BAD_TRAILER,           /* 400 malformed trailer field */
+    COLONY_HTTP_BAD_HOST,              /* 400 HTTP/1.1 request without exactly one Host */
     COLONY_HTTP_ERROR_COUNT
 } colony_http_error;
 
@@ -76,13 +76,13 @@ typedef enum colony_http_body_kind {
 
 /* What both requests and responses share. */
 typedef struct colony_http_message {
-    int version_minor;          /* 0 or 1 (major is always 1) */
+    int version_minor;           /* 0 or 1 (major is always 1) */
     colony_http_header *headers; /* the caller's array */
     size_t num_headers;
     colony_http_body_kind body_kind;
-    uint64_t content_length;    /* for BODY_LENGTH */
-    int keep_alive;             /* connection may be reused after this message */
-    colony_http_error error;    /* why the last parse failed */
+    uint64_t content_length; /* for BODY_LENGTH */
+    int keep_alive;          /* connection may be reused after this message */
+    colony_http_error error; /* why the last parse failed */
 } colony_http_message;
 
 typedef struct colony_http_request {
@@ -146,7 +146,7 @@ COLONY_API int colony_http_error_status(colony_http_error err);
 COLONY_API const char *colony_http_error_message(colony_http_error err);
 /* Case-insensitive header lookup in a parsed message; NULL if absent. */
 COLONY_API const colony_http_header *colony_http_find_header(const colony_http_message *m,
-                                                            const char *name);
+                                                             const char *name);
 /* Fills zero fields of *limits with the defaults. */
 COLONY_API void colony_http_limits_defaults(colony_http_limits *limits);
 /* Reason phrase for a status code ("Not Found"); "" when unknown. */

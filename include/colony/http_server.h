@@ -34,16 +34,16 @@ typedef void (*colony_handler_cb)(colony_request *req, void *ud);
 typedef void (*colony_head_cb)(colony_request *req, void *ud);
 
 typedef struct colony_server_options {
-    colony_http_limits limits;     /* zero fields = parser defaults; max_body caps buffered bodies */
-    uint64_t header_timeout_ms;    /* 10000: first byte of a request to end of its head (408) */
-    uint64_t body_timeout_ms;      /* 30000: longest pause between body reads (408) */
-    uint64_t idle_timeout_ms;      /* 60000: keep-alive connection with no request */
-    uint64_t write_timeout_ms;     /* 30000: a write that makes no progress */
+    colony_http_limits limits;  /* zero fields = parser defaults; max_body caps buffered bodies */
+    uint64_t header_timeout_ms; /* 10000: first byte of a request to end of its head (408) */
+    uint64_t body_timeout_ms;   /* 30000: longest pause between body reads (408) */
+    uint64_t idle_timeout_ms;   /* 60000: keep-alive connection with no request */
+    uint64_t write_timeout_ms;  /* 30000: a write that makes no progress */
     uint64_t max_requests_per_conn; /* 0 = unlimited; then Connection: close */
-    unsigned max_connections;      /* 10000 per server (all workers); over it, accept and close */
-    unsigned workers;              /* 1: threads with their own loop; worker 0 is the caller's loop */
-    size_t read_buffer_size;       /* 16384 */
-    const char *server_header;     /* value of Server:, NULL = none */
+    unsigned max_connections;       /* 10000 per server (all workers); over it, accept and close */
+    unsigned workers;          /* 1: threads with their own loop; worker 0 is the caller's loop */
+    size_t read_buffer_size;   /* 16384 */
+    const char *server_header; /* value of Server:, NULL = none */
 } colony_server_options;
 
 /* Fills zero fields with the defaults above. */

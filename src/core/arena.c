@@ -53,8 +53,7 @@ void *colony_arena_alloc(colony_arena *a, size_t n)
     if (n == 0) n = 1;
     if (n > SIZE_MAX - ARENA_ALIGN) return NULL;
     size_t rounded = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (a->max_total && (rounded > a->max_total || a->total > a->max_total - rounded))
-        return NULL;
+    if (a->max_total && (rounded > a->max_total || a->total > a->max_total - rounded)) return NULL;
     arena_block *b = a->head;
     if (b->size - b->used < rounded) {
         size_t size = rounded > a->block_size / 2 ? rounded : a->block_size;

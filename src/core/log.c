@@ -115,12 +115,24 @@ static void put_json_string(line *l, const char *s)
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         put(l, run, (size_t)(s - run));
         switch (c) {
-        case '"': puts_(l, "\\\""); break;
-        case '\\': puts_(l, "\\\\"); break;
-        case '\n': puts_(l, "\\n"); break;
-        case '\r': puts_(l, "\\r"); break;
-        case '\t': puts_(l, "\\t"); break;
-        default: putf(l, "\\u%04x", c); break;
+        case '"':
+            puts_(l, "\\\"");
+            break;
+        case '\\':
+            puts_(l, "\\\\");
+            break;
+        case '\n':
+            puts_(l, "\\n");
+            break;
+        case '\r':
+            puts_(l, "\\r");
+            break;
+        case '\t':
+            puts_(l, "\\t");
+            break;
+        default:
+            putf(l, "\\u%04x", c);
+            break;
         }
         run = s + 1;
     }
@@ -144,12 +156,20 @@ static void put_field_value(line *l, const colony_log_field *f, int json)
 {
     switch (f->type) {
     case COLONY_LOG_FIELD_STR:
-        if (json) put_json_string(l, f->v.s);
-        else puts_(l, f->v.s ? f->v.s : "null");
+        if (json)
+            put_json_string(l, f->v.s);
+        else
+            puts_(l, f->v.s ? f->v.s : "null");
         break;
-    case COLONY_LOG_FIELD_INT: putf(l, "%lld", f->v.i); break;
-    case COLONY_LOG_FIELD_DOUBLE: putf(l, "%.17g", f->v.d); break;
-    case COLONY_LOG_FIELD_BOOL: puts_(l, f->v.b ? "true" : "false"); break;
+    case COLONY_LOG_FIELD_INT:
+        putf(l, "%lld", f->v.i);
+        break;
+    case COLONY_LOG_FIELD_DOUBLE:
+        putf(l, "%.17g", f->v.d);
+        break;
+    case COLONY_LOG_FIELD_BOOL:
+        puts_(l, f->v.b ? "true" : "false");
+        break;
     }
 }
 
@@ -230,8 +250,9 @@ void colony_log_emit(colony_log_level level, const char *msg, const colony_log_f
     if (n >= sizeof(buf) - 1) {
         /* Over-long line: keep it valid JSON by dropping the fields. */
         colony_log_field note = COLONY_LF_BOOL("truncated", 1);
-        n = human ? format_human(buf, sizeof(buf) - 1, level, "(line too long)", &note, 1)
-                  : colony_log_format_json(buf, sizeof(buf) - 1, level, "(line too long)", &note, 1);
+        n = human
+                ? format_human(buf, sizeof(buf) - 1, level, "(line too long)", &note, 1)
+                : colony_log_format_json(buf, sizeof(buf) - 1, level, "(line too long)", &note, 1);
         if (n >= sizeof(buf) - 1) n = sizeof(buf) - 2;
     }
     buf[n++] = '\n';
