@@ -1,0 +1,54 @@
+/* Internals shared by the HTTP parser files (parser.c, parser_fields.c,
+ * parser_chunked.c, http_status.c). */
+#ifndef COLONY_HTTP_PARSER_INTERNAL_H
+#define COLONY_HTTP_PARSER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "colony/http_parser.h"
+
+/* Character classes, one 256-entry table of bit flags (RFC 9110 §5.6). */
+enum {
+    COLONY__CC_TCHAR = 0x01,  /* token character */
+    COLONY__CC_FIELD = 0x02,  /* field-vchar, obs-text, SP, HTAB: allowed in a field value */
+    COLONY__CC_TARGET = 0x04, /* visible ASCII 0x21-0x7E: allowed in a request-target */
+    COLONY__CC_HEX = 0x08,    /* HEXDIG */
+    COLONY__CC_QDTEXT = 0x10, /* qdtext: inside a quoted-string without escaping */
+    COLONY__CC_WS = 0x20,     /* SP or HTAB (OWS/BWS) */
+    COLONY__CC_DIGIT = 0x40,  /* DIGIT */
+};
+extern const uint8_t colony__http_cc[256];
+
+#define COLONY__HTTP_IS(c, cls) ((colony__http_cc[(unsigned char)(c)] & (cls)) != 0)
+
+/* Copies *in (NULL = all defaults) into *out with zero fields defaulted. */
+void colony__http_effective_limits(colony_http_limits *out, const colony_http_limits *in);
+
+/* Case-insensitive ASCII comparison of s[0..len) with the lowercase literal lit
+ * of length lit_len. */
+int colony__http_ieq(const char *s, size_t len, const char *lit, size_t lit_len);
+
+/* Semantic checks on a complete head's fields: Content-Length, Transfer-Encoding,
+ * Host, Connection, Expect, Upgrade (parser_fields.c). */
+typedef struct colony__http_fields {
+    int has_content_length;
+    uint64_t content_length;
+    int has_transfer_encoding;
+    int te_malformed;     /* not a valid list of transfer-codings */
+    int te_chunked_count; /* "chunked" codings seen */
+    int te_chunked_last;  /* the final coding is chunked (without parameters) */
+    int te_codings;       /* codings seen in all fields */
+    int host_count;
+    int connection_close;
+    int connection_keep_alive;
+    int connection_upgrade;
+    int has_upgrade;
+    int expect_continue;
+} colony__http_fields;
+
+/* Fills *f from the fields. Returns COLONY_HTTP_OK or BAD_CONTENT_LENGTH
+ * (malformed, overflowing or differing values). */
+colony_http_error colony__http_scan_fields(const colony_http_header *headers, size_t n,
+                                           colony__http_fields *f);
+
+#endif
