@@ -1,0 +1,438 @@
+/* Metrics registry: families, lock-free series lookup and per-thread cells. */
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include "colony/error.h"
+#include "core/alloc.h"
+#include "kit/metrics_internal.h"
+
+static const double default_buckets[] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
+
+static atomic_int next_thread_slot;
+static _Thread_local int thread_slot = -1;
+
+/* Each thread gets a private cell index on first update; past the slot count
+ * threads share the locked overflow cell (-2). */
+static int my_slot(void)
+{
+    if (thread_slot == -1) {
+        int s = atomic_fetch_add_explicit(&next_thread_slot, 1, memory_order_relaxed);
+        thread_slot = s < METRICS_THREAD_SLOTS ? s : -2;
+    }
+    return thread_slot;
+}
+
+static int valid_name(const char *s, int allow_colon)
+{
+    if (!s || !*s) return 0;
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                 (allow_colon && c == ':') || (p != s && c >= '0' && c <= '9');
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+colony_metrics *colony_metrics_new(void)
+{
+    colony_metrics *m = colony__calloc(1, sizeof(*m));
+    if (!m) return NULL;
+    pthread_mutex_init(&m->lock, NULL);
+    return m;
+}
+
+static void series_free(colony_metric_series *s, size_t nlabels)
+{
+    for (size_t i = 0; i < nlabels; i++)
+        colony__free(s->values[i]);
+    colony__free(s->values);
+    for (int i = 0; i < METRICS_THREAD_SLOTS; i++)
+        colony__free((void *)atomic_load(&s->cells[i]));
+    colony__free((void *)s->overflow);
+    colony__free(s);
+}
+
+static void family_free(colony_metric *f)
+{
+    colony_metric_series *s = f->series_head;
+    while (s) {
+        colony_metric_series *next = s->next;
+        series_free(s, f->nlabels);
+        s = next;
+    }
+    colony__free(atomic_load(&f->table));
+    for (series_table *t = f->retired; t;) {
+        series_table *next = t->retired_next;
+        colony__free(t);
+        t = next;
+    }
+    for (size_t i = 0; i < f->nlabels; i++)
+        colony__free(f->labels[i]);
+    colony__free(f->name);
+    colony__free(f->help);
+    colony__free(f->buckets);
+    pthread_mutex_destroy(&f->lock);
+    colony__free(f);
+}
+
+void colony_metrics_free(colony_metrics *m)
+{
+    if (!m) return;
+    colony_metric *f = m->head;
+    while (f) {
+        colony_metric *next = f->next;
+        family_free(f);
+        f = next;
+    }
+    pthread_mutex_destroy(&m->lock);
+    colony__free(m);
+}
+
+static colony_metric *find_family(colony_metrics *m, const char *name)
+{
+    for (colony_metric *f = m->head; f; f = f->next)
+        if (strcmp(f->name, name) == 0) return f;
+    return NULL;
+}
+
+static int same_shape(const colony_metric *f, metric_type type, const char *const *labels)
+{
+    if (f->type != type) return 0;
+    size_t n = 0;
+    for (; labels && labels[n]; n++)
+        if (n >= f->nlabels || strcmp(labels[n], f->labels[n]) != 0) return 0;
+    return n == f->nlabels;
+}
+
+static colony_metric *family_new(const char *name, const char *help, metric_type type,
+                                 const char *const *labels)
+{
+    colony_metric *f = colony__calloc(1, sizeof(*f));
+    if (!f) return NULL;
+    f->type = type;
+    pthread_mutex_init(&f->lock, NULL);
+    f->name = colony__strdup(name);
+    f->help = colony__strdup(help ? help : "");
+    if (!f->name || !f->help) goto fail;
+    for (; labels && labels[f->nlabels]; f->nlabels++) {
+        f->labels[f->nlabels] = colony__strdup(labels[f->nlabels]);
+        if (!f->labels[f->nlabels]) goto fail;
+    }
+    series_table *t = colony__calloc(1, sizeof(*t) + 16 * sizeof(t->slots[0]));
+    if (!t) goto fail;
+    t->cap = 16;
+    atomic_init(&f->table, t);
+    return f;
+fail:
+    family_free(f);
+    return NULL;
+}
+
+static int valid_labels(const char *const *labels)
+{
+    size_t n = 0;
+    for (; labels && labels[n]; n++) {
+        if (!valid_name(labels[n], 0) || strncmp(labels[n], "__", 2) == 0) return 0;
+        if (strcmp(labels[n], "le") == 0 || strcmp(labels[n], "quantile") == 0) return 0;
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(labels[j], labels[n]) == 0) return 0;
+    }
+    return n <= METRICS_MAX_LABELS;
+}
+
+/* Registers a family, or returns the existing one of the same shape. */
+static colony_metric *register_family(colony_metrics *m, const char *name, const char *help,
+                                      metric_type type, const char *const *labels,
+                                      const double *buckets, size_t nbuckets)
+{
+    if (!valid_name(name, 1) || !valid_labels(labels)) return NULL;
+    pthread_mutex_lock(&m->lock);
+    colony_metric *f = find_family(m, name);
+    if (f) {
+        pthread_mutex_unlock(&m->lock);
+        return same_shape(f, type, labels) ? f : NULL;
+    }
+    f = family_new(name, help, type, labels);
+    if (f && type == METRIC_HISTOGRAM) {
+        f->buckets = colony__malloc(nbuckets * sizeof(double));
+        if (!f->buckets) {
+            family_free(f);
+            f = NULL;
+        } else {
+            memcpy(f->buckets, buckets, nbuckets * sizeof(double));
+            f->nbuckets = nbuckets;
+        }
+    }
+    if (f) {
+        f->registry = m;
+        if (m->tail)
+            m->tail->next = f;
+        else
+            m->head = f;
+        m->tail = f;
+        m->nfamilies++;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return f;
+}
+
+colony_metric *colony_metrics_counter(colony_metrics *m, const char *name, const char *help,
+                                      const char *const *label_names)
+{
+    return register_family(m, name, help, METRIC_COUNTER, label_names, NULL, 0);
+}
+
+colony_metric *colony_metrics_gauge(colony_metrics *m, const char *name, const char *help,
+                                    const char *const *label_names)
+{
+    return register_family(m, name, help, METRIC_GAUGE, label_names, NULL, 0);
+}
+
+colony_metric *colony_metrics_histogram(colony_metrics *m, const char *name, const char *help,
+                                        const char *const *label_names, const double *buckets,
+                                        size_t nbuckets)
+{
+    if (!buckets) {
+        buckets = default_buckets;
+        nbuckets = sizeof(default_buckets) / sizeof(default_buckets[0]);
+    }
+    if (nbuckets == 0 || nbuckets > 64) return NULL;
+    for (size_t i = 0; i < nbuckets; i++)
+        if (!isfinite(buckets[i]) || (i && buckets[i] <= buckets[i - 1])) return NULL;
+    return register_family(m, name, help, METRIC_HISTOGRAM, label_names, buckets, nbuckets);
+}
+
+int colony__metrics_fn(colony_metrics *m, const char *name, const char *help, metric_type type,
+                       colony_gauge_fn fn, void *ud)
+{
+    if (!fn) return COLONY_EINVAL;
+    colony_metric *f = register_family(m, name, help, type, NULL, NULL, 0);
+    if (!f) return COLONY_EINVAL;
+    f->fn = fn;
+    f->fn_ud = ud;
+    return 0;
+}
+
+int colony_metrics_gauge_fn(colony_metrics *m, const char *name, const char *help,
+                            colony_gauge_fn fn, void *ud)
+{
+    return colony__metrics_fn(m, name, help, METRIC_GAUGE_FN, fn, ud);
+}
+
+/* FNV-1a over the values, with a separator that cannot occur in C strings. */
+static uint64_t hash_values(const char *const *values, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        for (const unsigned char *p = (const unsigned char *)values[i]; *p; p++)
+            h = (h ^ *p) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull;
+    }
+    return h;
+}
+
+static int series_matches(const colony_metric_series *s, uint64_t h, const char *const *values,
+                          size_t n)
+{
+    if (s->hash != h) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s->values[i], values[i]) != 0) return 0;
+    return 1;
+}
+
+static colony_metric_series *table_find(series_table *t, uint64_t h, const char *const *values,
+                                        size_t n)
+{
+    for (size_t i = h & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+        colony_metric_series *s = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+        if (!s) return NULL;
+        if (series_matches(s, h, values, n)) return s;
+    }
+}
+
+static void table_put(series_table *t, colony_metric_series *s)
+{
+    size_t i = s->hash & (t->cap - 1);
+    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed))
+        i = (i + 1) & (t->cap - 1);
+    atomic_store_explicit(&t->slots[i], s, memory_order_release);
+}
+
+static colony_metric_series *series_new(colony_metric *f, uint64_t h, const char *const *values)
+{
+    colony_metric_series *s = colony__calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    s->family = f;
+    s->hash = h;
+    s->values = colony__calloc(f->nlabels ? f->nlabels : 1, sizeof(char *));
+    if (!s->values) {
+        colony__free(s);
+        return NULL;
+    }
+    for (size_t i = 0; i < f->nlabels; i++) {
+        s->values[i] = colony__strdup(values[i]);
+        if (!s->values[i]) {
+            series_free(s, f->nlabels);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+/* Slow path under the family lock: insert, growing the table (a new table is
+ * published; readers still on the old one see a consistent, shorter view). */
+static colony_metric_series *series_insert(colony_metric *f, uint64_t h, const char *const *values)
+{
+    pthread_mutex_lock(&f->lock);
+    series_table *t = atomic_load_explicit(&f->table, memory_order_acquire);
+    colony_metric_series *s = table_find(t, h, values, f->nlabels);
+    if (s) goto out;
+    if ((f->nseries + 1) * 2 > t->cap) {
+        series_table *bigger = colony__calloc(1, sizeof(*t) + 2 * t->cap * sizeof(t->slots[0]));
+        if (!bigger) goto out;
+        bigger->cap = 2 * t->cap;
+        for (colony_metric_series *it = f->series_head; it; it = it->next)
+            table_put(bigger, it);
+        t->retired_next = f->retired;
+        f->retired = t;
+        atomic_store_explicit(&f->table, bigger, memory_order_release);
+        t = bigger;
+    }
+    s = series_new(f, h, values);
+    if (!s) goto out;
+    table_put(t, s);
+    if (f->series_tail)
+        f->series_tail->next = s;
+    else
+        f->series_head = s;
+    f->series_tail = s;
+    f->nseries++;
+out:
+    pthread_mutex_unlock(&f->lock);
+    return s;
+}
+
+colony_metric_series *colony_metric_with_values(colony_metric *f, const char *const *values)
+{
+    if (!f || f->fn) return NULL;
+    for (size_t i = 0; i < f->nlabels; i++)
+        if (!values || !values[i]) return NULL;
+    uint64_t h = hash_values(values, f->nlabels);
+    series_table *t = atomic_load_explicit(&f->table, memory_order_acquire);
+    colony_metric_series *s = table_find(t, h, values, f->nlabels);
+    return s ? s : series_insert(f, h, values);
+}
+
+colony_metric_series *colony_metric_with(colony_metric *f, ...)
+{
+    if (!f) return NULL;
+    const char *values[METRICS_MAX_LABELS + 1] = {0};
+    va_list ap;
+    va_start(ap, f);
+    for (size_t i = 0; i < f->nlabels; i++)
+        values[i] = va_arg(ap, const char *);
+    va_end(ap);
+    return colony_metric_with_values(f, values);
+}
+
+size_t colony__metric_cell_width(const colony_metric *f)
+{
+    /* sum, count, one per finite bucket, +Inf */
+    return f->type == METRIC_HISTOGRAM ? f->nbuckets + 3 : 1;
+}
+
+/* This thread's cell, allocated on first use; NULL means "use the overflow
+ * cell under the lock" (or allocation failed, then the update is dropped). */
+static metric_value *my_cell(colony_metric_series *s, int *locked)
+{
+    int slot = my_slot();
+    *locked = 0;
+    if (slot >= 0) {
+        metric_value *c = atomic_load_explicit(&s->cells[slot], memory_order_relaxed);
+        if (c) return c;
+        c = colony__calloc(colony__metric_cell_width(s->family), sizeof(metric_value));
+        if (c) atomic_store_explicit(&s->cells[slot], c, memory_order_release);
+        return c;
+    }
+    pthread_mutex_lock(&s->family->lock);
+    if (!s->overflow)
+        s->overflow = colony__calloc(colony__metric_cell_width(s->family), sizeof(metric_value));
+    if (!s->overflow) {
+        pthread_mutex_unlock(&s->family->lock);
+        return NULL;
+    }
+    *locked = 1;
+    return s->overflow;
+}
+
+static void cell_add(metric_value *v, double x)
+{
+    double cur = atomic_load_explicit(v, memory_order_relaxed);
+    atomic_store_explicit(v, cur + x, memory_order_relaxed);
+}
+
+void colony_metric_inc(colony_metric_series *s, double v)
+{
+    if (!s) return;
+    if (s->family->type == METRIC_GAUGE) {
+        double cur = atomic_load_explicit(&s->gauge, memory_order_relaxed);
+        while (!atomic_compare_exchange_weak_explicit(&s->gauge, &cur, cur + v,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+        }
+        return;
+    }
+    if (s->family->type != METRIC_COUNTER || !(v >= 0)) return;
+    int locked;
+    metric_value *c = my_cell(s, &locked);
+    if (c) cell_add(&c[0], v);
+    if (locked) pthread_mutex_unlock(&s->family->lock);
+}
+
+void colony_metric_set(colony_metric_series *s, double v)
+{
+    if (s && s->family->type == METRIC_GAUGE)
+        atomic_store_explicit(&s->gauge, v, memory_order_relaxed);
+}
+
+void colony_metric_observe(colony_metric_series *s, double v)
+{
+    if (!s || s->family->type != METRIC_HISTOGRAM || isnan(v)) return;
+    const colony_metric *f = s->family;
+    size_t b = 0;
+    while (b < f->nbuckets && v > f->buckets[b])
+        b++;
+    int locked;
+    metric_value *c = my_cell(s, &locked);
+    if (c) {
+        cell_add(&c[0], v);
+        cell_add(&c[1], 1);
+        cell_add(&c[2 + b], 1); /* b == nbuckets is the +Inf bucket */
+    }
+    if (locked) pthread_mutex_unlock(&s->family->lock);
+}
+
+void colony__metric_series_sum(colony_metric_series *s, double *out)
+{
+    size_t w = colony__metric_cell_width(s->family);
+    memset(out, 0, w * sizeof(double));
+    for (int i = 0; i < METRICS_THREAD_SLOTS; i++) {
+        metric_value *c = atomic_load_explicit(&s->cells[i], memory_order_acquire);
+        for (size_t j = 0; c && j < w; j++)
+            out[j] += atomic_load_explicit(&c[j], memory_order_relaxed);
+    }
+    pthread_mutex_lock(&s->family->lock);
+    for (size_t j = 0; s->overflow && j < w; j++)
+        out[j] += atomic_load_explicit(&s->overflow[j], memory_order_relaxed);
+    pthread_mutex_unlock(&s->family->lock);
+}
+
+double colony_metric_value(const colony_metric_series *s)
+{
+    if (!s) return 0;
+    if (s->family->type == METRIC_GAUGE) return atomic_load(&((colony_metric_series *)s)->gauge);
+    if (s->family->type != METRIC_COUNTER) return 0;
+    double v;
+    colony__metric_series_sum((colony_metric_series *)s, &v);
+    return v;
+}

@@ -1,0 +1,217 @@
+/* Metrics: exact exposition text, escaping, label sets, per-thread cells
+ * summed at scrape, registration rules, process metrics. */
+#include "test_support.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "colony/colony.h"
+#include "colony/metrics.h"
+#include "core/alloc.h"
+
+static char *scrape(colony_metrics *m)
+{
+    colony_buf b;
+    colony_buf_init(&b, 1 << 20);
+    assert_int_equal(colony_metrics_write(m, &b), 0);
+    return colony_buf_detach(&b, NULL);
+}
+
+static void counter_with_labels_exact_text(void **state)
+{
+    (void)state;
+    colony_metrics *m = colony_metrics_new();
+    colony_metric *c = colony_metrics_counter(m, "jobs_total", "Jobs run.\nBy queue \\ kind.",
+                                              (const char *[]){"queue", "kind", NULL});
+    assert_non_null(c);
+    colony_metric_inc(colony_metric_with(c, "email", "a\"b\\c\nd"), 2);
+    colony_metric_inc(colony_metric_with(c, "sms", "x"), 0.5);
+    colony_metric_inc(colony_metric_with(c, "email", "a\"b\\c\nd"), 1);
+    colony_metric_inc(colony_metric_with(c, "sms", "x"), -4); /* counters never go down */
+    char *text = scrape(m);
+    assert_string_equal(text, "# HELP jobs_total Jobs run.\\nBy queue \\\\ kind.\n"
+                              "# TYPE jobs_total counter\n"
+                              "jobs_total{queue=\"email\",kind=\"a\\\"b\\\\c\\nd\"} 3\n"
+                              "jobs_total{queue=\"sms\",kind=\"x\"} 0.5\n");
+    free(text);
+    assert_null(colony_metric_with(c, "only-one", NULL));
+    colony_metrics_free(m);
+}
+
+static void gauge_and_histogram_exact_text(void **state)
+{
+    (void)state;
+    colony_metrics *m = colony_metrics_new();
+    colony_metric *g = colony_metrics_gauge(m, "queue_depth", "Depth.", NULL);
+    colony_metric_series *gs = colony_metric_with(g);
+    colony_metric_set(gs, 10);
+    colony_metric_inc(gs, -3);
+    assert_true(colony_metric_value(gs) == 7);
+    double buckets[] = {0.1, 1};
+    colony_metric *h = colony_metrics_histogram(m, "latency_seconds", "Latency.",
+                                                (const char *[]){"route", NULL}, buckets, 2);
+    colony_metric_series *hs = colony_metric_with(h, "/users/:id");
+    colony_metric_observe(hs, 0.05);
+    colony_metric_observe(hs, 0.1); /* le is inclusive */
+    colony_metric_observe(hs, 0.5);
+    colony_metric_observe(hs, 3);
+    char *text = scrape(m);
+    assert_string_equal(text, "# HELP queue_depth Depth.\n"
+                              "# TYPE queue_depth gauge\n"
+                              "queue_depth 7\n"
+                              "# HELP latency_seconds Latency.\n"
+                              "# TYPE latency_seconds histogram\n"
+                              "latency_seconds_bucket{route=\"/users/:id\",le=\"0.1\"} 2\n"
+                              "latency_seconds_bucket{route=\"/users/:id\",le=\"1\"} 3\n"
+                              "latency_seconds_bucket{route=\"/users/:id\",le=\"+Inf\"} 4\n"
+                              "latency_seconds_sum{route=\"/users/:id\"} 3.65\n"
+                              "latency_seconds_count{route=\"/users/:id\"} 4\n");
+    free(text);
+    colony_metrics_free(m);
+}
+
+static void registration_rules(void **state)
+{
+    (void)state;
+    colony_metrics *m = colony_metrics_new();
+    colony_metric *a = colony_metrics_counter(m, "a_total", "A.", (const char *[]){"x", NULL});
+    assert_non_null(a);
+    assert_ptr_equal(colony_metrics_counter(m, "a_total", "A.", (const char *[]){"x", NULL}), a);
+    assert_null(colony_metrics_gauge(m, "a_total", "A.", (const char *[]){"x", NULL}));
+    assert_null(colony_metrics_counter(m, "a_total", "A.", (const char *[]){"y", NULL}));
+    assert_null(colony_metrics_counter(m, "9bad", "", NULL));
+    assert_null(colony_metrics_counter(m, "bad-name", "", NULL));
+    assert_null(colony_metrics_counter(m, "ok_total", "", (const char *[]){"__reserved", NULL}));
+    assert_null(colony_metrics_counter(m, "ok_total", "", (const char *[]){"x", "x", NULL}));
+    assert_null(colony_metrics_histogram(m, "h", "", NULL, (double[]){1, 1}, 2));
+    assert_null(colony_metrics_histogram(m, "h", "", (const char *[]){"le", NULL}, NULL, 0));
+    assert_non_null(colony_metrics_counter(m, "ns:sub_total", "", NULL));
+    colony_metrics_free(m);
+}
+
+typedef struct worker_arg {
+    colony_metric *counter, *hist;
+} worker_arg;
+
+static void *hammer(void *p)
+{
+    worker_arg *w = p;
+    colony_metric_series *s = colony_metric_with(w->counter, "GET", "/x");
+    for (int i = 0; i < 100000; i++) {
+        colony_metric_inc(s, 1);
+        colony_metric_observe(colony_metric_with(w->hist, "GET"), 0.002);
+    }
+    return NULL;
+}
+
+static void threads_sum_exactly(void **state)
+{
+    (void)state;
+    colony_metrics *m = colony_metrics_new();
+    worker_arg w = {
+        colony_metrics_counter(m, "req_total", "", (const char *[]){"m", "r", NULL}),
+        colony_metrics_histogram(m, "d_seconds", "", (const char *[]){"m", NULL}, NULL, 0)};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, hammer, &w);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    assert_true(colony_metric_value(colony_metric_with(w.counter, "GET", "/x")) == 400000);
+    char *text = scrape(m);
+    assert_non_null(strstr(text, "d_seconds_count{m=\"GET\"} 400000\n"));
+    assert_non_null(strstr(text, "d_seconds_bucket{m=\"GET\",le=\"0.005\"} 400000\n"));
+    free(text);
+    colony_metrics_free(m);
+}
+
+static void many_series_grow_the_table(void **state)
+{
+    (void)state;
+    colony_metrics *m = colony_metrics_new();
+    colony_metric *c = colony_metrics_counter(m, "s_total", "", (const char *[]){"id", NULL});
+    char id[16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof(id), "%d", i);
+        colony_metric_inc(colony_metric_with(c, id), (double)i);
+    }
+    for (int i = 0; i < 1000; i += 97) {
+        snprintf(id, sizeof(id), "%d", i);
+        assert_true(colony_metric_value(colony_metric_with(c, id)) == (double)i);
+    }
+    colony_metrics_free(m);
+}
+
+static double forty_two(void *ud)
+{
+    (void)ud;
+    return 42;
+}
+
+static void process_and_callback_metrics(void **state)
+{
+    (void)state;
+    colony_metrics *m = colony_metrics_new();
+    assert_int_equal(colony_metrics_register_process(m), 0);
+    assert_int_equal(colony_metrics_gauge_fn(m, "answer", "The answer.", forty_two, NULL), 0);
+    char *text = scrape(m);
+    assert_non_null(strstr(text, "# TYPE process_cpu_seconds_total counter\n"));
+    assert_non_null(strstr(text, "\nprocess_resident_memory_bytes "));
+    assert_non_null(strstr(text, "\nprocess_open_fds "));
+    assert_non_null(strstr(text, "\nprocess_start_time_seconds 1"));
+    assert_non_null(strstr(text, "\nanswer 42\n"));
+    assert_null(strstr(text, "process_resident_memory_bytes 0\n"));
+    free(text);
+    colony_metrics_free(m);
+}
+
+/* Prometheus's own linter accepts the exposition (promtool from Debian's
+ * prometheus package, installed by scripts/bootstrap). */
+static void promtool_accepts_output(void **state)
+{
+    (void)state;
+    colony_metrics *m = colony_metrics_new();
+    colony_metrics_register_process(m);
+    colony_metric *c =
+        colony_metrics_counter(m, "http_requests_total", "Requests.",
+                               (const char *[]){"method", "route", "status_code", NULL});
+    colony_metric_inc(colony_metric_with(c, "GET", "/users/:id", "200"), 3);
+    colony_metric *h = colony_metrics_histogram(m, "http_request_duration_seconds", "Duration.",
+                                                (const char *[]){"route", NULL}, NULL, 0);
+    colony_metric_observe(colony_metric_with(h, "/a\"b"), 0.2);
+    char *text = scrape(m);
+    FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
+    assert_non_null(p);
+    fputs(text, p);
+    int status = pclose(p);
+    free(text);
+    colony_metrics_free(m);
+    assert_int_equal(status, 0);
+}
+
+static void allocation_failures_are_handled(void **state)
+{
+    (void)state;
+    for (long n = 0; n < 40; n++) {
+        colony__alloc_fail_after(n);
+        colony_metrics *m = colony_metrics_new();
+        colony_metric *c =
+            m ? colony_metrics_counter(m, "x_total", "X.", (const char *[]){"a", NULL}) : NULL;
+        colony_metric_inc(c ? colony_metric_with(c, "v") : NULL, 1); /* NULL-safe */
+        colony__alloc_fail_reset();
+        colony_metrics_free(m);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(counter_with_labels_exact_text),
+        cmocka_unit_test(gauge_and_histogram_exact_text),
+        cmocka_unit_test(registration_rules),
+        cmocka_unit_test(threads_sum_exactly),
+        cmocka_unit_test(many_series_grow_the_table),
+        cmocka_unit_test(process_and_callback_metrics),
+        cmocka_unit_test(promtool_accepts_output),
+        cmocka_unit_test(allocation_failures_are_handled),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
