@@ -372,4 +372,162 @@ static inline void case_check(const valid_case *c, const char *buf, size_t len, 
     assert_int_equal(m->keep_alive, c->keep_alive);
 }
 
+/* Messages refused with a specific error (requests unless is_response). */
+typedef struct reject_case {
+    const char *raw;
+    colony_http_error error;
+    int status;
+    int is_response;
+} reject_case;
+
+#define H11 "GET / HTTP/1.1\r\nHost: h\r\n"
+#define R11 "HTTP/1.1 200 OK\r\n"
+#define RQ(raw, err, status)                                                                       \
+    {                                                                                              \
+        raw, err, status, 0                                                                        \
+    }
+#define RS(raw, err, status)                                                                       \
+    {                                                                                              \
+        raw, err, status, 1                                                                        \
+    }
+
+static const reject_case reject_cases[] = {
+    RQ("GET  / HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
+    RQ("GET /\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
+    RQ(" GET / HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
+    RQ("GET / HTTP/1.1 \r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
+    RQ("GET / HTTP/1.1\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400), /* bare LF */
+    RQ("\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
+    RQ("\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
+    RQ("GET\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
+    RQ("G(T / HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_METHOD, 400),
+    RQ("GE\x01T / HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_METHOD, 400),
+    RQ("GET\t/ HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_METHOD, 400),
+    RQ("GET /a\x7f HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
+    RQ("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
+    RQ("GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
+    RQ("GET / HTTP/1.1x\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_VERSION, 400),
+    RQ("GET / http/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_VERSION, 400),
+    RQ("GET / HTTP/1.x\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_VERSION, 400),
+    RQ("GET / HTTP/11.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_VERSION, 400),
+    RQ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", COLONY_HTTP_VERSION_UNSUPPORTED, 505),
+    RQ("GET / HTTP/1.2\r\nHost: h\r\n\r\n", COLONY_HTTP_VERSION_UNSUPPORTED, 505),
+    RQ("GET / HTTP/0.9\r\n\r\n", COLONY_HTTP_VERSION_UNSUPPORTED, 505),
+    RS("HTTP/1.1 20 OK\r\n\r\n", COLONY_HTTP_BAD_STATUS_LINE, 400),
+    RS("HTTP/1.1 099 Low\r\n\r\n", COLONY_HTTP_BAD_STATUS_LINE, 400),
+    RS("HTTP/1.1  200 OK\r\n\r\n", COLONY_HTTP_BAD_STATUS_LINE, 400),
+    RS("HTTP/1.1 200OK\r\n\r\n", COLONY_HTTP_BAD_STATUS_LINE, 400),
+    RS("HTTP/1.1 2000 OK\r\n\r\n", COLONY_HTTP_BAD_STATUS_LINE, 400),
+    RS("HTTP/1.1 200 O\x01K\r\n\r\n", COLONY_HTTP_BAD_STATUS_LINE, 400),
+    RS("HTTP/1.1 200 OK\n\r\n", COLONY_HTTP_BAD_STATUS_LINE, 400),
+    RS("HTTP/2.0 200 OK\r\n\r\n", COLONY_HTTP_VERSION_UNSUPPORTED, 505),
+    RS("HTTP/1.1x200 OK\r\n\r\n", COLONY_HTTP_BAD_STATUS_LINE, 400),
+    RS("HTTX/1.1 200 OK\r\n\r\n", COLONY_HTTP_BAD_VERSION, 400),
+    RQ(H11 "Fo\"o: x\r\n\r\n", COLONY_HTTP_BAD_HEADER_NAME, 400),
+    RQ(H11 ": x\r\n\r\n", COLONY_HTTP_BAD_HEADER_NAME, 400),
+    RQ(H11 "NoColon\r\n\r\n", COLONY_HTTP_BAD_HEADER_NAME, 400),
+    RQ(H11 "Foo: a\r\n\n", COLONY_HTTP_BAD_HEADER_NAME, 400), /* bare LF blank line */
+    RQ(H11 "Fo o: x\r\n\r\n", COLONY_HTTP_BAD_HEADER_NAME, 400),
+    RQ(H11 "Foo\x01: x\r\n\r\n", COLONY_HTTP_BAD_HEADER_NAME, 400),
+    RQ(H11 "Foo: a\x7f\r\n\r\n", COLONY_HTTP_BAD_HEADER_VALUE, 400),
+    RQ(H11 "Foo: a\x1b[0m\r\n\r\n", COLONY_HTTP_BAD_HEADER_VALUE, 400),
+    RQ(H11 "Foo: a\nBar: b\r\n\r\n", COLONY_HTTP_BAD_HEADER_VALUE, 400), /* bare LF */
+    RS(R11 "Foo: a\x01\r\n\r\n", COLONY_HTTP_BAD_HEADER_VALUE, 400),
+    RQ(H11 "Foo : x\r\n\r\n", COLONY_HTTP_SPACE_BEFORE_COLON, 400),
+    RQ(H11 "Content-Length\t: 5\r\n\r\nhello", COLONY_HTTP_SPACE_BEFORE_COLON, 400),
+    RS(R11 "Transfer-Encoding : chunked\r\n\r\n", COLONY_HTTP_SPACE_BEFORE_COLON, 400),
+    RQ(H11 "Foo: a\r\n b\r\n\r\n", COLONY_HTTP_OBS_FOLD, 400),
+    RQ(H11 "Foo: a\r\n\tb\r\n\r\n", COLONY_HTTP_OBS_FOLD, 400),
+    RQ("GET / HTTP/1.1\r\n Host: h\r\n\r\n", COLONY_HTTP_OBS_FOLD, 400),
+    RQ("GET / HTTP/1.1\rHost: h\r\n\r\n", COLONY_HTTP_BARE_CR, 400),
+    RQ("GET /\r HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BARE_CR, 400),
+    RQ("\rGET / HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BARE_CR, 400),
+    RQ(H11 "Foo: a\rb\r\n\r\n", COLONY_HTTP_BARE_CR, 400),
+    RQ(H11 "Foo: a\r\r\n\r\n", COLONY_HTTP_BARE_CR, 400),
+    RQ(H11 "\rX", COLONY_HTTP_BARE_CR, 400),
+    RS(R11 "Foo: a\r\r\n\r\n", COLONY_HTTP_BARE_CR, 400),
+    RQ(H11 "Content-Length: -1\r\n\r\n", COLONY_HTTP_BAD_CONTENT_LENGTH, 400),
+    RQ(H11 "Content-Length: +1\r\n\r\nx", COLONY_HTTP_BAD_CONTENT_LENGTH, 400),
+    RQ(H11 "Content-Length: 1 2\r\n\r\nx", COLONY_HTTP_BAD_CONTENT_LENGTH, 400),
+    RQ(H11 "Content-Length: 0x10\r\n\r\n", COLONY_HTTP_BAD_CONTENT_LENGTH, 400),
+    RQ(H11 "Content-Length:\r\n\r\n", COLONY_HTTP_BAD_CONTENT_LENGTH, 400),
+    RQ(H11 "Content-Length: 1,\r\n\r\n", COLONY_HTTP_BAD_CONTENT_LENGTH, 400),
+    RQ(H11 "Content-Length: 1, 2\r\n\r\nx", COLONY_HTTP_BAD_CONTENT_LENGTH, 400),
+    RQ(H11 "Content-Length: 1\r\nContent-Length: 2\r\n\r\nx", COLONY_HTTP_BAD_CONTENT_LENGTH, 400),
+    RQ(H11 "Content-Length: 9223372036854775808\r\n\r\n", COLONY_HTTP_BAD_CONTENT_LENGTH, 400),
+    RQ(H11 "Content-Length: 99999999999999999999999\r\n\r\n", COLONY_HTTP_BAD_CONTENT_LENGTH, 400),
+    RS(R11 "Content-Length: 5\r\nContent-Length: 6\r\n\r\n", COLONY_HTTP_BAD_CONTENT_LENGTH, 400),
+    RQ(H11 "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", COLONY_HTTP_CL_AND_TE, 400),
+    RQ(H11 "Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n", COLONY_HTTP_CL_AND_TE, 400),
+    RS(R11 "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", COLONY_HTTP_CL_AND_TE, 400),
+    RQ(H11 "Transfer-Encoding: chunked, chunked\r\n\r\n", COLONY_HTTP_BAD_TRANSFER_ENCODING, 400),
+    RQ(H11 "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+       COLONY_HTTP_BAD_TRANSFER_ENCODING, 400),
+    RQ(H11 "Transfer-Encoding: chunked, gzip\r\n\r\n", COLONY_HTTP_BAD_TRANSFER_ENCODING, 400),
+    RQ(H11 "Transfer-Encoding: gzip\r\n\r\n", COLONY_HTTP_BAD_TRANSFER_ENCODING, 400),
+    RQ(H11 "Transfer-Encoding:\r\n\r\n", COLONY_HTTP_BAD_TRANSFER_ENCODING, 400),
+    RQ(H11 "Transfer-Encoding: ,chunked\r\n\r\n", COLONY_HTTP_BAD_TRANSFER_ENCODING, 400),
+    RQ(H11 "Transfer-Encoding: chunked;q=1\r\n\r\n", COLONY_HTTP_BAD_TRANSFER_ENCODING, 400),
+    RQ(H11 "Transfer-Encoding: xchunked\r\n\r\n", COLONY_HTTP_BAD_TRANSFER_ENCODING, 400),
+    RQ(H11 "Transfer-Encoding: \"chunked\"\r\n\r\n", COLONY_HTTP_BAD_TRANSFER_ENCODING, 400),
+    RQ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", COLONY_HTTP_BAD_TRANSFER_ENCODING,
+       400),
+    RS(R11 "Transfer-Encoding: chunked, chunked\r\n\r\n", COLONY_HTTP_BAD_TRANSFER_ENCODING, 400),
+    RS("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", COLONY_HTTP_BAD_TRANSFER_ENCODING,
+       400),
+    RQ(H11 "Transfer-Encoding: gzip, chunked\r\n\r\n", COLONY_HTTP_TE_NOT_IMPLEMENTED, 501),
+    RQ(H11 "Transfer-Encoding: gzip;level=\"9\"\r\nTransfer-Encoding: chunked\r\n\r\n",
+       COLONY_HTTP_TE_NOT_IMPLEMENTED, 501),
+    RS(R11 "Transfer-Encoding: deflate, chunked\r\n\r\n", COLONY_HTTP_TE_NOT_IMPLEMENTED, 501),
+    RQ(H11 "Content-Length: 1048577\r\n\r\n", COLONY_HTTP_BODY_TOO_LARGE, 413),
+    RQ(H11 "Content-Length: 9223372036854775807\r\n\r\n", COLONY_HTTP_BODY_TOO_LARGE, 413),
+    RS(R11 "Content-Length: 2000000\r\n\r\n", COLONY_HTTP_BODY_TOO_LARGE, 413),
+    RQ("GET / HTTP/1.1\r\n\r\n", COLONY_HTTP_BAD_HOST, 400),
+    RQ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", COLONY_HTTP_BAD_HOST, 400),
+    RQ("GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", COLONY_HTTP_BAD_HOST, 400),
+};
+
+/* Chunked bodies refused with a specific error. */
+typedef struct chunk_reject {
+    const char *body;
+    colony_http_error error;
+} chunk_reject;
+
+static const chunk_reject chunk_rejects[] = {
+    {"x\r\n", COLONY_HTTP_BAD_CHUNK_SIZE},
+    {"\r\n", COLONY_HTTP_BAD_CHUNK_SIZE},
+    {"-5\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_SIZE},
+    {"+5\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_SIZE},
+    {"0x5\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_SIZE},
+    {" 5\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_SIZE},
+    {"5 \r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_SIZE},
+    {"5\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_SIZE},
+    {"5g\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_SIZE},
+    {"5\rhello\r\n0\r\n\r\n", COLONY_HTTP_BARE_CR},
+    {"5;\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_EXTENSION},
+    {"5;=x\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_EXTENSION},
+    {"5;a=\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_EXTENSION},
+    {"5;a=\"x\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_EXTENSION},
+    {"5;a b\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_EXTENSION},
+    {"5;a \r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_EXTENSION},
+    {"5;a=b \r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_EXTENSION},
+    {"5;a=\"\x01\"\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_EXTENSION},
+    {"5;a=b\x7f\r\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_EXTENSION},
+    {"5;a\nhello\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_EXTENSION},
+    {"5\r\nhelloX\r\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_DATA},
+    {"5\r\nhello\rX0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_DATA},
+    {"5\r\nhello\n0\r\n\r\n", COLONY_HTTP_BAD_CHUNK_DATA},
+    {"0\r\nFoo : x\r\n\r\n", COLONY_HTTP_BAD_TRAILER},
+    {"0\r\n x\r\n\r\n", COLONY_HTTP_BAD_TRAILER},
+    {"0\r\nFoo: a\x01\r\n\r\n", COLONY_HTTP_BAD_TRAILER},
+    {"0\r\nFoo: a\r\n b\r\n\r\n", COLONY_HTTP_BAD_TRAILER},
+    {"0\r\nFoo: a\n\r\n", COLONY_HTTP_BAD_TRAILER},
+    {"0\r\n: a\r\n\r\n", COLONY_HTTP_BAD_TRAILER},
+    {"0\r\nFoo\r\n\r\n", COLONY_HTTP_BAD_TRAILER},
+    {"0\r\n\rX", COLONY_HTTP_BAD_TRAILER},
+    {"0\r\n\n", COLONY_HTTP_BAD_TRAILER},
+    {"10000000000000000\r\n", COLONY_HTTP_BAD_CHUNK_SIZE}, /* 2^64: overflows */
+    {"fffffff\r\n", COLONY_HTTP_BODY_TOO_LARGE},
+};
+
 #endif
