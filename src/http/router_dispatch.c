@@ -140,6 +140,10 @@ void colony_next(colony_chain *next)
 
 void colony_router_handle(colony_request *req, void *router)
 {
+    if (!router) {
+        colony_respond_error(req, 500, "internal", "no router");
+        return;
+    }
     route_state *st = colony_arena_calloc(colony_request_arena(req), sizeof(*st));
     if (!st || route_state_init(req, router, st) != 0) {
         colony_respond_error(req, 500, "internal", "out of memory");
