@@ -1,0 +1,419 @@
+/* HTTP client: the public API, request validation and building, and the life
+ * of a call (queued → bound to a connection → done). A call is one allocation
+ * holding the request bytes (head and fixed body) so sending it is one
+ * uv_write. Completions that happen inside a public function are deferred to
+ * a zero-delay timer so done_cb never runs re-entrantly. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include "colony/error.h"
+#include "core/alloc.h"
+#include "http/client_internal.h"
+
+void colony_client_options_defaults(colony_client_options *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->max_per_origin = 32;
+    opts->idle_timeout_ms = 30000;
+    opts->connect_timeout_ms = 5000;
+    opts->read_timeout_ms = 30000;
+    opts->total_timeout_ms = 60000;
+    opts->max_response_body = 8u << 20;
+    opts->max_queued = 1024;
+    colony_http_limits_defaults(&opts->limits);
+}
+
+colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts)
+{
+    if (!loop) return NULL;
+    colony_client *c = colony__calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->loop = loop;
+    if (opts)
+        c->opts = *opts;
+    else
+        colony_client_options_defaults(&c->opts);
+    if (c->opts.max_per_origin == 0) c->opts.max_per_origin = 32;
+    if (c->opts.max_response_body == 0) c->opts.max_response_body = 8u << 20;
+    colony_http_limits_defaults(&c->opts.limits);
+    colony__client_list_init(&c->origins);
+    colony__client_list_init(&c->deferred);
+    if (uv_timer_init(loop, &c->defer_timer) != 0) {
+        colony__free(c);
+        return NULL;
+    }
+    c->defer_timer.data = c;
+    return c;
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+    colony_client *c = h->data;
+    colony_client_closed_cb cb = c->closed_cb;
+    void *ud = c->closed_ud;
+    colony__client_origin_free_all(c);
+    colony__free(c);
+    if (cb) cb(ud);
+}
+
+void colony__client_maybe_finish(colony_client *c)
+{
+    if (!c->closing || c->live_conns || c->live_calls || !colony__client_list_empty(&c->deferred))
+        return;
+    if (uv_is_closing((uv_handle_t *)&c->defer_timer)) return;
+    uv_close((uv_handle_t *)&c->defer_timer, on_client_closed);
+}
+
+void colony_client_close(colony_client *c, colony_client_closed_cb cb, void *ud)
+{
+    if (!c || c->closing) return;
+    c->closing = 1;
+    c->closed_cb = cb;
+    c->closed_ud = ud;
+    c->api_depth++;
+    for (colony__client_link *l = c->origins.next; l != &c->origins; l = l->next) {
+        colony__client_origin *o = COLONY__CONTAINER(l, colony__client_origin, link);
+        while (!colony__client_list_empty(&o->queue))
+            colony__client_call_fail(COLONY__CONTAINER(o->queue.next, colony_client_call, link),
+                                     COLONY_ECANCELED);
+        while (!colony__client_list_empty(&o->conns)) {
+            colony__client_conn *conn =
+                COLONY__CONTAINER(o->conns.next, colony__client_conn, all_link);
+            if (conn->call)
+                colony__client_call_fail(conn->call, COLONY_ECANCELED);
+            else
+                colony__client_conn_close(conn);
+        }
+    }
+    c->api_depth--;
+    colony__client_maybe_finish(c);
+}
+
+/* ---- call completion ---- */
+
+static void on_call_timer_closed(uv_handle_t *h)
+{
+    colony_client_call *call = h->data;
+    colony_client *c = call->client;
+    colony__free(call);
+    c->live_calls--;
+    colony__client_maybe_finish(c);
+}
+
+static void call_free(colony_client_call *call)
+{
+    colony_client *c = call->client;
+    if (call->has_deadline) {
+        uv_close((uv_handle_t *)&call->deadline, on_call_timer_closed);
+        return;
+    }
+    colony__free(call);
+    c->live_calls--;
+    colony__client_maybe_finish(c);
+}
+
+static void on_defer_timer(uv_timer_t *t)
+{
+    colony_client *c = t->data;
+    while (!colony__client_list_empty(&c->deferred)) {
+        colony_client_call *call = COLONY__CONTAINER(c->deferred.next, colony_client_call, link);
+        colony__client_list_remove(&call->link);
+        call->state = COLONY__CALL_DONE;
+        call->done_cb(call, call->deferred_err, NULL, call->ud);
+        call_free(call);
+    }
+    colony__client_maybe_finish(c);
+}
+
+void colony__client_call_complete(colony_client_call *call, int err,
+                                  const colony_client_response *res)
+{
+    if (call->state == COLONY__CALL_DEFERRED || call->state == COLONY__CALL_DONE) return;
+    colony_client *c = call->client;
+    if (call->has_deadline) uv_timer_stop(&call->deadline);
+    call->conn = NULL;
+    if (c->api_depth > 0 && !res) {
+        call->state = COLONY__CALL_DEFERRED;
+        call->deferred_err = err;
+        colony__client_list_push_back(&c->deferred, &call->link);
+        uv_timer_start(&c->defer_timer, on_defer_timer, 0, 0);
+        return;
+    }
+    call->state = COLONY__CALL_DONE;
+    call->done_cb(call, err, err ? NULL : res, call->ud);
+    call_free(call);
+}
+
+void colony__client_call_fail(colony_client_call *call, int err)
+{
+    if (call->state == COLONY__CALL_QUEUED) {
+        colony__client_list_remove(&call->link);
+        call->origin->n_queued--;
+    } else if (call->state == COLONY__CALL_BOUND) {
+        colony__client_conn *conn = call->conn;
+        call->conn = NULL;
+        if (conn) {
+            conn->call = NULL;
+            colony__client_conn_close(conn);
+        }
+    } else {
+        return;
+    }
+    colony__client_call_complete(call, err, NULL);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    colony__client_call_fail(t->data, COLONY_ETIMEDOUT);
+}
+
+/* ---- request validation and building ---- */
+
+static int is_tchar(unsigned char ch)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) return 1;
+    return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static int is_token(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (n >= max || !is_tchar((unsigned char)s[n])) return 0;
+    return n > 0;
+}
+
+static int is_field_value(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
+    }
+    return 1;
+}
+
+/* Does a comma-separated header value list contain `token` (case-insensitive)? */
+static int value_has_token(const char *v, const char *token)
+{
+    size_t tl = strlen(token);
+    while (*v) {
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
+        const char *start = v;
+        while (*v && *v != ',')
+            v++;
+        const char *end = v;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if ((size_t)(end - start) == tl && strncasecmp(start, token, tl) == 0) return 1;
+    }
+    return 0;
+}
+
+typedef struct request_plan {
+    const char *method;
+    size_t size; /* bytes of head + fixed body */
+    int has_host, close_requested;
+    int framing; /* 0 none, 1 Content-Length, 2 chunked */
+} request_plan;
+
+static int method_in(const char *m, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(m, *list) == 0) return 1;
+    return 0;
+}
+
+/* Validates the request and computes its exact size. */
+static int plan_request(const colony_client_request *r, const colony__client_url *u,
+                        const char *host_header, request_plan *p)
+{
+    static const char *const with_body[] = {"POST", "PUT", "PATCH", NULL};
+    memset(p, 0, sizeof(*p));
+    p->method = r->method ? r->method : "GET";
+    if (!is_token(p->method, 32)) return COLONY_EINVAL;
+    if (r->body_cb && r->body) return COLONY_EINVAL;
+    if (!r->body && r->body_len) return COLONY_EINVAL;
+    if (!r->head_cb != !r->data_cb) return COLONY_EINVAL;
+    size_t n = strlen(p->method) + 1 + (u->target_needs_slash ? 1 : 0) + u->target_len +
+               sizeof(" HTTP/1.1\r\n") - 1;
+    for (const char *const *h = r->headers; h && h[0]; h += 2) {
+        if (!h[1] || !is_token(h[0], 256) || !is_field_value(h[1])) return COLONY_EINVAL;
+        if (strcasecmp(h[0], "Content-Length") == 0 || strcasecmp(h[0], "Transfer-Encoding") == 0)
+            return COLONY_EINVAL; /* framing is the client's job */
+        if (strcasecmp(h[0], "Host") == 0) p->has_host = 1;
+        if (strcasecmp(h[0], "Connection") == 0 && value_has_token(h[1], "close"))
+            p->close_requested = 1;
+        size_t add = strlen(h[0]) + 2 + strlen(h[1]) + 2;
+        if (n > SIZE_MAX / 2 - add) return COLONY_EINVAL;
+        n += add;
+    }
+    if (!p->has_host) n += sizeof("Host: \r\n") - 1 + strlen(host_header);
+    if (r->body_cb)
+        p->framing = 2, n += sizeof("Transfer-Encoding: chunked\r\n") - 1;
+    else if (r->body || method_in(p->method, with_body))
+        p->framing = 1, n += sizeof("Content-Length: \r\n") - 1 + 20;
+    n += 2;
+    if (r->body_len > SIZE_MAX / 2 - n) return COLONY_E2BIG;
+    p->size = n + r->body_len;
+    return 0;
+}
+
+static char *put(char *w, const char *s, size_t n)
+{
+    memcpy(w, s, n);
+    return w + n;
+}
+
+#define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
+
+/* Writes the request into call->req; returns the bytes written. */
+static size_t build_request(char *out, const colony_client_request *r, const colony__client_url *u,
+                            const char *host_header, const request_plan *p)
+{
+    char *w = out;
+    w = put(w, p->method, strlen(p->method));
+    *w++ = ' ';
+    if (u->target_needs_slash) *w++ = '/';
+    w = put(w, u->target, u->target_len);
+    w = PUT_LIT(w, " HTTP/1.1\r\n");
+    if (!p->has_host) {
+        w = PUT_LIT(w, "Host: ");
+        w = put(w, host_header, strlen(host_header));
+        w = PUT_LIT(w, "\r\n");
+    }
+    for (const char *const *h = r->headers; h && h[0]; h += 2) {
+        w = put(w, h[0], strlen(h[0]));
+        w = PUT_LIT(w, ": ");
+        w = put(w, h[1], strlen(h[1]));
+        w = PUT_LIT(w, "\r\n");
+    }
+    if (p->framing == 2) w = PUT_LIT(w, "Transfer-Encoding: chunked\r\n");
+    if (p->framing == 1) w += sprintf(w, "Content-Length: %zu\r\n", r->body_len);
+    w = PUT_LIT(w, "\r\n");
+    if (r->body_len) w = put(w, r->body, r->body_len);
+    return (size_t)(w - out);
+}
+
+int colony_client_request_send(colony_client *c, const colony_client_request *r,
+                               colony_client_done_cb cb, void *ud, colony_client_call **out)
+{
+    static const char *const idempotent[] = {"GET",     "HEAD",  "PUT", "DELETE",
+                                             "OPTIONS", "TRACE", NULL};
+    if (out) *out = NULL;
+    if (!c || !r || !cb) return COLONY_EINVAL;
+    if (c->closing) return COLONY_ESHUTDOWN;
+    colony__client_url u;
+    char key[COLONY__ORIGIN_MAX], host_header[COLONY__ORIGIN_MAX];
+    request_plan plan;
+    int rc = colony__client_url_parse(r->url, &u);
+    if (rc) return rc;
+    if (colony__client_url_origin(&u, key, sizeof(key)) < 0) return COLONY_EINVAL;
+    if (colony__client_url_host_header(&u, host_header, sizeof(host_header)) < 0)
+        return COLONY_EINVAL;
+    rc = plan_request(r, &u, host_header, &plan);
+    if (rc) return rc;
+
+    colony__client_origin *o = colony__client_origin_find(c, key);
+    if (o && (!colony__client_pool_has_room(o) || !colony__client_list_empty(&o->queue)) &&
+        o->n_queued >= c->opts.max_queued)
+        return COLONY_EBUSY;
+    if (!o && !(o = colony__client_origin_get(c, &u, key))) return COLONY_ENOMEM;
+    colony_client_call *call = colony__malloc(sizeof(*call) + plan.size);
+    if (!call) return COLONY_ENOMEM;
+    memset(call, 0, sizeof(*call));
+    call->req_len = build_request(call->req, r, &u, host_header, &plan);
+    call->client = c;
+    call->origin = o;
+    call->done_cb = cb;
+    call->head_cb = r->head_cb;
+    call->data_cb = r->data_cb;
+    call->body_cb = r->body_cb;
+    call->ud = ud;
+    call->is_head = strcmp(plan.method, "HEAD") == 0;
+    call->idempotent = method_in(plan.method, idempotent);
+    call->close_requested = (unsigned)plan.close_requested;
+    uint64_t timeout = r->timeout_ms ? r->timeout_ms : c->opts.total_timeout_ms;
+    if (timeout) {
+        if (uv_timer_init(c->loop, &call->deadline) != 0) {
+            colony__free(call);
+            return COLONY_ENOMEM;
+        }
+        call->deadline.data = call;
+        call->has_deadline = 1;
+        uv_timer_start(&call->deadline, on_deadline, timeout, 0);
+    }
+    c->live_calls++;
+    call->state = COLONY__CALL_QUEUED;
+    colony__client_list_push_back(&o->queue, &call->link);
+    o->n_queued++;
+    if (out) *out = call;
+    c->api_depth++;
+    colony__client_pool_dispatch(o);
+    c->api_depth--;
+    return 0;
+}
+
+void colony_client_call_cancel(colony_client_call *call)
+{
+    if (!call) return;
+    if (call->state != COLONY__CALL_QUEUED && call->state != COLONY__CALL_BOUND) return;
+    colony_client *c = call->client;
+    c->api_depth++;
+    colony__client_call_fail(call, COLONY_ECANCELED);
+    c->api_depth--;
+}
+
+/* Streaming bodies may be written once the connection is up (from body_cb or
+ * later); before that COLONY_EAGAIN. */
+static int call_stream_check(colony_client_call *call)
+{
+    if (!call || !call->body_cb) return COLONY_EINVAL;
+    if (call->state != COLONY__CALL_BOUND && call->state != COLONY__CALL_QUEUED)
+        return COLONY_ESHUTDOWN;
+    if (call->body_ended) return COLONY_EINVAL;
+    if (!call->conn || call->conn->state != COLONY__CONN_BUSY) return COLONY_EAGAIN;
+    return 0;
+}
+
+int colony_client_call_write(colony_client_call *call, const void *data, size_t len)
+{
+    int rc = call_stream_check(call);
+    if (rc) return rc;
+    if (len == 0) return 0;
+    if (!data) return COLONY_EINVAL;
+    call->client->api_depth++;
+    rc = colony__client_conn_write_chunk(call->conn, data, len, 0);
+    call->client->api_depth--;
+    return rc;
+}
+
+int colony_client_call_end(colony_client_call *call)
+{
+    int rc = call_stream_check(call);
+    if (rc) return rc;
+    call->client->api_depth++;
+    rc = colony__client_conn_write_chunk(call->conn, NULL, 0, 1);
+    call->client->api_depth--;
+    return rc;
+}
+
+int colony_client_pool_stats_get(colony_client *c, const char *origin,
+                                 colony_client_pool_stats *out)
+{
+    if (!c || !origin || !out) return COLONY_EINVAL;
+    colony__client_url u;
+    char key[COLONY__ORIGIN_MAX];
+    const char *lookup = origin;
+    if (colony__client_url_parse(origin, &u) == 0 &&
+        colony__client_url_origin(&u, key, sizeof(key)) > 0)
+        lookup = key;
+    colony__client_origin *o = colony__client_origin_find(c, lookup);
+    if (!o) return COLONY_ENOENT;
+    out->idle = o->n_idle;
+    out->busy = o->n_conns - o->n_idle;
+    out->queued = o->n_queued;
+    out->connects = o->connects;
+    out->reused = o->reused;
+    return 0;
+}

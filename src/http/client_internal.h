@@ -1,0 +1,238 @@
+/* Internals of the HTTP client, shared by client.c (API, calls), client_pool.c
+ * (origins, queueing, idle reuse), client_conn.c (connection I/O) and
+ * client_url.c (URL parsing).
+ *
+ * Lifetime rules: memory that a libuv handle lives in is freed only from that
+ * handle's close callback, so a pointer to a conn, a call or the client stays
+ * valid for the rest of any callback in which it was closed. */
+#ifndef COLONY_HTTP_CLIENT_INTERNAL_H
+#define COLONY_HTTP_CLIENT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+#include "colony/http_client.h"
+
+/* ---- intrusive circular doubly linked list with a sentinel ---- */
+typedef struct colony__client_link {
+    struct colony__client_link *prev, *next;
+} colony__client_link;
+
+#define COLONY__CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static inline void colony__client_list_init(colony__client_link *l)
+{
+    l->prev = l->next = l;
+}
+static inline int colony__client_list_empty(const colony__client_link *l)
+{
+    return l->next == l;
+}
+static inline void colony__client_list_insert_after(colony__client_link *at, colony__client_link *n)
+{
+    n->prev = at;
+    n->next = at->next;
+    at->next->prev = n;
+    at->next = n;
+}
+static inline void colony__client_list_push_front(colony__client_link *l, colony__client_link *n)
+{
+    colony__client_list_insert_after(l, n);
+}
+static inline void colony__client_list_push_back(colony__client_link *l, colony__client_link *n)
+{
+    colony__client_list_insert_after(l->prev, n);
+}
+static inline void colony__client_list_remove(colony__client_link *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = n;
+}
+
+/* ---- URLs ---- */
+#define COLONY__URL_MAX      8192 /* whole URL */
+#define COLONY__URL_HOST_MAX 255  /* host name or literal; unix socket path up to 107 */
+#define COLONY__ORIGIN_MAX   (COLONY__URL_HOST_MAX + 32)
+
+typedef struct colony__client_url {
+    int is_unix;
+    char host[COLONY__URL_HOST_MAX + 1]; /* lowercased name, IPv6 literal without
+                                            brackets, or the decoded socket path */
+    uint16_t port;                       /* 0 for unix */
+    int is_ipv6_literal;
+    const char *target; /* points into the parsed string: "/path?query" */
+    size_t target_len;
+    int target_needs_slash; /* "http://h?q": the target is "/" + target */
+} colony__client_url;
+
+/* Parses an http:// or http+unix:// URL. Returns 0 or COLONY_EINVAL. */
+int colony__client_url_parse(const char *url, colony__client_url *out);
+/* The pool key: "http://host:port" ("http://[::1]:80") or the unix socket path.
+ * Returns its length, or COLONY_E2BIG if cap is too small. */
+int colony__client_url_origin(const colony__client_url *u, char *out, size_t cap);
+/* The Host header value: "host", "host:port", "[v6]:port", "localhost" for unix. */
+int colony__client_url_host_header(const colony__client_url *u, char *out, size_t cap);
+
+/* ---- a growable byte buffer without a NUL-on-reset (pointers into it handed
+ * to callbacks must survive a reset until new bytes arrive) ---- */
+typedef struct colony__client_bytes {
+    char *data;
+    size_t len, cap;
+} colony__client_bytes;
+
+/* Makes room for n more bytes, never past max total; 0, E2BIG or ENOMEM. */
+int colony__client_bytes_reserve(colony__client_bytes *b, size_t n, size_t max);
+void colony__client_bytes_free(colony__client_bytes *b);
+
+/* ---- objects ---- */
+typedef struct colony__client_origin colony__client_origin;
+typedef struct colony__client_conn colony__client_conn;
+
+enum colony__client_call_state {
+    COLONY__CALL_QUEUED,   /* in origin->queue waiting for a connection */
+    COLONY__CALL_BOUND,    /* owns conn (connecting or exchanging) */
+    COLONY__CALL_DEFERRED, /* finished; done_cb runs from the client's defer timer */
+    COLONY__CALL_DONE,     /* done_cb ran or is running */
+};
+
+struct colony_client_call {
+    colony__client_link link; /* origin->queue while queued; client->deferred while deferred */
+    colony_client *client;
+    colony__client_origin *origin;
+    colony__client_conn *conn;
+    int state;
+    int deferred_err;
+    colony_client_done_cb done_cb;
+    colony_client_head_cb head_cb;
+    colony_client_data_cb data_cb;
+    colony_client_body_cb body_cb;
+    void *ud;
+    uv_timer_t deadline; /* total timeout; initialised only when has_deadline */
+    unsigned has_deadline : 1;
+    unsigned is_head : 1;         /* HEAD: the response has no body */
+    unsigned idempotent : 1;      /* may be retried on a fresh connection */
+    unsigned body_ended : 1;      /* the request is fully handed to the connection */
+    unsigned close_requested : 1; /* caller sent "Connection: close" */
+    unsigned retried : 1;
+    unsigned fresh_only : 1; /* the retry must not use an idle connection */
+    size_t req_len;          /* bytes of req: head and fixed body */
+    char req[];
+};
+
+struct colony__client_origin {
+    colony__client_link link; /* client->origins */
+    colony_client *client;
+    char key[COLONY__ORIGIN_MAX];
+    char host_header[COLONY__ORIGIN_MAX];
+    colony__client_url url;               /* target fields unused */
+    struct sockaddr_storage numeric_addr; /* when the host is an IP literal */
+    int has_numeric_addr;
+    colony__client_link conns; /* every open conn (connecting, busy, idle) */
+    colony__client_link idle;  /* idle conns, most recently used first */
+    colony__client_link queue; /* calls waiting, FIFO */
+    unsigned n_conns, n_idle, n_queued;
+    int dispatching; /* colony__client_pool_dispatch is running for this origin */
+    uint64_t connects, reused;
+};
+
+enum colony__client_conn_state {
+    COLONY__CONN_CONNECTING,
+    COLONY__CONN_BUSY,
+    COLONY__CONN_IDLE,
+    COLONY__CONN_CLOSING,
+};
+
+struct colony__client_conn {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } io;
+    uv_timer_t timer; /* connect, read or idle timeout, by state */
+    uv_connect_t connect_req;
+    uv_getaddrinfo_t resolve_req;
+    uv_write_t write_req;          /* the request head (and fixed body) */
+    colony__client_link all_link;  /* origin->conns */
+    colony__client_link idle_link; /* origin->idle while idle */
+    colony__client_origin *origin;
+    colony_client_call *call;
+    int state;
+    unsigned refs; /* open handles and pending resolution; freed at 0 */
+    unsigned io_open : 1;
+    unsigned resolving : 1;
+    unsigned reset_pending : 1; /* parse state is reset at the next read */
+    unsigned got_bytes : 1;     /* a response byte arrived for the current call */
+    int connect_err;
+    struct addrinfo *addrs, *next_addr;
+    uint64_t requests_done;
+    uint64_t last_activity;
+    unsigned writes_pending;
+    /* response */
+    colony__client_bytes in;   /* the head at its start, then bytes not yet framed */
+    colony__client_bytes body; /* buffered body */
+    colony_http_header *headers;
+    size_t max_headers;
+    colony_http_limits limits;
+    colony_http_response res;
+    size_t head_len; /* 0 until the final head is parsed */
+    uint64_t body_remaining;
+    colony_http_chunked chunked;
+};
+
+struct colony_client {
+    uv_loop_t *loop;
+    colony_client_options opts;
+    colony__client_link origins;
+    colony__client_link deferred; /* finished calls whose done_cb is still to run */
+    uv_timer_t defer_timer;
+    int api_depth; /* >0 inside a public function: completions are deferred */
+    int closing;
+    unsigned live_conns, live_calls;
+    colony_client_closed_cb closed_cb;
+    void *closed_ud;
+};
+
+/* client.c */
+/* Finishes a call: runs done_cb now, or from the defer timer when inside a
+ * public function (never re-entrantly). Detaching from queue/conn is the
+ * caller's job. Frees the call after done_cb. */
+void colony__client_call_complete(colony_client_call *call, int err,
+                                  const colony_client_response *res);
+/* Detaches the call from its queue or connection (closing the connection) and
+ * completes it with err. */
+void colony__client_call_fail(colony_client_call *call, int err);
+/* Frees the client once nothing is left open. */
+void colony__client_maybe_finish(colony_client *c);
+
+/* client_pool.c */
+colony__client_origin *colony__client_origin_find(colony_client *c, const char *key);
+colony__client_origin *colony__client_origin_get(colony_client *c, const colony__client_url *u,
+                                                 const char *key);
+void colony__client_origin_free_all(colony_client *c);
+/* True when a new call could get a connection at once (no queueing). */
+int colony__client_pool_has_room(const colony__client_origin *o);
+/* Hands queued calls to idle conns or new conns while limits allow. */
+void colony__client_pool_dispatch(colony__client_origin *o);
+/* A conn finished its call cleanly: keep it idle or close it. */
+void colony__client_pool_release(colony__client_conn *conn, int reusable);
+/* Puts a call back at the front of its origin's queue for one retry on a new conn. */
+void colony__client_pool_requeue_for_retry(colony_client_call *call);
+
+/* client_conn.c */
+/* Creates a connection for o and starts connecting it for call. Returns 0 or
+ * a negative code (nothing was created). */
+int colony__client_conn_open(colony__client_origin *o, colony_client_call *call);
+/* Sends call's request on an idle (connected) conn. */
+void colony__client_conn_start(colony__client_conn *conn, colony_client_call *call);
+/* Closes the conn (idempotent); it leaves the origin's counts at once. */
+void colony__client_conn_close(colony__client_conn *conn);
+/* Starts the idle timeout on a conn just put in the idle list. */
+void colony__client_conn_idle_timer_start(colony__client_conn *conn);
+/* Streams a body chunk (copied) or the final chunk on the call's conn. */
+int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data, size_t len,
+                                    int last);
+
+#endif
