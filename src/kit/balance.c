@@ -293,7 +293,7 @@ static void eject(colony_balancer *b, colony_endpoint *ep, uint64_t now_ms)
                             ? cap
                             : b->base_ejection_ms * ep->times_ejected;
     ep->ejected = 1;
-    ep->ejected_until_ms = now_ms + duration;
+    ep->ejected_until_ms = duration > UINT64_MAX - now_ms ? UINT64_MAX : now_ms + duration;
     ep->consecutive_failures = 0;
     b->ejected_count++;
     if (ep->ejected_until_ms < b->next_return_ms) b->next_return_ms = ep->ejected_until_ms;
