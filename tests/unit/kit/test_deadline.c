@@ -78,18 +78,8 @@ static void bad_header_values_rejected(void **state)
     colony_fake_clock fake;
     colony_fake_clock_init(&fake, 0);
     colony_clock clock = colony_clock_fake(&fake);
-    static const char *const bad[] = {"",
-                                      " ",
-                                      "-5",
-                                      "+5",
-                                      "5s",
-                                      "1.5",
-                                      "0x10",
-                                      "1 2",
-                                      "abc",
-                                      "1234567890123",
-                                      "\x00"
-                                      "5"};
+    static const char *const bad[] = {
+        "", " ", "-5", "+5", "5s", "1.5", "0x10", "1 2", "abc", "1234567890123", "\0005"};
     colony_deadline d;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         size_t len = i == 10 ? 2 : strlen(bad[i]);
