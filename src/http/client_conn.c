@@ -380,7 +380,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     if (room < READ_CHUNK / 4) {
         size_t want = READ_CHUNK;
         if (want > max - conn->in.len && max > conn->in.len) want = max - conn->in.len;
-        if (conn->in.len >= max || colony__client_bytes_reserve(&conn->in, want, max) != 0) {
+        int rc =
+            conn->in.len >= max ? COLONY_E2BIG : colony__client_bytes_reserve(&conn->in, want, max);
+        if (rc) {
+            conn->read_buf_err = rc == COLONY_ENOMEM ? rc : COLONY_EPROTO; /* head too big */
             *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
             return;
         }
@@ -564,7 +567,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (nread == UV_EOF && conn->head_len && conn->res.msg.body_kind == COLONY_HTTP_BODY_EOF)
             response_complete(conn, 0);
         else
-            exchange_failed(conn, nread == UV_ENOBUFS ? COLONY_EPROTO : (int)nread);
+            exchange_failed(conn, nread == UV_ENOBUFS ? conn->read_buf_err : (int)nread);
         return;
     }
     conn->in.len += (size_t)nread;

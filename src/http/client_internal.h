@@ -166,6 +166,7 @@ struct colony__client_conn {
     unsigned reset_pending : 1; /* parse state is reset at the next read */
     unsigned got_bytes : 1;     /* a response byte arrived for the current call */
     int connect_err;
+    int read_buf_err; /* why on_alloc gave no buffer (UV_ENOBUFS) */
     struct addrinfo *addrs, *next_addr;
     uint64_t requests_done;
     uint64_t last_activity;
