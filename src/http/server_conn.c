@@ -1,0 +1,679 @@
+/* One HTTP connection: accept, read into a capped buffer, parse heads
+ * incrementally, read fixed or chunked bodies (buffered or streamed), call the
+ * handler, answer pipelined requests in order, one timer for whichever timeout
+ * applies now, and a lingering close so a final error response is not lost to
+ * a reset. */
+#include <string.h>
+#include "colony/error.h"
+#include "core/alloc.h"
+#include "http/server_internal.h"
+
+#define OUT_MAX            ((size_t)1 << 40)
+#define OUTPUT_BACKLOG_MAX (1024 * 1024) /* stop taking requests while this much is unsent */
+#define DISCARD_BODY_MAX   (64 * 1024)   /* body bytes skipped after an early response */
+#define LINGER_MS          2000
+
+static void conn_process(colony__conn *c);
+static void update_reading(colony__conn *c);
+static void on_timer(uv_timer_t *t);
+
+static colony_server *conn_server(const colony__conn *c)
+{
+    return c->worker->srv;
+}
+
+static void on_close(uv_handle_t *h)
+{
+    colony__conn *c = h->data;
+    if (--c->close_refs > 0) return;
+    colony__worker *w = c->worker;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    w->num_conns--;
+    if (!c->rejected) atomic_fetch_sub_explicit(&w->srv->active, 1, memory_order_relaxed);
+    colony__free(c->rbuf);
+    colony_buf_free(&c->out);
+    colony_buf_free(&c->inflight);
+    colony__free(c->wcbs);
+    colony__free(c);
+    colony__worker_maybe_done(w);
+}
+
+/* Tears the connection down now. Requests whose response was not fully
+ * written finish with an error; a request a handler still holds is orphaned
+ * and freed when its response ends. */
+void colony__conn_close(colony__conn *c, int err)
+{
+    if (c->closing) return;
+    c->closing = 1;
+    int fail = err ? err : COLONY_ECONNRESET;
+    if (c->reading) uv_read_stop(&c->h.stream);
+    c->reading = 0;
+    uv_timer_stop(&c->timer);
+
+    colony_request *cur = c->req;
+    if (cur) cur->pinned++;
+    for (size_t i = 0; i < c->wcbs_len; i++) {
+        colony__write_cb_entry e = c->wcbs[i];
+        e.req->pinned++;
+        e.cb(e.req, fail, e.ud);
+        e.req->pinned--;
+    }
+    c->wcbs_len = 0;
+    while (c->awaiting_head) {
+        colony_request *r = c->awaiting_head;
+        c->awaiting_head = r->next;
+        colony__request_finish(r, fail);
+        colony__request_release(r);
+    }
+    c->awaiting_tail = NULL;
+    c->req = NULL;
+    if (cur) {
+        colony__request_finish(cur, fail);
+        cur->pinned--;
+        cur->conn = NULL;
+        if (cur->handler_called && !cur->ended) {
+            cur->orphaned = 1;
+            c->worker->orphans++;
+        } else {
+            colony__request_release(cur);
+        }
+    }
+    c->close_refs = 2;
+    uv_close(&c->h.handle, on_close);
+    uv_close((uv_handle_t *)&c->timer, on_close);
+}
+
+static void on_linger_shutdown(uv_shutdown_t *sr, int status)
+{
+    colony__conn *c = sr->data;
+    if (c->closing) return;
+    if (status < 0) {
+        colony__conn_close(c, 0);
+        return;
+    }
+    c->phase = COLONY__PHASE_LINGER;
+    c->rpos = c->rlen = 0;
+    update_reading(c);
+    colony__conn_update_timer(c);
+}
+
+/* After the last response is written: FIN, then drain input until the peer
+ * closes (or LINGER_MS), so unread request bytes do not turn into a reset
+ * that destroys the response before the client read it. */
+static void begin_linger(colony__conn *c)
+{
+    if (c->shutting || c->closing) return;
+    c->shutting = 1;
+    if (c->reading) uv_read_stop(&c->h.stream);
+    c->reading = 0;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, &c->h.stream, on_linger_shutdown) < 0)
+        colony__conn_close(c, 0);
+}
+
+static int drained(const colony__conn *c)
+{
+    return !c->writing && c->out.len == 0;
+}
+
+void colony__conn_after_write(colony__conn *c)
+{
+    while (!c->closing && c->wcbs_len && c->wcbs[0].end <= c->out_written) {
+        colony__write_cb_entry e = c->wcbs[0];
+        memmove(c->wcbs, c->wcbs + 1, (c->wcbs_len - 1) * sizeof(*c->wcbs));
+        c->wcbs_len--;
+        e.req->pinned++;
+        e.cb(e.req, 0, e.ud);
+        e.req->pinned--;
+    }
+    while (!c->closing && c->awaiting_head && c->awaiting_head->end_offset <= c->out_written) {
+        colony_request *r = c->awaiting_head;
+        c->awaiting_head = r->next;
+        if (!c->awaiting_head) c->awaiting_tail = NULL;
+        colony__request_finish(r, 0);
+        colony__request_release(r);
+    }
+    if (c->closing) return;
+    if (!drained(c)) {
+        colony__conn_flush(c);
+        return;
+    }
+    if (c->in_process) return; /* conn_process finishes the job */
+    if (c->final_sent) {
+        begin_linger(c);
+        return;
+    }
+    if (!c->req && c->rpos < c->rlen) {
+        conn_process(c); /* requests held back by the output backlog */
+        return;
+    }
+    update_reading(c);
+    colony__conn_update_timer(c);
+}
+
+void colony__conn_update_timer(colony__conn *c)
+{
+    if (c->closing) return;
+    const colony_server_options *o = &conn_server(c)->opts;
+    int mode;
+    uint64_t ms = 0;
+    if (c->writing) {
+        mode = COLONY__TIMER_WRITE;
+        ms = o->write_timeout_ms;
+    } else if (c->final_sent && c->phase != COLONY__PHASE_LINGER) {
+        mode = COLONY__TIMER_NONE; /* closing once the shutdown completes */
+    } else {
+        switch (c->phase) {
+        case COLONY__PHASE_IDLE:
+            mode = c->final_sent ? COLONY__TIMER_NONE : COLONY__TIMER_IDLE;
+            ms = o->idle_timeout_ms;
+            break;
+        case COLONY__PHASE_HEAD: {
+            mode = COLONY__TIMER_HEAD;
+            uint64_t now = uv_now(c->worker->loop);
+            ms = c->head_deadline > now ? c->head_deadline - now : 1;
+            break;
+        }
+        case COLONY__PHASE_BODY:
+            mode = COLONY__TIMER_BODY;
+            ms = o->body_timeout_ms;
+            break;
+        case COLONY__PHASE_LINGER:
+            mode = COLONY__TIMER_LINGER;
+            ms = o->idle_timeout_ms < LINGER_MS ? o->idle_timeout_ms : LINGER_MS;
+            break;
+        default:
+            mode = COLONY__TIMER_NONE;
+        }
+    }
+    if (mode == c->timer_mode) return;
+    c->timer_mode = mode;
+    if (mode == COLONY__TIMER_NONE)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* Ends a request that failed before its handler ran (framing error, body too
+ * large, body timeout): the connection owns it, so it is released here. */
+static void abort_request(colony__conn *c, int err)
+{
+    colony_request *req = c->req;
+    if (!req) return;
+    c->req = NULL;
+    colony__request_finish(req, err);
+    if (req->handler_called && !req->ended) {
+        /* Unreachable today (handlers run after the body), kept safe anyway. */
+        req->conn = NULL;
+        req->orphaned = 1;
+        c->worker->orphans++;
+        return;
+    }
+    colony__request_release(req);
+}
+
+static void fail_with_status(colony__conn *c, int status, const char *message, int err)
+{
+    abort_request(c, err);
+    colony__conn_send_error(c, status, colony__error_code_for_status(status), message);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    colony__conn *c = t->data;
+    int mode = c->timer_mode;
+    c->timer_mode = COLONY__TIMER_NONE;
+    switch (mode) {
+    case COLONY__TIMER_HEAD:
+        colony__conn_send_error(c, 408, "request_timeout", "request head not received in time");
+        break;
+    case COLONY__TIMER_BODY:
+        if (c->req && c->req->started) {
+            colony__conn_close(c, COLONY_ETIMEDOUT);
+            return;
+        }
+        fail_with_status(c, 408, "request body not received in time", COLONY_ETIMEDOUT);
+        break;
+    case COLONY__TIMER_WRITE:
+        colony__conn_close(c, COLONY_ETIMEDOUT);
+        return;
+    default: /* idle keep-alive, linger */
+        colony__conn_close(c, 0);
+        return;
+    }
+    if (!c->closing) {
+        update_reading(c);
+        colony__conn_update_timer(c);
+    }
+}
+
+static void call_handler(colony__conn *c, colony_request *req)
+{
+    colony_server *srv = conn_server(c);
+    c->phase = COLONY__PHASE_HANDLER;
+    req->handler_called = 1;
+    const colony_log_context *prev = colony_log_set_context(&req->log_ctx);
+    req->pinned++;
+    srv->handler(req, srv->handler_ud);
+    req->pinned--;
+    colony_log_set_context(prev);
+    colony__request_maybe_free_orphan(req);
+}
+
+/* The current response has ended: queue the request for its on_finish and go
+ * on with the next one, or stop if the connection closes after it. */
+static void complete_request(colony__conn *c)
+{
+    colony_request *req = c->req;
+    c->req = NULL;
+    req->next = NULL;
+    if (c->awaiting_tail)
+        c->awaiting_tail->next = req;
+    else
+        c->awaiting_head = req;
+    c->awaiting_tail = req;
+    if (req->resp_close || c->body_pending) {
+        c->final_sent = 1;
+    } else {
+        c->phase = COLONY__PHASE_IDLE;
+        c->timer_mode = COLONY__TIMER_NONE; /* fresh idle timeout */
+    }
+}
+
+void colony__conn_response_ended(colony__conn *c, colony_request *req)
+{
+    req->end_offset = c->out_queued;
+    if (c->in_process || c->req != req) return;
+    conn_process(c);
+}
+
+/* Reads body bytes from the buffer. Returns 1 when the phase changed. */
+static int read_body(colony__conn *c)
+{
+    colony_request *req = c->req;
+    colony_server *srv = conn_server(c);
+    while (c->rpos < c->rlen) {
+        const char *in = c->rbuf + c->rpos;
+        size_t avail = c->rlen - c->rpos;
+        const char *data = in;
+        size_t data_len;
+        int done;
+        if (!c->body_is_chunked) {
+            data_len = avail < c->body_remaining ? avail : (size_t)c->body_remaining;
+            c->rpos += data_len;
+            c->body_remaining -= data_len;
+            done = c->body_remaining == 0;
+        } else {
+            size_t consumed = 0;
+            colony_http_limits lim = srv->opts.limits;
+            if (req->body_cb) lim.max_body = UINT64_MAX;
+            int rc = colony_http_chunked_decode(&c->chunked, in, avail, &consumed, &data, &data_len,
+                                                &lim);
+            if (rc < 0) {
+                colony_http_error e = c->chunked.error;
+                fail_with_status(c, colony_http_error_status(e), colony_http_error_message(e),
+                                 COLONY_EPROTO);
+                return 0;
+            }
+            c->rpos += consumed;
+            done = rc == 1;
+            if (!done && consumed == 0 && data_len == 0) break;
+        }
+        if (data_len) {
+            if (req->body_cb) {
+                const colony_log_context *prev = colony_log_set_context(&req->log_ctx);
+                req->pinned++;
+                req->body_cb(req, data, data_len, req->body_ud);
+                req->pinned--;
+                colony_log_set_context(prev);
+                if (c->closing) return 0;
+                if (req->started) { /* answered mid-body: the rest is not read */
+                    req->handler_called = 1;
+                    c->phase = COLONY__PHASE_HANDLER;
+                    return 1;
+                }
+            } else {
+                int rc = colony_buf_append(&req->body, data, data_len);
+                if (rc == COLONY_E2BIG) {
+                    fail_with_status(c, 413, colony_http_error_message(COLONY_HTTP_BODY_TOO_LARGE),
+                                     COLONY_E2BIG);
+                    return 0;
+                }
+                if (rc) {
+                    colony__conn_close(c, rc);
+                    return 0;
+                }
+            }
+        }
+        if (done) {
+            c->body_pending = 0;
+            call_handler(c, req);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void call_head_hook(colony__conn *c, colony_request *req)
+{
+    colony_server *srv = conn_server(c);
+    const colony_log_context *prev = colony_log_set_context(&req->log_ctx);
+    req->in_head_hook = 1;
+    req->pinned++;
+    srv->head_hook(req, srv->head_hook_ud);
+    req->pinned--;
+    req->in_head_hook = 0;
+    colony_log_set_context(prev);
+}
+
+/* Parses the next head in the buffer. Returns 1 when the phase changed. */
+static int parse_head(colony__conn *c)
+{
+    colony__worker *w = c->worker;
+    colony_server *srv = w->srv;
+    const char *in = c->rbuf + c->rpos;
+    size_t avail = c->rlen - c->rpos;
+    if (c->phase == COLONY__PHASE_IDLE) {
+        c->phase = COLONY__PHASE_HEAD;
+        c->head_deadline = uv_now(w->loop) + srv->opts.header_timeout_ms;
+    }
+    colony_http_request parsed;
+    int n = colony_http_parse_request(in, avail, &parsed, w->scratch_headers,
+                                      srv->opts.limits.max_headers, &srv->parse_limits);
+    if (n == COLONY_EAGAIN) {
+        if (avail > srv->opts.limits.max_header_bytes)
+            colony__conn_send_error(c, 431, "header_fields_too_large",
+                                    colony_http_error_message(COLONY_HTTP_HEADERS_TOO_LARGE));
+        return 0;
+    }
+    if (n < 0) {
+        colony_http_error e = parsed.msg.error;
+        int status = colony_http_error_status(e);
+        colony__conn_send_error(c, status, colony__error_code_for_status(status),
+                                colony_http_error_message(e));
+        return 0;
+    }
+    colony_request *req = colony__request_acquire(w);
+    if (!req) {
+        colony__conn_close(c, COLONY_ENOMEM);
+        return 0;
+    }
+    req->conn = c;
+    c->req = req;
+    if (colony__request_load_head(req, in, (size_t)n, &parsed) != 0) {
+        colony__conn_close(c, COLONY_ENOMEM);
+        return 0;
+    }
+    c->rpos += (size_t)n;
+    c->requests++;
+    colony__stat_inc(&w->stats.requests);
+    if (!req->keep_alive) c->close_after = 1;
+    if (srv->opts.max_requests_per_conn && c->requests >= srv->opts.max_requests_per_conn)
+        c->close_after = 1;
+
+    int kind = parsed.msg.body_kind;
+    uint64_t length = parsed.msg.content_length;
+    int has_body = kind == COLONY_HTTP_BODY_CHUNKED || (kind == COLONY_HTTP_BODY_LENGTH && length);
+    c->body_is_chunked = kind == COLONY_HTTP_BODY_CHUNKED;
+    c->body_remaining = kind == COLONY_HTTP_BODY_LENGTH ? length : 0;
+    c->body_pending = has_body;
+    c->body_discardable = !c->body_is_chunked && length <= DISCARD_BODY_MAX &&
+                          length <= (uint64_t)(c->rlen - c->rpos);
+    if (c->body_is_chunked) colony_http_chunked_init(&c->chunked);
+
+    if (srv->head_hook) {
+        call_head_hook(c, req);
+        if (c->closing) return 0;
+        if (req->started) { /* answered before the body: skip it if cheap, else close */
+            req->handler_called = 1;
+            c->phase = COLONY__PHASE_HANDLER;
+            if (has_body && c->body_discardable) {
+                c->rpos += (size_t)length;
+                c->body_pending = 0;
+            }
+            return 1;
+        }
+    }
+    if (has_body && !req->body_cb && !c->body_is_chunked && length > srv->opts.limits.max_body) {
+        c->body_pending = 0;
+        fail_with_status(c, 413, colony_http_error_message(COLONY_HTTP_BODY_TOO_LARGE),
+                         COLONY_E2BIG);
+        return 0;
+    }
+    if (!has_body) {
+        c->body_pending = 0;
+        call_handler(c, req);
+        return 1;
+    }
+    if (!req->body_cb && !c->body_is_chunked && colony_buf_reserve(&req->body, (size_t)length)) {
+        colony__conn_close(c, COLONY_ENOMEM);
+        return 0;
+    }
+    if (parsed.expect_continue && c->rpos == c->rlen && colony__conn_send_continue(c)) {
+        colony__conn_close(c, COLONY_ENOMEM);
+        return 0;
+    }
+    c->phase = COLONY__PHASE_BODY;
+    c->timer_mode = COLONY__TIMER_NONE;
+    return 1;
+}
+
+/* The state machine: runs until it needs input, a response, or the
+ * connection is done. Re-entrant calls (a handler answering synchronously)
+ * only record state; the outer call carries on. */
+static void conn_process(colony__conn *c)
+{
+    c->in_process++;
+    for (;;) {
+        if (c->closing || c->final_sent) break;
+        if (c->phase == COLONY__PHASE_HANDLER) {
+            if (!c->req->ended) break;
+            complete_request(c);
+            continue;
+        }
+        if (c->phase == COLONY__PHASE_BODY) {
+            if (!read_body(c)) break;
+            continue;
+        }
+        if (c->phase == COLONY__PHASE_LINGER) break;
+        if (c->rpos == c->rlen) {
+            if (c->phase == COLONY__PHASE_IDLE && c->peer_eof) c->final_sent = 1;
+            break;
+        }
+        if (c->out_queued - c->out_written > OUTPUT_BACKLOG_MAX) break;
+        if (!parse_head(c)) break;
+    }
+    if (!c->closing && c->rpos > 0) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    colony__conn_flush(c);
+    c->in_process--;
+    if (c->closing || c->in_process) return;
+    if (c->final_sent && drained(c)) {
+        begin_linger(c);
+        return;
+    }
+    update_reading(c);
+    colony__conn_update_timer(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    colony__conn *c = h->data;
+    colony_server *srv = conn_server(c);
+    if (c->phase == COLONY__PHASE_LINGER) c->rlen = c->rpos = 0;
+    if (!c->rbuf) {
+        c->rbuf = colony__malloc(srv->opts.read_buffer_size);
+        c->rcap = c->rbuf ? srv->opts.read_buffer_size : 0;
+    } else if (c->rlen == c->rcap) {
+        size_t max = srv->opts.limits.max_header_bytes + 1;
+        if (c->phase <= COLONY__PHASE_HEAD && c->rcap < max) {
+            size_t cap = c->rcap * 2 < max ? c->rcap * 2 : max;
+            char *p = colony__realloc(c->rbuf, cap);
+            if (p) {
+                c->rbuf = p;
+                c->rcap = cap;
+            }
+        }
+    }
+    *buf = uv_buf_init(c->rbuf ? c->rbuf + c->rlen : NULL, (unsigned)(c->rcap - c->rlen));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    colony__conn *c = s->data;
+    if (c->closing) return;
+    if (nread > 0) {
+        if (c->phase == COLONY__PHASE_LINGER) return; /* discarded */
+        c->rlen += (size_t)nread;
+        if (c->phase == COLONY__PHASE_BODY) c->timer_mode = COLONY__TIMER_NONE;
+        conn_process(c);
+        return;
+    }
+    if (nread == 0) return;
+    if (nread == UV_ENOBUFS) {
+        if (!c->rbuf) {
+            colony__conn_close(c, COLONY_ENOMEM);
+            return;
+        }
+        if (c->phase <= COLONY__PHASE_HEAD) {
+            colony__conn_send_error(c, 431, "header_fields_too_large",
+                                    colony_http_error_message(COLONY_HTTP_HEADERS_TOO_LARGE));
+            if (!c->closing && drained(c)) begin_linger(c);
+        } else {
+            colony__conn_close(c, COLONY_ENOMEM);
+        }
+        return;
+    }
+    /* EOF or error. A request being handled still gets its response. */
+    if (nread == UV_EOF && c->phase != COLONY__PHASE_LINGER &&
+        (c->phase == COLONY__PHASE_HANDLER ||
+         (c->phase == COLONY__PHASE_IDLE && c->rpos == c->rlen && !drained(c)))) {
+        c->peer_eof = 1;
+        c->close_after = 1;
+        if (c->phase == COLONY__PHASE_IDLE) c->final_sent = 1;
+        update_reading(c);
+        return;
+    }
+    int idle = c->phase == COLONY__PHASE_IDLE || c->phase == COLONY__PHASE_LINGER;
+    colony__conn_close(c, nread == UV_EOF ? (idle ? 0 : COLONY_ECONNRESET) : (int)nread);
+}
+
+static void update_reading(colony__conn *c)
+{
+    int want;
+    if (c->closing || c->peer_eof || (c->shutting && c->phase != COLONY__PHASE_LINGER))
+        want = 0;
+    else if (c->phase == COLONY__PHASE_LINGER)
+        want = 1;
+    else if (c->final_sent)
+        want = 0;
+    else if (c->phase == COLONY__PHASE_HANDLER)
+        want = c->rpos == c->rlen; /* notice a hang-up, but buffer no pipelined flood */
+    else if (c->out_queued - c->out_written > OUTPUT_BACKLOG_MAX)
+        want = 0;
+    else
+        want = 1;
+    if (want == c->reading) return;
+    if (want) {
+        if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) c->reading = 1;
+    } else {
+        uv_read_stop(&c->h.stream);
+        c->reading = 0;
+    }
+}
+
+void colony__conn_shutdown(colony__conn *c)
+{
+    if (c->closing) return;
+    c->close_after = 1;
+    if (c->phase == COLONY__PHASE_IDLE && !c->req && c->rpos == c->rlen) {
+        if (drained(c))
+            colony__conn_close(c, 0);
+        else
+            c->final_sent = 1;
+    }
+}
+
+static void on_spare_closed(uv_handle_t *h)
+{
+    colony__listener *l = h->data;
+    l->spare_busy = 0;
+    if (l->accept_pending && !uv_is_closing(&l->h.handle)) {
+        l->accept_pending = 0;
+        colony__listener_on_connection(&l->h.stream, 0);
+    }
+}
+
+/* Out of memory: accept into the listener's spare handle and close it, so the
+ * listener keeps being polled. If the spare is busy, accept after it closed. */
+static void reject_without_memory(colony__listener *l)
+{
+    if (l->spare_busy) {
+        l->accept_pending = 1;
+        return;
+    }
+    uv_loop_t *loop = l->worker->loop;
+    if (l->is_unix)
+        uv_pipe_init(loop, &l->spare.pipe, 0);
+    else
+        uv_tcp_init(loop, &l->spare.tcp);
+    l->spare.handle.data = l;
+    l->spare_busy = 1;
+    uv_accept(&l->h.stream, (uv_stream_t *)&l->spare.handle);
+    uv_close(&l->spare.handle, on_spare_closed);
+}
+
+void colony__listener_on_connection(uv_stream_t *server, int status)
+{
+    colony__listener *l = server->data;
+    colony__worker *w = l->worker;
+    colony_server *srv = w->srv;
+    if (status < 0) return;
+    colony__conn *c = colony__calloc(1, sizeof(*c));
+    if (!c) {
+        reject_without_memory(l);
+        return;
+    }
+    c->worker = w;
+    c->is_unix = l->is_unix;
+    if (l->is_unix)
+        uv_pipe_init(w->loop, &c->h.pipe, 0);
+    else
+        uv_tcp_init(w->loop, &c->h.tcp);
+    c->h.handle.data = c;
+    uv_timer_init(w->loop, &c->timer);
+    c->timer.data = c;
+    colony_buf_init(&c->out, OUT_MAX);
+    colony_buf_init(&c->inflight, OUT_MAX);
+    c->next = w->conns;
+    if (w->conns) w->conns->prev = c;
+    w->conns = c;
+    w->num_conns++;
+    if (uv_accept(server, &c->h.stream) != 0) {
+        c->rejected = 1;
+        colony__conn_close(c, 0);
+        return;
+    }
+    unsigned before = atomic_fetch_add_explicit(&srv->active, 1, memory_order_relaxed);
+    if (before >= srv->opts.max_connections || w->shutdown_started) {
+        atomic_fetch_sub_explicit(&srv->active, 1, memory_order_relaxed);
+        c->rejected = 1;
+        colony__stat_inc(&w->stats.rejected);
+        colony__conn_close(c, 0);
+        return;
+    }
+    colony__stat_inc(&w->stats.accepted);
+    if (!l->is_unix) uv_tcp_nodelay(&c->h.tcp, 1);
+    c->phase = COLONY__PHASE_IDLE;
+    update_reading(c);
+    colony__conn_update_timer(c);
+}

@@ -1,0 +1,293 @@
+/* HTTP server internals shared by server.c (server, workers, listeners,
+ * shutdown), server_conn.c (connections: read, parse, body, timeouts),
+ * server_response.c (responses and the write path) and server_request.c
+ * (request objects and accessors).
+ *
+ * Threading: every connection, request and listener belongs to one worker and
+ * is only touched on that worker's loop thread. Cross-thread state is limited to
+ * the connection counter, the shutdown flag, the stats counters (relaxed
+ * atomics, one writer each) and the pending-listener list (mutex, cold path). */
+#ifndef COLONY_HTTP_SERVER_INTERNAL_H
+#define COLONY_HTTP_SERVER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+#include "colony/buf.h"
+#include "colony/http_server.h"
+#include "colony/log.h"
+
+typedef struct colony__worker colony__worker;
+typedef struct colony__conn colony__conn;
+typedef struct colony__listener colony__listener;
+
+/* A key -> pointer slot set with colony_request_set_data (arena memory). */
+typedef struct colony__req_data {
+    struct colony__req_data *next;
+    const char *key;
+    void *value;
+} colony__req_data;
+
+typedef struct colony__req_hook {
+    struct colony__req_hook *next;
+    colony_request_hook_cb cb;
+    void *ud;
+} colony__req_hook;
+
+typedef struct colony__resp_header {
+    struct colony__resp_header *next;
+    const char *name;
+    const char *value;
+    size_t name_len, value_len;
+    int is_content_type;
+} colony__resp_header;
+
+struct colony_request {
+    colony__conn *conn; /* NULL once the connection let go of it */
+    colony__worker *worker;
+    colony_request *next; /* awaiting-write list or worker pool */
+    colony_arena *arena;
+    colony_buf body;
+
+    /* Parsed head, copied into the arena and NUL-terminated in place. */
+    const char *method, *target, *path, *query;
+    colony_http_header *headers;
+    size_t num_headers;
+    int version_minor;
+    int keep_alive;
+    int is_head;
+    const char *peer;
+
+    char request_id[24];
+    colony_log_context log_ctx;
+    colony__req_data *data;
+    colony__req_hook *on_response, *on_finish; /* newest first */
+
+    /* Streamed request body (colony_request_stream_body). */
+    colony_body_data_cb body_cb;
+    void *body_ud;
+
+    /* Response state. */
+    int status;
+    colony__resp_header *resp_headers, *resp_headers_tail;
+    int64_t resp_content_length; /* from a Content-Length header, -1 if none */
+    uint64_t resp_body_sent;
+    uint64_t end_offset;      /* conn output offset after the last byte of the response */
+    unsigned started : 1;     /* head serialized */
+    unsigned ended : 1;       /* response complete (or dropped) */
+    unsigned chunked : 1;     /* streaming with chunked framing */
+    unsigned until_close : 1; /* streaming to an HTTP/1.0 client: body ends at close */
+    unsigned handler_called : 1;
+    unsigned finished : 1;   /* on_finish hooks ran */
+    unsigned resp_close : 1; /* handler asked for Connection: close */
+    unsigned in_head_hook : 1;
+    unsigned orphaned : 1; /* the connection is gone; freed once the response ends */
+    unsigned no_body : 1;  /* HEAD request or a 204/304 response: no body bytes */
+    unsigned user_content_type : 1;
+    int pinned; /* > 0 while the server is calling out with it */
+};
+
+/* A pending streaming write callback: fires once out_written reaches end. */
+typedef struct colony__write_cb_entry {
+    uint64_t end;
+    colony_request *req;
+    colony_write_cb cb;
+    void *ud;
+} colony__write_cb_entry;
+
+enum colony__conn_phase {
+    COLONY__PHASE_IDLE,    /* waiting for the first byte of a request */
+    COLONY__PHASE_HEAD,    /* head incomplete */
+    COLONY__PHASE_BODY,    /* reading the body */
+    COLONY__PHASE_HANDLER, /* waiting for the response to end */
+    COLONY__PHASE_LINGER,  /* final response sent, draining input before close */
+};
+
+enum colony__timer_mode {
+    COLONY__TIMER_NONE,
+    COLONY__TIMER_IDLE,
+    COLONY__TIMER_HEAD,
+    COLONY__TIMER_BODY,
+    COLONY__TIMER_WRITE,
+    COLONY__TIMER_LINGER,
+};
+
+struct colony__conn {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    uv_timer_t timer;
+    uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
+    colony__worker *worker;
+    colony__conn *prev, *next; /* worker's connection list */
+
+    /* Read side: bytes [rpos, rlen) of rbuf are unprocessed. */
+    char *rbuf;
+    size_t rlen, rcap, rpos;
+
+    int phase;
+    int timer_mode;
+    uint64_t head_deadline; /* loop time the current head must be complete by */
+    colony_request *req;    /* the request being read or handled */
+    uint64_t body_remaining;
+    colony_http_chunked chunked;
+    int body_is_chunked;
+    unsigned requests;
+
+    /* Write side: out accumulates, inflight is being written by uv_write. */
+    colony_buf out, inflight;
+    uint64_t out_queued;                           /* bytes ever appended to out */
+    uint64_t out_written;                          /* bytes the kernel accepted */
+    colony_request *awaiting_head, *awaiting_tail; /* ended, not yet written */
+    colony__write_cb_entry *wcbs;
+    size_t wcbs_len, wcbs_cap;
+
+    int close_refs; /* handles still to close */
+    int in_process; /* conn_process is on the stack */
+    unsigned is_unix : 1;
+    unsigned reading : 1;
+    unsigned writing : 1;     /* a uv_write is in flight */
+    unsigned close_after : 1; /* close after the current response */
+    unsigned closing : 1;
+    unsigned rejected : 1;
+    unsigned peer_eof : 1;
+    unsigned shutting : 1;         /* uv_shutdown issued */
+    unsigned final_sent : 1;       /* the last response is queued: no more requests */
+    unsigned body_pending : 1;     /* the current request's body is not fully read */
+    unsigned body_discardable : 1; /* ... but it is small and already buffered */
+    size_t inflight_off;
+};
+
+struct colony__listener {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    union {
+        uv_handle_t handle;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } spare; /* accepts and closes a connection when allocation fails */
+    colony__worker *worker;
+    colony__listener *next;
+    int fd; /* before it is opened on the worker's loop */
+    unsigned is_unix : 1;
+    unsigned spare_busy : 1;
+    unsigned accept_pending : 1;
+};
+
+typedef struct colony__worker_stats {
+    _Atomic uint64_t accepted, rejected, requests, protocol_errors;
+} colony__worker_stats;
+
+struct colony__worker {
+    colony_server *srv;
+    unsigned index;
+    uv_loop_t *loop;
+    uv_loop_t own_loop; /* workers 1..N-1 */
+    uv_thread_t thread;
+    uv_async_t async;    /* threads: new listeners or shutdown */
+    uv_timer_t deadline; /* shutdown deadline */
+    uv_mutex_t lock;     /* guards pending */
+    colony__listener *pending;
+    colony__listener *listeners;
+    colony__conn *conns;
+    unsigned num_listeners, num_conns, orphans;
+    colony_request *pool;
+    unsigned pool_len;
+    colony_http_header *scratch_headers; /* limits.max_headers entries */
+    uint64_t next_request_id;
+    colony__worker_stats stats;
+    time_t date_sec;
+    char date_line[48]; /* "Date: ...\r\n" */
+    size_t date_len;
+    unsigned thread_started : 1;
+    unsigned async_open : 1;
+    unsigned shutdown_started : 1;
+    unsigned deadline_open : 1;
+    unsigned done : 1;
+};
+
+struct colony_server {
+    uv_loop_t *loop;
+    colony_server_options opts;
+    colony_http_limits parse_limits; /* max_body lifted: the server enforces it */
+    char *server_header;
+    colony_handler_cb handler;
+    void *handler_ud;
+    colony_head_cb head_hook;
+    void *head_hook_ud;
+    colony__worker *workers;
+    unsigned num_workers;
+    int port;
+    char *unix_paths[8]; /* unlinked at shutdown */
+    unsigned num_unix_paths;
+    atomic_uint active;
+    atomic_int shutting_down;
+    atomic_uint workers_finished;
+    uint64_t deadline_ms;
+    uv_async_t done_async; /* main loop: a worker thread finished */
+    colony_server_closed_cb closed_cb;
+    void *closed_ud;
+    unsigned started : 1;
+    unsigned done_async_open : 1;
+    unsigned closed : 1;
+};
+
+/* Single-writer counter bump without a locked instruction. */
+static inline void colony__stat_inc(_Atomic uint64_t *counter)
+{
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* server_conn.c */
+void colony__listener_on_connection(uv_stream_t *server, int status);
+void colony__conn_close(colony__conn *c, int err);
+/* Closes an idle connection now, or marks a busy one to close after its
+ * current response (graceful shutdown). */
+void colony__conn_shutdown(colony__conn *c);
+/* Continues the state machine after the current response ended. */
+void colony__conn_response_ended(colony__conn *c, colony_request *req);
+/* Output progressed or completed: fires callbacks, finishes requests. */
+void colony__conn_after_write(colony__conn *c);
+void colony__conn_update_timer(colony__conn *c);
+
+/* server_response.c */
+void colony__conn_flush(colony__conn *c);
+int colony__conn_append(colony__conn *c, const void *data, size_t len);
+int colony__conn_send_continue(colony__conn *c);
+/* Queues a complete response that belongs to no request object (protocol
+ * errors, timeouts): JSON error body, Connection: close. */
+void colony__conn_send_error(colony__conn *c, int status, const char *error, const char *message);
+const char *colony__error_code_for_status(int status);
+/* Appends {"error": error, "message": message} JSON to b. */
+int colony__json_error_body(colony_buf *b, const char *error, const char *message);
+
+/* Releases an orphaned request once its response ended and nobody holds it. */
+void colony__request_maybe_free_orphan(colony_request *req);
+
+/* server_request.c */
+colony_request *colony__request_acquire(colony__worker *w);
+/* Returns a request to the worker pool (or frees it). */
+void colony__request_release(colony_request *req);
+/* Runs on_finish hooks once (with the log context set). */
+void colony__request_finish(colony_request *req, int status);
+void colony__request_run_response_hooks(colony_request *req);
+void colony__worker_free_pool(colony__worker *w);
+/* Copies the parsed head into the request arena; 0 or COLONY_ENOMEM. */
+int colony__request_load_head(colony_request *req, const char *head, size_t head_len,
+                              const colony_http_request *parsed);
+
+/* server.c */
+/* Called on the worker's loop whenever a connection, listener or orphaned
+ * request goes away; completes the worker's shutdown when nothing is left. */
+void colony__worker_maybe_done(colony__worker *w);
+
+#endif
