@@ -200,7 +200,8 @@ COLONY_API void colony_breaker_free(colony_breaker *b);
  * OPEN turns HALF_OPEN here, lazily, once open_ms has passed. */
 COLONY_API int colony_breaker_allow(colony_breaker *b);
 /* Reports the outcome of an allowed call. In HALF_OPEN any failed or slow
- * trial re-opens the breaker; when every trial succeeded it closes. */
+ * outcome re-opens the breaker; it closes once as many successes as trials
+ * admitted reach half_open_calls (extra late successes are ignored). */
 COLONY_API void colony_breaker_record(colony_breaker *b, int ok, uint64_t duration_ms);
 /* Current state (without the lazy OPEN -> HALF_OPEN step). */
 COLONY_API colony_breaker_state colony_breaker_state_get(const colony_breaker *b);

@@ -243,9 +243,12 @@ void colony_breaker_record(colony_breaker *b, int ok, uint64_t duration_ms)
         break;
     }
     case COLONY_BREAKER_HALF_OPEN:
+        /* Outcomes are not matched to permits: a success beyond the trials
+         * handed out is a late pre-trip call and proves nothing. */
         if (failed || slow) {
             set_state(b, COLONY_BREAKER_OPEN, now);
-        } else if (++b->trials_succeeded >= b->opts.half_open_calls) {
+        } else if (b->trials_succeeded < b->trials_admitted &&
+                   ++b->trials_succeeded >= b->opts.half_open_calls) {
             set_state(b, COLONY_BREAKER_CLOSED, now);
         }
         break;
