@@ -85,8 +85,8 @@ typedef struct sequence {
 static void on_sequence_done(colony_client_call *call, int err, const colony_client_response *res,
                              void *ud)
 {
-    (void)call;
     sequence *q = ud;
+    colony_client_call_cancel(call); /* after completion: a no-op */
     if (!err && res->status == 200 && res->body_len == 5 && memcmp(res->body, "hello", 5) == 0)
         q->ok++;
     if (--q->remaining > 0) {
