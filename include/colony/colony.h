@@ -12,6 +12,14 @@
 #include "http_server.h"
 #include "http_client.h"
 #include "router.h"
+#include "clock.h"
+#include "resilience.h"
+#include "ratelimit.h"
+#include "balance.h"
+#include "metrics.h"
+#include "health.h"
+#include "trace.h"
+#include "service.h"
 
 /* "0.1.0" */
 COLONY_API const char *colony_version(void);

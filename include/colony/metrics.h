@@ -65,6 +65,10 @@ COLONY_API double colony_metric_value(const colony_metric_series *s);
 
 /* Appends the whole registry in the text exposition format 0.0.4. */
 COLONY_API int colony_metrics_write(colony_metrics *m, colony_buf *out);
+/* A handler (ud = the registry) answering with the exposition, for
+ * colony_router_add(r, "GET", "/metrics", colony_metrics_handle, m). */
+struct colony_request;
+COLONY_API void colony_metrics_handle(struct colony_request *req, void *metrics);
 /* Content type of that format. */
 #define COLONY_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

@@ -1,0 +1,75 @@
+/* A Colony service in one call: configuration, logging, an HTTP server with a
+ * router, /health, /ready and /metrics, request metrics and tracing
+ * middleware, and graceful shutdown on SIGTERM or SIGINT the way the Node.js
+ * BaseService did it: readiness turns false, the server stops accepting,
+ * in-flight requests drain (up to shutdown_timeout), shutdown hooks run, and
+ * colony_service_run() returns 0.
+ *
+ *   colony_service *svc = colony_service_new(&(colony_service_options){
+ *       .name = "orders", .argc = argc, .argv = argv}, stderr);
+ *   colony_router_add(colony_service_router(svc), "GET", "/orders/:id", get_order, db);
+ *   return colony_service_run(svc);   // frees svc
+ *
+ * Built-in settings (see --help): listen, workers, shutdown_timeout,
+ * log.level, metrics.enabled, tracing.enabled, tracing.sample_ratio,
+ * tracing.endpoint, http.max_body, http.header_timeout, http.idle_timeout. */
+#ifndef COLONY_SERVICE_H
+#define COLONY_SERVICE_H
+
+#include <stdio.h>
+#include "config.h"
+#include "export.h"
+#include "health.h"
+#include "metrics.h"
+#include "router.h"
+#include "trace.h"
+
+typedef struct colony_service colony_service;
+
+typedef struct colony_service_options {
+    const char *name;                      /* service name in logs, traces and metrics */
+    const colony_config_setting *settings; /* the service's own settings, or NULL */
+    size_t nsettings;
+    int argc; /* command line: argv[0] is skipped; --help prints the settings */
+    char **argv;
+    const char *config_dir; /* NULL = "config" */
+    const char *listen;     /* default for the listen setting; NULL = 127.0.0.1:8080 */
+} colony_service_options;
+
+/* Builds a service and loads its configuration. With --help it prints the
+ * settings to stdout; on a bad configuration it writes file, line, key and
+ * reason to err_out. Both return NULL with *exit_code set (0 for --help, 2
+ * for bad config, 1 for other failures). */
+COLONY_API colony_service *colony_service_new(const colony_service_options *opts, FILE *err_out,
+                                              int *exit_code);
+
+COLONY_API colony_router *colony_service_router(colony_service *svc);
+COLONY_API colony_config *colony_service_config(colony_service *svc);
+COLONY_API colony_metrics *colony_service_metrics(colony_service *svc);
+COLONY_API colony_health *colony_service_health(colony_service *svc);
+COLONY_API colony_tracer *colony_service_tracer(colony_service *svc);
+COLONY_API uv_loop_t *colony_service_loop(colony_service *svc);
+/* The port the service listens on once running (0 before). */
+COLONY_API int colony_service_port(colony_service *svc);
+
+/* Runs after the server has drained during shutdown, in reverse order of
+ * registration; call done() when finished (it may be asynchronous). */
+typedef void (*colony_service_hook_cb)(colony_service *svc, void (*done)(colony_service *),
+                                       void *ud);
+COLONY_API int colony_service_on_shutdown(colony_service *svc, colony_service_hook_cb hook,
+                                          void *ud);
+/* Called once the server listens (e.g. to register with the registry). */
+typedef void (*colony_service_started_cb)(colony_service *svc, void *ud);
+COLONY_API void colony_service_on_started(colony_service *svc, colony_service_started_cb cb,
+                                          void *ud);
+
+/* Listens, runs the loop until a signal or colony_service_stop(), shuts down
+ * gracefully, frees the service and returns the process exit code. */
+COLONY_API int colony_service_run(colony_service *svc);
+/* Starts a graceful shutdown as SIGTERM would (from the service's loop thread). */
+COLONY_API void colony_service_stop(colony_service *svc);
+
+/* The server span of a request handled by a service (NULL when tracing is off). */
+COLONY_API colony_span *colony_request_span(const colony_request *req);
+
+#endif

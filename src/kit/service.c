@@ -1,0 +1,298 @@
+/* colony_service: builds a service from its configuration and runs its
+ * lifecycle (listen, signals, graceful shutdown, hooks). */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include "colony/error.h"
+#include "colony/log.h"
+#include "core/alloc.h"
+#include "kit/service_internal.h"
+
+static const colony_config_setting builtin_settings[] = {
+    {"listen", COLONY_CONFIG_STRING, "127.0.0.1:8080", 0,
+     "address to listen on: host:port, [v6]:port or unix:/path", 0, 0},
+    {"workers", COLONY_CONFIG_INT, "1", 0, "worker threads, each with its own event loop", 1, 64},
+    {"shutdown_timeout", COLONY_CONFIG_DURATION, "10s", 1,
+     "how long a graceful shutdown waits for in-flight requests", 0, 0},
+    {"log.level", COLONY_CONFIG_STRING, "info", 1, "debug, info, warn or error", 0, 0},
+    {"metrics.enabled", COLONY_CONFIG_BOOL, "true", 0, "serve /metrics and record request metrics",
+     0, 0},
+    {"tracing.enabled", COLONY_CONFIG_BOOL, "true", 0, "start a server span per request", 0, 0},
+    {"tracing.sample_ratio", COLONY_CONFIG_DOUBLE, "1", 0,
+     "share of new traces sampled (0..1); requests with a parent follow the parent", 0, 1},
+    {"tracing.endpoint", COLONY_CONFIG_STRING, "", 0,
+     "OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces; empty = no export", 0, 0},
+    {"http.max_body", COLONY_CONFIG_SIZE, "1mb", 0, "largest request body accepted", 0, 0},
+    {"http.header_timeout", COLONY_CONFIG_DURATION, "10s", 0, "time allowed to send a request head",
+     0, 0},
+    {"http.idle_timeout", COLONY_CONFIG_DURATION, "60s", 0, "keep-alive connection idle timeout", 0,
+     0},
+};
+#define BUILTIN_COUNT (sizeof(builtin_settings) / sizeof(builtin_settings[0]))
+
+static void apply_log_level(colony_service *svc)
+{
+    colony_log_level level;
+    if (colony_log_level_parse(colony_config_get_string(svc->config, "log.level"), &level) == 0)
+        colony_log_set_level(level);
+}
+
+static void on_reloaded(colony_config *cfg, void *ud)
+{
+    (void)cfg;
+    apply_log_level(ud);
+}
+
+static void service_free(colony_service *svc)
+{
+    if (!svc) return;
+    if (svc->server) colony_server_free(svc->server);
+    colony_router_free(svc->router);
+    colony_health_free(svc->health);
+    colony_tracer_free(svc->tracer, 2000);
+    colony_metrics_free(svc->metrics);
+    colony_config_free(svc->config);
+    for (service_hook *h = svc->hooks; h;) {
+        service_hook *next = h->next;
+        colony__free(h);
+        h = next;
+    }
+    colony__free(svc->table);
+    colony__free(svc->name);
+    colony__free(svc);
+}
+
+/* The combined table: built-ins first, then the service's own settings. The
+ * listen default may be overridden by the service. */
+static colony_config_setting *build_table(const colony_service_options *o, size_t *n)
+{
+    *n = BUILTIN_COUNT + o->nsettings;
+    colony_config_setting *t = colony__calloc(*n, sizeof(*t));
+    if (!t) return NULL;
+    memcpy(t, builtin_settings, sizeof(builtin_settings));
+    if (o->listen) t[0].default_value = o->listen;
+    if (o->nsettings) memcpy(t + BUILTIN_COUNT, o->settings, o->nsettings * sizeof(*t));
+    return t;
+}
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+    return 0;
+}
+
+static int load_config(colony_service *svc, const colony_service_options *o, size_t n,
+                       FILE *err_out)
+{
+    svc->config = colony_config_new(svc->table, n);
+    if (!svc->config) return 1;
+    colony_config_options copts = {.dir = o->config_dir,
+                                   .argc = o->argc > 0 ? o->argc - 1 : 0,
+                                   .argv = o->argc > 0 ? o->argv + 1 : NULL,
+                                   .use_environment = 1};
+    colony_config_error err;
+    if (colony_config_load(svc->config, &copts, &err) != 0) {
+        char msg[768];
+        fprintf(err_out, "%s: %s\n", svc->name, colony_config_error_format(&err, msg, sizeof(msg)));
+        return 2;
+    }
+    apply_log_level(svc);
+    return 0;
+}
+
+static int build_parts(colony_service *svc)
+{
+    svc->router = colony_router_new();
+    svc->metrics = colony_metrics_new();
+    svc->health = colony_health_new();
+    if (!svc->router || !svc->metrics || !svc->health) return COLONY_ENOMEM;
+    if (colony_config_get_bool(svc->config, "tracing.enabled")) {
+        const char *endpoint = colony_config_get_string(svc->config, "tracing.endpoint");
+        colony_tracer_options topts = {
+            .service_name = svc->name,
+            .sample_ratio = colony_config_get_double(svc->config, "tracing.sample_ratio"),
+            .endpoint = endpoint && *endpoint ? endpoint : NULL};
+        svc->tracer = colony_tracer_new(&topts);
+        if (!svc->tracer) return COLONY_ENOMEM;
+    }
+    colony_server_options sopts = {0};
+    sopts.workers = (unsigned)colony_config_get_int(svc->config, "workers");
+    sopts.limits.max_body = (uint64_t)colony_config_get_int(svc->config, "http.max_body");
+    sopts.header_timeout_ms = (uint64_t)colony_config_get_int(svc->config, "http.header_timeout");
+    sopts.idle_timeout_ms = (uint64_t)colony_config_get_int(svc->config, "http.idle_timeout");
+    svc->server = colony_server_new(svc->loop, &sopts, colony_router_handle, svc->router);
+    if (!svc->server) return COLONY_ENOMEM;
+    colony_health_watch_server(svc->health, svc->server);
+    int rc = colony__service_install_middleware(svc);
+    if (!rc)
+        rc = colony_router_add(svc->router, "GET", "/health", colony_health_handle_live,
+                               svc->health);
+    if (!rc)
+        rc = colony_router_add(svc->router, "GET", "/ready", colony_health_handle_ready,
+                               svc->health);
+    if (!rc && colony_config_get_bool(svc->config, "metrics.enabled")) {
+        rc = colony_metrics_register_process(svc->metrics);
+        if (!rc)
+            rc = colony_router_add(svc->router, "GET", "/metrics", colony_metrics_handle,
+                                   svc->metrics);
+    }
+    return rc;
+}
+
+colony_service *colony_service_new(const colony_service_options *o, FILE *err_out, int *exit_code)
+{
+    *exit_code = 1;
+    colony_service *svc = colony__calloc(1, sizeof(*svc));
+    if (!svc) return NULL;
+    svc->name = colony__strdup(o->name ? o->name : "service");
+    svc->loop = uv_default_loop();
+    size_t n = 0;
+    svc->table = svc->name ? build_table(o, &n) : NULL;
+    if (!svc->table) goto fail;
+    colony_log_set_service(svc->name);
+    if (wants_help(o->argc, o->argv)) {
+        printf("usage: %s [--KEY=VALUE ...]\n\nSettings (also from config/*.json and "
+               "COLONY_* environment variables):\n",
+               svc->name);
+        colony_config_print_help(svc->table, n, stdout);
+        *exit_code = 0;
+        goto fail;
+    }
+    int rc = load_config(svc, o, n, err_out);
+    if (rc) {
+        *exit_code = rc;
+        goto fail;
+    }
+    if (build_parts(svc)) {
+        fprintf(err_out, "%s: out of memory\n", svc->name);
+        goto fail;
+    }
+    return svc;
+fail:
+    service_free(svc);
+    return NULL;
+}
+
+colony_router *colony_service_router(colony_service *svc)
+{
+    return svc->router;
+}
+
+colony_config *colony_service_config(colony_service *svc)
+{
+    return svc->config;
+}
+
+colony_metrics *colony_service_metrics(colony_service *svc)
+{
+    return svc->metrics;
+}
+
+colony_health *colony_service_health(colony_service *svc)
+{
+    return svc->health;
+}
+
+colony_tracer *colony_service_tracer(colony_service *svc)
+{
+    return svc->tracer;
+}
+
+uv_loop_t *colony_service_loop(colony_service *svc)
+{
+    return svc->loop;
+}
+
+int colony_service_port(colony_service *svc)
+{
+    return svc->server ? colony_server_port(svc->server) : 0;
+}
+
+int colony_service_on_shutdown(colony_service *svc, colony_service_hook_cb hook, void *ud)
+{
+    service_hook *h = colony__calloc(1, sizeof(*h));
+    if (!h) return COLONY_ENOMEM;
+    h->cb = hook;
+    h->ud = ud;
+    h->next = svc->hooks;
+    svc->hooks = h;
+    return 0;
+}
+
+void colony_service_on_started(colony_service *svc, colony_service_started_cb cb, void *ud)
+{
+    svc->started_cb = cb;
+    svc->started_ud = ud;
+}
+
+static void close_signals(colony_service *svc)
+{
+    uv_close((uv_handle_t *)&svc->sigterm, NULL);
+    uv_close((uv_handle_t *)&svc->sigint, NULL);
+    colony_config_unwatch(svc->config);
+}
+
+/* Runs the shutdown hooks one after another (each may be asynchronous). */
+static void run_next_hook(colony_service *svc)
+{
+    service_hook *h = svc->next_hook;
+    if (!h) {
+        COLONY_LOG_INFO("stopped");
+        close_signals(svc);
+        return;
+    }
+    svc->next_hook = h->next;
+    h->cb(svc, run_next_hook, h->ud);
+}
+
+static void on_server_closed(colony_server *srv, void *ud)
+{
+    (void)srv;
+    colony_service *svc = ud;
+    svc->next_hook = svc->hooks;
+    run_next_hook(svc);
+}
+
+void colony_service_stop(colony_service *svc)
+{
+    if (svc->stopping) return;
+    svc->stopping = 1;
+    colony_health_set_ready(svc->health, 0);
+    uint64_t deadline = (uint64_t)colony_config_get_int(svc->config, "shutdown_timeout");
+    COLONY_LOG_INFO("shutting down", COLONY_LF_INT("deadline_ms", deadline));
+    colony_server_shutdown(svc->server, deadline, on_server_closed, svc);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    colony_service *svc = sig->data;
+    COLONY_LOG_INFO("signal", COLONY_LF_STR("signal", signum == SIGTERM ? "SIGTERM" : "SIGINT"));
+    colony_service_stop(svc);
+}
+
+int colony_service_run(colony_service *svc)
+{
+    const char *listen = colony_config_get_string(svc->config, "listen");
+    int rc = colony_server_listen(svc->server, listen);
+    if (rc) {
+        COLONY_LOG_ERROR("cannot listen", COLONY_LF_STR("address", listen),
+                         COLONY_LF_STR("error", colony_strerror(rc)));
+        service_free(svc);
+        return 1;
+    }
+    uv_signal_init(svc->loop, &svc->sigterm);
+    uv_signal_init(svc->loop, &svc->sigint);
+    svc->sigterm.data = svc->sigint.data = svc;
+    uv_signal_start(&svc->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&svc->sigint, on_signal, SIGINT);
+    colony_config_watch(svc->config, svc->loop, on_reloaded, svc);
+    COLONY_LOG_INFO("listening", COLONY_LF_STR("address", listen),
+                    COLONY_LF_INT("port", colony_server_port(svc->server)),
+                    COLONY_LF_INT("workers", colony_config_get_int(svc->config, "workers")));
+    if (svc->started_cb) svc->started_cb(svc, svc->started_ud);
+    uv_run(svc->loop, UV_RUN_DEFAULT);
+    service_free(svc);
+    uv_loop_close(uv_default_loop());
+    return 0;
+}

@@ -1,0 +1,35 @@
+/* Shared between service.c (lifecycle) and service_middleware.c. */
+#ifndef COLONY_KIT_SERVICE_INTERNAL_H
+#define COLONY_KIT_SERVICE_INTERNAL_H
+
+#include "colony/service.h"
+
+typedef struct service_hook {
+    colony_service_hook_cb cb;
+    void *ud;
+    struct service_hook *next;
+} service_hook;
+
+struct colony_service {
+    char *name;
+    uv_loop_t *loop;
+    colony_config *config;
+    colony_config_setting *table; /* built-in settings + the service's own */
+    colony_router *router;
+    colony_server *server;
+    colony_metrics *metrics;
+    colony_health *health;
+    colony_tracer *tracer;
+    colony_metric *requests_total, *request_duration;
+    uv_signal_t sigterm, sigint;
+    service_hook *hooks; /* most recent first: they run in reverse order */
+    service_hook *next_hook;
+    colony_service_started_cb started_cb;
+    void *started_ud;
+    int stopping;
+};
+
+/* Adds the metrics and tracing middleware the configuration enables. */
+int colony__service_install_middleware(colony_service *svc);
+
+#endif
