@@ -275,6 +275,8 @@ void colony__client_conn_start(colony__client_conn *conn, colony_client_call *ca
     call->conn = conn;
     call->state = COLONY__CALL_BOUND;
     conn->origin->reused++;
+    uv_ref((uv_handle_t *)&conn->timer);
+    uv_ref(&conn->io.handle);
     send_request(conn);
 }
 
@@ -351,9 +353,13 @@ int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data,
     return 0;
 }
 
+/* An idle pooled connection does not keep the loop alive (like Node's agent):
+ * a program whose work is done exits instead of waiting out the idle timeout. */
 void colony__client_conn_idle_timer_start(colony__client_conn *conn)
 {
     timer_set(conn, conn_client(conn)->opts.idle_timeout_ms);
+    uv_unref((uv_handle_t *)&conn->timer);
+    uv_unref(&conn->io.handle);
 }
 
 /* ---- response ---- */
