@@ -67,20 +67,14 @@ void colony__conn_close(colony__conn *c, int err)
         colony_request *r = c->awaiting_head;
         c->awaiting_head = r->next;
         colony__request_finish(r, fail);
-        colony__request_release(r);
+        colony__request_detach(r);
     }
     c->awaiting_tail = NULL;
     c->req = NULL;
     if (cur) {
         colony__request_finish(cur, fail);
         cur->pinned--;
-        cur->conn = NULL;
-        if (cur->handler_called && !cur->ended) {
-            cur->orphaned = 1;
-            c->worker->orphans++;
-        } else {
-            colony__request_release(cur);
-        }
+        colony__request_detach(cur);
     }
     c->close_refs = 2;
     uv_close(&c->h.handle, on_close);
@@ -128,14 +122,14 @@ void colony__conn_after_write(colony__conn *c)
         c->wcbs_len--;
         e.req->pinned++;
         e.cb(e.req, 0, e.ud);
-        e.req->pinned--;
+        colony__request_unpin(e.req);
     }
     while (!c->closing && c->awaiting_head && c->awaiting_head->end_offset <= c->out_written) {
         colony_request *r = c->awaiting_head;
         c->awaiting_head = r->next;
         if (!c->awaiting_head) c->awaiting_tail = NULL;
         colony__request_finish(r, 0);
-        colony__request_release(r);
+        colony__request_detach(r);
     }
     if (c->closing) return;
     if (!drained(c)) {
@@ -206,14 +200,7 @@ static void abort_request(colony__conn *c, int err)
     if (!req) return;
     c->req = NULL;
     colony__request_finish(req, err);
-    if (req->handler_called && !req->ended) {
-        /* Unreachable today (handlers run after the body), kept safe anyway. */
-        req->conn = NULL;
-        req->orphaned = 1;
-        c->worker->orphans++;
-        return;
-    }
-    colony__request_release(req);
+    colony__request_detach(req);
 }
 
 static void fail_with_status(colony__conn *c, int status, const char *message, int err)
@@ -259,9 +246,8 @@ static void call_handler(colony__conn *c, colony_request *req)
     const colony_log_context *prev = colony_log_set_context(&req->log_ctx);
     req->pinned++;
     srv->handler(req, srv->handler_ud);
-    req->pinned--;
     colony_log_set_context(prev);
-    colony__request_maybe_free_orphan(req);
+    colony__request_unpin(req);
 }
 
 /* The current response has ended: queue the request for its on_finish and go
@@ -328,9 +314,12 @@ static int read_body(colony__conn *c)
                 const colony_log_context *prev = colony_log_set_context(&req->log_ctx);
                 req->pinned++;
                 req->body_cb(req, data, data_len, req->body_ud);
-                req->pinned--;
                 colony_log_set_context(prev);
-                if (c->closing) return 0;
+                if (c->closing) {
+                    colony__request_unpin(req);
+                    return 0;
+                }
+                req->pinned--;
                 if (req->started) { /* answered mid-body: the rest is not read */
                     req->handler_called = 1;
                     c->phase = COLONY__PHASE_HANDLER;
@@ -365,9 +354,9 @@ static void call_head_hook(colony__conn *c, colony_request *req)
     req->in_head_hook = 1;
     req->pinned++;
     srv->head_hook(req, srv->head_hook_ud);
-    req->pinned--;
     req->in_head_hook = 0;
     colony_log_set_context(prev);
+    colony__request_unpin(req);
 }
 
 /* Parses the next head in the buffer. Returns 1 when the phase changed. */

@@ -270,6 +270,11 @@ const char *colony__error_code_for_status(int status);
 /* Appends {"error": error, "message": message} JSON to b. */
 int colony__json_error_body(colony_buf *b, const char *error, const char *message);
 
+/* The connection lets go of req: released now, or orphaned while a handler
+ * still owes its response or the server is calling out with it (pinned). */
+void colony__request_detach(colony_request *req);
+/* Ends a call-out; frees the request if it was orphaned meanwhile. */
+void colony__request_unpin(colony_request *req);
 /* Releases an orphaned request once its response ended and nobody holds it. */
 void colony__request_maybe_free_orphan(colony_request *req);
 

@@ -12,6 +12,28 @@
 #define ARENA_BLOCK_SIZE   8192
 #define BODY_KEEP_CAPACITY (64 * 1024)
 
+static char *put_decimal(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* "<worker>-<counter>": unique within the process, and cheap (no printf). */
+static void format_request_id(char out[24], unsigned worker, uint64_t counter)
+{
+    char *p = put_decimal(out, worker);
+    *p++ = '-';
+    p = put_decimal(p, counter % 10000000000000000ull); /* fits the 24 bytes */
+    *p = '\0';
+}
+
 colony_request *colony__request_acquire(colony__worker *w)
 {
     colony_request *req = w->pool;
@@ -40,9 +62,7 @@ colony_request *colony__request_acquire(colony__worker *w)
     req->worker = w;
     req->resp_content_length = -1;
     req->query = "";
-    w->next_request_id++;
-    snprintf(req->request_id, sizeof(req->request_id), "%u-%llu", w->index,
-             (unsigned long long)w->next_request_id);
+    format_request_id(req->request_id, w->index, ++w->next_request_id);
     req->log_ctx.request_id = req->request_id;
     return req;
 }
@@ -82,14 +102,31 @@ void colony__worker_free_pool(colony__worker *w)
     w->pool_len = 0;
 }
 
+void colony__request_detach(colony_request *req)
+{
+    req->conn = NULL;
+    if ((req->handler_called && !req->ended) || req->pinned) {
+        if (!req->handler_called) req->ended = 1; /* nobody owes a response */
+        req->orphaned = 1;
+        req->worker->orphans++;
+        return;
+    }
+    colony__request_release(req);
+}
+
+void colony__request_unpin(colony_request *req)
+{
+    if (--req->pinned == 0) colony__request_maybe_free_orphan(req);
+}
+
 static void run_hooks(colony_request *req, colony__req_hook *hook, int status)
 {
     const colony_log_context *prev = colony_log_set_context(&req->log_ctx);
     req->pinned++;
     for (; hook; hook = hook->next)
         hook->cb(req, status, hook->ud);
-    req->pinned--;
     colony_log_set_context(prev);
+    colony__request_unpin(req);
 }
 
 void colony__request_finish(colony_request *req, int status)
