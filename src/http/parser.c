@@ -15,7 +15,9 @@
  *   line ends, which is a smuggling vector). A bare LF is reported as the
  *   error of the element it ends (request line, header name or value).
  * - A request target must be visible ASCII (0x21-0x7E); bytes >= 0x80 are
- *   refused (RFC 3986 needs them percent-encoded).
+ *   refused (RFC 3986 needs them percent-encoded). Its form is checked
+ *   (origin, absolute, authority for CONNECT, "*" for OPTIONS), not its
+ *   URI syntax in detail.
  * - Up to MAX_LEADING_EMPTY_LINES empty lines before a request line are
  *   skipped (RFC 9112 §2.2 SHOULD ignore at least one).
  * - "HTTP/1.1 200\r\n" (status line without the SP before an empty reason) is
@@ -103,6 +105,33 @@ static colony_http_error parse_version(const char *v, int *minor)
         IS(v[7], COLONY__CC_DIGIT))
         return COLONY_HTTP_VERSION_UNSUPPORTED;
     return COLONY_HTTP_BAD_VERSION;
+}
+
+/* request-target forms (RFC 9112 §3.2): origin-form starts with "/" (checked
+ * by the caller, the common case); otherwise asterisk-form "*" for OPTIONS,
+ * authority-form host:port for CONNECT, or absolute-form scheme ":" ...
+ * Anything else is refused rather than handed to a router to guess at. */
+static int target_form_ok(const char *method, size_t method_len, const char *t, size_t len)
+{
+    if (len == 1 && t[0] == '*') return method_len == 7 && memcmp(method, "OPTIONS", 7) == 0;
+    if (method_len == 7 && memcmp(method, "CONNECT", 7) == 0) {
+        const char *colon = memrchr(t, ':', len);
+        if (!colon || colon == t || colon + 1 == t + len) return 0;
+        for (const char *p = colon + 1; p < t + len; p++)
+            if (!IS(*p, COLONY__CC_DIGIT)) return 0;
+        return 1;
+    }
+    size_t i = 0;
+    unsigned char c = (unsigned char)t[0];
+    if (!((c | 0x20) >= 'a' && (c | 0x20) <= 'z')) return 0;
+    for (i = 1; i < len; i++) {
+        c = (unsigned char)t[i];
+        if (c == ':') return 1;
+        if (!(((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || IS(c, COLONY__CC_DIGIT) || c == '+' ||
+              c == '-' || c == '.'))
+            return 0;
+    }
+    return 0;
 }
 
 /* Parses header fields from *pp up to and including the blank line. Returns 0
@@ -262,7 +291,10 @@ int colony_http_parse_request(const char *buf, size_t len, colony_http_request *
     }
     req->target = target;
     req->target_len = (size_t)(p - target);
+    if (*target != '/' && !target_form_ok(method, req->method_len, target, req->target_len))
+        return fail(msg, COLONY_HTTP_BAD_TARGET);
     p++;
+    if (p < line.end && *p == ' ') return fail(msg, COLONY_HTTP_BAD_REQUEST_LINE);
     if (line.end - p < 10) return need_more(&line, input_end, msg); /* "HTTP/1.1\r\n" */
     colony_http_error err = parse_version(p, &msg->version_minor);
     if (err) return fail(msg, err);

@@ -393,6 +393,7 @@ typedef struct reject_case {
 
 static const reject_case reject_cases[] = {
     RQ("GET  / HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
+    RQ("GET /  HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
     RQ("GET /\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
     RQ(" GET / HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
     RQ("GET / HTTP/1.1 \r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_REQUEST_LINE, 400),
@@ -406,6 +407,12 @@ static const reject_case reject_cases[] = {
     RQ("GET /a\x7f HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
     RQ("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
     RQ("GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
+    RQ("GET SS HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
+    RQ("GET * HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
+    RQ("GET 1http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
+    RQ("GET ht%tp://h/ HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
+    RQ("CONNECT example.com HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
+    RQ("CONNECT example.com:x HTTP/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_TARGET, 400),
     RQ("GET / HTTP/1.1x\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_VERSION, 400),
     RQ("GET / http/1.1\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_VERSION, 400),
     RQ("GET / HTTP/1.x\r\nHost: h\r\n\r\n", COLONY_HTTP_BAD_VERSION, 400),
