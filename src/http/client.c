@@ -89,6 +89,30 @@ void colony_client_close(colony_client *c, colony_client_closed_cb cb, void *ud)
     colony__client_maybe_finish(c);
 }
 
+/* Connection buffers: grown by doubling up to a cap; a reset keeps the bytes. */
+int colony__client_bytes_reserve(colony__client_bytes *b, size_t n, size_t max)
+{
+    if (n > max || b->len > max - n) return COLONY_E2BIG;
+    size_t need = b->len + n;
+    if (need <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 4 ? need : cap * 2;
+    if (cap > max) cap = max;
+    char *p = colony__realloc(b->data, cap + 1); /* +1: room for a NUL */
+    if (!p) return COLONY_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+void colony__client_bytes_free(colony__client_bytes *b)
+{
+    colony__free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
 /* ---- call completion ---- */
 
 static void on_call_timer_closed(uv_handle_t *h)
@@ -254,7 +278,7 @@ static int plan_request(const colony_client_request *r, const colony__client_url
     else if (r->body || method_in(p->method, with_body))
         p->framing = 1, n += sizeof("Content-Length: \r\n") - 1 + 20;
     n += 2;
-    if (r->body_len > SIZE_MAX / 2 - n) return COLONY_E2BIG;
+    if (r->body_len > UINT32_MAX - n) return COLONY_E2BIG; /* one uv_buf_t */
     p->size = n + r->body_len;
     return 0;
 }

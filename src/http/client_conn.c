@@ -327,6 +327,7 @@ static void on_chunk_written(uv_write_t *req, int status)
 int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data, size_t len,
                                     int last)
 {
+    if (len > UINT32_MAX - 64) return COLONY_E2BIG; /* one uv_buf_t */
     size_t need = last ? 5 : 16 + 2 + len + 2;
     struct chunk_write *w = colony__malloc(sizeof(*w) + need);
     if (!w) return COLONY_ENOMEM;

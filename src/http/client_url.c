@@ -8,7 +8,6 @@
 #include <sys/un.h>
 #include <uv.h>
 #include "colony/error.h"
-#include "core/alloc.h"
 #include "http/client_internal.h"
 
 static int is_host_char(unsigned char ch)
@@ -165,27 +164,4 @@ int colony__client_url_host_header(const colony__client_url *u, char *out, size_
     else
         n = snprintf(out, cap, "%s%s%s:%u", open, u->host, close, (unsigned)u->port);
     return n < 0 || (size_t)n >= cap ? COLONY_E2BIG : n;
-}
-
-int colony__client_bytes_reserve(colony__client_bytes *b, size_t n, size_t max)
-{
-    if (n > max || b->len > max - n) return COLONY_E2BIG;
-    size_t need = b->len + n;
-    if (need <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < need)
-        cap = cap > SIZE_MAX / 4 ? need : cap * 2;
-    if (cap > max) cap = max;
-    char *p = colony__realloc(b->data, cap + 1); /* +1: room for a NUL */
-    if (!p) return COLONY_ENOMEM;
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
-void colony__client_bytes_free(colony__client_bytes *b)
-{
-    colony__free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
 }

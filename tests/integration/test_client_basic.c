@@ -129,6 +129,36 @@ static void keepalive_reuses_one_connection(void **state)
     ts_stop(&s);
 }
 
+/* Pooled idle connections must not keep uv_run(DEFAULT) from returning. */
+static void idle_connection_does_not_hold_loop(void **state)
+{
+    (void)state;
+    ts_server s;
+    ts_start(&s, ts_handle_routes, NULL);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    colony_client *c = colony_client_new(&loop, NULL); /* idle timeout 30 s */
+    char url[128];
+    ts_url(&s, url, sizeof(url), "/hello");
+    result r = {0};
+    assert_int_equal(get(c, url, &r), 0);
+    uint64_t t0 = colony_test_now_ms();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_true(colony_test_now_ms() - t0 < 10000);
+    assert_int_equal(r.err, 0);
+    colony_client_pool_stats st;
+    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(st.idle, 1);
+    memset(&r, 0, sizeof(r)); /* and it is still reusable */
+    assert_int_equal(get(c, url, &r), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(st.connects, 1);
+    close_client_and_loop(&loop, c);
+    ts_stop(&s);
+}
+
 static void chunked_response(void **state)
 {
     (void)state;
@@ -340,6 +370,7 @@ int main(void)
         cmocka_unit_test(get_with_body),
         cmocka_unit_test(post_fixed_body_and_headers),
         cmocka_unit_test(keepalive_reuses_one_connection),
+        cmocka_unit_test(idle_connection_does_not_hold_loop),
         cmocka_unit_test(chunked_response),
         cmocka_unit_test(close_delimited_response),
         cmocka_unit_test(head_and_204_have_no_body),
