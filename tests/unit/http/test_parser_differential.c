@@ -182,10 +182,11 @@ static void mutate(gen_buf *b)
             splice_bytes(b, (size_t)at, 0, rng_below(2) ? " " : "\t", 1);
         break;
     case 4: /* Content-Length and Transfer-Encoding */
-        if ((at = find_random(b, "\r\nHost")) >= 0)
-            splice_bytes(b, (size_t)at + 2, 0,
-                         rng_below(2) ? "Content-Length: 3\r\n" : "Transfer-Encoding: chunked\r\n",
-                         rng_below(2) ? 19 : 28);
+        if ((at = find_random(b, "\r\nHost")) >= 0) {
+            const char *extra =
+                rng_below(2) ? "Content-Length: 3\r\n" : "Transfer-Encoding: chunked\r\n";
+            splice_bytes(b, (size_t)at + 2, 0, extra, strlen(extra));
+        }
         break;
     case 5: /* a second Content-Length, same or different */
         if ((at = find_random(b, "\r\nContent-Length: ")) >= 0) {
