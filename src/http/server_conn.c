@@ -12,6 +12,7 @@
 #define OUTPUT_BACKLOG_MAX (1024 * 1024) /* stop taking requests while this much is unsent */
 #define DISCARD_BODY_MAX   (64 * 1024)   /* body bytes skipped after an early response */
 #define LINGER_MS          2000
+#define OUT_KEEP_CAPACITY  (256 * 1024) /* output buffer kept between responses */
 
 static void conn_process(colony__conn *c);
 static void update_reading(colony__conn *c);
@@ -136,6 +137,8 @@ void colony__conn_after_write(colony__conn *c)
         colony__conn_flush(c);
         return;
     }
+    if (c->out.cap > OUT_KEEP_CAPACITY) colony_buf_free(&c->out); /* after a big response */
+    if (c->inflight.cap > OUT_KEEP_CAPACITY) colony_buf_free(&c->inflight);
     if (c->in_process) return; /* conn_process finishes the job */
     if (c->final_sent) {
         begin_linger(c);
