@@ -9,6 +9,9 @@
 static const colony_cli_command commands[] = {
     {"version", "print the version and exit", colony_cli_version},
     {"help", "show this help, or a command's help: colony help COMMAND", colony_cli_help},
+    {"registry", "run the service registry and KV store (Consul HTTP API)", colony_cli_registry},
+    {"services", "list registered services, instances and health", colony_cli_services},
+    {"kv", "get, put, delete or list registry keys: colony kv get|put|delete|ls", colony_cli_kv},
 };
 
 static const size_t command_count = sizeof(commands) / sizeof(commands[0]);

@@ -1,0 +1,271 @@
+/* colony registry internals: the in-memory state (services, checks, KV),
+ * the durable store (SQLite, group commit off the loop), blocking-query
+ * waiters, ACLs and the health-check runner. Everything here runs on the
+ * registry's single loop thread except the store's commit work. */
+#ifndef COLONY_REGISTRY_INTERNAL_H
+#define COLONY_REGISTRY_INTERNAL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "colony/http_client.h"
+#include "colony/router.h"
+
+#define REG_NODE_NAME                "colony"
+#define REG_DATACENTER               "dc1"
+#define REG_MAX_VALUE                (512u * 1024u) /* Consul's KV value limit */
+#define REG_MAX_OUTPUT               4096u          /* check output is truncated to this */
+#define REG_MAX_INFLIGHT_CHECKS      64u            /* probes running at once */
+#define REG_DEFAULT_WAIT_MS          300000u        /* 5 min */
+#define REG_MAX_WAIT_MS              600000u        /* 10 min */
+#define REG_DEFAULT_CHECK_TIMEOUT_MS 10000u
+#define REG_REAP_INTERVAL_MS         1000u
+
+/* ---- string map (open addressing, keys copied) ---- */
+typedef struct reg_map_slot {
+    char *key;
+    void *value;
+    uint64_t hash;
+} reg_map_slot;
+typedef struct reg_map {
+    reg_map_slot *slots;
+    size_t cap, count;
+} reg_map;
+
+void *colony__reg_map_get(const reg_map *m, const char *key);
+/* Inserts or replaces; 0 or COLONY_ENOMEM. */
+int colony__reg_map_put(reg_map *m, const char *key, void *value);
+/* Removes key and returns its value (NULL if absent). */
+void *colony__reg_map_remove(reg_map *m, const char *key);
+void colony__reg_map_free(reg_map *m);
+
+/* ---- values ---- */
+enum { REG_PASSING = 0, REG_WARNING = 1, REG_CRITICAL = 2 };
+const char *colony__reg_status_name(int status);
+int colony__reg_status_parse(const char *s); /* -1 if unknown */
+
+/* Go duration strings ("300ms", "1.5s", "1m30s", "2h") to milliseconds
+ * (rounded up to whole ms when positive). 0 or COLONY_EINVAL. */
+int colony__reg_parse_duration(const char *s, uint64_t *out_ms);
+/* Case- and underscore-insensitive field lookup ("DeregisterCriticalServiceAfter"
+ * matches "deregister_critical_service_after"), as Consul's decoder allows. */
+json_t *colony__reg_field(const json_t *obj, const char *name);
+
+typedef struct reg_service {
+    char *id, *name, *address;
+    int port;
+    json_t *tags, *meta; /* array of strings, object of strings */
+    int weight_passing, weight_warning;
+    int enable_tag_override;
+    uint64_t create_index, modify_index;
+} reg_service;
+
+enum { REG_CHECK_TTL, REG_CHECK_HTTP, REG_CHECK_TCP };
+
+typedef struct registry registry;
+typedef struct reg_check {
+    registry *reg;
+    char *id, *name, *notes, *service_id, *service_name;
+    int type;
+    char *target; /* URL for HTTP, host:port for TCP */
+    char *method, *body;
+    json_t *header;     /* object of arrays of strings, or NULL */
+    json_t *definition; /* as registered (normalized), persisted and re-armed */
+    uint64_t interval_ms, timeout_ms, ttl_ms, deregister_after_ms;
+    int success_before_passing, failures_before_critical;
+    int status;
+    char *output;
+    uint64_t create_index, modify_index;
+    int ok_streak, fail_streak;
+    uint64_t critical_since_ms; /* loop time it became critical, 0 if not */
+    uint64_t ttl_deadline_ms;
+    uv_timer_t timer; /* interval (HTTP/TCP) or TTL expiry */
+    int timer_open, queued, probing, removed;
+    struct reg_check *next_queued;
+    void *probe; /* in-flight probe state */
+} reg_check;
+
+typedef struct reg_kv {
+    char *key;
+    char *value;
+    size_t len;
+    uint64_t flags, create_index, modify_index, lock_index;
+    int deleted; /* a tombstone keeps prefix indexes from going backwards */
+} reg_kv;
+
+/* ---- ACL ---- */
+enum { REG_ACL_NONE = 0, REG_ACL_READ = 1, REG_ACL_WRITE = 2 };
+typedef struct reg_acl_rule {
+    char *prefix;
+    int level;
+} reg_acl_rule;
+typedef struct reg_acl_token {
+    char *secret;
+    int management;
+    reg_acl_rule *service_rules, *key_rules;
+    size_t nservice, nkey;
+} reg_acl_token;
+typedef struct reg_acl {
+    int enabled;
+    int anonymous; /* REG_ACL_* level for requests without a known token */
+    reg_acl_token *tokens;
+    size_t ntokens;
+} reg_acl;
+
+/* Loads an ACL file; on error fills msg and returns COLONY_EINVAL. */
+int colony__reg_acl_load(reg_acl *acl, const char *path, char *msg, size_t msg_size);
+/* Parses the ACL JSON document (for tests). */
+int colony__reg_acl_parse(reg_acl *acl, json_t *doc, char *msg, size_t msg_size);
+void colony__reg_acl_free(reg_acl *acl);
+/* The token sent with a request (X-Consul-Token, Authorization: Bearer, ?token=), or NULL. */
+const char *colony__reg_acl_request_token(colony_request *req);
+/* Access level of token (NULL = anonymous) for a service name or key. */
+int colony__reg_acl_service(const reg_acl *acl, const char *token, const char *name);
+int colony__reg_acl_key(const reg_acl *acl, const char *token, const char *key);
+
+/* ---- store: durable log of changes, group-committed ---- */
+enum { OP_SERVICE_PUT, OP_SERVICE_DEL, OP_CHECK_PUT, OP_CHECK_DEL, OP_KV_PUT, OP_INDEX };
+typedef struct reg_op {
+    int type;
+    char *key;           /* service id, check id, KV key, or index topic */
+    char *doc;           /* JSON document for services and checks */
+    reg_kv kv;           /* for OP_KV_PUT (value copied) */
+    uint64_t index;      /* global index this op belongs to */
+    char *topic_service; /* service name it touches (waiter matching), or NULL */
+    struct reg_op *next;
+} reg_op;
+
+typedef struct reg_store reg_store;
+/* Opens (creating) DIR/registry.db in WAL mode with synchronous=FULL. */
+int colony__reg_store_open(reg_store **out, uv_loop_t *loop, const char *dir, char *msg,
+                           size_t msg_size);
+/* Loads everything into reg (on the loop, at startup). */
+int colony__reg_store_load(reg_store *s, registry *reg);
+/* Queues an op (taken over); it is committed with the next batch. */
+void colony__reg_store_push(reg_store *s, reg_op *op);
+/* Called on the loop after each batch with the highest index it committed and
+ * the batch's ops (freed after the callback), or err != 0. */
+typedef void (*reg_store_committed_cb)(registry *reg, int err, uint64_t index, reg_op *ops);
+void colony__reg_store_set_callback(reg_store *s, registry *reg, reg_store_committed_cb cb);
+int colony__reg_store_idle(const reg_store *s);
+void colony__reg_store_close(reg_store *s);
+void colony__reg_op_free(reg_op *op);
+uint64_t colony__reg_store_batches(const reg_store *s);
+
+/* ---- waiters: deferred answers (blocking queries, write acks) ---- */
+enum { TOPIC_NONE, TOPIC_SERVICE, TOPIC_CATALOG, TOPIC_CHECKS, TOPIC_KV_KEY, TOPIC_KV_PREFIX };
+typedef struct reg_topic {
+    int kind;
+    const char *name; /* in the request arena */
+} reg_topic;
+
+typedef void (*reg_render_cb)(registry *reg, colony_request *req);
+typedef struct reg_waiter reg_waiter;
+
+/* Answers a read now or parks it: when the request has ?index=N it waits until
+ * the topic's index passes N (or wait elapses); it never answers with an index
+ * that is not committed yet. render writes the answer. */
+void colony__reg_serve_read(registry *reg, colony_request *req, const reg_topic *topic,
+                            reg_render_cb render);
+/* Answers a write once everything up to reg->index is committed. body may be
+ * NULL (empty); it is stolen. */
+void colony__reg_ack_write(registry *reg, colony_request *req, int status, json_t *body);
+/* Fails acks of a batch that could not be committed (500). */
+void colony__reg_waiters_failed(registry *reg, uint64_t index);
+/* Answers every parked read now (shutdown). */
+void colony__reg_waiters_flush(registry *reg);
+/* Re-checks waiters after a commit touching ops. */
+void colony__reg_waiters_committed(registry *reg, const reg_op *ops);
+uint64_t colony__reg_topic_index(registry *reg, const reg_topic *topic);
+/* Sets X-Consul-Index (never 0) and the other Consul headers. */
+void colony__reg_set_index_headers(colony_request *req, uint64_t index);
+
+/* ---- the registry ---- */
+struct registry {
+    uv_loop_t *loop;
+    reg_store *store;
+    reg_acl acl;
+    char *node_address; /* advertised node address */
+    char *leader;       /* "host:port" for /v1/status/leader */
+    uint64_t index;     /* last assigned */
+    uint64_t committed; /* last durable */
+    uint64_t catalog_index, checks_index, kv_floor;
+    reg_map services;      /* id -> reg_service */
+    reg_map checks;        /* id -> reg_check */
+    reg_map service_index; /* name -> uint64_t* (last change to any instance) */
+    reg_kv **kv;           /* sorted by key, includes tombstones */
+    size_t nkv, kv_cap;
+    reg_waiter *waiters;               /* parked reads (doubly linked) */
+    reg_waiter *acks_head, *acks_tail; /* write acks in index order */
+    colony_client *client;             /* HTTP checks */
+    reg_check *probe_queue_head, *probe_queue_tail;
+    unsigned probes_inflight;
+    uv_timer_t reaper;
+    int reaper_open, shutting_down;
+    uint64_t min_interval_ms;   /* checks run at most this often */
+    uint64_t min_deregister_ms; /* floor for DeregisterCriticalServiceAfter */
+};
+
+/* State changes: each assigns the next index, applies in memory and queues the
+ * durable op. */
+uint64_t colony__reg_next_index(registry *reg);
+int colony__reg_service_put(registry *reg, reg_service *svc);  /* takes svc */
+int colony__reg_service_remove(registry *reg, const char *id); /* and its checks */
+int colony__reg_check_put(registry *reg, reg_check *chk);      /* takes chk; arms it */
+int colony__reg_check_set_status(registry *reg, reg_check *chk, int status, const char *output);
+void colony__reg_check_remove(registry *reg, const char *id);
+void colony__reg_service_free(reg_service *svc);
+void colony__reg_check_free(reg_check *chk); /* only a check never armed */
+uint64_t *colony__reg_service_index_slot(registry *reg, const char *name);
+char *colony__reg_service_doc(const reg_service *svc);
+char *colony__reg_check_doc(const reg_check *chk);
+
+/* KV (sorted array with tombstones). */
+reg_kv *colony__reg_kv_find(registry *reg, const char *key); /* live or tombstone */
+size_t colony__reg_kv_lower_bound(registry *reg, const char *key);
+int colony__reg_kv_set(registry *reg, const char *key, const char *value, size_t len,
+                       uint64_t flags, int deleted, uint64_t create_index, uint64_t modify_index,
+                       uint64_t lock_index);
+uint64_t colony__reg_kv_prefix_index(registry *reg, const char *prefix);
+/* Queues a durable op for a KV entry's current state. */
+void colony__reg_kv_persist(registry *reg, const reg_kv *e);
+
+/* Parses a service registration body into svc and checks (NULL-terminated
+ * array, caller frees). On error, msg says what is wrong. */
+int colony__reg_parse_service(const json_t *body, reg_service **svc_out, reg_check ***checks_out,
+                              char *msg, size_t msg_size);
+/* Parses one check definition (also used to restore checks). */
+reg_check *colony__reg_parse_check(const json_t *def, const char *service_id,
+                                   const char *service_name, int ordinal, char *msg,
+                                   size_t msg_size);
+
+/* Checks runner. */
+void colony__reg_check_arm(registry *reg, reg_check *chk);
+void colony__reg_check_disarm(reg_check *chk); /* closes the timer; frees when done */
+void colony__reg_checks_start_reaper(registry *reg);
+void colony__reg_checks_stop(registry *reg);
+
+/* A TTL check's heartbeat: new status and note, TTL deadline pushed back. */
+void colony__reg_check_ttl_update(registry *reg, reg_check *chk, int status, const char *note);
+
+/* Consul-shaped JSON for answers. */
+json_t *colony__reg_service_agent_json(const reg_service *svc);
+json_t *colony__reg_check_json(const registry *reg, const reg_check *chk);
+json_t *colony__reg_node_json(const registry *reg);
+json_t *colony__reg_node_check_json(const registry *reg);
+
+/* Routes. */
+int colony__reg_routes_agent(registry *reg, colony_router *r);
+int colony__reg_routes_catalog(registry *reg, colony_router *r);
+int colony__reg_routes_kv(registry *reg, colony_router *r);
+/* Answers 403 unless allowed; returns nonzero when it answered. */
+int colony__reg_deny(colony_request *req, int have, int need, const char *what, const char *name);
+/* Parses the body as JSON whatever its Content-Type (Consul ignores it);
+ * on failure answers 400 with the line and column. */
+int colony__reg_body_json(colony_request *req, json_t **out);
+/* Answers 400 with {"error":"bad_request","message":msg}. */
+void colony__reg_bad_request(colony_request *req, const char *msg);
+void colony__reg_respond_json(colony_request *req, int status, json_t *body); /* steals body */
+
+#endif
