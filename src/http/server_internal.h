@@ -247,8 +247,12 @@ static inline void colony__stat_inc(_Atomic uint64_t *counter)
                           memory_order_relaxed);
 }
 
-/* server_conn.c */
+/* server_accept.c */
 void colony__listener_on_connection(uv_stream_t *server, int status);
+
+/* server_conn.c */
+/* Starts reading a freshly accepted connection. */
+void colony__conn_start(colony__conn *c);
 void colony__conn_close(colony__conn *c, int err);
 /* Closes an idle connection now, or marks a busy one to close after its
  * current response (graceful shutdown). */
