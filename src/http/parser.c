@@ -23,6 +23,7 @@
  * - "HTTP/1.1 200\r\n" (status line without the SP before an empty reason) is
  *   accepted: common in the wild and unambiguous.
  * - A status line over max_request_line is HEADERS_TOO_LARGE (there is no URI). */
+#include <limits.h>
 #include <string.h>
 #include "colony/error.h"
 #include "http/parser_internal.h"
@@ -206,7 +207,8 @@ static void message_reset(colony_http_message *msg, colony_http_header *headers)
 static scan_bound head_bound(const char *buf, size_t len, const colony_http_limits *lim)
 {
     scan_bound b = {buf + len, COLONY_HTTP_HEADERS_TOO_LARGE};
-    if (len > lim->max_header_bytes) b.end = buf + lim->max_header_bytes;
+    size_t max = lim->max_header_bytes < INT_MAX ? lim->max_header_bytes : INT_MAX; /* fits rc */
+    if (len > max) b.end = buf + max;
     return b;
 }
 
@@ -230,7 +232,7 @@ static int finish_request(colony_http_request *req, const colony_http_limits *li
         msg->content_length = f.content_length;
         msg->body_kind = f.content_length ? COLONY_HTTP_BODY_LENGTH : COLONY_HTTP_BODY_NONE;
     }
-    if (f.host_count > 1 || (msg->version_minor == 1 && f.host_count != 1))
+    if (f.host_count > 1 || f.host_invalid || (msg->version_minor == 1 && f.host_count != 1))
         return fail(msg, COLONY_HTTP_BAD_HOST);
     if (msg->version_minor == 1)
         msg->keep_alive = !f.connection_close;
@@ -373,7 +375,9 @@ int colony_http_parse_response(const char *buf, size_t len, colony_http_response
     const char *p = buf;
 
     /* status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF */
-    if (line.end - p < 14) { /* "HTTP/1.1 200\r\n" */
+    size_t avail = (size_t)(line.end - p);
+    if (memcmp(p, "HTTP/", avail < 5 ? avail : 5) != 0) return fail(msg, COLONY_HTTP_BAD_VERSION);
+    if (avail < 14) { /* "HTTP/1.1 200\r\n" */
         if (line.end < input_end) return fail(msg, line.limit_error);
         return COLONY_EAGAIN;
     }

@@ -135,6 +135,42 @@ static void parse_connection(const char *p, size_t len, colony__http_fields *f)
     }
 }
 
+/* Host = uri-host [ ":" port ] (RFC 9112 §3.2): reg-name, IPv4 or an IP-literal
+ * in brackets. Checked by character set only: enough to refuse whitespace,
+ * userinfo ("@"), paths and quotes that confuse virtual-host routing. */
+static int host_value_ok(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9')) continue;
+        switch (c) {
+        case '-':
+        case '.':
+        case '_':
+        case '~':
+        case '%':
+        case '!':
+        case '$':
+        case '&':
+        case '\'':
+        case '(':
+        case ')':
+        case '*':
+        case '+':
+        case ',':
+        case ';':
+        case '=':
+        case ':':
+        case '[':
+        case ']':
+            continue;
+        default:
+            return 0;
+        }
+    }
+    return 1;
+}
+
 colony_http_error colony__http_scan_fields(const colony_http_header *headers, size_t n,
                                            colony__http_fields *f)
 {
@@ -142,7 +178,10 @@ colony_http_error colony__http_scan_fields(const colony_http_header *headers, si
         const colony_http_header *h = &headers[i];
         switch (h->name_len) {
         case 4:
-            if (colony__http_ieq(h->name, 4, "host", 4)) f->host_count++;
+            if (colony__http_ieq(h->name, 4, "host", 4)) {
+                f->host_count++;
+                if (!host_value_ok(h->value, h->value_len)) f->host_invalid = 1;
+            }
             break;
         case 6:
             if (colony__http_ieq(h->name, 6, "expect", 6) &&

@@ -39,6 +39,7 @@ typedef struct colony__http_fields {
     int te_chunked_last;  /* the final coding is chunked (without parameters) */
     int te_codings;       /* codings seen in all fields */
     int host_count;
+    int host_invalid; /* a Host value that is not uri-host [":" port] */
     int connection_close;
     int connection_keep_alive;
     int connection_upgrade;

@@ -430,6 +430,7 @@ static const reject_case reject_cases[] = {
     RS("HTTP/2.0 200 OK\r\n\r\n", COLONY_HTTP_VERSION_UNSUPPORTED, 505),
     RS("HTTP/1.1x200 OK\r\n\r\n", COLONY_HTTP_BAD_STATUS_LINE, 400),
     RS("HTTX/1.1 200 OK\r\n\r\n", COLONY_HTTP_BAD_VERSION, 400),
+    RS("<html>\r\n", COLONY_HTTP_BAD_VERSION, 400),
     RQ(H11 "Fo\"o: x\r\n\r\n", COLONY_HTTP_BAD_HEADER_NAME, 400),
     RQ(H11 ": x\r\n\r\n", COLONY_HTTP_BAD_HEADER_NAME, 400),
     RQ(H11 "NoColon\r\n\r\n", COLONY_HTTP_BAD_HEADER_NAME, 400),
@@ -490,6 +491,10 @@ static const reject_case reject_cases[] = {
     RQ(H11 "Content-Length: 9223372036854775807\r\n\r\n", COLONY_HTTP_BODY_TOO_LARGE, 413),
     RS(R11 "Content-Length: 2000000\r\n\r\n", COLONY_HTTP_BODY_TOO_LARGE, 413),
     RQ("GET / HTTP/1.1\r\n\r\n", COLONY_HTTP_BAD_HOST, 400),
+    RQ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", COLONY_HTTP_BAD_HOST, 400),
+    RQ("GET / HTTP/1.1\r\nHost: user@evil.com\r\n\r\n", COLONY_HTTP_BAD_HOST, 400),
+    RQ("GET / HTTP/1.1\r\nHost: h/x\r\n\r\n", COLONY_HTTP_BAD_HOST, 400),
+    RQ("GET / HTTP/1.0\r\nHost: caf\xc3\xa9\r\n\r\n", COLONY_HTTP_BAD_HOST, 400),
     RQ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", COLONY_HTTP_BAD_HOST, 400),
     RQ("GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", COLONY_HTTP_BAD_HOST, 400),
 };

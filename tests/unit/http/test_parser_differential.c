@@ -578,7 +578,25 @@ static int cls_space_before_colon(const ctx *c)
 
 static int cls_host(const ctx *c)
 {
-    return ours_err(c, COLONY_HTTP_BAD_HOST) && count_ci(c->buf, c->len, "\nhost:") != 1;
+    if (!ours_err(c, COLONY_HTTP_BAD_HOST)) return 0;
+    if (count_ci(c->buf, c->len, "\nhost:") != 1) return 1;
+    /* or its value is not uri-host [":" port] */
+    for (size_t i = 0; i + 6 <= c->len; i++) {
+        if (strncasecmp(c->buf + i, "\nhost:", 6) != 0) continue;
+        for (size_t j = i + 6; j < c->len && c->buf[j] != '\r'; j++)
+            if (!isalnum((unsigned char)c->buf[j]) && !strchr(" \t-._~%!$&'()*+,;=:[]", c->buf[j]))
+                return 1;
+        size_t v = i + 6;
+        while (v < c->len && (c->buf[v] == ' ' || c->buf[v] == '\t'))
+            v++;
+        size_t e = v;
+        while (e < c->len && c->buf[e] != '\r')
+            e++;
+        while (e > v && (c->buf[e - 1] == ' ' || c->buf[e - 1] == '\t'))
+            e--;
+        return memchr(c->buf + v, ' ', e - v) || memchr(c->buf + v, '\t', e - v);
+    }
+    return 0;
 }
 
 static int cls_version(const ctx *c)
@@ -737,8 +755,8 @@ static disagreement_class classes[] = {
     {"space-before-colon", "whitespace between name and colon: we refuse (RFC 9112 §5.1 MUST)",
      cls_space_before_colon, 0},
     {"host",
-     "HTTP/1.1 without exactly one Host: we refuse (RFC 9112 §3.2 MUST); http-parser "
-     "does not look",
+     "HTTP/1.1 without exactly one Host, or a Host that is not uri-host[:port]: we refuse "
+     "(RFC 9112 §3.2 MUST); http-parser does not look",
      cls_host, 0},
     {"version", "http-parser accepts any HTTP/d.d; we answer 505 for other than 1.0/1.1",
      cls_version, 0},
