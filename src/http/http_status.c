@@ -40,34 +40,32 @@ const uint8_t colony__http_cc[256] = {
     0x12,          0x12, 0x12, 0x12, 0x12, 0x12, 0x12, 0x12,
 };
 
+static const colony_http_limits default_limits = {
+    .max_request_line = 8192,
+    .max_header_bytes = 65536,
+    .max_headers = 100,
+    .max_body = 1024 * 1024,
+    .max_chunk_line = 4096,
+};
+
 void colony_http_limits_defaults(colony_http_limits *limits)
 {
     if (!limits) return;
-    if (!limits->max_request_line) limits->max_request_line = 8192;
-    if (!limits->max_header_bytes) limits->max_header_bytes = 65536;
-    if (!limits->max_headers) limits->max_headers = 100;
-    if (!limits->max_body) limits->max_body = 1024 * 1024;
-    if (!limits->max_chunk_line) limits->max_chunk_line = 4096;
+    if (!limits->max_request_line) limits->max_request_line = default_limits.max_request_line;
+    if (!limits->max_header_bytes) limits->max_header_bytes = default_limits.max_header_bytes;
+    if (!limits->max_headers) limits->max_headers = default_limits.max_headers;
+    if (!limits->max_body) limits->max_body = default_limits.max_body;
+    if (!limits->max_chunk_line) limits->max_chunk_line = default_limits.max_chunk_line;
 }
 
 void colony__http_effective_limits(colony_http_limits *out, const colony_http_limits *in)
 {
-    if (in)
-        *out = *in;
-    else
-        memset(out, 0, sizeof(*out));
-    colony_http_limits_defaults(out);
-}
-
-int colony__http_ieq(const char *s, size_t len, const char *lit, size_t lit_len)
-{
-    if (len != lit_len) return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + ('a' - 'A'));
-        if (c != (unsigned char)lit[i]) return 0;
+    if (!in) {
+        *out = default_limits;
+        return;
     }
-    return 1;
+    *out = *in;
+    colony_http_limits_defaults(out);
 }
 
 const colony_http_header *colony_http_find_header(const colony_http_message *m, const char *name)

@@ -25,8 +25,17 @@ extern const uint8_t colony__http_cc[256];
 void colony__http_effective_limits(colony_http_limits *out, const colony_http_limits *in);
 
 /* Case-insensitive ASCII comparison of s[0..len) with the lowercase literal lit
- * of length lit_len. */
-int colony__http_ieq(const char *s, size_t len, const char *lit, size_t lit_len);
+ * of length lit_len. Inline: it is on the per-field hot path. */
+static inline int colony__http_ieq(const char *s, size_t len, const char *lit, size_t lit_len)
+{
+    if (len != lit_len) return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + ('a' - 'A'));
+        if (c != (unsigned char)lit[i]) return 0;
+    }
+    return 1;
+}
 
 /* Semantic checks on a complete head's fields: Content-Length, Transfer-Encoding,
  * Host, Connection, Expect, Upgrade (parser_fields.c). */

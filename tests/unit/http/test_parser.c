@@ -341,6 +341,72 @@ static void chunked_incomplete_and_done(void **state)
     assert_int_equal(consumed, 0);
 }
 
+/* prefix + run[0..run_len) (may hold NUL) + suffix into out; returns the length. */
+static int build(char *out, const char *prefix, const char *run, size_t run_len, const char *suffix)
+{
+    size_t a = strlen(prefix), c = strlen(suffix);
+    memcpy(out, prefix, a);
+    memcpy(out + a, run, run_len);
+    memcpy(out + a + run_len, suffix, c);
+    return (int)(a + run_len + c);
+}
+
+/* Long values and targets are scanned 16 bytes at a time: a bad byte at every
+ * position of a long run must still be found, and good bytes of every kind
+ * (obs-text, HTAB, SP, "~") must pass, each input ending at a guarded page. */
+static void long_runs_every_position(void **state)
+{
+    (void)state;
+    static const unsigned char bad_value[] = {0x00, 0x01, 0x08, 0x0a, 0x1f, 0x7f};
+    static const unsigned char good_value[] = {0x09, 0x20, 0x7e, 0x80, 0xff, 'a'};
+    static const unsigned char bad_target[] = {0x00, 0x09, 0x7f, 0x80, 0xff};
+    static const unsigned char good_target[] = {0x21, 0x7e, '%', 'z'};
+    char msg[256];
+    colony_http_request req;
+    colony_http_header headers[4];
+    for (size_t pos = 0; pos < 40; pos++) {
+        char value[41], target[42];
+        memset(value, 'v', 40);
+        value[40] = 0;
+        target[0] = '/';
+        memset(target + 1, 't', 40);
+        target[41] = 0;
+        for (size_t k = 0; k < sizeof(bad_value) + sizeof(good_value); k++) {
+            int bad = k < sizeof(bad_value);
+            value[pos] = (char)(bad ? bad_value[k] : good_value[k - sizeof(bad_value)]);
+            if (pos == 0 && !bad && (value[pos] == ' ' || value[pos] == '\t')) continue;
+            int n = build(msg, "GET / HTTP/1.1\r\nHost: h\r\nX: ", value, 40, "Z\r\n\r\n");
+            char *buf = colony_test_guarded_copy(msg, (size_t)n);
+            int rc = colony_http_parse_request(buf, (size_t)n, &req, headers, 4, NULL);
+            if (bad) {
+                assert_int_equal(rc, COLONY_EPROTO);
+                assert_int_equal(req.msg.error, COLONY_HTTP_BAD_HEADER_VALUE);
+            } else {
+                assert_int_equal(rc, n);
+                assert_int_equal(headers[1].value_len, 41);
+            }
+            colony_test_guarded_free(buf, (size_t)n);
+            value[pos] = 'v';
+        }
+        for (size_t k = 0; k < sizeof(bad_target) + sizeof(good_target); k++) {
+            int bad = k < sizeof(bad_target);
+            target[1 + pos] = (char)(bad ? bad_target[k] : good_target[k - sizeof(bad_target)]);
+            int n = build(msg, "GET ", target, 41, " HTTP/1.1\r\nHost: h\r\n\r\n");
+            char *buf = colony_test_guarded_copy(msg, (size_t)n);
+            int rc = colony_http_parse_request(buf, (size_t)n, &req, headers, 4, NULL);
+            if (bad) {
+                assert_int_equal(rc, COLONY_EPROTO);
+                assert_int_equal(req.msg.error, COLONY_HTTP_BAD_TARGET);
+            } else {
+                assert_int_equal(rc, n);
+                assert_int_equal(req.target_len, 41);
+            }
+            colony_test_guarded_free(buf, (size_t)n);
+            target[1 + pos] = 't';
+        }
+    }
+}
+
 static void helpers(void **state)
 {
     (void)state;
@@ -388,6 +454,7 @@ int main(void)
         cmocka_unit_test(chunked_rejections),
         cmocka_unit_test(chunked_limits),
         cmocka_unit_test(chunked_incomplete_and_done),
+        cmocka_unit_test(long_runs_every_position),
         cmocka_unit_test(helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
