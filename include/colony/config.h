@@ -46,7 +46,8 @@ typedef struct colony_config_options {
     const char *dir;        /* folder with the JSON files; NULL = "config" */
     const char *env;        /* environment name; NULL = $COLONY_ENV, else "development" */
     const char *env_prefix; /* NULL = "COLONY_" */
-    int argc;               /* flags to apply last; argv[0] is not skipped */
+    int argc;               /* flags to apply last; argv[0] is not skipped: pass only */
+                            /* config flags, the caller strips its own arguments */
     char **argv;
     int use_environment; /* read environment variables (1) or not (0) */
 } colony_config_options;
@@ -66,7 +67,8 @@ COLONY_API int colony_config_load(colony_config *cfg, const colony_config_option
 
 /* Getters. The key must be in the table with the matching type; anything else
  * is a programming error and returns 0 / NULL. Strings stay valid until the
- * next successful load or reload. */
+ * next successful load or reload. Plain reads without locks: call them on the
+ * thread that loads and reloads the config (its loop thread). */
 COLONY_API const char *colony_config_get_string(const colony_config *cfg, const char *key);
 COLONY_API int64_t colony_config_get_int(const colony_config *cfg, const char *key);
 COLONY_API int colony_config_get_bool(const colony_config *cfg, const char *key);
@@ -78,7 +80,8 @@ COLONY_API double colony_config_get_double(const colony_config *cfg, const char 
 COLONY_API const char *colony_config_source(const colony_config *cfg, const char *key);
 
 /* Called once per setting whose value differs after a reload. applied is 0 for
- * a non-reloadable setting: its old value is kept until restart. */
+ * a non-reloadable setting: its old value is kept until restart. The texts are
+ * canonical ("1500ms") and NULL for an unset string. */
 typedef void (*colony_config_change_cb)(const colony_config_setting *setting, const char *old_text,
                                         const char *new_text, int applied, void *ud);
 

@@ -4,6 +4,7 @@
 #include "test_support.h"
 #include "config_fixture.h"
 #include <signal.h>
+#include "core/alloc.h"
 
 typedef struct change {
     char key[64];
@@ -252,10 +253,58 @@ static void watch_needs_a_loaded_config(void **state)
     colony_test_loop_close(&loop);
 }
 
+/* Every allocation of a reload failed in turn: an error, no leak, and the
+ * running config untouched; then the reload goes through. */
+static void reload_allocation_failures(void **state)
+{
+    (void)state;
+    char dir[64];
+    fixture_mkdir(dir, sizeof dir);
+    fixture_write(dir, "default.json", "{\"name\": \"old\", \"http\": {\"port\": 1}}");
+    colony_config *cfg = colony_config_new(fixture_table, FIXTURE_N);
+    colony_config_options o = fixture_options(dir);
+    colony_config_error err;
+    assert_int_equal(colony_config_load(cfg, &o, &err), 0);
+    fixture_write(dir, "default.json", "{\"name\": \"new\", \"http\": {\"port\": 2}}");
+    int done = 0;
+    for (long n = 0; n < 10000 && !done; n++) {
+        recorder r = {.cfg = NULL};
+        colony__alloc_fail_after(n);
+        int rc = colony_config_reload(cfg, &err, record, &r);
+        colony__alloc_fail_reset();
+        if (rc == 0) {
+            done = 1;
+            assert_int_equal(r.count, 2);
+            break;
+        }
+        assert_int_equal(rc, COLONY_ENOMEM);
+        assert_int_equal(r.count, 0);
+        assert_string_equal(colony_config_get_string(cfg, "name"), "old");
+    }
+    assert_true(done);
+    assert_string_equal(colony_config_get_string(cfg, "name"), "new");
+    assert_int_equal(colony_config_get_int(cfg, "http.port"), 1);
+
+    /* colony_config_watch under the same torture: fails cleanly or works. */
+    for (long n = 0; n < 100; n++) {
+        uv_loop_t loop;
+        assert_int_equal(uv_loop_init(&loop), 0);
+        colony__alloc_fail_after(n);
+        int rc = colony_config_watch(cfg, &loop, NULL, NULL);
+        colony__alloc_fail_reset();
+        colony_config_unwatch(cfg);
+        colony_test_loop_close(&loop);
+        if (rc == 0) break;
+    }
+    colony_config_free(cfg);
+    fixture_rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reload_reports_exactly_the_changes),
+        cmocka_unit_test(reload_allocation_failures),
         cmocka_unit_test(watch_reloads_on_file_change),
         cmocka_unit_test(sighup_reloads),
         cmocka_unit_test(watch_needs_a_loaded_config),
