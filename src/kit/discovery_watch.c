@@ -246,6 +246,9 @@ static void on_failure(colony_discovery *d, int err)
 {
     d->failures++;
     d->last_error = err;
+    /* the registry may have restarted with other data: ask afresh (a
+     * non-blocking query) rather than block on an index it may never reach */
+    d->index = 0;
     uint64_t delay = colony__registry_backoff(d->r, d->failures);
     if (d->failures == 1)
         COLONY_LOG_WARN(

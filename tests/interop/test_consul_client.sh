@@ -9,7 +9,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 client_dir=$here/consul-client
 work=$(mktemp -d)
 pid=
+node_pid=
+watchdog=
 cleanup() {
+  [ -n "$watchdog" ] && kill "$watchdog" 2>/dev/null
+  [ -n "$node_pid" ] && kill -9 "$node_pid" 2>/dev/null
   [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
   rm -rf "$work"
 }
@@ -20,14 +24,16 @@ fail() {
   exit 1
 }
 # the whole test, npm ci included, must end within 60 s
-( sleep 60; echo "FAIL: test_consul_client.sh exceeded 60 s" >&2; kill -TERM $$ ) &
+trap 'fail "exceeded 60 s"' USR1
+(sleep 60 && kill -USR1 $$) 2>/dev/null &
 watchdog=$!
-trap 'kill $watchdog 2>/dev/null; cleanup' EXIT
 
 command -v node >/dev/null || fail "node is not installed (scripts/bootstrap)"
 if [ ! -d "$client_dir/node_modules/consul" ]; then
-  (cd "$client_dir" && npm ci --no-audit --no-fund >"$work/npm.log" 2>&1) ||
-    { cat "$work/npm.log" >&2; fail "npm ci failed"; }
+  (cd "$client_dir" && npm ci --no-audit --no-fund >"$work/npm.log" 2>&1) &
+  node_pid=$!
+  wait "$node_pid" || { cat "$work/npm.log" >&2; fail "npm ci failed"; }
+  node_pid=
 fi
 
 port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
@@ -40,7 +46,10 @@ for _ in $(seq 1 200); do
 done
 curl -fsS "http://127.0.0.1:$port/v1/status/leader" >/dev/null || fail "registry did not start"
 
-node "$client_dir/interop.js" "$port" || fail "consul client interop"
+node "$client_dir/interop.js" "$port" &
+node_pid=$!
+wait "$node_pid" || fail "consul client interop"
+node_pid=
 kill -TERM "$pid"
 wait "$pid" || true
 pid=
