@@ -118,17 +118,23 @@ static void render_health_service(registry *reg, colony_request *req)
     if (denied_read(reg, req, name)) return;
     const char *passing = colony_request_query_param(req, "passing");
     int only_passing = passing && strcmp(passing, "false") != 0 && strcmp(passing, "0") != 0;
-    size_t n;
+    size_t n, nchecks = 0;
     reg_service **list = instances(reg, name, colony_request_query_param(req, "tag"), &n);
-    json_t *out = list ? json_array() : NULL;
+    /* One pass over all checks picks this service's; then per instance. */
+    reg_check **mine = list ? colony__calloc(reg->checks.count + 1, sizeof(*mine)) : NULL;
+    for (size_t k = 0; mine && k < reg->checks.cap; k++) {
+        reg_check *c = reg->checks.slots[k].key ? reg->checks.slots[k].value : NULL;
+        if (c && c->service_name && strcmp(c->service_name, name) == 0) mine[nchecks++] = c;
+    }
+    json_t *out = mine ? json_array() : NULL;
     for (size_t i = 0; out && i < n; i++) {
         reg_service *s = list[i];
         json_t *checks = json_array();
         int healthy = 1;
         json_array_append_new(checks, colony__reg_node_check_json(reg));
-        for (size_t k = 0; k < reg->checks.cap; k++) {
-            reg_check *c = reg->checks.slots[k].key ? reg->checks.slots[k].value : NULL;
-            if (!c || !c->service_id || strcmp(c->service_id, s->id) != 0) continue;
+        for (size_t k = 0; k < nchecks; k++) {
+            reg_check *c = mine[k];
+            if (!c->service_id || strcmp(c->service_id, s->id) != 0) continue;
             if (c->status != REG_PASSING) healthy = 0;
             json_array_append_new(checks, colony__reg_check_json(reg, c));
         }
@@ -141,6 +147,7 @@ static void render_health_service(registry *reg, colony_request *req)
         json_array_append_new(out, json_pack("{s:o, s:o, s:o}", "Node", colony__reg_node_json(reg),
                                              "Service", svc, "Checks", checks));
     }
+    colony__free(mine);
     colony__free(list);
     colony__reg_respond_json(req, 200, out);
 }
