@@ -18,6 +18,7 @@
 
 #include <stdio.h>
 #include "config.h"
+#include "http_client.h"
 #include "export.h"
 #include "health.h"
 #include "metrics.h"
@@ -71,5 +72,22 @@ COLONY_API void colony_service_stop(colony_service *svc);
 
 /* The server span of a request handled by a service (NULL when tracing is off). */
 COLONY_API colony_span *colony_request_span(const colony_request *req);
+/* Milliseconds left before the deadline the caller sent in X-Colony-Deadline-Ms
+ * (capped at 5 minutes), or UINT64_MAX when it sent none. */
+COLONY_API uint64_t colony_request_deadline_remaining(const colony_request *req);
+
+/* Calls another service on behalf of req (req may be NULL): a client span,
+ * child of the request's server span, covers the call; traceparent and the
+ * remaining deadline (X-Colony-Deadline-Ms) are sent along, and the call's
+ * timeout is the smaller of r->timeout_ms and what is left. client must belong
+ * to the loop of the calling thread (colony_service_client() for the main
+ * loop). Same contract as colony_client_request_send(); a call whose deadline
+ * has already passed fails with COLONY_ETIMEDOUT and no callback. */
+COLONY_API int colony_request_call(colony_request *req, colony_client *client,
+                                   const colony_client_request *r, colony_client_done_cb cb,
+                                   void *ud);
+/* A client on the service's main loop, created on first use and closed at
+ * shutdown. */
+COLONY_API colony_client *colony_service_client(colony_service *svc);
 
 #endif

@@ -74,7 +74,7 @@ typedef struct colony_tracer colony_tracer;
  * the exporter (or frees it). */
 COLONY_API colony_span *colony_span_start(colony_tracer *t, const char *name, colony_span_kind kind,
                                           const colony_trace_context *parent);
-/* A child of another span in the same process. */
+/* A child of another span in the same process; t NULL = the parent's tracer. */
 COLONY_API colony_span *colony_span_start_child(colony_tracer *t, const char *name,
                                                 colony_span_kind kind, const colony_span *parent);
 COLONY_API int colony_span_is_sampled(const colony_span *s);

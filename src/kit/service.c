@@ -22,6 +22,8 @@ static const colony_config_setting builtin_settings[] = {
      "share of new traces sampled (0..1); requests with a parent follow the parent", 0, 1},
     {"tracing.endpoint", COLONY_CONFIG_STRING, "", 0,
      "OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces; empty = no export", 0, 0},
+    {"tracing.flush_interval", COLONY_CONFIG_DURATION, "5s", 0,
+     "how often queued spans are exported", 1, 3600000},
     {"http.max_body", COLONY_CONFIG_SIZE, "1mb", 0, "largest request body accepted", 0, 0},
     {"http.header_timeout", COLONY_CONFIG_DURATION, "10s", 0, "time allowed to send a request head",
      0, 0},
@@ -41,6 +43,12 @@ static void on_reloaded(colony_config *cfg, void *ud)
 {
     (void)cfg;
     apply_log_level(ud);
+}
+
+colony_client *colony_service_client(colony_service *svc)
+{
+    if (!svc->client) svc->client = colony_client_new(svc->loop, NULL);
+    return svc->client;
 }
 
 static void service_free(colony_service *svc)
@@ -101,6 +109,14 @@ static int load_config(colony_service *svc, const colony_service_options *o, siz
     return 0;
 }
 
+static double active_connections(void *ud)
+{
+    colony_service *svc = ud;
+    colony_server_stats st;
+    colony_server_get_stats(svc->server, &st);
+    return (double)st.active_connections;
+}
+
 static int build_parts(colony_service *svc)
 {
     svc->router = colony_router_new();
@@ -112,7 +128,9 @@ static int build_parts(colony_service *svc)
         colony_tracer_options topts = {
             .service_name = svc->name,
             .sample_ratio = colony_config_get_double(svc->config, "tracing.sample_ratio"),
-            .endpoint = endpoint && *endpoint ? endpoint : NULL};
+            .endpoint = endpoint && *endpoint ? endpoint : NULL,
+            .flush_interval_ms =
+                (uint64_t)colony_config_get_int(svc->config, "tracing.flush_interval")};
         svc->tracer = colony_tracer_new(&topts);
         if (!svc->tracer) return COLONY_ENOMEM;
     }
@@ -133,6 +151,9 @@ static int build_parts(colony_service *svc)
                                svc->health);
     if (!rc && colony_config_get_bool(svc->config, "metrics.enabled")) {
         rc = colony_metrics_register_process(svc->metrics);
+        if (!rc)
+            rc = colony_metrics_gauge_fn(svc->metrics, "http_active_connections",
+                                         "Open HTTP connections.", active_connections, svc);
         if (!rc)
             rc = colony_router_add(svc->router, "GET", "/metrics", colony_metrics_handle,
                                    svc->metrics);
@@ -228,6 +249,8 @@ void colony_service_on_started(colony_service *svc, colony_service_started_cb cb
 
 static void close_signals(colony_service *svc)
 {
+    if (svc->client) colony_client_close(svc->client, NULL, NULL);
+    svc->client = NULL;
     uv_close((uv_handle_t *)&svc->sigterm, NULL);
     uv_close((uv_handle_t *)&svc->sigint, NULL);
     colony_config_unwatch(svc->config);

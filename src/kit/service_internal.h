@@ -20,6 +20,7 @@ struct colony_service {
     colony_metrics *metrics;
     colony_health *health;
     colony_tracer *tracer;
+    colony_client *client; /* main-loop client for colony_service_client() */
     colony_metric *requests_total, *request_duration;
     uv_signal_t sigterm, sigint;
     service_hook *hooks; /* most recent first: they run in reverse order */

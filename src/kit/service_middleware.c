@@ -4,10 +4,14 @@
 #include <uv.h>
 #include "colony/error.h"
 #include "colony/log.h"
+#include "colony/resilience.h"
 #include "kit/service_internal.h"
 
-#define SPAN_KEY  "colony.span"
-#define START_KEY "colony.start_ns"
+#define SPAN_KEY     "colony.span"
+#define START_KEY    "colony.start_ns"
+#define DEADLINE_KEY "colony.deadline"
+/* The longest deadline a caller may impose on us. */
+#define MAX_DEADLINE_MS (5 * 60 * 1000)
 
 /* Route label: the matched pattern, never the raw path (unbounded label sets
  * would grow memory with every scanned URL). */
@@ -31,9 +35,27 @@ static void record_metrics(colony_request *req, int status, void *ud)
                           (double)(uv_hrtime() - start) / 1e9);
 }
 
+/* First in every chain: the arrival time, and the caller's deadline turned
+ * into an absolute one on our clock. A malformed deadline header is ignored. */
+static void context_middleware(colony_request *req, colony_chain *next, void *ud)
+{
+    (void)ud;
+    colony_request_set_data(req, START_KEY, (void *)(uintptr_t)uv_hrtime());
+    const char *v = colony_request_header(req, COLONY_DEADLINE_HEADER);
+    colony_deadline *d = v ? colony_arena_alloc(colony_request_arena(req), sizeof(*d)) : NULL;
+    if (d && colony_deadline_from_header(NULL, v, strlen(v), MAX_DEADLINE_MS, d) == 0)
+        colony_request_set_data(req, DEADLINE_KEY, d);
+    colony_next(next);
+}
+
+uint64_t colony_request_deadline_remaining(const colony_request *req)
+{
+    const colony_deadline *d = colony_request_get_data(req, DEADLINE_KEY);
+    return d ? colony_deadline_remaining(d) : UINT64_MAX;
+}
+
 static void metrics_middleware(colony_request *req, colony_chain *next, void *ud)
 {
-    colony_request_set_data(req, START_KEY, (void *)(uintptr_t)uv_hrtime());
     colony_request_on_finish(req, record_metrics, ud);
     colony_next(next);
 }
@@ -104,8 +126,8 @@ colony_span *colony_request_span(const colony_request *req)
 
 int colony__service_install_middleware(colony_service *svc)
 {
-    int rc = 0;
-    if (colony_config_get_bool(svc->config, "metrics.enabled")) {
+    int rc = colony_router_use(svc->router, context_middleware, svc);
+    if (!rc && colony_config_get_bool(svc->config, "metrics.enabled")) {
         static const char *const labels[] = {"method", "route", "status_code", NULL};
         svc->requests_total = colony_metrics_counter(svc->metrics, "http_requests_total",
                                                      "HTTP requests answered.", labels);

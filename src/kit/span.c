@@ -62,6 +62,7 @@ colony_span *colony_span_start_child(colony_tracer *t, const char *name, colony_
                                      const colony_span *parent)
 {
     if (!parent) return colony_span_start(t, name, kind, NULL);
+    if (!t) t = parent->tracer; /* children export where their parent does */
     colony_span *s = span_new(t, name, kind);
     if (!s) return NULL;
     memcpy(s->trace_id, parent->trace_id, 16);

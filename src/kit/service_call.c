@@ -1,0 +1,108 @@
+/* Outgoing calls made on behalf of a request: a client span, trace context
+ * and the caller's remaining deadline travel with the call. */
+#include <stdio.h>
+#include <string.h>
+#include "colony/error.h"
+#include "colony/resilience.h"
+#include "core/alloc.h"
+#include "kit/service_internal.h"
+
+#define MAX_EXTRA_HEADERS 2
+
+typedef struct outgoing_call {
+    colony_span *span;
+    colony_client_done_cb cb;
+    void *ud;
+} outgoing_call;
+
+static void on_call_done(colony_client_call *call, int err, const colony_client_response *res,
+                         void *ud)
+{
+    outgoing_call *oc = ud;
+    if (oc->span) {
+        if (err) {
+            colony_span_set_status(oc->span, COLONY_SPAN_STATUS_ERROR, colony_errname(err));
+        } else {
+            colony_span_set_int(oc->span, "http.status_code", res->status);
+            if (res->status >= 500)
+                colony_span_set_status(oc->span, COLONY_SPAN_STATUS_ERROR, NULL);
+        }
+        colony_span_end(oc->span);
+    }
+    colony_client_done_cb cb = oc->cb;
+    void *cb_ud = oc->ud;
+    colony__free(oc);
+    cb(call, err, res, cb_ud);
+}
+
+/* The caller's headers plus traceparent and the deadline, in one array. */
+static const char **with_context_headers(const char *const *headers, const char *traceparent,
+                                         const char *deadline)
+{
+    size_t n = 0;
+    while (headers && headers[n])
+        n += 2;
+    const char **out = colony__calloc(n + 2 * MAX_EXTRA_HEADERS + 1, sizeof(*out));
+    if (!out) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += 2) {
+        /* Our context replaces any the caller set by hand. */
+        if (strcasecmp(headers[i], "traceparent") == 0 ||
+            strcasecmp(headers[i], COLONY_DEADLINE_HEADER) == 0)
+            continue;
+        out[k++] = headers[i];
+        out[k++] = headers[i + 1];
+    }
+    if (traceparent) {
+        out[k++] = "traceparent";
+        out[k++] = traceparent;
+    }
+    if (deadline) {
+        out[k++] = COLONY_DEADLINE_HEADER;
+        out[k++] = deadline;
+    }
+    return out;
+}
+
+int colony_request_call(colony_request *req, colony_client *client, const colony_client_request *r,
+                        colony_client_done_cb cb, void *ud)
+{
+    uint64_t remaining = req ? colony_request_deadline_remaining(req) : UINT64_MAX;
+    if (remaining == 0) return COLONY_ETIMEDOUT;
+    colony_client_request copy = *r;
+    char deadline[24] = "";
+    if (remaining != UINT64_MAX) {
+        if (!copy.timeout_ms || copy.timeout_ms > remaining) copy.timeout_ms = remaining;
+        snprintf(deadline, sizeof(deadline), "%llu", (unsigned long long)copy.timeout_ms);
+    }
+    outgoing_call *oc = colony__calloc(1, sizeof(*oc));
+    if (!oc) return COLONY_ENOMEM;
+    oc->cb = cb;
+    oc->ud = ud;
+    colony_span *parent = req ? colony_request_span(req) : NULL;
+    char traceparent[56];
+    if (parent) {
+        char name[160];
+        snprintf(name, sizeof(name), "%s %s", r->method ? r->method : "GET", r->url);
+        oc->span = colony_span_start_child(NULL, name, COLONY_SPAN_CLIENT, parent);
+        if (oc->span) {
+            colony_span_set_str(oc->span, "http.url", r->url);
+            colony_span_traceparent(oc->span, traceparent);
+        }
+    }
+    const char **headers = with_context_headers(r->headers, oc->span ? traceparent : NULL,
+                                                deadline[0] ? deadline : NULL);
+    if (!headers) {
+        colony_span_end(oc->span);
+        colony__free(oc);
+        return COLONY_ENOMEM;
+    }
+    copy.headers = headers;
+    int rc = colony_client_request_send(client, &copy, on_call_done, oc, NULL);
+    colony__free(headers); /* the client copies what it sends */
+    if (rc) {
+        colony_span_end(oc->span);
+        colony__free(oc);
+    }
+    return rc;
+}

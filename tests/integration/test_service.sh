@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# colony_service end to end, across three real processes:
+#  - trace context and deadline propagate from A to B over colony_request_call;
+#  - A and B export their spans as OTLP/JSON to C, all in one trace;
+#  - /metrics passes promtool and records the matched route, not the path;
+#  - SIGTERM with requests in flight: all finish with 200, the process exits 0.
+set -euo pipefail
+bin=$1
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; for f in "$work"/*.log; do echo "--- $f" >&2; cat "$f" >&2; done; exit 1; }
+
+# start NAME ARGS...: runs trace_relay, waits for its port, sets PORT_<NAME>.
+start() {
+  local name=$1; shift
+  (cd "$work" && exec "$bin/trace_relay" --listen 127.0.0.1:0 "$@" 2>"$work/$name.log") &
+  pids+=($!)
+  eval "PID_$name=$!"
+  local port=
+  for _ in $(seq 1 100); do
+    port=$(grep -o '"port":[0-9]*' "$work/$name.log" 2>/dev/null | head -1 | cut -d: -f2 || true)
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || fail "$name did not start"
+  eval "PORT_$name=$port"
+}
+
+start C
+collector="http://127.0.0.1:$PORT_C/v1/traces"
+start B --tracing.endpoint="$collector" --tracing.flush_interval=100ms
+start A --downstream="http://127.0.0.1:$PORT_B" --tracing.endpoint="$collector" \
+  --tracing.flush_interval=100ms
+
+trace=4bf92f3577b34da6a3ce929d0e0e4736
+out=$(curl -fsS -D "$work/headers" -H "traceparent: 00-$trace-00f067aa0ba902b7-01" \
+  -H "X-Colony-Deadline-Ms: 3000" "http://127.0.0.1:$PORT_A/relay")
+got_tp=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["traceparent"])')
+got_dl=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["deadline"])')
+case "$got_tp" in
+  00-$trace-*-01) ;;
+  *) fail "B did not receive A's trace: $got_tp" ;;
+esac
+[ "${got_tp:36:16}" != "00f067aa0ba902b7" ] || fail "B's parent must be A's client span, not the caller"
+[ "$got_dl" -gt 0 ] && [ "$got_dl" -le 3000 ] || fail "deadline not propagated: $got_dl"
+grep -qi "^traceparent: 00-$trace-" "$work/headers" || fail "A's response lacks its traceparent"
+
+# A malformed traceparent starts a new trace instead of failing the request.
+out=$(curl -fsS -H "traceparent: 00-XYZ-00f067aa0ba902b7-01" "http://127.0.0.1:$PORT_A/relay")
+echo "$out" | grep -q '"traceparent": *"00-' || fail "no trace for a bad traceparent: $out"
+echo "$out" | grep -q "$trace" && fail "bad traceparent was used"
+
+# Spans from A (server + client) and B (server) reach the collector in one trace.
+n=0
+for _ in $(seq 1 100); do
+  n=$(curl -fsS "http://127.0.0.1:$PORT_C/collected" |
+      python3 -c "import json,sys; print(json.load(sys.stdin)['trace_ids'].count('$trace'))")
+  [ "$n" -ge 3 ] && break
+  sleep 0.05
+done
+[ "$n" -ge 3 ] || fail "collector got $n spans of trace $trace, expected 3"
+
+# Metrics: promtool-clean, route label is the pattern.
+curl -fsS "http://127.0.0.1:$PORT_A/metrics" >"$work/metrics.txt"
+promtool check metrics <"$work/metrics.txt" || fail "promtool rejected /metrics"
+grep -q 'http_requests_total{method="GET",route="/relay",status_code="200"} 2' "$work/metrics.txt" ||
+  fail "http_requests_total for /relay missing"
+grep -q '^http_request_duration_seconds_count{method="GET",route="/relay",status_code="200"} 2' \
+  "$work/metrics.txt" || fail "duration histogram missing"
+grep -q '^http_active_connections ' "$work/metrics.txt" || fail "active connections gauge missing"
+curl -s -o /dev/null "http://127.0.0.1:$PORT_A/no/such/path/123"
+curl -fsS "http://127.0.0.1:$PORT_A/metrics" | grep -q 'route="unmatched",status_code="404"' ||
+  fail "404s must use the unmatched route label"
+
+# Graceful shutdown with requests in flight.
+curls=()
+for i in 1 2 3 4 5; do
+  curl -s -m 10 -o "$work/slow$i" -w '%{http_code}' "http://127.0.0.1:$PORT_A/slow?ms=600" \
+    >"$work/code$i" &
+  curls+=($!)
+done
+sleep 0.2
+kill -TERM "$PID_A"
+rc=0
+wait "$PID_A" || rc=$?
+[ "$rc" -eq 0 ] || fail "A exited $rc after SIGTERM"
+wait "${curls[@]}" || true
+for i in 1 2 3 4 5; do
+  [ "$(cat "$work/code$i")" = 200 ] || fail "in-flight request $i got $(cat "$work/code$i")"
+  [ "$(cat "$work/slow$i")" = done ] || fail "in-flight request $i body"
+done
+grep -q '"msg":"stopped"' "$work/A.log" || fail "A did not log stopped"
+echo "1 passed, 0 failed"
