@@ -24,14 +24,14 @@ body=$(curl -fsS "http://127.0.0.1:$port/hello")
 [ "$body" = '{"message":"hello"}' ] || fail "unexpected /hello body: $body"
 ctype=$(curl -fsS -o /dev/null -w '%{content_type}' "http://127.0.0.1:$port/hello")
 [ "$ctype" = "application/json" ] || fail "unexpected content type: $ctype"
-curl -fsS "http://127.0.0.1:$port/health" | grep -q '"status":"healthy"' || fail "/health"
+grep -q '"status":"healthy"' <<<"$(curl -fsS "http://127.0.0.1:$port/health")" || fail "/health"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/nope")
 [ "$code" = 404 ] || fail "expected 404, got $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/hello")
 [ "$code" = 405 ] || fail "expected 405, got $code"
 # keep-alive: curl reuses one connection for several URLs
 out=$(curl -sv "http://127.0.0.1:$port/hello" "http://127.0.0.1:$port/hello" 2>&1)
-echo "$out" | grep -q "Re-using existing connection" || fail "connection not kept alive"
+grep -q "Re-using existing connection" <<<"$out" || fail "connection not kept alive"
 
 kill -TERM "$pid"
 rc=0

@@ -26,6 +26,6 @@ curl -sf -X PUT "http://127.0.0.1:$port/v1/agent/service/register" \
   -d '{"Name":"web","ID":"web-1","Port":8080,"Check":{"TTL":"1m","Status":"passing"}}' >/dev/null
 out=$("$bin/colony" services)
 echo "$out" | grep -Eq '^web +1 +1 +0 +0'
-"$bin/colony" services web | grep -q 'web-1 .*127.0.0.1:8080 .*passing'
+grep -q 'web-1 .*127.0.0.1:8080 .*passing' <<<"$("$bin/colony" services web)"
 if "$bin/colony" services --registry http://127.0.0.1:1 2>/dev/null; then echo "expected failure"; exit 1; fi
 echo ok
