@@ -30,16 +30,20 @@ void colony_test_loop_close(uv_loop_t *loop)
 
 static void on_deadline(uv_timer_t *t)
 {
-    (void)t;
+    *(int *)t->data = 1;
 }
 
+/* The deadline is the timer firing, not a clock comparison: the loop's cached
+ * clock can fire the timer a little before the wall clock reaches the end, and
+ * UV_RUN_ONCE would then block with nothing left to wake it. */
 int colony_test_run_until(uv_loop_t *loop, volatile int *flag, uint64_t timeout_ms)
 {
     uv_timer_t timer;
+    int expired = 0;
     uv_timer_init(loop, &timer);
+    timer.data = &expired;
     uv_timer_start(&timer, on_deadline, timeout_ms, 0);
-    uint64_t end = colony_test_now_ms() + timeout_ms;
-    while (!*flag && colony_test_now_ms() < end)
+    while (!*flag && !expired)
         uv_run(loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)&timer, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
