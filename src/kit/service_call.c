@@ -6,6 +6,7 @@
 #include "colony/resilience.h"
 #include "core/alloc.h"
 #include "kit/service_internal.h"
+#include "kit/service_policy.h"
 
 #define MAX_EXTRA_HEADERS 2
 
@@ -98,8 +99,12 @@ int colony_request_call(colony_request *req, colony_client *client, const colony
         return COLONY_ENOMEM;
     }
     copy.headers = headers;
-    int rc = colony_client_request_send(client, &copy, on_call_done, oc, NULL);
-    colony__free(headers); /* the client copies what it sends */
+    /* With a policy the span covers the whole call, retries included, and the
+     * policy refreshes the deadline header on every attempt. */
+    colony_policy_set *policy = colony__request_policy(req);
+    int rc = policy ? colony_policy_call(policy, client, &copy, on_call_done, oc)
+                    : colony_client_request_send(client, &copy, on_call_done, oc, NULL);
+    colony__free(headers); /* the client and the policy copy what they send */
     if (rc) {
         colony_span_end(oc->span);
         colony__free(oc);

@@ -21,6 +21,7 @@ struct colony_service {
     colony_health *health;
     colony_tracer *tracer;
     colony_client *client; /* main-loop client for colony_service_client() */
+    struct colony_policy_set *policy; /* colony_service_set_policy(); owned */
     colony_metric *requests_total, *request_duration;
     uv_signal_t sigterm, sigint;
     service_hook *hooks; /* most recent first: they run in reverse order */
