@@ -267,7 +267,7 @@ static void on_slot(colony_bulkhead *b, int err, void *ud)
         deliver_later(c, err);
         return;
     }
-    c->holds_slot = 1;
+    c->holds_slot = b != NULL;
     if (c->ps->closing) {
         release_slot(c);
         deliver_later(c, COLONY_ECANCELED);
