@@ -20,6 +20,7 @@
 #include "health.h"
 #include "trace.h"
 #include "service.h"
+#include "discovery.h"
 
 /* "0.1.0" */
 COLONY_API const char *colony_version(void);
