@@ -484,6 +484,97 @@ static void close_cancels_calls_in_progress(void **state)
     fixture_stop(&f);
 }
 
+/* ---- a service whose calls go through its policy set ---- */
+
+typedef struct service_test {
+    ts_server s;
+    control ctl;
+    char url[128];
+    colony_service *svc;
+    result front;
+} service_test;
+
+static service_test st;
+
+static void on_downstream(colony_client_call *call, int err, const colony_client_response *res,
+                          void *ud)
+{
+    (void)call;
+    char body[64];
+    int n = snprintf(body, sizeof(body), "%d %d", err, res ? res->status : 0);
+    colony_respond(ud, 200, "text/plain", body, (size_t)n);
+}
+
+static void proxy_handler(colony_request *req, void *ud)
+{
+    (void)ud;
+    colony_client_request down = {.url = st.url};
+    int rc = colony_request_call(req, colony_service_client(st.svc), &down, on_downstream, req);
+    if (rc) colony_respond_error(req, 500, "call", colony_strerror(rc));
+}
+
+static void on_front_done(colony_client_call *call, int err, const colony_client_response *res,
+                          void *ud)
+{
+    on_done_record(call, err, res, ud);
+    colony_service_stop(st.svc);
+}
+
+static void on_service_started(colony_service *svc, void *ud)
+{
+    (void)ud;
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/proxy", colony_service_port(svc));
+    const char *headers[] = {COLONY_DEADLINE_HEADER, "5000", NULL};
+    colony_client_request req = {.url = url, .headers = headers};
+    assert_int_equal(colony_client_request_send(colony_service_client(svc), &req, on_front_done,
+                                                &st.front, NULL),
+                     0);
+}
+
+static void service_calls_go_through_policy(void **state)
+{
+    (void)state;
+    memset(&st, 0, sizeof(st));
+    st.ctl = (control){.fail_first = 2, .fail_status = 503, .ok_status = 200};
+    ts_start(&st.s, handle_scripted, &st.ctl);
+    ts_url(&st.s, st.url, sizeof(st.url), "/x");
+    char *argv[] = {"policy-test", NULL};
+    int exit_code = 0;
+    colony_service_options so = {.name = "policy-test",
+                                 .argc = 1,
+                                 .argv = argv,
+                                 .config_dir = "/nonexistent-colony-config",
+                                 .listen = "127.0.0.1:0"};
+    st.svc = colony_service_new(&so, stderr, &exit_code);
+    assert_non_null(st.svc);
+    assert_int_equal(
+        colony_router_add(colony_service_router(st.svc), "GET", "/proxy", proxy_handler, NULL), 0);
+    colony_policy_options o = fast_options();
+    colony_policy_set_options pso = {.loop = colony_service_loop(st.svc),
+                                     .defaults = &o,
+                                     .metrics = colony_service_metrics(st.svc)};
+    colony_policy_set *ps = colony_policy_set_new(&pso);
+    assert_non_null(ps);
+    assert_int_equal(colony_service_set_policy(st.svc, ps), 0);
+    assert_int_equal(colony_service_set_policy(st.svc, ps), COLONY_EEXIST);
+    colony_service_on_started(st.svc, on_service_started, NULL);
+    assert_int_equal(colony_service_run(st.svc), 0); /* frees the service and the set */
+    assert_int_equal(st.front.done, 1);
+    assert_int_equal(st.front.err, 0);
+    assert_string_equal(st.front.body, "0 200");
+    assert_int_equal(ts_get(&st.s, &st.ctl.seen), 3);
+    /* The policy sent what was left of the caller's 5 s, once per attempt. */
+    pthread_mutex_lock(&st.s.mu);
+    const char *h = strcasestr(st.s.last_request, "\r\nX-Colony-Deadline-Ms: ");
+    assert_non_null(h);
+    long left = strtol(h + 24, NULL, 10);
+    assert_null(strcasestr(h + 1, "\r\nX-Colony-Deadline-Ms: "));
+    pthread_mutex_unlock(&st.s.mu);
+    assert_true(left > 0 && left <= 5000);
+    ts_stop(&st.s);
+}
+
 int main(void)
 {
     colony_log_set_level(COLONY_LOG_ERROR);
@@ -498,6 +589,7 @@ int main(void)
         cmocka_unit_test(bulkhead_queue_times_out),
         cmocka_unit_test(deadline_caps_total_time),
         cmocka_unit_test(close_cancels_calls_in_progress),
+        cmocka_unit_test(service_calls_go_through_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
