@@ -21,6 +21,7 @@
 #include "trace.h"
 #include "service.h"
 #include "discovery.h"
+#include "policy.h"
 
 /* "0.1.0" */
 COLONY_API const char *colony_version(void);
