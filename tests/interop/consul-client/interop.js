@@ -1,13 +1,13 @@
 // Interop: the npm `consul` client (unchanged) against `colony registry`.
 // Usage: node interop.js <port>. Every step is asserted; exits non-zero on the
-// first failure and after 45 s at most.
+// first failure and after 20 s at most.
 "use strict";
 const assert = require("node:assert/strict");
 const Consul = require("consul");
 
 const port = Number(process.argv[2]);
 const consul = new Consul({ host: "127.0.0.1", port });
-const deadline = setTimeout(() => fail(new Error("timed out after 45 s")), 45000);
+const deadline = setTimeout(() => fail(new Error("timed out after 20 s")), 20000);
 
 function fail(err) {
   console.error("FAIL:", err && err.stack ? err.stack : err);
