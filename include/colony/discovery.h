@@ -173,8 +173,7 @@ COLONY_API extern const size_t colony_registry_settings_count;
 /* Reads those settings and, unless registry.url is empty or registry.enabled
  * false, registers the service once it listens (with a TTL heartbeat or an
  * HTTP check on its /health) and deregisters it first thing during graceful
- * shutdown. Uses colony_service_on_started (a single slot: do not set another
- * started callback). Returns 0 (also when registration is off) or
+ * shutdown. Uses colony_service_on_started. Returns 0 (also when registration is off) or
  * COLONY_EINVAL when the settings are not in the service's table. */
 COLONY_API int colony_service_enable_registry(colony_service *svc);
 

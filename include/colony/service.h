@@ -59,10 +59,11 @@ typedef void (*colony_service_hook_cb)(colony_service *svc, void (*done)(colony_
                                        void *ud);
 COLONY_API int colony_service_on_shutdown(colony_service *svc, colony_service_hook_cb hook,
                                           void *ud);
-/* Called once the server listens (e.g. to register with the registry). */
+/* Called once the server listens (e.g. to register with the registry).
+ * Several may be added; they run in the order added. 0 or COLONY_ENOMEM. */
 typedef void (*colony_service_started_cb)(colony_service *svc, void *ud);
-COLONY_API void colony_service_on_started(colony_service *svc, colony_service_started_cb cb,
-                                          void *ud);
+COLONY_API int colony_service_on_started(colony_service *svc, colony_service_started_cb cb,
+                                         void *ud);
 
 /* Listens, runs the loop until a signal or colony_service_stop(), shuts down
  * gracefully, frees the service and returns the process exit code. */

@@ -299,6 +299,5 @@ int colony_service_enable_registry(colony_service *svc)
         COLONY_LOG_ERROR("registry.url must be an http:// URL", COLONY_LF_STR("value", url));
         return COLONY_EINVAL;
     }
-    colony_service_on_started(svc, on_started, NULL);
-    return 0;
+    return colony_service_on_started(svc, on_started, NULL);
 }

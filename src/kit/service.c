@@ -65,6 +65,11 @@ static void service_free(colony_service *svc)
         colony__free(h);
         h = next;
     }
+    for (service_started *s = svc->started; s;) {
+        service_started *next = s->next;
+        colony__free(s);
+        s = next;
+    }
     colony__free(svc->table);
     colony__free(svc->name);
     colony__free(svc);
@@ -241,10 +246,17 @@ int colony_service_on_shutdown(colony_service *svc, colony_service_hook_cb hook,
     return 0;
 }
 
-void colony_service_on_started(colony_service *svc, colony_service_started_cb cb, void *ud)
+int colony_service_on_started(colony_service *svc, colony_service_started_cb cb, void *ud)
 {
-    svc->started_cb = cb;
-    svc->started_ud = ud;
+    service_started *s = colony__calloc(1, sizeof(*s));
+    if (!s) return COLONY_ENOMEM;
+    s->cb = cb;
+    s->ud = ud;
+    service_started **tail = &svc->started;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = s;
+    return 0;
 }
 
 static void close_signals(colony_service *svc)
@@ -313,7 +325,8 @@ int colony_service_run(colony_service *svc)
     COLONY_LOG_INFO("listening", COLONY_LF_STR("address", listen),
                     COLONY_LF_INT("port", colony_server_port(svc->server)),
                     COLONY_LF_INT("workers", colony_config_get_int(svc->config, "workers")));
-    if (svc->started_cb) svc->started_cb(svc, svc->started_ud);
+    for (service_started *s = svc->started; s; s = s->next)
+        s->cb(svc, s->ud);
     uv_run(svc->loop, UV_RUN_DEFAULT);
     service_free(svc);
     uv_loop_close(uv_default_loop());

@@ -10,6 +10,12 @@ typedef struct service_hook {
     struct service_hook *next;
 } service_hook;
 
+typedef struct service_started {
+    colony_service_started_cb cb;
+    void *ud;
+    struct service_started *next;
+} service_started;
+
 struct colony_service {
     char *name;
     uv_loop_t *loop;
@@ -20,14 +26,13 @@ struct colony_service {
     colony_metrics *metrics;
     colony_health *health;
     colony_tracer *tracer;
-    colony_client *client; /* main-loop client for colony_service_client() */
+    colony_client *client;            /* main-loop client for colony_service_client() */
     struct colony_policy_set *policy; /* colony_service_set_policy(); owned */
     colony_metric *requests_total, *request_duration;
     uv_signal_t sigterm, sigint;
     service_hook *hooks; /* most recent first: they run in reverse order */
     service_hook *next_hook;
-    colony_service_started_cb started_cb;
-    void *started_ud;
+    struct service_started *started; /* in order of registration */
     int stopping;
 };
 
