@@ -135,8 +135,9 @@ int colony_config_watch(colony_config *cfg, uv_loop_t *loop, colony_config_reloa
         w->open_handles++;
         rc = uv_fs_event_start(&w->dir_event, on_dir_event, cfg->plan.dir, 0);
         if (rc == UV_ENOENT) {
-            /* No config folder: nothing to watch, but SIGHUP still reloads. */
-            COLONY_LOG_WARN("config folder not found, watching SIGHUP only",
+            /* No config folder: the normal case on embedded defaults; nothing
+             * to watch, but SIGHUP still reloads. */
+            COLONY_LOG_DEBUG("config folder not found, watching SIGHUP only",
                             COLONY_LF_STR("dir", cfg->plan.dir));
             rc = 0;
         }
