@@ -67,9 +67,10 @@ typedef enum colony_span_status {
 typedef struct colony_span colony_span;
 typedef struct colony_tracer colony_tracer;
 
-/* Starts a span. parent may be NULL or an invalid context (a new trace
- * starts). The span is sampled per the tracer's ratio; an unsampled span still
- * has ids (for propagation and logs) but records nothing and is not exported.
+/* Starts a span; name may be NULL (see colony_span_update_name). parent may
+ * be NULL or an invalid context (a new trace starts). The span is sampled per
+ * the tracer's ratio; an unsampled span still has ids (for propagation and
+ * logs) but records nothing and is not exported. Spans are pooled per thread.
  * NULL on allocation failure. End it with colony_span_end(), which hands it to
  * the exporter (or frees it). */
 COLONY_API colony_span *colony_span_start(colony_tracer *t, const char *name, colony_span_kind kind,
@@ -77,7 +78,19 @@ COLONY_API colony_span *colony_span_start(colony_tracer *t, const char *name, co
 /* A child of another span in the same process; t NULL = the parent's tracer. */
 COLONY_API colony_span *colony_span_start_child(colony_tracer *t, const char *name,
                                                 colony_span_kind kind, const colony_span *parent);
+/* Sampled vs recording:
+ * - sampled: the trace-flags bit this span propagates downstream (traceparent
+ *   "-01"); a sampled span keeps what colony_span_set_* give it, so
+ *   colony_trace_encode_otlp can encode it.
+ * - recording: sampled AND its tracer exports (has an endpoint), i.e. what is
+ *   set on the span will leave the process. Instrumentation should skip
+ *   building attributes, events and names when a span is not recording; a
+ *   span always has ids (for propagation and logs) either way. */
 COLONY_API int colony_span_is_sampled(const colony_span *s);
+COLONY_API int colony_span_is_recording(const colony_span *s);
+/* Sets the span's name (copied; ignored unless sampled): lets a caller that
+ * started a span with a NULL name build the name only when it is recording. */
+COLONY_API void colony_span_update_name(colony_span *s, const char *name);
 /* Attributes (copied; at most 64 per span, later ones are counted as dropped). */
 COLONY_API void colony_span_set_str(colony_span *s, const char *key, const char *value);
 COLONY_API void colony_span_set_int(colony_span *s, const char *key, int64_t value);

@@ -9,6 +9,7 @@
 static const double default_buckets[] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
 
 static atomic_int next_thread_slot;
+static atomic_uint_fast64_t next_family_id;
 static _Thread_local int thread_slot = -1;
 
 /* Each thread gets a private cell index on first update; past the slot count
@@ -111,6 +112,7 @@ static colony_metric *family_new(const char *name, const char *help, metric_type
     colony_metric *f = colony__calloc(1, sizeof(*f));
     if (!f) return NULL;
     f->type = type;
+    f->id = (uint64_t)atomic_fetch_add_explicit(&next_family_id, 1, memory_order_relaxed) + 1;
     pthread_mutex_init(&f->lock, NULL);
     f->name = colony__strdup(name);
     f->help = colony__strdup(help ? help : "");

@@ -47,6 +47,7 @@ typedef struct series_table {
 
 struct colony_metric {
     colony_metrics *registry;
+    uint64_t id; /* unique in the process, never reused: safe key for caches */
     metric_type type;
     char *name, *help;
     size_t nlabels;

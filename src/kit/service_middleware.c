@@ -1,10 +1,10 @@
 /* Request metrics and tracing middleware of a colony_service. */
-#include <stdio.h>
 #include <string.h>
 #include <uv.h>
 #include "colony/error.h"
 #include "colony/log.h"
 #include "colony/resilience.h"
+#include "kit/metrics_internal.h"
 #include "kit/service_internal.h"
 
 #define SPAN_KEY     "colony.span"
@@ -21,18 +21,83 @@ static const char *route_label(const colony_request *req)
     return route ? route : "unmatched";
 }
 
+/* "200" without snprintf; status is 100..999 once a response started, 0 when
+ * none was sent. */
+static void status_label(int status, char out[8])
+{
+    if (status < 0 || status > 9999) status = 0;
+    char tmp[8];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + status % 10);
+        status /= 10;
+    } while (status);
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+}
+
+/* Up to 8 bytes of the method packed in a word (0 = too long to pack). */
+static uint64_t method_word(const char *method)
+{
+    uint64_t w = 0;
+    for (size_t i = 0; method[i]; i++) {
+        if (i == 8) return 0;
+        w |= (uint64_t)(unsigned char)method[i] << (8 * i);
+    }
+    return w;
+}
+
+/* A per-thread, direct-mapped cache of the request series, so the steady
+ * state costs no hashing or label formatting. Keyed by the family's id (never
+ * reused, so an entry of a freed registry can never match), the route
+ * pattern's pointer (router patterns are stable; the text is compared too, so
+ * a reused address cannot pick the wrong series), the packed method and the
+ * status. */
+#define SERIES_CACHE_SIZE 64
+
+typedef struct series_cache_entry {
+    uint64_t total_id, duration_id, method;
+    const char *route;
+    int status;
+    colony_metric_series *total, *duration;
+} series_cache_entry;
+
+static _Thread_local series_cache_entry series_cache[SERIES_CACHE_SIZE];
+
+static void request_series(colony_service *svc, const char *method, const char *route, int status,
+                           colony_metric_series **total, colony_metric_series **duration)
+{
+    uint64_t mw = method_word(method);
+    uint64_t total_id = svc->requests_total->id, duration_id = svc->request_duration->id;
+    size_t slot =
+        (size_t)(((uintptr_t)route >> 4) ^ mw ^ (uint64_t)status * 0x9e3779b1u) % SERIES_CACHE_SIZE;
+    series_cache_entry *e = &series_cache[slot];
+    if (mw && e->total_id == total_id && e->duration_id == duration_id && e->method == mw &&
+        e->status == status && e->route == route && strcmp(e->total->values[1], route) == 0) {
+        *total = e->total;
+        *duration = e->duration;
+        return;
+    }
+    char code[8];
+    status_label(status, code);
+    const char *values[] = {method, route, code};
+    *total = colony_metric_with_values(svc->requests_total, values);
+    *duration = colony_metric_with_values(svc->request_duration, values);
+    if (!mw || !*total || !*duration) return;
+    *e = (series_cache_entry){total_id, duration_id, mw, route, status, *total, *duration};
+}
+
 static void record_metrics(colony_request *req, int status, void *ud)
 {
     colony_service *svc = ud;
     (void)status;
     uint64_t start = (uint64_t)(uintptr_t)colony_request_get_data(req, START_KEY);
-    char code[8];
-    snprintf(code, sizeof(code), "%d", colony_response_status(req));
-    const char *method = colony_request_method(req);
-    const char *route = route_label(req);
-    colony_metric_inc(colony_metric_with(svc->requests_total, method, route, code), 1);
-    colony_metric_observe(colony_metric_with(svc->request_duration, method, route, code),
-                          (double)(uv_hrtime() - start) / 1e9);
+    colony_metric_series *total, *duration;
+    request_series(svc, colony_request_method(req), route_label(req), colony_response_status(req),
+                   &total, &duration);
+    colony_metric_inc(total, 1);
+    colony_metric_observe(duration, (double)(uv_hrtime() - start) / 1e9);
 }
 
 /* First in every chain: the arrival time, and the caller's deadline turned
@@ -62,12 +127,12 @@ static void metrics_middleware(colony_request *req, colony_chain *next, void *ud
 
 static void end_span(colony_request *req, int status, void *ud)
 {
-    (void)ud;
-    colony_span *span = colony_request_get_data(req, SPAN_KEY);
-    if (!span) return;
+    colony_span *span = ud;
     int code = colony_response_status(req);
-    colony_span_set_str(span, "http.route", route_label(req));
-    colony_span_set_int(span, "http.status_code", code);
+    if (colony_span_is_recording(span)) {
+        colony_span_set_str(span, "http.route", route_label(req));
+        colony_span_set_int(span, "http.status_code", code);
+    }
     if (code >= 500) colony_span_set_status(span, COLONY_SPAN_STATUS_ERROR, NULL);
     if (status < 0) colony_span_set_status(span, COLONY_SPAN_STATUS_ERROR, colony_errname(status));
     colony_request_set_data(req, SPAN_KEY, NULL);
@@ -79,34 +144,51 @@ static void end_span(colony_request *req, int status, void *ud)
 static void add_trace_header(colony_request *req, int status, void *ud)
 {
     (void)status;
-    (void)ud;
-    colony_span *span = colony_request_get_data(req, SPAN_KEY);
     char tp[56];
-    if (!span) return;
-    colony_span_traceparent(span, tp);
+    colony_span_traceparent(ud, tp);
     colony_response_header(req, "traceparent", tp);
+}
+
+/* Name ("GET /users/:id") and attributes, only for a span whose data leaves
+ * the process: building them costs more than the rest of the span. */
+static void describe_server_span(colony_span *span, colony_request *req)
+{
+    const char *method = colony_request_method(req), *route = route_label(req);
+    char name[160];
+    size_t ml = strlen(method), rl = strlen(route);
+    if (ml > 40) ml = 40;
+    if (rl > sizeof(name) - ml - 2) rl = sizeof(name) - ml - 2;
+    memcpy(name, method, ml);
+    name[ml] = ' ';
+    memcpy(name + ml + 1, route, rl);
+    name[ml + 1 + rl] = '\0';
+    colony_span_update_name(span, name);
+    colony_span_set_str(span, "http.method", method);
+    colony_span_set_str(span, "http.target", colony_request_target(req));
+    colony_span_set_str(span, "net.peer", colony_request_peer(req));
 }
 
 static void tracing_middleware(colony_request *req, colony_chain *next, void *ud)
 {
     colony_service *svc = ud;
-    colony_trace_context parent = {0};
+    colony_trace_context parent;
+    parent.valid = 0;
     const char *tp = colony_request_header(req, "traceparent");
     /* A bad traceparent is ignored and a new trace starts (the spec's rule). */
     if (tp) colony_traceparent_parse(tp, strlen(tp), &parent);
-    char name[160];
-    snprintf(name, sizeof(name), "%s %s", colony_request_method(req), route_label(req));
-    colony_span *span = colony_span_start(svc->tracer, name, COLONY_SPAN_SERVER, &parent);
+    colony_span *span = colony_span_start(svc->tracer, NULL, COLONY_SPAN_SERVER, &parent);
+    if (span && (colony_request_on_finish(req, end_span, span) != 0)) {
+        colony_span_end(span); /* no hook would end it */
+        span = NULL;
+    }
     if (span) {
-        colony_span_set_str(span, "http.method", colony_request_method(req));
-        colony_span_set_str(span, "http.target", colony_request_target(req));
-        colony_span_set_str(span, "net.peer", colony_request_peer(req));
+        if (colony_span_is_recording(span)) describe_server_span(span, req);
         colony_request_set_data(req, SPAN_KEY, span);
-        colony_request_on_finish(req, end_span, svc);
-        colony_request_on_response(req, add_trace_header, svc);
+        colony_request_on_response(req, add_trace_header, span);
         /* Log lines written while the handler runs carry the trace. */
-        colony_log_context *ctx = colony_arena_calloc(colony_request_arena(req), sizeof(*ctx));
+        colony_log_context *ctx = colony_arena_alloc(colony_request_arena(req), sizeof(*ctx));
         if (ctx) {
+            memset(ctx, 0, sizeof(*ctx));
             ctx->trace_id = colony_span_trace_id_hex(span);
             ctx->span_id = colony_span_span_id_hex(span);
             const colony_log_context *prev = colony_log_set_context(ctx);

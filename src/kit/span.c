@@ -1,5 +1,8 @@
-/* Spans: ids, timing, attributes, events and status, each span in its own
- * small arena so recording costs no per-attribute malloc. */
+/* Spans: ids, timing, attributes, events and status. Spans come from a
+ * per-thread pool, and strings they record go to a small arena of their own,
+ * so a span costs no malloc in the steady state. */
+#include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 #include "colony/error.h"
@@ -13,38 +16,113 @@ static uint64_t wall_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static colony_span *span_new(colony_tracer *t, const char *name, colony_span_kind kind)
+/* ---- per-thread pool: a span per request must not cost a malloc ---- */
+
+#define SPAN_POOL_MAX 64
+
+static _Thread_local colony_span *span_pool;
+static _Thread_local size_t span_pool_len;
+static _Thread_local int span_pool_registered;
+static pthread_key_t span_pool_key;
+static pthread_once_t span_pool_once = PTHREAD_ONCE_INIT;
+
+static void span_destroy(colony_span *s)
 {
-    colony_arena *a = colony_arena_new(sizeof(colony_span) + 1024, 64 * 1024);
-    if (!a) return NULL;
-    colony_span *s = colony_arena_calloc(a, sizeof(*s));
-    if (!s) {
-        colony_arena_free(a);
-        return NULL;
+    colony_arena_free(s->arena);
+    colony__free(s);
+}
+
+/* Thread exit: the pooled spans of that thread are freed. */
+static void span_pool_drain(void *unused)
+{
+    (void)unused;
+    while (span_pool) {
+        colony_span *s = span_pool;
+        span_pool = s->next;
+        span_destroy(s);
     }
-    s->arena = a;
-    s->tracer = t;
-    s->kind = kind;
-    s->name = colony_arena_strdup(a, name ? name : "");
-    if (!s->name) s->name = "";
-    s->start_ns = wall_ns();
+    span_pool_len = 0;
+}
+
+static void span_pool_key_init(void)
+{
+    if (pthread_key_create(&span_pool_key, span_pool_drain) != 0) span_pool_key = 0;
+}
+
+static colony_span *span_alloc(void)
+{
+    colony_span *s = span_pool;
+    if (s) {
+        span_pool = s->next;
+        span_pool_len--;
+    } else {
+        s = colony__malloc(sizeof(*s));
+        if (!s) return NULL;
+        s->arena = NULL;
+    }
+    memset(s, 0, offsetof(colony_span, arena));
+    s->name = "";
     return s;
 }
 
-static void finish_start(colony_span *s)
+void colony__span_free(colony_span *s)
+{
+    if (!s) return;
+    if (!span_pool_registered) {
+        pthread_once(&span_pool_once, span_pool_key_init);
+        /* Only a thread whose pool is drained at its exit may keep spans. */
+        span_pool_registered = pthread_setspecific(span_pool_key, &span_pool) == 0 ? 1 : -1;
+    }
+    if (span_pool_registered < 0 || span_pool_len >= SPAN_POOL_MAX) {
+        span_destroy(s);
+        return;
+    }
+    if (s->arena && colony_arena_used(s->arena)) colony_arena_reset(s->arena);
+    s->next = span_pool;
+    span_pool = s;
+    span_pool_len++;
+}
+
+/* Copies a string into the span's arena (made on first use); NULL on failure. */
+static const char *span_strdup(colony_span *s, const char *str)
+{
+    if (!s->arena) {
+        s->arena = colony_arena_new(1024, 64 * 1024);
+        if (!s->arena) return NULL;
+    }
+    return colony_arena_strdup(s->arena, str);
+}
+
+static void set_name(colony_span *s, const char *name)
+{
+    if (!s->sampled || !name || !*name) return;
+    const char *copy = span_strdup(s, name);
+    if (copy) s->name = copy;
+}
+
+/* Common tail of both starts: ids in hex (for logs and propagation), and for
+ * a sampled span its name and start time. */
+static void finish_start(colony_span *s, const char *name)
 {
     colony_trace_new_span_id(s->span_id);
     colony_trace_hex(s->trace_id, 16, s->trace_hex);
     colony_trace_hex(s->span_id, 8, s->span_hex);
     s->flags = s->sampled ? COLONY_TRACE_FLAG_SAMPLED : 0;
+    s->recording = s->sampled && s->tracer && colony__tracer_exports(s->tracer);
+    if (s->sampled) {
+        set_name(s, name);
+        s->start_ns = wall_ns();
+    }
     if (s->tracer) colony__tracer_count_start(s->tracer, s->sampled);
 }
 
 colony_span *colony_span_start(colony_tracer *t, const char *name, colony_span_kind kind,
                                const colony_trace_context *parent)
 {
-    colony_span *s = span_new(t, name, kind);
+    colony_span *s = span_alloc();
     if (!s) return NULL;
+    s->tracer = t;
+    s->kind = kind;
     if (parent && parent->valid) {
         memcpy(s->trace_id, parent->trace_id, 16);
         memcpy(s->parent_id, parent->span_id, 8);
@@ -54,7 +132,7 @@ colony_span *colony_span_start(colony_tracer *t, const char *name, colony_span_k
         parent = NULL;
     }
     s->sampled = colony_trace_should_sample(parent, s->trace_id, t ? colony__tracer_ratio(t) : 0);
-    finish_start(s);
+    finish_start(s, name);
     return s;
 }
 
@@ -63,14 +141,26 @@ colony_span *colony_span_start_child(colony_tracer *t, const char *name, colony_
 {
     if (!parent) return colony_span_start(t, name, kind, NULL);
     if (!t) t = parent->tracer; /* children export where their parent does */
-    colony_span *s = span_new(t, name, kind);
+    colony_span *s = span_alloc();
     if (!s) return NULL;
+    s->tracer = t;
+    s->kind = kind;
     memcpy(s->trace_id, parent->trace_id, 16);
     memcpy(s->parent_id, parent->span_id, 8);
     s->has_parent = 1;
     s->sampled = parent->sampled;
-    finish_start(s);
+    finish_start(s, name);
     return s;
+}
+
+void colony_span_update_name(colony_span *s, const char *name)
+{
+    if (s) set_name(s, name);
+}
+
+int colony_span_is_recording(const colony_span *s)
+{
+    return s && s->recording;
 }
 
 int colony_span_is_sampled(const colony_span *s)
@@ -87,7 +177,7 @@ static span_attr *attr_slot(colony_span *s, const char *key)
         s->dropped_attrs++;
         return NULL;
     }
-    const char *k = colony_arena_strdup(s->arena, key);
+    const char *k = span_strdup(s, key);
     if (!k) {
         s->dropped_attrs++;
         return NULL;
@@ -102,7 +192,7 @@ void colony_span_set_str(colony_span *s, const char *key, const char *value)
     span_attr *a = attr_slot(s, key);
     if (!a) return;
     a->type = ATTR_STR;
-    a->v.s = colony_arena_strdup(s->arena, value ? value : "");
+    a->v.s = span_strdup(s, value ? value : "");
     if (!a->v.s) a->v.s = "";
 }
 
@@ -137,7 +227,7 @@ void colony_span_add_event(colony_span *s, const char *name)
         s->dropped_events++;
         return;
     }
-    const char *n = colony_arena_strdup(s->arena, name ? name : "");
+    const char *n = span_strdup(s, name ? name : "");
     if (!n) {
         s->dropped_events++;
         return;
@@ -153,12 +243,21 @@ void colony_span_set_status(colony_span *s, colony_span_status status, const cha
     /* OK is final (the spec: a later ERROR must not override an explicit OK). */
     if (s->status == COLONY_SPAN_STATUS_OK) return;
     s->status = status;
-    s->status_message = message ? colony_arena_strdup(s->arena, message) : NULL;
+    s->status_message = message && s->sampled ? span_strdup(s, message) : NULL;
 }
 
+/* Built from the hex ids made at start: no second hex encoding. */
 void colony_span_traceparent(const colony_span *s, char out[56])
 {
-    colony_traceparent_format(s->trace_id, s->span_id, s->flags, out);
+    static const char digits[] = "0123456789abcdef";
+    memcpy(out, "00-", 3);
+    memcpy(out + 3, s->trace_hex, 32);
+    out[35] = '-';
+    memcpy(out + 36, s->span_hex, 16);
+    out[52] = '-';
+    out[53] = digits[s->flags >> 4];
+    out[54] = digits[s->flags & 15];
+    out[55] = '\0';
 }
 
 const char *colony_span_trace_id_hex(const colony_span *s)
@@ -171,15 +270,10 @@ const char *colony_span_span_id_hex(const colony_span *s)
     return s->span_hex;
 }
 
-void colony__span_free(colony_span *s)
-{
-    if (s) colony_arena_free(s->arena);
-}
-
 void colony_span_end(colony_span *s)
 {
     if (!s) return;
-    s->end_ns = wall_ns();
+    if (s->sampled) s->end_ns = wall_ns();
     if (s->sampled && s->tracer)
         colony__tracer_submit(s->tracer, s);
     else

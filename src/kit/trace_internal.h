@@ -29,30 +29,36 @@ typedef struct span_event {
     uint64_t time_ns;
 } span_event;
 
-/* A span and everything it holds live in one arena, freed in one go. */
+/* A span. Spans are pooled per thread: the fields up to `arena` are reset
+ * when a span is reused; the arena (created on the first string copy, reset
+ * on reuse) and the attribute/event arrays are kept as they are. */
 struct colony_span {
-    colony_arena *arena;
     colony_tracer *tracer;
     uint8_t trace_id[16], span_id[8], parent_id[8];
-    int has_parent;
     uint8_t flags;
-    int sampled;
+    int has_parent;
+    int sampled;   /* the sampled flag that propagates downstream */
+    int recording; /* sampled and the tracer exports: instrumentation records */
     const char *name;
     colony_span_kind kind;
     uint64_t start_ns, end_ns;
-    span_attr attrs[SPAN_MAX_ATTRS];
     size_t nattrs, dropped_attrs;
-    span_event events[SPAN_MAX_EVENTS];
     size_t nevents, dropped_events;
     colony_span_status status;
     const char *status_message;
     char trace_hex[33], span_hex[17];
-    struct colony_span *next; /* export queue */
+    struct colony_span *next; /* export queue, or the thread's pool */
+    /* ---- kept across reuse ---- */
+    colony_arena *arena;
+    span_attr attrs[SPAN_MAX_ATTRS];
+    span_event events[SPAN_MAX_EVENTS];
 };
 
 /* Hands an ended, sampled span to the tracer's export queue (or frees it). */
 void colony__tracer_submit(colony_tracer *t, colony_span *s);
 double colony__tracer_ratio(const colony_tracer *t);
+/* 1 when the tracer sends spans somewhere (it has an export endpoint). */
+int colony__tracer_exports(const colony_tracer *t);
 void colony__tracer_count_start(colony_tracer *t, int sampled);
 void colony__span_free(colony_span *s);
 

@@ -43,6 +43,11 @@ double colony__tracer_ratio(const colony_tracer *t)
     return t->ratio;
 }
 
+int colony__tracer_exports(const colony_tracer *t)
+{
+    return t->endpoint != NULL;
+}
+
 void colony__tracer_count_start(colony_tracer *t, int sampled)
 {
     atomic_fetch_add_explicit(&t->started, 1, memory_order_relaxed);

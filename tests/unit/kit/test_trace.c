@@ -198,6 +198,77 @@ static void unsampled_spans_record_nothing(void **state)
     colony_tracer_free(t, 0);
 }
 
+/* Recording = sampled and exported: without an endpoint a sampled span still
+ * propagates "-01" but instrumentation is told not to build attributes. */
+static void recording_needs_an_exporting_tracer(void **state)
+{
+    (void)state;
+    colony_tracer *local = colony_tracer_new(NULL);
+    colony_span *s = colony_span_start(local, NULL, COLONY_SPAN_SERVER, NULL);
+    assert_true(colony_span_is_sampled(s));
+    assert_false(colony_span_is_recording(s));
+    colony_span_end(s);
+    colony_tracer_free(local, 0);
+
+    colony_tracer_options o = {.sample_ratio = 1, .endpoint = "http://127.0.0.1:9/v1/traces"};
+    colony_tracer *exporting = colony_tracer_new(&o);
+    assert_non_null(exporting);
+    s = colony_span_start(exporting, "x", COLONY_SPAN_SERVER, NULL);
+    assert_true(colony_span_is_recording(s));
+    colony_span *child = colony_span_start_child(NULL, "y", COLONY_SPAN_CLIENT, s);
+    assert_true(colony_span_is_recording(child));
+    colony_span_end(child);
+    colony_span_end(s);
+    o.sample_ratio = 0;
+    colony_tracer *unsampled = colony_tracer_new(&o);
+    s = colony_span_start(unsampled, "x", COLONY_SPAN_SERVER, NULL);
+    assert_false(colony_span_is_recording(s));
+    colony_span_end(s);
+    colony_tracer_free(unsampled, 0);
+    colony_tracer_free(exporting, 0);
+    assert_false(colony_span_is_recording(NULL));
+}
+
+/* Spans are reused from a per-thread pool: nothing of an ended span (name,
+ * attributes, events, status, parent) may show in the next one. */
+static void pooled_spans_start_clean(void **state)
+{
+    (void)state;
+    colony_tracer *t = colony_tracer_new(NULL);
+    colony_trace_context parent;
+    parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &parent);
+    for (int i = 0; i < 200; i++) {
+        colony_span *s = colony_span_start(t, "old", COLONY_SPAN_SERVER, &parent);
+        colony_span_set_str(s, "k", "v");
+        colony_span_add_event(s, "e");
+        colony_span_set_status(s, COLONY_SPAN_STATUS_ERROR, "bad");
+        colony_span_end(s);
+    }
+    colony_span *s = colony_span_start(t, NULL, COLONY_SPAN_INTERNAL, NULL);
+    colony_span_update_name(s, "GET /fresh");
+    colony_buf b;
+    colony_buf_init(&b, 1 << 20);
+    colony_span *spans[] = {s};
+    assert_int_equal(colony_trace_encode_otlp("svc", spans, 1, &b), 0);
+    json_error_t err;
+    json_t *doc = json_loads(b.data, 0, &err);
+    assert_non_null(doc);
+    json_t *rs = json_array_get(json_object_get(doc, "resourceSpans"), 0);
+    json_t *js = json_array_get(
+        json_object_get(json_array_get(json_object_get(rs, "scopeSpans"), 0), "spans"), 0);
+    assert_string_equal(json_string_value(json_object_get(js, "name")), "GET /fresh");
+    assert_string_equal(json_string_value(json_object_get(js, "parentSpanId")), "");
+    assert_int_equal(json_array_size(json_object_get(js, "attributes")), 0);
+    assert_int_equal(json_array_size(json_object_get(js, "events")), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(js, "status"), "code")), 0);
+    assert_int_equal(json_integer_value(json_object_get(js, "kind")), 1);
+    assert_string_not_equal(colony_span_trace_id_hex(s), "4bf92f3577b34da6a3ce929d0e0e4736");
+    json_decref(doc);
+    colony_buf_free(&b);
+    colony_span_end(s);
+    colony_tracer_free(t, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +278,8 @@ int main(void)
         cmocka_unit_test(sampling_is_parent_based_and_deterministic),
         cmocka_unit_test(spans_encode_as_otlp_json),
         cmocka_unit_test(unsampled_spans_record_nothing),
+        cmocka_unit_test(recording_needs_an_exporting_tracer),
+        cmocka_unit_test(pooled_spans_start_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
