@@ -24,7 +24,8 @@ typedef struct colony__listener colony__listener;
 /* A key -> pointer slot set with colony_request_set_data (arena memory). */
 typedef struct colony__req_data {
     struct colony__req_data *next;
-    const char *key;
+    const char *key;      /* copy of the key */
+    const char *key_addr; /* the caller's pointer: static keys match without strcmp */
     void *value;
 } colony__req_data;
 

@@ -298,20 +298,32 @@ colony_server *colony_request_server(const colony_request *req)
     return req->worker->srv;
 }
 
+/* Middleware passes the same static key string every time, so a slot is
+ * found by pointer first; a different pointer with the same text still finds
+ * it by strcmp. */
+static colony__req_data *find_data(const colony_request *req, const char *key)
+{
+    for (colony__req_data *d = req->data; d; d = d->next)
+        if (d->key_addr == key) return d;
+    for (colony__req_data *d = req->data; d; d = d->next)
+        if (strcmp(d->key, key) == 0) return d;
+    return NULL;
+}
+
 /* Replaces the value of an existing key; a new key is added in the arena (on
  * allocation failure the value is not stored and get_data returns NULL). */
 void colony_request_set_data(colony_request *req, const char *key, void *value)
 {
-    for (colony__req_data *d = req->data; d; d = d->next) {
-        if (strcmp(d->key, key) == 0) {
-            d->value = value;
-            return;
-        }
+    colony__req_data *d = find_data(req, key);
+    if (d) {
+        d->value = value;
+        return;
     }
-    colony__req_data *d = colony_arena_alloc(req->arena, sizeof(*d));
+    d = colony_arena_alloc(req->arena, sizeof(*d));
     if (!d) return;
     d->key = colony_arena_strdup(req->arena, key);
     if (!d->key) return;
+    d->key_addr = key;
     d->value = value;
     d->next = req->data;
     req->data = d;
@@ -319,9 +331,8 @@ void colony_request_set_data(colony_request *req, const char *key, void *value)
 
 void *colony_request_get_data(const colony_request *req, const char *key)
 {
-    for (colony__req_data *d = req->data; d; d = d->next)
-        if (strcmp(d->key, key) == 0) return d->value;
-    return NULL;
+    colony__req_data *d = find_data(req, key);
+    return d ? d->value : NULL;
 }
 
 static int add_hook(colony_request *req, colony__req_hook **list, colony_request_hook_cb cb,

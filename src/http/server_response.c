@@ -377,11 +377,57 @@ int colony_respond_error(colony_request *req, int status, const char *error, con
     return rc;
 }
 
+/* RFC 9110 tchar: digits, letters and !#$%&'*+-.^_`|~ (no strchr: this runs
+ * for every byte of every response header name). */
 static int is_token_char(unsigned char ch)
 {
     if (ch >= '0' && ch <= '9') return 1;
     if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') return 1;
-    return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+    switch (ch) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A field value may not hold control characters other than HTAB, nor DEL.
+ * Eight bytes at a time: a word with no byte below 0x20 and none equal to 0x7f
+ * is fine as it is; only a flagged word is looked at byte by byte. */
+static int valid_field_value(const char *value, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, value + i, 8);
+        uint64_t del = w ^ (ones * 0x7f);
+        uint64_t flagged = ((w - ones * 0x20) & ~w) | ((del - ones) & ~del);
+        if (!(flagged & highs)) continue;
+        for (size_t j = i; j < i + 8; j++) {
+            unsigned char ch = (unsigned char)value[j];
+            if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
+        }
+    }
+    for (; i < len; i++) {
+        unsigned char ch = (unsigned char)value[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return 0;
+    }
+    return 1;
 }
 
 int colony_response_header(colony_request *req, const char *name, const char *value)
@@ -391,11 +437,8 @@ int colony_response_header(colony_request *req, const char *name, const char *va
     if (name_len == 0) return COLONY_EINVAL;
     for (size_t i = 0; i < name_len; i++)
         if (!is_token_char((unsigned char)name[i])) return COLONY_EINVAL;
-    for (size_t i = 0; i < value_len; i++) {
-        unsigned char ch = (unsigned char)value[i];
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return COLONY_EINVAL;
-    }
-    if (strcasecmp(name, "Content-Length") == 0) {
+    if (!valid_field_value(value, value_len)) return COLONY_EINVAL;
+    if (name_len == 14 && strcasecmp(name, "Content-Length") == 0) {
         if (value_len == 0 || value_len > 19) return COLONY_EINVAL;
         int64_t v = 0;
         for (size_t i = 0; i < value_len; i++) {
@@ -405,21 +448,23 @@ int colony_response_header(colony_request *req, const char *name, const char *va
         req->resp_content_length = v;
         return 0;
     }
-    if (strcasecmp(name, "Transfer-Encoding") == 0) return COLONY_EINVAL; /* framing is ours */
-    if (strcasecmp(name, "Connection") == 0) {
+    if (name_len == 17 && strcasecmp(name, "Transfer-Encoding") == 0)
+        return COLONY_EINVAL; /* framing is ours */
+    if (name_len == 10 && strcasecmp(name, "Connection") == 0) {
         if (strcasestr(value, "close")) req->resp_close = 1;
         return 0;
     }
-    colony__resp_header *h = colony_arena_alloc(req->arena, sizeof(*h));
-    char *copy = colony_arena_alloc(req->arena, name_len + value_len + 2);
-    if (!h || !copy) return COLONY_ENOMEM;
+    /* One allocation for the node and both strings. */
+    colony__resp_header *h = colony_arena_alloc(req->arena, sizeof(*h) + name_len + value_len + 2);
+    if (!h) return COLONY_ENOMEM;
+    char *copy = (char *)(h + 1);
     memcpy(copy, name, name_len + 1);
     memcpy(copy + name_len + 1, value, value_len + 1);
     h->name = copy;
     h->name_len = name_len;
     h->value = copy + name_len + 1;
     h->value_len = value_len;
-    h->is_content_type = strcasecmp(name, "Content-Type") == 0;
+    h->is_content_type = name_len == 12 && strcasecmp(name, "Content-Type") == 0;
     h->next = NULL;
     if (req->resp_headers_tail)
         req->resp_headers_tail->next = h;

@@ -88,6 +88,7 @@ static void handler(colony_request *req, void *ud)
         assert_non_null(ctx);
         assert_non_null(ctx->request_id);
         snprintf(seen_request_id[idx & 1], sizeof(seen_request_id[0]), "%s", ctx->request_id);
+        char strdup_key[] = "k";
         colony_request_set_data(req, "k", (void *)"v1");
         colony_request_set_data(req, "k", (void *)"v2");
         assert_string_equal(colony_request_get_data(req, "k"), "v2");
@@ -99,6 +100,19 @@ static void handler(colony_request *req, void *ud)
         assert_int_equal(colony_response_header(req, "Bad Name", "x"), COLONY_EINVAL);
         assert_int_equal(colony_response_header(req, "X-Split", "a\r\nb"), COLONY_EINVAL);
         assert_int_equal(colony_response_header(req, "X-Nul", "a\nb"), COLONY_EINVAL);
+        /* Control bytes are refused at every position of a long value (the
+         * check reads 8 bytes at a time); HTAB and obs-text are allowed. */
+        char long_value[40];
+        for (size_t bad = 0; bad < sizeof(long_value) - 1; bad++) {
+            memset(long_value, 'v', sizeof(long_value) - 1);
+            long_value[sizeof(long_value) - 1] = '\0';
+            long_value[bad] = (bad & 1) ? '\x7f' : '\x01';
+            assert_int_equal(colony_response_header(req, "X-Long", long_value), COLONY_EINVAL);
+        }
+        assert_int_equal(colony_response_header(req, "X-Tabs", "a\tb\tc\td\te\tf\tg\th\ti\xc3\xa9"),
+                         0);
+        colony_request_set_data(req, strdup_key, (void *)"v3"); /* same text, another pointer */
+        assert_string_equal(colony_request_get_data(req, "k"), "v3");
         assert_int_equal(colony_response_header(req, "X-Ok", "fine"), 0);
         assert_int_equal(colony_response_status(req), 0);
         assert_int_equal(colony_respond(req, 201, NULL, "", 0), 0);
