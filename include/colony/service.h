@@ -35,6 +35,9 @@ typedef struct colony_service_options {
     char **argv;
     const char *config_dir; /* NULL = "config" */
     const char *listen;     /* default for the listen setting; NULL = 127.0.0.1:8080 */
+    unsigned workers;       /* nonzero: exactly this many workers, whatever the settings say
+                               (a daemon whose state has one owner uses 1) */
+    const char *usage;      /* command shown by --help ("colony registry"); NULL = name */
 } colony_service_options;
 
 /* Builds a service and loads its configuration. With --help it prints the

@@ -140,7 +140,8 @@ static int build_parts(colony_service *svc)
         if (!svc->tracer) return COLONY_ENOMEM;
     }
     colony_server_options sopts = {0};
-    sopts.workers = (unsigned)colony_config_get_int(svc->config, "workers");
+    sopts.workers = svc->fixed_workers ? svc->fixed_workers
+                                       : (unsigned)colony_config_get_int(svc->config, "workers");
     sopts.limits.max_body = (uint64_t)colony_config_get_int(svc->config, "http.max_body");
     sopts.header_timeout_ms = (uint64_t)colony_config_get_int(svc->config, "http.header_timeout");
     sopts.idle_timeout_ms = (uint64_t)colony_config_get_int(svc->config, "http.idle_timeout");
@@ -180,7 +181,7 @@ colony_service *colony_service_new(const colony_service_options *o, FILE *err_ou
     if (wants_help(o->argc, o->argv)) {
         printf("usage: %s [--KEY=VALUE ...]\n\nSettings (also from config/*.json and "
                "COLONY_* environment variables):\n",
-               svc->name);
+               o->usage ? o->usage : svc->name);
         colony_config_print_help(svc->table, n, stdout);
         *exit_code = 0;
         goto fail;
@@ -190,6 +191,7 @@ colony_service *colony_service_new(const colony_service_options *o, FILE *err_ou
         *exit_code = rc;
         goto fail;
     }
+    svc->fixed_workers = o->workers;
     if (build_parts(svc)) {
         fprintf(err_out, "%s: out of memory\n", svc->name);
         goto fail;
@@ -324,7 +326,9 @@ int colony_service_run(colony_service *svc)
     colony_config_watch(svc->config, svc->loop, on_reloaded, svc);
     COLONY_LOG_INFO("listening", COLONY_LF_STR("address", listen),
                     COLONY_LF_INT("port", colony_server_port(svc->server)),
-                    COLONY_LF_INT("workers", colony_config_get_int(svc->config, "workers")));
+                    COLONY_LF_INT("workers", svc->fixed_workers
+                                                 ? (long long)svc->fixed_workers
+                                                 : colony_config_get_int(svc->config, "workers")));
     for (service_started *s = svc->started; s; s = s->next)
         s->cb(svc, s->ud);
     uv_run(svc->loop, UV_RUN_DEFAULT);

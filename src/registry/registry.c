@@ -219,22 +219,18 @@ static int setup(daemon_ctx *d, colony_config *cfg)
 
 int colony_registry_main(int argc, char **argv)
 {
-    /* One worker, whatever the configuration says: the state has one owner. */
-    char **args = colony__calloc((size_t)argc + 2, sizeof(*args));
-    if (!args) return 1;
-    for (int i = 0; i < argc; i++)
-        args[i] = argv[i];
-    args[argc] = "--workers=1";
     int code = 1;
-    colony_service_options opts = {.name = "registry",
-                                   .settings = registry_settings,
-                                   .nsettings =
-                                       sizeof(registry_settings) / sizeof(registry_settings[0]),
-                                   .argc = argc + 1,
-                                   .argv = args,
-                                   .listen = "127.0.0.1:8500"};
+    colony_service_options opts = {
+        .name = "registry",
+        .settings = registry_settings,
+        .nsettings = sizeof(registry_settings) / sizeof(registry_settings[0]),
+        .argc = argc,
+        .argv = argv,
+        .listen = "127.0.0.1:8500",
+        /* One worker, whatever the settings say: the state has one owner. */
+        .workers = 1,
+        .usage = "colony registry"};
     colony_service *svc = colony_service_new(&opts, stderr, &code);
-    colony__free(args);
     if (!svc) return code;
     srand((unsigned)uv_hrtime());
     daemon_ctx *d = colony__calloc(1, sizeof(*d));
