@@ -319,10 +319,11 @@ void colony_request_set_data(colony_request *req, const char *key, void *value)
         d->value = value;
         return;
     }
-    d = colony_arena_alloc(req->arena, sizeof(*d));
+    size_t key_len = strlen(key);
+    d = colony_arena_alloc(req->arena, sizeof(*d) + key_len + 1); /* node and key copy */
     if (!d) return;
-    d->key = colony_arena_strdup(req->arena, key);
-    if (!d->key) return;
+    memcpy(d + 1, key, key_len + 1);
+    d->key = (const char *)(d + 1);
     d->key_addr = key;
     d->value = value;
     d->next = req->data;

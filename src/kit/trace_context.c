@@ -50,13 +50,29 @@ int colony_traceparent_parse(const char *v, size_t len, colony_trace_context *ct
     return 0;
 }
 
+/* Two hex digits per byte from one table load: ids are hex-encoded for every
+ * span (log context and traceparent). */
+static const char hex_pairs[512 + 1] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 void colony_trace_hex(const uint8_t *bytes, size_t n, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) { /* ids are 8 or 16 bytes: four at a time */
+        memcpy(out + 2 * i, hex_pairs + 2 * bytes[i], 2);
+        memcpy(out + 2 * i + 2, hex_pairs + 2 * bytes[i + 1], 2);
+        memcpy(out + 2 * i + 4, hex_pairs + 2 * bytes[i + 2], 2);
+        memcpy(out + 2 * i + 6, hex_pairs + 2 * bytes[i + 3], 2);
     }
+    for (; i < n; i++)
+        memcpy(out + 2 * i, hex_pairs + 2 * bytes[i], 2);
     out[2 * n] = '\0';
 }
 
@@ -181,24 +197,24 @@ static uint64_t next_random(void)
     return result;
 }
 
-static void random_nonzero(uint8_t *out, size_t n)
-{
-    do {
-        for (size_t i = 0; i < n; i += 8) {
-            uint64_t r = next_random();
-            memcpy(out + i, &r, n - i < 8 ? n - i : 8);
-        }
-    } while (all_zero(out, n));
-}
-
 void colony_trace_new_trace_id(uint8_t out[16])
 {
-    random_nonzero(out, 16);
+    uint64_t hi, lo;
+    do {
+        hi = next_random();
+        lo = next_random();
+    } while ((hi | lo) == 0);
+    memcpy(out, &hi, 8);
+    memcpy(out + 8, &lo, 8);
 }
 
 void colony_trace_new_span_id(uint8_t out[8])
 {
-    random_nonzero(out, 8);
+    uint64_t v;
+    do
+        v = next_random();
+    while (v == 0);
+    memcpy(out, &v, 8);
 }
 
 int colony_trace_should_sample(const colony_trace_context *parent, const uint8_t trace_id[16],
