@@ -188,6 +188,7 @@ void colony__conn_update_timer(colony__conn *c)
     }
     if (mode == c->timer_mode) return;
     c->timer_mode = mode;
+    if (mode == COLONY__TIMER_IDLE) c->idle_since = uv_now(c->worker->loop);
     if (mode == COLONY__TIMER_NONE)
         uv_timer_stop(&c->timer);
     else
@@ -230,7 +231,18 @@ static void on_timer(uv_timer_t *t)
     case COLONY__TIMER_WRITE:
         colony__conn_close(c, COLONY_ETIMEDOUT);
         return;
-    default: /* idle keep-alive, linger */
+    case COLONY__TIMER_IDLE: {
+        uint64_t now = uv_now(c->worker->loop);
+        uint64_t due = c->idle_since + conn_server(c)->opts.idle_timeout_ms;
+        if (now < due) { /* requests came since it was armed */
+            c->timer_mode = COLONY__TIMER_IDLE;
+            uv_timer_start(&c->timer, on_timer, due - now, 0);
+            return;
+        }
+        colony__conn_close(c, 0);
+        return;
+    }
+    default: /* linger */
         colony__conn_close(c, 0);
         return;
     }
@@ -268,7 +280,9 @@ static void complete_request(colony__conn *c)
         c->final_sent = 1;
     } else {
         c->phase = COLONY__PHASE_IDLE;
-        c->timer_mode = COLONY__TIMER_NONE; /* fresh idle timeout */
+        /* A fresh idle timeout, without re-arming the timer per request: an
+         * armed idle timer that fires early re-arms itself (on_timer). */
+        c->idle_since = uv_now(c->worker->loop);
     }
 }
 

@@ -132,6 +132,7 @@ struct colony__conn {
 
     int phase;
     int timer_mode;
+    uint64_t idle_since;    /* loop ms of the last response end: the idle timer is lazy */
     uint64_t head_deadline; /* loop time the current head must be complete by */
     colony_request *req;    /* the request being read or handled */
     uint64_t body_remaining;

@@ -215,6 +215,35 @@ static void max_requests_per_connection(void **state)
     teardown();
 }
 
+/* The idle timeout counts from the last response, not from when the idle
+ * timer was first armed (the timer is re-armed lazily, when it fires). With
+ * a 1.5 s timeout: requests at 0, 0.8 and 1.8 s all succeed on one connection
+ * (the last is past 1.5 s from the first arm, 1 s after the previous
+ * response), then it closes when idle. */
+static void client_idle_counts_from_last_response(tclient *t)
+{
+    tresp r;
+    tconn *c = tc_connect(t->port);
+    for (int i = 0; i < 3; i++) {
+        if (i) usleep(i == 1 ? 800 * 1000 : 1000 * 1000);
+        TCHECK(t, tc_send(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+        TCHECK(t, tc_read_response(c, &r, 0) == 0 && r.status == 200);
+    }
+    TCHECK(t, tc_wait_closed(c));
+    tc_close(c);
+}
+
+static void idle_timeout_restarts_with_each_request(void **state)
+{
+    (void)state;
+    colony_server_options opts = {0};
+    opts.idle_timeout_ms = 1500;
+    setup(&opts);
+    tclient t = {.port = port, .fn = client_idle_counts_from_last_response};
+    run_client(&loop, &t, 20000);
+    teardown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +251,7 @@ int main(void)
         cmocka_unit_test(write_timeout_closes_a_stalled_client),
         cmocka_unit_test(connection_limit_rejects_extra_connections),
         cmocka_unit_test(max_requests_per_connection),
+        cmocka_unit_test(idle_timeout_restarts_with_each_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
