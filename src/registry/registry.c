@@ -72,9 +72,7 @@ static void free_state(registry *reg)
     for (size_t i = 0; i < reg->services.cap; i++)
         if (reg->services.slots[i].key) colony__reg_service_free(reg->services.slots[i].value);
     colony__reg_map_free(&reg->services);
-    for (size_t i = 0; i < reg->service_index.cap; i++)
-        if (reg->service_index.slots[i].key) colony__free(reg->service_index.slots[i].value);
-    colony__reg_map_free(&reg->service_index);
+    colony__reg_names_free(reg);
     for (size_t i = 0; i < reg->nkv; i++) {
         colony__free(reg->kv[i]->key);
         colony__free(reg->kv[i]->value);
@@ -188,6 +186,7 @@ static int setup(daemon_ctx *d, colony_config *cfg)
         return rc;
     }
     rc = colony__reg_store_load(reg->store, reg);
+    if (!rc) rc = colony__reg_names_rebuild(reg);
     if (rc) {
         fprintf(stderr, "registry: cannot load %s: %s\n", dir, colony_strerror(rc));
         return rc;

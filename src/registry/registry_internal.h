@@ -153,6 +153,39 @@ void colony__reg_store_close(reg_store *s);
 void colony__reg_op_free(reg_op *op);
 uint64_t colony__reg_store_batches(const reg_store *s);
 
+/* ---- per service name: instances and checks indexed, rendered answers cached ---- */
+#define REG_RENDER_CACHE_SLOTS 8u /* variants (passing/all, tag filters) kept per name */
+typedef struct reg_render_cache {
+    char *key; /* variant: endpoint, ?passing, tags; NULL = empty slot */
+    char *body;
+    size_t len;
+} reg_render_cache;
+typedef struct reg_name {
+    uint64_t index;          /* last change to any instance or check of the name */
+    reg_service **instances; /* sorted by ID */
+    size_t ninstances, instances_cap;
+    reg_check **checks; /* checks whose ServiceName is the name, sorted by (ServiceID, ID) */
+    size_t nchecks, checks_cap;
+    reg_render_cache cache[REG_RENDER_CACHE_SLOTS];
+    unsigned cache_next; /* slot replaced on the next miss when all are used */
+} reg_name;
+
+reg_name *colony__reg_name_get(registry *reg, const char *name);  /* NULL if unknown */
+reg_name *colony__reg_name_slot(registry *reg, const char *name); /* creates; NULL on ENOMEM */
+/* Room for one more instance / check, so the insert after a map change cannot fail. */
+int colony__reg_name_reserve(reg_name *nm, int instances, int checks);
+void colony__reg_name_add_instance(reg_name *nm, reg_service *svc); /* after reserve */
+void colony__reg_name_remove_instance(registry *reg, const reg_service *svc);
+void colony__reg_name_add_check(reg_name *nm, reg_check *chk); /* after reserve */
+void colony__reg_name_remove_check(registry *reg, const reg_check *chk);
+/* Rebuilds every name's lists from the services and checks maps (after load). */
+int colony__reg_names_rebuild(registry *reg);
+void colony__reg_names_free(registry *reg);
+/* The cached body for a variant key, or NULL. */
+const reg_render_cache *colony__reg_cache_get(const reg_name *nm, const char *key);
+/* Keeps a copy of a rendered body (best effort: silently skipped without memory). */
+void colony__reg_cache_put(reg_name *nm, const char *key, const char *body, size_t len);
+
 /* ---- waiters: deferred answers (blocking queries, write acks) ---- */
 enum { TOPIC_NONE, TOPIC_SERVICE, TOPIC_CATALOG, TOPIC_CHECKS, TOPIC_KV_KEY, TOPIC_KV_PREFIX };
 typedef struct reg_topic {
@@ -191,10 +224,10 @@ struct registry {
     uint64_t index;     /* last assigned */
     uint64_t committed; /* last durable */
     uint64_t catalog_index, checks_index, kv_floor;
-    reg_map services;      /* id -> reg_service */
-    reg_map checks;        /* id -> reg_check */
-    reg_map service_index; /* name -> uint64_t* (last change to any instance) */
-    reg_kv **kv;           /* sorted by key, includes tombstones */
+    reg_map services; /* id -> reg_service */
+    reg_map checks;   /* id -> reg_check */
+    reg_map names;    /* service name -> reg_name (instances, checks, index, cache) */
+    reg_kv **kv;      /* sorted by key, includes tombstones */
     size_t nkv, kv_cap;
     reg_waiter *waiters;               /* parked reads (doubly linked) */
     reg_waiter *acks_head, *acks_tail; /* write acks in index order */
@@ -218,6 +251,9 @@ void colony__reg_check_remove(registry *reg, const char *id);
 void colony__reg_service_free(reg_service *svc);
 void colony__reg_check_free(reg_check *chk); /* only a check never armed */
 uint64_t *colony__reg_service_index_slot(registry *reg, const char *name);
+/* Notes a change to anything a name's answers render (status, output, tags):
+ * drops its cached bodies. */
+void colony__reg_name_touch(registry *reg, const char *name);
 char *colony__reg_service_doc(const reg_service *svc);
 char *colony__reg_check_doc(const reg_check *chk);
 

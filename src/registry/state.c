@@ -41,23 +41,11 @@ void colony__reg_check_free(reg_check *c)
     colony__free(c);
 }
 
-uint64_t *colony__reg_service_index_slot(registry *reg, const char *name)
-{
-    uint64_t *slot = colony__reg_map_get(&reg->service_index, name);
-    if (slot) return slot;
-    slot = colony__calloc(1, sizeof(*slot));
-    if (!slot) return NULL;
-    if (colony__reg_map_put(&reg->service_index, name, slot)) {
-        colony__free(slot);
-        return NULL;
-    }
-    return slot;
-}
-
 static void bump_service_name(registry *reg, const char *name, uint64_t idx)
 {
     uint64_t *slot = colony__reg_service_index_slot(reg, name);
     if (slot) *slot = idx;
+    colony__reg_name_touch(reg, name);
 }
 
 static char *dump(json_t *doc)
@@ -113,13 +101,17 @@ static void push_op(registry *reg, int type, const char *key, char *doc, const c
 int colony__reg_service_put(registry *reg, reg_service *svc)
 {
     reg_service *old = colony__reg_map_get(&reg->services, svc->id);
-    uint64_t idx = colony__reg_next_index(reg);
-    svc->create_index = old ? old->create_index : idx;
-    svc->modify_index = idx;
-    if (colony__reg_map_put(&reg->services, svc->id, svc)) {
+    reg_name *nm = colony__reg_name_slot(reg, svc->name);
+    if (!nm || colony__reg_name_reserve(nm, 1, 0) ||
+        colony__reg_map_put(&reg->services, svc->id, svc)) {
         colony__reg_service_free(svc);
         return COLONY_ENOMEM;
     }
+    uint64_t idx = colony__reg_next_index(reg);
+    svc->create_index = old ? old->create_index : idx;
+    svc->modify_index = idx;
+    if (old) colony__reg_name_remove_instance(reg, old);
+    colony__reg_name_add_instance(nm, svc);
     if (old && strcmp(old->name, svc->name) != 0) bump_service_name(reg, old->name, idx);
     colony__reg_service_free(old);
     bump_service_name(reg, svc->name, idx);
@@ -146,6 +138,7 @@ int colony__reg_service_remove(registry *reg, const char *id)
     }
     colony__free(ids);
     colony__reg_map_remove(&reg->services, id);
+    colony__reg_name_remove_instance(reg, svc);
     uint64_t idx = colony__reg_next_index(reg);
     bump_service_name(reg, svc->name, idx);
     reg->catalog_index = idx;
@@ -156,9 +149,15 @@ int colony__reg_service_remove(registry *reg, const char *id)
 
 int colony__reg_check_put(registry *reg, reg_check *chk)
 {
+    reg_name *nm = chk->service_name ? colony__reg_name_slot(reg, chk->service_name) : NULL;
+    if (chk->service_name && (!nm || colony__reg_name_reserve(nm, 0, 1))) {
+        colony__reg_check_free(chk);
+        return COLONY_ENOMEM;
+    }
     reg_check *old = colony__reg_map_remove(&reg->checks, chk->id);
     uint64_t idx = colony__reg_next_index(reg);
     if (old) {
+        colony__reg_name_remove_check(reg, old);
         /* Re-registering keeps the known status, as Consul does, so a
          * heartbeating client that re-registers does not flap. */
         if (old->type == chk->type) {
@@ -180,6 +179,7 @@ int colony__reg_check_put(registry *reg, reg_check *chk)
         colony__reg_check_free(chk);
         return COLONY_ENOMEM;
     }
+    if (nm) colony__reg_name_add_check(nm, chk);
     reg->checks_index = idx;
     if (chk->service_name) bump_service_name(reg, chk->service_name, idx);
     push_op(reg, OP_CHECK_PUT, chk->id, colony__reg_check_doc(chk), chk->service_name, idx);
@@ -193,6 +193,9 @@ int colony__reg_check_set_status(registry *reg, reg_check *chk, int status, cons
         size_t n = strlen(output);
         char *copy = colony__strndup(output, n > REG_MAX_OUTPUT ? REG_MAX_OUTPUT : n);
         if (copy) {
+            /* Output alone moves no index, but cached answers show it. */
+            if (chk->service_name && (!chk->output || strcmp(chk->output, copy) != 0))
+                colony__reg_name_touch(reg, chk->service_name);
             colony__free(chk->output);
             chk->output = copy;
         }
@@ -215,6 +218,7 @@ void colony__reg_check_remove(registry *reg, const char *id)
 {
     reg_check *chk = colony__reg_map_remove(&reg->checks, id);
     if (!chk) return;
+    colony__reg_name_remove_check(reg, chk);
     uint64_t idx = colony__reg_next_index(reg);
     reg->checks_index = idx;
     if (chk->service_name) bump_service_name(reg, chk->service_name, idx);

@@ -91,8 +91,8 @@ uint64_t colony__reg_topic_index(registry *reg, const reg_topic *t)
     uint64_t idx = 0;
     switch (t->kind) {
     case TOPIC_SERVICE: {
-        uint64_t *slot = colony__reg_map_get(&reg->service_index, t->name);
-        idx = slot ? *slot : 0;
+        reg_name *nm = colony__reg_name_get(reg, t->name);
+        idx = nm ? nm->index : 0;
         break;
     }
     case TOPIC_CATALOG:
