@@ -273,7 +273,8 @@ const char *colony_span_span_id_hex(const colony_span *s)
 void colony_span_end(colony_span *s)
 {
     if (!s) return;
-    if (s->sampled) s->end_ns = wall_ns();
+    /* Only an exported span is read after its end (others are freed here). */
+    if (s->recording) s->end_ns = wall_ns();
     if (s->sampled && s->tracer)
         colony__tracer_submit(s->tracer, s);
     else
