@@ -185,6 +185,7 @@ static void kv_put(colony_request *req, void *ud)
 static void tombstone(registry *reg, reg_kv *e, uint64_t idx)
 {
     e->deleted = 1;
+    e->deleted_at_ms = uv_now(reg->loop);
     e->modify_index = idx;
     colony__free(e->value);
     e->value = colony__strdup("");

@@ -315,11 +315,12 @@ void colony__reg_check_disarm(reg_check *chk)
 }
 
 /* Deregisters services whose check has been critical for longer than its
- * DeregisterCriticalServiceAfter. */
+ * DeregisterCriticalServiceAfter; forgets old KV tombstones. */
 static void reap(uv_timer_t *t)
 {
     registry *reg = t->data;
     uint64_t now = uv_now(reg->loop);
+    colony__reg_kv_reap_tombstones(reg, now);
     for (size_t i = 0; i < reg->checks.cap; i++) {
         reg_check *c = reg->checks.slots[i].key ? reg->checks.slots[i].value : NULL;
         if (!c || !c->deregister_after_ms || !c->service_id || c->status != REG_CRITICAL ||

@@ -26,6 +26,8 @@ static const colony_config_setting registry_settings[] = {
      "shortest interval between two runs of an HTTP or TCP check (Consul: 1s)", 0, 0},
     {"checks.min-deregister", COLONY_CONFIG_DURATION, "1m", 0,
      "floor for DeregisterCriticalServiceAfter (Consul: 1m)", 0, 0},
+    {"kv.tombstone-ttl", COLONY_CONFIG_DURATION, "15m", 0,
+     "deleted KV keys are remembered this long for blocking queries (Consul: 15m)", 0, 0},
 };
 
 typedef struct daemon_ctx {
@@ -159,6 +161,17 @@ static char *node_address(colony_config *cfg)
     return colony__strdup(host);
 }
 
+static double kv_tombstones_gauge(void *ud)
+{
+    return (double)colony__reg_kv_tombstones(ud);
+}
+
+static double kv_keys_gauge(void *ud)
+{
+    const registry *reg = ud;
+    return (double)(reg->nkv - colony__reg_kv_tombstones(reg));
+}
+
 static int setup(daemon_ctx *d, colony_config *cfg)
 {
     registry *reg = &d->reg;
@@ -166,6 +179,7 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     reg->loop = colony_service_loop(d->svc);
     reg->min_interval_ms = (uint64_t)colony_config_get_int(cfg, "checks.min-interval");
     reg->min_deregister_ms = (uint64_t)colony_config_get_int(cfg, "checks.min-deregister");
+    reg->tombstone_ttl_ms = (uint64_t)colony_config_get_int(cfg, "kv.tombstone-ttl");
     reg->node_address = node_address(cfg);
     reg->leader = colony__strdup("127.0.0.1:8500");
     if (!reg->node_address || !reg->leader) return COLONY_ENOMEM;
@@ -198,6 +212,13 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     copts.max_per_origin = 4;
     reg->client = colony_client_new(reg->loop, &copts);
     if (!reg->client) return COLONY_ENOMEM;
+    colony_metrics *m = colony_service_metrics(d->svc);
+    if (m && (colony_metrics_gauge_fn(m, "colony_registry_kv_keys", "live KV keys", kv_keys_gauge,
+                                      reg) ||
+              colony_metrics_gauge_fn(m, "colony_registry_kv_tombstones",
+                                      "deleted KV keys remembered for blocking queries",
+                                      kv_tombstones_gauge, reg)))
+        return COLONY_ENOMEM;
     colony_router *r = colony_service_router(d->svc);
     rc = colony__reg_routes_agent(reg, r);
     if (!rc) rc = colony__reg_routes_catalog(reg, r);

@@ -91,7 +91,8 @@ typedef struct reg_kv {
     char *value;
     size_t len;
     uint64_t flags, create_index, modify_index, lock_index;
-    int deleted; /* a tombstone keeps prefix indexes from going backwards */
+    int deleted;            /* a tombstone keeps prefix indexes from going backwards */
+    uint64_t deleted_at_ms; /* loop time it became a tombstone (0: not yet seen by the reaper) */
 } reg_kv;
 
 /* ---- ACL ---- */
@@ -125,7 +126,7 @@ int colony__reg_acl_service(const reg_acl *acl, const char *token, const char *n
 int colony__reg_acl_key(const reg_acl *acl, const char *token, const char *key);
 
 /* ---- store: durable log of changes, group-committed ---- */
-enum { OP_SERVICE_PUT, OP_SERVICE_DEL, OP_CHECK_PUT, OP_CHECK_DEL, OP_KV_PUT, OP_INDEX };
+enum { OP_SERVICE_PUT, OP_SERVICE_DEL, OP_CHECK_PUT, OP_CHECK_DEL, OP_KV_PUT, OP_INDEX, OP_KV_DEL };
 typedef struct reg_op {
     int type;
     char *key;           /* service id, check id, KV key, or index topic */
@@ -238,6 +239,7 @@ struct registry {
     int reaper_open, shutting_down;
     uint64_t min_interval_ms;   /* checks run at most this often */
     uint64_t min_deregister_ms; /* floor for DeregisterCriticalServiceAfter */
+    uint64_t tombstone_ttl_ms;  /* deleted keys are forgotten after this */
 };
 
 /* State changes: each assigns the next index, applies in memory and queues the
@@ -266,6 +268,11 @@ int colony__reg_kv_set(registry *reg, const char *key, const char *value, size_t
 uint64_t colony__reg_kv_prefix_index(registry *reg, const char *prefix);
 /* Queues a durable op for a KV entry's current state. */
 void colony__reg_kv_persist(registry *reg, const reg_kv *e);
+/* Forgets tombstones older than reg->tombstone_ttl_ms (memory and disk),
+ * raising kv_floor to their highest ModifyIndex so no index goes backwards.
+ * Returns how many were reaped. */
+size_t colony__reg_kv_reap_tombstones(registry *reg, uint64_t now_ms);
+size_t colony__reg_kv_tombstones(const registry *reg);
 
 /* Parses a service registration body into svc and checks (NULL-terminated
  * array, caller frees). On error, msg says what is wrong. */

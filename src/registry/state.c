@@ -280,6 +280,7 @@ int colony__reg_kv_set(registry *reg, const char *key, const char *value, size_t
     e->len = len;
     e->flags = flags;
     e->deleted = deleted;
+    e->deleted_at_ms = 0;
     e->create_index = create_index;
     e->modify_index = modify_index;
     e->lock_index = lock_index;

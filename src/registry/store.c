@@ -99,6 +99,7 @@ static int exec_op(sqlite3 *db, const reg_op *op)
         [OP_KV_PUT] = "INSERT OR REPLACE INTO kv(key, value, flags, create_index, modify_index,"
                       " lock_index, deleted) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         [OP_INDEX] = NULL,
+        [OP_KV_DEL] = "DELETE FROM kv WHERE key = ?1",
     };
     if (op->type == OP_INDEX) return exec_index(db, op->key, op->index);
     sqlite3_stmt *st;
