@@ -11,6 +11,8 @@ static const char query_data_key[] = "colony.router.query";
 
 typedef struct route_state {
     const colony_router *router;
+    struct colony_chain *chain; /* one link per middleware, allocated with the state */
+    size_t nchain;
     const colony__route *route; /* NULL on 404/405 */
     int status;                 /* 200, or the error to answer after the middleware */
     const char *allow;          /* for 405 and OPTIONS */
@@ -113,8 +115,10 @@ static void run_chain(colony_request *req, route_state *st, size_t index)
     if (colony_response_status(req) != 0) return;
     const colony_router *r = st->router;
     if (index < r->nmiddleware) {
-        colony_chain *next = colony_arena_alloc(colony_request_arena(req), sizeof(*next));
-        if (!next) {
+        colony_chain *next = index < st->nchain
+                                 ? &st->chain[index]
+                                 : colony_arena_alloc(colony_request_arena(req), sizeof(*next));
+        if (!next) { /* middleware added while this request was under way */
             colony_respond_error(req, 500, "internal", "out of memory");
             return;
         }
@@ -144,7 +148,16 @@ void colony_router_handle(colony_request *req, void *router)
         colony_respond_error(req, 500, "internal", "no router");
         return;
     }
-    route_state *st = colony_arena_calloc(colony_request_arena(req), sizeof(*st));
+    /* The state and every chain link in one allocation (a link per
+     * middleware call was an allocation per step). */
+    const colony_router *r = router;
+    route_state *st = colony_arena_alloc(colony_request_arena(req),
+                                         sizeof(*st) + r->nmiddleware * sizeof(colony_chain));
+    if (st) {
+        memset(st, 0, sizeof(*st));
+        st->chain = (colony_chain *)(st + 1);
+        st->nchain = r->nmiddleware;
+    }
     if (!st || route_state_init(req, router, st) != 0) {
         colony_respond_error(req, 500, "internal", "out of memory");
         return;

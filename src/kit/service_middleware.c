@@ -1,4 +1,5 @@
-/* Request metrics and tracing middleware of a colony_service. */
+/* The middleware of a colony_service: deadline, request metrics and tracing,
+ * in one chain step with one on_finish hook per request. */
 #include <string.h>
 #include <uv.h>
 #include "colony/error.h"
@@ -87,33 +88,33 @@ static void request_series(colony_service *svc, const char *method, const char *
     *e = (series_cache_entry){total_id, duration_id, mw, route, status, *total, *duration};
 }
 
-/* What record_metrics needs, in the request arena (no data-slot lookups). */
-typedef struct request_timing {
+/* What a request's observation needs at its end, in one arena allocation:
+ * the start time for the duration histogram, the server span, and the log
+ * context that carries the span's ids while the handler runs. */
+typedef struct request_observation {
     colony_service *svc;
     uint64_t start_ns;
-} request_timing;
+    colony_span *span;
+    colony_log_context log_ctx;
+} request_observation;
 
-static void record_metrics(colony_request *req, int status, void *ud)
+static void record_metrics(colony_request *req, const request_observation *o)
 {
-    request_timing *timing = ud;
-    (void)status;
     colony_metric_series *total, *duration;
-    request_series(timing->svc, colony_request_method(req), route_label(req),
+    request_series(o->svc, colony_request_method(req), route_label(req),
                    colony_response_status(req), &total, &duration);
     colony_metric_inc(total, 1);
-    colony_metric_observe(duration, (double)(uv_hrtime() - timing->start_ns) / 1e9);
+    colony_metric_observe(duration, (double)(uv_hrtime() - o->start_ns) / 1e9);
 }
 
-/* First in every chain: the caller's deadline turned into an absolute one on
- * our clock. A malformed deadline header is ignored. */
-static void context_middleware(colony_request *req, colony_chain *next, void *ud)
+/* The caller's deadline turned into an absolute one on our clock. A
+ * malformed deadline header is ignored. */
+static void read_deadline(colony_request *req)
 {
-    (void)ud;
     const char *v = colony_request_header(req, COLONY_DEADLINE_HEADER);
     colony_deadline *d = v ? colony_arena_alloc(colony_request_arena(req), sizeof(*d)) : NULL;
     if (d && colony_deadline_from_header(NULL, v, strlen(v), MAX_DEADLINE_MS, d) == 0)
         colony_request_set_data(req, DEADLINE_KEY, d);
-    colony_next(next);
 }
 
 uint64_t colony_request_deadline_remaining(const colony_request *req)
@@ -122,21 +123,8 @@ uint64_t colony_request_deadline_remaining(const colony_request *req)
     return d ? colony_deadline_remaining(d) : UINT64_MAX;
 }
 
-/* Second in the chain: the request's start time is taken here. */
-static void metrics_middleware(colony_request *req, colony_chain *next, void *ud)
+static void end_span(colony_request *req, int status, colony_span *span)
 {
-    request_timing *timing = colony_arena_alloc(colony_request_arena(req), sizeof(*timing));
-    if (timing) {
-        timing->svc = ud;
-        timing->start_ns = uv_hrtime();
-        colony_request_on_finish(req, record_metrics, timing);
-    }
-    colony_next(next);
-}
-
-static void end_span(colony_request *req, int status, void *ud)
-{
-    colony_span *span = ud;
     int code = colony_response_status(req);
     if (colony_span_is_recording(span)) {
         colony_span_set_str(span, "http.route", route_label(req));
@@ -167,41 +155,72 @@ static void describe_server_span(colony_span *span, colony_request *req)
     colony_span_set_str(span, "net.peer", colony_request_peer(req));
 }
 
-static void tracing_middleware(colony_request *req, colony_chain *next, void *ud)
+/* The server span: continues the caller's trace (a bad traceparent is
+ * ignored and a new trace starts, the spec's rule) and puts its traceparent on
+ * the response so the caller can find the trace. The header is set now
+ * (response headers wait on the request until it answers): cheaper than an
+ * on_response hook. */
+static colony_span *start_server_span(colony_service *svc, colony_request *req)
 {
-    colony_service *svc = ud;
     colony_trace_context parent;
     parent.valid = 0;
     const char *tp = colony_request_header(req, "traceparent");
-    /* A bad traceparent is ignored and a new trace starts (the spec's rule). */
     if (tp) colony_traceparent_parse(tp, strlen(tp), &parent);
     colony_span *span = colony_span_start(svc->tracer, NULL, COLONY_SPAN_SERVER, &parent);
-    if (span && (colony_request_on_finish(req, end_span, span) != 0)) {
-        colony_span_end(span); /* no hook would end it */
-        span = NULL;
+    if (!span) return NULL;
+    if (colony_span_is_recording(span)) describe_server_span(span, req);
+    colony_request_set_data(req, SPAN_KEY, span);
+    char traceparent[56];
+    colony_span_traceparent(span, traceparent);
+    colony_response_header(req, "traceparent", traceparent);
+    return span;
+}
+
+/* The one on_finish hook: the span ends first, then the request is counted. */
+static void finish_observation(colony_request *req, int status, void *ud)
+{
+    request_observation *o = ud;
+    if (o->span) end_span(req, status, o->span);
+    if (o->svc->requests_total) record_metrics(req, o);
+}
+
+/* First in every chain (one middleware, one hook and one allocation for
+ * all of it): the deadline, then whichever of metrics and tracing are on. */
+static void service_middleware(colony_request *req, colony_chain *next, void *ud)
+{
+    colony_service *svc = ud;
+    read_deadline(req);
+    if (!svc->requests_total && !svc->tracer) {
+        colony_next(next);
+        return;
     }
-    if (span) {
-        if (colony_span_is_recording(span)) describe_server_span(span, req);
-        colony_request_set_data(req, SPAN_KEY, span);
-        /* The response carries the server span's traceparent, so a caller can
-         * find its trace. Set now (response headers wait on the request until
-         * it answers): cheaper than an on_response hook. */
-        char traceparent[56];
-        colony_span_traceparent(span, traceparent);
-        colony_response_header(req, "traceparent", traceparent);
-        /* Log lines written while the handler runs carry the trace. */
-        colony_log_context *ctx = colony_arena_alloc(colony_request_arena(req), sizeof(*ctx));
-        if (ctx) {
-            ctx->trace_id = colony_span_trace_id_hex(span);
-            ctx->span_id = colony_span_span_id_hex(span);
-            const colony_log_context *prev = colony_log_set_context(ctx);
-            ctx->request_id = prev ? prev->request_id : NULL; /* the server's id */
-            colony_next(next);
-            colony_log_set_context(prev);
-            return;
+    request_observation *o = colony_arena_alloc(colony_request_arena(req), sizeof(*o));
+    if (!o) {
+        colony_next(next);
+        return;
+    }
+    o->svc = svc;
+    o->start_ns = svc->requests_total ? uv_hrtime() : 0;
+    o->span = svc->tracer ? start_server_span(svc, req) : NULL;
+    if (colony_request_on_finish(req, finish_observation, o) != 0) {
+        if (o->span) { /* no hook would end it */
+            colony_request_set_data(req, SPAN_KEY, NULL);
+            colony_span_end(o->span);
         }
+        colony_next(next);
+        return;
     }
+    if (!o->span) {
+        colony_next(next);
+        return;
+    }
+    /* Log lines written while the handler runs carry the trace. */
+    o->log_ctx.trace_id = colony_span_trace_id_hex(o->span);
+    o->log_ctx.span_id = colony_span_span_id_hex(o->span);
+    const colony_log_context *prev = colony_log_set_context(&o->log_ctx);
+    o->log_ctx.request_id = prev ? prev->request_id : NULL; /* the server's id */
     colony_next(next);
+    colony_log_set_context(prev);
 }
 
 colony_span *colony_request_span(const colony_request *req)
@@ -211,8 +230,7 @@ colony_span *colony_request_span(const colony_request *req)
 
 int colony__service_install_middleware(colony_service *svc)
 {
-    int rc = colony_router_use(svc->router, context_middleware, svc);
-    if (!rc && colony_config_get_bool(svc->config, "metrics.enabled")) {
+    if (colony_config_get_bool(svc->config, "metrics.enabled")) {
         static const char *const labels[] = {"method", "route", "status_code", NULL};
         svc->requests_total = colony_metrics_counter(svc->metrics, "http_requests_total",
                                                      "HTTP requests answered.", labels);
@@ -220,8 +238,6 @@ int colony__service_install_middleware(colony_service *svc)
             colony_metrics_histogram(svc->metrics, "http_request_duration_seconds",
                                      "HTTP request duration in seconds.", labels, NULL, 0);
         if (!svc->requests_total || !svc->request_duration) return COLONY_ENOMEM;
-        rc = colony_router_use(svc->router, metrics_middleware, svc);
     }
-    if (!rc && svc->tracer) rc = colony_router_use(svc->router, tracing_middleware, svc);
-    return rc;
+    return colony_router_use(svc->router, service_middleware, svc);
 }
