@@ -138,7 +138,7 @@ int colony_config_watch(colony_config *cfg, uv_loop_t *loop, colony_config_reloa
             /* No config folder: the normal case on embedded defaults; nothing
              * to watch, but SIGHUP still reloads. */
             COLONY_LOG_DEBUG("config folder not found, watching SIGHUP only",
-                            COLONY_LF_STR("dir", cfg->plan.dir));
+                             COLONY_LF_STR("dir", cfg->plan.dir));
             rc = 0;
         }
     }
