@@ -85,7 +85,9 @@ COLONY_API colony_span *colony_span_start_child(colony_tracer *t, const char *na
  * - recording: sampled AND its tracer exports (has an endpoint), i.e. what is
  *   set on the span will leave the process. Instrumentation should skip
  *   building attributes, events and names when a span is not recording; a
- *   span always has ids (for propagation and logs) either way. */
+ *   span always has ids (for propagation and logs) either way. A sampled span
+ *   that is not recording keeps its start time to the coarse clock's
+ *   precision (a few ms) and takes no end time. */
 COLONY_API int colony_span_is_sampled(const colony_span *s);
 COLONY_API int colony_span_is_recording(const colony_span *s);
 /* Sets the span's name (copied; ignored unless sampled): lets a caller that
