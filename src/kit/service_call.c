@@ -8,7 +8,7 @@
 #include "kit/service_internal.h"
 #include "kit/service_policy.h"
 
-#define MAX_EXTRA_HEADERS 2
+#define MAX_EXTRA_HEADERS 3
 
 typedef struct outgoing_call {
     colony_span *span;
@@ -36,9 +36,9 @@ static void on_call_done(colony_client_call *call, int err, const colony_client_
     cb(call, err, res, cb_ud);
 }
 
-/* The caller's headers plus traceparent and the deadline, in one array. */
+/* The caller's headers plus the trace context and the deadline, in one array. */
 static const char **with_context_headers(const char *const *headers, const char *traceparent,
-                                         const char *deadline)
+                                         const char *tracestate, const char *deadline)
 {
     size_t n = 0;
     while (headers && headers[n])
@@ -49,6 +49,7 @@ static const char **with_context_headers(const char *const *headers, const char 
     for (size_t i = 0; i < n; i += 2) {
         /* Our context replaces any the caller set by hand. */
         if (strcasecmp(headers[i], "traceparent") == 0 ||
+            strcasecmp(headers[i], "tracestate") == 0 ||
             strcasecmp(headers[i], COLONY_DEADLINE_HEADER) == 0)
             continue;
         out[k++] = headers[i];
@@ -58,11 +59,26 @@ static const char **with_context_headers(const char *const *headers, const char 
         out[k++] = "traceparent";
         out[k++] = traceparent;
     }
+    if (traceparent && tracestate) {
+        out[k++] = "tracestate";
+        out[k++] = tracestate;
+    }
     if (deadline) {
         out[k++] = COLONY_DEADLINE_HEADER;
         out[k++] = deadline;
     }
     return out;
+}
+
+/* The caller's tracestate travels on unchanged (W3C: vendors propagate it),
+ * but only when it is valid and belongs to the trace we continued. */
+static const char *incoming_tracestate(const colony_request *req)
+{
+    const char *ts = req ? colony_request_header(req, "tracestate") : NULL;
+    const char *tp = req ? colony_request_header(req, "traceparent") : NULL;
+    colony_trace_context ctx;
+    if (!ts || !tp || colony_traceparent_parse(tp, strlen(tp), &ctx) != 0) return NULL;
+    return colony_tracestate_validate(ts, strlen(ts)) == 0 ? ts : NULL;
 }
 
 int colony_request_call(colony_request *req, colony_client *client, const colony_client_request *r,
@@ -91,8 +107,9 @@ int colony_request_call(colony_request *req, colony_client *client, const colony
             colony_span_traceparent(oc->span, traceparent);
         }
     }
-    const char **headers = with_context_headers(r->headers, oc->span ? traceparent : NULL,
-                                                deadline[0] ? deadline : NULL);
+    const char **headers =
+        with_context_headers(r->headers, oc->span ? traceparent : NULL, incoming_tracestate(req),
+                             deadline[0] ? deadline : NULL);
     if (!headers) {
         colony_span_end(oc->span);
         colony__free(oc);

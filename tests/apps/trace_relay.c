@@ -1,7 +1,7 @@
 /* A test service for end-to-end tests of colony_service: trace and deadline
  * propagation across processes, span export, and graceful shutdown with
  * requests in flight.
- *   GET  /echo-context   -> {"traceparent": ..., "deadline": ...} as received
+ *   GET  /echo-context   -> {"traceparent", "tracestate", "deadline"} as received
  *   GET  /relay          -> calls <downstream>/echo-context, returns its body
  *   GET  /slow?ms=N      -> answers after N ms
  *   POST /v1/traces      -> a tiny OTLP collector: remembers span trace ids
@@ -21,8 +21,10 @@ static void echo_context(colony_request *req, void *ud)
 {
     (void)ud;
     const char *tp = colony_request_header(req, "traceparent");
+    const char *ts = colony_request_header(req, "tracestate");
     const char *dl = colony_request_header(req, COLONY_DEADLINE_HEADER);
-    json_t *body = json_pack("{s:s?, s:s?}", "traceparent", tp, "deadline", dl);
+    json_t *body =
+        json_pack("{s:s?, s:s?, s:s?}", "traceparent", tp, "tracestate", ts, "deadline", dl);
     colony_respond_json(req, 200, body);
     json_decref(body);
 }

@@ -40,9 +40,18 @@ start A --downstream="http://127.0.0.1:$PORT_B" --tracing.endpoint="$collector" 
 
 trace=4bf92f3577b34da6a3ce929d0e0e4736
 out=$(curl -fsS -D "$work/headers" -H "traceparent: 00-$trace-00f067aa0ba902b7-01" \
+  -H "tracestate: rojo=00f067aa0ba902b7,congo=t61rcWkgMzE" \
   -H "X-Colony-Deadline-Ms: 3000" "http://127.0.0.1:$PORT_A/relay")
 got_tp=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["traceparent"])')
 got_dl=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["deadline"])')
+got_ts=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tracestate"])')
+[ "$got_ts" = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE" ] || fail "tracestate not propagated: $got_ts"
+# An invalid tracestate (uppercase key) is dropped, the traceparent still continues.
+bad=$(curl -fsS -H "traceparent: 00-$trace-00f067aa0ba902b7-01" -H "tracestate: Rojo=1" \
+  "http://127.0.0.1:$PORT_A/relay")
+[ "$(echo "$bad" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tracestate"])')" = None ] ||
+  fail "invalid tracestate was propagated: $bad"
+case "$bad" in *"$trace"*) ;; *) fail "trace lost with a bad tracestate: $bad" ;; esac
 case "$got_tp" in
   00-$trace-*-01) ;;
   *) fail "B did not receive A's trace: $got_tp" ;;
@@ -72,9 +81,9 @@ done
 # Metrics: promtool-clean, route label is the pattern.
 curl -fsS "http://127.0.0.1:$PORT_A/metrics" >"$work/metrics.txt"
 promtool check metrics <"$work/metrics.txt" || fail "promtool rejected /metrics"
-grep -q 'http_requests_total{method="GET",route="/relay",status_code="200"} 2' "$work/metrics.txt" ||
+grep -q 'http_requests_total{method="GET",route="/relay",status_code="200"} 3' "$work/metrics.txt" ||
   fail "http_requests_total for /relay missing"
-grep -q '^http_request_duration_seconds_count{method="GET",route="/relay",status_code="200"} 2' \
+grep -q '^http_request_duration_seconds_count{method="GET",route="/relay",status_code="200"} 3' \
   "$work/metrics.txt" || fail "duration histogram missing"
 grep -q '^http_active_connections ' "$work/metrics.txt" || fail "active connections gauge missing"
 curl -s -o /dev/null "http://127.0.0.1:$PORT_A/no/such/path/123"
