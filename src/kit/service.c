@@ -5,6 +5,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "colony/log.h"
+#include "colony/policy.h"
 #include "core/alloc.h"
 #include "kit/service_internal.h"
 
@@ -54,6 +55,9 @@ colony_client *colony_service_client(colony_service *svc)
 static void service_free(colony_service *svc)
 {
     if (!svc) return;
+    /* Closed by its shutdown hook once running; still here if the service
+     * never ran (it cannot have calls in progress then, so this frees it). */
+    if (svc->policy) colony_policy_set_close(svc->policy, NULL, NULL);
     if (svc->server) colony_server_free(svc->server);
     colony_router_free(svc->router);
     colony_health_free(svc->health);

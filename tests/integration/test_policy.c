@@ -575,6 +575,28 @@ static void service_calls_go_through_policy(void **state)
     ts_stop(&st.s);
 }
 
+/* A service that cannot listen still frees the policy set it was given. */
+static void service_that_cannot_listen_frees_policy(void **state)
+{
+    (void)state;
+    char *argv[] = {"policy-test", NULL};
+    int exit_code = 0;
+    colony_service_options so = {.name = "policy-test",
+                                 .argc = 1,
+                                 .argv = argv,
+                                 .config_dir = "/nonexistent-colony-config",
+                                 .listen = "unix:/nonexistent-colony-dir/service.sock"};
+    colony_service *svc = colony_service_new(&so, stderr, &exit_code);
+    assert_non_null(svc);
+    colony_policy_options o = fast_options();
+    colony_policy_set_options pso = {
+        .loop = colony_service_loop(svc), .defaults = &o, .metrics = colony_service_metrics(svc)};
+    colony_policy_set *ps = colony_policy_set_new(&pso);
+    assert_non_null(ps);
+    assert_int_equal(colony_service_set_policy(svc, ps), 0);
+    assert_int_equal(colony_service_run(svc), 1); /* LeakSanitizer checks the set is freed */
+}
+
 int main(void)
 {
     colony_log_set_level(COLONY_LOG_ERROR);
@@ -590,6 +612,7 @@ int main(void)
         cmocka_unit_test(deadline_caps_total_time),
         cmocka_unit_test(close_cancels_calls_in_progress),
         cmocka_unit_test(service_calls_go_through_policy),
+        cmocka_unit_test(service_that_cannot_listen_frees_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
