@@ -266,6 +266,8 @@ void colony__conn_after_write(colony__conn *c);
 void colony__conn_update_timer(colony__conn *c);
 
 /* server_response.c */
+/* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end. */
+char *colony__put_u64(char *p, uint64_t v);
 void colony__conn_flush(colony__conn *c);
 int colony__conn_append(colony__conn *c, const void *data, size_t len);
 int colony__conn_send_continue(colony__conn *c);

@@ -12,25 +12,12 @@
 #define ARENA_BLOCK_SIZE   8192
 #define BODY_KEEP_CAPACITY (64 * 1024)
 
-static char *put_decimal(char *p, uint64_t v)
-{
-    char tmp[20];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
 /* "<worker>-<counter>": unique within the process, and cheap (no printf). */
 static void format_request_id(char out[24], unsigned worker, uint64_t counter)
 {
-    char *p = put_decimal(out, worker);
+    char *p = colony__put_u64(out, worker);
     *p++ = '-';
-    p = put_decimal(p, counter % 10000000000000000ull); /* fits the 24 bytes */
+    p = colony__put_u64(p, counter % 10000000000000000ull); /* fits the 24 bytes */
     *p = '\0';
 }
 

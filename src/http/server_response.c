@@ -26,9 +26,10 @@ static char *put(char *p, const char *s, size_t n)
 
 #define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
 
-static char *put_u64(char *p, uint64_t v)
+/* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end. */
+char *colony__put_u64(char *p, uint64_t v)
 {
-    char tmp[24];
+    char tmp[20];
     size_t n = 0;
     do {
         tmp[n++] = (char)('0' + v % 10);
@@ -60,7 +61,7 @@ static const char *date_line(colony__worker *w, size_t *len)
         *p++ = ' ';
         p = put(p, month_names[tm.tm_mon % 12], 3);
         *p++ = ' ';
-        p = put_u64(p, (uint64_t)(tm.tm_year + 1900));
+        p = colony__put_u64(p, (uint64_t)(tm.tm_year + 1900));
         *p++ = ' ';
         p = put_2d(p, tm.tm_hour);
         *p++ = ':';
@@ -226,7 +227,7 @@ static int append_head(colony__conn *c, colony_request *req, int status, const c
 
     char *start = c->out.data + c->out.len, *p = start;
     p = PUT_LIT(p, "HTTP/1.1 ");
-    p = put_u64(p, (uint64_t)status);
+    p = colony__put_u64(p, (uint64_t)status);
     *p++ = ' ';
     p = put(p, reason, reason_len);
     p = PUT_LIT(p, "\r\n");
@@ -243,7 +244,7 @@ static int append_head(colony__conn *c, colony_request *req, int status, const c
     }
     if (framing == FRAME_LENGTH) {
         p = PUT_LIT(p, "Content-Length: ");
-        p = put_u64(p, length);
+        p = colony__put_u64(p, length);
         p = PUT_LIT(p, "\r\n");
     } else if (framing == FRAME_CHUNKED) {
         p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
