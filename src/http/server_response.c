@@ -434,7 +434,9 @@ int colony_response_header(colony_request *req, const char *name, const char *va
         int64_t v = 0;
         for (size_t i = 0; i < value_len; i++) {
             if (value[i] < '0' || value[i] > '9') return COLONY_EINVAL;
-            v = v * 10 + (value[i] - '0');
+            int d = value[i] - '0';
+            if (v > (INT64_MAX - d) / 10) return COLONY_EINVAL; /* would overflow */
+            v = v * 10 + d;
         }
         req->resp_content_length = v;
         return 0;

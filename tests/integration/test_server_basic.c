@@ -100,6 +100,11 @@ static void handler(colony_request *req, void *ud)
         assert_int_equal(colony_response_header(req, "Bad Name", "x"), COLONY_EINVAL);
         assert_int_equal(colony_response_header(req, "X-Split", "a\r\nb"), COLONY_EINVAL);
         assert_int_equal(colony_response_header(req, "X-Nul", "a\nb"), COLONY_EINVAL);
+        /* A Content-Length that does not fit int64 is refused, not wrapped. */
+        assert_int_equal(colony_response_header(req, "Content-Length", "9223372036854775808"),
+                         COLONY_EINVAL);
+        assert_int_equal(colony_response_header(req, "Content-Length", "99999999999999999999"),
+                         COLONY_EINVAL);
         /* Control bytes are refused at every position of a long value (the
          * check reads 8 bytes at a time); HTAB and obs-text are allowed. */
         char long_value[40];
