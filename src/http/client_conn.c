@@ -378,6 +378,17 @@ static void reset_response(colony__client_conn *conn)
     conn->limits.max_body = call && call->data_cb ? UINT64_MAX : c->opts.max_response_body;
 }
 
+/* The parsed head stays at the start of `in` until done_cb, and the header
+ * slices point into it. When the buffer grows while the body is read (a big
+ * head leaves little room after it), the head moves: parse it again so the
+ * slices follow. This happens at most once per response, as the grown buffer
+ * has room for a full read after the head. */
+static void rebind_head(colony__client_conn *conn)
+{
+    colony_http_parse_response(conn->in.data, conn->head_len, &conn->res, conn->headers,
+                               conn->max_headers, conn->call->is_head, &conn->limits);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     colony__client_conn *conn = h->data;
@@ -387,6 +398,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     if (room < READ_CHUNK / 4) {
         size_t want = READ_CHUNK;
         if (want > max - conn->in.len && max > conn->in.len) want = max - conn->in.len;
+        size_t old_cap = conn->in.cap;
         int rc =
             conn->in.len >= max ? COLONY_E2BIG : colony__client_bytes_reserve(&conn->in, want, max);
         if (rc) {
@@ -394,6 +406,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
             *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
             return;
         }
+        if (conn->in.cap != old_cap && conn->head_len && conn->call) rebind_head(conn);
         room = conn->in.cap - conn->in.len;
     }
     *buf = uv_buf_init(conn->in.data + conn->in.len, (unsigned)room);

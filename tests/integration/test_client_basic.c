@@ -215,6 +215,48 @@ static void close_delimited_response(void **state)
     ts_stop(&s);
 }
 
+/* A ~13 KB head, then (in a later read) the body: growing the read buffer for
+ * the body must not leave the response's header slices pointing at the old
+ * buffer (ASan sees the use after free in done_cb). */
+static void big_head_then_body(ts_server *s, int fd)
+{
+    char *buf = malloc(65536);
+    if (ts_read_request(s, fd, buf, 65536) > 0) {
+        char *head = malloc(14000);
+        int n = snprintf(head, 14000, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Pad: ");
+        memset(head + n, 'p', 13000);
+        snprintf(head + n + 13000, 14000 - (size_t)n - 13000, "\r\nX-Test: yes\r\n\r\n");
+        if (ts_write(fd, head) == 0) {
+            usleep(100000); /* the body arrives in a read of its own */
+            ts_write(fd, "hello");
+        }
+        free(head);
+        ts_wait_close(fd);
+    }
+    free(buf);
+}
+
+static void big_head_body_in_later_read(void **state)
+{
+    (void)state;
+    ts_server s;
+    ts_start(&s, big_head_then_body, NULL);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    colony_client *c = colony_client_new(&loop, NULL);
+    char url[128];
+    ts_url(&s, url, sizeof(url), "/");
+    result r = {0};
+    assert_int_equal(get(c, url, &r), 0);
+    wait_result(&loop, &r);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hello");
+    assert_string_equal(r.header_x, "yes");
+    close_client_and_loop(&loop, c);
+    ts_stop(&s);
+}
+
 static void head_and_204_have_no_body(void **state)
 {
     (void)state;
@@ -373,6 +415,7 @@ int main(void)
         cmocka_unit_test(idle_connection_does_not_hold_loop),
         cmocka_unit_test(chunked_response),
         cmocka_unit_test(close_delimited_response),
+        cmocka_unit_test(big_head_body_in_later_read),
         cmocka_unit_test(head_and_204_have_no_body),
         cmocka_unit_test(interim_1xx_responses_are_skipped),
         cmocka_unit_test(hostname_is_resolved),
