@@ -32,6 +32,29 @@ static void drop_other_checks(registry *reg, const char *id, reg_check **keep)
     colony__free(drop);
 }
 
+/* Re-registering replaces the instance and checks with the same IDs: the
+ * token also needs write on the service they belong to now (as Consul's
+ * vetServiceRegister), or it could take over another team's instance.
+ * Answers 403 and returns nonzero when denied. */
+static int denied_takeover(registry *reg, colony_request *req, const reg_service *svc,
+                           reg_check *const *checks)
+{
+    const reg_service *old = colony__reg_map_get(&reg->services, svc->id);
+    if (old && strcmp(old->name, svc->name) != 0 &&
+        colony__reg_deny(req, token_service_access(reg, req, old->name), REG_ACL_WRITE, "service",
+                         old->name))
+        return 1;
+    for (size_t i = 0; checks[i]; i++) {
+        const reg_check *c = colony__reg_map_get(&reg->checks, checks[i]->id);
+        const char *owner = c && c->service_name ? c->service_name : "";
+        if (c && strcmp(owner, svc->name) != 0 &&
+            colony__reg_deny(req, token_service_access(reg, req, owner), REG_ACL_WRITE, "service",
+                             owner))
+            return 1;
+    }
+    return 0;
+}
+
 static void register_service(colony_request *req, void *ud)
 {
     registry *reg = ud;
@@ -47,7 +70,8 @@ static void register_service(colony_request *req, void *ud)
         return;
     }
     if (colony__reg_deny(req, token_service_access(reg, req, svc->name), REG_ACL_WRITE, "service",
-                         svc->name)) {
+                         svc->name) ||
+        denied_takeover(reg, req, svc, checks)) {
         colony__reg_service_free(svc);
         for (size_t i = 0; checks[i]; i++)
             colony__reg_check_free(checks[i]);

@@ -200,6 +200,7 @@ static void render_catalog_service(registry *reg, colony_request *req)
 
 static void catalog_service(colony_request *req, void *ud)
 {
+    if (denied_read(ud, req, colony_request_param(req, "name"))) return; /* before parking */
     reg_topic t = {TOPIC_SERVICE, colony_request_param(req, "name")};
     colony__reg_serve_read(ud, req, &t, render_catalog_service);
 }
@@ -252,6 +253,7 @@ static void render_health_service(registry *reg, colony_request *req)
 
 static void health_service(colony_request *req, void *ud)
 {
+    if (denied_read(ud, req, colony_request_param(req, "name"))) return; /* before parking */
     reg_topic t = {TOPIC_SERVICE, colony_request_param(req, "name")};
     colony__reg_serve_read(ud, req, &t, render_health_service);
 }

@@ -69,6 +69,13 @@ static int key_readable(registry *reg, const char *token, const char *key)
     return colony__reg_acl_key(&reg->acl, token, key) >= REG_ACL_READ;
 }
 
+/* Answers 403 unless the request's token may read key; nonzero if it did. */
+static int denied_read(registry *reg, colony_request *req, const char *key)
+{
+    int have = colony__reg_acl_key(&reg->acl, colony__reg_acl_request_token(req), key);
+    return colony__reg_deny(req, have, REG_ACL_READ, "key", key);
+}
+
 static void render_list(registry *reg, colony_request *req, int keys_only)
 {
     const char *prefix = kv_key(req);
@@ -114,8 +121,7 @@ static void render_get(registry *reg, colony_request *req)
         return;
     }
     const char *key = kv_key(req);
-    int have = colony__reg_acl_key(&reg->acl, colony__reg_acl_request_token(req), key);
-    if (colony__reg_deny(req, have, REG_ACL_READ, "key", key)) return;
+    if (denied_read(reg, req, key)) return;
     reg_kv *e = colony__reg_kv_find(reg, key);
     if (!e || e->deleted) {
         colony_respond(req, 404, NULL, "", 0);
@@ -131,6 +137,8 @@ static void render_get(registry *reg, colony_request *req)
 static void kv_get(colony_request *req, void *ud)
 {
     int list = flag_set(req, "recurse") || colony_request_query_param(req, "keys");
+    /* A denied key is refused before parking: no waiter, no index for it. */
+    if (!list && denied_read(ud, req, kv_key(req))) return;
     reg_topic t = {list ? TOPIC_KV_PREFIX : TOPIC_KV_KEY, kv_key(req)};
     colony__reg_serve_read(ud, req, &t, render_get);
 }
@@ -206,6 +214,13 @@ static void kv_delete(colony_request *req, void *ud)
     if (check_write(reg, req, key)) return;
     if (flag_set(req, "recurse")) {
         size_t plen = strlen(key);
+        /* A longer prefix rule may deny keys under the one asked for: the
+         * whole tree is refused unless every key in it is writable. */
+        for (size_t i = colony__reg_kv_lower_bound(reg, key); i < reg->nkv; i++) {
+            reg_kv *e = reg->kv[i];
+            if (strncmp(e->key, key, plen) != 0) break;
+            if (!e->deleted && check_write(reg, req, e->key)) return;
+        }
         uint64_t idx = 0;
         for (size_t i = colony__reg_kv_lower_bound(reg, key); i < reg->nkv; i++) {
             reg_kv *e = reg->kv[i];
