@@ -19,10 +19,11 @@ struct colony_tracer {
     size_t max_queue, max_batch;
     uint64_t flush_interval_ms;
 
-    pthread_mutex_t lock; /* queue and stop flag */
+    pthread_mutex_t lock; /* queue, stop flag and drain time */
     colony_span *head, *tail;
     size_t queued;
     int stopping;
+    uint64_t drain_ms;
 
     _Atomic uint64_t started, sampled, exported, dropped, export_errors;
 
@@ -34,6 +35,7 @@ struct colony_tracer {
     uv_timer_t flush_timer;
     colony_client *client;
     size_t in_flight; /* spans in the export request under way */
+    int draining;     /* the stop was seen; exporting until stop_deadline_ms */
     uint64_t stop_deadline_ms;
     colony_buf body;
 };
@@ -151,14 +153,36 @@ static void on_client_closed(void *ud)
     uv_close((uv_handle_t *)&t->wake, NULL);
 }
 
+/* Raises the stop flag together with how long the drain may take, under the
+ * lock: the exporter thread reads both at once, from whichever callback sees
+ * the stop first. */
+static void request_stop(colony_tracer *t, uint64_t drain_ms)
+{
+    pthread_mutex_lock(&t->lock);
+    t->stopping = 1;
+    t->drain_ms = drain_ms ? drain_ms : 1;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* The periodic flush, and once stopping the drain: keep exporting on a short
+ * timer until the queue is empty and nothing is in flight, or the drain
+ * deadline passes; then close the exporter's handles so its loop ends. */
 static void on_flush_timer(uv_timer_t *timer)
 {
     colony_tracer *t = timer->data;
     export_next(t);
     pthread_mutex_lock(&t->lock);
     int stopping = t->stopping, empty = t->head == NULL;
+    uint64_t drain_ms = t->drain_ms;
     pthread_mutex_unlock(&t->lock);
-    if (stopping && ((empty && !t->in_flight) || uv_now(&t->loop) >= t->stop_deadline_ms)) {
+    if (!stopping) return;
+    uint64_t now = uv_now(&t->loop);
+    if (!t->draining) {
+        t->draining = 1;
+        t->stop_deadline_ms = now + drain_ms;
+        uv_timer_start(timer, on_flush_timer, 10, 10);
+    }
+    if ((empty && !t->in_flight) || now >= t->stop_deadline_ms) {
         uv_timer_stop(timer);
         uv_close((uv_handle_t *)timer, NULL);
         colony_client_close(t->client, on_client_closed, t);
@@ -171,10 +195,9 @@ static void on_wake(uv_async_t *async)
     pthread_mutex_lock(&t->lock);
     int stopping = t->stopping;
     pthread_mutex_unlock(&t->lock);
-    if (stopping && !t->stop_deadline_ms) {
-        /* Drain: keep exporting on a short timer until empty or the deadline. */
-        t->stop_deadline_ms = uv_now(&t->loop) + t->flush_interval_ms;
-        uv_timer_start(&t->flush_timer, on_flush_timer, 0, 10);
+    if (stopping) {
+        /* The flush timer runs the drain; start it now unless a tick did. */
+        if (!t->draining) uv_timer_start(&t->flush_timer, on_flush_timer, 0, 10);
         return;
     }
     export_next(t);
@@ -239,10 +262,7 @@ void colony_tracer_free(colony_tracer *t, uint64_t timeout_ms)
 {
     if (!t) return;
     if (t->has_thread) {
-        pthread_mutex_lock(&t->lock);
-        t->stopping = 1;
-        pthread_mutex_unlock(&t->lock);
-        t->flush_interval_ms = timeout_ms ? timeout_ms : 1; /* drain deadline */
+        request_stop(t, timeout_ms);
         uv_async_send(&t->wake);
         uv_thread_join(&t->thread);
         uv_loop_close(&t->loop);
