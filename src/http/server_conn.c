@@ -325,6 +325,7 @@ static int read_body(colony__conn *c)
             done = rc == 1;
             if (!done && consumed == 0 && data_len == 0) break;
         }
+        if (done) c->body_pending = 0; /* before a body callback may answer */
         if (data_len) {
             if (req->body_cb) {
                 const colony_log_context *prev = colony_log_set_context(&req->log_ctx);
@@ -355,7 +356,6 @@ static int read_body(colony__conn *c)
             }
         }
         if (done) {
-            c->body_pending = 0;
             call_handler(c, req);
             return 1;
         }

@@ -32,6 +32,15 @@ static void on_body_piece(colony_request *req, const char *data, size_t len, voi
     streamed_pieces++;
 }
 
+/* Answers from the body callback, on the first piece. */
+static void on_body_answer(colony_request *req, const char *data, size_t len, void *ud)
+{
+    (void)data;
+    (void)len;
+    (void)ud;
+    if (colony_response_status(req) == 0) colony_respond(req, 200, "text/plain", "early", 5);
+}
+
 static void head_hook(colony_request *req, void *ud)
 {
     (void)ud;
@@ -44,6 +53,8 @@ static void head_hook(colony_request *req, void *ud)
     } else if (strcmp(path, "/upload-stream") == 0) {
         streamed_bytes = streamed_pieces = 0;
         assert_int_equal(colony_request_stream_body(req, on_body_piece, NULL), 0);
+    } else if (strcmp(path, "/stream-answer") == 0) {
+        assert_int_equal(colony_request_stream_body(req, on_body_answer, NULL), 0);
     }
 }
 
@@ -221,6 +232,16 @@ static void client_stream_body(tclient *t)
     TCHECK(t, tc_send(c, "2\r\nzz\r\n0\r\nT: v\r\n\r\n") == 0);
     TCHECK(t, tc_read_response(c, &r, 0) == 0 && r.status == 200);
     TCHECK(t, strcmp(r.body, "5 bytes, buffered 0") == 0);
+    /* Answered from the body callback with the whole body already read: the
+     * connection stays usable (nothing of the body is left unread). */
+    TCHECK(t, tc_send(c, "POST /stream-answer HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+                         "zzzzz") == 0);
+    TCHECK(t, tc_read_response(c, &r, 0) == 0 && r.status == 200);
+    TCHECK(t, strcmp(r.body, "early") == 0);
+    TCHECK(t, tc_find_header(r.head, "Connection") == NULL);
+    TCHECK(t, tc_send(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok") == 0);
+    TCHECK(t, tc_read_response(c, &r, 0) == 0 && r.status == 200);
+    TCHECK(t, strcmp(r.body, "ok") == 0);
     tc_close(c);
 }
 
