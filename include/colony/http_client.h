@@ -45,7 +45,8 @@ typedef struct colony_client_response {
 
 /* Final callback: err is 0 with res set, or a negative code (ETIMEDOUT,
  * ECONNREFUSED, ECANCELED, EPROTO, E2BIG, ...) with res NULL. Called exactly
- * once for a call that colony_client_request() accepted. */
+ * once for a call that colony_client_request_send() accepted; the call handle
+ * is freed when it returns. */
 typedef void (*colony_client_done_cb)(colony_client_call *call, int err,
                                       const colony_client_response *res, void *ud);
 /* Streaming: the head arrives first (return nonzero to abort), then data pieces. */
@@ -76,7 +77,8 @@ COLONY_API int colony_client_request_send(colony_client *c, const colony_client_
                                           colony_client_done_cb cb, void *ud,
                                           colony_client_call **out);
 /* Cancels a call: done_cb runs with COLONY_ECANCELED (from the loop, not from
- * inside this function). No effect once done_cb has run. */
+ * inside this function). No effect from inside the call's done_cb or once its
+ * completion is already scheduled; never call it after done_cb returned. */
 COLONY_API void colony_client_call_cancel(colony_client_call *call);
 COLONY_API int colony_client_call_write(colony_client_call *call, const void *data, size_t len);
 COLONY_API int colony_client_call_end(colony_client_call *call);
