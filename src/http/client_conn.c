@@ -228,8 +228,16 @@ static void exchange_failed(colony__client_conn *conn, int err)
     if (call) colony__client_call_complete(call, err, NULL);
 }
 
-static void after_write(colony__client_conn *conn)
+/* A write of the request (head or body chunk) finished: it counts as
+ * activity, and a streamed body is asked for more once all writes are out. */
+static void write_finished(colony__client_conn *conn, int status)
 {
+    conn->writes_pending--;
+    if (status == UV_ECANCELED || conn->state == COLONY__CONN_CLOSING) return;
+    if (status < 0) {
+        exchange_failed(conn, status);
+        return;
+    }
     conn->last_activity = uv_now(conn_client(conn)->loop);
     colony_client_call *call = conn->call;
     if (call && call->body_cb && !call->body_ended && conn->writes_pending == 0)
@@ -238,14 +246,7 @@ static void after_write(colony__client_conn *conn)
 
 static void on_head_written(uv_write_t *req, int status)
 {
-    colony__client_conn *conn = req->data;
-    conn->writes_pending--;
-    if (status == UV_ECANCELED || conn->state == COLONY__CONN_CLOSING) return;
-    if (status < 0) {
-        exchange_failed(conn, status);
-        return;
-    }
-    after_write(conn);
+    write_finished(req->data, status);
 }
 
 static void send_request(colony__client_conn *conn)
@@ -315,13 +316,7 @@ static void on_chunk_written(uv_write_t *req, int status)
     struct chunk_write *w = COLONY__CONTAINER(req, struct chunk_write, req);
     colony__client_conn *conn = w->conn;
     colony__free(w);
-    conn->writes_pending--;
-    if (status == UV_ECANCELED || conn->state == COLONY__CONN_CLOSING) return;
-    if (status < 0) {
-        exchange_failed(conn, status);
-        return;
-    }
-    after_write(conn);
+    write_finished(conn, status);
 }
 
 int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data, size_t len,
