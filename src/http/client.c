@@ -9,6 +9,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "http/client_internal.h"
+#include "http/parser_internal.h"
 
 void colony_client_options_defaults(colony_client_options *opts)
 {
@@ -193,17 +194,11 @@ static void on_deadline(uv_timer_t *t)
 
 /* ---- request validation and building ---- */
 
-static int is_tchar(unsigned char ch)
-{
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) return 1;
-    return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
 static int is_token(const char *s, size_t max)
 {
     size_t n = 0;
     for (; s[n]; n++)
-        if (n >= max || !is_tchar((unsigned char)s[n])) return 0;
+        if (n >= max || !COLONY__HTTP_IS(s[n], COLONY__CC_TCHAR)) return 0;
     return n > 0;
 }
 

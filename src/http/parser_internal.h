@@ -1,5 +1,6 @@
 /* Internals shared by the HTTP parser files (parser.c, parser_fields.c,
- * parser_chunked.c, http_status.c). */
+ * parser_chunked.c, http_status.c); the client and the router use the
+ * character classes to check method and header-name tokens. */
 #ifndef COLONY_HTTP_PARSER_INTERNAL_H
 #define COLONY_HTTP_PARSER_INTERNAL_H
 

@@ -9,6 +9,7 @@
 #include "colony/error.h"
 #include "colony/router.h"
 #include "core/alloc.h"
+#include "http/parser_internal.h"
 #include "http/router_internal.h"
 
 typedef struct literal_child {
@@ -93,19 +94,12 @@ int colony_router_use(colony_router *r, colony_middleware_cb mw, void *ud)
     return 0;
 }
 
-/* Token characters of RFC 9110, for method names. */
-static int is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 static int valid_method(const char *m)
 {
     if (!m[0]) return 0;
     if (strcmp(m, "*") == 0) return 1;
     for (const char *p = m; *p; p++)
-        if (!is_tchar((unsigned char)*p)) return 0;
+        if (!COLONY__HTTP_IS(*p, COLONY__CC_TCHAR)) return 0;
     return 1;
 }
 
