@@ -55,7 +55,7 @@ static int mkdir_p(const char *path)
 static void on_committed(registry *reg, int err, uint64_t index, reg_op *ops)
 {
     if (index > reg->committed) reg->committed = index;
-    if (err) colony__reg_waiters_failed(reg, index);
+    if (err) colony__reg_waiters_failed(reg);
     colony__reg_waiters_committed(reg, ops);
 }
 

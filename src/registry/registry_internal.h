@@ -205,8 +205,9 @@ void colony__reg_serve_read(registry *reg, colony_request *req, const reg_topic 
 /* Answers a write once everything up to reg->index is committed. body may be
  * NULL (empty); it is stolen. */
 void colony__reg_ack_write(registry *reg, colony_request *req, int status, json_t *body);
-/* Fails acks of a batch that could not be committed (500). */
-void colony__reg_waiters_failed(registry *reg, uint64_t index);
+/* A batch could not be committed: fails every pending ack (500), since a
+ * write's ops may span that batch and the next. */
+void colony__reg_waiters_failed(registry *reg);
 /* Answers every parked read now (shutdown). */
 void colony__reg_waiters_flush(registry *reg);
 /* Re-checks waiters after a commit touching ops. */

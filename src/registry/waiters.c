@@ -299,9 +299,14 @@ void colony__reg_waiters_committed(registry *reg, const reg_op *ops)
     }
 }
 
-void colony__reg_waiters_failed(registry *reg, uint64_t index)
+/* Every pending ack fails, not only those up to the batch's index: a write's
+ * ops can span two batches (the first op starts a batch when the store is
+ * idle, the rest go to the next), so a write acked at a later index may have
+ * lost an op in this one. Over-failing a write that commits later is safe;
+ * a 2xx for a write that is not all durable is not. */
+void colony__reg_waiters_failed(registry *reg)
 {
-    while (reg->acks_head && reg->acks_head->ack_index <= index)
+    while (reg->acks_head)
         answer_ack(reg, reg->acks_head, 1);
 }
 
