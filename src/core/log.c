@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include "colony/error.h"
 #include "colony/log.h"
+#include "core/json_write.h"
 
 #define LOG_LINE_MAX 8192
 
@@ -114,26 +115,8 @@ static void put_json_string(line *l, const char *s)
         unsigned char c = (unsigned char)*s;
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         put(l, run, (size_t)(s - run));
-        switch (c) {
-        case '"':
-            puts_(l, "\\\"");
-            break;
-        case '\\':
-            puts_(l, "\\\\");
-            break;
-        case '\n':
-            puts_(l, "\\n");
-            break;
-        case '\r':
-            puts_(l, "\\r");
-            break;
-        case '\t':
-            puts_(l, "\\t");
-            break;
-        default:
-            putf(l, "\\u%04x", c);
-            break;
-        }
+        char esc[6];
+        put(l, esc, colony__json_escape(c, esc));
         run = s + 1;
     }
     put(l, run, (size_t)(s - run));

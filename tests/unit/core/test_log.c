@@ -19,7 +19,7 @@ static void json_line_has_fields_and_escapes(void **state)
     colony_log_context ctx = {.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
                               .span_id = "00f067aa0ba902b7"};
     colony_log_set_context(&ctx);
-    colony_log_field f[] = {COLONY_LF_STR("path", "/a\"b\n"), COLONY_LF_INT("n", -5),
+    colony_log_field f[] = {COLONY_LF_STR("path", "/a\"b\n\\\x01"), COLONY_LF_INT("n", -5),
                             COLONY_LF_BOOL("ok", 1), COLONY_LF_STR("nothing", NULL)};
     char out[1024];
     size_t n = colony_log_format_json(out, sizeof(out), COLONY_LOG_WARN, "tab\there", f, 4);
@@ -30,7 +30,8 @@ static void json_line_has_fields_and_escapes(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "level")), "warn");
     assert_string_equal(json_string_value(json_object_get(j, "service")), "orders");
     assert_string_equal(json_string_value(json_object_get(j, "msg")), "tab\there");
-    assert_string_equal(json_string_value(json_object_get(j, "path")), "/a\"b\n");
+    assert_string_equal(json_string_value(json_object_get(j, "path")), "/a\"b\n\\\x01");
+    assert_non_null(strstr(out, "\"/a\\\"b\\n\\\\\\u0001\""));
     assert_int_equal(json_integer_value(json_object_get(j, "n")), -5);
     assert_true(json_is_true(json_object_get(j, "ok")));
     assert_true(json_is_null(json_object_get(j, "nothing")));
