@@ -12,6 +12,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "core/hash.h"
 
 /* Ring size cap (16 bytes a point: 4 MiB). Above it points are scaled down
  * uniformly and keys may move a little more than 1/n on a change. */
@@ -21,13 +22,7 @@
  * after it spreads every input bit over the whole word. */
 uint64_t colony__hash64(const void *data, size_t len)
 {
-    const unsigned char *p = data;
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001B3ull;
-    }
-    return colony__hash_mix64(h ^ len);
+    return colony__hash_mix64(colony__fnv1a(COLONY_FNV1A_OFFSET, data, len) ^ len);
 }
 
 /* murmur3's fmix64: a bijection with full avalanche. */

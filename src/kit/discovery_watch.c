@@ -12,6 +12,7 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "kit/discovery_internal.h"
 
 #define MAX_INSTANCES   100000
@@ -49,17 +50,9 @@ typedef struct snapshot {
 
 static void send_query(colony_discovery *d);
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 static uint64_t fnv1a_str(uint64_t h, const char *s)
 {
-    return fnv1a(h, s, strlen(s) + 1);
+    return colony__fnv1a(h, s, strlen(s) + 1);
 }
 
 static colony_check_status parse_status(json_t *checks)
@@ -136,9 +129,9 @@ static uint64_t instance_fingerprint(uint64_t h, const colony_instance *in)
 {
     h = fnv1a_str(h, in->id);
     h = fnv1a_str(h, in->address);
-    h = fnv1a(h, &in->port, sizeof(in->port));
-    h = fnv1a(h, &in->weight, sizeof(in->weight));
-    h = fnv1a(h, &in->status, sizeof(in->status));
+    h = colony__fnv1a(h, &in->port, sizeof(in->port));
+    h = colony__fnv1a(h, &in->weight, sizeof(in->weight));
+    h = colony__fnv1a(h, &in->status, sizeof(in->status));
     for (size_t i = 0; i < in->ntags; i++)
         h = fnv1a_str(h, in->tags[i]);
     for (size_t i = 0; i < 2 * in->nmeta; i++)
@@ -162,13 +155,13 @@ static int parse_answer(const char *body, size_t len, snapshot *out)
         out->instances = colony_arena_calloc(out->arena, (n + 1) * sizeof(colony_instance));
     if (out->instances) {
         rc = 0;
-        uint64_t h = 0xcbf29ce484222325ULL;
+        uint64_t h = COLONY_FNV1A_OFFSET;
         for (size_t i = 0; i < n && !rc; i++) {
             rc = parse_instance(out->arena, json_array_get(doc, i), &out->instances[i]);
             if (!rc) h = instance_fingerprint(h, &out->instances[i]);
         }
         out->count = n;
-        out->fingerprint = fnv1a(h, &n, sizeof(n));
+        out->fingerprint = colony__fnv1a(h, &n, sizeof(n));
     }
     json_decref(doc);
     if (rc) {
