@@ -52,10 +52,15 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
+/* Only a batch on disk moves `committed`: a failed attempt fails the pending
+ * acks (the store retries the batch) and readers keep waiting for it. */
 static void on_committed(registry *reg, int err, uint64_t index, reg_op *ops)
 {
+    if (err) {
+        colony__reg_waiters_failed(reg);
+        return;
+    }
     if (index > reg->committed) reg->committed = index;
-    if (err) colony__reg_waiters_failed(reg);
     colony__reg_waiters_committed(reg, ops);
 }
 
@@ -97,6 +102,7 @@ static void drain_tick(uv_timer_t *t)
 {
     daemon_ctx *d = t->data;
     if (!colony__reg_store_idle(d->reg.store)) return;
+    size_t lost = colony__reg_store_lost(d->reg.store);
     uv_close((uv_handle_t *)&d->drain_timer, ctx_closed);
     colony__reg_checks_stop(&d->reg);
     colony_client_close(d->reg.client, NULL, NULL);
@@ -107,7 +113,7 @@ static void drain_tick(uv_timer_t *t)
     void (*done)(colony_service *) = d->done;
     colony_service *svc = d->svc;
     colony__free(d);
-    COLONY_LOG_INFO("registry: state saved");
+    if (!lost) COLONY_LOG_INFO("registry: state saved");
     done(svc);
 }
 
@@ -116,7 +122,9 @@ static void on_shutdown(colony_service *svc, void (*done)(colony_service *), voi
     (void)svc;
     daemon_ctx *d = ud;
     d->done = done;
+    d->reg.shutting_down = 1;
     colony__reg_waiters_flush(&d->reg);
+    colony__reg_store_shutdown(d->reg.store);
     uv_timer_init(d->reg.loop, &d->drain_timer);
     d->drain_timer.data = d;
     uv_timer_start(&d->drain_timer, drain_tick, 0, 5);

@@ -21,6 +21,8 @@
 #define REG_MAX_WAIT_MS              600000u        /* 10 min */
 #define REG_DEFAULT_CHECK_TIMEOUT_MS 10000u
 #define REG_REAP_INTERVAL_MS         1000u
+#define REG_COMMIT_RETRY_MIN_MS      10u   /* first retry of a failed commit */
+#define REG_COMMIT_RETRY_MAX_MS      1000u /* backoff cap while the disk refuses */
 
 /* ---- string map (open addressing, keys copied) ---- */
 typedef struct reg_map_slot {
@@ -146,10 +148,18 @@ int colony__reg_store_load(reg_store *s, registry *reg);
 /* Queues an op (taken over); it is committed with the next batch. */
 void colony__reg_store_push(reg_store *s, reg_op *op);
 /* Called on the loop after each batch with the highest index it committed and
- * the batch's ops (freed after the callback), or err != 0. */
+ * the batch's ops (freed after the callback), or err != 0 when an attempt
+ * failed: the batch is then kept and retried (nothing after it commits
+ * first), except after colony__reg_store_shutdown, when it is given up. */
 typedef void (*reg_store_committed_cb)(registry *reg, int err, uint64_t index, reg_op *ops);
 void colony__reg_store_set_callback(reg_store *s, registry *reg, reg_store_committed_cb cb);
 int colony__reg_store_idle(const reg_store *s);
+/* Shutdown: a batch waiting to be retried gets one last attempt now; if that
+ * fails it and everything queued after it are dropped (logged), so the store
+ * becomes idle. */
+void colony__reg_store_shutdown(reg_store *s);
+/* Changes dropped by a failed commit at shutdown (0 when all were saved). */
+size_t colony__reg_store_lost(const reg_store *s);
 void colony__reg_store_close(reg_store *s);
 void colony__reg_op_free(reg_op *op);
 uint64_t colony__reg_store_batches(const reg_store *s);
@@ -208,7 +218,9 @@ void colony__reg_ack_write(registry *reg, colony_request *req, int status, json_
 /* A batch could not be committed: fails every pending ack (500), since a
  * write's ops may span that batch and the next. */
 void colony__reg_waiters_failed(registry *reg);
-/* Answers every parked read now (shutdown). */
+/* Shutdown: answers every parked read whose index is committed; the others
+ * wait for their commit, or get 503 when it fails (colony__reg_waiters_failed
+ * with reg->shutting_down set). */
 void colony__reg_waiters_flush(registry *reg);
 /* Re-checks waiters after a commit touching ops. */
 void colony__reg_waiters_committed(registry *reg, const reg_op *ops);

@@ -21,6 +21,10 @@ struct reg_store {
     uint64_t batch_index, batches;
     registry *reg;
     reg_store_committed_cb cb;
+    uv_timer_t *retry_timer; /* heap: freed by its close callback */
+    uint64_t retry_delay_ms; /* 0 while commits succeed */
+    int stopping;            /* shutdown: one last attempt, then give up */
+    size_t lost;             /* ops given up at shutdown */
 };
 
 static const char *const schema =
@@ -64,6 +68,15 @@ int colony__reg_store_open(reg_store **out, uv_loop_t *loop, const char *dir, ch
         return COLONY_EIO;
     }
     sqlite3_busy_timeout(s->db, 5000);
+    s->retry_timer = colony__malloc(sizeof(*s->retry_timer));
+    if (!s->retry_timer) {
+        snprintf(msg, msg_size, "out of memory");
+        sqlite3_close(s->db);
+        colony__free(s);
+        return COLONY_ENOMEM;
+    }
+    uv_timer_init(loop, s->retry_timer);
+    s->retry_timer->data = s;
     *out = s;
     return 0;
 }
@@ -148,22 +161,85 @@ static void commit_work(uv_work_t *w)
 }
 
 static void start_batch(reg_store *s);
+static void queue_commit(reg_store *s);
 
-static void commit_done(uv_work_t *w, int status)
+static void free_ops(reg_op *ops)
 {
-    reg_store *s = w->data;
-    reg_op *ops = s->batch;
-    s->batch = NULL;
-    s->busy = 0;
-    s->batches++;
-    int err = status ? status : s->result;
-    if (s->cb) s->cb(s->reg, err, s->batch_index, ops);
     while (ops) {
         reg_op *next = ops->next;
         colony__reg_op_free(ops);
         ops = next;
     }
+}
+
+static void retry_fire(uv_timer_t *t)
+{
+    queue_commit(t->data);
+}
+
+/* A failed batch is not committed: it stays the current batch (its changes
+ * are in memory, and readers wait for them) and is retried with a backoff
+ * doubling up to REG_COMMIT_RETRY_MAX_MS, until it commits or the registry
+ * shuts down. Later changes wait behind it, so the disk never holds a change
+ * without the ones before it. */
+static void commit_failed(reg_store *s, int err)
+{
+    if (!s->stopping) {
+        s->retry_delay_ms = s->retry_delay_ms ? s->retry_delay_ms * 2 : REG_COMMIT_RETRY_MIN_MS;
+        if (s->retry_delay_ms > REG_COMMIT_RETRY_MAX_MS)
+            s->retry_delay_ms = REG_COMMIT_RETRY_MAX_MS;
+        COLONY_LOG_WARN("registry: commit failed, retrying",
+                        COLONY_LF_INT("index", (long long)s->batch_index),
+                        COLONY_LF_INT("retry_ms", (long long)s->retry_delay_ms));
+        if (s->cb) s->cb(s->reg, err, s->batch_index, s->batch);
+        uv_timer_start(s->retry_timer, retry_fire, s->retry_delay_ms, 0);
+        return;
+    }
+    /* Shutting down: what is not on disk now is lost; say so. */
+    size_t n = 0;
+    for (reg_op *op = s->batch; op; op = op->next)
+        n++;
+    for (reg_op *op = s->pending_head; op; op = op->next)
+        n++;
+    s->lost += n;
+    COLONY_LOG_ERROR("registry: giving up on a failed commit at shutdown; changes not saved",
+                     COLONY_LF_INT("index", (long long)s->batch_index),
+                     COLONY_LF_INT("changes", (long long)n));
+    reg_op *ops = s->batch;
+    s->batch = NULL;
+    free_ops(s->pending_head);
+    s->pending_head = s->pending_tail = NULL;
+    s->busy = 0;
+    if (s->cb) s->cb(s->reg, err, s->batch_index, ops);
+    free_ops(ops);
+}
+
+static void commit_done(uv_work_t *w, int status)
+{
+    reg_store *s = w->data;
+    s->batches++;
+    int err = status ? status : s->result;
+    if (err) {
+        commit_failed(s, err);
+        return;
+    }
+    reg_op *ops = s->batch;
+    s->batch = NULL;
+    s->busy = 0;
+    s->retry_delay_ms = 0;
+    if (s->cb) s->cb(s->reg, 0, s->batch_index, ops);
+    free_ops(ops);
     start_batch(s);
+}
+
+static void queue_commit(reg_store *s)
+{
+    s->work.data = s;
+    int rc = uv_queue_work(s->loop, &s->work, commit_work, commit_done);
+    if (rc) {
+        s->result = rc;
+        commit_done(&s->work, rc);
+    }
 }
 
 static void start_batch(reg_store *s)
@@ -175,12 +251,7 @@ static void start_batch(reg_store *s)
     for (reg_op *op = s->batch; op; op = op->next)
         if (op->index > s->batch_index) s->batch_index = op->index;
     s->busy = 1;
-    s->work.data = s;
-    int rc = uv_queue_work(s->loop, &s->work, commit_work, commit_done);
-    if (rc) {
-        s->result = rc;
-        commit_done(&s->work, rc);
-    }
+    queue_commit(s);
 }
 
 void colony__reg_store_push(reg_store *s, reg_op *op)
@@ -204,14 +275,31 @@ uint64_t colony__reg_store_batches(const reg_store *s)
     return s->batches;
 }
 
+void colony__reg_store_shutdown(reg_store *s)
+{
+    s->stopping = 1;
+    if (s->busy && uv_is_active((uv_handle_t *)s->retry_timer)) {
+        uv_timer_stop(s->retry_timer);
+        queue_commit(s); /* the last attempt, now */
+    }
+}
+
+size_t colony__reg_store_lost(const reg_store *s)
+{
+    return s->lost;
+}
+
+static void retry_timer_closed(uv_handle_t *h)
+{
+    colony__free(h);
+}
+
 void colony__reg_store_close(reg_store *s)
 {
     if (!s) return;
-    while (s->pending_head) {
-        reg_op *next = s->pending_head->next;
-        colony__reg_op_free(s->pending_head);
-        s->pending_head = next;
-    }
+    free_ops(s->pending_head);
+    free_ops(s->batch);
+    uv_close((uv_handle_t *)s->retry_timer, retry_timer_closed);
     sqlite3_close(s->db);
     colony__free(s);
 }

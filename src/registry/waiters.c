@@ -287,6 +287,10 @@ void colony__reg_waiters_committed(registry *reg, const reg_op *ops)
 {
     while (reg->acks_head && reg->acks_head->ack_index <= reg->committed)
         answer_ack(reg, reg->acks_head, 0);
+    if (reg->shutting_down) { /* reads held only for this commit can go now */
+        colony__reg_waiters_flush(reg);
+        return;
+    }
     reg_waiter *w = reg->waiters;
     while (w) {
         reg_waiter *next = w->next;
@@ -308,10 +312,27 @@ void colony__reg_waiters_failed(registry *reg)
 {
     while (reg->acks_head)
         answer_ack(reg, reg->acks_head, 1);
+    if (!reg->shutting_down) return;
+    /* Reads held for a commit that may never come: unavailable, not stale. */
+    while (reg->waiters) {
+        reg_waiter *w = reg->waiters;
+        colony_request *req = w->req;
+        unlink_waiter(reg, w);
+        w->req = NULL;
+        close_timer(w);
+        colony_respond_error(req, 503, "unavailable",
+                             "shutting down: the state could not be saved");
+    }
 }
 
+/* Shutdown: answers every parked read whose answer is durable now; one whose
+ * index is not committed yet still waits for that commit (or its failure). */
 void colony__reg_waiters_flush(registry *reg)
 {
-    while (reg->waiters)
-        answer_read(reg, reg->waiters);
+    reg_waiter *w = reg->waiters;
+    while (w) {
+        reg_waiter *next = w->next;
+        if (colony__reg_topic_index(reg, &w->topic) <= reg->committed) answer_read(reg, w);
+        w = next;
+    }
 }

@@ -62,11 +62,118 @@ static void test_split_write_with_failed_first_batch_is_not_acknowledged(void **
     assert_int_equal(r.status, 200);
 }
 
+/* True when a GET on path gets no answer within ms (the registry holds it). */
+static int read_is_held(const char *path, int ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)reg.port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    char req[512];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int ready = poll(&pfd, 1, ms);
+    close(fd);
+    return ready == 0;
+}
+
+/* A failed batch is not committed: readers are not served it (nor its index)
+ * while the disk refuses it, it is retried until it commits, and what readers
+ * then see survives kill -9. */
+static void test_failed_batch_is_retried_and_never_served_before_durable(void **state)
+{
+    (void)state;
+    rt_resp r;
+    assert_int_equal(rt_put(reg.port, "/v1/kv/warmup", "1", &r), 0);
+    assert_int_equal(r.status, 200);
+    sql("CREATE TRIGGER fail_kv BEFORE INSERT ON kv BEGIN SELECT RAISE(ABORT, 'injected'); END;");
+    assert_int_equal(rt_put(reg.port, "/v1/kv/pending", "x", &r), 0);
+    assert_int_equal(r.status, 500);
+    assert_non_null(strstr(r.body, "commit_failed"));
+    assert_true(read_is_held("/v1/kv/pending", 400));
+    /* Keys already durable are still served meanwhile. */
+    assert_int_equal(rt_get(reg.port, "/v1/kv/warmup", &r), 0);
+    assert_int_equal(r.status, 200);
+    sql("DROP TRIGGER fail_kv;");
+
+    /* The retry commits it (the client was told 500: the outcome was unknown). */
+    assert_int_equal(rt_get(reg.port, "/v1/kv/pending", &r), 0);
+    assert_int_equal(r.status, 200);
+    unsigned long long seen = r.index;
+    assert_true(seen > 0);
+    rt_stop(&reg, SIGKILL);
+    rt_start(&reg, NULL);
+    assert_int_equal(rt_get(reg.port, "/v1/kv/pending", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.index, seen);
+}
+
+/* A per-service index a watcher saw never goes backwards across a crash, also
+ * when the batch carrying it failed once. */
+static void test_service_index_survives_failed_batch(void **state)
+{
+    (void)state;
+    rt_resp r;
+    assert_int_equal(
+        rt_put(reg.port, "/v1/agent/service/register", "{\"ID\":\"web-1\",\"Name\":\"web\"}", &r),
+        0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(rt_get(reg.port, "/v1/health/service/web", &r), 0);
+    unsigned long long before = r.index;
+    sql("CREATE TRIGGER fail_services BEFORE INSERT ON services"
+        " BEGIN SELECT RAISE(ABORT, 'injected'); END;");
+    assert_int_equal(
+        rt_put(reg.port, "/v1/agent/service/register", "{\"ID\":\"web-2\",\"Name\":\"web\"}", &r),
+        0);
+    assert_int_equal(r.status, 500);
+    sql("DROP TRIGGER fail_services;");
+    assert_int_equal(rt_get(reg.port, "/v1/health/service/web", &r), 0);
+    unsigned long long seen = r.index;
+    assert_true(seen > before);
+    assert_non_null(strstr(r.body, "web-2"));
+    rt_stop(&reg, SIGKILL);
+    rt_start(&reg, NULL);
+    assert_int_equal(rt_get(reg.port, "/v1/health/service/web", &r), 0);
+    assert_true(r.index >= seen);
+    assert_non_null(strstr(r.body, "web-2"));
+}
+
+/* A graceful stop while a batch keeps failing ends (it does not retry
+ * forever), logs that the change was not saved, and the change is not there
+ * after a restart: it was never acknowledged nor served. */
+static void test_shutdown_gives_up_a_failing_batch(void **state)
+{
+    (void)state;
+    rt_resp r;
+    assert_int_equal(rt_put(reg.port, "/v1/kv/warmup", "1", &r), 0);
+    sql("CREATE TRIGGER fail_kv BEFORE INSERT ON kv BEGIN SELECT RAISE(ABORT, 'injected'); END;");
+    assert_int_equal(rt_put(reg.port, "/v1/kv/pending", "x", &r), 0);
+    assert_int_equal(r.status, 500);
+    int st = rt_stop(&reg, SIGTERM);
+    assert_true(WIFEXITED(st));
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "grep -q 'changes not saved' '%s'", reg.log);
+    assert_int_equal(system(cmd), 0);
+    sql("DROP TRIGGER fail_kv;");
+    rt_start(&reg, NULL);
+    assert_int_equal(rt_get(reg.port, "/v1/kv/pending", &r), 0);
+    assert_int_equal(r.status, 404);
+    assert_int_equal(rt_get(reg.port, "/v1/kv/warmup", &r), 0);
+    assert_int_equal(r.status, 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_split_write_with_failed_first_batch_is_not_acknowledged, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_failed_batch_is_retried_and_never_served_before_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_service_index_survives_failed_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_gives_up_a_failing_batch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
