@@ -56,8 +56,10 @@ COLONY_API uv_loop_t *colony_service_loop(colony_service *svc);
 /* The port the service listens on once running (0 before). */
 COLONY_API int colony_service_port(colony_service *svc);
 
-/* Runs after the server has drained during shutdown, in reverse order of
- * registration; call done() when finished (it may be asynchronous). */
+/* Runs after the server has drained during shutdown (and also when
+ * colony_service_run cannot listen, so a hook must not assume the service
+ * ever listened), in reverse order of registration; call done() when finished
+ * (it may be asynchronous). */
 typedef void (*colony_service_hook_cb)(colony_service *svc, void (*done)(colony_service *),
                                        void *ud);
 COLONY_API int colony_service_on_shutdown(colony_service *svc, colony_service_hook_cb hook,
@@ -69,7 +71,10 @@ COLONY_API int colony_service_on_started(colony_service *svc, colony_service_sta
                                          void *ud);
 
 /* Listens, runs the loop until a signal or colony_service_stop(), shuts down
- * gracefully, frees the service and returns the process exit code. */
+ * gracefully, frees the service, closes the default loop and returns the
+ * process exit code: 0, or 1 when it cannot listen (logged as "cannot listen";
+ * the shutdown hooks and the colony_service_client() close still run, without
+ * a drain) or a handle was left open on the loop. */
 COLONY_API int colony_service_run(colony_service *svc);
 /* Starts a graceful shutdown as SIGTERM would (from the service's loop thread). */
 COLONY_API void colony_service_stop(colony_service *svc);

@@ -265,12 +265,18 @@ int colony_service_on_started(colony_service *svc, colony_service_started_cb cb,
     return 0;
 }
 
+/* The end of every shutdown, graceful or after a failed listen: closes the
+ * main-loop client, the signal watchers (when run got that far) and the
+ * configuration watch, so the loop has nothing left and uv_run returns. */
 static void close_signals(colony_service *svc)
 {
     if (svc->client) colony_client_close(svc->client, NULL, NULL);
     svc->client = NULL;
-    uv_close((uv_handle_t *)&svc->sigterm, NULL);
-    uv_close((uv_handle_t *)&svc->sigint, NULL);
+    if (svc->signals_open) {
+        uv_close((uv_handle_t *)&svc->sigterm, NULL);
+        uv_close((uv_handle_t *)&svc->sigint, NULL);
+        svc->signals_open = 0;
+    }
     colony_config_unwatch(svc->config);
 }
 
@@ -312,6 +318,21 @@ static void on_signal(uv_signal_t *sig, int signum)
     colony_service_stop(svc);
 }
 
+/* Runs the loop until the shutdown finishes, frees the service and closes the
+ * default loop; returns exit_code, or 1 when a handle was left open. */
+static int run_to_end(colony_service *svc, int exit_code)
+{
+    uv_run(svc->loop, UV_RUN_DEFAULT);
+    service_free(svc);
+    int rc = uv_loop_close(uv_default_loop());
+    if (rc) {
+        COLONY_LOG_ERROR("event loop still has open handles at exit",
+                         COLONY_LF_STR("error", colony_strerror(rc)));
+        return 1;
+    }
+    return exit_code;
+}
+
 int colony_service_run(colony_service *svc)
 {
     const char *listen = colony_config_get_string(svc->config, "listen");
@@ -319,11 +340,16 @@ int colony_service_run(colony_service *svc)
     if (rc) {
         COLONY_LOG_ERROR("cannot listen", COLONY_LF_STR("address", listen),
                          COLONY_LF_STR("error", colony_strerror(rc)));
-        service_free(svc);
-        return 1;
+        /* The same teardown as a graceful stop, hooks included: they release
+         * what the service set up before run. There is nothing to drain. */
+        svc->stopping = 1;
+        colony_health_set_ready(svc->health, 0);
+        colony_server_shutdown(svc->server, 0, on_server_closed, svc);
+        return run_to_end(svc, 1);
     }
     uv_signal_init(svc->loop, &svc->sigterm);
     uv_signal_init(svc->loop, &svc->sigint);
+    svc->signals_open = 1;
     svc->sigterm.data = svc->sigint.data = svc;
     uv_signal_start(&svc->sigterm, on_signal, SIGTERM);
     uv_signal_start(&svc->sigint, on_signal, SIGINT);
@@ -335,8 +361,5 @@ int colony_service_run(colony_service *svc)
                                                  : colony_config_get_int(svc->config, "workers")));
     for (service_started *s = svc->started; s; s = s->next)
         s->cb(svc, s->ud);
-    uv_run(svc->loop, UV_RUN_DEFAULT);
-    service_free(svc);
-    uv_loop_close(uv_default_loop());
-    return 0;
+    return run_to_end(svc, 0);
 }

@@ -34,6 +34,7 @@ struct colony_service {
     service_hook *next_hook;
     struct service_started *started; /* in order of registration */
     int stopping;
+    int signals_open;       /* sigterm and sigint were initialized by run */
     unsigned fixed_workers; /* colony_service_options.workers */
 };
 
