@@ -13,23 +13,25 @@ static int token_service_access(registry *reg, colony_request *req, const char *
 
 /* Removes checks of service id that are not in the new registration
  * (?replace-existing-checks, as in Consul). */
-static void drop_other_checks(registry *reg, const char *id, reg_check **keep)
+static int drop_other_checks(registry *reg, const char *id, reg_check **keep)
 {
     char **drop = colony__calloc(reg->checks.count + 1, sizeof(*drop));
     size_t n = 0;
+    int rc = drop ? 0 : COLONY_ENOMEM;
     for (size_t i = 0; drop && i < reg->checks.cap; i++) {
         reg_check *c = reg->checks.slots[i].key ? reg->checks.slots[i].value : NULL;
         if (!c || !c->service_id || strcmp(c->service_id, id) != 0) continue;
         int kept = 0;
         for (size_t k = 0; keep[k]; k++)
             kept |= strcmp(keep[k]->id, c->id) == 0;
-        if (!kept) drop[n++] = colony__strdup(c->id);
+        if (!kept && !(drop[n++] = colony__strdup(c->id))) rc = COLONY_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
-        if (drop[i]) colony__reg_check_remove(reg, drop[i]);
+        if (!rc && colony__reg_check_remove(reg, drop[i]) == COLONY_ENOMEM) rc = COLONY_ENOMEM;
         colony__free(drop[i]);
     }
     colony__free(drop);
+    return rc;
 }
 
 /* Re-registering replaces the instance and checks with the same IDs: the
@@ -80,9 +82,11 @@ static void register_service(colony_request *req, void *ud)
     }
     reg_service *old = colony__reg_map_get(&reg->services, svc->id);
     if (old && colony_request_query_param(req, "replace-existing-checks"))
-        drop_other_checks(reg, svc->id, checks);
-    char *id = colony__strdup(svc->id);
-    rc = colony__reg_service_put(reg, svc);
+        rc = drop_other_checks(reg, svc->id, checks);
+    if (rc)
+        colony__reg_service_free(svc);
+    else
+        rc = colony__reg_service_put(reg, svc);
     for (size_t i = 0; checks[i]; i++) {
         if (rc)
             colony__reg_check_free(checks[i]);
@@ -90,7 +94,6 @@ static void register_service(colony_request *req, void *ud)
             rc = colony__reg_check_put(reg, checks[i]);
     }
     colony__free(checks);
-    colony__free(id);
     if (rc) {
         colony_respond_error(req, 500, "internal", "out of memory");
         return;
@@ -107,7 +110,10 @@ static void deregister_service(colony_request *req, void *ud)
         if (colony__reg_deny(req, token_service_access(reg, req, svc->name), REG_ACL_WRITE,
                              "service", svc->name))
             return;
-        colony__reg_service_remove(reg, id);
+        if (colony__reg_service_remove(reg, id) == COLONY_ENOMEM) {
+            colony_respond_error(req, 500, "internal", "out of memory");
+            return;
+        }
     }
     /* An unknown ID is not an error: deregistration is idempotent. */
     colony__reg_ack_write(reg, req, 200, NULL);
@@ -139,7 +145,10 @@ static void update_check(colony_request *req, registry *reg, int status, const c
 {
     reg_check *chk = writable_check(reg, req, colony_request_param(req, "id"));
     if (!chk) return;
-    colony__reg_check_ttl_update(reg, chk, status, note ? note : "");
+    if (colony__reg_check_ttl_update(reg, chk, status, note ? note : "")) {
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
     colony__reg_ack_write(reg, req, 200, NULL);
 }
 

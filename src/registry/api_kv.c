@@ -180,25 +180,11 @@ static void kv_put(colony_request *req, void *ud)
         colony__reg_ack_write(reg, req, 200, json_false());
         return;
     }
-    uint64_t idx = colony__reg_next_index(reg);
-    if (colony__reg_kv_set(reg, key, body, len, flags, 0, exists ? e->create_index : idx, idx,
-                           exists ? e->lock_index : 0)) {
+    if (colony__reg_kv_write(reg, key, body, len, flags)) {
         colony_respond_error(req, 500, "internal", "out of memory");
         return;
     }
-    colony__reg_kv_persist(reg, colony__reg_kv_find(reg, key));
     colony__reg_ack_write(reg, req, 200, json_true());
-}
-
-static void tombstone(registry *reg, reg_kv *e, uint64_t idx)
-{
-    e->deleted = 1;
-    e->deleted_at_ms = uv_now(reg->loop);
-    e->modify_index = idx;
-    colony__free(e->value);
-    e->value = colony__strdup("");
-    e->len = 0;
-    if (e->value) colony__reg_kv_persist(reg, e);
 }
 
 static void kv_delete(colony_request *req, void *ud)
@@ -221,13 +207,9 @@ static void kv_delete(colony_request *req, void *ud)
             if (strncmp(e->key, key, plen) != 0) break;
             if (!e->deleted && check_write(reg, req, e->key)) return;
         }
-        uint64_t idx = 0;
-        for (size_t i = colony__reg_kv_lower_bound(reg, key); i < reg->nkv; i++) {
-            reg_kv *e = reg->kv[i];
-            if (strncmp(e->key, key, plen) != 0) break;
-            if (e->deleted) continue;
-            if (!idx) idx = colony__reg_next_index(reg);
-            tombstone(reg, e, idx);
+        if (colony__reg_kv_delete(reg, key, 1) < 0) {
+            colony_respond_error(req, 500, "internal", "out of memory");
+            return;
         }
         colony__reg_ack_write(reg, req, 200, json_true());
         return;
@@ -238,7 +220,10 @@ static void kv_delete(colony_request *req, void *ud)
         colony__reg_ack_write(reg, req, 200, json_false());
         return;
     }
-    if (exists) tombstone(reg, e, colony__reg_next_index(reg));
+    if (colony__reg_kv_delete(reg, key, 0) < 0) {
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
     colony__reg_ack_write(reg, req, 200, json_true());
 }
 

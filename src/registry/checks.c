@@ -294,10 +294,12 @@ void colony__reg_check_arm(registry *reg, reg_check *chk)
     }
 }
 
-void colony__reg_check_ttl_update(registry *reg, reg_check *chk, int status, const char *note)
+int colony__reg_check_ttl_update(registry *reg, reg_check *chk, int status, const char *note)
 {
-    colony__reg_check_set_status(reg, chk, status, note);
+    int rc = colony__reg_check_set_status(reg, chk, status, note);
+    if (rc < 0) return rc; /* nothing changed: the client is told, the TTL runs on */
     if (chk->timer_open) uv_timer_start(&chk->timer, on_ttl_expired, chk->ttl_ms, 0);
+    return 0;
 }
 
 void colony__reg_check_disarm(reg_check *chk)

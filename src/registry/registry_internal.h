@@ -256,13 +256,16 @@ struct registry {
 };
 
 /* State changes: each assigns the next index, applies in memory and queues the
- * durable op. */
+ * durable op. The op is allocated first: on COLONY_ENOMEM nothing changed
+ * (the caller answers 500), so memory never holds a change the disk will
+ * not get. */
 uint64_t colony__reg_next_index(registry *reg);
 int colony__reg_service_put(registry *reg, reg_service *svc);  /* takes svc */
 int colony__reg_service_remove(registry *reg, const char *id); /* and its checks */
 int colony__reg_check_put(registry *reg, reg_check *chk);      /* takes chk; arms it */
+/* 1 if the status changed, 0 if not, COLONY_ENOMEM (status kept). */
 int colony__reg_check_set_status(registry *reg, reg_check *chk, int status, const char *output);
-void colony__reg_check_remove(registry *reg, const char *id);
+int colony__reg_check_remove(registry *reg, const char *id); /* 0, ENOENT or ENOMEM */
 void colony__reg_service_free(reg_service *svc);
 void colony__reg_check_free(reg_check *chk); /* only a check never armed */
 uint64_t *colony__reg_service_index_slot(registry *reg, const char *name);
@@ -279,8 +282,14 @@ int colony__reg_kv_set(registry *reg, const char *key, const char *value, size_t
                        uint64_t flags, int deleted, uint64_t create_index, uint64_t modify_index,
                        uint64_t lock_index);
 uint64_t colony__reg_kv_prefix_index(registry *reg, const char *prefix);
-/* Queues a durable op for a KV entry's current state. */
-void colony__reg_kv_persist(registry *reg, const reg_kv *e);
+/* A KV put at the next index, in memory and queued for disk; 0, or
+ * COLONY_ENOMEM with nothing changed. */
+int colony__reg_kv_write(registry *reg, const char *key, const char *value, size_t len,
+                         uint64_t flags);
+/* Deletes key (with recurse, every key under it) at one index, keeping
+ * tombstones. Returns how many live keys it deleted, or COLONY_ENOMEM with
+ * nothing changed. */
+int colony__reg_kv_delete(registry *reg, const char *key, int recurse);
 /* Forgets tombstones older than reg->tombstone_ttl_ms (memory and disk),
  * raising kv_floor to their highest ModifyIndex so no index goes backwards.
  * Returns how many were reaped. */
@@ -303,7 +312,7 @@ void colony__reg_checks_start_reaper(registry *reg);
 void colony__reg_checks_stop(registry *reg);
 
 /* A TTL check's heartbeat: new status and note, TTL deadline pushed back. */
-void colony__reg_check_ttl_update(registry *reg, reg_check *chk, int status, const char *note);
+int colony__reg_check_ttl_update(registry *reg, reg_check *chk, int status, const char *note);
 
 /* Consul-shaped JSON for answers. */
 json_t *colony__reg_service_agent_json(const reg_service *svc);

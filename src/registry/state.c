@@ -73,10 +73,10 @@ char *colony__reg_check_doc(const reg_check *c)
                           (json_int_t)c->create_index, "ModifyIndex", (json_int_t)c->modify_index));
 }
 
-/* Queues a durable op; on allocation failure the change stays in memory only
- * and is logged (it will be rewritten by the next change to the same item). */
-static void push_op(registry *reg, int type, const char *key, char *doc, const char *service,
-                    uint64_t idx)
+/* A durable op, built before memory changes so that when it cannot be
+ * allocated the change is refused (ENOMEM, memory untouched) instead of
+ * living in memory only. doc is taken (freed on failure). */
+static reg_op *new_op(int type, const char *key, char *doc, const char *service, uint64_t idx)
 {
     reg_op *op = colony__calloc(1, sizeof(*op));
     if (op) {
@@ -89,60 +89,87 @@ static void push_op(registry *reg, int type, const char *key, char *doc, const c
     }
     if (!op || !op->key || (service && !op->topic_service) ||
         ((type == OP_SERVICE_PUT || type == OP_CHECK_PUT) && !op->doc)) {
-        COLONY_LOG_ERROR("registry: out of memory queueing a durable write",
-                         COLONY_LF_STR("key", key));
         if (op) colony__reg_op_free(op);
         colony__free(doc);
-        return;
+        return NULL;
     }
-    colony__reg_store_push(reg->store, op);
+    return op;
 }
 
 int colony__reg_service_put(registry *reg, reg_service *svc)
 {
     reg_service *old = colony__reg_map_get(&reg->services, svc->id);
-    reg_name *nm = colony__reg_name_slot(reg, svc->name);
+    uint64_t idx = reg->index + 1;
+    svc->create_index = old ? old->create_index : idx;
+    svc->modify_index = idx;
+    reg_op *op = new_op(OP_SERVICE_PUT, svc->id, colony__reg_service_doc(svc), svc->name, idx);
+    reg_name *nm = op ? colony__reg_name_slot(reg, svc->name) : NULL;
     if (!nm || colony__reg_name_reserve(nm, 1, 0) ||
         colony__reg_map_put(&reg->services, svc->id, svc)) {
+        if (op) colony__reg_op_free(op);
         colony__reg_service_free(svc);
         return COLONY_ENOMEM;
     }
-    uint64_t idx = colony__reg_next_index(reg);
-    svc->create_index = old ? old->create_index : idx;
-    svc->modify_index = idx;
+    colony__reg_next_index(reg);
     if (old) colony__reg_name_remove_instance(reg, old);
     colony__reg_name_add_instance(nm, svc);
     if (old && strcmp(old->name, svc->name) != 0) bump_service_name(reg, old->name, idx);
     colony__reg_service_free(old);
     bump_service_name(reg, svc->name, idx);
     reg->catalog_index = idx;
-    push_op(reg, OP_SERVICE_PUT, svc->id, colony__reg_service_doc(svc), svc->name, idx);
+    colony__reg_store_push(reg->store, op);
     return 0;
 }
 
+/* Removes a check whose deletion op is already allocated (cannot fail). */
+static void check_remove_with(registry *reg, reg_check *chk, reg_op *op)
+{
+    colony__reg_map_remove(&reg->checks, chk->id);
+    colony__reg_name_remove_check(reg, chk);
+    uint64_t idx = colony__reg_next_index(reg);
+    op->index = idx;
+    reg->checks_index = idx;
+    if (chk->service_name) bump_service_name(reg, chk->service_name, idx);
+    colony__reg_store_push(reg->store, op);
+    colony__reg_check_disarm(chk);
+}
+
+/* All or nothing: every op (the service's and its checks') is allocated
+ * before anything is removed. */
 int colony__reg_service_remove(registry *reg, const char *id)
 {
     reg_service *svc = colony__reg_map_get(&reg->services, id);
     if (!svc) return COLONY_ENOENT;
-    /* Collect the service's checks first: removing mutates the map. */
     size_t n = 0;
-    char **ids = colony__calloc(reg->checks.count + 1, sizeof(*ids));
-    for (size_t i = 0; ids && i < reg->checks.cap; i++) {
+    reg_check **checks = colony__calloc(reg->checks.count + 1, sizeof(*checks));
+    reg_op **ops = colony__calloc(reg->checks.count + 1, sizeof(*ops));
+    int rc = checks && ops ? 0 : COLONY_ENOMEM;
+    for (size_t i = 0; !rc && i < reg->checks.cap; i++) {
         reg_check *c = reg->checks.slots[i].key ? reg->checks.slots[i].value : NULL;
-        if (c && c->service_id && strcmp(c->service_id, id) == 0) ids[n++] = c->id;
+        if (!c || !c->service_id || strcmp(c->service_id, id) != 0) continue;
+        checks[n] = c;
+        ops[n] = new_op(OP_CHECK_DEL, c->id, NULL, c->service_name, 0);
+        if (!ops[n++]) rc = COLONY_ENOMEM;
     }
-    for (size_t i = 0; i < n; i++) {
-        char *cid = colony__strdup(ids[i]);
-        if (cid) colony__reg_check_remove(reg, cid);
-        colony__free(cid);
+    reg_op *svc_op = rc ? NULL : new_op(OP_SERVICE_DEL, svc->id, NULL, svc->name, 0);
+    if (!svc_op) {
+        for (size_t i = 0; ops && i < n; i++)
+            if (ops[i]) colony__reg_op_free(ops[i]);
+        colony__free(checks);
+        colony__free(ops);
+        return COLONY_ENOMEM;
     }
-    colony__free(ids);
+    for (size_t i = 0; i < n; i++)
+        check_remove_with(reg, checks[i], ops[i]);
+    colony__free(checks);
+    colony__free(ops);
     colony__reg_map_remove(&reg->services, id);
     colony__reg_name_remove_instance(reg, svc);
     uint64_t idx = colony__reg_next_index(reg);
+    svc_op->index = idx;
     bump_service_name(reg, svc->name, idx);
     reg->catalog_index = idx;
-    push_op(reg, OP_SERVICE_DEL, svc->id, NULL, svc->name, idx);
+    colony__reg_store_push(reg->store, svc_op);
     colony__reg_service_free(svc);
     return 0;
 }
@@ -154,10 +181,9 @@ int colony__reg_check_put(registry *reg, reg_check *chk)
         colony__reg_check_free(chk);
         return COLONY_ENOMEM;
     }
-    reg_check *old = colony__reg_map_remove(&reg->checks, chk->id);
-    uint64_t idx = colony__reg_next_index(reg);
+    reg_check *old = colony__reg_map_get(&reg->checks, chk->id);
+    uint64_t idx = reg->index + 1;
     if (old) {
-        colony__reg_name_remove_check(reg, old);
         /* Re-registering keeps the known status, as Consul does, so a
          * heartbeating client that re-registers does not flap. */
         if (old->type == chk->type) {
@@ -169,20 +195,26 @@ int colony__reg_check_put(registry *reg, reg_check *chk)
             }
         }
         chk->create_index = old->create_index;
-        colony__reg_check_disarm(old);
     } else {
         chk->create_index = idx;
     }
     chk->modify_index = idx;
     chk->reg = reg;
-    if (colony__reg_map_put(&reg->checks, chk->id, chk)) {
+    reg_op *op = new_op(OP_CHECK_PUT, chk->id, colony__reg_check_doc(chk), chk->service_name, idx);
+    if (!op || colony__reg_map_put(&reg->checks, chk->id, chk)) { /* replaces old in place */
+        if (op) colony__reg_op_free(op);
         colony__reg_check_free(chk);
         return COLONY_ENOMEM;
+    }
+    colony__reg_next_index(reg);
+    if (old) {
+        colony__reg_name_remove_check(reg, old);
+        colony__reg_check_disarm(old);
     }
     if (nm) colony__reg_name_add_check(nm, chk);
     reg->checks_index = idx;
     if (chk->service_name) bump_service_name(reg, chk->service_name, idx);
-    push_op(reg, OP_CHECK_PUT, chk->id, colony__reg_check_doc(chk), chk->service_name, idx);
+    colony__reg_store_push(reg->store, op);
     colony__reg_check_arm(reg, chk);
     return 0;
 }
@@ -200,30 +232,36 @@ int colony__reg_check_set_status(registry *reg, reg_check *chk, int status, cons
             chk->output = copy;
         }
     }
-    if (status == REG_CRITICAL && chk->status != REG_CRITICAL)
-        chk->critical_since_ms = uv_now(reg->loop);
-    else if (status != REG_CRITICAL)
-        chk->critical_since_ms = 0;
-    if (status == chk->status) return 0;
+    if (status == chk->status) {
+        if (status != REG_CRITICAL) chk->critical_since_ms = 0;
+        return 0;
+    }
+    int old_status = chk->status;
+    uint64_t old_modify = chk->modify_index, idx = reg->index + 1;
     chk->status = status;
-    uint64_t idx = colony__reg_next_index(reg);
     chk->modify_index = idx;
+    reg_op *op = new_op(OP_CHECK_PUT, chk->id, colony__reg_check_doc(chk), chk->service_name, idx);
+    if (!op) {
+        chk->status = old_status;
+        chk->modify_index = old_modify;
+        return COLONY_ENOMEM;
+    }
+    chk->critical_since_ms = status == REG_CRITICAL ? uv_now(reg->loop) : 0;
+    colony__reg_next_index(reg);
     reg->checks_index = idx;
     if (chk->service_name) bump_service_name(reg, chk->service_name, idx);
-    push_op(reg, OP_CHECK_PUT, chk->id, colony__reg_check_doc(chk), chk->service_name, idx);
+    colony__reg_store_push(reg->store, op);
     return 1;
 }
 
-void colony__reg_check_remove(registry *reg, const char *id)
+int colony__reg_check_remove(registry *reg, const char *id)
 {
-    reg_check *chk = colony__reg_map_remove(&reg->checks, id);
-    if (!chk) return;
-    colony__reg_name_remove_check(reg, chk);
-    uint64_t idx = colony__reg_next_index(reg);
-    reg->checks_index = idx;
-    if (chk->service_name) bump_service_name(reg, chk->service_name, idx);
-    push_op(reg, OP_CHECK_DEL, chk->id, NULL, chk->service_name, idx);
-    colony__reg_check_disarm(chk);
+    reg_check *chk = colony__reg_map_get(&reg->checks, id);
+    if (!chk) return COLONY_ENOENT;
+    reg_op *op = new_op(OP_CHECK_DEL, chk->id, NULL, chk->service_name, 0);
+    if (!op) return COLONY_ENOMEM;
+    check_remove_with(reg, chk, op);
+    return 0;
 }
 
 /* ---- KV: a sorted array (prefix scans are ranges), tombstones kept ---- */
@@ -301,23 +339,96 @@ uint64_t colony__reg_kv_prefix_index(registry *reg, const char *prefix)
     return idx;
 }
 
-void colony__reg_kv_persist(registry *reg, const reg_kv *e)
+/* A KV op for an entry's new state, built before memory changes. */
+static reg_op *kv_op(const char *key, const char *value, size_t len, uint64_t flags, int deleted,
+                     uint64_t create_index, uint64_t modify_index, uint64_t lock_index)
 {
     reg_op *op = colony__calloc(1, sizeof(*op));
-    char *value = op ? colony__malloc(e->len + 1) : NULL;
-    if (op) op->key = colony__strdup(e->key);
-    if (!op || !value || !op->key) {
-        COLONY_LOG_ERROR("registry: out of memory queueing a KV write",
-                         COLONY_LF_STR("key", e->key));
-        colony__free(value);
+    char *copy = op ? colony__malloc(len + 1) : NULL;
+    if (op) op->key = colony__strdup(key);
+    if (!op || !copy || !op->key) {
+        colony__free(copy);
         if (op) colony__reg_op_free(op);
-        return;
+        return NULL;
     }
-    memcpy(value, e->value, e->len + 1);
+    if (len) memcpy(copy, value, len);
+    copy[len] = '\0';
     op->type = OP_KV_PUT;
-    op->kv = *e;
-    op->kv.key = op->key;
-    op->kv.value = value;
-    op->index = e->modify_index;
+    op->kv = (reg_kv){.key = op->key,
+                      .value = copy,
+                      .len = len,
+                      .flags = flags,
+                      .create_index = create_index,
+                      .modify_index = modify_index,
+                      .lock_index = lock_index,
+                      .deleted = deleted};
+    op->index = modify_index;
+    return op;
+}
+
+int colony__reg_kv_write(registry *reg, const char *key, const char *value, size_t len,
+                         uint64_t flags)
+{
+    reg_kv *e = colony__reg_kv_find(reg, key);
+    int exists = e && !e->deleted;
+    uint64_t idx = reg->index + 1;
+    uint64_t create_index = exists ? e->create_index : idx, lock_index = exists ? e->lock_index : 0;
+    reg_op *op = kv_op(key, value, len, flags, 0, create_index, idx, lock_index);
+    if (!op || colony__reg_kv_set(reg, key, value, len, flags, 0, create_index, idx, lock_index)) {
+        if (op) colony__reg_op_free(op);
+        return COLONY_ENOMEM;
+    }
+    colony__reg_next_index(reg);
     colony__reg_store_push(reg->store, op);
+    return 0;
+}
+
+/* Tombstones every live key equal to key (or under it with recurse) at one
+ * index. All or nothing: each tombstone's op and empty value are allocated
+ * before any key changes. Returns how many keys were deleted, or ENOMEM. */
+int colony__reg_kv_delete(registry *reg, const char *key, int recurse)
+{
+    size_t first = colony__reg_kv_lower_bound(reg, key), plen = strlen(key), n = 0, end = first;
+    for (; end < reg->nkv; end++) {
+        reg_kv *e = reg->kv[end];
+        if (recurse ? strncmp(e->key, key, plen) != 0 : strcmp(e->key, key) != 0) break;
+        n += !e->deleted;
+    }
+    if (!n) return 0;
+    uint64_t idx = reg->index + 1;
+    reg_op **ops = colony__calloc(n, sizeof(*ops));
+    char **empty = colony__calloc(n, sizeof(*empty));
+    int rc = ops && empty ? 0 : COLONY_ENOMEM;
+    for (size_t i = first, k = 0; !rc && i < end; i++) {
+        reg_kv *e = reg->kv[i];
+        if (e->deleted) continue;
+        ops[k] = kv_op(e->key, "", 0, e->flags, 1, e->create_index, idx, e->lock_index);
+        empty[k] = colony__strdup("");
+        if (!ops[k] || !empty[k]) rc = COLONY_ENOMEM;
+        k++;
+    }
+    if (rc) {
+        for (size_t k = 0; ops && empty && k < n; k++) {
+            if (ops[k]) colony__reg_op_free(ops[k]);
+            colony__free(empty[k]);
+        }
+        colony__free(ops);
+        colony__free(empty);
+        return rc;
+    }
+    colony__reg_next_index(reg);
+    for (size_t i = first, k = 0; i < end; i++) {
+        reg_kv *e = reg->kv[i];
+        if (e->deleted) continue;
+        e->deleted = 1;
+        e->deleted_at_ms = uv_now(reg->loop);
+        e->modify_index = idx;
+        colony__free(e->value);
+        e->value = empty[k];
+        e->len = 0;
+        colony__reg_store_push(reg->store, ops[k++]);
+    }
+    colony__free(ops);
+    colony__free(empty);
+    return (int)n;
 }
