@@ -107,7 +107,8 @@ COLONY_API void colony_span_traceparent(const colony_span *s, char out[56]);
 /* Hex ids, NUL-terminated, valid while the span lives (for log context). */
 COLONY_API const char *colony_span_trace_id_hex(const colony_span *s);
 COLONY_API const char *colony_span_span_id_hex(const colony_span *s);
-/* Ends the span (records the end time) and passes ownership to the tracer. */
+/* Ends the span (records the end time) and passes ownership to the tracer;
+ * it must happen before colony_tracer_free of that tracer begins. */
 COLONY_API void colony_span_end(colony_span *s);
 
 /* ---- tracer and export ---- */
@@ -124,7 +125,10 @@ typedef struct colony_tracer_options {
 /* Creates a tracer. With an endpoint it starts an exporter thread with its own
  * loop; span_end only enqueues (never blocks on I/O). NULL on failure. */
 COLONY_API colony_tracer *colony_tracer_new(const colony_tracer_options *opts);
-/* Flushes what is queued (bounded by timeout_ms), stops the exporter and frees. */
+/* Flushes what is queued (bounded by timeout_ms), stops the exporter and frees.
+ * No span of this tracer may end (or start) during or after this call: stop
+ * every thread that ends spans first (colony_service frees its server and
+ * workers before its tracer). */
 COLONY_API void colony_tracer_free(colony_tracer *t, uint64_t timeout_ms);
 
 typedef struct colony_tracer_stats {

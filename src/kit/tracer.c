@@ -56,13 +56,16 @@ void colony__tracer_count_start(colony_tracer *t, int sampled)
     if (sampled) atomic_fetch_add_explicit(&t->sampled, 1, memory_order_relaxed);
 }
 
+/* Queues an ended span. A span that ends once the tracer is stopping is
+ * dropped, and the wake-up is sent under the lock: the stop flag cannot rise
+ * in between, so the exporter cannot have closed the wake handle yet. Ending
+ * a span during or after colony_tracer_free is still not allowed (trace.h). */
 void colony__tracer_submit(colony_tracer *t, colony_span *s)
 {
     if (!t->endpoint) {
         colony__span_free(s);
         return;
     }
-    int wake = 0;
     pthread_mutex_lock(&t->lock);
     if (t->queued >= t->max_queue || t->stopping) {
         pthread_mutex_unlock(&t->lock);
@@ -76,9 +79,8 @@ void colony__tracer_submit(colony_tracer *t, colony_span *s)
     else
         t->head = s;
     t->tail = s;
-    wake = ++t->queued == t->max_batch;
+    if (++t->queued == t->max_batch) uv_async_send(&t->wake);
     pthread_mutex_unlock(&t->lock);
-    if (wake) uv_async_send(&t->wake);
 }
 
 /* Takes up to max spans off the queue. */
