@@ -103,6 +103,19 @@ static inline void rt_start(rt_registry *r, const char *const *extra)
     assert_true(r->port > 0);
 }
 
+/* The registry of the test that is running: each test binary starts its own
+ * (a fresh data dir per test) through the fixtures below or its own setup. */
+static rt_registry reg;
+
+/* cmocka fixtures: a registry with default settings for each test. */
+static inline int rt_setup(void **state)
+{
+    (void)state;
+    memset(&reg, 0, sizeof(reg));
+    rt_start(&reg, NULL);
+    return 0;
+}
+
 /* Stops the registry with sig (SIGTERM: graceful, SIGKILL: crash) and reaps it. */
 static inline int rt_stop(rt_registry *r, int sig)
 {
@@ -121,6 +134,13 @@ static inline void rt_cleanup(rt_registry *r)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->dir);
     if (system(cmd)) {
     }
+}
+
+static inline int rt_teardown(void **state)
+{
+    (void)state;
+    rt_cleanup(&reg);
+    return 0;
 }
 
 /* One request on a fresh connection; returns 0 or -1 on a socket error.

@@ -5,8 +5,6 @@
 #include <jansson.h>
 #include "registry_test_util.h"
 
-static rt_registry reg;
-
 static const char *const acl_doc =
     "{\"anonymous\":\"deny\",\"tokens\":["
     "{\"token\":\"root\",\"management\":true},"
@@ -29,13 +27,6 @@ static int setup(void **state)
     snprintf(flag, sizeof(flag), "--acl-file=%s", acl_path);
     const char *extra[] = {flag, NULL};
     rt_start(&reg, extra);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup(&reg);
     return 0;
 }
 
@@ -138,11 +129,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_recursive_delete_needs_write_on_every_key, setup,
-                                        teardown),
+                                        rt_teardown),
         cmocka_unit_test_setup_teardown(test_reregister_under_other_name_is_denied, setup,
-                                        teardown),
+                                        rt_teardown),
         cmocka_unit_test_setup_teardown(test_denied_blocking_query_answers_at_once, setup,
-                                        teardown),
+                                        rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

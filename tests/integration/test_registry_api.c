@@ -3,23 +3,6 @@
 #include <jansson.h>
 #include "registry_test_util.h"
 
-static rt_registry reg;
-
-static int setup(void **state)
-{
-    (void)state;
-    memset(&reg, 0, sizeof(reg));
-    rt_start(&reg, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup(&reg);
-    return 0;
-}
-
 static json_t *get_json(const char *path, int expect_status)
 {
     rt_resp r;
@@ -185,9 +168,9 @@ static void test_status(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_register_and_discover, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_and_discover, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_status, rt_setup, rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,23 +8,6 @@
 #include <stdatomic.h>
 #include "registry_test_util.h"
 
-static rt_registry reg;
-
-static int setup(void **state)
-{
-    (void)state;
-    memset(&reg, 0, sizeof(reg));
-    rt_start(&reg, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup(&reg);
-    return 0;
-}
-
 static const char *script; /* status of probe n is script[n], the last one repeats */
 static atomic_int answered;
 static atomic_int stop_server;
@@ -182,9 +165,10 @@ static void test_success_before_passing_from_start(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_streaks_delay_status_changes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_defaults_apply_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_success_before_passing_from_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streaks_delay_status_changes, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_defaults_apply_at_once, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_success_before_passing_from_start, rt_setup,
+                                        rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,23 +5,6 @@
 #include <jansson.h>
 #include "registry_test_util.h"
 
-static rt_registry reg;
-
-static int setup(void **state)
-{
-    (void)state;
-    memset(&reg, 0, sizeof(reg));
-    rt_start(&reg, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup(&reg);
-    return 0;
-}
-
 /* A tiny HTTP server thread answering every request with http_status and
  * remembering the last request head. */
 static volatile int http_status = 200;
@@ -215,11 +198,12 @@ static void test_deregister_critical_and_restart(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_check, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tcp_check_and_failures_before_critical, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_deregister_critical_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ttl_expiry, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_http_check, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_check_and_failures_before_critical, rt_setup,
+                                        rt_teardown),
+        cmocka_unit_test_setup_teardown(test_deregister_critical_and_restart, rt_setup,
+                                        rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

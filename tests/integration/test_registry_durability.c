@@ -6,23 +6,6 @@
 #include <sqlite3.h>
 #include "registry_test_util.h"
 
-static rt_registry reg;
-
-static int setup(void **state)
-{
-    (void)state;
-    memset(&reg, 0, sizeof(reg));
-    rt_start(&reg, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup(&reg);
-    return 0;
-}
-
 static void sql(const char *stmt)
 {
     char path[400];
@@ -169,11 +152,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
-            test_split_write_with_failed_first_batch_is_not_acknowledged, setup, teardown),
+            test_split_write_with_failed_first_batch_is_not_acknowledged, rt_setup, rt_teardown),
         cmocka_unit_test_setup_teardown(
-            test_failed_batch_is_retried_and_never_served_before_durable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_service_index_survives_failed_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_gives_up_a_failing_batch, setup, teardown),
+            test_failed_batch_is_retried_and_never_served_before_durable, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_service_index_survives_failed_batch, rt_setup,
+                                        rt_teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_gives_up_a_failing_batch, rt_setup,
+                                        rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,23 +5,6 @@
 #include <jansson.h>
 #include "registry_test_util.h"
 
-static rt_registry reg;
-
-static int setup(void **state)
-{
-    (void)state;
-    memset(&reg, 0, sizeof(reg));
-    rt_start(&reg, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup(&reg);
-    return 0;
-}
-
 static void test_put_get_delete(void **state)
 {
     (void)state;
@@ -198,11 +181,11 @@ static void test_durable_across_kill9(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits_and_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cas, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cas_race, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_durable_across_kill9, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_get_delete, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_limits_and_errors, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_cas, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_cas_race, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_durable_across_kill9, rt_setup, rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,23 +7,6 @@
 #include <jansson.h>
 #include "registry_test_util.h"
 
-static rt_registry reg;
-
-static int setup(void **state)
-{
-    (void)state;
-    memset(&reg, 0, sizeof(reg));
-    rt_start(&reg, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup(&reg);
-    return 0;
-}
-
 static json_t *get_json(const char *path)
 {
     rt_resp r;
@@ -206,9 +189,9 @@ static void test_checks_sorted_and_restart(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_changes_reach_cached_answers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_several_tags_all_match, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_checks_sorted_and_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changes_reach_cached_answers, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_several_tags_all_match, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_checks_sorted_and_restart, rt_setup, rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

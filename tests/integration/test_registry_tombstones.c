@@ -3,7 +3,6 @@
  * going backwards, also across a restart. */
 #include "registry_test_util.h"
 
-static rt_registry reg;
 static const char *const short_ttl[] = {"--kv.tombstone-ttl=300ms", NULL};
 
 static int setup(void **state)
@@ -11,13 +10,6 @@ static int setup(void **state)
     (void)state;
     memset(&reg, 0, sizeof(reg));
     rt_start(&reg, short_ttl);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup(&reg);
     return 0;
 }
 
@@ -99,7 +91,8 @@ static void test_tombstones_reaped_indexes_monotonic(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_tombstones_reaped_indexes_monotonic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstones_reaped_indexes_monotonic, setup,
+                                        rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

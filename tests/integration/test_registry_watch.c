@@ -4,23 +4,6 @@
 #include <jansson.h>
 #include "registry_test_util.h"
 
-static rt_registry reg;
-
-static int setup(void **state)
-{
-    (void)state;
-    memset(&reg, 0, sizeof(reg));
-    rt_start(&reg, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rt_cleanup(&reg);
-    return 0;
-}
-
 typedef struct watcher {
     char path[256];
     rt_resp resp;
@@ -248,10 +231,10 @@ static void test_acl(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_service_watch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kv_watch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_many_watchers_and_shutdown, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_acl, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_service_watch, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_kv_watch, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_many_watchers_and_shutdown, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_acl, rt_setup, rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
