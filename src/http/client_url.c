@@ -9,19 +9,12 @@
 #include <uv.h>
 #include "colony/error.h"
 #include "http/client_internal.h"
+#include "http/parser_internal.h"
 
 static int is_host_char(unsigned char ch)
 {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
            ch == '-' || ch == '.' || ch == '_' || ch == '~';
-}
-
-static int hex_value(unsigned char ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
 }
 
 /* The request target may hold any visible ASCII; it ends at '#'. */
@@ -102,8 +95,8 @@ static int parse_unix_authority(const char *p, colony__client_url *out, const ch
     while (*p && *p != '/' && *p != '?' && *p != '#') {
         unsigned char ch = (unsigned char)*p;
         if (ch == '%') {
-            int hi = hex_value((unsigned char)p[1]);
-            int lo = hi < 0 ? -1 : hex_value((unsigned char)p[2]);
+            int hi = colony__http_hex_value((unsigned char)p[1]);
+            int lo = hi < 0 ? -1 : colony__http_hex_value((unsigned char)p[2]);
             if (lo < 0) return COLONY_EINVAL;
             ch = (unsigned char)(hi * 16 + lo);
             if (ch == 0) return COLONY_EINVAL;

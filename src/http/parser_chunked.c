@@ -52,12 +52,6 @@ void colony_http_chunked_init(colony_http_chunked *d)
     d->error = COLONY_HTTP_OK;
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c <= '9') return c - '0';
-    return (c | 0x20) - 'a' + 10;
-}
-
 /* After an extension value or name: ";" starts another extension, CR ends the
  * line. Returns the next state or CH_ERROR. */
 static int after_extension(unsigned char c, int ws_state)
@@ -121,7 +115,7 @@ int colony_http_chunked_decode(colony_http_chunked *d, const char *in, size_t le
                     err = COLONY_HTTP_BAD_CHUNK_SIZE;
                     break;
                 }
-                size = size * 16 + (uint64_t)hex_value(c);
+                size = size * 16 + (uint64_t)colony__http_hex_value(c);
                 if (size > lim.max_body - d->total) {
                     err = COLONY_HTTP_BODY_TOO_LARGE;
                     break;

@@ -22,6 +22,13 @@ extern const uint8_t colony__http_cc[256];
 
 #define COLONY__HTTP_IS(c, cls) ((colony__http_cc[(unsigned char)(c)] & (cls)) != 0)
 
+/* Value of a hex digit, or -1 for any other byte (percent-escapes, chunk sizes). */
+static inline int colony__http_hex_value(unsigned char c)
+{
+    if (!COLONY__HTTP_IS(c, COLONY__CC_HEX)) return -1;
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
 /* Copies *in (NULL = all defaults) into *out with zero fields defaulted. */
 void colony__http_effective_limits(colony_http_limits *out, const colony_http_limits *in);
 

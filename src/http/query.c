@@ -3,14 +3,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "http/router_internal.h"
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+#include "http/parser_internal.h"
 
 int colony__percent_decode(const char *in, size_t len, int plus_is_space, char *out,
                            size_t *out_len)
@@ -20,8 +13,8 @@ int colony__percent_decode(const char *in, size_t len, int plus_is_space, char *
         unsigned char c = (unsigned char)in[i];
         if (c == '%') {
             if (len - i < 3) return COLONY_EINVAL;
-            int hi = hex_value((unsigned char)in[i + 1]);
-            int lo = hex_value((unsigned char)in[i + 2]);
+            int hi = colony__http_hex_value((unsigned char)in[i + 1]);
+            int lo = colony__http_hex_value((unsigned char)in[i + 2]);
             if (hi < 0 || lo < 0) return COLONY_EINVAL;
             c = (unsigned char)(hi * 16 + lo);
             if (c == 0) return COLONY_EINVAL;
