@@ -263,6 +263,18 @@ void colony_config_free(colony_config *cfg)
     colony__free(cfg);
 }
 
+/* Swaps in a fully built, valid set of values and the plan that made them.
+ * Loads call it only after everything succeeded, so a failed load leaves cfg
+ * untouched. */
+static void install(colony_config *cfg, colony__config_value *values, colony__config_plan *plan)
+{
+    colony__config_values_free(cfg->values, cfg->n);
+    plan_free(&cfg->plan);
+    cfg->values = values;
+    cfg->plan = *plan;
+    cfg->loaded = 1;
+}
+
 int colony_config_load(colony_config *cfg, const colony_config_options *opts,
                        colony_config_error *err)
 {
@@ -283,11 +295,7 @@ int colony_config_load(colony_config *cfg, const colony_config_options *opts,
         plan_free(&plan);
         return rc;
     }
-    colony__config_values_free(cfg->values, cfg->n);
-    plan_free(&cfg->plan);
-    cfg->values = values;
-    cfg->plan = plan;
-    cfg->loaded = 1;
+    install(cfg, values, &plan);
     return 0;
 }
 
@@ -314,11 +322,7 @@ int colony__config_load_buffer(colony_config *cfg, const char *name, const char 
         rc = colony__config_apply_json(cfg, values, COLONY__CONFIG_SRC_FILE_DEFAULT, name,
                                        text ? text : "", len, err);
     if (rc) goto fail;
-    colony__config_values_free(cfg->values, cfg->n);
-    plan_free(&cfg->plan);
-    cfg->values = values;
-    cfg->plan = plan;
-    cfg->loaded = 1;
+    install(cfg, values, &plan);
     return 0;
 fail:
     colony__config_values_free(values, cfg->n);
