@@ -8,6 +8,7 @@
 #include <time.h>
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "http/parser_internal.h"
 #include "http/server_internal.h"
 
 #define CONTINUE_LINE "HTTP/1.1 100 Continue\r\n\r\n"
@@ -378,15 +379,6 @@ int colony_respond_error(colony_request *req, int status, const char *error, con
     return rc;
 }
 
-/* RFC 9110 tchar (digits, letters and !#$%&'*+-.^_`|~) as a 256-bit set:
- * one shift and mask per byte of every response header name. */
-static const uint64_t token_set[4] = {0x03ff6cfa00000000ull, 0x57ffffffc7fffffeull, 0, 0};
-
-static int is_token_char(unsigned char ch)
-{
-    return (int)((token_set[ch >> 6] >> (ch & 63)) & 1);
-}
-
 static int bad_value_byte(unsigned char ch)
 {
     return (ch < 0x20 && ch != '\t') || ch == 0x7f;
@@ -427,7 +419,7 @@ int colony_response_header(colony_request *req, const char *name, const char *va
     size_t name_len = strlen(name), value_len = strlen(value);
     if (name_len == 0) return COLONY_EINVAL;
     for (size_t i = 0; i < name_len; i++)
-        if (!is_token_char((unsigned char)name[i])) return COLONY_EINVAL;
+        if (!COLONY__HTTP_IS(name[i], COLONY__CC_TCHAR)) return COLONY_EINVAL;
     if (!valid_field_value(value, value_len)) return COLONY_EINVAL;
     if (name_len == 14 && strcasecmp(name, "Content-Length") == 0) {
         if (value_len == 0 || value_len > 19) return COLONY_EINVAL;
