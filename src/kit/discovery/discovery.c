@@ -6,7 +6,7 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
-#include "kit/discovery_internal.h"
+#include "kit/discovery/discovery_internal.h"
 
 /* Keeps one instance's TTL check passing. While the registry does not know the
  * instance (first registration failed, or the check answered 404 because the

@@ -5,7 +5,7 @@
 #include <math.h>
 #include "colony/error.h"
 #include "core/json_write.h"
-#include "kit/trace_internal.h"
+#include "kit/trace/trace_internal.h"
 
 static int put_attr(colony_buf *b, const span_attr *a)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "colony/error.h"
-#include "kit/metrics_internal.h"
+#include "kit/metrics/metrics_internal.h"
 
 /* Integers (counts) in plain decimal, anything else as the shortest %g text
  * that reads back as the same double. */

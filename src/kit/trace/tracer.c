@@ -8,7 +8,7 @@
 #include "colony/http_client.h"
 #include "colony/log.h"
 #include "core/alloc.h"
-#include "kit/trace_internal.h"
+#include "kit/trace/trace_internal.h"
 
 #define EXPORT_BATCH_MAX 1024
 

@@ -7,7 +7,7 @@
  * even spread but moves a few unrelated keys on every change; with lookups
  * here being a binary search over at most a few hundred thousand points, the
  * ring's stronger stability is the better trade for session affinity. */
-#include "kit/balance_internal.h"
+#include "kit/balance/balance_internal.h"
 #include <stdlib.h>
 #include <string.h>
 #include "colony/error.h"

@@ -5,8 +5,8 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "colony/resilience.h"
-#include "kit/metrics_internal.h"
-#include "kit/service_internal.h"
+#include "kit/metrics/metrics_internal.h"
+#include "kit/service/service_internal.h"
 
 #define SPAN_KEY     "colony.span"
 #define DEADLINE_KEY "colony.deadline"

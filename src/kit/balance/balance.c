@@ -1,7 +1,7 @@
 /* Balancer: the endpoint set and its atomic replacement, request accounting,
  * and passive health (outlier ejection). Strategies live in
  * balance_strategies.c, hashing and the ring in balance_hash.c. */
-#include "kit/balance_internal.h"
+#include "kit/balance/balance_internal.h"
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>

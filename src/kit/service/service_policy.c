@@ -1,8 +1,8 @@
 /* A service's per-origin policy set: calls made with colony_request_call()
  * on behalf of the service's requests go through it. */
 #include "colony/error.h"
-#include "kit/service_internal.h"
-#include "kit/service_policy.h"
+#include "kit/service/service_internal.h"
+#include "kit/service/service_policy.h"
 
 #define POLICY_KEY "colony.policy"
 

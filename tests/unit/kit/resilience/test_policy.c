@@ -4,7 +4,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "colony/policy.h"
-#include "kit/policy_internal.h"
+#include "kit/resilience/policy_internal.h"
 
 static void origins_are_normalised(void **state)
 {

@@ -4,7 +4,7 @@
 #include "colony/error.h"
 #include "colony/resilience.h"
 #include "core/alloc.h"
-#include "kit/rolling_internal.h"
+#include "kit/resilience/rolling_internal.h"
 
 uint64_t colony_random_splitmix64(void *state)
 {

@@ -7,7 +7,7 @@
 #include <time.h>
 #include "colony/error.h"
 #include "core/alloc.h"
-#include "kit/trace_internal.h"
+#include "kit/trace/trace_internal.h"
 
 static uint64_t clock_ns(clockid_t clock)
 {

@@ -26,7 +26,7 @@ static int watch_async_send(uv_async_t *async)
 }
 
 #define uv_async_send watch_async_send
-#include "kit/tracer.c"
+#include "kit/trace/tracer.c"
 #undef uv_async_send
 
 static colony_tracer *watched_tracer(void)

@@ -7,8 +7,8 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
-#include "kit/discovery_internal.h"
-#include "kit/service_internal.h"
+#include "kit/discovery/discovery_internal.h"
+#include "kit/service/service_internal.h"
 
 #define MAX_TAGS 64
 #define MAX_META 64

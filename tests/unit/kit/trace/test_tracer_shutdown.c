@@ -5,8 +5,8 @@
 #include <jansson.h>
 #include <string.h>
 #include <unistd.h>
-#include "../../integration/client_test_server.h"
-#include "kit/tracer.c"
+#include "../../../integration/client_test_server.h"
+#include "kit/trace/tracer.c"
 
 /* A collector that answers every export with 200 and counts the spans. */
 static int spans_received;

@@ -13,7 +13,7 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 #include "core/hash.h"
-#include "kit/discovery_internal.h"
+#include "kit/discovery/discovery_internal.h"
 
 #define MAX_INSTANCES   100000
 #define QUIET_ANSWER_MS 50 /* an unchanged answer faster than this is not a real block */

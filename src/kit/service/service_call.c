@@ -5,8 +5,8 @@
 #include "colony/error.h"
 #include "colony/resilience.h"
 #include "core/alloc.h"
-#include "kit/service_internal.h"
-#include "kit/service_policy.h"
+#include "kit/service/service_internal.h"
+#include "kit/service/service_policy.h"
 
 #define MAX_EXTRA_HEADERS 3
 

@@ -7,7 +7,7 @@
 #include "colony/log.h"
 #include "colony/policy.h"
 #include "core/alloc.h"
-#include "kit/service_internal.h"
+#include "kit/service/service_internal.h"
 
 static const colony_config_setting builtin_settings[] = {
     {"listen", COLONY_CONFIG_STRING, "127.0.0.1:8080", 0,

@@ -1,4 +1,4 @@
-#include "kit/rolling_internal.h"
+#include "kit/resilience/rolling_internal.h"
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"

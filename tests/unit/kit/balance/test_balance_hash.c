@@ -7,7 +7,7 @@
 #include <string.h>
 #include "colony/balance.h"
 #include "colony/error.h"
-#include "kit/balance_internal.h"
+#include "kit/balance/balance_internal.h"
 
 #define KEYS    10000
 #define MAX_EPS 32

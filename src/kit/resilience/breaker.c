@@ -7,7 +7,7 @@
 #include "colony/log.h"
 #include "colony/resilience.h"
 #include "core/alloc.h"
-#include "kit/rolling_internal.h"
+#include "kit/resilience/rolling_internal.h"
 
 enum { FIELD_CALLS = 0, FIELD_FAILURES = 1, FIELD_SLOW = 2, MAX_WINDOW_CALLS = 100000 };
 

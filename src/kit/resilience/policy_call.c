@@ -9,7 +9,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
-#include "kit/policy_internal.h"
+#include "kit/resilience/policy_internal.h"
 
 #define MAX_ORIGIN_LEN 256
 

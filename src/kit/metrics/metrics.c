@@ -4,7 +4,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
-#include "kit/metrics_internal.h"
+#include "kit/metrics/metrics_internal.h"
 
 static const double default_buckets[] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
 

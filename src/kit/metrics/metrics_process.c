@@ -6,7 +6,7 @@
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include "kit/metrics_internal.h"
+#include "kit/metrics/metrics_internal.h"
 
 static double cpu_seconds(void *ud)
 {

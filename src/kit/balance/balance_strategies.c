@@ -2,7 +2,7 @@
  * one endpoint available, and skips ejected endpoints. Scans are O(n) per pick:
  * sets are tens to hundreds of endpoints, and a scan keeps every strategy
  * exact under set updates without side structures to keep in sync. */
-#include "kit/balance_internal.h"
+#include "kit/balance/balance_internal.h"
 
 /* splitmix64: tiny, fast, passes BigCrush; enough for load spreading. */
 static uint64_t next_random(colony_balancer *b)

@@ -8,7 +8,7 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
-#include "kit/policy_internal.h"
+#include "kit/resilience/policy_internal.h"
 
 #define DEFAULT_MAX_ORIGINS 1024
 #define MAX_ORIGIN_LEN      256
