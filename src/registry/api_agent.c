@@ -41,13 +41,13 @@ static int drop_other_checks(registry *reg, const char *id, reg_check **keep)
 static int denied_takeover(registry *reg, colony_request *req, const reg_service *svc,
                            reg_check *const *checks)
 {
-    const reg_service *old = colony__reg_map_get(&reg->services, svc->id);
+    const reg_service *old = colony__map_get(&reg->services, svc->id);
     if (old && strcmp(old->name, svc->name) != 0 &&
         colony__reg_deny(req, token_service_access(reg, req, old->name), REG_ACL_WRITE, "service",
                          old->name))
         return 1;
     for (size_t i = 0; checks[i]; i++) {
-        const reg_check *c = colony__reg_map_get(&reg->checks, checks[i]->id);
+        const reg_check *c = colony__map_get(&reg->checks, checks[i]->id);
         const char *owner = c && c->service_name ? c->service_name : "";
         if (c && strcmp(owner, svc->name) != 0 &&
             colony__reg_deny(req, token_service_access(reg, req, owner), REG_ACL_WRITE, "service",
@@ -80,7 +80,7 @@ static void register_service(colony_request *req, void *ud)
         colony__free(checks);
         return;
     }
-    reg_service *old = colony__reg_map_get(&reg->services, svc->id);
+    reg_service *old = colony__map_get(&reg->services, svc->id);
     if (old && colony_request_query_param(req, "replace-existing-checks"))
         rc = drop_other_checks(reg, svc->id, checks);
     if (rc)
@@ -105,7 +105,7 @@ static void deregister_service(colony_request *req, void *ud)
 {
     registry *reg = ud;
     const char *id = colony_request_param(req, "id");
-    reg_service *svc = colony__reg_map_get(&reg->services, id);
+    reg_service *svc = colony__map_get(&reg->services, id);
     if (svc) {
         if (colony__reg_deny(req, token_service_access(reg, req, svc->name), REG_ACL_WRITE,
                              "service", svc->name))
@@ -121,7 +121,7 @@ static void deregister_service(colony_request *req, void *ud)
 
 static reg_check *writable_check(registry *reg, colony_request *req, const char *id)
 {
-    reg_check *chk = colony__reg_map_get(&reg->checks, id);
+    reg_check *chk = colony__map_get(&reg->checks, id);
     if (!chk) {
         char msg[400];
         snprintf(msg, sizeof(msg), "Unknown check ID \"%.300s\"", id);
@@ -203,7 +203,7 @@ static void agent_services(colony_request *req, void *ud)
 
 static void render_agent_service(registry *reg, colony_request *req)
 {
-    reg_service *s = colony__reg_map_get(&reg->services, colony_request_param(req, "id"));
+    reg_service *s = colony__map_get(&reg->services, colony_request_param(req, "id"));
     if (!s) {
         colony_respond_error(req, 404, "not_found", "unknown service ID");
         return;

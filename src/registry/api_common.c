@@ -74,8 +74,7 @@ json_t *colony__reg_check_json(const registry *reg, const reg_check *c)
 {
     (void)reg;
     json_t *tags = NULL;
-    const reg_service *svc =
-        c->service_id ? colony__reg_map_get(&reg->services, c->service_id) : NULL;
+    const reg_service *svc = c->service_id ? colony__map_get(&reg->services, c->service_id) : NULL;
     tags = svc ? json_incref(svc->tags) : json_array();
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:i, s:{}, "
                      "s:I, s:I}",

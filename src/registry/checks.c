@@ -357,7 +357,7 @@ void colony__reg_checks_stop(registry *reg)
         reg_check *c = reg->checks.slots[i].key ? reg->checks.slots[i].value : NULL;
         if (c) colony__reg_check_disarm(c);
     }
-    colony__reg_map_free(&reg->checks);
+    colony__map_free(&reg->checks);
     while (reg->probe_queue_head) {
         reg_check *c = reg->probe_queue_head;
         reg->probe_queue_head = c->next_queued;

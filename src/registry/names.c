@@ -11,16 +11,16 @@
 
 reg_name *colony__reg_name_get(registry *reg, const char *name)
 {
-    return name ? colony__reg_map_get(&reg->names, name) : NULL;
+    return name ? colony__map_get(&reg->names, name) : NULL;
 }
 
 reg_name *colony__reg_name_slot(registry *reg, const char *name)
 {
-    reg_name *nm = colony__reg_map_get(&reg->names, name);
+    reg_name *nm = colony__map_get(&reg->names, name);
     if (nm) return nm;
     nm = colony__calloc(1, sizeof(*nm));
     if (!nm) return NULL;
-    if (colony__reg_map_put(&reg->names, name, nm)) {
+    if (colony__map_put(&reg->names, name, nm)) {
         colony__free(nm);
         return NULL;
     }
@@ -182,7 +182,7 @@ void colony__reg_names_free(registry *reg)
         colony__free(nm->checks);
         colony__free(nm);
     }
-    colony__reg_map_free(&reg->names);
+    colony__map_free(&reg->names);
 }
 
 const reg_render_cache *colony__reg_cache_get(const reg_name *nm, const char *key)

@@ -78,7 +78,7 @@ static void free_state(registry *reg)
 {
     for (size_t i = 0; i < reg->services.cap; i++)
         if (reg->services.slots[i].key) colony__reg_service_free(reg->services.slots[i].value);
-    colony__reg_map_free(&reg->services);
+    colony__map_free(&reg->services);
     colony__reg_names_free(reg);
     for (size_t i = 0; i < reg->nkv; i++) {
         colony__free(reg->kv[i]->key);

@@ -11,6 +11,7 @@
 #include <uv.h>
 #include "colony/http_client.h"
 #include "colony/router.h"
+#include "core/map.h"
 
 #define REG_NODE_NAME                "colony"
 #define REG_DATACENTER               "dc1"
@@ -23,24 +24,6 @@
 #define REG_REAP_INTERVAL_MS         1000u
 #define REG_COMMIT_RETRY_MIN_MS      10u   /* first retry of a failed commit */
 #define REG_COMMIT_RETRY_MAX_MS      1000u /* backoff cap while the disk refuses */
-
-/* ---- string map (open addressing, keys copied) ---- */
-typedef struct reg_map_slot {
-    char *key;
-    void *value;
-    uint64_t hash;
-} reg_map_slot;
-typedef struct reg_map {
-    reg_map_slot *slots;
-    size_t cap, count;
-} reg_map;
-
-void *colony__reg_map_get(const reg_map *m, const char *key);
-/* Inserts or replaces; 0 or COLONY_ENOMEM. */
-int colony__reg_map_put(reg_map *m, const char *key, void *value);
-/* Removes key and returns its value (NULL if absent). */
-void *colony__reg_map_remove(reg_map *m, const char *key);
-void colony__reg_map_free(reg_map *m);
 
 /* ---- values ---- */
 enum { REG_PASSING = 0, REG_WARNING = 1, REG_CRITICAL = 2 };
@@ -238,10 +221,10 @@ struct registry {
     uint64_t index;     /* last assigned */
     uint64_t committed; /* last durable */
     uint64_t catalog_index, checks_index, kv_floor;
-    reg_map services; /* id -> reg_service */
-    reg_map checks;   /* id -> reg_check */
-    reg_map names;    /* service name -> reg_name (instances, checks, index, cache) */
-    reg_kv **kv;      /* sorted by key, includes tombstones */
+    colony__map services; /* id -> reg_service */
+    colony__map checks;   /* id -> reg_check */
+    colony__map names;    /* service name -> reg_name (instances, checks, index, cache) */
+    reg_kv **kv;          /* sorted by key, includes tombstones */
     size_t nkv, kv_cap;
     reg_waiter *waiters;               /* parked reads (doubly linked) */
     reg_waiter *acks_head, *acks_tail; /* write acks in index order */

@@ -98,14 +98,14 @@ static reg_op *new_op(int type, const char *key, char *doc, const char *service,
 
 int colony__reg_service_put(registry *reg, reg_service *svc)
 {
-    reg_service *old = colony__reg_map_get(&reg->services, svc->id);
+    reg_service *old = colony__map_get(&reg->services, svc->id);
     uint64_t idx = reg->index + 1;
     svc->create_index = old ? old->create_index : idx;
     svc->modify_index = idx;
     reg_op *op = new_op(OP_SERVICE_PUT, svc->id, colony__reg_service_doc(svc), svc->name, idx);
     reg_name *nm = op ? colony__reg_name_slot(reg, svc->name) : NULL;
     if (!nm || colony__reg_name_reserve(nm, 1, 0) ||
-        colony__reg_map_put(&reg->services, svc->id, svc)) {
+        colony__map_put(&reg->services, svc->id, svc)) {
         if (op) colony__reg_op_free(op);
         colony__reg_service_free(svc);
         return COLONY_ENOMEM;
@@ -124,7 +124,7 @@ int colony__reg_service_put(registry *reg, reg_service *svc)
 /* Removes a check whose deletion op is already allocated (cannot fail). */
 static void check_remove_with(registry *reg, reg_check *chk, reg_op *op)
 {
-    colony__reg_map_remove(&reg->checks, chk->id);
+    colony__map_remove(&reg->checks, chk->id);
     colony__reg_name_remove_check(reg, chk);
     uint64_t idx = colony__reg_next_index(reg);
     op->index = idx;
@@ -138,7 +138,7 @@ static void check_remove_with(registry *reg, reg_check *chk, reg_op *op)
  * before anything is removed. */
 int colony__reg_service_remove(registry *reg, const char *id)
 {
-    reg_service *svc = colony__reg_map_get(&reg->services, id);
+    reg_service *svc = colony__map_get(&reg->services, id);
     if (!svc) return COLONY_ENOENT;
     size_t n = 0;
     reg_check **checks = colony__calloc(reg->checks.count + 1, sizeof(*checks));
@@ -163,7 +163,7 @@ int colony__reg_service_remove(registry *reg, const char *id)
         check_remove_with(reg, checks[i], ops[i]);
     colony__free(checks);
     colony__free(ops);
-    colony__reg_map_remove(&reg->services, id);
+    colony__map_remove(&reg->services, id);
     colony__reg_name_remove_instance(reg, svc);
     uint64_t idx = colony__reg_next_index(reg);
     svc_op->index = idx;
@@ -181,7 +181,7 @@ int colony__reg_check_put(registry *reg, reg_check *chk)
         colony__reg_check_free(chk);
         return COLONY_ENOMEM;
     }
-    reg_check *old = colony__reg_map_get(&reg->checks, chk->id);
+    reg_check *old = colony__map_get(&reg->checks, chk->id);
     uint64_t idx = reg->index + 1;
     if (old) {
         /* Re-registering keeps the known status, as Consul does, so a
@@ -201,7 +201,7 @@ int colony__reg_check_put(registry *reg, reg_check *chk)
     chk->modify_index = idx;
     chk->reg = reg;
     reg_op *op = new_op(OP_CHECK_PUT, chk->id, colony__reg_check_doc(chk), chk->service_name, idx);
-    if (!op || colony__reg_map_put(&reg->checks, chk->id, chk)) { /* replaces old in place */
+    if (!op || colony__map_put(&reg->checks, chk->id, chk)) { /* replaces old in place */
         if (op) colony__reg_op_free(op);
         colony__reg_check_free(chk);
         return COLONY_ENOMEM;
@@ -256,7 +256,7 @@ int colony__reg_check_set_status(registry *reg, reg_check *chk, int status, cons
 
 int colony__reg_check_remove(registry *reg, const char *id)
 {
-    reg_check *chk = colony__reg_map_get(&reg->checks, id);
+    reg_check *chk = colony__map_get(&reg->checks, id);
     if (!chk) return COLONY_ENOENT;
     reg_op *op = new_op(OP_CHECK_DEL, chk->id, NULL, chk->service_name, 0);
     if (!op) return COLONY_ENOMEM;

@@ -348,7 +348,7 @@ static int load_services(reg_store *s, registry *reg)
             svc->create_index = (uint64_t)json_integer_value(ci);
             svc->modify_index = (uint64_t)json_integer_value(mi);
             colony__free(checks);
-            if (colony__reg_map_put(&reg->services, svc->id, svc)) {
+            if (colony__map_put(&reg->services, svc->id, svc)) {
                 colony__reg_service_free(svc);
                 rc = COLONY_ENOMEM;
             }
@@ -387,7 +387,7 @@ static int load_checks(reg_store *s, registry *reg)
             c->create_index = (uint64_t)json_integer_value(json_object_get(doc, "CreateIndex"));
             c->modify_index = (uint64_t)json_integer_value(json_object_get(doc, "ModifyIndex"));
             c->reg = reg;
-            if (colony__reg_map_put(&reg->checks, c->id, c)) {
+            if (colony__map_put(&reg->checks, c->id, c)) {
                 colony__reg_check_free(c);
                 rc = COLONY_ENOMEM;
             }

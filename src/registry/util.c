@@ -1,5 +1,5 @@
-/* Small helpers for the registry: a string-keyed hash map, Go duration
- * strings, check status names and lenient JSON field lookup. */
+/* Small helpers for the registry: Go duration strings, check status names and lenient JSON field
+ * lookup. */
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -7,100 +7,6 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
-
-static uint64_t hash_key(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static size_t find_slot(const reg_map *m, const char *key, uint64_t h)
-{
-    size_t i = (size_t)h & (m->cap - 1);
-    while (m->slots[i].key) {
-        if (m->slots[i].hash == h && strcmp(m->slots[i].key, key) == 0) return i;
-        i = (i + 1) & (m->cap - 1);
-    }
-    return i;
-}
-
-void *colony__reg_map_get(const reg_map *m, const char *key)
-{
-    if (!m->cap) return NULL;
-    size_t i = find_slot(m, key, hash_key(key));
-    return m->slots[i].key ? m->slots[i].value : NULL;
-}
-
-static int grow(reg_map *m)
-{
-    size_t cap = m->cap ? m->cap * 2 : 16;
-    reg_map_slot *slots = colony__calloc(cap, sizeof(*slots));
-    if (!slots) return COLONY_ENOMEM;
-    reg_map old = *m;
-    m->slots = slots;
-    m->cap = cap;
-    for (size_t i = 0; i < old.cap; i++) {
-        if (!old.slots[i].key) continue;
-        size_t j = find_slot(m, old.slots[i].key, old.slots[i].hash);
-        m->slots[j] = old.slots[i];
-    }
-    colony__free(old.slots);
-    return 0;
-}
-
-int colony__reg_map_put(reg_map *m, const char *key, void *value)
-{
-    if ((m->count + 1) * 4 >= m->cap * 3 && grow(m)) return COLONY_ENOMEM;
-    uint64_t h = hash_key(key);
-    size_t i = find_slot(m, key, h);
-    if (m->slots[i].key) {
-        m->slots[i].value = value;
-        return 0;
-    }
-    char *copy = colony__strdup(key);
-    if (!copy) return COLONY_ENOMEM;
-    m->slots[i] = (reg_map_slot){copy, value, h};
-    m->count++;
-    return 0;
-}
-
-/* Linear probing with backward-shift deletion: no tombstones to clean up. */
-void *colony__reg_map_remove(reg_map *m, const char *key)
-{
-    if (!m->cap) return NULL;
-    size_t i = find_slot(m, key, hash_key(key));
-    if (!m->slots[i].key) return NULL;
-    void *value = m->slots[i].value;
-    colony__free(m->slots[i].key);
-    m->slots[i].key = NULL;
-    m->count--;
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & (m->cap - 1);
-        if (!m->slots[j].key) break;
-        size_t home = (size_t)m->slots[j].hash & (m->cap - 1);
-        /* move j back to i unless its home lies cyclically in (i, j] */
-        int stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
-        if (stays) continue;
-        m->slots[i] = m->slots[j];
-        m->slots[j].key = NULL;
-        i = j;
-    }
-    return value;
-}
-
-void colony__reg_map_free(reg_map *m)
-{
-    for (size_t i = 0; i < m->cap; i++)
-        colony__free(m->slots[i].key);
-    colony__free(m->slots);
-    m->slots = NULL;
-    m->cap = m->count = 0;
-}
 
 const char *colony__reg_status_name(int status)
 {

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "kit/metrics/metrics_internal.h"
 
 static const double default_buckets[] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
@@ -225,11 +226,11 @@ int colony_metrics_gauge_fn(colony_metrics *m, const char *name, const char *hel
 /* FNV-1a over the values, with a separator that cannot occur in C strings. */
 static uint64_t hash_values(const char *const *values, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
+    static const unsigned char separator = 0xff;
+    uint64_t h = COLONY_FNV1A_OFFSET;
     for (size_t i = 0; i < n; i++) {
-        for (const unsigned char *p = (const unsigned char *)values[i]; *p; p++)
-            h = (h ^ *p) * 1099511628211ull;
-        h = (h ^ 0xff) * 1099511628211ull;
+        h = colony__fnv1a(h, values[i], strlen(values[i]));
+        h = colony__fnv1a(h, &separator, 1);
     }
     return h;
 }

@@ -8,6 +8,7 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "kit/resilience/policy_internal.h"
 
 #define DEFAULT_MAX_ORIGINS 1024
@@ -29,10 +30,7 @@ void colony_policy_options_defaults(colony_policy_options *o)
 
 static uint64_t hash_origin(const char *s)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return colony__fnv1a(COLONY_FNV1A_OFFSET, s, strlen(s));
 }
 
 int colony__policy_origin_of(const char *url, char *out, size_t size)

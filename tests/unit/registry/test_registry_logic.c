@@ -32,24 +32,24 @@ static void test_durations(void **state)
 static void test_map(void **state)
 {
     (void)state;
-    reg_map m = {0};
+    colony__map m = {0};
     static int values[2000];
     char key[32];
     for (int i = 0; i < 2000; i++) {
         snprintf(key, sizeof(key), "k%d", i);
-        assert_int_equal(colony__reg_map_put(&m, key, &values[i]), 0);
+        assert_int_equal(colony__map_put(&m, key, &values[i]), 0);
     }
     assert_int_equal(m.count, 2000);
     for (int i = 0; i < 2000; i += 2) {
         snprintf(key, sizeof(key), "k%d", i);
-        assert_ptr_equal(colony__reg_map_remove(&m, key), &values[i]);
+        assert_ptr_equal(colony__map_remove(&m, key), &values[i]);
     }
     for (int i = 0; i < 2000; i++) {
         snprintf(key, sizeof(key), "k%d", i);
-        assert_ptr_equal(colony__reg_map_get(&m, key), i % 2 ? &values[i] : NULL);
+        assert_ptr_equal(colony__map_get(&m, key), i % 2 ? &values[i] : NULL);
     }
-    assert_null(colony__reg_map_remove(&m, "absent"));
-    colony__reg_map_free(&m);
+    assert_null(colony__map_remove(&m, "absent"));
+    colony__map_free(&m);
 }
 
 static void test_acl_rules(void **state)

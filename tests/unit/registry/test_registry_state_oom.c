@@ -50,8 +50,8 @@ static int teardown(void **state)
     drain();
     for (size_t i = 0; i < reg.services.cap; i++)
         if (reg.services.slots[i].key) colony__reg_service_free(reg.services.slots[i].value);
-    colony__reg_map_free(&reg.services);
-    colony__reg_map_free(&reg.checks);
+    colony__map_free(&reg.services);
+    colony__map_free(&reg.checks);
     colony__reg_names_free(&reg);
     for (size_t i = 0; i < reg.nkv; i++) {
         colony__free(reg.kv[i]->key);
@@ -154,14 +154,14 @@ static void test_service_put_and_remove(void **state)
         }
         assert_int_equal(rc, COLONY_ENOMEM);
         assert_int_equal(reg.index, index_before);
-        assert_null(colony__reg_map_get(&reg.services, "web-1"));
+        assert_null(colony__map_get(&reg.services, "web-1"));
         assert_true(colony__reg_store_idle(reg.store));
     }
     assert_true(done);
     drain();
     EACH_ALLOCATION_FAILURE(colony__reg_service_remove(&reg, "web-1"),
-                            colony__reg_map_get(&reg.services, "web-1") != NULL);
-    assert_null(colony__reg_map_get(&reg.services, "web-1"));
+                            colony__map_get(&reg.services, "web-1") != NULL);
+    assert_null(colony__map_get(&reg.services, "web-1"));
 }
 
 int main(void)
