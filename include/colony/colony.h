@@ -22,8 +22,6 @@
 #include "service.h"
 #include "discovery.h"
 #include "policy.h"
-
-/* "0.1.0" */
-COLONY_API const char *colony_version(void);
+#include "version.h"
 
 #endif

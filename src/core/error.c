@@ -1,8 +1,7 @@
 /* Error codes are negative errno values; describe them via libuv, which knows
  * every errno plus its own UV_E* codes. */
-#include <string.h>
 #include <uv.h>
-#include "colony/colony.h"
+#include "colony/error.h"
 
 const char *colony_strerror(int err)
 {
@@ -16,9 +15,4 @@ const char *colony_errname(int err)
     if (err == 0) return "OK";
     if (err > 0) return "EUNKNOWN";
     return uv_err_name(err);
-}
-
-const char *colony_version(void)
-{
-    return COLONY_VERSION_STRING;
 }
