@@ -55,9 +55,6 @@ typedef struct colony_log_context {
     const char *request_id; /* or NULL */
 } colony_log_context;
 
-/* The current threshold; read by the macros below before evaluating arguments. */
-COLONY_API extern volatile int colony__log_threshold;
-
 COLONY_API void colony_log_set_level(colony_log_level level);
 COLONY_API colony_log_level colony_log_get_level(void);
 /* Parses "debug", "info", "warn"/"warning", "error", "off". 0 or COLONY_EINVAL. */
@@ -81,7 +78,11 @@ COLONY_API size_t colony_log_format_json(char *out, size_t size, colony_log_leve
                                          const char *msg, const colony_log_field *fields,
                                          size_t nfields);
 
-#define COLONY_LOG_ENABLED(level) ((int)(level) >= colony__log_threshold)
+/* 1 if a line at level would be written (level at or above the threshold).
+ * One load and one compare: the macros call it before evaluating arguments. */
+COLONY_API int colony_log_enabled(colony_log_level level);
+
+#define COLONY_LOG_ENABLED(level) colony_log_enabled(level)
 
 #define COLONY_LOG_AT(level, msg, ...)                                                             \
     do {                                                                                           \

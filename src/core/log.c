@@ -1,6 +1,7 @@
 /* JSON-lines logger. Each line is formatted into a stack buffer and written
  * with one write(2), so lines from several threads never interleave. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -13,7 +14,9 @@
 
 #define LOG_LINE_MAX 8192
 
-volatile int colony__log_threshold = COLONY_LOG_INFO;
+/* Written by colony_log_set_level, read on every log call from any thread:
+ * relaxed atomics, since a thread may see a new level a little late. */
+static atomic_int threshold = COLONY_LOG_INFO;
 
 static char service_name[128];
 static int out_fd = 2;
@@ -24,12 +27,17 @@ static const char *const level_names[] = {"debug", "info", "warn", "error", "off
 
 void colony_log_set_level(colony_log_level level)
 {
-    colony__log_threshold = (int)level;
+    atomic_store_explicit(&threshold, (int)level, memory_order_relaxed);
+}
+
+int colony_log_enabled(colony_log_level level)
+{
+    return (int)level >= atomic_load_explicit(&threshold, memory_order_relaxed);
 }
 
 colony_log_level colony_log_get_level(void)
 {
-    return (colony_log_level)colony__log_threshold;
+    return (colony_log_level)atomic_load_explicit(&threshold, memory_order_relaxed);
 }
 
 const char *colony_log_level_name(colony_log_level level)

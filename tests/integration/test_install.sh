@@ -26,9 +26,13 @@ lib=$(dirname "$(dirname "$pc")")
 # also exports the sanitizer's instrumentation symbols, so it is not checked).
 cflags=${COLONY_TEST_CFLAGS:-}
 if [ -z "$cflags" ]; then
-  others=$(nm -D --defined-only "$lib/libcolony.so" | awk '$2 ~ /[TDBR]/ {print $3}' |
-           grep -v '^colony_' || true)
+  exported=$(nm -D --defined-only "$lib/libcolony.so" | awk '$2 ~ /[TDBRV]/ {print $3}')
+  grep -qx 'colony_log_enabled' <<<"$exported" || fail "colony_log_enabled is not exported"
+  others=$(grep -v '^colony_' <<<"$exported" || true)
   [ -z "$others" ] || fail "non-public symbols exported: $(echo $others | head -c 300)"
+  # colony__name is an internal by the naming rule: never exported.
+  internals=$(grep '^colony__' <<<"$exported" || true)
+  [ -z "$internals" ] || fail "internal colony__ symbols exported: $(echo $internals | head -c 300)"
 fi
 
 # shellcheck disable=SC2046,SC2086

@@ -50,6 +50,10 @@ static void level_checked_before_arguments(void **state)
     assert_int_equal(pipe(fds), 0);
     colony_log_set_output(fds[1], 0);
     colony_log_set_level(COLONY_LOG_WARN);
+    assert_false(colony_log_enabled(COLONY_LOG_DEBUG));
+    assert_false(colony_log_enabled(COLONY_LOG_INFO));
+    assert_true(colony_log_enabled(COLONY_LOG_WARN));
+    assert_true(colony_log_enabled(COLONY_LOG_ERROR));
     evaluated = 0;
     COLONY_LOG_INFO("hidden", COLONY_LF_STR("k", count_eval()));
     assert_int_equal(evaluated, 0);
