@@ -3,17 +3,11 @@
 # only the public colony_* API, and a relocatable colony.pc that builds the
 # hello example outside the tree.
 set -euo pipefail
-bin=$1
-build=$(cd "$bin/.." && pwd)
+. "$(dirname "$0")/../support/fixtures.sh"
+fixture_init "$1"
+build=$(cd "$BIN/.." && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+work=$WORK
 
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
 pc=$(find "$work/prefix" -name colony.pc | head -1)
@@ -38,14 +32,7 @@ fi
 # shellcheck disable=SC2046,SC2086
 "${COLONY_TEST_CC:-cc}" -Wall -Werror $cflags -o "$work/hello" "$root/examples/hello/main.c" \
   $(pkg-config --cflags --libs colony)
-LD_LIBRARY_PATH=$lib "$work/hello" --listen 127.0.0.1:0 2>"$work/log" &
-pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(grep -o '"port":[0-9]*' "$work/log" 2>/dev/null | head -1 | cut -d: -f2 || true)
-  [ -n "$port" ] && break
-  sleep 0.05
-done
-[ -n "$port" ] || fail "installed-library hello did not start"
+fixture_start_listening hello env LD_LIBRARY_PATH="$lib" "$work/hello" --listen 127.0.0.1:0
+port=$PORT_hello
 [ "$(curl -fsS "http://127.0.0.1:$port/hello")" = '{"message":"hello"}' ] || fail "/hello"
 echo "1 passed, 0 failed"

@@ -5,31 +5,16 @@
 #  - /metrics passes promtool and records the matched route, not the path;
 #  - SIGTERM with requests in flight: all finish with 200, the process exits 0.
 set -euo pipefail
-bin=$1
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; for f in "$work"/*.log; do echo "--- $f" >&2; cat "$f" >&2; done; exit 1; }
+. "$(dirname "$0")/../support/fixtures.sh"
+fixture_init "$1"
+work=$WORK
+cd "$WORK"
 
 # start NAME ARGS...: runs trace_relay, waits for its port, sets PORT_<NAME>.
 start() {
-  local name=$1; shift
-  (cd "$work" && exec "$bin/trace_relay" --listen 127.0.0.1:0 "$@" 2>"$work/$name.log") &
-  pids+=($!)
-  eval "PID_$name=$!"
-  local port=
-  for _ in $(seq 1 100); do
-    port=$(grep -o '"port":[0-9]*' "$work/$name.log" 2>/dev/null | head -1 | cut -d: -f2 || true)
-    [ -n "$port" ] && break
-    sleep 0.05
-  done
-  [ -n "$port" ] || fail "$name did not start"
-  eval "PORT_$name=$port"
+  local name=$1
+  shift
+  fixture_start_listening "$name" "$BIN/trace_relay" --listen 127.0.0.1:0 "$@"
 }
 
 start C
@@ -99,10 +84,8 @@ for i in 1 2 3 4 5; do
   curls+=($!)
 done
 sleep 0.2
-kill -TERM "$PID_A"
-rc=0
-wait "$PID_A" || rc=$?
-[ "$rc" -eq 0 ] || fail "A exited $rc after SIGTERM"
+fixture_terminate "$PID_A"
+[ "$FIXTURE_RC" -eq 0 ] || fail "A exited $FIXTURE_RC after SIGTERM"
 wait "${curls[@]}" || true
 for i in 1 2 3 4 5; do
   [ "$(cat "$work/code$i")" = 200 ] || fail "in-flight request $i got $(cat "$work/code$i")"

@@ -5,7 +5,7 @@
 #include <jansson.h>
 #include <string.h>
 #include <unistd.h>
-#include "../../../integration/client_test_server.h"
+#include "client_test_server.h"
 #include "kit/trace/tracer.c"
 
 /* A collector that answers every export with 200 and counts the spans. */
