@@ -9,12 +9,13 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: colony kv [--registry URL] [--token T] COMMAND\n\n"
+    fprintf(out, "usage: colony kv [--registry URL] [--token T] [--timeout D] COMMAND\n\n"
                  "  get KEY              print the value\n"
                  "  put KEY VALUE        store VALUE (\"-\" reads it from stdin)\n"
                  "  delete KEY           delete a key (--recurse: every key under it)\n"
                  "  ls [PREFIX]          list keys, one level at a time\n\n"
-                 "The registry is --registry, $COLONY_REGISTRY_URL or http://127.0.0.1:8500.\n");
+                 "The registry is --registry, $COLONY_REGISTRY_URL or http://127.0.0.1:8500;\n"
+                 "--timeout bounds each call (default 10s).\n");
 }
 
 /* Percent-encodes a key for a URL path, keeping '/' separators. */
@@ -52,14 +53,14 @@ static char *read_stdin(size_t *len)
     return buf;
 }
 
-static int report(const cli_response *r, const char *key)
+static int report(const cli_http_response *r, const char *key)
 {
     if (r->status == 404) {
         fprintf(stderr, "colony kv: %s: not found\n", key);
         return 1;
     }
     if (r->status != 200) {
-        fprintf(stderr, "colony kv: registry answered %d: %s\n", r->status, r->body);
+        cli_http_print_status("kv: registry", r);
         return 1;
     }
     return 0;
@@ -89,7 +90,7 @@ int colony_cli_kv(int argc, char **argv)
     const char *key = n > 2 ? argv[2] : "";
     char path[4096], enc[3000];
     encode_key(key, enc, sizeof(enc));
-    cli_response r;
+    cli_http_response r = {0};
     int rc = 1;
     if (strcmp(cmd, "get") == 0 && n == 3) {
         snprintf(path, sizeof(path), "/v1/kv/%s?raw", enc);
@@ -115,7 +116,7 @@ int colony_cli_kv(int argc, char **argv)
         snprintf(path, sizeof(path), "/v1/kv/%s?keys&separator=/", enc);
         if (cli_registry_call(&reg, "GET", path, NULL, 0, &r)) return 1;
         if (r.status == 404) {
-            free(r.body);
+            cli_http_response_free(&r);
             return 0; /* nothing under the prefix */
         }
         rc = report(&r, key);
@@ -131,6 +132,6 @@ int colony_cli_kv(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    free(r.body);
+    cli_http_response_free(&r);
     return rc;
 }

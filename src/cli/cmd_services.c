@@ -24,11 +24,18 @@ static int instance_status(json_t *entry)
 
 static json_t *get_json(const cli_registry *reg, const char *path)
 {
-    cli_response r;
+    cli_http_response r;
     if (cli_registry_call(reg, "GET", path, NULL, 0, &r)) return NULL;
     json_t *j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
-    if (!j) fprintf(stderr, "colony services: %s answered %d: %s\n", path, r.status, r.body);
-    free(r.body);
+    if (!j) {
+        char prefix[1200];
+        snprintf(prefix, sizeof(prefix), "services: registry %s%s", reg->url, path);
+        if (r.status == 200)
+            fprintf(stderr, "colony %s: the answer is not JSON\n", prefix);
+        else
+            cli_http_print_status(prefix, &r);
+    }
+    cli_http_response_free(&r);
     return j;
 }
 
@@ -65,7 +72,7 @@ int colony_cli_services(int argc, char **argv)
     cli_registry reg;
     if (cli_registry_args(&reg, &argc, argv)) return 2;
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: colony services [--registry URL] [--token T] [NAME]\n\n"
+        printf("usage: colony services [--registry URL] [--token T] [--timeout D] [NAME]\n\n"
                "Lists services with their instances and health, or one service's instances.\n");
         return 0;
     }
