@@ -5,6 +5,15 @@
 #include <time.h>
 #include <unistd.h>
 
+/* cmocka writes its results to stdout (CMOCKA_MESSAGE_OUTPUT=stdout), which is
+ * block-buffered in a pipe: when ctest kills a test that hangs, the buffered
+ * "[  ERROR   ]" lines that say what failed first were lost with it. Line
+ * buffering keeps every finished line. */
+__attribute__((constructor)) static void line_buffered_stdout(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
 static void count_open(uv_handle_t *h, void *arg)
 {
     int *open = arg;

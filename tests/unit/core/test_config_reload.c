@@ -126,6 +126,50 @@ static void on_reloaded(colony_config *cfg, void *ud)
     w->reloads++;
 }
 
+/* What a watch test owns lives here, not in the test's stack frame. A failed
+ * assertion longjmps out of the test; teardown must still find the loop, the
+ * deadline timer and the watched config to close them. Left behind (as they
+ * were when they lived on the stack), the watcher's SIGHUP handle stayed in
+ * libuv's process-wide signal table pointing at a dead frame, and the next
+ * test's raise(SIGHUP) ran it on a loop that no longer existed: one failure
+ * became undefined behaviour in the next test (a reload of the dead test's
+ * config, or a hang until the ctest timeout). */
+typedef struct watch_fixture {
+    uv_loop_t loop;
+    uv_timer_t deadline;
+    int expired;
+    colony_config *cfg;
+    char dir[64];
+    watch_state ws;
+} watch_fixture;
+
+static watch_fixture wf;
+
+static int watch_setup(void **state)
+{
+    (void)state;
+    memset(&wf, 0, sizeof wf);
+    if (uv_loop_init(&wf.loop)) return -1;
+    uv_timer_init(&wf.loop, &wf.deadline);
+    wf.deadline.data = &wf.expired;
+    return 0;
+}
+
+/* Runs after the test whether it passed or failed: frees the config (which
+ * detaches its watcher and closes the watcher's handles), then closes the loop,
+ * failing on any other handle still open. */
+static int watch_teardown(void **state)
+{
+    (void)state;
+    if (wf.cfg) colony_config_free(wf.cfg);
+    wf.cfg = NULL;
+    uv_close((uv_handle_t *)&wf.deadline, NULL);
+    colony_test_loop_close(&wf.loop);
+    if (wf.dir[0]) fixture_rmdir(wf.dir);
+    unsetenv("HUPTEST_SAMPLING_RATIO");
+    return 0;
+}
+
 static void on_deadline(uv_timer_t *t)
 {
     *(int *)t->data = 1;
@@ -133,43 +177,36 @@ static void on_deadline(uv_timer_t *t)
 
 /* Runs the loop until *flag is set or ms pass (a timer of our own decides,
  * so a timer firing on the loop's cached clock cannot leave us blocked). */
-static int wait_for(uv_loop_t *loop, volatile int *flag, uint64_t ms)
+static int wait_for(volatile int *flag, uint64_t ms)
 {
-    int expired = 0;
-    uv_timer_t deadline;
-    uv_timer_init(loop, &deadline);
-    deadline.data = &expired;
-    uv_update_time(loop);
-    uv_timer_start(&deadline, on_deadline, ms, 0);
-    while (!*flag && !expired)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&deadline, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
+    wf.expired = 0;
+    uv_update_time(&wf.loop);
+    uv_timer_start(&wf.deadline, on_deadline, ms, 0);
+    while (!*flag && !wf.expired)
+        uv_run(&wf.loop, UV_RUN_ONCE);
+    uv_timer_stop(&wf.deadline);
     return *flag;
 }
 
 /* Runs the loop for ms milliseconds (to let a refused reload happen). */
-static void run_for(uv_loop_t *loop, uint64_t ms)
+static void run_for(uint64_t ms)
 {
     volatile int never = 0;
-    wait_for(loop, &never, ms);
+    wait_for(&never, ms);
 }
 
 static void watch_reloads_on_file_change(void **state)
 {
     (void)state;
-    char dir[64];
-    fixture_mkdir(dir, sizeof dir);
+    char *dir = wf.dir;
+    fixture_mkdir(wf.dir, sizeof wf.dir);
     fixture_write(dir, "default.json", "{\"http\": {\"timeout\": \"1s\"}}");
-    colony_config *cfg = colony_config_new(fixture_table, FIXTURE_N);
+    colony_config *cfg = wf.cfg = colony_config_new(fixture_table, FIXTURE_N);
     colony_config_options o = fixture_options(dir);
     colony_config_error err;
     assert_int_equal(colony_config_load(cfg, &o, &err), 0);
-    uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    watch_state ws = {0};
-    assert_int_equal(colony_config_watch(cfg, &loop, on_reloaded, &ws), 0);
-    assert_int_equal(colony_config_watch(cfg, &loop, on_reloaded, &ws), COLONY_EBUSY);
+    assert_int_equal(colony_config_watch(cfg, &wf.loop, on_reloaded, &wf.ws), 0);
+    assert_int_equal(colony_config_watch(cfg, &wf.loop, on_reloaded, &wf.ws), COLONY_EBUSY);
 
     /* An edit in place (truncate + several writes), as an editor does it. */
     char path[128];
@@ -180,16 +217,16 @@ static void watch_reloads_on_file_change(void **state)
     fflush(f);
     fputs("\"timeout\": \"2s\"}}", f);
     fclose(f);
-    assert_true(wait_for(&loop, &ws.reloads, 5000));
+    assert_true(wait_for(&wf.ws.reloads, 5000));
     assert_int_equal(colony_config_get_int(cfg, "http.timeout"), 2000);
-    run_for(&loop, 300);
-    assert_int_equal(ws.reloads, 1); /* one reload for the whole edit */
+    run_for(300);
+    assert_int_equal(wf.ws.reloads, 1); /* one reload for the whole edit */
 
     /* An invalid edit is refused and the running value stays. */
     fixture_write(dir, "default.json", "{\"http\": {\"timeout\": \"2s\",}}");
-    run_for(&loop, 500);
+    run_for(500);
     assert_int_equal(colony_config_get_int(cfg, "http.timeout"), 2000);
-    assert_int_equal(ws.reloads, 1);
+    assert_int_equal(wf.ws.reloads, 1);
 
     /* A new local.json is a layer too; other files are noise. */
     fixture_write(dir, "notes.txt", "hello");
@@ -197,46 +234,40 @@ static void watch_reloads_on_file_change(void **state)
     fixture_write(dir, "default.json", "{}");
     for (uint64_t end = colony_test_now_ms() + 5000;
          colony_config_get_int(cfg, "http.timeout") != 4000 && colony_test_now_ms() < end;)
-        run_for(&loop, 50);
+        run_for(50);
     assert_int_equal(colony_config_get_int(cfg, "http.timeout"), 4000);
 
     colony_config_unwatch(cfg);
     colony_config_unwatch(cfg); /* twice is harmless */
-    colony_test_loop_close(&loop);
-    colony_config_free(cfg);
-    fixture_rmdir(dir);
 }
 
 static void sighup_reloads(void **state)
 {
     (void)state;
-    colony_config *cfg = colony_config_new(fixture_table, FIXTURE_N);
+    colony_config *cfg = wf.cfg = colony_config_new(fixture_table, FIXTURE_N);
     colony_config_options o = fixture_options("/nonexistent/colony-config"); /* SIGHUP only */
     o.use_environment = 1;
     o.env_prefix = "HUPTEST_";
     colony_config_error err;
     assert_int_equal(colony_config_load(cfg, &o, &err), 0);
-    uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    watch_state ws = {0};
-    assert_int_equal(colony_config_watch(cfg, &loop, on_reloaded, &ws), 0);
+    assert_int_equal(colony_config_watch(cfg, &wf.loop, on_reloaded, &wf.ws), 0);
 
     setenv("HUPTEST_SAMPLING_RATIO", "0.125", 1);
     raise(SIGHUP);
-    assert_true(wait_for(&loop, &ws.reloads, 5000));
+    assert_true(wait_for(&wf.ws.reloads, 5000));
     assert_true(colony_config_get_double(cfg, "sampling.ratio") == 0.125);
 
     /* A refused reload after SIGHUP keeps the value. */
     setenv("HUPTEST_SAMPLING_RATIO", "2", 1);
     raise(SIGHUP);
-    run_for(&loop, 300);
+    run_for(300);
     assert_true(colony_config_get_double(cfg, "sampling.ratio") == 0.125);
-    assert_int_equal(ws.reloads, 1);
-    unsetenv("HUPTEST_SAMPLING_RATIO");
+    assert_int_equal(wf.ws.reloads, 1);
 
-    /* Freeing a watched config detaches the watcher; its handles close on the loop. */
+    /* Freeing a watched config detaches the watcher; its handles close on the
+     * loop (teardown closes the loop and fails on a handle left open). */
     colony_config_free(cfg);
-    colony_test_loop_close(&loop);
+    wf.cfg = NULL;
 }
 
 static void watch_needs_a_loaded_config(void **state)
@@ -305,8 +336,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reload_reports_exactly_the_changes),
         cmocka_unit_test(reload_allocation_failures),
-        cmocka_unit_test(watch_reloads_on_file_change),
-        cmocka_unit_test(sighup_reloads),
+        cmocka_unit_test_setup_teardown(watch_reloads_on_file_change, watch_setup, watch_teardown),
+        cmocka_unit_test_setup_teardown(sighup_reloads, watch_setup, watch_teardown),
         cmocka_unit_test(watch_needs_a_loaded_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
