@@ -78,6 +78,8 @@ static void slow(colony_request *req, void *ud)
         return;
     }
     d->req = req;
+    /* test_service.sh waits for these lines: the request is in flight. */
+    COLONY_LOG_INFO("slow request started", COLONY_LF_STR("ms", ms));
     uv_timer_init(colony_request_loop(req), &d->timer);
     d->timer.data = d;
     uv_timer_start(&d->timer, delayed_fire, ms ? strtoull(ms, NULL, 10) : 100, 0);

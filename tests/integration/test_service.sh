@@ -76,14 +76,22 @@ curl -fsS "http://127.0.0.1:$PORT_A/metrics" >"$work/metrics.txt"
 grep -q 'route="unmatched",status_code="404"' "$work/metrics.txt" ||
   fail "404s must use the unmatched route label"
 
-# Graceful shutdown with requests in flight.
+# Graceful shutdown with requests in flight. SIGTERM goes only once they are
+# (A logs each slow request it starts): a fixed sleep was not enough on a
+# loaded machine, where the curls had not connected yet and were refused (000).
 curls=()
 for i in 1 2 3 4 5; do
-  curl -s -m 10 -o "$work/slow$i" -w '%{http_code}' "http://127.0.0.1:$PORT_A/slow?ms=600" \
+  curl -s -m 10 -o "$work/slow$i" -w '%{http_code}' "http://127.0.0.1:$PORT_A/slow?ms=1500" \
     >"$work/code$i" &
   curls+=($!)
 done
-sleep 0.2
+started=0
+for _ in $(seq 1 200); do
+  started=$(grep -c '"msg":"slow request started"' "$work/A.log" || true)
+  [ "$started" -ge 5 ] && break
+  sleep 0.05
+done
+[ "$started" -ge 5 ] || fail "only $started of 5 slow requests reached A"
 fixture_terminate "$PID_A"
 [ "$FIXTURE_RC" -eq 0 ] || fail "A exited $FIXTURE_RC after SIGTERM"
 wait "${curls[@]}" || true
