@@ -14,8 +14,7 @@
 # process writes stdout and stderr to $WORK/<name>.log; fail() prints the logs.
 # Loops are bounded (about 10 s per wait) so a test never hangs on a fixture.
 
-FIXTURE_PIDS=()      # what this test started, oldest first
-FIXTURE_CLEANUPS=()  # extra commands for the EXIT trap (fixture_on_exit)
+FIXTURE_PIDS=() # what this test started and has not reaped, oldest first
 
 # fixture_init BIN_DIR: sets BIN (absolute) and WORK (a fresh temporary
 # folder) and the EXIT trap. The working directory is left as it is.
@@ -26,18 +25,13 @@ fixture_init() {
   trap fixture_cleanup EXIT
 }
 
-# fixture_on_exit CMD...: runs CMD in the EXIT trap, before the kills.
-fixture_on_exit() {
-  FIXTURE_CLEANUPS+=("$*")
-}
-
-# Stops what fixture_start* started, newest first: SIGTERM, up to 2 s to
-# exit, then SIGKILL. Only pids this shell recorded, and only if still ours
-# (children of this shell).
+# The EXIT trap: stops what fixture_start* started, newest first (SIGTERM, up
+# to 2 s to exit, then SIGKILL), and removes $WORK. Only pids fixture_start
+# recorded and the test did not reap itself (fixture_wait forgets them), so a
+# pid the system has since reused is never signalled.
 fixture_cleanup() {
   local rc=$?
-  local c p
-  for c in "${FIXTURE_CLEANUPS[@]}"; do eval "$c" || true; done
+  local p
   for ((p = ${#FIXTURE_PIDS[@]} - 1; p >= 0; p--)); do
     fixture_stop "${FIXTURE_PIDS[p]}" 2 || true
   done
@@ -104,18 +98,6 @@ fixture_wait_log_port() {
   done
   [ -n "$port" ] || fail "$name did not log its port"
   FIXTURE_PORT=$port
-}
-
-# fixture_wait_tcp PORT [PID] [NAME]: waits (10 s at most) until 127.0.0.1:PORT
-# accepts a connection. Fails early if PID exits first.
-fixture_wait_tcp() {
-  local port=$1 pid=${2:-} name=${3:-port $1} i
-  for ((i = 0; i < 200; i++)); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then fail "$name exited at startup"; fi
-    sleep 0.05
-  done
-  fail "$name: nothing listens on 127.0.0.1:$port"
 }
 
 # fixture_start_listening NAME CMD...: starts CMD (which must listen on a
