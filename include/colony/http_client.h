@@ -36,7 +36,8 @@ typedef struct colony_client_options {
 COLONY_API void colony_client_options_defaults(colony_client_options *opts);
 COLONY_API colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts);
 /* Closes pooled connections and fails pending calls with COLONY_ECANCELED;
- * cb (may be NULL) runs when all handles are closed and the client is freed. */
+ * cb (may be NULL) runs when all handles are closed and the client is freed,
+ * from the loop, never before this function returns. */
 typedef void (*colony_client_closed_cb)(void *ud);
 COLONY_API void colony_client_close(colony_client *c, colony_client_closed_cb cb, void *ud);
 
