@@ -163,6 +163,15 @@ static void process_and_callback_metrics(void **state)
     colony_metrics_free(m);
 }
 
+/* Exit status of `promtool check metrics` on text. */
+static int promtool_status(const char *text)
+{
+    FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
+    assert_non_null(p);
+    fputs(text, p);
+    return pclose(p);
+}
+
 /* Prometheus's own linter accepts the exposition (promtool from Debian's
  * prometheus package, installed by scripts/bootstrap). */
 static void promtool_accepts_output(void **state)
@@ -178,10 +187,7 @@ static void promtool_accepts_output(void **state)
                                                 (const char *[]){"route", NULL}, NULL, 0);
     colony_metric_observe(colony_metric_with(h, "/a\"b"), 0.2);
     char *text = scrape(m);
-    FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
-    assert_non_null(p);
-    fputs(text, p);
-    int status = pclose(p);
+    int status = promtool_status(text);
     free(text);
     colony_metrics_free(m);
     assert_int_equal(status, 0);
@@ -306,9 +312,9 @@ static void series_cap_folds_into_overflow(void **state)
     (void)state;
     colony_metrics *m = colony_metrics_new();
     colony_metric *c =
-        colony_metrics_counter(m, "req_total", "", (const char *[]){"method", "path", NULL});
-    colony_metric *h = colony_metrics_histogram(m, "d_seconds", "", (const char *[]){"path", NULL},
-                                                (double[]){1}, 1);
+        colony_metrics_counter(m, "req_total", "R.", (const char *[]){"method", "path", NULL});
+    colony_metric *h = colony_metrics_histogram(m, "d_seconds", "D.",
+                                                (const char *[]){"path", NULL}, (double[]){1}, 1);
     assert_int_equal(colony_metric_set_max_series(c, 100), 0);
     assert_int_equal(colony_metric_set_max_series(c, 0), COLONY_EINVAL);
     char method[32], path[32];
@@ -332,6 +338,7 @@ static void series_cap_folds_into_overflow(void **state)
     assert_int_equal(count_substr(text, "\nreq_total{"), 101);
     assert_non_null(
         strstr(text, "\nreq_total{method=\"__overflow__\",path=\"__overflow__\"} 4900\n"));
+    assert_int_equal(promtool_status(text), 0);
     free(text);
     colony_metrics_free(m);
 }
