@@ -46,8 +46,8 @@ static void origin_timer_arm(colony_client *c)
         return;
     }
     colony__client_origin *o = COLONY__CONTAINER_OF(first, colony__client_origin, empty_link);
-    uint64_t due = o->empty_since + c->opts.idle_timeout_ms, now = uv_now(c->loop);
-    uv_timer_start(&c->origin_timer, on_origin_timer, due > now ? due - now : 0, 0);
+    uint64_t waited = uv_now(c->loop) - o->empty_since, timeout = c->opts.idle_timeout_ms;
+    uv_timer_start(&c->origin_timer, on_origin_timer, waited < timeout ? timeout - waited : 0, 0);
     uv_unref((uv_handle_t *)&c->origin_timer);
 }
 
@@ -59,7 +59,7 @@ static void on_origin_timer(uv_timer_t *t)
     colony__list *first;
     while ((first = colony__list_first(&c->empty_origins))) {
         colony__client_origin *o = COLONY__CONTAINER_OF(first, colony__client_origin, empty_link);
-        if (o->empty_since + c->opts.idle_timeout_ms > now) break;
+        if (now - o->empty_since < c->opts.idle_timeout_ms) break;
         origin_free(o);
         c->origins_expired++;
     }
