@@ -45,7 +45,8 @@ typedef struct colony_registry_options {
 COLONY_API colony_registry *colony_registry_new(uv_loop_t *loop,
                                                 const colony_registry_options *opts);
 /* Stops every heartbeat and watch, cancels calls in flight and frees the handle
- * and its watches; cb (may be NULL) runs once everything is closed. */
+ * and its watches; cb (may be NULL) runs once everything is closed, from the
+ * loop, never before this function returns. */
 typedef void (*colony_registry_closed_cb)(void *ud);
 COLONY_API void colony_registry_close(colony_registry *r, colony_registry_closed_cb cb, void *ud);
 

@@ -23,13 +23,21 @@ typedef struct colony_client_options {
     uint64_t total_timeout_ms;   /* 60000: whole call including queueing; 0 = none */
     size_t max_response_body;    /* 8 MiB: buffered response bodies; over it the call fails E2BIG */
     unsigned max_queued;         /* 1024: calls waiting for a connection per origin; then EBUSY */
+    unsigned max_origins;        /* 1024: origins (pools) held at once; see below */
     colony_http_limits limits;   /* response head limits */
 } colony_client_options;
 
+/* Origins: a pool exists per origin while it has connections or queued calls;
+ * once it has neither for idle_timeout_ms it is freed (0: at the next loop
+ * turn). When max_origins are held, a call to a new origin frees the least
+ * recently used origin that has no connection in use and no call queued
+ * (closing its idle connections); if every origin is in use the call fails
+ * with COLONY_EBUSY (counted in origins_refused). */
 COLONY_API void colony_client_options_defaults(colony_client_options *opts);
 COLONY_API colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts);
 /* Closes pooled connections and fails pending calls with COLONY_ECANCELED;
- * cb (may be NULL) runs when all handles are closed and the client is freed. */
+ * cb (may be NULL) runs when all handles are closed and the client is freed,
+ * from the loop, never before this function returns. */
 typedef void (*colony_client_closed_cb)(void *ud);
 COLONY_API void colony_client_close(colony_client *c, colony_client_closed_cb cb, void *ud);
 
@@ -71,8 +79,8 @@ typedef struct colony_client_request {
 } colony_client_request;
 
 /* Starts a call. Returns 0 and (if out) the call handle, or COLONY_EINVAL for a
- * bad URL/method/header, COLONY_EBUSY when the origin's queue is full; the
- * callback then never runs. */
+ * bad URL/method/header, COLONY_EBUSY when the origin's queue is full or the
+ * client holds max_origins origins all in use; the callback then never runs. */
 COLONY_API int colony_client_request_send(colony_client *c, const colony_client_request *r,
                                           colony_client_done_cb cb, void *ud,
                                           colony_client_call **out);
@@ -91,5 +99,16 @@ typedef struct colony_client_pool_stats {
 } colony_client_pool_stats;
 COLONY_API int colony_client_pool_stats_get(colony_client *c, const char *origin,
                                             colony_client_pool_stats *out);
+
+/* Whole-client statistics. */
+typedef struct colony_client_stats {
+    unsigned origins;         /* origins (pools) held now, at most max_origins */
+    unsigned connections;     /* connections open or closing */
+    unsigned calls;           /* calls not yet freed */
+    uint64_t origins_expired; /* freed after idle_timeout_ms without use */
+    uint64_t origins_evicted; /* freed to make room for a new origin */
+    uint64_t origins_refused; /* calls failed with EBUSY: every origin in use */
+} colony_client_stats;
+COLONY_API void colony_client_stats_get(colony_client *c, colony_client_stats *out);
 
 #endif

@@ -32,7 +32,8 @@ COLONY_API int colony_metrics_register_process(colony_metrics *m);
  * [a-zA-Z_][a-zA-Z0-9_]* (not starting with "__"), label_names is
  * NULL-terminated (or NULL for none, at most 8). Strings are copied.
  * Registering the same name again with the same type and labels returns the
- * existing family; anything else returns NULL (as for invalid names). */
+ * existing family; anything else returns NULL (as for invalid names), as does
+ * an allocation failure. */
 COLONY_API colony_metric *colony_metrics_counter(colony_metrics *m, const char *name,
                                                  const char *help, const char *const *label_names);
 COLONY_API colony_metric *colony_metrics_gauge(colony_metrics *m, const char *name,
@@ -44,6 +45,7 @@ COLONY_API colony_metric *colony_metrics_histogram(colony_metrics *m, const char
                                                    const double *buckets, size_t nbuckets);
 /* A gauge whose value is read by fn at scrape time (no labels). */
 typedef double (*colony_gauge_fn)(void *ud);
+/* 0, COLONY_EINVAL (bad name, clash) or COLONY_ENOMEM. */
 COLONY_API int colony_metrics_gauge_fn(colony_metrics *m, const char *name, const char *help,
                                        colony_gauge_fn fn, void *ud);
 
@@ -53,6 +55,19 @@ COLONY_API int colony_metrics_gauge_fn(colony_metrics *m, const char *name, cons
 COLONY_API colony_metric_series *colony_metric_with(colony_metric *f, ...);
 COLONY_API colony_metric_series *colony_metric_with_values(colony_metric *f,
                                                            const char *const *values);
+
+/* Series cap. A family holds at most max_series label sets (default
+ * COLONY_METRIC_MAX_SERIES_DEFAULT). Past the cap, colony_metric_with() for a
+ * new label set returns the family's one overflow series, every label value of
+ * which is COLONY_METRIC_OVERFLOW_VALUE: its updates are counted there, not
+ * dropped, so the family's totals stay right while memory and the exposition
+ * stay bounded (at most max_series + 1 series). Label sets seen before the cap
+ * keep their own series. Lowering the cap frees nothing. 0 or COLONY_EINVAL. */
+#define COLONY_METRIC_MAX_SERIES_DEFAULT 10000
+#define COLONY_METRIC_OVERFLOW_VALUE     "__overflow__"
+COLONY_API int colony_metric_set_max_series(colony_metric *f, size_t max_series);
+/* Series of the family, the overflow series included. */
+COLONY_API size_t colony_metric_series_count(colony_metric *f);
 
 /* Counter: adds v >= 0 (negative values are ignored). Gauge: adds v (may be negative). */
 COLONY_API void colony_metric_inc(colony_metric_series *s, double v);

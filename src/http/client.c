@@ -21,7 +21,13 @@ void colony_client_options_defaults(colony_client_options *opts)
     opts->total_timeout_ms = 60000;
     opts->max_response_body = 8u << 20;
     opts->max_queued = 1024;
+    opts->max_origins = 1024;
     colony_http_limits_defaults(&opts->limits);
+}
+
+static void free_client_on_close(uv_handle_t *h)
+{
+    colony__free(h->data);
 }
 
 colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts)
@@ -36,20 +42,27 @@ colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *o
         colony_client_options_defaults(&c->opts);
     if (c->opts.max_per_origin == 0) c->opts.max_per_origin = 32;
     if (c->opts.max_response_body == 0) c->opts.max_response_body = 8u << 20;
+    if (c->opts.max_origins == 0) c->opts.max_origins = 1024;
     colony_http_limits_defaults(&c->opts.limits);
-    colony__client_list_init(&c->origins);
-    colony__client_list_init(&c->deferred);
+    colony__list_init(&c->origins);
+    colony__list_init(&c->empty_origins);
+    colony__list_init(&c->deferred);
     if (uv_timer_init(loop, &c->defer_timer) != 0) {
         colony__free(c);
         return NULL;
     }
-    c->defer_timer.data = c;
+    if (uv_timer_init(loop, &c->origin_timer) != 0) {
+        c->defer_timer.data = c;
+        uv_close((uv_handle_t *)&c->defer_timer, free_client_on_close);
+        return NULL;
+    }
+    c->defer_timer.data = c->origin_timer.data = c;
     return c;
 }
 
-static void on_client_closed(uv_handle_t *h)
+static void on_client_closed(void *client)
 {
-    colony_client *c = h->data;
+    colony_client *c = client;
     colony_client_closed_cb cb = c->closed_cb;
     void *ud = c->closed_ud;
     colony__client_origin_free_all(c);
@@ -59,10 +72,12 @@ static void on_client_closed(uv_handle_t *h)
 
 void colony__client_maybe_finish(colony_client *c)
 {
-    if (!c->closing || c->live_conns || c->live_calls || !colony__client_list_empty(&c->deferred))
-        return;
+    if (!c->closing || c->live_conns || c->live_calls || !colony__list_empty(&c->deferred)) return;
     if (uv_is_closing((uv_handle_t *)&c->defer_timer)) return;
-    uv_close((uv_handle_t *)&c->defer_timer, on_client_closed);
+    colony__closer_init(&c->closer, on_client_closed, c);
+    colony__closer_close(&c->closer, (uv_handle_t *)&c->defer_timer);
+    colony__closer_close(&c->closer, (uv_handle_t *)&c->origin_timer);
+    colony__closer_finish(&c->closer, c->loop);
 }
 
 void colony_client_close(colony_client *c, colony_client_closed_cb cb, void *ud)
@@ -71,15 +86,16 @@ void colony_client_close(colony_client *c, colony_client_closed_cb cb, void *ud)
     c->closing = 1;
     c->closed_cb = cb;
     c->closed_ud = ud;
+    uv_timer_stop(&c->origin_timer);
     c->api_depth++;
-    for (colony__client_link *l = c->origins.next; l != &c->origins; l = l->next) {
-        colony__client_origin *o = COLONY__CONTAINER(l, colony__client_origin, link);
-        while (!colony__client_list_empty(&o->queue))
-            colony__client_call_fail(COLONY__CONTAINER(o->queue.next, colony_client_call, link),
+    for (colony__list *l = c->origins.next; l != &c->origins; l = l->next) {
+        colony__client_origin *o = COLONY__CONTAINER_OF(l, colony__client_origin, lru_link);
+        while (!colony__list_empty(&o->queue))
+            colony__client_call_fail(COLONY__CONTAINER_OF(o->queue.next, colony_client_call, link),
                                      COLONY_ECANCELED);
-        while (!colony__client_list_empty(&o->conns)) {
+        while (!colony__list_empty(&o->conns)) {
             colony__client_conn *conn =
-                COLONY__CONTAINER(o->conns.next, colony__client_conn, all_link);
+                COLONY__CONTAINER_OF(o->conns.next, colony__client_conn, all_link);
             if (conn->call)
                 colony__client_call_fail(conn->call, COLONY_ECANCELED);
             else
@@ -140,9 +156,9 @@ static void call_free(colony_client_call *call)
 static void on_defer_timer(uv_timer_t *t)
 {
     colony_client *c = t->data;
-    while (!colony__client_list_empty(&c->deferred)) {
-        colony_client_call *call = COLONY__CONTAINER(c->deferred.next, colony_client_call, link);
-        colony__client_list_remove(&call->link);
+    while (!colony__list_empty(&c->deferred)) {
+        colony_client_call *call = COLONY__CONTAINER_OF(c->deferred.next, colony_client_call, link);
+        colony__list_remove(&call->link);
         call->state = COLONY__CALL_DONE;
         call->done_cb(call, call->deferred_err, NULL, call->ud);
         call_free(call);
@@ -160,7 +176,7 @@ void colony__client_call_complete(colony_client_call *call, int err,
     if (c->api_depth > 0 && !res) {
         call->state = COLONY__CALL_DEFERRED;
         call->deferred_err = err;
-        colony__client_list_push_back(&c->deferred, &call->link);
+        colony__list_push_back(&c->deferred, &call->link);
         uv_timer_start(&c->defer_timer, on_defer_timer, 0, 0);
         return;
     }
@@ -172,8 +188,9 @@ void colony__client_call_complete(colony_client_call *call, int err,
 void colony__client_call_fail(colony_client_call *call, int err)
 {
     if (call->state == COLONY__CALL_QUEUED) {
-        colony__client_list_remove(&call->link);
+        colony__list_remove(&call->link);
         call->origin->n_queued--;
+        colony__client_origin_check_empty(call->origin);
     } else if (call->state == COLONY__CALL_BOUND) {
         colony__client_conn *conn = call->conn;
         call->conn = NULL;
@@ -334,12 +351,16 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
     if (rc) return rc;
 
     colony__client_origin *o = colony__client_origin_find(c, key);
-    if (o && (!colony__client_pool_has_room(o) || !colony__client_list_empty(&o->queue)) &&
+    if (o && (!colony__client_pool_has_room(o) || !colony__list_empty(&o->queue)) &&
         o->n_queued >= c->opts.max_queued)
         return COLONY_EBUSY;
-    if (!o && !(o = colony__client_origin_get(c, &u, key))) return COLONY_ENOMEM;
+    rc = colony__client_origin_get(c, &u, key, &o);
+    if (rc) return rc;
     colony_client_call *call = colony__malloc(sizeof(*call) + plan.size);
-    if (!call) return COLONY_ENOMEM;
+    if (!call) {
+        colony__client_origin_check_empty(o); /* a new origin no call went to */
+        return COLONY_ENOMEM;
+    }
     memset(call, 0, sizeof(*call));
     call->req_len = build_request(call->req, r, &u, host_header, &plan);
     call->client = c;
@@ -356,6 +377,7 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
     if (timeout) {
         if (uv_timer_init(c->loop, &call->deadline) != 0) {
             colony__free(call);
+            colony__client_origin_check_empty(o);
             return COLONY_ENOMEM;
         }
         call->deadline.data = call;
@@ -364,8 +386,9 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
     }
     c->live_calls++;
     call->state = COLONY__CALL_QUEUED;
-    colony__client_list_push_back(&o->queue, &call->link);
+    colony__list_push_back(&o->queue, &call->link);
     o->n_queued++;
+    colony__list_remove(&o->empty_link); /* in use again */
     if (out) *out = call;
     c->api_depth++;
     colony__client_pool_dispatch(o);
@@ -435,4 +458,14 @@ int colony_client_pool_stats_get(colony_client *c, const char *origin,
     out->connects = o->connects;
     out->reused = o->reused;
     return 0;
+}
+
+void colony_client_stats_get(colony_client *c, colony_client_stats *out)
+{
+    out->origins = c->n_origins;
+    out->connections = c->live_conns;
+    out->calls = c->live_calls;
+    out->origins_expired = c->origins_expired;
+    out->origins_evicted = c->origins_evicted;
+    out->origins_refused = c->origins_refused;
 }

@@ -18,9 +18,10 @@ static void on_connect(uv_connect_t *req, int status);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
+/* The client, not conn->origin->client: a closing conn may outlive its origin. */
 static colony_client *conn_client(const colony__client_conn *conn)
 {
-    return conn->origin->client;
+    return conn->client;
 }
 
 static void timer_set(colony__client_conn *conn, uint64_t ms)
@@ -56,10 +57,10 @@ void colony__client_conn_close(colony__client_conn *conn)
     if (conn->state == COLONY__CONN_CLOSING) return;
     colony__client_origin *o = conn->origin;
     if (conn->state == COLONY__CONN_IDLE) {
-        colony__client_list_remove(&conn->idle_link);
+        colony__list_remove(&conn->idle_link);
         o->n_idle--;
     }
-    colony__client_list_remove(&conn->all_link);
+    colony__list_remove(&conn->all_link);
     o->n_conns--;
     conn->state = COLONY__CONN_CLOSING;
     uv_close((uv_handle_t *)&conn->timer, on_timer_closed);
@@ -162,9 +163,10 @@ int colony__client_conn_open(colony__client_origin *o, colony_client_call *call)
     conn->timer.data = conn;
     conn->refs = 1;
     conn->origin = o;
+    conn->client = c;
     conn->state = COLONY__CONN_CONNECTING;
-    colony__client_list_init(&conn->idle_link);
-    colony__client_list_push_back(&o->conns, &conn->all_link);
+    colony__list_init(&conn->idle_link);
+    colony__list_push_back(&o->conns, &conn->all_link);
     o->n_conns++;
     c->live_conns++;
     conn->call = call;
@@ -313,7 +315,7 @@ struct chunk_write {
 
 static void on_chunk_written(uv_write_t *req, int status)
 {
-    struct chunk_write *w = COLONY__CONTAINER(req, struct chunk_write, req);
+    struct chunk_write *w = COLONY__CONTAINER_OF(req, struct chunk_write, req);
     colony__client_conn *conn = w->conn;
     colony__free(w);
     write_finished(conn, status);

@@ -13,43 +13,9 @@
 #include <sys/socket.h>
 #include <uv.h>
 #include "colony/http_client.h"
-
-/* ---- intrusive circular doubly linked list with a sentinel ---- */
-typedef struct colony__client_link {
-    struct colony__client_link *prev, *next;
-} colony__client_link;
-
-#define COLONY__CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-static inline void colony__client_list_init(colony__client_link *l)
-{
-    l->prev = l->next = l;
-}
-static inline int colony__client_list_empty(const colony__client_link *l)
-{
-    return l->next == l;
-}
-static inline void colony__client_list_insert_after(colony__client_link *at, colony__client_link *n)
-{
-    n->prev = at;
-    n->next = at->next;
-    at->next->prev = n;
-    at->next = n;
-}
-static inline void colony__client_list_push_front(colony__client_link *l, colony__client_link *n)
-{
-    colony__client_list_insert_after(l, n);
-}
-static inline void colony__client_list_push_back(colony__client_link *l, colony__client_link *n)
-{
-    colony__client_list_insert_after(l->prev, n);
-}
-static inline void colony__client_list_remove(colony__client_link *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->prev = n->next = n;
-}
+#include "core/closer.h"
+#include "core/list.h"
+#include "core/map.h"
 
 /* ---- URLs ---- */
 #define COLONY__URL_MAX      8192 /* whole URL */
@@ -98,7 +64,7 @@ enum colony__client_call_state {
 };
 
 struct colony_client_call {
-    colony__client_link link; /* origin->queue while queued; client->deferred while deferred */
+    colony__list link; /* origin->queue while queued; client->deferred while deferred */
     colony_client *client;
     colony__client_origin *origin;
     colony__client_conn *conn;
@@ -121,17 +87,22 @@ struct colony_client_call {
     char req[];
 };
 
+/* An origin lives while it has connections or queued calls; once it has
+ * neither it is "empty" and is freed after idle_timeout_ms (or sooner, by
+ * eviction, when the client holds max_origins). */
 struct colony__client_origin {
-    colony__client_link link; /* client->origins */
+    colony__list lru_link;   /* client->origins, most recently used first */
+    colony__list empty_link; /* client->empty_origins while empty, oldest first */
+    uint64_t empty_since;    /* loop time it became empty */
     colony_client *client;
     char key[COLONY__ORIGIN_MAX];
     char host_header[COLONY__ORIGIN_MAX];
     colony__client_url url;               /* target fields unused */
     struct sockaddr_storage numeric_addr; /* when the host is an IP literal */
     int has_numeric_addr;
-    colony__client_link conns; /* every open conn (connecting, busy, idle) */
-    colony__client_link idle;  /* idle conns, most recently used first */
-    colony__client_link queue; /* calls waiting, FIFO */
+    colony__list conns; /* every open conn (connecting, busy, idle) */
+    colony__list idle;  /* idle conns, most recently used first */
+    colony__list queue; /* calls waiting, FIFO */
     unsigned n_conns, n_idle, n_queued;
     int dispatching; /* colony__client_pool_dispatch is running for this origin */
     uint64_t connects, reused;
@@ -155,9 +126,10 @@ struct colony__client_conn {
     uv_connect_t connect_req;
     uv_getaddrinfo_t resolve_req;
     uv_write_t write_req;          /* the request head (and fixed body) */
-    colony__client_link all_link;  /* origin->conns */
-    colony__client_link idle_link; /* origin->idle while idle */
-    colony__client_origin *origin;
+    colony__list all_link;         /* origin->conns */
+    colony__list idle_link;        /* origin->idle while idle */
+    colony__client_origin *origin; /* not to be used once closing: the origin may be gone */
+    colony_client *client;
     colony_client_call *call;
     int state;
     unsigned refs; /* open handles and pending resolution; freed at 0 */
@@ -186,10 +158,16 @@ struct colony__client_conn {
 struct colony_client {
     uv_loop_t *loop;
     colony_client_options opts;
-    colony__client_link origins;
-    colony__client_link deferred; /* finished calls whose done_cb is still to run */
+    colony__map origin_map;     /* key -> colony__client_origin */
+    colony__list origins;       /* every origin, most recently used first */
+    colony__list empty_origins; /* origins with no conn and no call, oldest first */
+    unsigned n_origins;
+    uint64_t origins_expired, origins_evicted, origins_refused;
+    uv_timer_t origin_timer; /* frees empty origins after idle_timeout_ms */
+    colony__list deferred;   /* finished calls whose done_cb is still to run */
     uv_timer_t defer_timer;
-    int api_depth; /* >0 inside a public function: completions are deferred */
+    colony__closer closer; /* the client's timers, at close */
+    int api_depth;         /* >0 inside a public function: completions are deferred */
     int closing;
     unsigned live_conns, live_calls;
     colony_client_closed_cb closed_cb;
@@ -210,8 +188,15 @@ void colony__client_maybe_finish(colony_client *c);
 
 /* client_pool.c */
 colony__client_origin *colony__client_origin_find(colony_client *c, const char *key);
-colony__client_origin *colony__client_origin_get(colony_client *c, const colony__client_url *u,
-                                                 const char *key);
+/* Finds or creates the origin of key and marks it most recently used. When the
+ * client holds max_origins, the least recently used origin with no connection
+ * in use and no call queued is freed to make room. Returns 0, COLONY_ENOMEM,
+ * or COLONY_EBUSY when every origin is in use. */
+int colony__client_origin_get(colony_client *c, const colony__client_url *u, const char *key,
+                              colony__client_origin **out);
+/* Call when o may have lost its last conn or call: an empty origin starts its
+ * idle countdown (it is freed from a timer, never from inside this call). */
+void colony__client_origin_check_empty(colony__client_origin *o);
 void colony__client_origin_free_all(colony_client *c);
 /* True when a new call could get a connection at once (no queueing). */
 int colony__client_pool_has_room(const colony__client_origin *o);

@@ -20,7 +20,8 @@ struct registry_heartbeat {
     uint64_t interval_ms;
     uv_timer_t timer;
     colony_client_call *call;
-    int registered, paused, stopped, timer_closed;
+    int registered, paused, stopped;
+    colony__closer closer;            /* once stopped: the timer and the call in flight */
     colony_registry_done_cb first_cb; /* the answer to the first registration */
     void *first_ud;
 };
@@ -119,6 +120,18 @@ int colony__registry_send(colony_registry *r, const char *method, const char *pa
     return rc;
 }
 
+/* The closer's done: close was called and every child has been freed. */
+static void registry_closed(void *ud)
+{
+    colony_registry *r = ud;
+    colony_registry_closed_cb cb = r->closed_cb;
+    void *cb_ud = r->closed_ud;
+    colony__free(r->token);
+    colony__free(r->base_url);
+    colony__free(r);
+    if (cb) cb(cb_ud);
+}
+
 colony_registry *colony_registry_new(uv_loop_t *loop, const colony_registry_options *opts)
 {
     if (!loop || !opts || !opts->url || strncmp(opts->url, "http", 4) != 0) return NULL;
@@ -145,6 +158,8 @@ colony_registry *colony_registry_new(uv_loop_t *loop, const colony_registry_opti
     copts.max_per_origin = 256;
     r->client = colony_client_new(loop, &copts);
     if (!r->client) goto fail;
+    colony__closer_init(&r->closer, registry_closed, r);
+    colony__closer_hold(&r->closer); /* the client's, released when it has closed */
     return r;
 fail:
     colony__free(r->token);
@@ -153,48 +168,24 @@ fail:
     return NULL;
 }
 
-static void registry_finish_close(colony_registry *r)
-{
-    if (!r->closing || !r->client_closed || r->live_children) return;
-    colony_registry_closed_cb cb = r->closed_cb;
-    void *ud = r->closed_ud;
-    colony__free(r->token);
-    colony__free(r->base_url);
-    colony__free(r);
-    if (cb) cb(ud);
-}
-
-void colony__registry_child_freed(colony_registry *r)
-{
-    r->live_children--;
-    registry_finish_close(r);
-}
-
 static void on_client_closed(void *ud)
 {
     colony_registry *r = ud;
-    r->client_closed = 1;
-    registry_finish_close(r);
+    colony__closer_release(&r->closer);
 }
 
 /* ---- heartbeats ---- */
 
-static void heartbeat_maybe_free(registry_heartbeat *hb)
+/* The heartbeat's closer is done: its timer is closed and its call ended. */
+static void heartbeat_freed(void *ud)
 {
-    if (!hb->stopped || !hb->timer_closed || hb->call) return;
+    registry_heartbeat *hb = ud;
     colony_registry *r = hb->r;
     colony__free(hb->service_id);
     colony__free(hb->check_path);
     colony__free(hb->register_body);
     colony__free(hb);
-    colony__registry_child_freed(r);
-}
-
-static void heartbeat_timer_closed(uv_handle_t *h)
-{
-    registry_heartbeat *hb = h->data;
-    hb->timer_closed = 1;
-    heartbeat_maybe_free(hb);
+    colony__closer_release(&r->closer);
 }
 
 /* Unlinks hb, cancels its call and closes its timer; freed once both ended. */
@@ -205,8 +196,13 @@ static void heartbeat_stop(registry_heartbeat *hb)
         p = &(*p)->next;
     if (*p) *p = hb->next;
     hb->stopped = 1;
-    if (hb->call) colony_client_call_cancel(hb->call);
-    uv_close((uv_handle_t *)&hb->timer, heartbeat_timer_closed);
+    colony__closer_init(&hb->closer, heartbeat_freed, hb);
+    if (hb->call) {
+        colony__closer_hold(&hb->closer); /* released by on_heartbeat_done */
+        colony_client_call_cancel(hb->call);
+    }
+    colony__closer_close(&hb->closer, (uv_handle_t *)&hb->timer);
+    colony__closer_finish(&hb->closer, hb->r->loop);
 }
 
 static void on_heartbeat_tick(uv_timer_t *t);
@@ -224,7 +220,7 @@ static void on_heartbeat_done(colony_client_call *call, int err, const colony_cl
     hb->first_cb = NULL;
     if (hb->stopped) {
         if (first_cb) first_cb(rc, hb->first_ud);
-        heartbeat_maybe_free(hb);
+        colony__closer_release(&hb->closer);
         return;
     }
     if (rc == COLONY_ENOENT && hb->registered) {
@@ -285,11 +281,11 @@ static registry_heartbeat *heartbeat_new(colony_registry *r, const char *service
         colony__free(hb);
         return NULL;
     }
-    uv_timer_init(r->loop, &hb->timer);
+    uv_timer_init(r->loop, &hb->timer); /* cannot fail: it only links the handle */
     hb->timer.data = hb;
     hb->next = r->heartbeats;
     r->heartbeats = hb;
-    r->live_children++;
+    colony__closer_hold(&r->closer);
     return hb;
 }
 
@@ -482,10 +478,10 @@ void colony_registry_close(colony_registry *r, colony_registry_closed_cb cb, voi
     r->closing = 1;
     r->closed_cb = cb;
     r->closed_ud = ud;
-    r->live_children++; /* hold the handle while children stop */
     while (r->heartbeats)
         heartbeat_stop(r->heartbeats);
     colony__discovery_stop_all(r);
     colony_client_close(r->client, on_client_closed, r);
-    colony__registry_child_freed(r);
+    /* cb runs from a libuv close callback, never before this returns */
+    colony__closer_finish(&r->closer, r->loop);
 }

@@ -6,6 +6,7 @@
 
 #include "colony/discovery.h"
 #include "colony/http_client.h"
+#include "core/closer.h"
 
 typedef struct registry_heartbeat registry_heartbeat;
 
@@ -18,8 +19,11 @@ struct colony_registry {
     uint64_t random_state;
     registry_heartbeat *heartbeats;
     colony_discovery *watches;
-    unsigned live_children; /* heartbeats and watches not yet freed */
-    int closing, client_closed;
+    /* Children: the client, every heartbeat and watch not yet freed (stopped
+     * ones too). Each holds it from creation and releases it once freed; the
+     * registry is freed, and closed_cb runs, after close and the last one. */
+    colony__closer closer;
+    int closing;
     colony_registry_closed_cb closed_cb;
     void *closed_ud;
 };
@@ -39,8 +43,6 @@ int colony__registry_escape(char *out, size_t size, const char *s);
 uint64_t colony__registry_backoff(colony_registry *r, unsigned failures);
 /* Formats ms as a Go duration ("10s" or "1500ms") into out. */
 void colony__registry_duration(char *out, size_t size, uint64_t ms);
-/* A child (heartbeat or watch) was freed: may finish a pending close. */
-void colony__registry_child_freed(colony_registry *r);
 /* Stops every watch of r (used by close). */
 void colony__discovery_stop_all(colony_registry *r);
 

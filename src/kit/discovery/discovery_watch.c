@@ -32,7 +32,8 @@ struct colony_discovery {
     unsigned failures;
     uv_timer_t timer;
     colony_client_call *call;
-    int stopped, timer_closed;
+    int stopped;
+    colony__closer closer; /* once stopped: the timer and the call in flight */
     /* the cache: instances and their strings live in arena */
     colony_arena *arena;
     colony_instance *instances;
@@ -250,15 +251,16 @@ static void on_failure(colony_discovery *d, int err)
     schedule(d, delay);
 }
 
-static void maybe_free(colony_discovery *d)
+/* The watch's closer is done: its timer is closed and its call ended. */
+static void watch_freed(void *ud)
 {
-    if (!d->stopped || !d->timer_closed || d->call) return;
+    colony_discovery *d = ud;
     colony_registry *r = d->r;
     colony_arena_free(d->arena);
     colony__free(d->path_prefix);
     colony__free(d->service);
     colony__free(d);
-    colony__registry_child_freed(r);
+    colony__closer_release(&r->closer);
 }
 
 /* Applies one 200 answer: index rules, then the cache if it changed. */
@@ -306,7 +308,7 @@ static void on_query_done(colony_client_call *call, int err, const colony_client
     colony_discovery *d = ud;
     d->call = NULL;
     if (d->stopped) {
-        maybe_free(d);
+        colony__closer_release(&d->closer);
         return;
     }
     if (err)
@@ -367,21 +369,14 @@ int colony_discovery_watch(colony_registry *r, const colony_discovery_options *o
     d->balancer = opts->balancer;
     d->on_change = opts->on_change;
     d->ud = opts->ud;
-    uv_timer_init(r->loop, &d->timer);
+    uv_timer_init(r->loop, &d->timer); /* cannot fail: it only links the handle */
     d->timer.data = d;
     d->next = r->watches;
     r->watches = d;
-    r->live_children++;
+    colony__closer_hold(&r->closer);
     schedule(d, 0);
     *out = d;
     return 0;
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-    colony_discovery *d = h->data;
-    d->timer_closed = 1;
-    maybe_free(d);
 }
 
 void colony_discovery_stop(colony_discovery *d)
@@ -392,8 +387,13 @@ void colony_discovery_stop(colony_discovery *d)
         p = &(*p)->next;
     if (*p) *p = d->next;
     d->stopped = 1;
-    if (d->call) colony_client_call_cancel(d->call);
-    uv_close((uv_handle_t *)&d->timer, on_timer_closed);
+    colony__closer_init(&d->closer, watch_freed, d);
+    if (d->call) {
+        colony__closer_hold(&d->closer); /* released by on_query_done */
+        colony_client_call_cancel(d->call);
+    }
+    colony__closer_close(&d->closer, (uv_handle_t *)&d->timer);
+    colony__closer_finish(&d->closer, d->r->loop);
 }
 
 void colony__discovery_stop_all(colony_registry *r)

@@ -41,6 +41,7 @@ colony_metrics *colony_metrics_new(void)
     colony_metrics *m = colony__calloc(1, sizeof(*m));
     if (!m) return NULL;
     pthread_mutex_init(&m->lock, NULL);
+    colony__list_init(&m->families);
     return m;
 }
 
@@ -57,12 +58,9 @@ static void series_free(colony_metric_series *s, size_t nlabels)
 
 static void family_free(colony_metric *f)
 {
-    colony_metric_series *s = f->series_head;
-    while (s) {
-        colony_metric_series *next = s->next;
-        series_free(s, f->nlabels);
-        s = next;
-    }
+    colony__list *node, *tmp;
+    COLONY__LIST_FOREACH_SAFE(node, tmp, &f->series)
+    series_free(COLONY__CONTAINER_OF(node, colony_metric_series, link), f->nlabels);
     colony__free(atomic_load(&f->table));
     for (series_table *t = f->retired; t;) {
         series_table *next = t->retired_next;
@@ -81,20 +79,21 @@ static void family_free(colony_metric *f)
 void colony_metrics_free(colony_metrics *m)
 {
     if (!m) return;
-    colony_metric *f = m->head;
-    while (f) {
-        colony_metric *next = f->next;
-        family_free(f);
-        f = next;
-    }
+    colony__list *node, *tmp;
+    COLONY__LIST_FOREACH_SAFE(node, tmp, &m->families)
+    family_free(COLONY__CONTAINER_OF(node, colony_metric, link));
     pthread_mutex_destroy(&m->lock);
     colony__free(m);
 }
 
 static colony_metric *find_family(colony_metrics *m, const char *name)
 {
-    for (colony_metric *f = m->head; f; f = f->next)
+    colony__list *node, *tmp;
+    COLONY__LIST_FOREACH_SAFE(node, tmp, &m->families)
+    {
+        colony_metric *f = COLONY__CONTAINER_OF(node, colony_metric, link);
         if (strcmp(f->name, name) == 0) return f;
+    }
     return NULL;
 }
 
@@ -115,6 +114,8 @@ static colony_metric *family_new(const char *name, const char *help, metric_type
     f->type = type;
     f->id = (uint64_t)atomic_fetch_add_explicit(&next_family_id, 1, memory_order_relaxed) + 1;
     pthread_mutex_init(&f->lock, NULL);
+    colony__list_init(&f->series);
+    f->max_series = COLONY_METRIC_MAX_SERIES_DEFAULT;
     f->name = colony__strdup(name);
     f->help = colony__strdup(help ? help : "");
     if (!f->name || !f->help) goto fail;
@@ -144,18 +145,25 @@ static int valid_labels(const char *const *labels)
     return n <= METRICS_MAX_LABELS;
 }
 
-/* Registers a family, or returns the existing one of the same shape. */
+/* Registers a family, or returns the existing one of the same shape. On
+ * failure NULL, and *err (if err) says why: COLONY_EINVAL or COLONY_ENOMEM. */
 static colony_metric *register_family(colony_metrics *m, const char *name, const char *help,
                                       metric_type type, const char *const *labels,
-                                      const double *buckets, size_t nbuckets)
+                                      const double *buckets, size_t nbuckets, int *err)
 {
-    if (!valid_name(name, 1) || !valid_labels(labels)) return NULL;
+    int dummy;
+    if (!err) err = &dummy;
+    *err = COLONY_EINVAL;
+    if (!m || !valid_name(name, 1) || !valid_labels(labels)) return NULL;
     pthread_mutex_lock(&m->lock);
     colony_metric *f = find_family(m, name);
     if (f) {
         pthread_mutex_unlock(&m->lock);
-        return same_shape(f, type, labels) ? f : NULL;
+        if (!same_shape(f, type, labels)) return NULL;
+        *err = 0;
+        return f;
     }
+    *err = COLONY_ENOMEM;
     f = family_new(name, help, type, labels);
     if (f && type == METRIC_HISTOGRAM) {
         f->buckets = colony__malloc(nbuckets * sizeof(double));
@@ -169,12 +177,9 @@ static colony_metric *register_family(colony_metrics *m, const char *name, const
     }
     if (f) {
         f->registry = m;
-        if (m->tail)
-            m->tail->next = f;
-        else
-            m->head = f;
-        m->tail = f;
+        colony__list_push_back(&m->families, &f->link);
         m->nfamilies++;
+        *err = 0;
     }
     pthread_mutex_unlock(&m->lock);
     return f;
@@ -183,13 +188,13 @@ static colony_metric *register_family(colony_metrics *m, const char *name, const
 colony_metric *colony_metrics_counter(colony_metrics *m, const char *name, const char *help,
                                       const char *const *label_names)
 {
-    return register_family(m, name, help, METRIC_COUNTER, label_names, NULL, 0);
+    return register_family(m, name, help, METRIC_COUNTER, label_names, NULL, 0, NULL);
 }
 
 colony_metric *colony_metrics_gauge(colony_metrics *m, const char *name, const char *help,
                                     const char *const *label_names)
 {
-    return register_family(m, name, help, METRIC_GAUGE, label_names, NULL, 0);
+    return register_family(m, name, help, METRIC_GAUGE, label_names, NULL, 0, NULL);
 }
 
 colony_metric *colony_metrics_histogram(colony_metrics *m, const char *name, const char *help,
@@ -203,15 +208,16 @@ colony_metric *colony_metrics_histogram(colony_metrics *m, const char *name, con
     if (nbuckets == 0 || nbuckets > 64) return NULL;
     for (size_t i = 0; i < nbuckets; i++)
         if (!isfinite(buckets[i]) || (i && buckets[i] <= buckets[i - 1])) return NULL;
-    return register_family(m, name, help, METRIC_HISTOGRAM, label_names, buckets, nbuckets);
+    return register_family(m, name, help, METRIC_HISTOGRAM, label_names, buckets, nbuckets, NULL);
 }
 
 int colony__metrics_fn(colony_metrics *m, const char *name, const char *help, metric_type type,
                        colony_gauge_fn fn, void *ud)
 {
     if (!fn) return COLONY_EINVAL;
-    colony_metric *f = register_family(m, name, help, type, NULL, NULL, 0);
-    if (!f) return COLONY_EINVAL;
+    int rc;
+    colony_metric *f = register_family(m, name, help, type, NULL, NULL, 0, &rc);
+    if (!f) return rc;
     f->fn = fn;
     f->fn_ud = ud;
     return 0;
@@ -284,19 +290,36 @@ static colony_metric_series *series_new(colony_metric *f, uint64_t h, const char
 }
 
 /* Slow path under the family lock: insert, growing the table (a new table is
- * published; readers still on the old one see a consistent, shorter view). */
+ * published; readers still on the old one see a consistent, shorter view).
+ * Past max_series a new label set gets the overflow series instead, so label
+ * values fed by clients cannot grow memory or the exposition without bound. */
 static colony_metric_series *series_insert(colony_metric *f, uint64_t h, const char *const *values)
 {
+    const char *overflow_values[METRICS_MAX_LABELS];
+    int overflow = 0;
     pthread_mutex_lock(&f->lock);
     series_table *t = atomic_load_explicit(&f->table, memory_order_acquire);
     colony_metric_series *s = table_find(t, h, values, f->nlabels);
     if (s) goto out;
+    if (f->nseries - (f->overflow_series ? 1 : 0) >= f->max_series) {
+        if ((s = f->overflow_series)) goto out;
+        for (size_t i = 0; i < f->nlabels; i++)
+            overflow_values[i] = COLONY_METRIC_OVERFLOW_VALUE;
+        values = overflow_values;
+        h = hash_values(values, f->nlabels);
+        overflow = 1;
+        if ((s = table_find(t, h, values, f->nlabels))) { /* registered by hand earlier */
+            f->overflow_series = s;
+            goto out;
+        }
+    }
     if ((f->nseries + 1) * 2 > t->cap) {
         series_table *bigger = colony__calloc(1, sizeof(*t) + 2 * t->cap * sizeof(t->slots[0]));
         if (!bigger) goto out;
         bigger->cap = 2 * t->cap;
-        for (colony_metric_series *it = f->series_head; it; it = it->next)
-            table_put(bigger, it);
+        colony__list *node, *tmp;
+        COLONY__LIST_FOREACH_SAFE(node, tmp, &f->series)
+        table_put(bigger, COLONY__CONTAINER_OF(node, colony_metric_series, link));
         t->retired_next = f->retired;
         f->retired = t;
         atomic_store_explicit(&f->table, bigger, memory_order_release);
@@ -305,12 +328,9 @@ static colony_metric_series *series_insert(colony_metric *f, uint64_t h, const c
     s = series_new(f, h, values);
     if (!s) goto out;
     table_put(t, s);
-    if (f->series_tail)
-        f->series_tail->next = s;
-    else
-        f->series_head = s;
-    f->series_tail = s;
+    colony__list_push_back(&f->series, &s->link);
     f->nseries++;
+    if (overflow) f->overflow_series = s;
 out:
     pthread_mutex_unlock(&f->lock);
     return s;
@@ -337,6 +357,24 @@ colony_metric_series *colony_metric_with(colony_metric *f, ...)
         values[i] = va_arg(ap, const char *);
     va_end(ap);
     return colony_metric_with_values(f, values);
+}
+
+int colony_metric_set_max_series(colony_metric *f, size_t max_series)
+{
+    if (!f || max_series == 0) return COLONY_EINVAL;
+    pthread_mutex_lock(&f->lock);
+    f->max_series = max_series;
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+size_t colony_metric_series_count(colony_metric *f)
+{
+    if (!f) return 0;
+    pthread_mutex_lock(&f->lock);
+    size_t n = f->nseries;
+    pthread_mutex_unlock(&f->lock);
+    return n;
 }
 
 size_t colony__metric_cell_width(const colony_metric *f)

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include "colony/metrics.h"
+#include "core/list.h"
 
 #define METRICS_MAX_LABELS 8
 /* Threads that get a private cell; later threads share a locked overflow cell. */
@@ -33,8 +34,8 @@ struct colony_metric_series {
     uint64_t hash;
     _Atomic(double) gauge; /* gauges: one shared value */
     _Atomic(metric_value *) cells[METRICS_THREAD_SLOTS];
-    metric_value *overflow;     /* guarded by family->lock */
-    colony_metric_series *next; /* family's list, in creation order */
+    metric_value *overflow; /* guarded by family->lock */
+    colony__list link;      /* family->series, in creation order */
 };
 
 /* Open-addressing table of series, read without locks; replaced (not
@@ -59,14 +60,16 @@ struct colony_metric {
     pthread_mutex_t lock; /* series creation and the overflow cells */
     _Atomic(series_table *) table;
     series_table *retired;
-    colony_metric_series *series_head, *series_tail;
-    size_t nseries;
-    colony_metric *next;
+    colony__list series;                   /* every series, in creation order (only appended) */
+    size_t nseries;                        /* including the overflow series */
+    size_t max_series;                     /* label sets before new ones go to overflow_series */
+    colony_metric_series *overflow_series; /* made on the first label set over the cap */
+    colony__list link;                     /* registry->families */
 };
 
 struct colony_metrics {
-    pthread_mutex_t lock; /* family list */
-    colony_metric *head, *tail;
+    pthread_mutex_t lock;  /* family list */
+    colony__list families; /* in registration order (only appended) */
     size_t nfamilies;
 };
 

@@ -112,12 +112,15 @@ static int put_family(colony_buf *out, colony_metric *f)
     if (!rc) rc = colony_buf_appendf(out, "\n# TYPE %s %s\n", f->name, type_name(f->type));
     if (rc) return rc;
     if (f->fn) return put_sample(out, f, "", NULL, NULL, f->fn(f->fn_ud));
-    /* Series are only appended: the first n links, read under the lock, are stable. */
+    /* Series are only appended: the first n links, read under the lock, are
+     * stable (the link after the n-th is never read). */
     pthread_mutex_lock(&f->lock);
-    colony_metric_series *s = f->series_head;
+    colony__list *node = f->series.next;
     size_t n = f->nseries;
     pthread_mutex_unlock(&f->lock);
-    for (; n-- && s && !rc; s = s->next) {
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (i) node = node->next;
+        colony_metric_series *s = COLONY__CONTAINER_OF(node, colony_metric_series, link);
         if (f->type == METRIC_HISTOGRAM)
             rc = put_histogram(out, f, s);
         else
@@ -129,11 +132,13 @@ static int put_family(colony_buf *out, colony_metric *f)
 int colony_metrics_write(colony_metrics *m, colony_buf *out)
 {
     pthread_mutex_lock(&m->lock);
-    colony_metric *f = m->head;
+    colony__list *node = m->families.next;
     size_t n = m->nfamilies;
     pthread_mutex_unlock(&m->lock);
     int rc = 0;
-    for (; n-- && f && !rc; f = f->next)
-        rc = put_family(out, f);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (i) node = node->next;
+        rc = put_family(out, COLONY__CONTAINER_OF(node, colony_metric, link));
+    }
     return rc;
 }

@@ -14,11 +14,24 @@
 #define MAX_DEADLINE_MS (5 * 60 * 1000)
 
 /* Route label: the matched pattern, never the raw path (unbounded label sets
- * would grow memory with every scanned URL). */
+ * would grow memory with every scanned URL); every unmatched path is the one
+ * value "unmatched". */
 static const char *route_label(const colony_request *req)
 {
     const char *route = colony_request_route(req);
     return route ? route : "unmatched";
+}
+
+/* Method label: the nine standard methods as they are, anything else (a
+ * client may send any token) the one value "OTHER", so invented methods
+ * cannot grow the label set (prom-client users learn to do the same). */
+static const char *method_label(const char *method)
+{
+    static const char *const standard[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                           "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    for (size_t i = 0; i < sizeof(standard) / sizeof(standard[0]); i++)
+        if (strcmp(method, standard[i]) == 0) return standard[i];
+    return "OTHER";
 }
 
 /* "200" without snprintf; status is 100..999 once a response started, 0 when
@@ -101,7 +114,7 @@ typedef struct request_observation {
 static void record_metrics(colony_request *req, const request_observation *o)
 {
     colony_metric_series *total, *duration;
-    request_series(o->svc, colony_request_method(req), route_label(req),
+    request_series(o->svc, method_label(colony_request_method(req)), route_label(req),
                    colony_response_status(req), &total, &duration);
     colony_metric_inc(total, 1);
     colony_metric_observe(duration, (double)(uv_hrtime() - o->start_ns) / 1e9);
@@ -140,7 +153,7 @@ static void end_span(colony_request *req, int status, colony_span *span)
  * the process: building them costs more than the rest of the span. */
 static void describe_server_span(colony_span *span, colony_request *req)
 {
-    const char *method = colony_request_method(req), *route = route_label(req);
+    const char *method = method_label(colony_request_method(req)), *route = route_label(req);
     char name[160];
     size_t ml = strlen(method), rl = strlen(route);
     if (ml > 40) ml = 40;
@@ -150,7 +163,7 @@ static void describe_server_span(colony_span *span, colony_request *req)
     memcpy(name + ml + 1, route, rl);
     name[ml + 1 + rl] = '\0';
     colony_span_update_name(span, name);
-    colony_span_set_str(span, "http.method", method);
+    colony_span_set_str(span, "http.method", colony_request_method(req));
     colony_span_set_str(span, "http.target", colony_request_target(req));
     colony_span_set_str(span, "net.peer", colony_request_peer(req));
 }

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include "colony/arena.h"
 #include "colony/trace.h"
+#include "core/list.h"
 
 #define SPAN_MAX_ATTRS             64
 #define SPAN_MAX_EVENTS            32
@@ -47,7 +48,8 @@ struct colony_span {
     colony_span_status status;
     const char *status_message;
     char trace_hex[33], span_hex[17];
-    struct colony_span *next; /* export queue, or the thread's pool */
+    struct colony_span *next; /* the thread's pool of free spans */
+    colony__list queue_link;  /* the tracer's export queue */
     /* ---- kept across reuse ---- */
     colony_arena *arena;
     span_attr attrs[SPAN_MAX_ATTRS];

@@ -20,7 +20,7 @@ struct colony_tracer {
     uint64_t flush_interval_ms;
 
     pthread_mutex_t lock; /* queue, stop flag and drain time */
-    colony_span *head, *tail;
+    colony__list queue;   /* ended spans waiting for export, oldest first */
     size_t queued;
     int stopping;
     uint64_t drain_ms;
@@ -73,12 +73,7 @@ void colony__tracer_submit(colony_tracer *t, colony_span *s)
         colony__span_free(s);
         return;
     }
-    s->next = NULL;
-    if (t->tail)
-        t->tail->next = s;
-    else
-        t->head = s;
-    t->tail = s;
+    colony__list_push_back(&t->queue, &s->queue_link);
     if (++t->queued == t->max_batch) uv_async_send(&t->wake);
     pthread_mutex_unlock(&t->lock);
 }
@@ -88,11 +83,9 @@ static size_t take_batch(colony_tracer *t, colony_span **out, size_t max)
 {
     size_t n = 0;
     pthread_mutex_lock(&t->lock);
-    while (t->head && n < max) {
-        out[n++] = t->head;
-        t->head = t->head->next;
-    }
-    if (!t->head) t->tail = NULL;
+    colony__list *node;
+    while (n < max && (node = colony__list_pop_front(&t->queue)))
+        out[n++] = COLONY__CONTAINER_OF(node, colony_span, queue_link);
     t->queued -= n;
     pthread_mutex_unlock(&t->lock);
     return n;
@@ -174,7 +167,7 @@ static void on_flush_timer(uv_timer_t *timer)
     colony_tracer *t = timer->data;
     export_next(t);
     pthread_mutex_lock(&t->lock);
-    int stopping = t->stopping, empty = t->head == NULL;
+    int stopping = t->stopping, empty = colony__list_empty(&t->queue);
     uint64_t drain_ms = t->drain_ms;
     pthread_mutex_unlock(&t->lock);
     if (!stopping) return;
@@ -221,6 +214,7 @@ colony_tracer *colony_tracer_new(const colony_tracer_options *opts)
     colony_tracer *t = colony__calloc(1, sizeof(*t));
     if (!t) return NULL;
     pthread_mutex_init(&t->lock, NULL);
+    colony__list_init(&t->queue);
     t->ratio = o.sample_ratio < 0 ? 0 : o.sample_ratio > 1 ? 1 : o.sample_ratio;
     t->max_queue = o.max_queue ? o.max_queue : 2048;
     t->max_batch = o.max_batch ? o.max_batch : 512;

@@ -163,6 +163,15 @@ static void process_and_callback_metrics(void **state)
     colony_metrics_free(m);
 }
 
+/* Exit status of `promtool check metrics` on text. */
+static int promtool_status(const char *text)
+{
+    FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
+    assert_non_null(p);
+    fputs(text, p);
+    return pclose(p);
+}
+
 /* Prometheus's own linter accepts the exposition (promtool from Debian's
  * prometheus package, installed by scripts/bootstrap). */
 static void promtool_accepts_output(void **state)
@@ -178,27 +187,160 @@ static void promtool_accepts_output(void **state)
                                                 (const char *[]){"route", NULL}, NULL, 0);
     colony_metric_observe(colony_metric_with(h, "/a\"b"), 0.2);
     char *text = scrape(m);
-    FILE *p = popen("promtool check metrics >/dev/null 2>&1", "w");
-    assert_non_null(p);
-    fputs(text, p);
-    int status = pclose(p);
+    int status = promtool_status(text);
     free(text);
     colony_metrics_free(m);
     assert_int_equal(status, 0);
 }
 
+static size_t count_substr(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* One scripted use of a registry; every call's result is recorded. */
+typedef struct metrics_run {
+    colony_metrics *m;
+    colony_metric *counter, *hist;
+    colony_metric_series *series, *hseries;
+    int fn_rc, process_rc, write_rc;
+    char *text;
+} metrics_run;
+
+static void metrics_script(metrics_run *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->fn_rc = r->process_rc = r->write_rc = 1; /* not run */
+    r->m = colony_metrics_new();
+    if (!r->m) return;
+    r->counter = colony_metrics_counter(r->m, "x_total", "X.", (const char *[]){"a", NULL});
+    r->series = r->counter ? colony_metric_with(r->counter, "v") : NULL;
+    colony_metric_inc(r->series, 1); /* NULL-safe */
+    r->hist =
+        colony_metrics_histogram(r->m, "h_seconds", "H.", (const char *[]){"b", NULL}, NULL, 0);
+    r->hseries = r->hist ? colony_metric_with(r->hist, "w") : NULL;
+    colony_metric_observe(r->hseries, 0.5);
+    r->fn_rc = colony_metrics_gauge_fn(r->m, "answer", "The answer.", forty_two, NULL);
+    r->process_rc = colony_metrics_register_process(r->m);
+    colony_buf b;
+    colony_buf_init(&b, 1 << 20);
+    r->write_rc = colony_metrics_write(r->m, &b);
+    if (r->write_rc == 0) r->text = colony_buf_detach(&b, NULL);
+    colony_buf_free(&b);
+}
+
+/* After a failed run the registry works: every family registers (again) and
+ * renders once, the counter still counts, nothing is half there. */
+static void metrics_check_consistent(metrics_run *r)
+{
+    colony_metrics *m = r->m;
+    colony_metric *c = colony_metrics_counter(m, "x_total", "X.", (const char *[]){"a", NULL});
+    assert_non_null(c);
+    if (r->counter) assert_ptr_equal(c, r->counter);
+    colony_metric_series *s = colony_metric_with(c, "v");
+    assert_non_null(s);
+    if (r->series) assert_ptr_equal(s, r->series);
+    double before = colony_metric_value(s);
+    assert_true(before == 0 || before == 1); /* the failed run's inc landed or was dropped */
+    colony_metric_inc(s, 1);
+    assert_true(colony_metric_value(s) == before + 1);
+    colony_metric *h =
+        colony_metrics_histogram(m, "h_seconds", "H.", (const char *[]){"b", NULL}, NULL, 0);
+    assert_non_null(h);
+    colony_metric_observe(colony_metric_with(h, "w"), 0.5);
+    assert_int_equal(colony_metrics_gauge_fn(m, "answer", "The answer.", forty_two, NULL), 0);
+    assert_int_equal(colony_metrics_register_process(m), 0);
+    assert_int_equal(colony_metric_series_count(c), 1);
+    assert_int_equal(colony_metric_series_count(h), 1);
+    char *text = scrape(m);
+    assert_int_equal(count_substr(text, "# TYPE "), 9);
+    assert_int_equal(count_substr(text, "# TYPE x_total counter\n"), 1);
+    assert_int_equal(count_substr(text, "\nx_total{a=\"v\"} "), 1);
+    assert_int_equal(count_substr(text, "h_seconds_count{b=\"w\"} "), 1);
+    assert_non_null(strstr(text, "\nanswer 42\n"));
+    free(text);
+}
+
+/* Fails the n-th allocation (and every one after it) of the script, for
+ * n = 0, 1, 2, ... until a run needs no failure: every run before that had a
+ * failure injected, each failing call said so (NULL, or COLONY_ENOMEM and
+ * never another code), and the registry stayed consistent. */
 static void allocation_failures_are_handled(void **state)
 {
     (void)state;
-    for (long n = 0; n < 40; n++) {
+    long n, failing_runs = 0;
+    int clean = 0;
+    for (n = 0; n < 100000 && !clean; n++) {
+        metrics_run r;
         colony__alloc_fail_after(n);
-        colony_metrics *m = colony_metrics_new();
-        colony_metric *c =
-            m ? colony_metrics_counter(m, "x_total", "X.", (const char *[]){"a", NULL}) : NULL;
-        colony_metric_inc(c ? colony_metric_with(c, "v") : NULL, 1); /* NULL-safe */
+        metrics_script(&r);
+        long injected = colony__alloc_failures();
         colony__alloc_fail_reset();
-        colony_metrics_free(m);
+        clean = injected == 0;
+        if (clean) {
+            assert_non_null(r.m);
+            assert_non_null(r.series);
+            assert_non_null(r.hseries);
+            assert_int_equal(r.fn_rc, 0);
+            assert_int_equal(r.process_rc, 0);
+            assert_int_equal(r.write_rc, 0);
+        } else {
+            failing_runs++;
+            int rcs[] = {r.fn_rc, r.process_rc, r.write_rc};
+            for (size_t i = 0; i < 3; i++)
+                assert_true(rcs[i] == 0 || rcs[i] == COLONY_ENOMEM || (rcs[i] == 1 && !r.m));
+            /* something reported the failure */
+            assert_true(!r.m || !r.counter || !r.series || !r.hist || !r.hseries || r.fn_rc ||
+                        r.process_rc || r.write_rc);
+        }
+        if (r.m) metrics_check_consistent(&r);
+        free(r.text);
+        colony_metrics_free(r.m);
     }
+    assert_true(clean);
+    assert_int_equal(failing_runs, n - 1);
+    assert_true(failing_runs >= 20); /* every allocation of the script was failed once */
+}
+
+/* Past a family's series cap, new label sets share one overflow series:
+ * the exposition stays bounded and no update is lost. */
+static void series_cap_folds_into_overflow(void **state)
+{
+    (void)state;
+    colony_metrics *m = colony_metrics_new();
+    colony_metric *c =
+        colony_metrics_counter(m, "req_total", "R.", (const char *[]){"method", "path", NULL});
+    colony_metric *h = colony_metrics_histogram(m, "d_seconds", "D.",
+                                                (const char *[]){"path", NULL}, (double[]){1}, 1);
+    assert_int_equal(colony_metric_set_max_series(c, 100), 0);
+    assert_int_equal(colony_metric_set_max_series(c, 0), COLONY_EINVAL);
+    char method[32], path[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(method, sizeof(method), "M%d", i);
+        snprintf(path, sizeof(path), "/p/%d", i);
+        colony_metric_inc(colony_metric_with(c, method, path), 1);
+        colony_metric_observe(colony_metric_with(h, path), 0.5);
+    }
+    assert_int_equal(colony_metric_series_count(c), 101);
+    assert_int_equal(colony_metric_series_count(h), COLONY_METRIC_MAX_SERIES_DEFAULT > 5000
+                                                        ? 5000
+                                                        : COLONY_METRIC_MAX_SERIES_DEFAULT + 1);
+    /* the first 100 keep their series; the rest went to the overflow series */
+    assert_true(colony_metric_value(colony_metric_with(c, "M7", "/p/7")) == 1);
+    colony_metric_series *over = colony_metric_with(c, "M4999", "/p/4999");
+    assert_ptr_equal(
+        over, colony_metric_with(c, COLONY_METRIC_OVERFLOW_VALUE, COLONY_METRIC_OVERFLOW_VALUE));
+    assert_true(colony_metric_value(over) == 4900);
+    char *text = scrape(m);
+    assert_int_equal(count_substr(text, "\nreq_total{"), 101);
+    assert_non_null(
+        strstr(text, "\nreq_total{method=\"__overflow__\",path=\"__overflow__\"} 4900\n"));
+    assert_int_equal(promtool_status(text), 0);
+    free(text);
+    colony_metrics_free(m);
 }
 
 int main(void)
@@ -212,6 +354,7 @@ int main(void)
         cmocka_unit_test(process_and_callback_metrics),
         cmocka_unit_test(promtool_accepts_output),
         cmocka_unit_test(allocation_failures_are_handled),
+        cmocka_unit_test(series_cap_folds_into_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
