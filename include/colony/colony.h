@@ -22,6 +22,7 @@
 #include "service.h"
 #include "discovery.h"
 #include "policy.h"
+#include "probe.h"
 
 /* "0.1.0" */
 COLONY_API const char *colony_version(void);
