@@ -5,8 +5,9 @@
  * Probes belong to a prober, which runs them on one loop with a global cap on
  * probes in flight and a cap per target address, serving the targets that
  * have due probes in turn: a target that hangs holds only its own probes
- * back. The registry's checks, the gateway's active checks and the
- * supervisor's readiness are built on it. Behaviour: docs/probe.md. */
+ * back. A prober and its probes belong to one loop and are used only from
+ * that loop's thread. The registry's checks, the gateway's active checks and
+ * the supervisor's readiness are built on it. Behaviour: docs/probe.md. */
 #ifndef COLONY_PROBE_H
 #define COLONY_PROBE_H
 
