@@ -10,6 +10,7 @@
 #include <strings.h>
 #include "colony/error.h"
 #include "colony/log.h"
+#include "colony/metrics.h"
 #include "colony/probe.h"
 #include "core/alloc.h"
 #include "registry/checks.h"
@@ -192,8 +193,31 @@ static void arm_loaded(registry *reg, reg_check *chk)
     colony__reg_check_set_status(reg, chk, REG_CRITICAL, why);
 }
 
-int colony__reg_checks_start(registry *reg)
+static double checks_inflight(void *ud)
 {
+    const registry *reg = ud;
+    colony_prober_stats st = {0};
+    if (reg->prober) colony_prober_stats_get(reg->prober, &st);
+    return (double)st.inflight;
+}
+
+static double checks_due(void *ud)
+{
+    const registry *reg = ud;
+    colony_prober_stats st = {0};
+    if (reg->prober) colony_prober_stats_get(reg->prober, &st);
+    return (double)st.due;
+}
+
+int colony__reg_checks_start(registry *reg, colony_metrics *m)
+{
+    if (m &&
+        (colony_metrics_gauge_fn(m, "colony_registry_checks_inflight",
+                                 "HTTP and TCP check runs in progress", checks_inflight, reg) ||
+         colony_metrics_gauge_fn(m, "colony_registry_checks_due",
+                                 "HTTP and TCP check runs due and waiting for a slot", checks_due,
+                                 reg)))
+        return COLONY_ENOMEM;
     colony_prober_options po;
     colony_prober_options_init(&po);
     po.max_inflight = REG_MAX_INFLIGHT_CHECKS;

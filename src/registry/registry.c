@@ -226,7 +226,7 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     if (!rc) rc = colony__reg_routes_catalog(reg, r);
     if (!rc) rc = colony__reg_routes_kv(reg, r);
     if (rc) return rc;
-    rc = colony__reg_checks_start(reg);
+    rc = colony__reg_checks_start(reg, m);
     if (rc) return rc;
     uv_signal_init(reg->loop, &d->sigterm);
     uv_signal_init(reg->loop, &d->sigint);

@@ -116,6 +116,16 @@ static void test_hanging_checks_do_not_starve_others(void **state)
     /* Interval 100 ms (first run within it): a couple of intervals, not the
      * 200 hanging runs of 2 s each that a shared queue would put first. */
     assert_true(took < 600);
+    /* /metrics shows the hanging checks waiting, and at most 64 runs at once. */
+    assert_int_equal(rt_get(reg.port, "/metrics", &r), 0);
+    const char *inflight = strstr(r.body, "\ncolony_registry_checks_inflight ");
+    const char *due = strstr(r.body, "\ncolony_registry_checks_due ");
+    assert_non_null(inflight);
+    assert_non_null(due);
+    double n_inflight = atof(inflight + strlen("\ncolony_registry_checks_inflight ")),
+           n_due = atof(due + strlen("\ncolony_registry_checks_due "));
+    assert_true(n_inflight >= 1 && n_inflight <= 64);
+    assert_true(n_due >= 100); /* the slow target's checks take turns */
     hold_stop = 1;
     pthread_join(th, NULL);
     close(slow);
