@@ -44,8 +44,9 @@ COLONY_API void colony_prober_options_init(colony_prober_options *o);
  * COLONY_ENOMEM; *out is freed by colony_prober_close(). */
 COLONY_API int colony_prober_new(uv_loop_t *loop, const colony_prober_options *opts,
                                  colony_prober **out);
-/* Closes every probe still open (their callbacks stop at once), then frees the
- * prober; cb (may be NULL) runs after that, never before this returns. */
+/* Closes every probe still open (their callbacks stop at once; their handles
+ * are invalid from here on), then frees the prober; cb (may be NULL) runs
+ * after that, never before this returns. */
 typedef void (*colony_prober_closed_cb)(void *ud);
 COLONY_API void colony_prober_close(colony_prober *pr, colony_prober_closed_cb cb, void *ud);
 
@@ -79,7 +80,7 @@ typedef struct colony_probe_options {
     const char *const *headers;        /* HTTP: NULL-terminated name, value, ...; copied */
     const char *body;                  /* HTTP request body or NULL; copied */
     uint64_t interval_ms;              /* 10000: from the end of one run to the start of the next */
-    uint64_t timeout_ms;               /* 10000: one run (connect, request, response head) */
+    uint64_t timeout_ms;               /* 10000: one run (connect, request, response) */
     int64_t first_run_ms;              /* -1: at a random point of the first interval, so probes
                                           started together spread out; 0 = at once */
     unsigned success_before_passing;   /* 1: passing runs in a row to become passing */

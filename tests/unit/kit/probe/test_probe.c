@@ -363,6 +363,9 @@ static void targets_are_parsed_strictly(void **state)
     assert_int_equal(colony_probe_options_check(&o, NULL, 0), 0);
     o.interval_ms = 0;
     assert_int_equal(colony_probe_options_check(&o, NULL, 0), COLONY_EINVAL);
+    assert_string_equal(colony_probe_status_name(COLONY_PROBE_PASSING), "passing");
+    assert_string_equal(colony_probe_status_name(COLONY_PROBE_WARNING), "warning");
+    assert_string_equal(colony_probe_status_name(COLONY_PROBE_CRITICAL), "critical");
 }
 
 /* 40 probes of a target that accepts and never answers (1 s timeout) and
