@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include "colony/config.h"
 #include "colony/error.h"
 #include "colony/log.h"
 #include "colony/metrics.h"
@@ -209,7 +210,7 @@ static double checks_due(void *ud)
     return (double)st.due;
 }
 
-int colony__reg_checks_start(registry *reg, colony_metrics *m)
+int colony__reg_checks_start(registry *reg, colony_metrics *m, colony_config *cfg)
 {
     if (m &&
         (colony_metrics_gauge_fn(m, "colony_registry_checks_inflight",
@@ -222,6 +223,10 @@ int colony__reg_checks_start(registry *reg, colony_metrics *m)
     colony_prober_options_init(&po);
     po.max_inflight = REG_MAX_INFLIGHT_CHECKS;
     po.max_per_target = REG_MAX_CHECKS_PER_TARGET;
+    if (cfg) { /* bounds checked by the settings table */
+        po.max_inflight = (unsigned)colony_config_get_int(cfg, "checks.max-inflight");
+        po.max_per_target = (unsigned)colony_config_get_int(cfg, "checks.max-per-target");
+    }
     po.max_output = REG_MAX_OUTPUT;
     int rc = colony_prober_new(reg->loop, &po, &reg->prober);
     if (rc) return rc;

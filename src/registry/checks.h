@@ -8,18 +8,21 @@
 #ifndef COLONY_REGISTRY_CHECKS_H
 #define COLONY_REGISTRY_CHECKS_H
 
+#include "colony/config.h"
 #include "colony/metrics.h"
 #include "registry/registry_internal.h"
 
+/* Defaults of checks.max-inflight and checks.max-per-target. */
 #define REG_MAX_INFLIGHT_CHECKS   64u /* probes running at once, all targets */
 #define REG_MAX_CHECKS_PER_TARGET 1u  /* probes running at once against one host:port */
 
-/* At startup: creates the prober, arms every loaded check (one that cannot
- * be armed is marked critical with the reason, and logged), starts the
- * reaper and adds the gauges colony_registry_checks_inflight and
- * colony_registry_checks_due to m (may be NULL). 0, or an error (the
- * registry does not start). */
-int colony__reg_checks_start(registry *reg, colony_metrics *m);
+/* At startup: creates the prober (caps from cfg's checks.max-inflight and
+ * checks.max-per-target; the defaults below when cfg is NULL), arms every
+ * loaded check (one that cannot be armed is marked critical with the reason,
+ * and logged), starts the reaper and adds the gauges
+ * colony_registry_checks_inflight and colony_registry_checks_due to m (may
+ * be NULL). 0, or an error (the registry does not start). */
+int colony__reg_checks_start(registry *reg, colony_metrics *m, colony_config *cfg);
 /* Starts a check's timer (TTL) or probe (HTTP, TCP). 0, or an error with
  * nothing running: the caller refuses the registration and drops chk with
  * colony__reg_check_disarm() (it may hold a timer that must close first). */

@@ -25,6 +25,12 @@ static const colony_config_setting registry_settings[] = {
      "node address reported in answers; empty = the listen host (127.0.0.1 for 0.0.0.0)", 0, 0},
     {"checks.min-interval", COLONY_CONFIG_DURATION, "1s", 0,
      "shortest interval between two runs of an HTTP or TCP check (Consul: 1s)", 0, 0},
+    {"checks.max-inflight", COLONY_CONFIG_INT, "64", 0,
+     "HTTP and TCP check runs at once, all targets together", 1, 100000},
+    {"checks.max-per-target", COLONY_CONFIG_INT, "1", 0,
+     "HTTP and TCP check runs at once against one host:port (a target that hangs holds at most "
+     "this many)",
+     1, 1024},
     {"checks.min-deregister", COLONY_CONFIG_DURATION, "1m", 0,
      "floor for DeregisterCriticalServiceAfter (Consul: 1m)", 0, 0},
     {"kv.tombstone-ttl", COLONY_CONFIG_DURATION, "15m", 0,
@@ -226,7 +232,7 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     if (!rc) rc = colony__reg_routes_catalog(reg, r);
     if (!rc) rc = colony__reg_routes_kv(reg, r);
     if (rc) return rc;
-    rc = colony__reg_checks_start(reg, m);
+    rc = colony__reg_checks_start(reg, m, cfg);
     if (rc) return rc;
     uv_signal_init(reg->loop, &d->sigterm);
     uv_signal_init(reg->loop, &d->sigint);

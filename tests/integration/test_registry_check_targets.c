@@ -1,8 +1,9 @@
 /* colony registry checks against hostile or broken targets: 200 checks of a
  * server that accepts and never answers do not delay the checks of a closed
  * port; a target that streams an endless body is judged by its status with
- * an output that says the body was cut; a bad TCP address or HTTP URL is a
- * 400 with a JSON error at registration. */
+ * an output that says the body was cut; checks.max-per-target caps the runs
+ * against one target; a bad TCP address or HTTP URL is a 400 with a JSON
+ * error at registration. */
 #include <jansson.h>
 #include "registry_test_util.h"
 
@@ -131,6 +132,54 @@ static void test_hanging_checks_do_not_starve_others(void **state)
     close(slow);
 }
 
+static double metric(const char *name)
+{
+    rt_resp r;
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    assert_int_equal(rt_get(reg.port, "/metrics", &r), 0);
+    const char *p = strstr(r.body, needle);
+    assert_non_null(p);
+    return atof(p + strlen(needle));
+}
+
+/* checks.max-per-target is a setting: with 3, a hanging target holds 3 runs. */
+static void test_max_per_target_setting(void **state)
+{
+    (void)state;
+    memset(&reg, 0, sizeof(reg));
+    const char *extra[] = {"--checks.max-per-target=3", NULL};
+    rt_start(&reg, extra);
+    int slow_port;
+    int slow = rt_listen(&slow_port);
+    pthread_t th;
+    hold_stop = 0;
+    pthread_create(&th, NULL, hold_server, &slow);
+    char body[4096];
+    size_t len = (size_t)snprintf(body, sizeof(body), "{\"Name\":\"slow\",\"Checks\":[");
+    for (int i = 0; i < 10; i++)
+        len += (size_t)snprintf(body + len, sizeof(body) - len,
+                                "%s{\"CheckID\":\"slow-%d\",\"HTTP\":\"http://127.0.0.1:%d/\","
+                                "\"Interval\":\"50ms\",\"Timeout\":\"5s\"}",
+                                i ? "," : "", i, slow_port);
+    snprintf(body + len, sizeof(body) - len, "]}");
+    rt_resp r;
+    assert_int_equal(rt_put(reg.port, "/v1/agent/service/register", body, &r), 0);
+    assert_int_equal(r.status, 200);
+    double inflight = 0;
+    for (int i = 0; i < 100 && inflight < 3; i++) {
+        usleep(20000);
+        inflight = metric("colony_registry_checks_inflight");
+    }
+    assert_true(inflight == 3); /* 10 due, 3 hanging runs at once: the cap */
+    usleep(200000);
+    assert_true(metric("colony_registry_checks_inflight") == 3);
+    assert_true(metric("colony_registry_checks_due") == 7);
+    hold_stop = 1;
+    pthread_join(th, NULL);
+    close(slow);
+}
+
 /* Answers every request with a 200 head and a chunked body that never ends. */
 static void *endless_server(void *arg)
 {
@@ -236,6 +285,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hanging_checks_do_not_starve_others, rt_setup,
                                         rt_teardown),
         cmocka_unit_test_setup_teardown(test_endless_body, rt_setup, rt_teardown),
+        cmocka_unit_test_teardown(test_max_per_target_setting, rt_teardown),
         cmocka_unit_test_setup_teardown(test_bad_targets_are_400, rt_setup, rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,7 +80,7 @@ static reg_check *parse_check(const char *text)
 static void registration_refused_when_check_cannot_arm(void **state)
 {
     (void)state;
-    assert_int_equal(colony__reg_checks_start(&reg, NULL), 0);
+    assert_int_equal(colony__reg_checks_start(&reg, NULL, NULL), 0);
     const char *def = "{\"CheckID\":\"web-http\",\"HTTP\":\"http://127.0.0.1:9/\","
                       "\"Interval\":\"10s\",\"Header\":{\"X-A\":[\"1\",\"2\"]}}";
     int done = 0, failed_in_arm = 0;
@@ -132,7 +132,7 @@ static void loaded_check_that_cannot_arm_is_critical(void **state)
     chk->target = colony__strdup("127.0.0.1:99999");
     assert_non_null(chk->target);
     assert_int_equal(colony__map_put(&reg.checks, chk->id, chk), 0);
-    assert_int_equal(colony__reg_checks_start(&reg, NULL), 0);
+    assert_int_equal(colony__reg_checks_start(&reg, NULL, NULL), 0);
     assert_int_equal(chk->status, REG_CRITICAL);
     assert_non_null(strstr(chk->output, "check not running"));
     assert_false(chk->probe_open);
@@ -144,7 +144,7 @@ static void loaded_check_that_cannot_arm_is_critical(void **state)
 static void ttl_check_expires(void **state)
 {
     (void)state;
-    assert_int_equal(colony__reg_checks_start(&reg, NULL), 0);
+    assert_int_equal(colony__reg_checks_start(&reg, NULL, NULL), 0);
     reg_check *chk = parse_check("{\"CheckID\":\"beat\",\"TTL\":\"30ms\",\"Status\":\"passing\"}");
     assert_int_equal(colony__reg_check_put(&reg, chk), 0);
     assert_true(chk->timer_open);
