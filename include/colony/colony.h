@@ -22,6 +22,7 @@
 #include "service.h"
 #include "discovery.h"
 #include "policy.h"
+#include "probe.h"
 #include "version.h"
 
 #endif

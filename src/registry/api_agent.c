@@ -4,6 +4,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "registry/checks.h"
 #include "registry/registry_internal.h"
 
 static int token_service_access(registry *reg, colony_request *req, const char *name)

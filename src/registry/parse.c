@@ -5,6 +5,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "colony/probe.h"
 #include "registry/registry_internal.h"
 
 #define FAIL(...)                                                                                  \
@@ -130,6 +131,21 @@ bad:
     return COLONY_EINVAL;
 }
 
+/* An HTTP or TCP target is checked as the probe that will run it checks it
+ * (http:// URL, host:port with a port 1..65535 of digits only), so a bad
+ * one is a 400 at registration rather than a check that can never pass. */
+static int check_target(const reg_check *c, char *msg, size_t msg_size)
+{
+    colony_probe_options o;
+    colony_probe_options_init(&o);
+    o.kind = c->type == REG_CHECK_HTTP ? COLONY_PROBE_HTTP : COLONY_PROBE_TCP;
+    o.target = c->target;
+    char why[400];
+    if (!colony_probe_options_check(&o, why, sizeof(why))) return 0;
+    snprintf(msg, msg_size, "%s check: %s", c->type == REG_CHECK_HTTP ? "HTTP" : "TCP", why);
+    return COLONY_EINVAL;
+}
+
 reg_check *colony__reg_parse_check(const json_t *def, const char *service_id,
                                    const char *service_name, int ordinal, char *msg,
                                    size_t msg_size)
@@ -182,13 +198,7 @@ reg_check *colony__reg_parse_check(const json_t *def, const char *service_id,
         int_field(def, "FailuresBeforeCritical", 0, 1000000, 0, &c->failures_before_critical, msg,
                   msg_size))
         goto fail;
-    if (c->type == REG_CHECK_HTTP && strncmp(c->target, "http://", 7) != 0 &&
-        strncmp(c->target, "https://", 8) != 0)
-        FAIL("HTTP check URL must start with http:// (got \"%s\")", c->target);
-    if (c->type == REG_CHECK_HTTP && strncmp(c->target, "https://", 8) == 0)
-        FAIL("HTTPS checks are not supported yet: use http://");
-    if (c->type == REG_CHECK_TCP && !strrchr(c->target, ':'))
-        FAIL("TCP check address must be host:port (got \"%s\")", c->target);
+    if (c->type != REG_CHECK_TTL && check_target(c, msg, msg_size)) goto fail;
     json_t *status = colony__reg_field(def, "Status");
     c->status = REG_CRITICAL;
     if (status && !json_is_null(status) &&

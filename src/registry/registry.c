@@ -13,6 +13,7 @@
 #include "colony/service.h"
 #include "core/alloc.h"
 #include "registry/registry.h"
+#include "registry/checks.h"
 #include "registry/registry_internal.h"
 
 static const colony_config_setting registry_settings[] = {
@@ -24,6 +25,12 @@ static const colony_config_setting registry_settings[] = {
      "node address reported in answers; empty = the listen host (127.0.0.1 for 0.0.0.0)", 0, 0},
     {"checks.min-interval", COLONY_CONFIG_DURATION, "1s", 0,
      "shortest interval between two runs of an HTTP or TCP check (Consul: 1s)", 0, 0},
+    {"checks.max-inflight", COLONY_CONFIG_INT, "64", 0,
+     "HTTP and TCP check runs at once, all targets together", 1, 100000},
+    {"checks.max-per-target", COLONY_CONFIG_INT, "1", 0,
+     "HTTP and TCP check runs at once against one host:port (a target that hangs holds at most "
+     "this many)",
+     1, 1024},
     {"checks.min-deregister", COLONY_CONFIG_DURATION, "1m", 0,
      "floor for DeregisterCriticalServiceAfter (Consul: 1m)", 0, 0},
     {"kv.tombstone-ttl", COLONY_CONFIG_DURATION, "15m", 0,
@@ -105,7 +112,6 @@ static void drain_tick(uv_timer_t *t)
     size_t lost = colony__reg_store_lost(d->reg.store);
     uv_close((uv_handle_t *)&d->drain_timer, ctx_closed);
     colony__reg_checks_stop(&d->reg);
-    colony_client_close(d->reg.client, NULL, NULL);
     uv_close((uv_handle_t *)&d->sigterm, ctx_closed);
     uv_close((uv_handle_t *)&d->sigint, ctx_closed);
     colony__reg_store_close(d->reg.store);
@@ -214,12 +220,6 @@ static int setup(daemon_ctx *d, colony_config *cfg)
         return rc;
     }
     colony__reg_store_set_callback(reg->store, reg, on_committed);
-    colony_client_options copts;
-    memset(&copts, 0, sizeof(copts));
-    colony_client_options_defaults(&copts);
-    copts.max_per_origin = 4;
-    reg->client = colony_client_new(reg->loop, &copts);
-    if (!reg->client) return COLONY_ENOMEM;
     colony_metrics *m = colony_service_metrics(d->svc);
     if (m && (colony_metrics_gauge_fn(m, "colony_registry_kv_keys", "live KV keys", kv_keys_gauge,
                                       reg) ||
@@ -232,9 +232,8 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     if (!rc) rc = colony__reg_routes_catalog(reg, r);
     if (!rc) rc = colony__reg_routes_kv(reg, r);
     if (rc) return rc;
-    for (size_t i = 0; i < reg->checks.cap; i++)
-        if (reg->checks.slots[i].key) colony__reg_check_arm(reg, reg->checks.slots[i].value);
-    colony__reg_checks_start_reaper(reg);
+    rc = colony__reg_checks_start(reg, m, cfg);
+    if (rc) return rc;
     uv_signal_init(reg->loop, &d->sigterm);
     uv_signal_init(reg->loop, &d->sigint);
     d->sigterm.data = d->sigint.data = d;

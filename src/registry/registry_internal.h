@@ -17,7 +17,6 @@
 #define REG_DATACENTER               "dc1"
 #define REG_MAX_VALUE                (512u * 1024u) /* Consul's KV value limit */
 #define REG_MAX_OUTPUT               4096u          /* check output is truncated to this */
-#define REG_MAX_INFLIGHT_CHECKS      64u            /* probes running at once */
 #define REG_DEFAULT_WAIT_MS          300000u        /* 5 min */
 #define REG_MAX_WAIT_MS              600000u        /* 10 min */
 #define REG_DEFAULT_CHECK_TIMEOUT_MS 10000u
@@ -65,10 +64,9 @@ typedef struct reg_check {
     int ok_streak, fail_streak;
     uint64_t critical_since_ms; /* loop time it became critical, 0 if not */
     uint64_t ttl_deadline_ms;
-    uv_timer_t timer; /* interval (HTTP/TCP) or TTL expiry */
-    int timer_open, queued, probing, removed;
-    struct reg_check *next_queued;
-    void *probe; /* in-flight probe state */
+    uv_timer_t timer;           /* TTL expiry (registry/checks.c) */
+    struct colony_probe *probe; /* HTTP and TCP: the probe that runs the check */
+    int timer_open, probe_open, removed;
 } reg_check;
 
 typedef struct reg_kv {
@@ -228,9 +226,7 @@ struct registry {
     size_t nkv, kv_cap;
     reg_waiter *waiters;               /* parked reads (doubly linked) */
     reg_waiter *acks_head, *acks_tail; /* write acks in index order */
-    colony_client *client;             /* HTTP checks */
-    reg_check *probe_queue_head, *probe_queue_tail;
-    unsigned probes_inflight;
+    struct colony_prober *prober;      /* runs HTTP and TCP checks (registry/checks.c) */
     uv_timer_t reaper;
     int reaper_open, shutting_down;
     uint64_t min_interval_ms;   /* checks run at most this often */
@@ -287,15 +283,6 @@ int colony__reg_parse_service(const json_t *body, reg_service **svc_out, reg_che
 reg_check *colony__reg_parse_check(const json_t *def, const char *service_id,
                                    const char *service_name, int ordinal, char *msg,
                                    size_t msg_size);
-
-/* Checks runner. */
-void colony__reg_check_arm(registry *reg, reg_check *chk);
-void colony__reg_check_disarm(reg_check *chk); /* closes the timer; frees when done */
-void colony__reg_checks_start_reaper(registry *reg);
-void colony__reg_checks_stop(registry *reg);
-
-/* A TTL check's heartbeat: new status and note, TTL deadline pushed back. */
-int colony__reg_check_ttl_update(registry *reg, reg_check *chk, int status, const char *note);
 
 /* Consul-shaped JSON for answers. */
 json_t *colony__reg_service_agent_json(const reg_service *svc);

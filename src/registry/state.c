@@ -6,6 +6,7 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
+#include "registry/checks.h"
 #include "registry/registry_internal.h"
 
 uint64_t colony__reg_next_index(registry *reg)
@@ -201,10 +202,12 @@ int colony__reg_check_put(registry *reg, reg_check *chk)
     chk->modify_index = idx;
     chk->reg = reg;
     reg_op *op = new_op(OP_CHECK_PUT, chk->id, colony__reg_check_doc(chk), chk->service_name, idx);
-    if (!op || colony__map_put(&reg->checks, chk->id, chk)) { /* replaces old in place */
+    /* Armed before anything changes: a check that cannot run is refused. */
+    int rc = op ? colony__reg_check_arm(reg, chk) : COLONY_ENOMEM;
+    if (rc || colony__map_put(&reg->checks, chk->id, chk)) { /* replaces old in place */
         if (op) colony__reg_op_free(op);
-        colony__reg_check_free(chk);
-        return COLONY_ENOMEM;
+        colony__reg_check_disarm(chk); /* freed once its timer or probe is closed */
+        return rc ? rc : COLONY_ENOMEM;
     }
     colony__reg_next_index(reg);
     if (old) {
@@ -215,7 +218,6 @@ int colony__reg_check_put(registry *reg, reg_check *chk)
     reg->checks_index = idx;
     if (chk->service_name) bump_service_name(reg, chk->service_name, idx);
     colony__reg_store_push(reg->store, op);
-    colony__reg_check_arm(reg, chk);
     return 0;
 }
 
