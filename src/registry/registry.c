@@ -54,7 +54,7 @@ static int mkdir_p(const char *path)
 
 /* Only a batch on disk moves `committed`: a failed attempt fails the pending
  * acks (the store retries the batch) and readers keep waiting for it. */
-static void on_committed(registry *reg, int err, uint64_t index, reg_op *ops)
+static void on_committed(registry *reg, int err, uint64_t index, const colony__list *ops)
 {
     if (err) {
         colony__reg_waiters_failed(reg);
@@ -207,8 +207,12 @@ static int setup(daemon_ctx *d, colony_config *cfg)
         fprintf(stderr, "registry: %s\n", msg);
         return rc;
     }
-    rc = colony__reg_store_load(reg->store, reg);
-    if (!rc) rc = colony__reg_names_rebuild(reg);
+    rc = colony__reg_store_load(reg->store, reg, msg, sizeof(msg));
+    if (rc) {
+        fprintf(stderr, "registry: %s\n", msg);
+        return rc;
+    }
+    rc = colony__reg_names_rebuild(reg);
     if (rc) {
         fprintf(stderr, "registry: cannot load %s: %s\n", dir, colony_strerror(rc));
         return rc;

@@ -11,6 +11,7 @@
 #include <uv.h>
 #include "colony/http_client.h"
 #include "colony/router.h"
+#include "core/list.h"
 #include "core/map.h"
 
 #define REG_NODE_NAME                "colony"
@@ -119,24 +120,34 @@ typedef struct reg_op {
     reg_kv kv;           /* for OP_KV_PUT (value copied) */
     uint64_t index;      /* global index this op belongs to */
     char *topic_service; /* service name it touches (waiter matching), or NULL */
-    struct reg_op *next;
+    colony__list node;   /* in the store's queue, then its batch */
 } reg_op;
 
 typedef struct reg_store reg_store;
-/* Opens (creating) DIR/registry.db in WAL mode with synchronous=FULL. */
+/* Locks the data dir (DIR/registry.lock: COLONY_EBUSY naming the pid that
+ * holds it), checks DIR/registry.db (PRAGMA quick_check; all tables or, for a
+ * new database, none unless DIR/registry.index says data existed) and opens it
+ * (created if new) in WAL mode with synchronous=FULL. On error msg says what,
+ * naming the file. */
 int colony__reg_store_open(reg_store **out, uv_loop_t *loop, const char *dir, char *msg,
                            size_t msg_size);
-/* Loads everything into reg (on the loop, at startup). */
-int colony__reg_store_load(reg_store *s, registry *reg);
-/* Queues an op (taken over); it is committed with the next batch. */
+/* Loads everything into reg (on the loop, at startup); every read checked: an
+ * error refuses the start with msg naming the file (COLONY_EIO). */
+int colony__reg_store_load(reg_store *s, registry *reg, char *msg, size_t msg_size);
+/* Queues an op (taken over); it is committed with the next batch (kit/durable). */
 void colony__reg_store_push(reg_store *s, reg_op *op);
 /* Called on the loop after each batch with the highest index it committed and
- * the batch's ops (freed after the callback), or err != 0 when an attempt
- * failed: the batch is then kept and retried (nothing after it commits
- * first), except after colony__reg_store_shutdown, when it is given up. */
-typedef void (*reg_store_committed_cb)(registry *reg, int err, uint64_t index, reg_op *ops);
+ * the batch's ops (reg_op.node; freed after the callback), or err != 0 when an
+ * attempt failed: the batch is then kept and retried (nothing after it
+ * commits first), except after colony__reg_store_shutdown, when it is given up. */
+typedef void (*reg_store_committed_cb)(registry *reg, int err, uint64_t index,
+                                       const colony__list *ops);
 void colony__reg_store_set_callback(reg_store *s, registry *reg, reg_store_committed_cb cb);
 int colony__reg_store_idle(const reg_store *s);
+/* Nonzero while commits fail (from a failed attempt until one succeeds). */
+int colony__reg_store_failing(const reg_store *s);
+/* DIR/registry.db, for messages. */
+const char *colony__reg_store_path(const reg_store *s);
 /* Shutdown: a batch waiting to be retried gets one last attempt now; if that
  * fails it and everything queued after it are dropped (logged), so the store
  * becomes idle. */
@@ -205,8 +216,8 @@ void colony__reg_waiters_failed(registry *reg);
  * wait for their commit, or get 503 when it fails (colony__reg_waiters_failed
  * with reg->shutting_down set). */
 void colony__reg_waiters_flush(registry *reg);
-/* Re-checks waiters after a commit touching ops. */
-void colony__reg_waiters_committed(registry *reg, const reg_op *ops);
+/* Re-checks waiters after a commit touching ops (reg_op.node). */
+void colony__reg_waiters_committed(registry *reg, const colony__list *ops);
 uint64_t colony__reg_topic_index(registry *reg, const reg_topic *topic);
 /* Sets X-Consul-Index (never 0) and the other Consul headers. */
 void colony__reg_set_index_headers(colony_request *req, uint64_t index);

@@ -283,7 +283,7 @@ static int topic_matches(const reg_topic *t, const reg_op *op)
     }
 }
 
-void colony__reg_waiters_committed(registry *reg, const reg_op *ops)
+void colony__reg_waiters_committed(registry *reg, const colony__list *ops)
 {
     while (reg->acks_head && reg->acks_head->ack_index <= reg->committed)
         answer_ack(reg, reg->acks_head, 0);
@@ -294,8 +294,8 @@ void colony__reg_waiters_committed(registry *reg, const reg_op *ops)
     reg_waiter *w = reg->waiters;
     while (w) {
         reg_waiter *next = w->next;
-        for (const reg_op *op = ops; op; op = op->next) {
-            if (!topic_matches(&w->topic, op)) continue;
+        for (const colony__list *n = ops->next; n != ops; n = n->next) {
+            if (!topic_matches(&w->topic, COLONY__CONTAINER_OF(n, reg_op, node))) continue;
             if (is_ready(reg, w)) answer_read(reg, w);
             break;
         }

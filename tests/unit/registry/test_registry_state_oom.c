@@ -22,7 +22,7 @@ static void drain(void)
     assert_true(colony__reg_store_idle(reg.store));
 }
 
-static void on_committed(registry *r, int err, uint64_t index, reg_op *ops)
+static void on_committed(registry *r, int err, uint64_t index, const colony__list *ops)
 {
     (void)ops;
     assert_int_equal(err, 0);
