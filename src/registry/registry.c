@@ -3,7 +3,6 @@
  * run with one worker: all state lives on that loop, as all writes go through
  * Consul's single raft leader, so nothing needs a lock. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +32,8 @@ static const colony_config_setting registry_settings[] = {
 typedef struct daemon_ctx {
     registry reg;
     colony_service *svc;
-    uv_signal_t sigterm, sigint;
-    uv_timer_t drain_timer;
+    uv_timer_t drain_timer; /* polls the store until its last batch is done */
+    int drain_timer_open;
     void (*done)(colony_service *);
 } daemon_ctx;
 
@@ -65,11 +64,11 @@ static void on_committed(registry *reg, int err, uint64_t index, const colony__l
 }
 
 /* Blocking queries would hold the drain for minutes: answer them as soon as a
- * shutdown begins (the service's own signal watcher starts the drain). */
-static void on_stop_signal(uv_signal_t *sig, int signum)
+ * shutdown begins (the service's stopping hook, before the drain). */
+static void on_stopping(colony_service *svc, void *ud)
 {
-    (void)signum;
-    daemon_ctx *d = sig->data;
+    (void)svc;
+    daemon_ctx *d = ud;
     d->reg.shutting_down = 1;
     colony__reg_waiters_flush(&d->reg);
 }
@@ -96,25 +95,29 @@ static void ctx_closed(uv_handle_t *h)
     (void)h;
 }
 
-/* Shutdown hook: the server has drained; wait for the last batch to commit,
- * then stop checks and release everything. */
-static void drain_tick(uv_timer_t *t)
+/* Releases everything setup built (any part of it: this also runs after a
+ * failed setup) and hands over to the next shutdown hook. */
+static void finish(daemon_ctx *d)
 {
-    daemon_ctx *d = t->data;
-    if (!colony__reg_store_idle(d->reg.store)) return;
-    size_t lost = colony__reg_store_lost(d->reg.store);
-    uv_close((uv_handle_t *)&d->drain_timer, ctx_closed);
+    size_t lost = d->reg.store ? colony__reg_store_lost(d->reg.store) : 0;
+    int saved = d->reg.store != NULL;
+    if (d->drain_timer_open) uv_close((uv_handle_t *)&d->drain_timer, ctx_closed);
     colony__reg_checks_stop(&d->reg);
-    colony_client_close(d->reg.client, NULL, NULL);
-    uv_close((uv_handle_t *)&d->sigterm, ctx_closed);
-    uv_close((uv_handle_t *)&d->sigint, ctx_closed);
+    if (d->reg.client) colony_client_close(d->reg.client, NULL, NULL);
     colony__reg_store_close(d->reg.store);
     free_state(&d->reg);
     void (*done)(colony_service *) = d->done;
     colony_service *svc = d->svc;
     colony__free(d);
-    if (!lost) COLONY_LOG_INFO("registry: state saved");
+    if (saved && !lost) COLONY_LOG_INFO("registry: state saved");
     done(svc);
+}
+
+/* The server has drained: wait for the last batch to commit, then finish. */
+static void drain_tick(uv_timer_t *t)
+{
+    daemon_ctx *d = t->data;
+    if (colony__reg_store_idle(d->reg.store)) finish(d);
 }
 
 static void on_shutdown(colony_service *svc, void (*done)(colony_service *), void *ud)
@@ -124,10 +127,14 @@ static void on_shutdown(colony_service *svc, void (*done)(colony_service *), voi
     d->done = done;
     d->reg.shutting_down = 1;
     colony__reg_waiters_flush(&d->reg);
+    if (!d->reg.store || colony__reg_store_idle(d->reg.store) || !d->drain_timer_open) {
+        if (d->reg.store) colony__reg_store_shutdown(d->reg.store);
+        finish(d);
+        return;
+    }
     colony__reg_store_shutdown(d->reg.store);
-    uv_timer_init(d->reg.loop, &d->drain_timer);
-    d->drain_timer.data = d;
-    uv_timer_start(&d->drain_timer, drain_tick, 0, 5);
+    /* Cannot fail: the timer was initialized by setup and is not closing. */
+    (void)uv_timer_start(&d->drain_timer, drain_tick, 0, 5);
 }
 
 static void on_started(colony_service *svc, void *ud)
@@ -169,6 +176,22 @@ static char *node_address(colony_config *cfg)
     return colony__strdup(host);
 }
 
+/* Readiness follows the store: not ready while commits fail (disk full,
+ * I/O errors), since no write can be acknowledged then. */
+static void store_ready(colony_health_probe *probe, void *ud)
+{
+    registry *reg = ud;
+    if (reg->store && colony__reg_store_failing(reg->store)) {
+        char why[600];
+        snprintf(why, sizeof(why), "commits to %s are failing: writes cannot be made durable",
+                 colony__reg_store_path(reg->store));
+        colony_health_probe_done(probe, 0, NULL, why);
+        return;
+    }
+    colony_health_probe_done(probe, 1, json_pack("{sI}", "committed", (json_int_t)reg->committed),
+                             NULL);
+}
+
 static double kv_tombstones_gauge(void *ud)
 {
     return (double)colony__reg_kv_tombstones(ud);
@@ -185,6 +208,10 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     registry *reg = &d->reg;
     char msg[512];
     reg->loop = colony_service_loop(d->svc);
+    int rc = uv_timer_init(reg->loop, &d->drain_timer);
+    if (rc) return rc;
+    d->drain_timer.data = d;
+    d->drain_timer_open = 1;
     reg->min_interval_ms = (uint64_t)colony_config_get_int(cfg, "checks.min-interval");
     reg->min_deregister_ms = (uint64_t)colony_config_get_int(cfg, "checks.min-deregister");
     reg->tombstone_ttl_ms = (uint64_t)colony_config_get_int(cfg, "kv.tombstone-ttl");
@@ -197,7 +224,7 @@ static int setup(daemon_ctx *d, colony_config *cfg)
         return COLONY_EINVAL;
     }
     const char *dir = colony_config_get_string(cfg, "data-dir");
-    int rc = mkdir_p(dir);
+    rc = mkdir_p(dir);
     if (rc) {
         fprintf(stderr, "registry: cannot create data-dir %s: %s\n", dir, colony_strerror(rc));
         return rc;
@@ -239,13 +266,10 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     for (size_t i = 0; i < reg->checks.cap; i++)
         if (reg->checks.slots[i].key) colony__reg_check_arm(reg, reg->checks.slots[i].value);
     colony__reg_checks_start_reaper(reg);
-    uv_signal_init(reg->loop, &d->sigterm);
-    uv_signal_init(reg->loop, &d->sigint);
-    d->sigterm.data = d->sigint.data = d;
-    uv_signal_start(&d->sigterm, on_stop_signal, SIGTERM);
-    uv_signal_start(&d->sigint, on_stop_signal, SIGINT);
-    rc = colony_service_on_shutdown(d->svc, on_shutdown, d);
-    if (!rc) colony_service_on_started(d->svc, on_started, d);
+    rc = colony_health_add(colony_service_health(d->svc), "store", COLONY_HEALTH_READINESS,
+                           store_ready, reg, 0);
+    if (!rc) rc = colony_service_on_stopping(d->svc, on_stopping, d);
+    if (!rc) rc = colony_service_on_started(d->svc, on_started, d);
     return rc;
 }
 
@@ -266,13 +290,19 @@ int colony_registry_main(int argc, char **argv)
     if (!svc) return code;
     srand((unsigned)uv_hrtime());
     daemon_ctx *d = colony__calloc(1, sizeof(*d));
-    if (!d) return 1;
+    if (!d) return colony_service_discard(svc, 1);
     d->svc = svc;
-    int rc = setup(d, colony_service_config(svc));
+    /* The shutdown hook first: it releases whatever setup built, also when
+     * setup fails half way (colony_service_discard runs it). */
+    int rc = colony_service_on_shutdown(svc, on_shutdown, d);
     if (rc) {
-        /* The loop has handles of a partly built daemon: close them and leave. */
+        colony__free(d);
+        return colony_service_discard(svc, 1);
+    }
+    rc = setup(d, colony_service_config(svc));
+    if (rc) {
         COLONY_LOG_ERROR("registry: cannot start", COLONY_LF_STR("error", colony_strerror(rc)));
-        exit(rc == COLONY_EINVAL ? 2 : 1);
+        return colony_service_discard(svc, rc == COLONY_EINVAL ? 2 : 1);
     }
     return colony_service_run(svc);
 }

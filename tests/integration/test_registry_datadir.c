@@ -3,6 +3,7 @@
  * starting with partial state or an index back at 1; and a second registry on
  * the same dir exits 1 naming the pid that holds it. */
 #include <sqlite3.h>
+#include "registry/registry.h"
 #include "registry_test_util.h"
 
 static void db_path(char *out, size_t size)
@@ -161,6 +162,22 @@ static void test_second_registry_on_the_same_dir_exits_naming_the_holder(void **
     assert_int_equal(r.status, 200);
 }
 
+/* Setup errors return from colony_registry_main (the CLI turns them into the
+ * exit code) after releasing what was built: this process goes on, and
+ * LeakSanitizer checks nothing was left. */
+static void test_main_returns_its_errors(void **state)
+{
+    (void)state;
+    char data[300], arg[320];
+    snprintf(data, sizeof(data), "%s/data", reg.dir);
+    snprintf(arg, sizeof(arg), "--data-dir=%s", data);
+    char *locked[] = {"registry", "--listen=127.0.0.1:0", arg, NULL};
+    assert_int_equal(colony_registry_main(3, locked), 1); /* reg holds the lock */
+    char *bad_acl[] = {"registry", "--listen=127.0.0.1:0", arg,
+                       "--acl-file=/nonexistent/colony-acl.json", NULL};
+    assert_int_equal(colony_registry_main(4, bad_acl), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +192,7 @@ int main(void)
                                         rt_teardown),
         cmocka_unit_test_setup_teardown(
             test_second_registry_on_the_same_dir_exits_naming_the_holder, rt_setup, rt_teardown),
+        cmocka_unit_test_setup_teardown(test_main_returns_its_errors, rt_setup, rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
