@@ -14,13 +14,17 @@
 #include "core/list.h"
 #include "core/map.h"
 
-#define REG_NODE_NAME                "colony"
-#define REG_DATACENTER               "dc1"
-#define REG_MAX_VALUE                (512u * 1024u) /* Consul's KV value limit */
-#define REG_MAX_OUTPUT               4096u          /* check output is truncated to this */
-#define REG_MAX_INFLIGHT_CHECKS      64u            /* probes running at once */
-#define REG_DEFAULT_WAIT_MS          300000u        /* 5 min */
-#define REG_MAX_WAIT_MS              600000u        /* 10 min */
+#define REG_NODE_NAME  "colony"
+#define REG_DATACENTER "dc1"
+#define REG_MAX_VALUE  (512u * 1024u) /* Consul's KV value limit */
+#define REG_MAX_OUTPUT 4096u          /* check output is truncated to this */
+/* Service IDs and names and check IDs, in bytes: each must fit, percent-encoded
+ * (x3) after its longest route prefix, in the server's 8 KB request line, or
+ * it could be registered but never deregistered (414). */
+#define REG_MAX_ID_LEN               512u
+#define REG_MAX_INFLIGHT_CHECKS      64u     /* probes running at once */
+#define REG_DEFAULT_WAIT_MS          300000u /* 5 min */
+#define REG_MAX_WAIT_MS              600000u /* 10 min */
 #define REG_DEFAULT_CHECK_TIMEOUT_MS 10000u
 #define REG_REAP_INTERVAL_MS         1000u
 #define REG_COMMIT_RETRY_MIN_MS      10u   /* first retry of a failed commit */
