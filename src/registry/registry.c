@@ -208,6 +208,7 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     registry *reg = &d->reg;
     char msg[512];
     reg->loop = colony_service_loop(d->svc);
+    colony__reg_waiters_init(reg);
     int rc = uv_timer_init(reg->loop, &d->drain_timer);
     if (rc) return rc;
     d->drain_timer.data = d;

@@ -220,6 +220,8 @@ void colony__reg_waiters_failed(registry *reg);
  * wait for their commit, or get 503 when it fails (colony__reg_waiters_failed
  * with reg->shutting_down set). */
 void colony__reg_waiters_flush(registry *reg);
+/* Empty lists of parked reads and acks; before any other waiters call. */
+void colony__reg_waiters_init(registry *reg);
 /* Re-checks waiters after a commit touching ops (reg_op.node). */
 void colony__reg_waiters_committed(registry *reg, const colony__list *ops);
 uint64_t colony__reg_topic_index(registry *reg, const reg_topic *topic);
@@ -241,9 +243,9 @@ struct registry {
     colony__map names;    /* service name -> reg_name (instances, checks, index, cache) */
     reg_kv **kv;          /* sorted by key, includes tombstones */
     size_t nkv, kv_cap;
-    reg_waiter *waiters;               /* parked reads (doubly linked) */
-    reg_waiter *acks_head, *acks_tail; /* write acks in index order */
-    colony_client *client;             /* HTTP checks */
+    colony__list waiters;  /* parked reads (colony__reg_waiters_init) */
+    colony__list acks;     /* write acks in index order */
+    colony_client *client; /* HTTP checks */
     reg_check *probe_queue_head, *probe_queue_tail;
     unsigned probes_inflight;
     uv_timer_t reaper;

@@ -37,6 +37,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(dir));
     memset(&reg, 0, sizeof(reg));
     reg.loop = &loop;
+    colony__reg_waiters_init(&reg);
     char msg[256];
     assert_int_equal(colony__reg_store_open(&reg.store, &loop, dir, msg, sizeof(msg)), 0);
     colony__reg_store_set_callback(reg.store, &reg, on_committed);
