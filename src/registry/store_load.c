@@ -57,15 +57,19 @@ static int index_row(sqlite3_stmt *st, registry *reg)
     return 0;
 }
 
+/* A row that cannot be used is skipped (logged), unless memory ran out while
+ * reading it: then the load fails rather than start without it. */
 static int service_row(sqlite3_stmt *st, registry *reg)
 {
+    unsigned long failed_before = colony__alloc_failed_count();
     json_t *doc = json_loads(text(st, 0), 0, NULL);
     reg_service *svc = NULL;
     reg_check **checks = NULL;
-    char msg[256];
+    char msg[256] = "";
     int rc = 0;
-    if (doc) json_object_set(doc, "Name", json_object_get(doc, "Service"));
-    if (doc && colony__reg_parse_service(doc, &svc, &checks, msg, sizeof(msg)) == 0) {
+    json_t *name = doc ? json_object_get(doc, "Service") : NULL;
+    if (name && json_object_set(doc, "Name", name)) rc = COLONY_ENOMEM;
+    if (!rc && doc && colony__reg_parse_service(doc, &svc, &checks, msg, sizeof(msg)) == 0) {
         json_t *ci = json_object_get(doc, "CreateIndex"), *mi = json_object_get(doc, "ModifyIndex");
         svc->create_index = (uint64_t)json_integer_value(ci);
         svc->modify_index = (uint64_t)json_integer_value(mi);
@@ -74,8 +78,11 @@ static int service_row(sqlite3_stmt *st, registry *reg)
             colony__reg_service_free(svc);
             rc = COLONY_ENOMEM;
         }
-    } else {
-        COLONY_LOG_WARN("registry: skipping unreadable stored service");
+    } else if (!rc && colony__alloc_failed_count() != failed_before) {
+        rc = COLONY_ENOMEM;
+    } else if (!rc) {
+        COLONY_LOG_WARN("registry: skipping unreadable stored service",
+                        COLONY_LF_STR("reason", doc ? msg : "invalid JSON"));
     }
     json_decref(doc);
     return rc;
@@ -83,10 +90,11 @@ static int service_row(sqlite3_stmt *st, registry *reg)
 
 static int check_row(sqlite3_stmt *st, registry *reg)
 {
+    unsigned long failed_before = colony__alloc_failed_count();
     json_t *doc = json_loads(text(st, 0), 0, NULL);
     const char *sid = json_string_value(json_object_get(doc, "ServiceID"));
     const char *sname = json_string_value(json_object_get(doc, "ServiceName"));
-    char msg[256];
+    char msg[256] = "";
     int rc = 0;
     reg_check *c = doc ? colony__reg_parse_check(json_object_get(doc, "Definition"), sid, sname, 0,
                                                  msg, sizeof(msg))
@@ -107,8 +115,11 @@ static int check_row(sqlite3_stmt *st, registry *reg)
             colony__reg_check_free(c);
             rc = COLONY_ENOMEM;
         }
+    } else if (colony__alloc_failed_count() != failed_before) {
+        rc = COLONY_ENOMEM;
     } else {
-        COLONY_LOG_WARN("registry: skipping unreadable stored check");
+        COLONY_LOG_WARN("registry: skipping unreadable stored check",
+                        COLONY_LF_STR("reason", doc ? msg : "invalid JSON"));
     }
     json_decref(doc);
     return rc;
