@@ -11,6 +11,7 @@
 #include "colony/log.h"
 #include "colony/service.h"
 #include "core/alloc.h"
+#include "core/closer.h"
 #include "registry/registry.h"
 #include "registry/registry_internal.h"
 
@@ -33,7 +34,8 @@ typedef struct daemon_ctx {
     registry reg;
     colony_service *svc;
     uv_timer_t drain_timer; /* polls the store until its last batch is done */
-    int drain_timer_open;
+    int drain_timer_open, started;
+    colony__closer closer; /* frees the context once drain_timer has closed */
     void (*done)(colony_service *);
 } daemon_ctx;
 
@@ -90,27 +92,34 @@ static void free_state(registry *reg)
     colony__free(reg->leader);
 }
 
-static void ctx_closed(uv_handle_t *h)
+/* The last step: the context's own handles have closed. */
+static void ctx_closed(void *ud)
 {
-    (void)h;
+    daemon_ctx *d = ud;
+    void (*done)(colony_service *) = d->done;
+    colony_service *svc = d->svc;
+    colony__free(d);
+    done(svc);
 }
 
 /* Releases everything setup built (any part of it: this also runs after a
- * failed setup) and hands over to the next shutdown hook. */
+ * failed setup), then hands over to the next shutdown hook once the handles
+ * inside d have closed. */
 static void finish(daemon_ctx *d)
 {
-    size_t lost = d->reg.store ? colony__reg_store_lost(d->reg.store) : 0;
-    int saved = d->reg.store != NULL;
-    if (d->drain_timer_open) uv_close((uv_handle_t *)&d->drain_timer, ctx_closed);
+    if (d->started && !colony__reg_store_lost(d->reg.store))
+        COLONY_LOG_INFO("registry: state saved");
+    /* Every handle that lives inside d closes before d is freed: the drain
+     * timer, and the checks' reaper (taken here so checks_stop leaves it). */
+    colony__closer_init(&d->closer, ctx_closed, d);
+    if (d->drain_timer_open) colony__closer_close(&d->closer, (uv_handle_t *)&d->drain_timer);
+    if (d->reg.reaper_open) colony__closer_close(&d->closer, (uv_handle_t *)&d->reg.reaper);
+    d->reg.reaper_open = 0;
     colony__reg_checks_stop(&d->reg);
     if (d->reg.client) colony_client_close(d->reg.client, NULL, NULL);
     colony__reg_store_close(d->reg.store);
     free_state(&d->reg);
-    void (*done)(colony_service *) = d->done;
-    colony_service *svc = d->svc;
-    colony__free(d);
-    if (saved && !lost) COLONY_LOG_INFO("registry: state saved");
-    done(svc);
+    colony__closer_finish(&d->closer, d->reg.loop);
 }
 
 /* The server has drained: wait for the last batch to commit, then finish. */
@@ -127,7 +136,7 @@ static void on_shutdown(colony_service *svc, void (*done)(colony_service *), voi
     d->done = done;
     d->reg.shutting_down = 1;
     colony__reg_waiters_flush(&d->reg);
-    if (!d->reg.store || colony__reg_store_idle(d->reg.store) || !d->drain_timer_open) {
+    if (!d->reg.store || colony__reg_store_idle(d->reg.store)) {
         if (d->reg.store) colony__reg_store_shutdown(d->reg.store);
         finish(d);
         return;
@@ -140,6 +149,7 @@ static void on_shutdown(colony_service *svc, void (*done)(colony_service *), voi
 static void on_started(colony_service *svc, void *ud)
 {
     daemon_ctx *d = ud;
+    d->started = 1;
     char buf[300];
     snprintf(buf, sizeof(buf), "%s:%d", d->reg.node_address, colony_service_port(svc));
     char *leader = colony__strdup(buf);
