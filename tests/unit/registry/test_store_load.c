@@ -1,4 +1,5 @@
-/* Loading the store at startup under allocation failures: each allocation of
+/* The store's start and its index ceiling.
+ * Loading under allocation failures: each allocation of
  * the load is failed once (a transient failure, as a real out-of-memory is);
  * the load either brings back everything or fails with COLONY_ENOMEM, never
  * returns 0 with a service or key missing (a stored row skipped because jansson
@@ -6,6 +7,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "colony/error.h"
 #include "core/alloc.h"
@@ -115,10 +117,53 @@ static void test_load_is_whole_or_fails(void **state)
     }
 }
 
+/* The index ceiling is written before the first batch that passes it: when it
+ * cannot be, the batch does not commit (nothing acknowledged, the store
+ * reports failing) and commits once it can; registry.index then holds a
+ * number above every committed index. */
+static void test_commit_waits_for_the_index_ceiling(void **state)
+{
+    (void)state;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    snprintf(dir, sizeof(dir), "/tmp/colony-ceiling-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char blocker[128], ceiling[128];
+    snprintf(blocker, sizeof(blocker), "%s/registry.index.tmp", dir);
+    snprintf(ceiling, sizeof(ceiling), "%s/registry.index", dir);
+    assert_int_equal(mkdir(blocker, 0755), 0); /* the temp file cannot be created */
+    registry reg;
+    open_registry(&reg);
+    reg.index = reg.committed = 1;
+    assert_int_equal(colony__reg_kv_write(&reg, "app/a", "v", 1, 0), 0);
+    for (int i = 0; i < 1000 && !colony__reg_store_failing(reg.store); i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_true(colony__reg_store_failing(reg.store));
+    assert_int_equal(reg.committed, 1);
+    assert_int_equal(access(ceiling, F_OK), -1);
+    assert_int_equal(rmdir(blocker), 0);
+    for (int i = 0; i < 10000 && !colony__reg_store_idle(reg.store); i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_false(colony__reg_store_failing(reg.store));
+    assert_int_equal(reg.committed, reg.index);
+    FILE *f = fopen(ceiling, "r");
+    assert_non_null(f);
+    unsigned long long value = 0;
+    assert_int_equal(fscanf(f, "%llu", &value), 1);
+    fclose(f);
+    assert_true(value > reg.index);
+    close_registry(&reg);
+    colony_test_loop_close(&loop);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd)) {
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_is_whole_or_fails),
+        cmocka_unit_test(test_commit_waits_for_the_index_ceiling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
