@@ -5,6 +5,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/waiters.h"
 
 static int token_service_access(registry *reg, colony_request *req, const char *name)
 {

@@ -8,6 +8,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/waiters.h"
 
 static json_t *base64(const char *data, size_t len)
 {

@@ -14,6 +14,8 @@
 #include "core/closer.h"
 #include "registry/registry.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
+#include "registry/waiters.h"
 
 static const colony_config_setting registry_settings[] = {
     {"data-dir", COLONY_CONFIG_STRING, "data/registry", 0,

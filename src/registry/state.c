@@ -7,6 +7,7 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
 
 uint64_t colony__reg_next_index(registry *reg)
 {

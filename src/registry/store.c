@@ -25,6 +25,7 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
 #include "registry/store_internal.h"
 
 static const char *const schema =

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "kit/durable/durable.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
 
 #define REG_STORE_PATH_MAX     4096
 #define REG_INDEX_CEILING_STEP 65536u /* registry.index is rewritten once per this many */

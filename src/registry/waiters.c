@@ -11,6 +11,8 @@
 #include "core/alloc.h"
 #include "core/closer.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
+#include "registry/waiters.h"
 
 struct reg_waiter {
     registry *reg;

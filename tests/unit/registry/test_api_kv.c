@@ -10,6 +10,8 @@
 #include "../../integration/server_test_util.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
+#include "registry/waiters.h"
 
 #define NKEYS 12
 

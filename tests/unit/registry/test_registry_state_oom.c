@@ -9,6 +9,8 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
+#include "registry/waiters.h"
 #include "test_support.h"
 
 static uv_loop_t loop;

@@ -12,6 +12,8 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
+#include "registry/waiters.h"
 #include "test_support.h"
 
 #define NSERVICES 3
