@@ -1,9 +1,9 @@
 /* A Colony service in one call: configuration, logging, an HTTP server with a
  * router, /health, /ready and /metrics, request metrics and tracing
  * middleware, and graceful shutdown on SIGTERM or SIGINT the way the Node.js
- * BaseService did it: readiness turns false, the server stops accepting,
- * in-flight requests drain (up to shutdown_timeout), shutdown hooks run, and
- * colony_service_run() returns 0.
+ * BaseService did it: readiness turns false, the stopping hooks run, the
+ * server stops accepting, in-flight requests drain (up to shutdown_timeout),
+ * shutdown hooks run, and colony_service_run() returns 0.
  *
  *   colony_service *svc = colony_service_new(&(colony_service_options){
  *       .name = "orders", .argc = argc, .argv = argv}, stderr);
