@@ -1,9 +1,9 @@
 /* A Colony service in one call: configuration, logging, an HTTP server with a
  * router, /health, /ready and /metrics, request metrics and tracing
  * middleware, and graceful shutdown on SIGTERM or SIGINT the way the Node.js
- * BaseService did it: readiness turns false, the server stops accepting,
- * in-flight requests drain (up to shutdown_timeout), shutdown hooks run, and
- * colony_service_run() returns 0.
+ * BaseService did it: readiness turns false, the stopping hooks run, the
+ * server stops accepting, in-flight requests drain (up to shutdown_timeout),
+ * shutdown hooks run, and colony_service_run() returns 0.
  *
  *   colony_service *svc = colony_service_new(&(colony_service_options){
  *       .name = "orders", .argc = argc, .argv = argv}, stderr);
@@ -64,6 +64,15 @@ typedef void (*colony_service_hook_cb)(colony_service *svc, void (*done)(colony_
                                        void *ud);
 COLONY_API int colony_service_on_shutdown(colony_service *svc, colony_service_hook_cb hook,
                                           void *ud);
+/* Called once when a shutdown begins (SIGTERM, SIGINT, colony_service_stop,
+ * a failed listen or colony_service_discard), after readiness turns false and
+ * before in-flight requests drain: the place to answer long-held requests
+ * (blocking queries, streams) so the drain does not wait for them. A daemon
+ * uses this instead of watching signals itself. Several may be added; they run
+ * in the order added. 0 or COLONY_ENOMEM. */
+typedef void (*colony_service_stopping_cb)(colony_service *svc, void *ud);
+COLONY_API int colony_service_on_stopping(colony_service *svc, colony_service_stopping_cb cb,
+                                          void *ud);
 /* Called once the server listens (e.g. to register with the registry).
  * Several may be added; they run in the order added. 0 or COLONY_ENOMEM. */
 typedef void (*colony_service_started_cb)(colony_service *svc, void *ud);
@@ -78,6 +87,11 @@ COLONY_API int colony_service_on_started(colony_service *svc, colony_service_sta
 COLONY_API int colony_service_run(colony_service *svc);
 /* Starts a graceful shutdown as SIGTERM would (from the service's loop thread). */
 COLONY_API void colony_service_stop(colony_service *svc);
+/* Instead of colony_service_run when the program's own setup failed after
+ * colony_service_new: runs the stopping and shutdown hooks (so they release
+ * what setup built; nothing listens, nothing drains), frees the service,
+ * closes the default loop and returns exit_code (1 if a handle was left open). */
+COLONY_API int colony_service_discard(colony_service *svc, int exit_code);
 
 /* The server span of a request handled by a service (NULL when tracing is off). */
 COLONY_API colony_span *colony_request_span(const colony_request *req);

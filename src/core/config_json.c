@@ -312,8 +312,15 @@ int colony__config_apply_json(const colony_config *cfg, colony__config_value *va
                               colony_config_error *err)
 {
     json_error_t jerr;
+    unsigned long failed_before = colony__alloc_failed_count();
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
+        /* jansson allocates through colony__malloc and reports running out of
+         * memory as a syntax error (or none): tell them apart. */
+        if (colony__alloc_failed_count() != failed_before) {
+            colony__config_error_set(err, file, 0, "", "out of memory");
+            return COLONY_ENOMEM;
+        }
         colony__config_error_set(err, file, jerr.line > 0 ? jerr.line : 0, "", "%s",
                                  jerr.text[0] ? jerr.text : "invalid JSON");
         return COLONY_EINVAL;

@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "registry/checks.h"
 #include "registry/registry_internal.h"
+#include "registry/waiters.h"
 
 static int token_service_access(registry *reg, colony_request *req, const char *name)
 {

@@ -8,6 +8,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/waiters.h"
 
 typedef struct reg_tag_filter {
     const char **tags; /* every ?tag= value (request arena) */

@@ -8,6 +8,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/waiters.h"
 
 static json_t *base64(const char *data, size_t len)
 {
@@ -76,6 +77,8 @@ static int denied_read(registry *reg, colony_request *req, const char *key)
     return colony__reg_deny(req, have, REG_ACL_READ, "key", key);
 }
 
+/* Every entry or none: a list that lost an entry to a failed allocation is
+ * answered 500, never 200 with a hole in it. */
 static void render_list(registry *reg, colony_request *req, int keys_only)
 {
     const char *prefix = kv_key(req);
@@ -90,7 +93,10 @@ static void render_list(registry *reg, colony_request *req, int keys_only)
         if (strncmp(e->key, prefix, plen) != 0) break;
         if (e->deleted || !key_readable(reg, token, e->key)) continue;
         if (!keys_only) {
-            json_array_append_new(out, entry_json(e));
+            if (json_array_append_new(out, entry_json(e)) != 0) {
+                json_decref(out);
+                out = NULL;
+            }
             continue;
         }
         size_t len = strlen(e->key);
@@ -100,14 +106,17 @@ static void render_list(registry *reg, colony_request *req, int keys_only)
         if (last_group && len == last_group_len && strncmp(last_group, e->key, len) == 0) continue;
         last_group = e->key;
         last_group_len = len;
-        json_array_append_new(out, json_stringn(e->key, len));
+        if (json_array_append_new(out, json_stringn(e->key, len)) != 0) {
+            json_decref(out);
+            out = NULL;
+        }
     }
     if (out && json_array_size(out) == 0) {
         json_decref(out);
         colony_respond(req, 404, NULL, "", 0);
         return;
     }
-    colony__reg_respond_json(req, 200, out);
+    colony__reg_respond_json(req, 200, out); /* 500 JSON when out is NULL */
 }
 
 static void render_get(registry *reg, colony_request *req)

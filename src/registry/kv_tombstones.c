@@ -8,6 +8,7 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
 
 static void push(registry *reg, int type, const char *key, uint64_t index)
 {

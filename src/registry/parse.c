@@ -158,6 +158,10 @@ reg_check *colony__reg_parse_check(const json_t *def, const char *service_id,
     if (!json_is_object(def)) FAIL("a check definition must be a JSON object");
     if (string_field(def, "CheckID", &c->id, msg, msg_size)) goto fail;
     if (!c->id && string_field(def, "ID", &c->id, msg, msg_size)) goto fail;
+    if (c->id && strlen(c->id) > REG_MAX_ID_LEN)
+        FAIL("CheckID is %zu bytes long; the limit is %u (it must fit in the URL that updates "
+             "or deregisters it)",
+             strlen(c->id), REG_MAX_ID_LEN);
     if (c->id && !*c->id) {
         colony__free(c->id);
         c->id = NULL;
@@ -278,7 +282,15 @@ int colony__reg_parse_service(const json_t *body, reg_service **svc_out, reg_che
     if (!json_is_object(body)) FAIL("request body must be a JSON object");
     if (string_field(body, "Name", &s->name, msg, msg_size)) goto fail;
     if (!s->name || !*s->name) FAIL("Missing service name");
+    if (strlen(s->name) > REG_MAX_ID_LEN)
+        FAIL("service Name is %zu bytes long; the limit is %u (it must fit in the URL that "
+             "queries it)",
+             strlen(s->name), REG_MAX_ID_LEN);
     if (string_field(body, "ID", &s->id, msg, msg_size)) goto fail;
+    if (s->id && strlen(s->id) > REG_MAX_ID_LEN)
+        FAIL("service ID is %zu bytes long; the limit is %u (it must fit in the URL that "
+             "deregisters it)",
+             strlen(s->id), REG_MAX_ID_LEN);
     if (!s->id || !*s->id) {
         colony__free(s->id);
         s->id = colony__strdup(s->name);

@@ -3,7 +3,6 @@
  * run with one worker: all state lives on that loop, as all writes go through
  * Consul's single raft leader, so nothing needs a lock. */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +11,12 @@
 #include "colony/log.h"
 #include "colony/service.h"
 #include "core/alloc.h"
+#include "core/closer.h"
 #include "registry/registry.h"
 #include "registry/checks.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
+#include "registry/waiters.h"
 
 static const colony_config_setting registry_settings[] = {
     {"data-dir", COLONY_CONFIG_STRING, "data/registry", 0,
@@ -40,8 +42,9 @@ static const colony_config_setting registry_settings[] = {
 typedef struct daemon_ctx {
     registry reg;
     colony_service *svc;
-    uv_signal_t sigterm, sigint;
-    uv_timer_t drain_timer;
+    uv_timer_t drain_timer; /* polls the store until its last batch is done */
+    int drain_timer_open, started;
+    colony__closer closer; /* frees the context once drain_timer has closed */
     void (*done)(colony_service *);
 } daemon_ctx;
 
@@ -61,7 +64,7 @@ static int mkdir_p(const char *path)
 
 /* Only a batch on disk moves `committed`: a failed attempt fails the pending
  * acks (the store retries the batch) and readers keep waiting for it. */
-static void on_committed(registry *reg, int err, uint64_t index, reg_op *ops)
+static void on_committed(registry *reg, int err, uint64_t index, const colony__list *ops)
 {
     if (err) {
         colony__reg_waiters_failed(reg);
@@ -72,11 +75,11 @@ static void on_committed(registry *reg, int err, uint64_t index, reg_op *ops)
 }
 
 /* Blocking queries would hold the drain for minutes: answer them as soon as a
- * shutdown begins (the service's own signal watcher starts the drain). */
-static void on_stop_signal(uv_signal_t *sig, int signum)
+ * shutdown begins (the service's stopping hook, before the drain). */
+static void on_stopping(colony_service *svc, void *ud)
 {
-    (void)signum;
-    daemon_ctx *d = sig->data;
+    (void)svc;
+    daemon_ctx *d = ud;
     d->reg.shutting_down = 1;
     colony__reg_waiters_flush(&d->reg);
 }
@@ -98,29 +101,40 @@ static void free_state(registry *reg)
     colony__free(reg->leader);
 }
 
-static void ctx_closed(uv_handle_t *h)
+/* The last step: the context's own handles have closed. */
+static void ctx_closed(void *ud)
 {
-    (void)h;
-}
-
-/* Shutdown hook: the server has drained; wait for the last batch to commit,
- * then stop checks and release everything. */
-static void drain_tick(uv_timer_t *t)
-{
-    daemon_ctx *d = t->data;
-    if (!colony__reg_store_idle(d->reg.store)) return;
-    size_t lost = colony__reg_store_lost(d->reg.store);
-    uv_close((uv_handle_t *)&d->drain_timer, ctx_closed);
-    colony__reg_checks_stop(&d->reg);
-    uv_close((uv_handle_t *)&d->sigterm, ctx_closed);
-    uv_close((uv_handle_t *)&d->sigint, ctx_closed);
-    colony__reg_store_close(d->reg.store);
-    free_state(&d->reg);
+    daemon_ctx *d = ud;
     void (*done)(colony_service *) = d->done;
     colony_service *svc = d->svc;
     colony__free(d);
-    if (!lost) COLONY_LOG_INFO("registry: state saved");
     done(svc);
+}
+
+/* Releases everything setup built (any part of it: this also runs after a
+ * failed setup), then hands over to the next shutdown hook once the handles
+ * inside d have closed. */
+static void finish(daemon_ctx *d)
+{
+    if (d->started && !colony__reg_store_lost(d->reg.store))
+        COLONY_LOG_INFO("registry: state saved");
+    /* Every handle that lives inside d closes before d is freed: the drain
+     * timer, and the checks' reaper (taken here so checks_stop leaves it). */
+    colony__closer_init(&d->closer, ctx_closed, d);
+    if (d->drain_timer_open) colony__closer_close(&d->closer, (uv_handle_t *)&d->drain_timer);
+    if (d->reg.reaper_open) colony__closer_close(&d->closer, (uv_handle_t *)&d->reg.reaper);
+    d->reg.reaper_open = 0;
+    colony__reg_checks_stop(&d->reg);
+    colony__reg_store_close(d->reg.store);
+    free_state(&d->reg);
+    colony__closer_finish(&d->closer, d->reg.loop);
+}
+
+/* The server has drained: wait for the last batch to commit, then finish. */
+static void drain_tick(uv_timer_t *t)
+{
+    daemon_ctx *d = t->data;
+    if (colony__reg_store_idle(d->reg.store)) finish(d);
 }
 
 static void on_shutdown(colony_service *svc, void (*done)(colony_service *), void *ud)
@@ -130,15 +144,20 @@ static void on_shutdown(colony_service *svc, void (*done)(colony_service *), voi
     d->done = done;
     d->reg.shutting_down = 1;
     colony__reg_waiters_flush(&d->reg);
+    if (!d->reg.store || colony__reg_store_idle(d->reg.store)) {
+        if (d->reg.store) colony__reg_store_shutdown(d->reg.store);
+        finish(d);
+        return;
+    }
     colony__reg_store_shutdown(d->reg.store);
-    uv_timer_init(d->reg.loop, &d->drain_timer);
-    d->drain_timer.data = d;
-    uv_timer_start(&d->drain_timer, drain_tick, 0, 5);
+    /* Cannot fail: the timer was initialized by setup and is not closing. */
+    (void)uv_timer_start(&d->drain_timer, drain_tick, 0, 5);
 }
 
 static void on_started(colony_service *svc, void *ud)
 {
     daemon_ctx *d = ud;
+    d->started = 1;
     char buf[300];
     snprintf(buf, sizeof(buf), "%s:%d", d->reg.node_address, colony_service_port(svc));
     char *leader = colony__strdup(buf);
@@ -175,6 +194,22 @@ static char *node_address(colony_config *cfg)
     return colony__strdup(host);
 }
 
+/* Readiness follows the store: not ready while commits fail (disk full,
+ * I/O errors), since no write can be acknowledged then. */
+static void store_ready(colony_health_probe *probe, void *ud)
+{
+    registry *reg = ud;
+    if (reg->store && colony__reg_store_failing(reg->store)) {
+        char why[600];
+        snprintf(why, sizeof(why), "commits to %s are failing: writes cannot be made durable",
+                 colony__reg_store_path(reg->store));
+        colony_health_probe_done(probe, 0, NULL, why);
+        return;
+    }
+    colony_health_probe_done(probe, 1, json_pack("{sI}", "committed", (json_int_t)reg->committed),
+                             NULL);
+}
+
 static double kv_tombstones_gauge(void *ud)
 {
     return (double)colony__reg_kv_tombstones(ud);
@@ -191,6 +226,11 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     registry *reg = &d->reg;
     char msg[512];
     reg->loop = colony_service_loop(d->svc);
+    colony__reg_waiters_init(reg);
+    int rc = uv_timer_init(reg->loop, &d->drain_timer);
+    if (rc) return rc;
+    d->drain_timer.data = d;
+    d->drain_timer_open = 1;
     reg->min_interval_ms = (uint64_t)colony_config_get_int(cfg, "checks.min-interval");
     reg->min_deregister_ms = (uint64_t)colony_config_get_int(cfg, "checks.min-deregister");
     reg->tombstone_ttl_ms = (uint64_t)colony_config_get_int(cfg, "kv.tombstone-ttl");
@@ -203,7 +243,7 @@ static int setup(daemon_ctx *d, colony_config *cfg)
         return COLONY_EINVAL;
     }
     const char *dir = colony_config_get_string(cfg, "data-dir");
-    int rc = mkdir_p(dir);
+    rc = mkdir_p(dir);
     if (rc) {
         fprintf(stderr, "registry: cannot create data-dir %s: %s\n", dir, colony_strerror(rc));
         return rc;
@@ -213,8 +253,12 @@ static int setup(daemon_ctx *d, colony_config *cfg)
         fprintf(stderr, "registry: %s\n", msg);
         return rc;
     }
-    rc = colony__reg_store_load(reg->store, reg);
-    if (!rc) rc = colony__reg_names_rebuild(reg);
+    rc = colony__reg_store_load(reg->store, reg, msg, sizeof(msg));
+    if (rc) {
+        fprintf(stderr, "registry: %s\n", msg);
+        return rc;
+    }
+    rc = colony__reg_names_rebuild(reg);
     if (rc) {
         fprintf(stderr, "registry: cannot load %s: %s\n", dir, colony_strerror(rc));
         return rc;
@@ -233,14 +277,11 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     if (!rc) rc = colony__reg_routes_kv(reg, r);
     if (rc) return rc;
     rc = colony__reg_checks_start(reg, m, cfg);
-    if (rc) return rc;
-    uv_signal_init(reg->loop, &d->sigterm);
-    uv_signal_init(reg->loop, &d->sigint);
-    d->sigterm.data = d->sigint.data = d;
-    uv_signal_start(&d->sigterm, on_stop_signal, SIGTERM);
-    uv_signal_start(&d->sigint, on_stop_signal, SIGINT);
-    rc = colony_service_on_shutdown(d->svc, on_shutdown, d);
-    if (!rc) colony_service_on_started(d->svc, on_started, d);
+    if (!rc)
+        rc = colony_health_add(colony_service_health(d->svc), "store", COLONY_HEALTH_READINESS,
+                               store_ready, reg, 0);
+    if (!rc) rc = colony_service_on_stopping(d->svc, on_stopping, d);
+    if (!rc) rc = colony_service_on_started(d->svc, on_started, d);
     return rc;
 }
 
@@ -261,13 +302,19 @@ int colony_registry_main(int argc, char **argv)
     if (!svc) return code;
     srand((unsigned)uv_hrtime());
     daemon_ctx *d = colony__calloc(1, sizeof(*d));
-    if (!d) return 1;
+    if (!d) return colony_service_discard(svc, 1);
     d->svc = svc;
-    int rc = setup(d, colony_service_config(svc));
+    /* The shutdown hook first: it releases whatever setup built, also when
+     * setup fails half way (colony_service_discard runs it). */
+    int rc = colony_service_on_shutdown(svc, on_shutdown, d);
     if (rc) {
-        /* The loop has handles of a partly built daemon: close them and leave. */
+        colony__free(d);
+        return colony_service_discard(svc, 1);
+    }
+    rc = setup(d, colony_service_config(svc));
+    if (rc) {
         COLONY_LOG_ERROR("registry: cannot start", COLONY_LF_STR("error", colony_strerror(rc)));
-        exit(rc == COLONY_EINVAL ? 2 : 1);
+        return colony_service_discard(svc, rc == COLONY_EINVAL ? 2 : 1);
     }
     return colony_service_run(svc);
 }

@@ -1,6 +1,6 @@
 /* colony registry internals: the in-memory state (services, checks, KV),
- * the durable store (SQLite, group commit off the loop), blocking-query
- * waiters, ACLs and the health-check runner. Everything here runs on the
+ * ACLs and the health-check runner. The durable store is registry/store.h,
+ * the blocking-query waiters registry/waiters.h. Everything here runs on the
  * registry's single loop thread except the store's commit work. */
 #ifndef COLONY_REGISTRY_INTERNAL_H
 #define COLONY_REGISTRY_INTERNAL_H
@@ -11,18 +11,21 @@
 #include <uv.h>
 #include "colony/http_client.h"
 #include "colony/router.h"
+#include "core/list.h"
 #include "core/map.h"
 
-#define REG_NODE_NAME                "colony"
-#define REG_DATACENTER               "dc1"
-#define REG_MAX_VALUE                (512u * 1024u) /* Consul's KV value limit */
-#define REG_MAX_OUTPUT               4096u          /* check output is truncated to this */
-#define REG_DEFAULT_WAIT_MS          300000u        /* 5 min */
-#define REG_MAX_WAIT_MS              600000u        /* 10 min */
+#define REG_NODE_NAME  "colony"
+#define REG_DATACENTER "dc1"
+#define REG_MAX_VALUE  (512u * 1024u) /* Consul's KV value limit */
+#define REG_MAX_OUTPUT 4096u          /* check output is truncated to this */
+/* Service IDs and names and check IDs, in bytes: each must fit, percent-encoded
+ * (x3) after its longest route prefix, in the server's 8 KB request line, or
+ * it could be registered but never deregistered (414). */
+#define REG_MAX_ID_LEN               512u
+#define REG_DEFAULT_WAIT_MS          300000u /* 5 min */
+#define REG_MAX_WAIT_MS              600000u /* 10 min */
 #define REG_DEFAULT_CHECK_TIMEOUT_MS 10000u
 #define REG_REAP_INTERVAL_MS         1000u
-#define REG_COMMIT_RETRY_MIN_MS      10u   /* first retry of a failed commit */
-#define REG_COMMIT_RETRY_MAX_MS      1000u /* backoff cap while the disk refuses */
 
 /* ---- values ---- */
 enum { REG_PASSING = 0, REG_WARNING = 1, REG_CRITICAL = 2 };
@@ -108,42 +111,8 @@ const char *colony__reg_acl_request_token(colony_request *req);
 int colony__reg_acl_service(const reg_acl *acl, const char *token, const char *name);
 int colony__reg_acl_key(const reg_acl *acl, const char *token, const char *key);
 
-/* ---- store: durable log of changes, group-committed ---- */
-enum { OP_SERVICE_PUT, OP_SERVICE_DEL, OP_CHECK_PUT, OP_CHECK_DEL, OP_KV_PUT, OP_INDEX, OP_KV_DEL };
-typedef struct reg_op {
-    int type;
-    char *key;           /* service id, check id, KV key, or index topic */
-    char *doc;           /* JSON document for services and checks */
-    reg_kv kv;           /* for OP_KV_PUT (value copied) */
-    uint64_t index;      /* global index this op belongs to */
-    char *topic_service; /* service name it touches (waiter matching), or NULL */
-    struct reg_op *next;
-} reg_op;
-
+/* The store (store.h) and the waiters (waiters.h) have their own headers. */
 typedef struct reg_store reg_store;
-/* Opens (creating) DIR/registry.db in WAL mode with synchronous=FULL. */
-int colony__reg_store_open(reg_store **out, uv_loop_t *loop, const char *dir, char *msg,
-                           size_t msg_size);
-/* Loads everything into reg (on the loop, at startup). */
-int colony__reg_store_load(reg_store *s, registry *reg);
-/* Queues an op (taken over); it is committed with the next batch. */
-void colony__reg_store_push(reg_store *s, reg_op *op);
-/* Called on the loop after each batch with the highest index it committed and
- * the batch's ops (freed after the callback), or err != 0 when an attempt
- * failed: the batch is then kept and retried (nothing after it commits
- * first), except after colony__reg_store_shutdown, when it is given up. */
-typedef void (*reg_store_committed_cb)(registry *reg, int err, uint64_t index, reg_op *ops);
-void colony__reg_store_set_callback(reg_store *s, registry *reg, reg_store_committed_cb cb);
-int colony__reg_store_idle(const reg_store *s);
-/* Shutdown: a batch waiting to be retried gets one last attempt now; if that
- * fails it and everything queued after it are dropped (logged), so the store
- * becomes idle. */
-void colony__reg_store_shutdown(reg_store *s);
-/* Changes dropped by a failed commit at shutdown (0 when all were saved). */
-size_t colony__reg_store_lost(const reg_store *s);
-void colony__reg_store_close(reg_store *s);
-void colony__reg_op_free(reg_op *op);
-uint64_t colony__reg_store_batches(const reg_store *s);
 
 /* ---- per service name: instances and checks indexed, rendered answers cached ---- */
 #define REG_RENDER_CACHE_SLOTS 8u /* variants (passing/all, tag filters) kept per name */
@@ -178,37 +147,6 @@ const reg_render_cache *colony__reg_cache_get(const reg_name *nm, const char *ke
 /* Keeps a copy of a rendered body (best effort: silently skipped without memory). */
 void colony__reg_cache_put(reg_name *nm, const char *key, const char *body, size_t len);
 
-/* ---- waiters: deferred answers (blocking queries, write acks) ---- */
-enum { TOPIC_NONE, TOPIC_SERVICE, TOPIC_CATALOG, TOPIC_CHECKS, TOPIC_KV_KEY, TOPIC_KV_PREFIX };
-typedef struct reg_topic {
-    int kind;
-    const char *name; /* in the request arena */
-} reg_topic;
-
-typedef void (*reg_render_cb)(registry *reg, colony_request *req);
-typedef struct reg_waiter reg_waiter;
-
-/* Answers a read now or parks it: when the request has ?index=N it waits until
- * the topic's index passes N (or wait elapses); it never answers with an index
- * that is not committed yet. render writes the answer. */
-void colony__reg_serve_read(registry *reg, colony_request *req, const reg_topic *topic,
-                            reg_render_cb render);
-/* Answers a write once everything up to reg->index is committed. body may be
- * NULL (empty); it is stolen. */
-void colony__reg_ack_write(registry *reg, colony_request *req, int status, json_t *body);
-/* A batch could not be committed: fails every pending ack (500), since a
- * write's ops may span that batch and the next. */
-void colony__reg_waiters_failed(registry *reg);
-/* Shutdown: answers every parked read whose index is committed; the others
- * wait for their commit, or get 503 when it fails (colony__reg_waiters_failed
- * with reg->shutting_down set). */
-void colony__reg_waiters_flush(registry *reg);
-/* Re-checks waiters after a commit touching ops. */
-void colony__reg_waiters_committed(registry *reg, const reg_op *ops);
-uint64_t colony__reg_topic_index(registry *reg, const reg_topic *topic);
-/* Sets X-Consul-Index (never 0) and the other Consul headers. */
-void colony__reg_set_index_headers(colony_request *req, uint64_t index);
-
 /* ---- the registry ---- */
 struct registry {
     uv_loop_t *loop;
@@ -224,9 +162,9 @@ struct registry {
     colony__map names;    /* service name -> reg_name (instances, checks, index, cache) */
     reg_kv **kv;          /* sorted by key, includes tombstones */
     size_t nkv, kv_cap;
-    reg_waiter *waiters;               /* parked reads (doubly linked) */
-    reg_waiter *acks_head, *acks_tail; /* write acks in index order */
-    struct colony_prober *prober;      /* runs HTTP and TCP checks (registry/checks.c) */
+    colony__list waiters;         /* parked reads (colony__reg_waiters_init) */
+    colony__list acks;            /* write acks in index order */
+    struct colony_prober *prober; /* runs HTTP and TCP checks (registry/checks.c) */
     uv_timer_t reaper;
     int reaper_open, shutting_down;
     uint64_t min_interval_ms;   /* checks run at most this often */

@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "registry/checks.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
 
 uint64_t colony__reg_next_index(registry *reg)
 {

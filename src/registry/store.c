@@ -1,31 +1,32 @@
 /* Durable store: SQLite in WAL mode with synchronous=FULL, so a commit that
- * returned survives kill -9 and power loss. Changes are queued on the loop;
- * one batch at a time is committed on libuv's thread pool, and everything that
- * arrives meanwhile goes into the next batch (group commit). The loop keeps
- * serving reads from memory while a batch commits. */
+ * returned survives kill -9 and power loss. Changes are group-committed by
+ * kit/durable: one batch at a time is one transaction on libuv's thread pool,
+ * everything that arrives meanwhile goes into the next batch, and a failed
+ * batch is retried with a capped backoff. The loop keeps serving reads from
+ * memory while a batch commits.
+ *
+ * The data dir holds, next to registry.db:
+ *   registry.lock  flock'ed while a registry uses the dir; holds its pid.
+ *   registry.index the index ceiling: no index above it was ever committed.
+ *                  Written (fsynced) before a batch whose index passes it
+ *                  commits, REG_INDEX_CEILING_STEP above that index, so it
+ *                  costs one extra fsync per that many indexes. A database
+ *                  that lost its tables or its rows cannot pass for a new one
+ *                  while this file says data existed (store_load.c). */
+#include <fcntl.h>
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
-
-struct reg_store {
-    sqlite3 *db;
-    uv_loop_t *loop;
-    uv_work_t work;
-    reg_op *pending_head, *pending_tail;
-    reg_op *batch; /* being committed */
-    int busy, result;
-    uint64_t batch_index, batches;
-    registry *reg;
-    reg_store_committed_cb cb;
-    uv_timer_t *retry_timer; /* heap: freed by its close callback */
-    uint64_t retry_delay_ms; /* 0 while commits succeed */
-    int stopping;            /* shutdown: one last attempt, then give up */
-    size_t lost;             /* ops given up at shutdown */
-};
+#include "registry/store.h"
+#include "registry/store_internal.h"
 
 static const char *const schema =
     "PRAGMA journal_mode=WAL;"
@@ -37,6 +38,8 @@ static const char *const schema =
     " create_index INTEGER, modify_index INTEGER, lock_index INTEGER, deleted INTEGER);"
     "CREATE TABLE IF NOT EXISTS indexes(topic TEXT PRIMARY KEY, idx INTEGER NOT NULL);";
 
+static const char *const tables[] = {"meta", "services", "checks", "kv", "indexes"};
+
 void colony__reg_op_free(reg_op *op)
 {
     colony__free(op->key);
@@ -46,46 +49,179 @@ void colony__reg_op_free(reg_op *op)
     colony__free(op);
 }
 
-int colony__reg_store_open(reg_store **out, uv_loop_t *loop, const char *dir, char *msg,
-                           size_t msg_size)
+/* ---- the data dir: lock and index ceiling ---- */
+
+/* Takes the data dir's lock, or says which process holds it. */
+static int take_lock(reg_store *s, const char *dir, char *msg, size_t msg_size)
 {
-    reg_store *s = colony__calloc(1, sizeof(*s));
-    if (!s) return COLONY_ENOMEM;
-    s->loop = loop;
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/registry.db", dir);
-    char *err = NULL;
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-            SQLITE_OK ||
-        sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK) {
-        snprintf(msg, msg_size, "cannot open %s: %s", path,
-                 err     ? err
-                 : s->db ? sqlite3_errmsg(s->db)
-                         : "out of memory");
-        sqlite3_free(err);
-        sqlite3_close(s->db);
-        colony__free(s);
-        return COLONY_EIO;
+    char path[REG_STORE_PATH_MAX];
+    snprintf(path, sizeof(path), "%s/registry.lock", dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (s->lock_fd < 0) {
+        int err = -errno;
+        snprintf(msg, msg_size, "cannot open %s: %s", path, colony_strerror(err));
+        return err;
     }
-    sqlite3_busy_timeout(s->db, 5000);
-    s->retry_timer = colony__malloc(sizeof(*s->retry_timer));
-    if (!s->retry_timer) {
-        snprintf(msg, msg_size, "out of memory");
-        sqlite3_close(s->db);
-        colony__free(s);
-        return COLONY_ENOMEM;
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = -errno;
+        char pid[32] = "";
+        ssize_t n = pread(s->lock_fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (err == -EWOULDBLOCK)
+            snprintf(msg, msg_size, "data-dir %s is in use by another registry (pid %s holds %s)",
+                     dir, *pid ? pid : "unknown", path);
+        else
+            snprintf(msg, msg_size, "cannot lock %s: %s", path, colony_strerror(err));
+        return err == -EWOULDBLOCK ? COLONY_EBUSY : err;
     }
-    uv_timer_init(loop, s->retry_timer);
-    s->retry_timer->data = s;
-    *out = s;
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)n, 0) != n) {
+        int err = -errno;
+        snprintf(msg, msg_size, "cannot write %s: %s", path, colony_strerror(err));
+        return err;
+    }
     return 0;
 }
 
-void colony__reg_store_set_callback(reg_store *s, registry *reg, reg_store_committed_cb cb)
+/* Reads the index ceiling (0 when the file does not exist). */
+static int read_ceiling(reg_store *s, char *msg, size_t msg_size)
 {
-    s->reg = reg;
-    s->cb = cb;
+    s->ceiling = 0;
+    FILE *f = fopen(s->ceiling_path, "re");
+    if (!f) {
+        if (errno == ENOENT) return 0;
+        int err = -errno;
+        snprintf(msg, msg_size, "cannot read %s: %s", s->ceiling_path, colony_strerror(err));
+        return err;
+    }
+    char buf[32] = "";
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(buf, &end, 10);
+    if (end == buf || (*end && *end != '\n') || errno) {
+        snprintf(msg, msg_size, "%s is not an index; refusing to start", s->ceiling_path);
+        return COLONY_EINVAL;
+    }
+    s->ceiling = v;
+    return 0;
 }
+
+/* Writes a new ceiling durably: temp file, fsync, rename, fsync the dir. */
+int colony__reg_store_write_ceiling(reg_store *s, uint64_t ceiling)
+{
+    char tmp[sizeof(s->ceiling_path) + 8];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", s->ceiling_path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", ceiling);
+    int rc = write(fd, buf, (size_t)n) == n && fsync(fd) == 0 ? 0 : -errno;
+    if (close(fd) != 0 && !rc) rc = -errno;
+    if (!rc && rename(tmp, s->ceiling_path) != 0) rc = -errno;
+    if (!rc) {
+        int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0) rc = -errno;
+        if (dfd >= 0) close(dfd);
+    }
+    if (rc) {
+        unlink(tmp);
+        return rc ? rc : COLONY_EIO;
+    }
+    s->ceiling = ceiling;
+    return 0;
+}
+
+/* ---- opening: integrity first ---- */
+
+/* PRAGMA quick_check, each step checked: "ok", or the first problem in msg. */
+static int check_integrity(reg_store *s, char *msg, size_t msg_size)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
+    const char *problem = NULL;
+    char first[256] = "";
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *row = (const char *)sqlite3_column_text(st, 0);
+        if (row && strcmp(row, "ok") != 0 && !first[0]) snprintf(first, sizeof(first), "%s", row);
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_DONE)
+        problem = sqlite3_errmsg(s->db);
+    else if (first[0])
+        problem = first;
+    if (problem)
+        snprintf(msg, msg_size, "%s failed its integrity check (%s); refusing to start", s->path,
+                 problem);
+    sqlite3_finalize(st);
+    return problem ? COLONY_EIO : 0;
+}
+
+/* Counts the registry's tables: all present, none (a new database, or a lost
+ * one if the ceiling says data existed) or some (refused). */
+static int check_tables(reg_store *s, char *msg, size_t msg_size)
+{
+    size_t present = 0;
+    const char *missing = NULL;
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(
+            s->db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1", -1, &st, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, tables[i], -1, SQLITE_STATIC);
+        if (rc == SQLITE_OK) rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc == SQLITE_ROW)
+            present++;
+        else if (rc == SQLITE_DONE)
+            missing = missing ? missing : tables[i];
+        else {
+            snprintf(msg, msg_size, "cannot read %s: %s; refusing to start", s->path,
+                     sqlite3_errmsg(s->db));
+            return COLONY_EIO;
+        }
+    }
+    if (present && missing) {
+        snprintf(msg, msg_size, "%s has no table \"%s\" (damaged); refusing to start", s->path,
+                 missing);
+        return COLONY_EIO;
+    }
+    if (!present && s->ceiling) {
+        snprintf(msg, msg_size,
+                 "%s holds no registry data, but %s says indexes up to %" PRIu64
+                 " were served (the database was lost or replaced); refusing to start: restore "
+                 "the database, or remove both files to start empty",
+                 s->path, s->ceiling_path, s->ceiling);
+        return COLONY_EIO;
+    }
+    return 0;
+}
+
+static int open_db(reg_store *s, char *msg, size_t msg_size)
+{
+    if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(msg, msg_size, "cannot open %s: %s", s->path,
+                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        return COLONY_EIO;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    int rc = check_integrity(s, msg, msg_size);
+    if (!rc) rc = check_tables(s, msg, msg_size);
+    if (rc) return rc;
+    char *err = NULL;
+    if (sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        snprintf(msg, msg_size, "cannot open %s: %s", s->path, err ? err : sqlite3_errmsg(s->db));
+        sqlite3_free(err);
+        return COLONY_EIO;
+    }
+    return 0;
+}
+
+/* ---- committing (thread pool) ---- */
 
 static int exec_index(sqlite3 *db, const char *topic, uint64_t idx)
 {
@@ -144,130 +280,122 @@ static int exec_op(sqlite3 *db, const reg_op *op)
     return 0;
 }
 
-/* Thread-pool side: one transaction for the whole batch. */
-static void commit_work(uv_work_t *w)
+static uint64_t batch_index(const colony__list *batch)
 {
-    reg_store *s = w->data;
+    uint64_t idx = 0;
+    for (const colony__list *n = batch->next; n != batch; n = n->next) {
+        const reg_op *op = COLONY__CONTAINER_OF(n, reg_op, node);
+        if (op->index > idx) idx = op->index;
+    }
+    return idx;
+}
+
+/* Thread-pool side: one transaction for the whole batch, after the ceiling
+ * covers its index. */
+static int commit_batch(void *ud, const colony__list *batch)
+{
+    reg_store *s = ud;
+    uint64_t idx = batch_index(batch);
+    if (idx > s->ceiling) {
+        int err = colony__reg_store_write_ceiling(s, idx + REG_INDEX_CEILING_STEP);
+        if (err) {
+            COLONY_LOG_ERROR("registry: cannot write the index ceiling",
+                             COLONY_LF_STR("file", s->ceiling_path),
+                             COLONY_LF_STR("error", colony_strerror(err)));
+            return err;
+        }
+    }
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
-    for (reg_op *op = s->batch; !rc && op; op = op->next)
-        rc = exec_op(s->db, op);
-    if (!rc) rc = exec_index(s->db, "global", s->batch_index);
+    for (const colony__list *n = batch->next; !rc && n != batch; n = n->next)
+        rc = exec_op(s->db, COLONY__CONTAINER_OF(n, reg_op, node));
+    if (!rc) rc = exec_index(s->db, "global", idx);
     if (!rc) rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
     if (rc) {
         COLONY_LOG_ERROR("registry: commit failed", COLONY_LF_STR("error", sqlite3_errmsg(s->db)));
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
-    s->result = rc ? COLONY_EIO : 0;
+    return rc ? COLONY_EIO : 0;
 }
 
-static void start_batch(reg_store *s);
-static void queue_commit(reg_store *s);
-
-static void free_ops(reg_op *ops)
+/* Loop side, after each attempt. */
+static void batch_done(void *ud, int err, int giving_up, const colony__list *batch)
 {
-    while (ops) {
-        reg_op *next = ops->next;
-        colony__reg_op_free(ops);
-        ops = next;
-    }
-}
-
-static void retry_fire(uv_timer_t *t)
-{
-    queue_commit(t->data);
-}
-
-/* A failed batch is not committed: it stays the current batch (its changes
- * are in memory, and readers wait for them) and is retried with a backoff
- * doubling up to REG_COMMIT_RETRY_MAX_MS, until it commits or the registry
- * shuts down. Later changes wait behind it, so the disk never holds a change
- * without the ones before it. */
-static void commit_failed(reg_store *s, int err)
-{
-    if (!s->stopping) {
-        s->retry_delay_ms = s->retry_delay_ms ? s->retry_delay_ms * 2 : REG_COMMIT_RETRY_MIN_MS;
-        if (s->retry_delay_ms > REG_COMMIT_RETRY_MAX_MS)
-            s->retry_delay_ms = REG_COMMIT_RETRY_MAX_MS;
-        COLONY_LOG_WARN("registry: commit failed, retrying",
-                        COLONY_LF_INT("index", (long long)s->batch_index),
-                        COLONY_LF_INT("retry_ms", (long long)s->retry_delay_ms));
-        if (s->cb) s->cb(s->reg, err, s->batch_index, s->batch);
-        uv_timer_start(s->retry_timer, retry_fire, s->retry_delay_ms, 0);
-        return;
-    }
-    /* Shutting down: what is not on disk now is lost; say so. */
-    size_t n = 0;
-    for (reg_op *op = s->batch; op; op = op->next)
-        n++;
-    for (reg_op *op = s->pending_head; op; op = op->next)
-        n++;
-    s->lost += n;
-    COLONY_LOG_ERROR("registry: giving up on a failed commit at shutdown; changes not saved",
-                     COLONY_LF_INT("index", (long long)s->batch_index),
-                     COLONY_LF_INT("changes", (long long)n));
-    reg_op *ops = s->batch;
-    s->batch = NULL;
-    free_ops(s->pending_head);
-    s->pending_head = s->pending_tail = NULL;
-    s->busy = 0;
-    if (s->cb) s->cb(s->reg, err, s->batch_index, ops);
-    free_ops(ops);
-}
-
-static void commit_done(uv_work_t *w, int status)
-{
-    reg_store *s = w->data;
+    (void)giving_up;
+    reg_store *s = ud;
     s->batches++;
-    int err = status ? status : s->result;
-    if (err) {
-        commit_failed(s, err);
-        return;
-    }
-    reg_op *ops = s->batch;
-    s->batch = NULL;
-    s->busy = 0;
-    s->retry_delay_ms = 0;
-    if (s->cb) s->cb(s->reg, 0, s->batch_index, ops);
-    free_ops(ops);
-    start_batch(s);
+    if (s->cb) s->cb(s->reg, err, batch_index(batch), batch);
 }
 
-static void queue_commit(reg_store *s)
+static void op_done(void *ud, colony__list *node, int err)
 {
-    s->work.data = s;
-    int rc = uv_queue_work(s->loop, &s->work, commit_work, commit_done);
+    (void)ud;
+    (void)err;
+    colony__reg_op_free(COLONY__CONTAINER_OF(node, reg_op, node));
+}
+
+/* ---- the store's life ---- */
+
+static void store_free(reg_store *s)
+{
+    if (s->db) sqlite3_close(s->db);
+    if (s->lock_fd >= 0) close(s->lock_fd); /* releases the lock */
+    colony__free(s);
+}
+
+int colony__reg_store_open(reg_store **out, uv_loop_t *loop, const char *dir, char *msg,
+                           size_t msg_size)
+{
+    *out = NULL;
+    reg_store *s = colony__calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(msg, msg_size, "out of memory");
+        return COLONY_ENOMEM;
+    }
+    s->lock_fd = -1;
+    snprintf(s->dir, sizeof(s->dir), "%s", dir);
+    snprintf(s->path, sizeof(s->path), "%s/registry.db", dir);
+    snprintf(s->ceiling_path, sizeof(s->ceiling_path), "%s/registry.index", dir);
+    int rc = take_lock(s, dir, msg, msg_size);
+    if (!rc) rc = read_ceiling(s, msg, msg_size);
+    if (!rc) rc = open_db(s, msg, msg_size);
+    if (!rc) {
+        colony__durable_options o = {.commit = commit_batch,
+                                     .ack = op_done,
+                                     .batch = batch_done,
+                                     .ud = s,
+                                     .name = "registry",
+                                     .retry_min_ms = REG_COMMIT_RETRY_MIN_MS,
+                                     .retry_max_ms = REG_COMMIT_RETRY_MAX_MS};
+        rc = colony__durable_new(&s->durable, loop, &o);
+        if (rc) snprintf(msg, msg_size, "cannot start the store: %s", colony_strerror(rc));
+    }
     if (rc) {
-        s->result = rc;
-        commit_done(&s->work, rc);
+        store_free(s);
+        return rc;
     }
+    *out = s;
+    return 0;
 }
 
-static void start_batch(reg_store *s)
+void colony__reg_store_set_callback(reg_store *s, registry *reg, reg_store_committed_cb cb)
 {
-    if (s->busy || !s->pending_head) return;
-    s->batch = s->pending_head;
-    s->pending_head = s->pending_tail = NULL;
-    s->batch_index = 0;
-    for (reg_op *op = s->batch; op; op = op->next)
-        if (op->index > s->batch_index) s->batch_index = op->index;
-    s->busy = 1;
-    queue_commit(s);
+    s->reg = reg;
+    s->cb = cb;
 }
 
 void colony__reg_store_push(reg_store *s, reg_op *op)
 {
-    op->next = NULL;
-    if (s->pending_tail)
-        s->pending_tail->next = op;
-    else
-        s->pending_head = op;
-    s->pending_tail = op;
-    start_batch(s);
+    colony__durable_push(s->durable, &op->node);
 }
 
 int colony__reg_store_idle(const reg_store *s)
 {
-    return !s->busy && !s->pending_head;
+    return colony__durable_idle(s->durable);
+}
+
+int colony__reg_store_failing(const reg_store *s)
+{
+    return colony__durable_failing(s->durable);
 }
 
 uint64_t colony__reg_store_batches(const reg_store *s)
@@ -277,159 +405,22 @@ uint64_t colony__reg_store_batches(const reg_store *s)
 
 void colony__reg_store_shutdown(reg_store *s)
 {
-    s->stopping = 1;
-    if (s->busy && uv_is_active((uv_handle_t *)s->retry_timer)) {
-        uv_timer_stop(s->retry_timer);
-        queue_commit(s); /* the last attempt, now */
-    }
+    colony__durable_shutdown(s->durable);
 }
 
 size_t colony__reg_store_lost(const reg_store *s)
 {
-    return s->lost;
+    return colony__durable_lost(s->durable);
 }
 
-static void retry_timer_closed(uv_handle_t *h)
+const char *colony__reg_store_path(const reg_store *s)
 {
-    colony__free(h);
+    return s->path;
 }
 
 void colony__reg_store_close(reg_store *s)
 {
     if (!s) return;
-    free_ops(s->pending_head);
-    free_ops(s->batch);
-    uv_close((uv_handle_t *)s->retry_timer, retry_timer_closed);
-    sqlite3_close(s->db);
-    colony__free(s);
-}
-
-/* ---- loading at startup ---- */
-static int load_indexes(reg_store *s, registry *reg)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT topic, idx FROM indexes", -1, &st, NULL) != SQLITE_OK)
-        return COLONY_EIO;
-    int rc = 0;
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-        const char *topic = (const char *)sqlite3_column_text(st, 0);
-        uint64_t idx = (uint64_t)sqlite3_column_int64(st, 1);
-        if (idx > reg->index) reg->index = idx;
-        if (strcmp(topic, "catalog") == 0) reg->catalog_index = idx;
-        if (strcmp(topic, "checks") == 0) reg->checks_index = idx;
-        if (strcmp(topic, "kvfloor") == 0) reg->kv_floor = idx;
-        if (strncmp(topic, "svc:", 4) == 0) {
-            uint64_t *slot = colony__reg_service_index_slot(reg, topic + 4);
-            if (!slot)
-                rc = COLONY_ENOMEM;
-            else
-                *slot = idx;
-        }
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int load_services(reg_store *s, registry *reg)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT doc FROM services", -1, &st, NULL) != SQLITE_OK)
-        return COLONY_EIO;
-    int rc = 0;
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-        json_t *doc = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-        reg_service *svc = NULL;
-        reg_check **checks = NULL;
-        char msg[256];
-        if (doc) json_object_set(doc, "Name", json_object_get(doc, "Service"));
-        if (doc && colony__reg_parse_service(doc, &svc, &checks, msg, sizeof(msg)) == 0) {
-            json_t *ci = json_object_get(doc, "CreateIndex"),
-                   *mi = json_object_get(doc, "ModifyIndex");
-            svc->create_index = (uint64_t)json_integer_value(ci);
-            svc->modify_index = (uint64_t)json_integer_value(mi);
-            colony__free(checks);
-            if (colony__map_put(&reg->services, svc->id, svc)) {
-                colony__reg_service_free(svc);
-                rc = COLONY_ENOMEM;
-            }
-        } else {
-            COLONY_LOG_WARN("registry: skipping unreadable stored service");
-        }
-        json_decref(doc);
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int load_checks(reg_store *s, registry *reg)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT doc FROM checks", -1, &st, NULL) != SQLITE_OK)
-        return COLONY_EIO;
-    int rc = 0;
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-        json_t *doc = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-        const char *sid = json_string_value(json_object_get(doc, "ServiceID"));
-        const char *sname = json_string_value(json_object_get(doc, "ServiceName"));
-        char msg[256];
-        reg_check *c = doc ? colony__reg_parse_check(json_object_get(doc, "Definition"), sid, sname,
-                                                     0, msg, sizeof(msg))
-                           : NULL;
-        if (c) {
-            c->status = colony__reg_status_parse(json_string_value(json_object_get(doc, "Status")));
-            if (c->status < 0) c->status = REG_CRITICAL;
-            const char *out = json_string_value(json_object_get(doc, "Output"));
-            char *copy = colony__strdup(out ? out : "");
-            if (copy) {
-                colony__free(c->output);
-                c->output = copy;
-            }
-            c->create_index = (uint64_t)json_integer_value(json_object_get(doc, "CreateIndex"));
-            c->modify_index = (uint64_t)json_integer_value(json_object_get(doc, "ModifyIndex"));
-            c->reg = reg;
-            if (colony__map_put(&reg->checks, c->id, c)) {
-                colony__reg_check_free(c);
-                rc = COLONY_ENOMEM;
-            }
-        } else {
-            COLONY_LOG_WARN("registry: skipping unreadable stored check");
-        }
-        json_decref(doc);
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-static int load_kv(reg_store *s, registry *reg)
-{
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT key, value, flags, create_index, modify_index, lock_index,"
-                           " deleted FROM kv ORDER BY key",
-                           -1, &st, NULL) != SQLITE_OK)
-        return COLONY_EIO;
-    int rc = 0;
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(st, 0);
-        const void *value = sqlite3_column_blob(st, 1);
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        uint64_t mi = (uint64_t)sqlite3_column_int64(st, 4);
-        rc = colony__reg_kv_set(reg, key, value, len, (uint64_t)sqlite3_column_int64(st, 2),
-                                sqlite3_column_int(st, 6), (uint64_t)sqlite3_column_int64(st, 3),
-                                mi, (uint64_t)sqlite3_column_int64(st, 5));
-        if (mi > reg->index) reg->index = mi;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int colony__reg_store_load(reg_store *s, registry *reg)
-{
-    int rc = load_indexes(s, reg);
-    if (!rc) rc = load_services(s, reg);
-    if (!rc) rc = load_checks(s, reg);
-    if (!rc) rc = load_kv(s, reg);
-    if (reg->index == 0) reg->index = 1; /* the node's own registration */
-    reg->committed = reg->index;
-    return rc;
+    colony__durable_close(s->durable);
+    store_free(s);
 }

@@ -9,7 +9,10 @@
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "core/closer.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
+#include "registry/waiters.h"
 
 struct reg_waiter {
     registry *reg;
@@ -21,60 +24,52 @@ struct reg_waiter {
     int ack_status;
     json_t *ack_body;
     uv_timer_t timer;
-    int timer_open, finished, is_ack;
-    reg_waiter *prev, *next;
+    int timer_open, is_ack;
+    colony__list node;     /* in reg->waiters (reads) or reg->acks (index order) */
+    colony__closer closer; /* frees the waiter once its request ended and its timer closed */
 };
 
-static void unlink_waiter(registry *reg, reg_waiter *w)
+static void unlink_waiter(reg_waiter *w)
 {
-    reg_waiter **head = w->is_ack ? &reg->acks_head : &reg->waiters;
-    if (w->prev)
-        w->prev->next = w->next;
-    else if (*head == w)
-        *head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else if (w->is_ack && reg->acks_tail == w)
-        reg->acks_tail = w->prev;
-    w->prev = w->next = NULL;
+    colony__list_remove(&w->node); /* harmless when not linked */
 }
 
-static void maybe_free(reg_waiter *w)
+static void free_waiter(void *ud)
 {
-    if (w->finished && !w->timer_open) {
-        json_decref(w->ack_body);
-        colony__free(w);
-    }
-}
-
-static void timer_closed(uv_handle_t *h)
-{
-    reg_waiter *w = h->data;
-    w->timer_open = 0;
-    maybe_free(w);
+    reg_waiter *w = ud;
+    json_decref(w->ack_body);
+    colony__free(w);
 }
 
 static void close_timer(reg_waiter *w)
 {
-    if (w->timer_open && !uv_is_closing((uv_handle_t *)&w->timer)) {
-        uv_timer_stop(&w->timer);
-        uv_close((uv_handle_t *)&w->timer, timer_closed);
-    }
+    if (!w->timer_open) return;
+    w->timer_open = 0;
+    colony__closer_close(&w->closer, (uv_handle_t *)&w->timer); /* stops it too */
 }
 
-/* The request is over (answered or its connection died). */
+/* The request is over (answered or its connection died): once the timer has
+ * closed, the closer frees the waiter. */
 static void on_request_finished(colony_request *req, int status, void *ud)
 {
     (void)req;
     (void)status;
     reg_waiter *w = ud;
-    if (w->req) { /* died while parked */
-        unlink_waiter(w->reg, w);
-        w->req = NULL;
-    }
-    w->finished = 1;
+    unlink_waiter(w); /* died while parked */
+    w->req = NULL;
     close_timer(w);
-    maybe_free(w);
+    colony__closer_finish(&w->closer, w->reg->loop);
+}
+
+void colony__reg_waiters_init(registry *reg)
+{
+    colony__list_init(&reg->waiters);
+    colony__list_init(&reg->acks);
+}
+
+static reg_waiter *waiter_of(colony__list *n)
+{
+    return COLONY__CONTAINER_OF(n, reg_waiter, node);
 }
 
 void colony__reg_set_index_headers(colony_request *req, uint64_t index)
@@ -119,7 +114,7 @@ uint64_t colony__reg_topic_index(registry *reg, const reg_topic *t)
 static void answer_read(registry *reg, reg_waiter *w)
 {
     colony_request *req = w->req;
-    unlink_waiter(reg, w);
+    unlink_waiter(w);
     w->req = NULL;
     close_timer(w);
     colony__reg_set_index_headers(req, colony__reg_topic_index(reg, &w->topic));
@@ -132,7 +127,7 @@ static void answer_ack(registry *reg, reg_waiter *w, int failed)
     json_t *body = w->ack_body;
     int status = w->ack_status;
     w->ack_body = NULL;
-    unlink_waiter(reg, w);
+    unlink_waiter(w);
     w->req = NULL;
     if (failed) {
         json_decref(body);
@@ -169,6 +164,8 @@ static reg_waiter *new_waiter(registry *reg, colony_request *req)
     if (!w) return NULL;
     w->reg = reg;
     w->req = req;
+    colony__list_init(&w->node);
+    colony__closer_init(&w->closer, free_waiter, w);
     if (colony_request_on_finish(req, on_request_finished, w)) {
         colony__free(w);
         return NULL;
@@ -224,17 +221,20 @@ void colony__reg_serve_read(registry *reg, colony_request *req, const reg_topic 
         topic->name ? colony_arena_strdup(colony_request_arena(req), topic->name) : NULL;
     w->render = render;
     w->min_index = min_index;
-    w->next = reg->waiters;
-    if (reg->waiters) reg->waiters->prev = w;
-    reg->waiters = w;
-    if (min_index == 0 || idx > min_index) return; /* waits for the commit only */
-    /* Consul adds up to wait/16 of jitter so many watchers do not return at once. */
-    uint64_t jitter = wait_ms / 16 ? (uint64_t)rand() % (wait_ms / 16 + 1) : 0;
-    if (uv_timer_init(reg->loop, &w->timer) == 0) {
+    if (!(min_index == 0 || idx > min_index)) {
+        /* Consul adds up to wait/16 of jitter so many watchers do not return at once. */
+        uint64_t jitter = wait_ms / 16 ? (uint64_t)rand() % (wait_ms / 16 + 1) : 0;
+        int rc = uv_timer_init(reg->loop, &w->timer);
+        if (rc) {
+            /* Without its timer the query could wait forever: refuse it. */
+            colony_respond_error(req, 503, "overloaded", colony_strerror(rc));
+            return;
+        }
         w->timer.data = w;
         w->timer_open = 1;
-        uv_timer_start(&w->timer, on_wait_timeout, wait_ms + jitter, 0);
+        (void)uv_timer_start(&w->timer, on_wait_timeout, wait_ms + jitter, 0); /* cannot fail */
     }
+    colony__list_push_back(&reg->waiters, &w->node); /* else: waits for the commit only */
 }
 
 void colony__reg_ack_write(registry *reg, colony_request *req, int status, json_t *body)
@@ -257,12 +257,7 @@ void colony__reg_ack_write(registry *reg, colony_request *req, int status, json_
     w->ack_index = reg->index;
     w->ack_status = status;
     w->ack_body = body;
-    w->prev = reg->acks_tail;
-    if (reg->acks_tail)
-        reg->acks_tail->next = w;
-    else
-        reg->acks_head = w;
-    reg->acks_tail = w;
+    colony__list_push_back(&reg->acks, &w->node);
 }
 
 static int topic_matches(const reg_topic *t, const reg_op *op)
@@ -283,23 +278,23 @@ static int topic_matches(const reg_topic *t, const reg_op *op)
     }
 }
 
-void colony__reg_waiters_committed(registry *reg, const reg_op *ops)
+void colony__reg_waiters_committed(registry *reg, const colony__list *ops)
 {
-    while (reg->acks_head && reg->acks_head->ack_index <= reg->committed)
-        answer_ack(reg, reg->acks_head, 0);
+    colony__list *n, *tmp;
+    while ((n = colony__list_first(&reg->acks)) && waiter_of(n)->ack_index <= reg->committed)
+        answer_ack(reg, waiter_of(n), 0);
     if (reg->shutting_down) { /* reads held only for this commit can go now */
         colony__reg_waiters_flush(reg);
         return;
     }
-    reg_waiter *w = reg->waiters;
-    while (w) {
-        reg_waiter *next = w->next;
-        for (const reg_op *op = ops; op; op = op->next) {
-            if (!topic_matches(&w->topic, op)) continue;
+    COLONY__LIST_FOREACH_SAFE(n, tmp, &reg->waiters)
+    {
+        reg_waiter *w = waiter_of(n);
+        for (const colony__list *o = ops->next; o != ops; o = o->next) {
+            if (!topic_matches(&w->topic, COLONY__CONTAINER_OF(o, reg_op, node))) continue;
             if (is_ready(reg, w)) answer_read(reg, w);
             break;
         }
-        w = next;
     }
 }
 
@@ -310,14 +305,15 @@ void colony__reg_waiters_committed(registry *reg, const reg_op *ops)
  * a 2xx for a write that is not all durable is not. */
 void colony__reg_waiters_failed(registry *reg)
 {
-    while (reg->acks_head)
-        answer_ack(reg, reg->acks_head, 1);
+    colony__list *n;
+    while ((n = colony__list_first(&reg->acks)) != NULL)
+        answer_ack(reg, waiter_of(n), 1);
     if (!reg->shutting_down) return;
     /* Reads held for a commit that may never come: unavailable, not stale. */
-    while (reg->waiters) {
-        reg_waiter *w = reg->waiters;
+    while ((n = colony__list_first(&reg->waiters)) != NULL) {
+        reg_waiter *w = waiter_of(n);
         colony_request *req = w->req;
-        unlink_waiter(reg, w);
+        unlink_waiter(w);
         w->req = NULL;
         close_timer(w);
         colony_respond_error(req, 503, "unavailable",
@@ -329,10 +325,10 @@ void colony__reg_waiters_failed(registry *reg)
  * index is not committed yet still waits for that commit (or its failure). */
 void colony__reg_waiters_flush(registry *reg)
 {
-    reg_waiter *w = reg->waiters;
-    while (w) {
-        reg_waiter *next = w->next;
+    colony__list *n, *tmp;
+    COLONY__LIST_FOREACH_SAFE(n, tmp, &reg->waiters)
+    {
+        reg_waiter *w = waiter_of(n);
         if (colony__reg_topic_index(reg, &w->topic) <= reg->committed) answer_read(reg, w);
-        w = next;
     }
 }

@@ -148,6 +148,37 @@ static void test_shutdown_gives_up_a_failing_batch(void **state)
     assert_int_equal(r.status, 200);
 }
 
+/* Readiness follows the store: 503 with a reason while commits fail (a disk
+ * that refuses writes), 200 again once a commit succeeds. */
+static void test_ready_follows_the_store(void **state)
+{
+    (void)state;
+    rt_resp r;
+    assert_int_equal(rt_put(reg.port, "/v1/kv/warmup", "1", &r), 0);
+    assert_int_equal(rt_get(reg.port, "/ready", &r), 0);
+    assert_int_equal(r.status, 200);
+    sql("CREATE TRIGGER fail_kv BEFORE INSERT ON kv BEGIN SELECT RAISE(ABORT, 'injected'); END;");
+    assert_int_equal(rt_put(reg.port, "/v1/kv/pending", "x", &r), 0);
+    assert_int_equal(r.status, 500);
+    assert_int_equal(rt_get(reg.port, "/ready", &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "\"store\""));
+    assert_non_null(strstr(r.body, "registry.db are failing"));
+    assert_int_equal(rt_get(reg.port, "/health", &r), 0);
+    assert_int_equal(r.status, 200); /* alive, only not ready */
+    sql("DROP TRIGGER fail_kv;");
+    int ready = 0;
+    uint64_t end = colony_test_now_ms() + 5000;
+    while (!ready && colony_test_now_ms() < end) {
+        assert_int_equal(rt_get(reg.port, "/ready", &r), 0);
+        ready = r.status == 200;
+        if (!ready) usleep(20000);
+    }
+    assert_true(ready);
+    assert_int_equal(rt_get(reg.port, "/v1/kv/pending", &r), 0);
+    assert_int_equal(r.status, 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +190,7 @@ int main(void)
                                         rt_teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_gives_up_a_failing_batch, rt_setup,
                                         rt_teardown),
+        cmocka_unit_test_setup_teardown(test_ready_follows_the_store, rt_setup, rt_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,6 +74,11 @@ static void service_free(colony_service *svc)
         colony__free(s);
         s = next;
     }
+    for (service_stopping *s = svc->stopping_hooks; s;) {
+        service_stopping *next = s->next;
+        colony__free(s);
+        s = next;
+    }
     colony__free(svc->table);
     colony__free(svc->name);
     colony__free(svc);
@@ -265,6 +270,19 @@ int colony_service_on_started(colony_service *svc, colony_service_started_cb cb,
     return 0;
 }
 
+int colony_service_on_stopping(colony_service *svc, colony_service_stopping_cb cb, void *ud)
+{
+    service_stopping *s = colony__calloc(1, sizeof(*s));
+    if (!s) return COLONY_ENOMEM;
+    s->cb = cb;
+    s->ud = ud;
+    service_stopping **tail = &svc->stopping_hooks;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = s;
+    return 0;
+}
+
 /* The end of every shutdown, graceful or after a failed listen: closes the
  * main-loop client, the signal watchers (when run got that far) and the
  * configuration watch, so the loop has nothing left and uv_run returns. */
@@ -301,11 +319,21 @@ static void on_server_closed(colony_server *srv, void *ud)
     run_next_hook(svc);
 }
 
-void colony_service_stop(colony_service *svc)
+/* The start of every shutdown: not ready any more, then the stopping hooks,
+ * once. Returns 0 if a shutdown had already begun. */
+static int begin_shutdown(colony_service *svc)
 {
-    if (svc->stopping) return;
+    if (svc->stopping) return 0;
     svc->stopping = 1;
     colony_health_set_ready(svc->health, 0);
+    for (service_stopping *s = svc->stopping_hooks; s; s = s->next)
+        s->cb(svc, s->ud);
+    return 1;
+}
+
+void colony_service_stop(colony_service *svc)
+{
+    if (!begin_shutdown(svc)) return;
     uint64_t deadline = (uint64_t)colony_config_get_int(svc->config, "shutdown_timeout");
     COLONY_LOG_INFO("shutting down", COLONY_LF_INT("deadline_ms", deadline));
     colony_server_shutdown(svc->server, deadline, on_server_closed, svc);
@@ -333,6 +361,15 @@ static int run_to_end(colony_service *svc, int exit_code)
     return exit_code;
 }
 
+/* The same teardown as a graceful stop, hooks included: they release what
+ * the service set up before run. There is nothing to drain. */
+int colony_service_discard(colony_service *svc, int exit_code)
+{
+    begin_shutdown(svc);
+    colony_server_shutdown(svc->server, 0, on_server_closed, svc);
+    return run_to_end(svc, exit_code);
+}
+
 int colony_service_run(colony_service *svc)
 {
     const char *listen = colony_config_get_string(svc->config, "listen");
@@ -340,12 +377,7 @@ int colony_service_run(colony_service *svc)
     if (rc) {
         COLONY_LOG_ERROR("cannot listen", COLONY_LF_STR("address", listen),
                          COLONY_LF_STR("error", colony_strerror(rc)));
-        /* The same teardown as a graceful stop, hooks included: they release
-         * what the service set up before run. There is nothing to drain. */
-        svc->stopping = 1;
-        colony_health_set_ready(svc->health, 0);
-        colony_server_shutdown(svc->server, 0, on_server_closed, svc);
-        return run_to_end(svc, 1);
+        return colony_service_discard(svc, 1);
     }
     uv_signal_init(svc->loop, &svc->sigterm);
     uv_signal_init(svc->loop, &svc->sigint);

@@ -16,6 +16,12 @@ typedef struct service_started {
     struct service_started *next;
 } service_started;
 
+typedef struct service_stopping {
+    colony_service_stopping_cb cb;
+    void *ud;
+    struct service_stopping *next;
+} service_stopping;
+
 struct colony_service {
     char *name;
     uv_loop_t *loop;
@@ -32,7 +38,8 @@ struct colony_service {
     uv_signal_t sigterm, sigint;
     service_hook *hooks; /* most recent first: they run in reverse order */
     service_hook *next_hook;
-    struct service_started *started; /* in order of registration */
+    struct service_started *started;         /* in order of registration */
+    struct service_stopping *stopping_hooks; /* in order of registration */
     int stopping;
     int signals_open;       /* sigterm and sigint were initialized by run */
     unsigned fixed_workers; /* colony_service_options.workers */

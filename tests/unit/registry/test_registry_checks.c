@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "registry/checks.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
 #include "test_support.h"
 
 static uv_loop_t loop;
@@ -26,7 +27,7 @@ static void drain(void)
     assert_true(colony__reg_store_idle(reg.store));
 }
 
-static void on_committed(registry *r, int err, uint64_t index, reg_op *ops)
+static void on_committed(registry *r, int err, uint64_t index, const colony__list *ops)
 {
     (void)ops;
     assert_int_equal(err, 0);

@@ -9,6 +9,8 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/store.h"
+#include "registry/waiters.h"
 #include "test_support.h"
 
 static uv_loop_t loop;
@@ -22,7 +24,7 @@ static void drain(void)
     assert_true(colony__reg_store_idle(reg.store));
 }
 
-static void on_committed(registry *r, int err, uint64_t index, reg_op *ops)
+static void on_committed(registry *r, int err, uint64_t index, const colony__list *ops)
 {
     (void)ops;
     assert_int_equal(err, 0);
@@ -37,6 +39,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(dir));
     memset(&reg, 0, sizeof(reg));
     reg.loop = &loop;
+    colony__reg_waiters_init(&reg);
     char msg[256];
     assert_int_equal(colony__reg_store_open(&reg.store, &loop, dir, msg, sizeof(msg)), 0);
     colony__reg_store_set_callback(reg.store, &reg, on_committed);

@@ -6,7 +6,7 @@
 #include "test_support.h"
 #include <string.h>
 #include <unistd.h>
-#include "../../../integration/client_test_server.h"
+#include "client_test_server.h"
 #include "colony/probe.h"
 #include "core/alloc.h"
 
