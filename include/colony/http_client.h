@@ -26,7 +26,7 @@ typedef struct colony_client_options {
     colony_http_limits limits;   /* response head limits */
 } colony_client_options;
 
-COLONY_API void colony_client_options_defaults(colony_client_options *opts);
+COLONY_API void colony_client_options_init(colony_client_options *opts);
 COLONY_API colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts);
 /* Closes pooled connections and fails pending calls with COLONY_ECANCELED;
  * cb (may be NULL) runs when all handles are closed and the client is freed. */
@@ -89,7 +89,7 @@ typedef struct colony_client_pool_stats {
     uint64_t connects; /* connections opened so far */
     uint64_t reused;   /* requests sent on an already-used connection */
 } colony_client_pool_stats;
-COLONY_API int colony_client_pool_stats_get(colony_client *c, const char *origin,
+COLONY_API int colony_client_get_pool_stats(colony_client *c, const char *origin,
                                             colony_client_pool_stats *out);
 
 #endif

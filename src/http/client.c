@@ -11,7 +11,7 @@
 #include "http/client_internal.h"
 #include "http/parser_internal.h"
 
-void colony_client_options_defaults(colony_client_options *opts)
+void colony_client_options_init(colony_client_options *opts)
 {
     memset(opts, 0, sizeof(*opts));
     opts->max_per_origin = 32;
@@ -21,7 +21,7 @@ void colony_client_options_defaults(colony_client_options *opts)
     opts->total_timeout_ms = 60000;
     opts->max_response_body = 8u << 20;
     opts->max_queued = 1024;
-    colony_http_limits_defaults(&opts->limits);
+    colony_http_limits_init(&opts->limits);
 }
 
 colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts)
@@ -33,10 +33,10 @@ colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *o
     if (opts)
         c->opts = *opts;
     else
-        colony_client_options_defaults(&c->opts);
+        colony_client_options_init(&c->opts);
     if (c->opts.max_per_origin == 0) c->opts.max_per_origin = 32;
     if (c->opts.max_response_body == 0) c->opts.max_response_body = 8u << 20;
-    colony_http_limits_defaults(&c->opts.limits);
+    colony_http_limits_init(&c->opts.limits);
     colony__client_list_init(&c->origins);
     colony__client_list_init(&c->deferred);
     if (uv_timer_init(loop, &c->defer_timer) != 0) {
@@ -417,7 +417,7 @@ int colony_client_call_end(colony_client_call *call)
     return rc;
 }
 
-int colony_client_pool_stats_get(colony_client *c, const char *origin,
+int colony_client_get_pool_stats(colony_client *c, const char *origin,
                                  colony_client_pool_stats *out)
 {
     if (!c || !origin || !out) return COLONY_EINVAL;

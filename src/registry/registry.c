@@ -216,7 +216,7 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     colony__reg_store_set_callback(reg->store, reg, on_committed);
     colony_client_options copts;
     memset(&copts, 0, sizeof(copts));
-    colony_client_options_defaults(&copts);
+    colony_client_options_init(&copts);
     copts.max_per_origin = 4;
     reg->client = colony_client_new(reg->loop, &copts);
     if (!reg->client) return COLONY_ENOMEM;
