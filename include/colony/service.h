@@ -49,6 +49,9 @@ COLONY_API void colony_service_options_init(colony_service_options *o);
 COLONY_API colony_service *colony_service_new(const colony_service_options *opts, FILE *err_out,
                                               int *exit_code);
 
+/* The parts of a service. Borrowed: the service owns and frees them; they are
+ * valid until colony_service_run() returns (it frees the service). Do not free
+ * them or keep them past that. */
 COLONY_API colony_router *colony_service_router(colony_service *svc);
 COLONY_API colony_config *colony_service_config(colony_service *svc);
 COLONY_API colony_metrics *colony_service_metrics(colony_service *svc);
