@@ -51,6 +51,9 @@ typedef struct colony_config_options {
     char **argv;
     int use_environment; /* read environment variables (1) or not (0) */
 } colony_config_options;
+/* Fills o with the defaults: folder "config", $COLONY_ENV, prefix "COLONY_",
+ * environment variables read, no flags. */
+COLONY_API void colony_config_options_init(colony_config_options *o);
 
 typedef struct colony_config colony_config;
 

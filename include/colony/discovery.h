@@ -1,9 +1,9 @@
 /* Service registration and discovery against a Consul-compatible registry
  * (`colony registry`, or Consul itself), over its HTTP API.
  *
- *   colony_registry *reg = colony_registry_new(loop, &(colony_registry_options){
- *       .url = "http://127.0.0.1:8500"});
- *   colony_registry_register(reg, &(colony_registration){.name = "orders",
+ *   colony_registry_client *reg = colony_registry_client_new(loop,
+ * &(colony_registry_client_options){ .url = "http://127.0.0.1:8500"});
+ *   colony_registry_client_register(reg, &(colony_registration){.name = "orders",
  *       .address = "10.0.0.5", .port = 8080, .check = COLONY_CHECK_TTL,
  *       .ttl_ms = 10000, .heartbeat = 1}, NULL, NULL);
  *   colony_discovery *d;
@@ -28,27 +28,30 @@
 #include "export.h"
 #include "service.h"
 
-typedef struct colony_registry colony_registry;
+typedef struct colony_registry_client colony_registry_client;
 typedef struct colony_discovery colony_discovery;
 
-typedef struct colony_registry_options {
+typedef struct colony_registry_client_options {
     const char *url;       /* "http://host:port" of the registry; required */
     const char *token;     /* sent as X-Consul-Token; NULL = none */
     uint64_t wait_ms;      /* blocking-query wait; 0 = 60000 */
     uint64_t retry_min_ms; /* first backoff after an error; 0 = 250 */
     uint64_t retry_max_ms; /* backoff cap; 0 = 30000 */
     uint64_t timeout_ms;   /* non-blocking calls (register, heartbeat); 0 = 5000 */
-} colony_registry_options;
+} colony_registry_client_options;
+/* Fills o with the defaults above (url stays NULL: set it). */
+COLONY_API void colony_registry_client_options_init(colony_registry_client_options *o);
 
 /* Creates a registry client on loop (the options' strings are copied).
  * Returns NULL on a missing or bad URL or on allocation failure. */
-COLONY_API colony_registry *colony_registry_new(uv_loop_t *loop,
-                                                const colony_registry_options *opts);
+COLONY_API colony_registry_client *
+colony_registry_client_new(uv_loop_t *loop, const colony_registry_client_options *opts);
 /* Stops every heartbeat and watch, cancels calls in flight and frees the handle
  * and its watches; cb (may be NULL) runs once everything is closed, from the
  * loop, never before this function returns. */
-typedef void (*colony_registry_closed_cb)(void *ud);
-COLONY_API void colony_registry_close(colony_registry *r, colony_registry_closed_cb cb, void *ud);
+typedef void (*colony_registry_client_closed_cb)(void *ud);
+COLONY_API void colony_registry_client_close(colony_registry_client *r,
+                                             colony_registry_client_closed_cb cb, void *ud);
 
 /* ---- registration ---- */
 
@@ -87,25 +90,27 @@ typedef struct colony_registration {
 /* Completion of a registry call: 0, or COLONY_EINVAL (400), -EACCES (403),
  * COLONY_ENOENT (404), COLONY_EIO (5xx), COLONY_EPROTO (other statuses) or a
  * transport error (ECONNREFUSED, ETIMEDOUT, ECANCELED on close). */
-typedef void (*colony_registry_done_cb)(int err, void *ud);
+typedef void (*colony_registry_client_done_cb)(int err, void *ud);
 
 /* PUT /v1/agent/service/register. With a TTL check and heartbeat set, the
  * handle keeps the check passing at ttl_ms/3 (re-registering if the registry
- * forgot the check) until colony_registry_deregister() or close. cb may be
+ * forgot the check) until colony_registry_client_deregister() or close. cb may be
  * NULL. Returns 0 (cb will run) or COLONY_EINVAL / COLONY_ENOMEM (it will not). */
-COLONY_API int colony_registry_register(colony_registry *r, const colony_registration *reg,
-                                        colony_registry_done_cb cb, void *ud);
+COLONY_API int colony_registry_client_register(colony_registry_client *r,
+                                               const colony_registration *reg,
+                                               colony_registry_client_done_cb cb, void *ud);
 /* Stops the instance's heartbeat and sends PUT /v1/agent/service/deregister/:id. */
-COLONY_API int colony_registry_deregister(colony_registry *r, const char *service_id,
-                                          colony_registry_done_cb cb, void *ud);
+COLONY_API int colony_registry_client_deregister(colony_registry_client *r, const char *service_id,
+                                                 colony_registry_client_done_cb cb, void *ud);
 /* PUT /v1/agent/check/{pass,warn,fail}/:check_id with an optional note. The
  * check of a service registered here is "service:<id>". */
-COLONY_API int colony_registry_check_update(colony_registry *r, const char *check_id,
-                                            colony_check_status status, const char *note,
-                                            colony_registry_done_cb cb, void *ud);
+COLONY_API int colony_registry_client_check_update(colony_registry_client *r, const char *check_id,
+                                                   colony_check_status status, const char *note,
+                                                   colony_registry_client_done_cb cb, void *ud);
 /* Pauses (on = 0) or resumes (on = 1) the heartbeat of an instance registered
  * with heartbeat set, e.g. while it is overloaded. COLONY_ENOENT if none. */
-COLONY_API int colony_registry_set_heartbeat(colony_registry *r, const char *service_id, int on);
+COLONY_API int colony_registry_client_set_heartbeat(colony_registry_client *r,
+                                                    const char *service_id, int on);
 
 /* ---- discovery ---- */
 
@@ -139,12 +144,15 @@ typedef struct colony_discovery_options {
     colony_discovery_change_cb on_change;
     void *ud;
 } colony_discovery_options;
+/* Fills o with the defaults: passing instances of any tag, no balancer, no
+ * callback (service stays NULL: set it). */
+COLONY_API void colony_discovery_options_init(colony_discovery_options *o);
 
 /* Starts watching a service. Returns 0 with *out set, or COLONY_EINVAL /
  * COLONY_ENOMEM. The watch belongs to r: stop it with colony_discovery_stop()
- * or let colony_registry_close() free it. */
-COLONY_API int colony_discovery_watch(colony_registry *r, const colony_discovery_options *opts,
-                                      colony_discovery **out);
+ * or let colony_registry_client_close() free it. */
+COLONY_API int colony_discovery_watch(colony_registry_client *r,
+                                      const colony_discovery_options *opts, colony_discovery **out);
 /* Stops a watch; its callback never runs again and it is freed. */
 COLONY_API void colony_discovery_stop(colony_discovery *d);
 

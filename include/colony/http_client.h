@@ -33,7 +33,7 @@ typedef struct colony_client_options {
  * recently used origin that has no connection in use and no call queued
  * (closing its idle connections); if every origin is in use the call fails
  * with COLONY_EBUSY (counted in origins_refused). */
-COLONY_API void colony_client_options_defaults(colony_client_options *opts);
+COLONY_API void colony_client_options_init(colony_client_options *opts);
 COLONY_API colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts);
 /* Closes pooled connections and fails pending calls with COLONY_ECANCELED;
  * cb (may be NULL) runs when all handles are closed and the client is freed,
@@ -97,7 +97,7 @@ typedef struct colony_client_pool_stats {
     uint64_t connects; /* connections opened so far */
     uint64_t reused;   /* requests sent on an already-used connection */
 } colony_client_pool_stats;
-COLONY_API int colony_client_pool_stats_get(colony_client *c, const char *origin,
+COLONY_API int colony_client_get_pool_stats(colony_client *c, const char *origin,
                                             colony_client_pool_stats *out);
 
 /* Whole-client statistics. */
@@ -109,6 +109,6 @@ typedef struct colony_client_stats {
     uint64_t origins_evicted; /* freed to make room for a new origin */
     uint64_t origins_refused; /* calls failed with EBUSY: every origin in use */
 } colony_client_stats;
-COLONY_API void colony_client_stats_get(colony_client *c, colony_client_stats *out);
+COLONY_API void colony_client_get_stats(colony_client *c, colony_client_stats *out);
 
 #endif

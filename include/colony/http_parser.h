@@ -148,8 +148,11 @@ COLONY_API const char *colony_http_error_message(colony_http_error err);
 COLONY_API const colony_http_header *colony_http_find_header(const colony_http_message *m,
                                                              const char *name);
 /* Fills zero fields of *limits with the defaults. */
-COLONY_API void colony_http_limits_defaults(colony_http_limits *limits);
+COLONY_API void colony_http_limits_init(colony_http_limits *limits);
 /* Reason phrase for a status code ("Not Found"); "" when unknown. */
 COLONY_API const char *colony_http_status_reason(int status);
+/* 1 for the methods RFC 9110 calls idempotent (GET HEAD OPTIONS PUT DELETE TRACE,
+ * case-sensitive as in HTTP), else 0. NULL counts as GET. */
+COLONY_API int colony_http_method_idempotent(const char *method);
 
 #endif

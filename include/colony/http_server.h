@@ -47,7 +47,7 @@ typedef struct colony_server_options {
 } colony_server_options;
 
 /* Fills zero fields with the defaults above. */
-COLONY_API void colony_server_options_defaults(colony_server_options *opts);
+COLONY_API void colony_server_options_init(colony_server_options *opts);
 
 /* Creates a server; handler is required, opts may be NULL for defaults.
  * NULL on allocation failure. Nothing listens until colony_server_listen(). */

@@ -12,7 +12,7 @@
  *
  *   colony_policy_set *ps = colony_policy_set_new(&(colony_policy_set_options){.loop = loop});
  *   colony_policy_options o;
- *   colony_policy_options_defaults(&o);
+ *   colony_policy_options_init(&o);
  *   o.retry.max_attempts = 4;
  *   colony_policy_set_add(ps, "http://payments:8080", &o);
  *   colony_policy_call(ps, client, &req, on_done, ud);
@@ -69,17 +69,19 @@ typedef struct colony_policy_options {
 /* Defaults: no deadline, propagate it, retry defaults (3 attempts, 100 ms base,
  * 10 s cap, idempotent methods only), budget on, breaker on (its defaults),
  * bulkhead and rate limit off, no fallback. */
-COLONY_API void colony_policy_options_defaults(colony_policy_options *o);
+COLONY_API void colony_policy_options_init(colony_policy_options *o);
 
 typedef struct colony_policy_set_options {
     uv_loop_t *loop;                       /* required: the loop of the clients used with the set */
-    const colony_policy_options *defaults; /* NULL: colony_policy_options_defaults() */
+    const colony_policy_options *defaults; /* NULL: colony_policy_options_init() */
     colony_clock clock;      /* zeroed = system clock (breaker, budget, limiter, deadline) */
     colony_metrics *metrics; /* NULL: no metrics; must outlive the set */
     colony_policy_breaker_cb on_breaker_change; /* may be NULL */
     void *ud;
     unsigned max_origins; /* 1024: origins with state; calls to more fail COLONY_E2BIG */
 } colony_policy_set_options;
+/* Fills o with the defaults above (loop stays NULL: set it). */
+COLONY_API void colony_policy_set_options_init(colony_policy_set_options *o);
 
 /* A new set, or NULL on allocation failure or bad options (no loop, invalid
  * default options). With metrics it registers colony_breaker_state{origin}
@@ -119,16 +121,10 @@ COLONY_API int colony_policy_breaker_state(colony_policy_set *ps, const char *or
 COLONY_API unsigned colony_policy_set_active(const colony_policy_set *ps);
 
 /* Cancels every call in progress (each cb gets COLONY_ECANCELED), then frees
- * the set once their handles are closed and runs cb (may be NULL). cb runs
- * from inside this function when nothing was in progress. */
+ * the set once their handles are closed and runs cb (may be NULL). cb always
+ * runs from the loop, after this function has returned. */
 typedef void (*colony_policy_closed_cb)(void *ud);
 COLONY_API void colony_policy_set_close(colony_policy_set *ps, colony_policy_closed_cb cb,
                                         void *ud);
-
-/* Makes svc send calls made with colony_request_call() on behalf of its
- * requests through ps. The service owns ps from then on and closes it during
- * shutdown (after the server has drained). COLONY_EEXIST if it has one. */
-struct colony_service;
-COLONY_API int colony_service_set_policy(struct colony_service *svc, colony_policy_set *ps);
 
 #endif

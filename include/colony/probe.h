@@ -56,7 +56,7 @@ typedef struct colony_prober_stats {
     unsigned due;      /* runs waiting for room (global or per target) */
     uint64_t runs;     /* runs finished so far */
 } colony_prober_stats;
-COLONY_API void colony_prober_stats_get(const colony_prober *pr, colony_prober_stats *out);
+COLONY_API void colony_prober_get_stats(const colony_prober *pr, colony_prober_stats *out);
 
 /* ------------------------------------------------------------------- probe */
 

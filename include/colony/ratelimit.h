@@ -19,6 +19,8 @@ typedef struct colony_token_bucket_options {
     unsigned burst;      /* bucket size, and the tokens it starts with (at least 1) */
     colony_clock clock;  /* zeroed = system clock */
 } colony_token_bucket_options;
+/* Fills o with the defaults: 100 tokens a second, a burst of 100, system clock. */
+COLONY_API void colony_token_bucket_options_init(colony_token_bucket_options *o);
 
 /* NULL on allocation failure or bad options (burst 0, negative or huge rate).
  * Free with colony_token_bucket_free(). */
@@ -49,6 +51,8 @@ typedef struct colony_sliding_window_options {
     uint64_t window_ms; /* at least 1 */
     colony_clock clock; /* zeroed = system clock */
 } colony_sliding_window_options;
+/* Fills o with the defaults: 100 per second, system clock. */
+COLONY_API void colony_sliding_window_options_init(colony_sliding_window_options *o);
 
 /* NULL on allocation failure or bad options. Free with colony_sliding_window_free(). */
 COLONY_API colony_sliding_window *colony_sliding_window_new(const colony_sliding_window_options *o);

@@ -91,11 +91,7 @@ typedef struct colony_retry_policy {
     colony_retry_budget *budget; /* NULL: no budget; not owned */
 } colony_retry_policy;
 
-COLONY_API void colony_retry_policy_defaults(colony_retry_policy *p);
-
-/* 1 for the methods RFC 9110 calls idempotent (GET HEAD OPTIONS PUT DELETE TRACE,
- * case-sensitive as in HTTP), else 0. NULL counts as GET. */
-COLONY_API int colony_http_method_idempotent(const char *method);
+COLONY_API void colony_retry_policy_init(colony_retry_policy *p);
 
 /* What colony_retry_next() decided. Only COLONY_RETRY_GO means retry. */
 typedef enum colony_retry_verdict {
@@ -129,7 +125,7 @@ typedef struct colony_retry_budget_options {
     colony_clock clock;           /* zeroed = system clock */
 } colony_retry_budget_options;
 
-COLONY_API void colony_retry_budget_options_defaults(colony_retry_budget_options *o);
+COLONY_API void colony_retry_budget_options_init(colony_retry_budget_options *o);
 /* NULL opts = defaults. Returns NULL on allocation failure or bad options
  * (window_ms 0). Free with colony_retry_budget_free(). */
 COLONY_API colony_retry_budget *colony_retry_budget_new(const colony_retry_budget_options *o);
@@ -190,7 +186,7 @@ typedef struct colony_breaker_stats {
     uint64_t window_slow;
 } colony_breaker_stats;
 
-COLONY_API void colony_breaker_options_defaults(colony_breaker_options *o);
+COLONY_API void colony_breaker_options_init(colony_breaker_options *o);
 /* NULL opts = defaults. NULL on allocation failure or invalid options (no
  * window at all, percent > 100, half_open_calls 0). Free with colony_breaker_free(). */
 COLONY_API colony_breaker *colony_breaker_new(const colony_breaker_options *o);
@@ -204,8 +200,8 @@ COLONY_API int colony_breaker_allow(colony_breaker *b);
  * admitted reach half_open_calls (extra late successes are ignored). */
 COLONY_API void colony_breaker_record(colony_breaker *b, int ok, uint64_t duration_ms);
 /* Current state (without the lazy OPEN -> HALF_OPEN step). */
-COLONY_API colony_breaker_state colony_breaker_state_get(const colony_breaker *b);
-COLONY_API void colony_breaker_stats_get(const colony_breaker *b, colony_breaker_stats *out);
+COLONY_API colony_breaker_state colony_breaker_get_state(const colony_breaker *b);
+COLONY_API void colony_breaker_get_stats(const colony_breaker *b, colony_breaker_stats *out);
 /* "closed", "open", "half_open". Static; never NULL. */
 COLONY_API const char *colony_breaker_state_name(colony_breaker_state s);
 
@@ -233,7 +229,7 @@ typedef struct colony_bulkhead_stats {
     uint64_t expired;
 } colony_bulkhead_stats;
 
-COLONY_API void colony_bulkhead_options_defaults(colony_bulkhead_options *o);
+COLONY_API void colony_bulkhead_options_init(colony_bulkhead_options *o);
 /* NULL opts = defaults. NULL on allocation failure or max_concurrent 0. The
  * queue is allocated here: acquire never allocates. */
 COLONY_API colony_bulkhead *colony_bulkhead_new(const colony_bulkhead_options *o);
@@ -254,7 +250,7 @@ COLONY_API uint64_t colony_bulkhead_next_expiry_ms(const colony_bulkhead *b);
 /* Removes the first queued waiter with this cb and ud without calling it (the
  * caller gave up). 0, or COLONY_ENOENT if not queued. */
 COLONY_API int colony_bulkhead_cancel(colony_bulkhead *b, colony_bulkhead_cb cb, void *ud);
-COLONY_API void colony_bulkhead_stats_get(const colony_bulkhead *b, colony_bulkhead_stats *out);
+COLONY_API void colony_bulkhead_get_stats(const colony_bulkhead *b, colony_bulkhead_stats *out);
 
 /* ----------------------------------------------------------------- fallback */
 

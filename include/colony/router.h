@@ -21,6 +21,10 @@ typedef struct colony_chain colony_chain; /* the rest of a middleware chain */
 
 typedef void (*colony_middleware_cb)(colony_request *req, colony_chain *next, void *ud);
 
+/* The caller owns the router. It is borrowed by every server that dispatches
+ * through it (colony_router_handle as the server's handler), so free it only
+ * after those servers are freed (or their shutdown callback has run). The ud
+ * pointers given to add/use are borrowed too and must outlive the router. */
 COLONY_API colony_router *colony_router_new(void);
 COLONY_API void colony_router_free(colony_router *r);
 
@@ -40,7 +44,8 @@ COLONY_API void colony_router_handle(colony_request *req, void *router);
 COLONY_API void colony_next(colony_chain *next);
 
 /* Value of a route parameter ("id" for /users/:id, "*" for a wildcard),
- * percent-decoded; NULL if absent. */
+ * percent-decoded; NULL if absent. Strings returned by the colony_request_*
+ * accessors live in the request arena: valid until the request finishes. */
 COLONY_API const char *colony_request_param(const colony_request *req, const char *name);
 /* The matched pattern ("/users/:id"), or NULL before routing / on 404. Metrics
  * use this as the route label, never the raw path. */

@@ -39,6 +39,8 @@ typedef struct colony_service_options {
                                (a daemon whose state has one owner uses 1) */
     const char *usage;      /* command shown by --help ("colony registry"); NULL = name */
 } colony_service_options;
+/* Fills o with the defaults above (name stays NULL: set it). */
+COLONY_API void colony_service_options_init(colony_service_options *o);
 
 /* Builds a service and loads its configuration. With --help it prints the
  * settings to stdout; on a bad configuration it writes file, line, key and
@@ -47,6 +49,9 @@ typedef struct colony_service_options {
 COLONY_API colony_service *colony_service_new(const colony_service_options *opts, FILE *err_out,
                                               int *exit_code);
 
+/* The parts of a service. Borrowed: the service owns and frees them; they are
+ * valid until colony_service_run() returns (it frees the service). Do not free
+ * them or keep them past that. */
 COLONY_API colony_router *colony_service_router(colony_service *svc);
 COLONY_API colony_config *colony_service_config(colony_service *svc);
 COLONY_API colony_metrics *colony_service_metrics(colony_service *svc);
@@ -109,6 +114,11 @@ COLONY_API uint64_t colony_request_deadline_remaining(const colony_request *req)
 COLONY_API int colony_request_call(colony_request *req, colony_client *client,
                                    const colony_client_request *r, colony_client_done_cb cb,
                                    void *ud);
+typedef struct colony_policy_set colony_policy_set; /* policy.h */
+/* Makes svc send calls made with colony_request_call() on behalf of its
+ * requests through ps. The service owns ps from then on and closes it during
+ * shutdown (after the server has drained). COLONY_EEXIST if it has one. */
+COLONY_API int colony_service_set_policy(colony_service *svc, colony_policy_set *ps);
 /* A client on the service's main loop, created on first use and closed at
  * shutdown. */
 COLONY_API colony_client *colony_service_client(colony_service *svc);

@@ -121,6 +121,8 @@ typedef struct colony_tracer_options {
     size_t max_batch;     /* 512 spans per export request */
     uint64_t flush_interval_ms; /* 5000 */
 } colony_tracer_options;
+/* Fills o with the defaults above: every root span sampled, no export. */
+COLONY_API void colony_tracer_options_init(colony_tracer_options *o);
 
 /* Creates a tracer. With an endpoint it starts an exporter thread with its own
  * loop; span_end only enqueues (never blocks on I/O). NULL on failure. */

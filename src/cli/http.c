@@ -79,7 +79,7 @@ int cli_http(const cli_http_request *req, cli_http_response *res)
     colony_client *client = NULL;
     if (rc == 0) {
         colony_client_options opts;
-        colony_client_options_defaults(&opts);
+        colony_client_options_init(&opts);
         opts.max_per_origin = 1;
         if (opts.connect_timeout_ms > timeout_ms) opts.connect_timeout_ms = timeout_ms;
         if (opts.read_timeout_ms > timeout_ms) opts.read_timeout_ms = timeout_ms;

@@ -232,6 +232,11 @@ static int valid_key(const char *key)
     return 1;
 }
 
+void colony_config_options_init(colony_config_options *o)
+{
+    *o = (colony_config_options){.dir = "config", .env_prefix = "COLONY_", .use_environment = 1};
+}
+
 colony_config *colony_config_new(const colony_config_setting *table, size_t n)
 {
     if (!table && n) return NULL;

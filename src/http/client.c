@@ -11,7 +11,7 @@
 #include "http/client_internal.h"
 #include "http/parser_internal.h"
 
-void colony_client_options_defaults(colony_client_options *opts)
+void colony_client_options_init(colony_client_options *opts)
 {
     memset(opts, 0, sizeof(*opts));
     opts->max_per_origin = 32;
@@ -22,7 +22,7 @@ void colony_client_options_defaults(colony_client_options *opts)
     opts->max_response_body = 8u << 20;
     opts->max_queued = 1024;
     opts->max_origins = 1024;
-    colony_http_limits_defaults(&opts->limits);
+    colony_http_limits_init(&opts->limits);
 }
 
 static void free_client_on_close(uv_handle_t *h)
@@ -39,11 +39,11 @@ colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *o
     if (opts)
         c->opts = *opts;
     else
-        colony_client_options_defaults(&c->opts);
+        colony_client_options_init(&c->opts);
     if (c->opts.max_per_origin == 0) c->opts.max_per_origin = 32;
     if (c->opts.max_response_body == 0) c->opts.max_response_body = 8u << 20;
     if (c->opts.max_origins == 0) c->opts.max_origins = 1024;
-    colony_http_limits_defaults(&c->opts.limits);
+    colony_http_limits_init(&c->opts.limits);
     colony__list_init(&c->origins);
     colony__list_init(&c->empty_origins);
     colony__list_init(&c->deferred);
@@ -440,7 +440,7 @@ int colony_client_call_end(colony_client_call *call)
     return rc;
 }
 
-int colony_client_pool_stats_get(colony_client *c, const char *origin,
+int colony_client_get_pool_stats(colony_client *c, const char *origin,
                                  colony_client_pool_stats *out)
 {
     if (!c || !origin || !out) return COLONY_EINVAL;
@@ -460,7 +460,7 @@ int colony_client_pool_stats_get(colony_client *c, const char *origin,
     return 0;
 }
 
-void colony_client_stats_get(colony_client *c, colony_client_stats *out)
+void colony_client_get_stats(colony_client *c, colony_client_stats *out)
 {
     out->origins = c->n_origins;
     out->connections = c->live_conns;

@@ -1,5 +1,5 @@
-/* Status reasons, parse-error mapping, limits defaults, header lookup and the
- * character-class table the parser files share. */
+/* Status reasons, parse-error mapping, limits defaults, header lookup, method
+ * idempotency and the character-class table the parser files share. */
 #include <string.h>
 #include "http/parser_internal.h"
 
@@ -48,7 +48,7 @@ static const colony_http_limits default_limits = {
     .max_chunk_line = 4096,
 };
 
-void colony_http_limits_defaults(colony_http_limits *limits)
+void colony_http_limits_init(colony_http_limits *limits)
 {
     if (!limits) return;
     if (!limits->max_request_line) limits->max_request_line = default_limits.max_request_line;
@@ -65,7 +65,7 @@ void colony__http_effective_limits(colony_http_limits *out, const colony_http_li
         return;
     }
     *out = *in;
-    colony_http_limits_defaults(out);
+    colony_http_limits_init(out);
 }
 
 const colony_http_header *colony_http_find_header(const colony_http_message *m, const char *name)
@@ -231,4 +231,13 @@ const char *colony_http_status_reason(int status)
     default:
         return "";
     }
+}
+
+int colony_http_method_idempotent(const char *method)
+{
+    static const char *const idempotent[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"};
+    if (!method) return 1;
+    for (size_t i = 0; i < sizeof(idempotent) / sizeof(idempotent[0]); i++)
+        if (strcmp(method, idempotent[i]) == 0) return 1;
+    return 0;
 }

@@ -17,9 +17,9 @@
 
 #define LISTEN_BACKLOG 511
 
-void colony_server_options_defaults(colony_server_options *o)
+void colony_server_options_init(colony_server_options *o)
 {
-    colony_http_limits_defaults(&o->limits);
+    colony_http_limits_init(&o->limits);
     if (!o->header_timeout_ms) o->header_timeout_ms = 10000;
     if (!o->body_timeout_ms) o->body_timeout_ms = 30000;
     if (!o->idle_timeout_ms) o->idle_timeout_ms = 60000;
@@ -36,7 +36,7 @@ colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *o
     colony_server *srv = colony__calloc(1, sizeof(*srv));
     if (!srv) return NULL;
     if (opts) srv->opts = *opts;
-    colony_server_options_defaults(&srv->opts);
+    colony_server_options_init(&srv->opts);
     if (srv->opts.workers > 256) srv->opts.workers = 256;
     if (srv->opts.read_buffer_size < 1024) srv->opts.read_buffer_size = 1024;
     srv->loop = loop;

@@ -198,7 +198,7 @@ static double checks_inflight(void *ud)
 {
     const registry *reg = ud;
     colony_prober_stats st = {0};
-    if (reg->prober) colony_prober_stats_get(reg->prober, &st);
+    if (reg->prober) colony_prober_get_stats(reg->prober, &st);
     return (double)st.inflight;
 }
 
@@ -206,7 +206,7 @@ static double checks_due(void *ud)
 {
     const registry *reg = ud;
     colony_prober_stats st = {0};
-    if (reg->prober) colony_prober_stats_get(reg->prober, &st);
+    if (reg->prober) colony_prober_get_stats(reg->prober, &st);
     return (double)st.due;
 }
 

@@ -99,7 +99,7 @@ static inline void fuzz_limits(uint8_t mode, colony_http_limits *lim)
         lim->max_body = 1 + (uint64_t)mode * 16;
         lim->max_chunk_line = 4 + (mode >> 2);
     }
-    colony_http_limits_defaults(lim);
+    colony_http_limits_init(lim);
 }
 
 #endif

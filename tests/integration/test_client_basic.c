@@ -117,14 +117,14 @@ static void keepalive_reuses_one_connection(void **state)
     assert_true(run_until(&loop, sequence_done, &q, 10000));
     assert_int_equal(q.ok, 10);
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, origin, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, origin, &st), 0);
     assert_int_equal(st.connects, 1);
     assert_int_equal(st.reused, 9);
     assert_int_equal(st.idle, 1);
     assert_int_equal(st.busy, 0);
     assert_int_equal(ts_get(&s, &s.accepted), 1);
     assert_int_equal(ts_get(&s, &s.requests), 10);
-    assert_int_equal(colony_client_pool_stats_get(c, "http://127.0.0.1:1", &st), COLONY_ENOENT);
+    assert_int_equal(colony_client_get_pool_stats(c, "http://127.0.0.1:1", &st), COLONY_ENOENT);
     close_client_and_loop(&loop, c);
     ts_stop(&s);
 }
@@ -147,13 +147,13 @@ static void idle_connection_does_not_hold_loop(void **state)
     assert_true(colony_test_now_ms() - t0 < 10000);
     assert_int_equal(r.err, 0);
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.idle, 1);
     memset(&r, 0, sizeof(r)); /* and it is still reusable */
     assert_int_equal(get(c, url, &r), 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(r.err, 0);
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.connects, 1);
     close_client_and_loop(&loop, c);
     ts_stop(&s);
@@ -179,7 +179,7 @@ static void chunked_response(void **state)
         assert_int_equal(r.body_len, 11);
     }
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.connects, 1);
     close_client_and_loop(&loop, c);
     ts_stop(&s);
@@ -202,14 +202,14 @@ static void close_delimited_response(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "until close");
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.idle, 0); /* not reusable */
     memset(&r, 0, sizeof(r));
     ts_url(&s, url, sizeof(url), "/hello");
     assert_int_equal(get(c, url, &r), 0);
     wait_result(&loop, &r);
     assert_string_equal(r.body, "hello");
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.connects, 2);
     close_client_and_loop(&loop, c);
     ts_stop(&s);
@@ -290,7 +290,7 @@ static void head_and_204_have_no_body(void **state)
     wait_result(&loop, &r);
     assert_string_equal(r.body, "hello");
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.connects, 1);
     assert_int_equal(st.reused, 2);
     close_client_and_loop(&loop, c);
@@ -336,7 +336,7 @@ static void hostname_is_resolved(void **state)
     assert_string_equal(r.body, "hello");
     colony_client_pool_stats st;
     snprintf(url, sizeof(url), "http://localhost:%d", s.port);
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.connects, 1);
     pthread_mutex_lock(&s.mu);
     char host[64];
@@ -396,7 +396,7 @@ static void unix_socket(void **state)
         assert_string_equal(r.body, "hello");
     }
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, s.unix_path, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, s.unix_path, &st), 0);
     assert_int_equal(st.connects, 1);
     assert_int_equal(st.reused, 1);
     pthread_mutex_lock(&s.mu);

@@ -49,7 +49,7 @@ static colony_client *client_with(uv_loop_t *loop, uint64_t connect_ms, uint64_t
                                   uint64_t total_ms, size_t max_body)
 {
     colony_client_options o;
-    colony_client_options_defaults(&o);
+    colony_client_options_init(&o);
     if (connect_ms) o.connect_timeout_ms = connect_ms;
     if (read_ms) o.read_timeout_ms = read_ms;
     if (total_ms) o.total_timeout_ms = total_ms;
@@ -78,7 +78,7 @@ static void connect_refused(void **state)
     wait_result(&loop, &r);
     assert_int_equal(r.err, COLONY_ECONNREFUSED);
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.busy + st.idle, 0);
     close_client_and_loop(&loop, c);
 }
@@ -175,7 +175,7 @@ static void total_timeout(void **state)
     /* the total timeout includes waiting in the queue */
     ts_start(&s, stall, NULL);
     colony_client_options o;
-    colony_client_options_defaults(&o);
+    colony_client_options_init(&o);
     o.max_per_origin = 1;
     o.total_timeout_ms = 200;
     uv_loop_init(&loop);
@@ -302,7 +302,7 @@ static void invalid_requests(void **state)
     assert_int_equal(colony_client_request_send(c, &req, NULL, &r, NULL), COLONY_EINVAL);
     assert_int_equal(colony_client_request_send(c, NULL, on_done_record, &r, NULL), COLONY_EINVAL);
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), COLONY_ENOENT);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), COLONY_ENOENT);
     close_client_and_loop(&loop, c);
     assert_int_equal(r.done, 0);
 }

@@ -29,7 +29,7 @@ static void on_distinct_done(colony_client_call *call, int err, const colony_cli
     else
         run->other_errors++;
     colony_client_stats st;
-    colony_client_stats_get(run->client, &st);
+    colony_client_get_stats(run->client, &st);
     if (st.origins > run->max_origins_seen) run->max_origins_seen = st.origins;
     send_distinct(run);
 }
@@ -56,7 +56,7 @@ static int distinct_all_done(void *arg)
 static int origins_all_freed(void *arg)
 {
     colony_client_stats st;
-    colony_client_stats_get(arg, &st);
+    colony_client_get_stats(arg, &st);
     return st.origins == 0;
 }
 
@@ -79,20 +79,20 @@ static void distinct_origins_are_bounded_and_freed(void **state)
     (void)state;
     uv_loop_t *loop = uv_default_loop();
     colony_client_options opts;
-    colony_client_options_defaults(&opts);
+    colony_client_options_init(&opts);
     assert_int_equal(opts.max_origins, 1024);
     opts.idle_timeout_ms = 200;
     colony_client *c = colony_client_new(loop, &opts);
     origins_run run;
     run_distinct(c, &run, 32);
     colony_client_stats st;
-    colony_client_stats_get(c, &st);
+    colony_client_get_stats(c, &st);
     assert_true(run.max_origins_seen <= 1024);
     assert_true(st.origins > 0 && st.origins <= 1024);
     assert_true(st.origins_evicted >= DISTINCT_ORIGINS - 1024);
     assert_int_equal(st.origins_refused, 0);
     assert_true(run_until(loop, origins_all_freed, c, 5000));
-    colony_client_stats_get(c, &st);
+    colony_client_get_stats(c, &st);
     assert_int_equal(st.origins, 0);
     assert_int_equal(st.connections, 0);
     assert_int_equal(st.calls, 0);
@@ -106,7 +106,7 @@ static void small_limit_holds(void **state)
     (void)state;
     uv_loop_t *loop = uv_default_loop();
     colony_client_options opts;
-    colony_client_options_defaults(&opts);
+    colony_client_options_init(&opts);
     opts.max_origins = 16;
     opts.idle_timeout_ms = 0; /* an empty origin goes at the next loop turn */
     colony_client *c = colony_client_new(loop, &opts);
@@ -141,7 +141,7 @@ static void full_client_evicts_idle_and_refuses_busy(void **state)
     ts_start(&stall1, stall_handler, NULL);
     ts_start(&stall2, stall_handler, NULL);
     colony_client_options opts;
-    colony_client_options_defaults(&opts);
+    colony_client_options_init(&opts);
     opts.max_origins = 2;
     colony_client *c = colony_client_new(loop, &opts);
     char url_a[96], url_b[96], url_s1[96], url_s2[96];
@@ -161,7 +161,7 @@ static void full_client_evicts_idle_and_refuses_busy(void **state)
     assert_int_equal(get(c, url_a, &ra2), 0);
     wait_result(loop, &ra2);
     colony_client_pool_stats ps;
-    assert_int_equal(colony_client_pool_stats_get(c, url_b, &ps), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url_b, &ps), 0);
     assert_int_equal(ps.idle, 1);
 
     /* a new origin: b (idle only) is freed, its connection closed */
@@ -170,11 +170,11 @@ static void full_client_evicts_idle_and_refuses_busy(void **state)
     colony_client_request req1 = {.url = url_s1};
     assert_int_equal(colony_client_request_send(c, &req1, on_done_record, &r1, &call1), 0);
     colony_client_stats st;
-    colony_client_stats_get(c, &st);
+    colony_client_get_stats(c, &st);
     assert_int_equal(st.origins, 2);
     assert_int_equal(st.origins_evicted, 1);
-    assert_int_equal(colony_client_pool_stats_get(c, url_b, &ps), COLONY_ENOENT);
-    assert_int_equal(colony_client_pool_stats_get(c, url_a, &ps), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url_b, &ps), COLONY_ENOENT);
+    assert_int_equal(colony_client_get_pool_stats(c, url_a, &ps), 0);
     assert_true(run_until(loop, ts_closed_one, &b, 5000));
 
     /* a is idle, so it makes room for stall2; then both origins are busy */
@@ -182,7 +182,7 @@ static void full_client_evicts_idle_and_refuses_busy(void **state)
     assert_int_equal(colony_client_request_send(c, &req2, on_done_record, &r2, &call2), 0);
     assert_true(run_until(loop, ts_closed_one, &a, 5000));
     assert_int_equal(get(c, url_a, &r3), COLONY_EBUSY);
-    colony_client_stats_get(c, &st);
+    colony_client_get_stats(c, &st);
     assert_int_equal(st.origins, 2);
     assert_int_equal(st.origins_evicted, 2);
     assert_int_equal(st.origins_refused, 1);
@@ -209,7 +209,7 @@ static void origin_outlives_its_idle_connection_only(void **state)
     ts_server a;
     ts_start(&a, ts_handle_routes, NULL);
     colony_client_options opts;
-    colony_client_options_defaults(&opts);
+    colony_client_options_init(&opts);
     opts.idle_timeout_ms = 100;
     colony_client *c = colony_client_new(loop, &opts);
     char url[96];
@@ -219,13 +219,13 @@ static void origin_outlives_its_idle_connection_only(void **state)
     wait_result(loop, &r);
     assert_int_equal(r.status, 200);
     colony_client_stats st;
-    colony_client_stats_get(c, &st);
+    colony_client_get_stats(c, &st);
     assert_int_equal(st.origins, 1);
     assert_int_equal(st.connections, 1);
     uint64_t start = colony_test_now_ms();
     assert_true(run_until(loop, origins_all_freed, c, 5000));
     assert_true(colony_test_now_ms() - start >= 150); /* conn idle, then origin idle */
-    colony_client_stats_get(c, &st);
+    colony_client_get_stats(c, &st);
     assert_int_equal(st.connections, 0);
     assert_int_equal(st.origins_expired, 1);
     close_client_and_loop(loop, c);
@@ -258,7 +258,7 @@ static void eviction_from_inside_done_cb(void **state)
     ts_start(&a, ts_handle_routes, NULL);
     ts_start(&b, ts_handle_routes, NULL);
     colony_client_options opts;
-    colony_client_options_defaults(&opts);
+    colony_client_options_init(&opts);
     opts.max_origins = 1;
     chain ch = {.client = colony_client_new(loop, &opts)};
     char url[96];
@@ -271,7 +271,7 @@ static void eviction_from_inside_done_cb(void **state)
     assert_int_equal(ch.first.status, 200);
     assert_int_equal(ch.second.status, 200);
     colony_client_stats st;
-    colony_client_stats_get(ch.client, &st);
+    colony_client_get_stats(ch.client, &st);
     assert_int_equal(st.origins, 1);
     assert_int_equal(st.origins_evicted, 1);
     close_client_and_loop(loop, ch.client);

@@ -44,7 +44,7 @@ static void per_origin_cap_queues_calls(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     colony_client_options o;
-    colony_client_options_defaults(&o);
+    colony_client_options_init(&o);
     o.max_per_origin = 2;
     colony_client *c = colony_client_new(&loop, &o);
     char url[128];
@@ -53,7 +53,7 @@ static void per_origin_cap_queues_calls(void **state)
     for (int i = 0; i < m.n; i++)
         assert_int_equal(get(c, url, &m.r[i]), 0);
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.busy, 2);
     assert_int_equal(st.queued, 4);
     assert_true(run_until(&loop, all_done, &m, 10000));
@@ -63,7 +63,7 @@ static void per_origin_cap_queues_calls(void **state)
     }
     assert_int_equal(ts_get(&s, &s.max_open), 2);
     assert_int_equal(ts_get(&s, &s.accepted), 2);
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.connects, 2);
     assert_int_equal(st.reused, 4);
     assert_int_equal(st.idle, 2);
@@ -81,7 +81,7 @@ static void full_queue_is_ebusy(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     colony_client_options o;
-    colony_client_options_defaults(&o);
+    colony_client_options_init(&o);
     o.max_per_origin = 1;
     o.max_queued = 2;
     colony_client *c = colony_client_new(&loop, &o);
@@ -122,7 +122,7 @@ static void idle_timeout_closes_connection(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     colony_client_options o;
-    colony_client_options_defaults(&o);
+    colony_client_options_init(&o);
     o.idle_timeout_ms = 100;
     colony_client *c = colony_client_new(&loop, &o);
     char url[128];
@@ -132,10 +132,10 @@ static void idle_timeout_closes_connection(void **state)
     wait_result(&loop, &r);
     assert_int_equal(r.err, 0);
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.idle, 1);
     assert_true(run_until(&loop, server_saw_close, &s, 5000));
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.idle, 0);
     assert_int_equal(st.busy, 0);
     close_client_and_loop(&loop, c);
@@ -181,7 +181,7 @@ static void stale_pooled_connection_is_retried(void **state)
     assert_int_equal(r.err, 0);
     assert_string_equal(r.body, "hello");
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.connects, 2);
     assert_int_equal(ts_get(&s, &s.requests), 3);
     close_client_and_loop(&loop, c);
@@ -232,7 +232,7 @@ static void cancel_in_flight(void **state)
     assert_int_equal(r.err, COLONY_ECANCELED);
     assert_true(run_until(&loop, server_saw_close, &s, 5000)); /* its conn was closed */
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.idle + st.busy, 0);
     close_client_and_loop(&loop, c);
     assert_int_equal(r.done, 1);
@@ -248,7 +248,7 @@ static void cancel_while_queued(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     colony_client_options o;
-    colony_client_options_defaults(&o);
+    colony_client_options_init(&o);
     o.max_per_origin = 1;
     colony_client *c = colony_client_new(&loop, &o);
     char url[128];
@@ -263,7 +263,7 @@ static void cancel_while_queued(void **state)
     colony_client_call_cancel(queued); /* twice before done_cb: still one callback */
     assert_int_equal(m.r[1].done, 0);
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.queued, 1);
     assert_true(run_until(&loop, all_done, &m, 10000));
     assert_int_equal(m.r[0].err, 0);
@@ -283,7 +283,7 @@ static void close_fails_pending_calls(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     colony_client_options o;
-    colony_client_options_defaults(&o);
+    colony_client_options_init(&o);
     o.max_per_origin = 1;
     colony_client *c = colony_client_new(&loop, &o);
     char url[128];

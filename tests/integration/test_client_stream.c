@@ -86,7 +86,7 @@ static void streamed_request_body(void **state)
     assert_null(strstr(s.last_request, "Content-Length"));
     pthread_mutex_unlock(&s.mu);
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.connects, 1);
     close_client_and_loop(&loop, c);
     ts_stop(&s);
@@ -167,7 +167,7 @@ static void streamed_response_body(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     colony_client_options o;
-    colony_client_options_defaults(&o);
+    colony_client_options_init(&o);
     o.max_response_body = 1024; /* applies to buffered bodies only */
     colony_client *c = colony_client_new(&loop, &o);
     const char *paths[] = {"/chunked", "/length"};
@@ -221,7 +221,7 @@ static void abort_from_head_or_data(void **state)
     assert_int_equal(k2.r.done, 1);
     assert_int_equal(k2.pieces, 1); /* nothing delivered after the cancel */
     colony_client_pool_stats st;
-    assert_int_equal(colony_client_pool_stats_get(c, url, &st), 0);
+    assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.idle + st.busy, 0); /* aborted conns are not pooled */
     close_client_and_loop(&loop, c);
     ts_stop(&s);

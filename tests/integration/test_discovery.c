@@ -144,12 +144,12 @@ static void on_closed(void *ud)
     closed++;
 }
 
-static void teardown_loop(colony_registry *r)
+static void teardown_loop(colony_registry_client *r)
 {
     closed = 0;
     int want = 1;
     if (r) {
-        colony_registry_close(r, on_closed, NULL);
+        colony_registry_client_close(r, on_closed, NULL);
         want = 2;
     }
     colony_client_close(client, on_closed, NULL);
@@ -218,8 +218,8 @@ static void test_ttl_heartbeat(void **state)
     setup_loop();
     registry_proc reg = {0};
     registry_start(&reg, 0);
-    colony_registry *r =
-        colony_registry_new(&loop, &(colony_registry_options){.url = reg.url, .wait_ms = 30000});
+    colony_registry_client *r = colony_registry_client_new(
+        &loop, &(colony_registry_client_options){.url = reg.url, .wait_ms = 30000});
     assert_non_null(r);
     colony_registration api = {.name = "ttl-api",
                                .id = "ttl-api-1",
@@ -228,7 +228,7 @@ static void test_ttl_heartbeat(void **state)
                                .check = COLONY_CHECK_TTL,
                                .ttl_ms = 2000,
                                .heartbeat = 1};
-    CALL(colony_registry_register(r, &api, on_done, done_));
+    CALL(colony_registry_client_register(r, &api, on_done, done_));
     assert_true(wait_passing_count(&reg, "ttl-api", 1, 5000));
     /* well past the TTL, the heartbeat (every ttl/3) keeps it passing */
     uint64_t end = colony_test_now_ms() + 5000;
@@ -237,8 +237,8 @@ static void test_ttl_heartbeat(void **state)
         run_for(250);
     }
     /* silence: critical after the TTL */
-    assert_int_equal(colony_registry_set_heartbeat(r, "ttl-api-1", 0), 0);
-    assert_int_equal(colony_registry_set_heartbeat(r, "nope", 0), COLONY_ENOENT);
+    assert_int_equal(colony_registry_client_set_heartbeat(r, "ttl-api-1", 0), 0);
+    assert_int_equal(colony_registry_client_set_heartbeat(r, "nope", 0), COLONY_ENOENT);
     end = colony_test_now_ms() + 12000;
     while (colony_test_now_ms() < end &&
            strcmp(check_status(&reg, "service:ttl-api-1"), "critical"))
@@ -246,11 +246,11 @@ static void test_ttl_heartbeat(void **state)
     assert_string_equal(check_status(&reg, "service:ttl-api-1"), "critical");
     assert_int_equal(passing_count(&reg, "ttl-api"), 0);
     /* resuming brings it back */
-    assert_int_equal(colony_registry_set_heartbeat(r, "ttl-api-1", 1), 0);
+    assert_int_equal(colony_registry_client_set_heartbeat(r, "ttl-api-1", 1), 0);
     assert_true(wait_passing_count(&reg, "ttl-api", 1, 5000));
     /* deregistering stops the heartbeat and removes the instance */
-    CALL(colony_registry_deregister(r, "ttl-api-1", on_done, done_));
-    assert_int_equal(colony_registry_set_heartbeat(r, "ttl-api-1", 1), COLONY_ENOENT);
+    CALL(colony_registry_client_deregister(r, "ttl-api-1", on_done, done_));
+    assert_int_equal(colony_registry_client_set_heartbeat(r, "ttl-api-1", 1), COLONY_ENOENT);
     run_for(1000);
     assert_string_equal(check_status(&reg, "service:ttl-api-1"), "(none)");
     teardown_loop(r);
@@ -284,7 +284,7 @@ static int wait_cache_count(colony_discovery *d, size_t n, uint64_t timeout_ms)
     return 0;
 }
 
-static void register_web(colony_registry *r, const char *id, int port)
+static void register_web(colony_registry_client *r, const char *id, int port)
 {
     static const char *const tags[] = {"v1", "blue"};
     static const char *const meta[] = {"zone", "z1"};
@@ -299,14 +299,14 @@ static void register_web(colony_registry *r, const char *id, int port)
                                .weight = 3,
                                .check = COLONY_CHECK_TTL,
                                .ttl_ms = 60000};
-    CALL(colony_registry_register(r, &web, on_done, done_));
+    CALL(colony_registry_client_register(r, &web, on_done, done_));
 }
 
-static void pass(colony_registry *r, const char *id, colony_check_status status)
+static void pass(colony_registry_client *r, const char *id, colony_check_status status)
 {
     char check[64];
     snprintf(check, sizeof(check), "service:%s", id);
-    CALL(colony_registry_check_update(r, check, status, "from test", on_done, done_));
+    CALL(colony_registry_client_check_update(r, check, status, "from test", on_done, done_));
 }
 
 static void test_cache_balancer_and_watch(void **state)
@@ -315,8 +315,8 @@ static void test_cache_balancer_and_watch(void **state)
     setup_loop();
     registry_proc reg = {0};
     registry_start(&reg, 0);
-    colony_registry *r =
-        colony_registry_new(&loop, &(colony_registry_options){.url = reg.url, .wait_ms = 30000});
+    colony_registry_client *r = colony_registry_client_new(
+        &loop, &(colony_registry_client_options){.url = reg.url, .wait_ms = 30000});
     register_web(r, "web-1", 9101);
     register_web(r, "web-2", 9102);
     register_web(r, "web-3", 9103);
@@ -410,10 +410,10 @@ static void test_backoff_and_recovery(void **state)
     setup_loop();
     registry_proc reg = {0};
     registry_start(&reg, 0);
-    colony_registry *r = colony_registry_new(
-        &loop, &(colony_registry_options){
+    colony_registry_client *r = colony_registry_client_new(
+        &loop, &(colony_registry_client_options){
                    .url = reg.url, .wait_ms = 30000, .retry_min_ms = 100, .retry_max_ms = 800});
-    CALL(colony_registry_register(
+    CALL(colony_registry_client_register(
         r, &(colony_registration){.name = "svc", .id = "svc-1", .port = 1}, on_done, done_));
     colony_discovery *d;
     assert_int_equal(colony_discovery_watch(r, &(colony_discovery_options){.service = "svc"}, &d),
@@ -587,23 +587,25 @@ static void test_bad_arguments(void **state)
 {
     (void)state;
     setup_loop();
-    assert_null(colony_registry_new(&loop, &(colony_registry_options){.url = NULL}));
-    assert_null(colony_registry_new(&loop, &(colony_registry_options){.url = "ftp://x"}));
-    colony_registry *r =
-        colony_registry_new(&loop, &(colony_registry_options){.url = "http://127.0.0.1:1/"});
+    assert_null(colony_registry_client_new(&loop, &(colony_registry_client_options){.url = NULL}));
+    assert_null(
+        colony_registry_client_new(&loop, &(colony_registry_client_options){.url = "ftp://x"}));
+    colony_registry_client *r = colony_registry_client_new(
+        &loop, &(colony_registry_client_options){.url = "http://127.0.0.1:1/"});
     assert_non_null(r);
-    assert_int_equal(colony_registry_register(r, &(colony_registration){.name = ""}, NULL, NULL),
+    assert_int_equal(
+        colony_registry_client_register(r, &(colony_registration){.name = ""}, NULL, NULL),
+        COLONY_EINVAL);
+    assert_int_equal(colony_registry_client_register(
+                         r, &(colony_registration){.name = "a", .port = 70000}, NULL, NULL),
                      COLONY_EINVAL);
     assert_int_equal(
-        colony_registry_register(r, &(colony_registration){.name = "a", .port = 70000}, NULL, NULL),
+        colony_registry_client_register(
+            r, &(colony_registration){.name = "a", .check = COLONY_CHECK_TTL}, NULL, NULL),
         COLONY_EINVAL);
     assert_int_equal(
-        colony_registry_register(r, &(colony_registration){.name = "a", .check = COLONY_CHECK_TTL},
-                                 NULL, NULL),
-        COLONY_EINVAL);
-    assert_int_equal(
-        colony_registry_register(r, &(colony_registration){.name = "a", .check = COLONY_CHECK_HTTP},
-                                 NULL, NULL),
+        colony_registry_client_register(
+            r, &(colony_registration){.name = "a", .check = COLONY_CHECK_HTTP}, NULL, NULL),
         COLONY_EINVAL);
     colony_discovery *d;
     assert_int_equal(colony_discovery_watch(r, &(colony_discovery_options){.service = ""}, &d),
@@ -611,7 +613,7 @@ static void test_bad_arguments(void **state)
     /* nothing listens on port 1: the call completes with a connection error */
     int result[2] = {0, 0};
     int *done_ = result;
-    assert_int_equal(colony_registry_deregister(r, "x", on_done, done_), 0);
+    assert_int_equal(colony_registry_client_deregister(r, "x", on_done, done_), 0);
     assert_true(colony_test_run_until(&loop, &result[0], 8000));
     assert_int_equal(result[1], COLONY_ECONNREFUSED);
     teardown_loop(r);

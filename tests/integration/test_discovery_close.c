@@ -1,5 +1,5 @@
-/* Closing a registry handle (colony_registry_close) and stopping its
- * children: the close callback never runs before colony_registry_close
+/* Closing a registry handle (colony_registry_client_close) and stopping its
+ * children: the close callback never runs before colony_registry_client_close
  * returns, runs exactly once, and only after every heartbeat, watch and the
  * HTTP client are gone — also with calls in flight, with children stopped
  * earlier and still closing, and when close is called from inside a watch's
@@ -34,12 +34,12 @@ static void count_close(void *ud)
     (*(int *)ud)++;
 }
 
-static colony_registry *registry_for(ts_server *s)
+static colony_registry_client *registry_for(ts_server *s)
 {
     char url[64];
     ts_url(s, url, sizeof(url), "");
-    colony_registry_options o = {.url = url, .timeout_ms = 5000, .retry_min_ms = 20};
-    colony_registry *r = colony_registry_new(uv_default_loop(), &o);
+    colony_registry_client_options o = {.url = url, .timeout_ms = 5000, .retry_min_ms = 20};
+    colony_registry_client *r = colony_registry_client_new(uv_default_loop(), &o);
     assert_non_null(r);
     return r;
 }
@@ -56,9 +56,9 @@ static void close_callback_runs_after_close_returns(void **state)
     uv_loop_t *loop = uv_default_loop();
     ts_server s;
     ts_start(&s, fake_registry, NULL);
-    colony_registry *r = registry_for(&s);
+    colony_registry_client *r = registry_for(&s);
     int closed = 0;
-    colony_registry_close(r, count_close, &closed);
+    colony_registry_client_close(r, count_close, &closed);
     assert_int_equal(closed, 0);
     assert_true(run_until(loop, positive, &closed, 5000));
     uv_run(loop, UV_RUN_NOWAIT);
@@ -86,7 +86,7 @@ static void close_waits_for_children_in_flight(void **state)
     uv_loop_t *loop = uv_default_loop();
     ts_server s;
     ts_start(&s, stalling_registry, NULL);
-    colony_registry *r = registry_for(&s);
+    colony_registry_client *r = registry_for(&s);
     colony_registration a = {.name = "web",
                              .id = "web-1",
                              .port = 8080,
@@ -95,16 +95,16 @@ static void close_waits_for_children_in_flight(void **state)
                              .heartbeat = 1};
     colony_registration b = a;
     b.id = "web-2";
-    assert_int_equal(colony_registry_register(r, &a, ignore_done, NULL), 0);
-    assert_int_equal(colony_registry_register(r, &b, ignore_done, NULL), 0);
+    assert_int_equal(colony_registry_client_register(r, &a, ignore_done, NULL), 0);
+    assert_int_equal(colony_registry_client_register(r, &b, ignore_done, NULL), 0);
     colony_discovery *d = NULL;
     colony_discovery_options wo = {.service = "web"};
     assert_int_equal(colony_discovery_watch(r, &wo, &d), 0);
     assert_true(run_until(loop, ts_requests_at_least_3, &s, 5000)); /* all three in flight */
     /* web-2's heartbeat stops now and is still closing when close comes */
-    assert_int_equal(colony_registry_deregister(r, "web-2", ignore_done, NULL), 0);
+    assert_int_equal(colony_registry_client_deregister(r, "web-2", ignore_done, NULL), 0);
     int closed = 0;
-    colony_registry_close(r, count_close, &closed);
+    colony_registry_client_close(r, count_close, &closed);
     assert_int_equal(closed, 0);
     assert_true(run_until(loop, positive, &closed, 5000));
     uv_run(loop, UV_RUN_NOWAIT);
@@ -114,7 +114,7 @@ static void close_waits_for_children_in_flight(void **state)
 }
 
 typedef struct change_state {
-    colony_registry *r;
+    colony_registry_client *r;
     int changes, closed, closed_inside;
 } change_state;
 
@@ -123,7 +123,7 @@ static void close_on_change(colony_discovery *d, void *ud)
     (void)d;
     change_state *cs = ud;
     if (cs->changes++) return;
-    colony_registry_close(cs->r, count_close, &cs->closed);
+    colony_registry_client_close(cs->r, count_close, &cs->closed);
     cs->closed_inside = cs->closed;
 }
 

@@ -93,7 +93,7 @@ static int server_seen(fixture *f)
 static colony_policy_options fast_options(void)
 {
     colony_policy_options o;
-    colony_policy_options_defaults(&o);
+    colony_policy_options_init(&o);
     o.retry.base_ms = 1;
     o.retry.cap_ms = 5;
     o.retry.random = colony_random_splitmix64;

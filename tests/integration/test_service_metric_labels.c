@@ -82,7 +82,7 @@ static void on_started(colony_service *svc, void *ud)
     labels_run *run = ud;
     snprintf(run->base, sizeof(run->base), "http://127.0.0.1:%d", colony_service_port(svc));
     colony_client_options opts;
-    colony_client_options_defaults(&opts);
+    colony_client_options_init(&opts);
     opts.max_response_body = 512u << 20; /* to measure an unbounded /metrics too */
     run->client = colony_client_new(colony_service_loop(svc), &opts);
     assert_non_null(run->client);

@@ -13,7 +13,7 @@
  * registry lost it) each tick re-sends the registration instead. */
 struct registry_heartbeat {
     registry_heartbeat *next;
-    colony_registry *r;
+    colony_registry_client *r;
     char *service_id;
     char *check_path; /* "/v1/agent/check/pass/service%3Aid" */
     char *register_body;
@@ -21,17 +21,17 @@ struct registry_heartbeat {
     uv_timer_t timer;
     colony_client_call *call;
     int registered, paused, stopped;
-    colony__closer closer;            /* once stopped: the timer and the call in flight */
-    colony_registry_done_cb first_cb; /* the answer to the first registration */
+    colony__closer closer;                   /* once stopped: the timer and the call in flight */
+    colony_registry_client_done_cb first_cb; /* the answer to the first registration */
     void *first_ud;
 };
 
 typedef struct registry_op {
-    colony_registry_done_cb cb;
+    colony_registry_client_done_cb cb;
     void *ud;
 } registry_op;
 
-static uint64_t next_random(colony_registry *r)
+static uint64_t next_random(colony_registry_client *r)
 {
     uint64_t z = (r->random_state += 0x9e3779b97f4a7c15ULL); /* splitmix64 */
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -39,7 +39,7 @@ static uint64_t next_random(colony_registry *r)
     return z ^ (z >> 31);
 }
 
-uint64_t colony__registry_backoff(colony_registry *r, unsigned failures)
+uint64_t colony__registry_backoff(colony_registry_client *r, unsigned failures)
 {
     uint64_t base = r->retry_min_ms;
     for (unsigned i = 1; i < failures && base < r->retry_max_ms; i++)
@@ -89,7 +89,7 @@ int colony__registry_status_error(int status)
     return COLONY_EPROTO;
 }
 
-int colony__registry_send(colony_registry *r, const char *method, const char *path,
+int colony__registry_send(colony_registry_client *r, const char *method, const char *path,
                           const char *body, size_t body_len, uint64_t timeout_ms,
                           colony_client_done_cb cb, void *ud, colony_client_call **out)
 {
@@ -123,8 +123,8 @@ int colony__registry_send(colony_registry *r, const char *method, const char *pa
 /* The closer's done: close was called and every child has been freed. */
 static void registry_closed(void *ud)
 {
-    colony_registry *r = ud;
-    colony_registry_closed_cb cb = r->closed_cb;
+    colony_registry_client *r = ud;
+    colony_registry_client_closed_cb cb = r->closed_cb;
     void *cb_ud = r->closed_ud;
     colony__free(r->token);
     colony__free(r->base_url);
@@ -132,10 +132,17 @@ static void registry_closed(void *ud)
     if (cb) cb(cb_ud);
 }
 
-colony_registry *colony_registry_new(uv_loop_t *loop, const colony_registry_options *opts)
+void colony_registry_client_options_init(colony_registry_client_options *o)
+{
+    *o = (colony_registry_client_options){
+        .wait_ms = 60000, .retry_min_ms = 250, .retry_max_ms = 30000, .timeout_ms = 5000};
+}
+
+colony_registry_client *colony_registry_client_new(uv_loop_t *loop,
+                                                   const colony_registry_client_options *opts)
 {
     if (!loop || !opts || !opts->url || strncmp(opts->url, "http", 4) != 0) return NULL;
-    colony_registry *r = colony__calloc(1, sizeof(*r));
+    colony_registry_client *r = colony__calloc(1, sizeof(*r));
     if (!r) return NULL;
     r->loop = loop;
     r->wait_ms = opts->wait_ms ? opts->wait_ms : 60000;
@@ -151,7 +158,7 @@ colony_registry *colony_registry_new(uv_loop_t *loop, const colony_registry_opti
     while (n > 0 && r->base_url[n - 1] == '/')
         r->base_url[--n] = '\0';
     colony_client_options copts;
-    colony_client_options_defaults(&copts);
+    colony_client_options_init(&copts);
     /* a blocking query is silent for up to wait + wait/16 of server jitter */
     copts.read_timeout_ms = r->wait_ms + r->wait_ms / 16 + 10000;
     copts.total_timeout_ms = 0;
@@ -170,7 +177,7 @@ fail:
 
 static void on_client_closed(void *ud)
 {
-    colony_registry *r = ud;
+    colony_registry_client *r = ud;
     colony__closer_release(&r->closer);
 }
 
@@ -180,7 +187,7 @@ static void on_client_closed(void *ud)
 static void heartbeat_freed(void *ud)
 {
     registry_heartbeat *hb = ud;
-    colony_registry *r = hb->r;
+    colony_registry_client *r = hb->r;
     colony__free(hb->service_id);
     colony__free(hb->check_path);
     colony__free(hb->register_body);
@@ -216,7 +223,7 @@ static void on_heartbeat_done(colony_client_call *call, int err, const colony_cl
     registry_heartbeat *hb = ud;
     hb->call = NULL;
     int rc = err ? err : colony__registry_status_error(res->status);
-    colony_registry_done_cb first_cb = hb->first_cb;
+    colony_registry_client_done_cb first_cb = hb->first_cb;
     hb->first_cb = NULL;
     if (hb->stopped) {
         if (first_cb) first_cb(rc, hb->first_ud);
@@ -252,14 +259,14 @@ static void on_heartbeat_tick(uv_timer_t *t)
     if (rc) hb->call = NULL;
 }
 
-static registry_heartbeat *heartbeat_find(colony_registry *r, const char *service_id)
+static registry_heartbeat *heartbeat_find(colony_registry_client *r, const char *service_id)
 {
     for (registry_heartbeat *hb = r->heartbeats; hb; hb = hb->next)
         if (strcmp(hb->service_id, service_id) == 0) return hb;
     return NULL;
 }
 
-static registry_heartbeat *heartbeat_new(colony_registry *r, const char *service_id,
+static registry_heartbeat *heartbeat_new(colony_registry_client *r, const char *service_id,
                                          const char *body, uint64_t ttl_ms)
 {
     char escaped[512], path[600];
@@ -301,8 +308,8 @@ static void on_op_done(colony_client_call *call, int err, const colony_client_re
     colony__free(op);
 }
 
-static int send_op(colony_registry *r, const char *method, const char *path, const char *body,
-                   colony_registry_done_cb cb, void *ud)
+static int send_op(colony_registry_client *r, const char *method, const char *path,
+                   const char *body, colony_registry_client_done_cb cb, void *ud)
 {
     registry_op *op = colony__calloc(1, sizeof(*op));
     if (!op) return COLONY_ENOMEM;
@@ -396,8 +403,8 @@ static int registration_valid(const colony_registration *reg)
     return 1;
 }
 
-int colony_registry_register(colony_registry *r, const colony_registration *reg,
-                             colony_registry_done_cb cb, void *ud)
+int colony_registry_client_register(colony_registry_client *r, const colony_registration *reg,
+                                    colony_registry_client_done_cb cb, void *ud)
 {
     if (!r || !registration_valid(reg)) return COLONY_EINVAL;
     if (r->closing) return COLONY_ESHUTDOWN;
@@ -435,8 +442,8 @@ int colony_registry_register(colony_registry *r, const colony_registration *reg,
     return rc;
 }
 
-int colony_registry_deregister(colony_registry *r, const char *service_id,
-                               colony_registry_done_cb cb, void *ud)
+int colony_registry_client_deregister(colony_registry_client *r, const char *service_id,
+                                      colony_registry_client_done_cb cb, void *ud)
 {
     if (!r || !service_id || !*service_id) return COLONY_EINVAL;
     if (r->closing) return COLONY_ESHUTDOWN;
@@ -448,9 +455,9 @@ int colony_registry_deregister(colony_registry *r, const char *service_id,
     return send_op(r, "PUT", path, NULL, cb, ud);
 }
 
-int colony_registry_check_update(colony_registry *r, const char *check_id,
-                                 colony_check_status status, const char *note,
-                                 colony_registry_done_cb cb, void *ud)
+int colony_registry_client_check_update(colony_registry_client *r, const char *check_id,
+                                        colony_check_status status, const char *note,
+                                        colony_registry_client_done_cb cb, void *ud)
 {
     if (!r || !check_id || !*check_id || status > COLONY_CHECK_CRITICAL) return COLONY_EINVAL;
     if (r->closing) return COLONY_ESHUTDOWN;
@@ -464,7 +471,7 @@ int colony_registry_check_update(colony_registry *r, const char *check_id,
     return send_op(r, "PUT", path, NULL, cb, ud);
 }
 
-int colony_registry_set_heartbeat(colony_registry *r, const char *service_id, int on)
+int colony_registry_client_set_heartbeat(colony_registry_client *r, const char *service_id, int on)
 {
     registry_heartbeat *hb = r && service_id ? heartbeat_find(r, service_id) : NULL;
     if (!hb) return COLONY_ENOENT;
@@ -472,7 +479,8 @@ int colony_registry_set_heartbeat(colony_registry *r, const char *service_id, in
     return 0;
 }
 
-void colony_registry_close(colony_registry *r, colony_registry_closed_cb cb, void *ud)
+void colony_registry_client_close(colony_registry_client *r, colony_registry_client_closed_cb cb,
+                                  void *ud)
 {
     if (!r || r->closing) return;
     r->closing = 1;

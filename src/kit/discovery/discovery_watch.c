@@ -20,7 +20,7 @@
 
 struct colony_discovery {
     colony_discovery *next;
-    colony_registry *r;
+    colony_registry_client *r;
     char *path_prefix; /* "/v1/health/service/name?passing&tag=t" or ".../name?" */
     char *service;
     colony_balancer *balancer;
@@ -255,7 +255,7 @@ static void on_failure(colony_discovery *d, int err)
 static void watch_freed(void *ud)
 {
     colony_discovery *d = ud;
-    colony_registry *r = d->r;
+    colony_registry_client *r = d->r;
     colony_arena_free(d->arena);
     colony__free(d->path_prefix);
     colony__free(d->service);
@@ -322,7 +322,7 @@ static void on_query_done(colony_client_call *call, int err, const colony_client
 static void send_query(colony_discovery *d)
 {
     if (d->stopped || d->call) return;
-    colony_registry *r = d->r;
+    colony_registry_client *r = d->r;
     char path[1200], wait[32];
     uint64_t timeout = r->timeout_ms;
     if (d->index > 0) {
@@ -344,7 +344,12 @@ static void send_query(colony_discovery *d)
     }
 }
 
-int colony_discovery_watch(colony_registry *r, const colony_discovery_options *opts,
+void colony_discovery_options_init(colony_discovery_options *o)
+{
+    *o = (colony_discovery_options){0};
+}
+
+int colony_discovery_watch(colony_registry_client *r, const colony_discovery_options *opts,
                            colony_discovery **out)
 {
     if (!r || !opts || !opts->service || !*opts->service || !out) return COLONY_EINVAL;
@@ -396,7 +401,7 @@ void colony_discovery_stop(colony_discovery *d)
     colony__closer_finish(&d->closer, d->r->loop);
 }
 
-void colony__discovery_stop_all(colony_registry *r)
+void colony__discovery_stop_all(colony_registry_client *r)
 {
     while (r->watches)
         colony_discovery_stop(r->watches);

@@ -43,7 +43,7 @@ const size_t colony_registry_settings_count =
 
 typedef struct self_registration {
     colony_service *svc;
-    colony_registry *registry;
+    colony_registry_client *registry;
     colony_registration reg;
     char name[256], id[640], address[256], http_url[600];
     char tag_text[1024], meta_text[2048];
@@ -199,7 +199,7 @@ static void on_registered(int err, void *ud)
 
 static void send_registration(self_registration *s)
 {
-    int rc = colony_registry_register(s->registry, &s->reg, on_registered, s);
+    int rc = colony_registry_client_register(s->registry, &s->reg, on_registered, s);
     if (rc) {
         COLONY_LOG_ERROR("cannot register", COLONY_LF_STR("service_id", s->id),
                          COLONY_LF_STR("error", colony_strerror(rc)));
@@ -233,7 +233,7 @@ static void on_deregistered(int err, void *ud)
                         COLONY_LF_STR("error", colony_strerror(err)));
     else
         COLONY_LOG_INFO("deregistered from the registry", COLONY_LF_STR("service_id", s->id));
-    colony_registry_close(s->registry, on_registry_closed, s);
+    colony_registry_client_close(s->registry, on_registry_closed, s);
 }
 
 /* Shutdown hook: deregister, then close the registry handle and the timer. */
@@ -245,8 +245,8 @@ static void on_shutdown(colony_service *svc, void (*done)(colony_service *), voi
     s->done = done;
     s->pending_closes = 2;
     uv_close((uv_handle_t *)&s->retry, on_retry_closed);
-    if (colony_registry_deregister(s->registry, s->id, on_deregistered, s) != 0)
-        colony_registry_close(s->registry, on_registry_closed, s);
+    if (colony_registry_client_deregister(s->registry, s->id, on_deregistered, s) != 0)
+        colony_registry_client_close(s->registry, on_registry_closed, s);
 }
 
 static void on_started(colony_service *svc, void *ud)
@@ -262,16 +262,16 @@ static void on_started(colony_service *svc, void *ud)
     int rc = build_registration(s, cfg, colony_service_port(svc));
     if (!rc) {
         const char *token = colony_config_get_string(cfg, "registry.token");
-        colony_registry_options opts = {.url = colony_config_get_string(cfg, "registry.url"),
-                                        .token = token,
-                                        .timeout_ms = 2000};
-        s->registry = colony_registry_new(colony_service_loop(svc), &opts);
+        colony_registry_client_options opts = {.url = colony_config_get_string(cfg, "registry.url"),
+                                               .token = token,
+                                               .timeout_ms = 2000};
+        s->registry = colony_registry_client_new(colony_service_loop(svc), &opts);
         rc = s->registry ? 0 : COLONY_EINVAL;
     }
     if (!rc) rc = colony_service_on_shutdown(svc, on_shutdown, s);
     if (rc) {
         COLONY_LOG_ERROR("registry: not registering", COLONY_LF_STR("error", colony_strerror(rc)));
-        if (s->registry) colony_registry_close(s->registry, NULL, NULL);
+        if (s->registry) colony_registry_client_close(s->registry, NULL, NULL);
         colony__free(s);
         return;
     }

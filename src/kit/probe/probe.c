@@ -66,7 +66,7 @@ int colony_prober_new(uv_loop_t *loop, const colony_prober_options *opts, colony
     colony_prober *pr = colony__calloc(1, sizeof(*pr));
     if (!pr) return COLONY_ENOMEM;
     colony_client_options copts;
-    colony_client_options_defaults(&copts);
+    colony_client_options_init(&copts);
     /* The scheduler never runs more than max_per_target calls to one origin,
      * so the client never queues one behind another (its clock would run). */
     copts.max_per_origin = o.max_per_target;
@@ -84,7 +84,7 @@ int colony_prober_new(uv_loop_t *loop, const colony_prober_options *opts, colony
     return 0;
 }
 
-void colony_prober_stats_get(const colony_prober *pr, colony_prober_stats *out)
+void colony_prober_get_stats(const colony_prober *pr, colony_prober_stats *out)
 {
     out->probes = pr->nprobes;
     out->inflight = pr->inflight;

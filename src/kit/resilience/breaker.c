@@ -35,7 +35,7 @@ struct colony_breaker {
     colony_breaker_stats totals;
 };
 
-void colony_breaker_options_defaults(colony_breaker_options *o)
+void colony_breaker_options_init(colony_breaker_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->name = "breaker";
@@ -62,7 +62,7 @@ colony_breaker *colony_breaker_new(const colony_breaker_options *o)
 {
     colony_breaker_options defaults;
     if (!o) {
-        colony_breaker_options_defaults(&defaults);
+        colony_breaker_options_init(&defaults);
         o = &defaults;
     }
     if (!options_valid(o)) return NULL;
@@ -258,12 +258,12 @@ void colony_breaker_record(colony_breaker *b, int ok, uint64_t duration_ms)
     }
 }
 
-colony_breaker_state colony_breaker_state_get(const colony_breaker *b)
+colony_breaker_state colony_breaker_get_state(const colony_breaker *b)
 {
     return b->state;
 }
 
-void colony_breaker_stats_get(const colony_breaker *b, colony_breaker_stats *out)
+void colony_breaker_get_stats(const colony_breaker *b, colony_breaker_stats *out)
 {
     uint64_t sums[COLONY__ROLLING_FIELDS];
     window_sums(b, now_ms(b), sums);

@@ -22,7 +22,7 @@ struct colony_bulkhead {
     colony_bulkhead_stats totals;
 };
 
-void colony_bulkhead_options_defaults(colony_bulkhead_options *o)
+void colony_bulkhead_options_init(colony_bulkhead_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->max_concurrent = 10;
@@ -32,7 +32,7 @@ colony_bulkhead *colony_bulkhead_new(const colony_bulkhead_options *o)
 {
     colony_bulkhead_options defaults;
     if (!o) {
-        colony_bulkhead_options_defaults(&defaults);
+        colony_bulkhead_options_init(&defaults);
         o = &defaults;
     }
     if (o->max_concurrent == 0) return NULL;
@@ -153,7 +153,7 @@ int colony_bulkhead_cancel(colony_bulkhead *b, colony_bulkhead_cb cb, void *ud)
     return COLONY_ENOENT;
 }
 
-void colony_bulkhead_stats_get(const colony_bulkhead *b, colony_bulkhead_stats *out)
+void colony_bulkhead_get_stats(const colony_bulkhead *b, colony_bulkhead_stats *out)
 {
     *out = b->totals;
     out->active = b->active;

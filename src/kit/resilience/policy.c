@@ -14,16 +14,16 @@
 #define DEFAULT_MAX_ORIGINS 1024
 #define MAX_ORIGIN_LEN      256
 
-void colony_policy_options_defaults(colony_policy_options *o)
+void colony_policy_options_init(colony_policy_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->propagate_deadline = 1;
-    colony_retry_policy_defaults(&o->retry);
+    colony_retry_policy_init(&o->retry);
     o->use_budget = 1;
-    colony_retry_budget_options_defaults(&o->budget);
+    colony_retry_budget_options_init(&o->budget);
     o->use_breaker = 1;
-    colony_breaker_options_defaults(&o->breaker);
-    colony_bulkhead_options_defaults(&o->bulkhead);
+    colony_breaker_options_init(&o->breaker);
+    colony_bulkhead_options_init(&o->bulkhead);
     o->rate_limit.rate_per_sec = 100;
     o->rate_limit.burst = 100;
 }
@@ -135,6 +135,11 @@ fail:
     return NULL;
 }
 
+void colony_policy_set_options_init(colony_policy_set_options *o)
+{
+    *o = (colony_policy_set_options){.max_origins = 1024};
+}
+
 colony_policy_set *colony_policy_set_new(const colony_policy_set_options *o)
 {
     if (!o || !o->loop) return NULL;
@@ -145,7 +150,7 @@ colony_policy_set *colony_policy_set_new(const colony_policy_set_options *o)
     if (o->defaults)
         ps->defaults = *o->defaults;
     else
-        colony_policy_options_defaults(&ps->defaults);
+        colony_policy_options_init(&ps->defaults);
     ps->metrics = o->metrics;
     ps->on_breaker_change = o->on_breaker_change;
     ps->ud = o->ud;
@@ -244,7 +249,7 @@ int colony_policy_breaker_state(colony_policy_set *ps, const char *origin)
     char key[MAX_ORIGIN_LEN];
     if (colony__policy_origin_of(origin, key, sizeof(key)) != 0) return -1;
     policy_origin *po = origin_find(ps, key);
-    return po && po->breaker ? (int)colony_breaker_state_get(po->breaker) : -1;
+    return po && po->breaker ? (int)colony_breaker_get_state(po->breaker) : -1;
 }
 
 unsigned colony_policy_set_active(const colony_policy_set *ps)
@@ -278,12 +283,24 @@ void colony__policy_maybe_free(colony_policy_set *ps)
     if (ps->closing && ps->active == 0 && ps->open_handles == 0) set_free(ps);
 }
 
+static void close_sentinel_closed(uv_handle_t *h)
+{
+    colony_policy_set *ps = h->data;
+    ps->open_handles--;
+    colony__policy_maybe_free(ps);
+}
+
+/* The sentinel counts as an open handle until the loop closes it, so the set
+ * is freed and cb runs from the loop, never inside this call. */
 void colony_policy_set_close(colony_policy_set *ps, colony_policy_closed_cb cb, void *ud)
 {
     if (!ps || ps->closing) return;
     ps->closing = 1;
     ps->closed_cb = cb;
     ps->closed_ud = ud;
+    uv_idle_init(ps->loop, &ps->close_sentinel); /* cannot fail: it only links the handle */
+    ps->close_sentinel.data = ps;
+    ps->open_handles++;
+    uv_close((uv_handle_t *)&ps->close_sentinel, close_sentinel_closed);
     colony__policy_cancel_all(ps);
-    colony__policy_maybe_free(ps);
 }

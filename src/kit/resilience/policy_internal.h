@@ -44,6 +44,7 @@ struct colony_policy_set {
     unsigned active;       /* calls not yet delivered */
     unsigned open_handles; /* call timers not yet closed */
     int closing;
+    uv_idle_t close_sentinel; /* closed by colony_policy_set_close: frees later, never inside */
     colony_policy_closed_cb closed_cb;
     void *closed_ud;
 };

@@ -24,6 +24,11 @@ static int rate_valid(double rate_per_sec, unsigned burst)
     return burst > 0 && rate_per_sec >= 0 && rate_per_sec <= MAX_RATE_PER_SEC;
 }
 
+void colony_token_bucket_options_init(colony_token_bucket_options *o)
+{
+    *o = (colony_token_bucket_options){.rate_per_sec = 100, .burst = 100};
+}
+
 colony_token_bucket *colony_token_bucket_new(const colony_token_bucket_options *o)
 {
     if (!o || !rate_valid(o->rate_per_sec, o->burst)) return NULL;
@@ -101,6 +106,11 @@ struct colony_sliding_window {
     uint64_t previous;
     colony_clock clock;
 };
+
+void colony_sliding_window_options_init(colony_sliding_window_options *o)
+{
+    *o = (colony_sliding_window_options){.limit = 100, .window_ms = 1000};
+}
 
 colony_sliding_window *colony_sliding_window_new(const colony_sliding_window_options *o)
 {

@@ -2,6 +2,7 @@
  * budget over a sliding window. */
 #include <string.h>
 #include "colony/error.h"
+#include "colony/http_parser.h"
 #include "colony/resilience.h"
 #include "core/alloc.h"
 #include "kit/resilience/rolling_internal.h"
@@ -46,22 +47,13 @@ uint64_t colony_backoff_full_jitter(uint64_t base_ms, uint64_t cap_ms, unsigned 
     return random_bits % (ceiling + 1);
 }
 
-void colony_retry_policy_defaults(colony_retry_policy *p)
+void colony_retry_policy_init(colony_retry_policy *p)
 {
     memset(p, 0, sizeof(*p));
     p->max_attempts = 3;
     p->base_ms = 100;
     p->cap_ms = 10000;
     p->retry_on = COLONY_RETRY_ON_CONNECT | COLONY_RETRY_ON_TIMEOUT | COLONY_RETRY_ON_GATEWAY;
-}
-
-int colony_http_method_idempotent(const char *method)
-{
-    static const char *const idempotent[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"};
-    if (!method) return 1;
-    for (size_t i = 0; i < sizeof(idempotent) / sizeof(idempotent[0]); i++)
-        if (strcmp(method, idempotent[i]) == 0) return 1;
-    return 0;
 }
 
 /* The retry_on bit an outcome falls under, 0 for success, -1 for a failure
@@ -135,7 +127,7 @@ struct colony_retry_budget {
     colony__rolling window;
 };
 
-void colony_retry_budget_options_defaults(colony_retry_budget_options *o)
+void colony_retry_budget_options_init(colony_retry_budget_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->percent = 20;
@@ -147,7 +139,7 @@ colony_retry_budget *colony_retry_budget_new(const colony_retry_budget_options *
 {
     colony_retry_budget_options defaults;
     if (!o) {
-        colony_retry_budget_options_defaults(&defaults);
+        colony_retry_budget_options_init(&defaults);
         o = &defaults;
     }
     if (o->window_ms == 0) return NULL;

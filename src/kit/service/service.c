@@ -176,6 +176,11 @@ static int build_parts(colony_service *svc)
     return rc;
 }
 
+void colony_service_options_init(colony_service_options *o)
+{
+    *o = (colony_service_options){.config_dir = "config", .listen = "127.0.0.1:8080"};
+}
+
 colony_service *colony_service_new(const colony_service_options *o, FILE *err_out, int *exit_code)
 {
     *exit_code = 1;

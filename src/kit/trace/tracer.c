@@ -204,6 +204,12 @@ static void exporter_main(void *arg)
     uv_run(&t->loop, UV_RUN_DEFAULT);
 }
 
+void colony_tracer_options_init(colony_tracer_options *o)
+{
+    *o = (colony_tracer_options){
+        .sample_ratio = 1, .max_queue = 2048, .max_batch = 512, .flush_interval_ms = 5000};
+}
+
 colony_tracer *colony_tracer_new(const colony_tracer_options *opts)
 {
     colony_tracer_options o = {0};

@@ -422,7 +422,7 @@ static void helpers(void **state)
     }
     assert_int_equal(colony_http_error_status(COLONY_HTTP_ERROR_COUNT), 400);
     colony_http_limits lim = {.max_headers = 7};
-    colony_http_limits_defaults(&lim);
+    colony_http_limits_init(&lim);
     assert_int_equal(lim.max_headers, 7);
     assert_int_equal(lim.max_request_line, 8192);
     assert_int_equal(lim.max_header_bytes, 65536);

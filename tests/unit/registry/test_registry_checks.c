@@ -89,7 +89,7 @@ static void registration_refused_when_check_cannot_arm(void **state)
         reg_check *chk = parse_check(def);
         uint64_t index_before = reg.index;
         colony_prober_stats before;
-        colony_prober_stats_get(reg.prober, &before);
+        colony_prober_get_stats(reg.prober, &before);
         colony__alloc_fail_after(n);
         int rc = colony__reg_check_put(&reg, chk);
         long failures = colony__alloc_failures();
@@ -107,7 +107,7 @@ static void registration_refused_when_check_cannot_arm(void **state)
         for (int i = 0; i < 5; i++) /* a probe that did start is closed and freed */
             uv_run(&loop, UV_RUN_NOWAIT);
         colony_prober_stats after;
-        colony_prober_stats_get(reg.prober, &after);
+        colony_prober_get_stats(reg.prober, &after);
         assert_int_equal(after.probes, before.probes);
         if (n > 0) failed_in_arm++;
     }
@@ -117,7 +117,7 @@ static void registration_refused_when_check_cannot_arm(void **state)
     assert_non_null(chk);
     assert_true(chk->probe_open);
     colony_prober_stats st;
-    colony_prober_stats_get(reg.prober, &st);
+    colony_prober_get_stats(reg.prober, &st);
     assert_int_equal(st.probes, 1);
     drain();
 }

@@ -267,7 +267,7 @@ static void http_timeout(void **state)
     uv_sleep(20); /* the next run starts and hangs: the prober closes it in teardown */
     uv_run(&loop, UV_RUN_NOWAIT);
     colony_prober_stats st;
-    colony_prober_stats_get(pr, &st);
+    colony_prober_get_stats(pr, &st);
     assert_int_equal(st.inflight, 1);
     teardown(state);
     ts_stop(&srv);
@@ -403,7 +403,7 @@ static void hanging_target_does_not_starve_others(void **state)
     colony_prober_stats st;
     for (int spins = 0; !all && spins < 100000 && uv_now(&loop) - t0 < 3000; spins++) {
         uv_run(&loop, UV_RUN_ONCE);
-        colony_prober_stats_get(pr, &st);
+        colony_prober_get_stats(pr, &st);
         assert_true(st.inflight <= 4);
         all = 1;
         for (int i = 0; i < 10; i++)
@@ -416,7 +416,7 @@ static void hanging_target_does_not_starve_others(void **state)
     for (int i = 0; i < 40; i++)
         hung_done += hung[i].results;
     assert_int_equal(hung_done, 0);
-    colony_prober_stats_get(pr, &st);
+    colony_prober_get_stats(pr, &st);
     assert_int_equal(st.probes, 50);
     for (int i = 0; i < 40; i++)
         colony_probe_close(hp[i], NULL, NULL);
@@ -460,11 +460,11 @@ static void close_in_callback_and_in_flight(void **state)
     for (int i = 0; i < 100 && st.inflight < 2; i++) { /* both runs start and hang */
         usleep(1000);
         uv_run(&loop, UV_RUN_NOWAIT);
-        colony_prober_stats_get(pr, &st);
+        colony_prober_get_stats(pr, &st);
     }
     usleep(20000);
     uv_run(&loop, UV_RUN_NOWAIT);
-    colony_prober_stats_get(pr, &st);
+    colony_prober_get_stats(pr, &st);
     assert_int_equal(st.inflight, 2);
     closed_count = 0;
     colony_probe_close(pb, count_closed, NULL);
@@ -474,7 +474,7 @@ static void close_in_callback_and_in_flight(void **state)
         uv_run(&loop, UV_RUN_ONCE);
     assert_int_equal(closed_count, 2);
     assert_int_equal(b.results + c.results, 0);
-    colony_prober_stats_get(pr, &st);
+    colony_prober_get_stats(pr, &st);
     assert_int_equal(st.inflight, 0);
     close(filler);
     close(full);
@@ -514,7 +514,7 @@ static void start_survives_allocation_failures(void **state)
     assert_true(ok);
     colony_prober_stats st;
     uv_run(&loop, UV_RUN_NOWAIT);
-    colony_prober_stats_get(pr, &st);
+    colony_prober_get_stats(pr, &st);
     assert_int_equal(st.probes, 0);
 }
 

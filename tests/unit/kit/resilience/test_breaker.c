@@ -34,7 +34,7 @@ static colony_breaker *make(unsigned window_calls, uint64_t window_ms)
     colony_fake_clock_init(&fake, 1000000);
     memset(&seen, 0, sizeof(seen));
     colony_breaker_options o;
-    colony_breaker_options_defaults(&o);
+    colony_breaker_options_init(&o);
     o.name = "payments";
     o.failure_rate_percent = 50;
     o.minimum_calls = 10;
@@ -64,10 +64,10 @@ static void trips_only_after_minimum_calls(void **state)
     colony_breaker *b = make(100, 60000);
     for (int i = 0; i < 9; i++)
         call(b, 0, 10); /* 100% failures, but only 9 calls */
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_CLOSED);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_CLOSED);
     assert_int_equal(seen.count, 0);
     call(b, 0, 10); /* the 10th reaches minimum_calls */
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_OPEN);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_OPEN);
     assert_int_equal(seen.count, 1);
     assert_int_equal(seen.old_states[0], COLONY_BREAKER_CLOSED);
     assert_int_equal(seen.new_states[0], COLONY_BREAKER_OPEN);
@@ -83,14 +83,14 @@ static void trips_at_threshold_not_below(void **state)
         call(b, 1, 10);
     for (int i = 0; i < 4; i++)
         call(b, 0, 10);
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_CLOSED);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_CLOSED);
     /* 11 calls, 5 failures = 45%: closed; 12 calls, 6 failures = 50%: open. */
     call(b, 0, 10);
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_CLOSED);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_CLOSED);
     call(b, 0, 10);
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_OPEN);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_OPEN);
     colony_breaker_stats st;
-    colony_breaker_stats_get(b, &st);
+    colony_breaker_get_stats(b, &st);
     assert_int_equal(st.calls, 12);
     assert_int_equal(st.failures, 6);
     assert_int_equal(st.transitions, 1);
@@ -108,17 +108,17 @@ static void slow_calls_trip(void **state)
     for (int i = 0; i < 5; i++)
         call(b, 1, 1001);
     call(b, 1, 1); /* 10 calls, 5 slow = 50%: below 60% */
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_CLOSED);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_CLOSED);
     call(b, 1, 5000); /* 6/11 */
     call(b, 1, 5000); /* 7/12 = 58% */
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_CLOSED);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_CLOSED);
     colony_breaker_stats st;
-    colony_breaker_stats_get(b, &st);
+    colony_breaker_get_stats(b, &st);
     assert_int_equal(st.window_slow, 7);
     assert_int_equal(st.failures, 0);
     call(b, 1, 5000); /* 8/13 = 61.5% */
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_OPEN);
-    colony_breaker_stats_get(b, &st);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_OPEN);
+    colony_breaker_get_stats(b, &st);
     assert_int_equal(st.slow, 8);
     colony_breaker_free(b);
 }
@@ -133,11 +133,11 @@ static void open_rejects_until_duration_then_half_open(void **state)
     colony_fake_clock_advance(&fake, 4999);
     assert_int_equal(colony_breaker_allow(b), COLONY_EBUSY);
     colony_breaker_stats st;
-    colony_breaker_stats_get(b, &st);
+    colony_breaker_get_stats(b, &st);
     assert_int_equal(st.rejected, 2);
     colony_fake_clock_advance(&fake, 1);
     assert_int_equal(colony_breaker_allow(b), 0); /* trial 1 */
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_HALF_OPEN);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_HALF_OPEN);
     assert_int_equal(colony_breaker_allow(b), 0); /* trial 2 */
     assert_int_equal(colony_breaker_allow(b), 0); /* trial 3 */
     assert_int_equal(colony_breaker_allow(b), COLONY_EBUSY);
@@ -145,10 +145,10 @@ static void open_rejects_until_duration_then_half_open(void **state)
     /* All three succeed: closed, with a clean window. */
     colony_breaker_record(b, 1, 5);
     colony_breaker_record(b, 1, 5);
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_HALF_OPEN);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_HALF_OPEN);
     colony_breaker_record(b, 1, 5);
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_CLOSED);
-    colony_breaker_stats_get(b, &st);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_CLOSED);
+    colony_breaker_get_stats(b, &st);
     assert_int_equal(st.window_calls, 0);
     assert_int_equal(st.rejected, 4);
     assert_int_equal(seen.count, 3);
@@ -171,7 +171,7 @@ static void trial_failure_reopens(void **state)
     assert_int_equal(colony_breaker_allow(b), 0);
     colony_breaker_record(b, 1, 5);
     colony_breaker_record(b, 0, 5); /* one failed trial is enough */
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_OPEN);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_OPEN);
     assert_int_equal(seen.count, 3);
     assert_int_equal(seen.old_states[2], COLONY_BREAKER_HALF_OPEN);
     assert_int_equal(seen.new_states[2], COLONY_BREAKER_OPEN);
@@ -184,10 +184,10 @@ static void trial_failure_reopens(void **state)
      * (without that, 3 successes would close the breaker). */
     for (int i = 0; i < 3; i++)
         colony_breaker_record(b, 1, 5);
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_HALF_OPEN);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_HALF_OPEN);
     /* A slow trial re-opens too. */
     colony_breaker_record(b, 1, 2000);
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_OPEN);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_OPEN);
     colony_breaker_free(b);
 }
 
@@ -200,14 +200,14 @@ static void count_window_forgets_old_failures_by_time(void **state)
     colony_fake_clock_advance(&fake, 10000); /* those 9 are now out of the window */
     for (int i = 0; i < 9; i++)
         call(b, 0, 1);
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_CLOSED);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_CLOSED);
     colony_breaker_stats st;
-    colony_breaker_stats_get(b, &st);
+    colony_breaker_get_stats(b, &st);
     assert_int_equal(st.window_calls, 9);
     assert_int_equal(st.failures, 18);
     colony_fake_clock_advance(&fake, 9999);
     call(b, 0, 1);
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_OPEN);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_OPEN);
     colony_breaker_free(b);
 }
 
@@ -221,9 +221,9 @@ static void count_window_keeps_last_n(void **state)
         call(b, 1, 1); /* pushes the failures out */
     for (int i = 0; i < 4; i++)
         call(b, 0, 1); /* 4/10 in the window */
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_CLOSED);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_CLOSED);
     call(b, 0, 1); /* 5/10 */
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_OPEN);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_OPEN);
     colony_breaker_free(b);
 }
 
@@ -234,17 +234,17 @@ static void time_only_window_forgets(void **state)
     for (int i = 0; i < 9; i++)
         call(b, 0, 1);
     colony_breaker_stats st;
-    colony_breaker_stats_get(b, &st);
+    colony_breaker_get_stats(b, &st);
     assert_int_equal(st.window_calls, 9);
     colony_fake_clock_advance(&fake, 10000);
-    colony_breaker_stats_get(b, &st);
+    colony_breaker_get_stats(b, &st);
     assert_int_equal(st.window_calls, 0);
     for (int i = 0; i < 9; i++)
         call(b, 0, 1);
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_CLOSED);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_CLOSED);
     colony_fake_clock_advance(&fake, 5000);
     call(b, 0, 1);
-    assert_int_equal(colony_breaker_state_get(b), COLONY_BREAKER_OPEN);
+    assert_int_equal(colony_breaker_get_state(b), COLONY_BREAKER_OPEN);
     colony_breaker_free(b);
 }
 
@@ -252,14 +252,14 @@ static void bad_options_and_alloc_failures(void **state)
 {
     (void)state;
     colony_breaker_options o;
-    colony_breaker_options_defaults(&o);
+    colony_breaker_options_init(&o);
     o.window_calls = 0;
     o.window_ms = 0;
     assert_null(colony_breaker_new(&o));
-    colony_breaker_options_defaults(&o);
+    colony_breaker_options_init(&o);
     o.half_open_calls = 0;
     assert_null(colony_breaker_new(&o));
-    colony_breaker_options_defaults(&o);
+    colony_breaker_options_init(&o);
     o.failure_rate_percent = 101;
     assert_null(colony_breaker_new(&o));
     /* Each of the three allocations (struct, name, window) may fail. */

@@ -34,7 +34,7 @@ static colony_bulkhead *make(unsigned concurrent, unsigned queued, uint64_t time
     memset(&events, 0, sizeof(events));
     colony_fake_clock_init(&fake, 100);
     colony_bulkhead_options o;
-    colony_bulkhead_options_defaults(&o);
+    colony_bulkhead_options_init(&o);
     o.max_concurrent = concurrent;
     o.max_queued = queued;
     o.queue_timeout_ms = timeout;
@@ -60,7 +60,7 @@ static void limit_queue_fifo_and_rejection(void **state)
     assert_int_equal(colony_bulkhead_acquire(b, on_slot, &w[5]), COLONY_EBUSY);
     assert_int_equal(events.n, 2); /* a rejected caller's cb never runs */
     colony_bulkhead_stats st;
-    colony_bulkhead_stats_get(b, &st);
+    colony_bulkhead_get_stats(b, &st);
     assert_int_equal(st.active, 2);
     assert_int_equal(st.queued, 3);
     assert_int_equal(st.rejected, 1);
@@ -74,7 +74,7 @@ static void limit_queue_fifo_and_rejection(void **state)
     assert_int_equal(events.n, 5);
     assert_int_equal(events.ids[3], 3);
     assert_int_equal(events.ids[4], 4);
-    colony_bulkhead_stats_get(b, &st);
+    colony_bulkhead_get_stats(b, &st);
     assert_int_equal(st.active, 2);
     assert_int_equal(st.queued, 0);
     assert_int_equal(st.acquired, 5);
@@ -85,7 +85,7 @@ static void limit_queue_fifo_and_rejection(void **state)
     colony_bulkhead_release(b);
     colony_bulkhead_release(b);
     colony_bulkhead_release(b); /* unbalanced: ignored */
-    colony_bulkhead_stats_get(b, &st);
+    colony_bulkhead_get_stats(b, &st);
     assert_int_equal(st.active, 0);
     assert_int_equal(events.ids[5], 6);
     colony_bulkhead_free(b);
@@ -137,7 +137,7 @@ static void queue_timeout_expires_waiters(void **state)
     assert_int_equal(events.ids[3], 3);
     assert_int_equal(events.errs[3], 0);
     colony_bulkhead_stats st;
-    colony_bulkhead_stats_get(b, &st);
+    colony_bulkhead_get_stats(b, &st);
     assert_int_equal(st.expired, 2);
     assert_int_equal(st.active, 1);
     colony_bulkhead_release(b);
@@ -189,7 +189,7 @@ static void reentrant_release_drains_queue(void **state)
     colony_bulkhead_release(b);
     assert_int_equal(reentrant_runs, 5);
     colony_bulkhead_stats st;
-    colony_bulkhead_stats_get(b, &st);
+    colony_bulkhead_get_stats(b, &st);
     assert_int_equal(st.active, 0);
     assert_int_equal(st.queued, 0);
     colony_bulkhead_free(b);
@@ -199,7 +199,7 @@ static void bad_options_and_alloc_failures(void **state)
 {
     (void)state;
     colony_bulkhead_options o;
-    colony_bulkhead_options_defaults(&o);
+    colony_bulkhead_options_init(&o);
     o.max_concurrent = 0;
     assert_null(colony_bulkhead_new(&o));
     o.max_concurrent = 1;

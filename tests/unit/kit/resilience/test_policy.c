@@ -25,6 +25,11 @@ static void origins_are_normalised(void **state)
     assert_int_equal(colony__policy_origin_of("http://a:1", out, 8), COLONY_EINVAL);
 }
 
+static void set_closed(void *ud)
+{
+    (*(int *)ud)++;
+}
+
 static void options_are_validated(void **state)
 {
     (void)state;
@@ -32,14 +37,14 @@ static void options_are_validated(void **state)
     uv_loop_init(&loop);
     assert_null(colony_policy_set_new(&(colony_policy_set_options){0})); /* no loop */
     colony_policy_options bad;
-    colony_policy_options_defaults(&bad);
+    colony_policy_options_init(&bad);
     bad.breaker.half_open_calls = 0;
     assert_null(
         colony_policy_set_new(&(colony_policy_set_options){.loop = &loop, .defaults = &bad}));
     colony_policy_set *ps = colony_policy_set_new(&(colony_policy_set_options){.loop = &loop});
     assert_non_null(ps);
     colony_policy_options o;
-    colony_policy_options_defaults(&o);
+    colony_policy_options_init(&o);
     assert_int_equal(colony_policy_set_add(ps, "http://a:1", &o), 0);
     assert_int_equal(colony_policy_set_add(ps, "http://a:1", &o), 0); /* replaced before use */
     assert_int_equal(colony_policy_set_add(ps, "http://a:1/path", &o), COLONY_EINVAL);
@@ -49,7 +54,11 @@ static void options_are_validated(void **state)
     assert_int_equal(colony_policy_set_add(ps, "http://c:1", &o), COLONY_EINVAL);
     assert_int_equal(colony_policy_breaker_state(ps, "http://a:1"), -1); /* no state yet */
     assert_int_equal(colony_policy_set_active(ps), 0);
-    colony_policy_set_close(ps, NULL, NULL); /* idle: freed at once */
+    int closed = 0;
+    colony_policy_set_close(ps, set_closed, &closed);
+    assert_int_equal(closed, 0); /* idle, yet the callback waits for the loop */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(closed, 1);
     colony_test_loop_close(&loop);
 }
 

@@ -49,7 +49,7 @@ static void policy_is_deterministic_with_seed(void **state)
     for (int run = 0; run < 2; run++) {
         uint64_t seed = 7;
         colony_retry_policy p;
-        colony_retry_policy_defaults(&p);
+        colony_retry_policy_init(&p);
         p.max_attempts = 5;
         p.random = colony_random_splitmix64;
         p.random_ud = &seed;
@@ -70,7 +70,7 @@ static void what_is_retried(void **state)
 {
     (void)state;
     colony_retry_policy p;
-    colony_retry_policy_defaults(&p);
+    colony_retry_policy_init(&p);
     uint64_t d;
     assert_int_equal(colony_retry_next(&p, "GET", 1, 0, 200, NULL, &d), COLONY_RETRY_SUCCESS);
     assert_int_equal(colony_retry_next(&p, "GET", 1, 0, 0, NULL, &d), COLONY_RETRY_SUCCESS);
@@ -92,7 +92,7 @@ static void what_is_retried(void **state)
     assert_int_equal(colony_retry_next(&p, "GET", 1, 0, 429, NULL, &d), COLONY_RETRY_GO);
     assert_int_equal(colony_retry_next(&p, "GET", 1, COLONY_ETIMEDOUT, 0, NULL, &d),
                      COLONY_RETRY_NOT_RETRYABLE);
-    colony_retry_policy_defaults(&p);
+    colony_retry_policy_init(&p);
     /* Methods: only idempotent ones unless allowed. */
     static const char *const yes[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"};
     for (size_t i = 0; i < 6; i++)
@@ -120,7 +120,7 @@ static void deadline_stops_retries(void **state)
     colony_clock clock = colony_clock_fake(&fake);
     uint64_t seed = 1;
     colony_retry_policy p;
-    colony_retry_policy_defaults(&p);
+    colony_retry_policy_init(&p);
     p.base_ms = 1000;
     p.cap_ms = 1000;
     p.random = colony_random_splitmix64;
@@ -140,7 +140,7 @@ static colony_retry_budget *budget(unsigned percent, unsigned floor_per_sec)
 {
     colony_fake_clock_init(&fake, 5000);
     colony_retry_budget_options o;
-    colony_retry_budget_options_defaults(&o);
+    colony_retry_budget_options_init(&o);
     o.percent = percent;
     o.min_retries_per_sec = floor_per_sec;
     o.window_ms = 10000;
@@ -197,7 +197,7 @@ static void policy_consults_budget(void **state)
     (void)state;
     colony_retry_budget *b = budget(50, 0);
     colony_retry_policy p;
-    colony_retry_policy_defaults(&p);
+    colony_retry_policy_init(&p);
     p.budget = b;
     colony_retry_budget_record_request(b);
     colony_retry_budget_record_request(b);
@@ -222,7 +222,7 @@ static void budget_alloc_failures(void **state)
         colony__alloc_fail_reset();
     }
     colony_retry_budget_options o;
-    colony_retry_budget_options_defaults(&o);
+    colony_retry_budget_options_init(&o);
     o.window_ms = 0;
     assert_null(colony_retry_budget_new(&o));
     colony_retry_budget *b = colony_retry_budget_new(NULL); /* system clock */
