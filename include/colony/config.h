@@ -103,6 +103,12 @@ COLONY_API int colony_config_watch(colony_config *cfg, uv_loop_t *loop,
                                    colony_config_reloaded_cb cb, void *ud);
 COLONY_API void colony_config_unwatch(colony_config *cfg);
 
+/* 1-based line of the value at a dotted path in JSON text ("a.b" is key b in
+ * object a; a decimal component indexes an array: "routes.2.path"), or 0 if
+ * the path is not there. For daemons that validate their own structured files
+ * and must say file, line and reason. Never reads past text[len]. */
+COLONY_API int colony_config_json_line(const char *text, size_t len, const char *path);
+
 /* Writes one line per setting (flag, type, default, description) for --help. */
 COLONY_API void colony_config_print_help(const colony_config_setting *table, size_t n, FILE *out);
 /* Formats an error as "file:line: key: reason" into out. */

@@ -83,9 +83,6 @@ int colony__config_apply_json(const colony_config *cfg, colony__config_value *va
 /* Reads path and applies it; a missing file is skipped (returns 0). */
 int colony__config_apply_file(const colony_config *cfg, colony__config_value *values, int source,
                               const char *path, colony_config_error *err);
-/* 1-based line where the dotted key path appears in the (valid) JSON text,
- * or 0 if it does not. */
-int colony__config_key_line(const char *text, size_t len, const char *path);
 
 /* Loads defaults plus one JSON layer held in memory, named name in errors and
  * in colony_config_source(); for the fuzzer and tests. Same all-or-nothing
