@@ -11,8 +11,6 @@
 #include "core/alloc.h"
 #include "core/config_internal.h"
 
-#define CONFIG_FILE_MAX (16 * 1024 * 1024)
-
 /* ---- line scanner ---------------------------------------------------- */
 
 typedef struct scanner {
@@ -381,7 +379,7 @@ int colony__config_apply_json(const colony_config *cfg, colony__config_value *va
 
 /* Reads a whole file into a NUL-terminated buffer. ENOENT passes through so
  * the caller can skip a missing layer. */
-static int read_file(const char *path, char **out, size_t *out_len)
+int colony__config_read_file(const char *path, char **out, size_t *out_len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
@@ -403,7 +401,7 @@ static int read_file(const char *path, char **out, size_t *out_len)
     }
     for (;;) {
         if (len + 1 >= cap) {
-            if (cap >= CONFIG_FILE_MAX) {
+            if (cap >= COLONY__CONFIG_FILE_MAX) {
                 colony__free(buf);
                 close(fd);
                 return COLONY_E2BIG;
@@ -440,14 +438,15 @@ int colony__config_apply_file(const colony_config *cfg, colony__config_value *va
 {
     char *text = NULL;
     size_t len = 0;
-    int rc = read_file(path, &text, &len);
+    int rc = colony__config_read_file(path, &text, &len);
     if (rc == -ENOENT) return 0;
     if (rc == COLONY_ENOMEM) {
         colony__config_error_set(err, path, 0, "", "out of memory");
         return rc;
     }
     if (rc == COLONY_E2BIG) {
-        colony__config_error_set(err, path, 0, "", "file larger than %d bytes", CONFIG_FILE_MAX);
+        colony__config_error_set(err, path, 0, "", "file larger than %d bytes",
+                                 COLONY__CONFIG_FILE_MAX);
         return COLONY_EINVAL;
     }
     if (rc != 0) {

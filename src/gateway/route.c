@@ -235,11 +235,11 @@ static int pattern_fits(const gw_route *rt, const char *path, gw_match *m)
     const char *p = path + 1;
     for (size_t i = 0; i < rt->nsegments; i++) {
         const gw_segment *seg = &rt->segments[i];
+        if (!p) return 0; /* the path ran out of segments */
         if (seg->kind == GW_SEG_WILDCARD) {
             m->params[m->nparams++] = (gw_param){"*", 1, p, strlen(p)};
             return 1;
         }
-        if (!p) return 0;
         const char *end = strchr(p, '/');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (seg->kind == GW_SEG_LITERAL) {

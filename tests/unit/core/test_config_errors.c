@@ -55,7 +55,7 @@ static void durations_and_sizes(void **state)
     };
     for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
         int64_t ms = -7;
-        int rc = colony__config_parse_duration(durations[i].text, &ms);
+        int rc = colony_config_parse_duration(durations[i].text, &ms);
         if (durations[i].ms < 0) {
             assert_int_equal(rc, COLONY_EINVAL);
         } else {
@@ -74,7 +74,7 @@ static void durations_and_sizes(void **state)
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         int64_t bytes = -7;
-        int rc = colony__config_parse_size(sizes[i].text, &bytes);
+        int rc = colony_config_parse_size(sizes[i].text, &bytes);
         if (sizes[i].bytes < 0) {
             assert_int_equal(rc, COLONY_EINVAL);
         } else {
@@ -82,7 +82,7 @@ static void durations_and_sizes(void **state)
             assert_int_equal(bytes, sizes[i].bytes);
         }
     }
-    assert_int_equal(colony__config_parse_size(NULL, &(int64_t){0}), COLONY_EINVAL);
+    assert_int_equal(colony_config_parse_size(NULL, &(int64_t){0}), COLONY_EINVAL);
 }
 
 static void json_values_of_every_type(void **state)

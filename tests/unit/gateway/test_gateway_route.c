@@ -153,6 +153,7 @@ static void each_rule_matches(void **state)
     assert_string_equal(route_for(&t, "GET", NULL, "/files/a/b", NULL), "files");
     assert_string_equal(route_for(&t, "GET", NULL, "/files/", NULL), "files");
     assert_string_equal(route_for(&t, "GET", NULL, "/file", NULL), "none");
+    assert_string_equal(route_for(&t, "GET", NULL, "/files", NULL), "none"); /* found by fuzzing */
     clear(&t);
 
     assert_int_equal(add(&t, "host", "p:/", "API.example.com", NULL, NULL, NULL), 0);
