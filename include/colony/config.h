@@ -140,6 +140,19 @@ COLONY_API int colony_json_doc_error(const colony_json_doc *d, colony_config_err
     __attribute__((format(printf, 4, 5)));
 COLONY_API void colony_json_doc_free(colony_json_doc *d);
 
+/* ---- reload triggers ----
+ * Calls cb once per burst of triggers: SIGHUP, or a change to one of files (at
+ * most 4, watched through their folders so a file replaced by a rename is
+ * seen), debounced by 100 ms. n may be 0 (SIGHUP only). For daemons that reload
+ * files of their own (the gateway's routes). Returns 0, COLONY_EINVAL or a libuv
+ * error (e.g. the folder does not exist); stop with colony_reload_watch_stop()
+ * before the loop closes: cb never runs after it, and the watch frees itself. */
+typedef struct colony_reload_watch colony_reload_watch;
+typedef void (*colony_reload_cb)(void *ud);
+COLONY_API int colony_reload_watch_start(uv_loop_t *loop, const char *const *files, size_t n,
+                                         colony_reload_cb cb, void *ud, colony_reload_watch **out);
+COLONY_API void colony_reload_watch_stop(colony_reload_watch *w);
+
 /* Writes one line per setting (flag, type, default, description) for --help. */
 COLONY_API void colony_config_print_help(const colony_config_setting *table, size_t n, FILE *out);
 /* Formats an error as "file:line: key: reason" into out. */

@@ -35,6 +35,9 @@ typedef struct colony_service_options {
     char **argv;
     const char *config_dir; /* NULL = "config" */
     const char *listen;     /* default for the listen setting; NULL = 127.0.0.1:8080 */
+    const char *listen_key; /* name of that setting; NULL = "listen". A daemon whose main
+                               listener is its own (the gateway's proxy) names the service's
+                               one "admin-listen". Must outlive the service. */
     unsigned workers;       /* nonzero: exactly this many workers, whatever the settings say
                                (a daemon whose state has one owner uses 1) */
     const char *usage;      /* command shown by --help ("colony registry"); NULL = name */
@@ -81,6 +84,11 @@ COLONY_API int colony_service_on_started(colony_service *svc, colony_service_sta
  * the shutdown hooks and the colony_service_client() close still run, without
  * a drain) or a handle was left open on the loop. */
 COLONY_API int colony_service_run(colony_service *svc);
+/* Instead of colony_service_run() when the program's own setup failed after
+ * colony_service_new(): runs the shutdown hooks (they release what setup
+ * opened) without listening, frees the service and closes the default loop.
+ * Returns exit_code, or 1 when a handle was left open. */
+COLONY_API int colony_service_close(colony_service *svc, int exit_code);
 /* Starts a graceful shutdown as SIGTERM would (from the service's loop thread). */
 COLONY_API void colony_service_stop(colony_service *svc);
 

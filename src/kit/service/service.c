@@ -88,6 +88,10 @@ static colony_config_setting *build_table(const colony_service_options *o, size_
     if (!t) return NULL;
     memcpy(t, builtin_settings, sizeof(builtin_settings));
     if (o->listen) t[0].default_value = o->listen;
+    if (o->listen_key) {
+        t[0].key = o->listen_key;
+        t[0].description = "address of the service's own endpoints (/health, /ready, /metrics)";
+    }
     if (o->nsettings) memcpy(t + BUILTIN_COUNT, o->settings, o->nsettings * sizeof(*t));
     return t;
 }
@@ -338,19 +342,29 @@ static int run_to_end(colony_service *svc, int exit_code)
     return exit_code;
 }
 
+/* The same teardown as a graceful stop, hooks included: they release what the
+ * service set up before run. There is nothing to drain. */
+static int teardown_unstarted(colony_service *svc, int exit_code)
+{
+    svc->stopping = 1;
+    colony_health_set_ready(svc->health, 0);
+    colony_server_shutdown(svc->server, 0, on_server_closed, svc);
+    return run_to_end(svc, exit_code);
+}
+
+int colony_service_close(colony_service *svc, int exit_code)
+{
+    return teardown_unstarted(svc, exit_code);
+}
+
 int colony_service_run(colony_service *svc)
 {
-    const char *listen = colony_config_get_string(svc->config, "listen");
+    const char *listen = colony_config_get_string(svc->config, svc->table[0].key);
     int rc = colony_server_listen(svc->server, listen);
     if (rc) {
         COLONY_LOG_ERROR("cannot listen", COLONY_LF_STR("address", listen),
                          COLONY_LF_STR("error", colony_strerror(rc)));
-        /* The same teardown as a graceful stop, hooks included: they release
-         * what the service set up before run. There is nothing to drain. */
-        svc->stopping = 1;
-        colony_health_set_ready(svc->health, 0);
-        colony_server_shutdown(svc->server, 0, on_server_closed, svc);
-        return run_to_end(svc, 1);
+        return teardown_unstarted(svc, 1);
     }
     uv_signal_init(svc->loop, &svc->sigterm);
     uv_signal_init(svc->loop, &svc->sigint);
