@@ -103,6 +103,56 @@ COLONY_API int colony_config_watch(colony_config *cfg, uv_loop_t *loop,
                                    colony_config_reloaded_cb cb, void *ud);
 COLONY_API void colony_config_unwatch(colony_config *cfg);
 
+/* 1-based line of the value at a dotted path in JSON text ("a.b" is key b in
+ * object a; a decimal component indexes an array: "routes.2.path"), or 0 if
+ * the path is not there. For daemons that validate their own structured files
+ * and must say file, line and reason. Never reads past text[len]. */
+COLONY_API int colony_config_json_line(const char *text, size_t len, const char *path);
+
+/* Parses "250ms", "1.5s", "2m", "1h" (bare number = ms) / "512", "64kb", "8mb",
+ * "1gb" (bare = bytes), as DURATION and SIZE settings do. 0 or COLONY_EINVAL
+ * (bad syntax, negative, overflow). */
+COLONY_API int colony_config_parse_duration(const char *text, int64_t *ms);
+COLONY_API int colony_config_parse_size(const char *text, int64_t *bytes);
+
+/* ---- structured JSON files ----
+ * A JSON document kept with its text, for daemons that validate files of their
+ * own (gateway routes, ecosystem files) and must name file, line and reason
+ * for an error found anywhere in them. */
+typedef struct colony_json_doc colony_json_doc;
+typedef struct json_t json_t; /* jansson.h */
+/* Reads and parses path (at most 16 MiB; duplicate keys refused). On error
+ * returns COLONY_EINVAL (or ENOMEM) with err naming the file and, for a
+ * syntax error, the line. The caller frees *out with colony_json_doc_free(). */
+COLONY_API int colony_json_doc_load(const char *path, colony_json_doc **out,
+                                    colony_config_error *err);
+/* The same from text in memory; name stands for the file in errors. */
+COLONY_API int colony_json_doc_parse(const char *name, const char *text, size_t len,
+                                     colony_json_doc **out, colony_config_error *err);
+/* The parsed value (borrowed: lives as long as the document). */
+COLONY_API json_t *colony_json_doc_root(const colony_json_doc *d);
+COLONY_API const char *colony_json_doc_name(const colony_json_doc *d);
+/* Fills err with the document's name, the line of the value at path (a
+ * colony_config_json_line path; "" for none) and the formatted reason; returns
+ * COLONY_EINVAL so a validator can `return colony_json_doc_error(...)`. */
+COLONY_API int colony_json_doc_error(const colony_json_doc *d, colony_config_error *err,
+                                     const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+COLONY_API void colony_json_doc_free(colony_json_doc *d);
+
+/* ---- reload triggers ----
+ * Calls cb once per burst of triggers: SIGHUP, or a change to one of files (at
+ * most 4, watched through their folders so a file replaced by a rename is
+ * seen), debounced by 100 ms. n may be 0 (SIGHUP only). For daemons that reload
+ * files of their own (the gateway's routes). Returns 0, COLONY_EINVAL or a libuv
+ * error (e.g. the folder does not exist); stop with colony_reload_watch_stop()
+ * before the loop closes: cb never runs after it, and the watch frees itself. */
+typedef struct colony_reload_watch colony_reload_watch;
+typedef void (*colony_reload_cb)(void *ud);
+COLONY_API int colony_reload_watch_start(uv_loop_t *loop, const char *const *files, size_t n,
+                                         colony_reload_cb cb, void *ud, colony_reload_watch **out);
+COLONY_API void colony_reload_watch_stop(colony_reload_watch *w);
+
 /* Writes one line per setting (flag, type, default, description) for --help. */
 COLONY_API void colony_config_print_help(const colony_config_setting *table, size_t n, FILE *out);
 /* Formats an error as "file:line: key: reason" into out. */

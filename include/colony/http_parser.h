@@ -151,6 +151,13 @@ COLONY_API const colony_http_header *colony_http_find_header(const colony_http_m
 COLONY_API void colony_http_limits_init(colony_http_limits *limits);
 /* Reason phrase for a status code ("Not Found"); "" when unknown. */
 COLONY_API const char *colony_http_status_reason(int status);
+/* Normalizes a request path (no query) for matching and forwarding: escapes
+ * of unreserved characters are decoded and other escapes uppercased (%2f ->
+ * %2F: an encoded '/' is never a separator), "." and ".." segments are removed
+ * and runs of '/' merged. out must hold len + 1 bytes (the result is never
+ * longer; NUL-terminated). Returns the length, or COLONY_EINVAL for a path not
+ * starting with '/', a bad escape, %00, or ".." above the root. */
+COLONY_API int colony_http_path_normalize(const char *path, size_t len, char *out);
 /* 1 for the methods RFC 9110 calls idempotent (GET HEAD OPTIONS PUT DELETE TRACE,
  * case-sensitive as in HTTP), else 0. NULL counts as GET. */
 COLONY_API int colony_http_method_idempotent(const char *method);

@@ -35,6 +35,9 @@ typedef struct colony_service_options {
     char **argv;
     const char *config_dir; /* NULL = "config" */
     const char *listen;     /* default for the listen setting; NULL = 127.0.0.1:8080 */
+    const char *listen_key; /* name of that setting; NULL = "listen". A daemon whose main
+                               listener is its own (the gateway's proxy) names the service's
+                               one "admin-listen". Must outlive the service. */
     unsigned workers;       /* nonzero: exactly this many workers, whatever the settings say
                                (a daemon whose state has one owner uses 1) */
     const char *usage;      /* command shown by --help ("colony registry"); NULL = name */

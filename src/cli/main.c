@@ -10,6 +10,8 @@ static const colony_cli_command commands[] = {
     {"version", "print the version and exit", colony_cli_version},
     {"help", "show this help, or a command's help: colony help COMMAND", colony_cli_help},
     {"registry", "run the service registry and KV store (Consul HTTP API)", colony_cli_registry},
+    {"gateway", "run the API gateway and load balancer (routes, upstreams, retries)",
+     colony_cli_gateway},
     {"services", "list registered services, instances and health", colony_cli_services},
     {"kv", "get, put, delete or list registry keys: colony kv get|put|delete|ls", colony_cli_kv},
 };

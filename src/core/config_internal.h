@@ -17,6 +17,15 @@ enum {
     COLONY__CONFIG_SRC_COMMAND_LINE = 5,
 };
 #define COLONY__CONFIG_FILE_LAYERS 3
+#define COLONY__CONFIG_FILE_MAX    (16 * 1024 * 1024) /* bytes in one config file */
+
+/* Reads a whole file (at most COLONY__CONFIG_FILE_MAX) into a NUL-terminated
+ * buffer freed with colony__free. 0, -errno (ENOENT passes through), E2BIG or ENOMEM. */
+int colony__config_read_file(const char *path, char **out, size_t *out_len);
+
+/* json_loadb with duplicate keys refused that tells out of memory (which
+ * jansson reports as a syntax error) apart: NULL with *nomem set then. */
+json_t *colony__json_parse(const char *text, size_t len, json_error_t *err, int *nomem);
 
 /* One setting's current value. text is canonical (it parses back to the same
  * value) and is what reload compares; NULL only for an unset string. */
@@ -60,10 +69,6 @@ int colony__config_value_from_json(const colony_config_setting *s, const json_t 
                                    colony__config_value *out, char *reason, size_t reason_size);
 void colony__config_values_free(colony__config_value *values, size_t n);
 const char *colony__config_type_name(colony_config_type type);
-/* Parses "250ms", "1.5s", "2m", "1h" (bare number = ms) / "512", "64kb", "8mb",
- * "1gb" (bare = bytes). 0 or COLONY_EINVAL (bad syntax, negative, overflow). */
-int colony__config_parse_duration(const char *text, int64_t *ms);
-int colony__config_parse_size(const char *text, int64_t *bytes);
 /* Fills err (which may be NULL); truncates long fields. */
 void colony__config_error_set(colony_config_error *err, const char *file, int line, const char *key,
                               const char *fmt, ...) COLONY_PRINTF(5, 6);
@@ -83,9 +88,6 @@ int colony__config_apply_json(const colony_config *cfg, colony__config_value *va
 /* Reads path and applies it; a missing file is skipped (returns 0). */
 int colony__config_apply_file(const colony_config *cfg, colony__config_value *values, int source,
                               const char *path, colony_config_error *err);
-/* 1-based line where the dotted key path appears in the (valid) JSON text,
- * or 0 if it does not. */
-int colony__config_key_line(const char *text, size_t len, const char *path);
 
 /* Loads defaults plus one JSON layer held in memory, named name in errors and
  * in colony_config_source(); for the fuzzer and tests. Same all-or-nothing

@@ -11,8 +11,6 @@
 #include "core/alloc.h"
 #include "core/config_internal.h"
 
-#define CONFIG_FILE_MAX (16 * 1024 * 1024)
-
 /* ---- line scanner ---------------------------------------------------- */
 
 typedef struct scanner {
@@ -179,6 +177,48 @@ static void skip_value(scanner *s)
     } while (depth > 0 && s->p < s->end);
 }
 
+static int scan_object(scanner *s, size_t base);
+static int scan_array(scanner *s, size_t base);
+
+/* Follows the value at s->p (an object or an array) with the target's rest. */
+static int descend(scanner *s, size_t base)
+{
+    return *s->p == '{' ? scan_object(s, base) : scan_array(s, base);
+}
+
+/* At an array's '[' whose elements continue the target at base with a decimal
+ * index ("routes.2.path"). Returns the line of that element (or of the key
+ * below it), or 0 after consuming the array without finding it. */
+static int scan_array(scanner *s, size_t base)
+{
+    size_t end = base, want = 0;
+    while (end < s->target_len && s->target[end] >= '0' && s->target[end] <= '9' && want < 1000000)
+        want = want * 10 + (size_t)(s->target[end++] - '0');
+    int is_index = end > base && (end == s->target_len || s->target[end] == '.');
+    s->p++;
+    for (size_t i = 0;; i++) {
+        skip_ws(s);
+        if (s->p >= s->end) return 0;
+        if (*s->p == ']') {
+            s->p++;
+            return 0;
+        }
+        if (*s->p == ',') {
+            s->p++;
+            skip_ws(s);
+        }
+        if (s->p >= s->end) return 0;
+        if (is_index && i == want) {
+            if (end == s->target_len) return s->line;
+            if (*s->p == '{' || *s->p == '[') return descend(s, end + 1);
+            return 0;
+        }
+        const char *before = s->p;
+        skip_value(s);
+        if (s->p == before) return 0; /* a stray '}' or ':': not valid JSON */
+    }
+}
+
 /* At an object's '{' whose keys continue the target at base. Returns the line
  * of the target key, or 0 after consuming the object without finding it.
  * Recursion only follows objects on the target's path; each level consumes at
@@ -207,8 +247,8 @@ static int scan_object(scanner *s, size_t base)
         if (matched >= 0) {
             size_t end = base + (size_t)matched;
             if (end == s->target_len) return key_line;
-            if (s->target[end] == '.' && s->p < s->end && *s->p == '{') {
-                int line = scan_object(s, end + 1);
+            if (s->target[end] == '.' && s->p < s->end && (*s->p == '{' || *s->p == '[')) {
+                int line = descend(s, end + 1);
                 if (line) return line;
                 continue;
             }
@@ -217,13 +257,13 @@ static int scan_object(scanner *s, size_t base)
     }
 }
 
-int colony__config_key_line(const char *text, size_t len, const char *path)
+int colony_config_json_line(const char *text, size_t len, const char *path)
 {
     if (!text || !path) return 0;
     scanner s = {text, text + len, 1, path, strlen(path)};
     skip_ws(&s);
-    if (s.p >= s.end || *s.p != '{') return 0;
-    return scan_object(&s, 0);
+    if (s.p >= s.end || (*s.p != '{' && *s.p != '[')) return 0;
+    return descend(&s, 0);
 }
 
 /* ---- applying a decoded object --------------------------------------- */
@@ -241,7 +281,7 @@ typedef struct layer {
 
 static int fail_at_key(layer *l, const char *path, const char *reason)
 {
-    int line = colony__config_key_line(l->text, l->len, path);
+    int line = colony_config_json_line(l->text, l->len, path);
     colony__config_error_set(l->err, l->file, line, path, "%s", reason);
     return COLONY_EINVAL;
 }
@@ -312,12 +352,10 @@ int colony__config_apply_json(const colony_config *cfg, colony__config_value *va
                               colony_config_error *err)
 {
     json_error_t jerr;
-    unsigned long failed_before = colony__alloc_failed_count();
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    int nomem = 0;
+    json_t *root = colony__json_parse(text, len, &jerr, &nomem);
     if (!root) {
-        /* jansson allocates through colony__malloc and reports running out of
-         * memory as a syntax error (or none): tell them apart. */
-        if (colony__alloc_failed_count() != failed_before) {
+        if (nomem) {
             colony__config_error_set(err, file, 0, "", "out of memory");
             return COLONY_ENOMEM;
         }
@@ -346,7 +384,7 @@ int colony__config_apply_json(const colony_config *cfg, colony__config_value *va
 
 /* Reads a whole file into a NUL-terminated buffer. ENOENT passes through so
  * the caller can skip a missing layer. */
-static int read_file(const char *path, char **out, size_t *out_len)
+int colony__config_read_file(const char *path, char **out, size_t *out_len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
@@ -368,7 +406,7 @@ static int read_file(const char *path, char **out, size_t *out_len)
     }
     for (;;) {
         if (len + 1 >= cap) {
-            if (cap >= CONFIG_FILE_MAX) {
+            if (cap >= COLONY__CONFIG_FILE_MAX) {
                 colony__free(buf);
                 close(fd);
                 return COLONY_E2BIG;
@@ -405,14 +443,15 @@ int colony__config_apply_file(const colony_config *cfg, colony__config_value *va
 {
     char *text = NULL;
     size_t len = 0;
-    int rc = read_file(path, &text, &len);
+    int rc = colony__config_read_file(path, &text, &len);
     if (rc == -ENOENT) return 0;
     if (rc == COLONY_ENOMEM) {
         colony__config_error_set(err, path, 0, "", "out of memory");
         return rc;
     }
     if (rc == COLONY_E2BIG) {
-        colony__config_error_set(err, path, 0, "", "file larger than %d bytes", CONFIG_FILE_MAX);
+        colony__config_error_set(err, path, 0, "", "file larger than %d bytes",
+                                 COLONY__CONFIG_FILE_MAX);
         return COLONY_EINVAL;
     }
     if (rc != 0) {

@@ -99,12 +99,12 @@ static int parse_scaled(const char *text, const unit *units, size_t nunits, int6
     return COLONY_EINVAL;
 }
 
-int colony__config_parse_duration(const char *text, int64_t *ms)
+int colony_config_parse_duration(const char *text, int64_t *ms)
 {
     return parse_scaled(text, duration_units, sizeof duration_units / sizeof duration_units[0], ms);
 }
 
-int colony__config_parse_size(const char *text, int64_t *bytes)
+int colony_config_parse_size(const char *text, int64_t *bytes)
 {
     return parse_scaled(text, size_units, sizeof size_units / sizeof size_units[0], bytes);
 }
@@ -289,10 +289,10 @@ int colony__config_value_from_text(const colony_config_setting *s, const char *t
         rc = parse_double(text, &d);
         break;
     case COLONY_CONFIG_DURATION:
-        rc = colony__config_parse_duration(text, &i);
+        rc = colony_config_parse_duration(text, &i);
         break;
     case COLONY_CONFIG_SIZE:
-        rc = colony__config_parse_size(text, &i);
+        rc = colony_config_parse_size(text, &i);
         break;
     case COLONY_CONFIG_STRING:
         break;
@@ -347,13 +347,13 @@ int colony__config_value_from_json(const colony_config_setting *s, const json_t 
         if (json_is_number(v))
             rc = json_whole_amount(v, &i);
         else if (json_is_string(v))
-            rc = colony__config_parse_duration(json_string_value(v), &i);
+            rc = colony_config_parse_duration(json_string_value(v), &i);
         break;
     case COLONY_CONFIG_SIZE:
         if (json_is_number(v))
             rc = json_whole_amount(v, &i);
         else if (json_is_string(v))
-            rc = colony__config_parse_size(json_string_value(v), &i);
+            rc = colony_config_parse_size(json_string_value(v), &i);
         break;
     }
     if (rc != 0) {

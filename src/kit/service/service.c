@@ -93,6 +93,10 @@ static colony_config_setting *build_table(const colony_service_options *o, size_
     if (!t) return NULL;
     memcpy(t, builtin_settings, sizeof(builtin_settings));
     if (o->listen) t[0].default_value = o->listen;
+    if (o->listen_key) {
+        t[0].key = o->listen_key;
+        t[0].description = "address of the service's own endpoints (/health, /ready, /metrics)";
+    }
     if (o->nsettings) memcpy(t + BUILTIN_COUNT, o->settings, o->nsettings * sizeof(*t));
     return t;
 }
@@ -377,7 +381,7 @@ int colony_service_discard(colony_service *svc, int exit_code)
 
 int colony_service_run(colony_service *svc)
 {
-    const char *listen = colony_config_get_string(svc->config, "listen");
+    const char *listen = colony_config_get_string(svc->config, svc->table[0].key);
     int rc = colony_server_listen(svc->server, listen);
     if (rc) {
         COLONY_LOG_ERROR("cannot listen", COLONY_LF_STR("address", listen),

@@ -55,7 +55,7 @@ static void durations_and_sizes(void **state)
     };
     for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
         int64_t ms = -7;
-        int rc = colony__config_parse_duration(durations[i].text, &ms);
+        int rc = colony_config_parse_duration(durations[i].text, &ms);
         if (durations[i].ms < 0) {
             assert_int_equal(rc, COLONY_EINVAL);
         } else {
@@ -74,7 +74,7 @@ static void durations_and_sizes(void **state)
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         int64_t bytes = -7;
-        int rc = colony__config_parse_size(sizes[i].text, &bytes);
+        int rc = colony_config_parse_size(sizes[i].text, &bytes);
         if (sizes[i].bytes < 0) {
             assert_int_equal(rc, COLONY_EINVAL);
         } else {
@@ -82,7 +82,7 @@ static void durations_and_sizes(void **state)
             assert_int_equal(bytes, sizes[i].bytes);
         }
     }
-    assert_int_equal(colony__config_parse_size(NULL, &(int64_t){0}), COLONY_EINVAL);
+    assert_int_equal(colony_config_parse_size(NULL, &(int64_t){0}), COLONY_EINVAL);
 }
 
 static void json_values_of_every_type(void **state)
@@ -322,21 +322,32 @@ static void key_lines(void **state)
     const char *text = "{\"a\": {\"s\": \"}{\\\"\\n\", \"b\":\n[1, {\"c\": 2}\n],\n"
                        "\"c\": {\"d\"\n: 1}}, \"a.x\": 3,\n\"\\ud83d\\ude00\": 1}";
     size_t len = strlen(text);
-    assert_int_equal(colony__config_key_line(text, len, "a"), 1);
-    assert_int_equal(colony__config_key_line(text, len, "a.b"), 1);
-    assert_int_equal(colony__config_key_line(text, len, "a.c"), 4);
-    assert_int_equal(colony__config_key_line(text, len, "a.c.d"), 4);
-    assert_int_equal(colony__config_key_line(text, len, "a.x"), 5);
-    assert_int_equal(colony__config_key_line(text, len, "\xf0\x9f\x98\x80"), 6);
-    assert_int_equal(colony__config_key_line(text, len, "a.b.c"), 0); /* inside an array */
-    assert_int_equal(colony__config_key_line(text, len, "a.s"), 1);
-    assert_int_equal(colony__config_key_line(text, len, "z"), 0);
-    assert_int_equal(colony__config_key_line(text, 10, "a.c"), 0); /* cut short: no crash */
-    assert_int_equal(colony__config_key_line(NULL, 0, "a"), 0);
+    assert_int_equal(colony_config_json_line(text, len, "a"), 1);
+    assert_int_equal(colony_config_json_line(text, len, "a.b"), 1);
+    assert_int_equal(colony_config_json_line(text, len, "a.c"), 4);
+    assert_int_equal(colony_config_json_line(text, len, "a.c.d"), 4);
+    assert_int_equal(colony_config_json_line(text, len, "a.x"), 5);
+    assert_int_equal(colony_config_json_line(text, len, "\xf0\x9f\x98\x80"), 6);
+    assert_int_equal(colony_config_json_line(text, len, "a.b.c"), 0);   /* not an index */
+    assert_int_equal(colony_config_json_line(text, len, "a.b.1"), 2);   /* array element */
+    assert_int_equal(colony_config_json_line(text, len, "a.b.1.c"), 2); /* key inside it */
+    assert_int_equal(colony_config_json_line(text, len, "a.b.2"), 0);   /* past the end */
+    const char *list = "{\"r\": [\n{\"p\": 1},\n{\"p\": 2,\n \"q\": [[0], [1,\n 5]]}]}";
+    assert_int_equal(colony_config_json_line(list, strlen(list), "r.0.p"), 2);
+    assert_int_equal(colony_config_json_line(list, strlen(list), "r.1.p"), 3);
+    assert_int_equal(colony_config_json_line(list, strlen(list), "r.1.q"), 4);
+    assert_int_equal(colony_config_json_line(list, strlen(list), "r.1.q.1.1"), 5);
+    assert_int_equal(colony_config_json_line("[}", 2, "1"), 0); /* stray brace: no loop */
+    assert_int_equal(colony_config_json_line("[\n7]", 4, "0"), 2);
+    assert_int_equal(colony_config_json_line("{\"a\":[}", 7, "a.1"), 0);
+    assert_int_equal(colony_config_json_line(text, len, "a.s"), 1);
+    assert_int_equal(colony_config_json_line(text, len, "z"), 0);
+    assert_int_equal(colony_config_json_line(text, 10, "a.c"), 0); /* cut short: no crash */
+    assert_int_equal(colony_config_json_line(NULL, 0, "a"), 0);
     char *guarded = colony_test_guarded_copy(text, len);
-    assert_int_equal(colony__config_key_line(guarded, len, "a.c.d"), 4);
+    assert_int_equal(colony_config_json_line(guarded, len, "a.c.d"), 4);
     for (size_t cut = 0; cut < len; cut++)
-        colony__config_key_line(guarded + len - cut, cut, "a.c.d");
+        colony_config_json_line(guarded + len - cut, cut, "a.c.d");
     colony_test_guarded_free(guarded, len);
 }
 

@@ -1,0 +1,82 @@
+/* The gateway's routes file: routes and the upstreams they lead to, parsed
+ * and validated all or nothing (docs/gateway.md, "Routes file"). A config is
+ * immutable once built and reference-counted: a reload swaps in a new one for
+ * new requests while requests in flight keep the one they started with. */
+#ifndef COLONY_GATEWAY_CONFIG_H
+#define COLONY_GATEWAY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "colony/balance.h"
+#include "colony/config.h"
+#include "gateway/route.h"
+
+typedef struct gw_target {
+    char *url;     /* origin: "http://127.0.0.1:3001" */
+    char *address; /* "127.0.0.1:3001", the balancer's endpoint address */
+    uint32_t weight;
+} gw_target;
+
+typedef struct gw_upstream {
+    char *name;
+    colony_balance_strategy strategy;
+    char *hash_header;  /* ring/ip hash key from this request header; NULL: client address */
+    char *hash_cookie;  /* or from this cookie */
+    gw_target *targets; /* static targets; none when service is set */
+    size_t ntargets;
+    char *service;                 /* found in the registry (passing instances) */
+    char *tag;                     /* only instances with this tag; NULL: all */
+    uint32_t consecutive_failures; /* passive health: ejection after this many in a row */
+    uint64_t base_ejection_ms;
+    uint32_t max_ejection_percent;
+} gw_upstream;
+
+typedef struct gw_split {
+    size_t upstream; /* index into gw_config.upstreams */
+    uint32_t weight;
+} gw_split;
+
+typedef struct gw_route_conf {
+    gw_route match;
+    gw_split *splits; /* one, or a weighted split (canary, blue-green) */
+    size_t nsplits;
+    uint32_t total_weight;
+    uint64_t connect_timeout_ms, try_timeout_ms, total_timeout_ms;
+    uint32_t retries;         /* extra attempts, on another instance where there is one */
+    int retry_non_idempotent; /* also retry POST and PATCH */
+    unsigned retry_on;        /* GW_RETRY_* */
+} gw_route_conf;
+
+enum {
+    GW_RETRY_CONNECT = 1, /* connection refused or failed */
+    GW_RETRY_RESET = 2,   /* reset or closed before a response */
+    GW_RETRY_502 = 4,
+    GW_RETRY_503 = 8,
+    GW_RETRY_504 = 16,
+};
+
+typedef struct gw_config {
+    unsigned refs;
+    gw_route_conf *routes;
+    size_t nroutes;
+    gw_route **table; /* &routes[i].match, for colony__gw_match */
+    gw_upstream *upstreams;
+    size_t nupstreams;
+} gw_config;
+
+/* Builds a config from a parsed routes file. On error returns COLONY_EINVAL
+ * (or ENOMEM) with err naming file, line, key and reason; *out is NULL. */
+int colony__gw_config_build(const colony_json_doc *doc, gw_config **out, colony_config_error *err);
+/* Loads and builds path. */
+int colony__gw_config_load(const char *path, gw_config **out, colony_config_error *err);
+/* A config for `--route PATH=URL` quick starts: each prefix to one static URL. */
+int colony__gw_config_quick(const char *const *routes, size_t n, gw_config **out,
+                            colony_config_error *err);
+
+gw_config *colony__gw_config_ref(gw_config *c);
+void colony__gw_config_unref(gw_config *c);
+
+/* The upstream with this name, or NULL. */
+const gw_upstream *colony__gw_config_upstream(const gw_config *c, const char *name);
+
+#endif

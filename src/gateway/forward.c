@@ -1,0 +1,223 @@
+/* Request and response headers across the gateway (forward.h). */
+#include "gateway/forward.h"
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include "colony/error.h"
+#include "colony/http_parser.h"
+#include "colony/trace.h"
+
+#define GW_MAX_PATH 8192 /* the rewritten path and query */
+
+static const char *const hop_by_hop[] = {"Connection", "Proxy-Connection",  "Keep-Alive",
+                                         "TE",         "Transfer-Encoding", "Upgrade",
+                                         "Trailer"};
+
+/* 1 if the comma-separated list holds token (case-insensitive). */
+static int list_has(const char *list, const char *token, size_t len)
+{
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ", \t");
+        if (n == len && strncasecmp(p, token, len) == 0) return 1;
+        p += n;
+    }
+    return 0;
+}
+
+int colony__gw_hop_by_hop(const char *name, size_t name_len, const char *connection)
+{
+    for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++)
+        if (strlen(hop_by_hop[i]) == name_len && strncasecmp(name, hop_by_hop[i], name_len) == 0)
+            return 1;
+    return connection && list_has(connection, name, name_len);
+}
+
+/* Headers the gateway sets itself, or that no client may set: identity headers
+ * (X-User-*) come only from the gateway's own authentication. */
+static int replaced_by_gateway(const char *name)
+{
+    static const char *const replaced[] = {
+        "Host",      "Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+        "Forwarded", "X-Request-ID"};
+    for (size_t i = 0; i < sizeof(replaced) / sizeof(replaced[0]); i++)
+        if (strcasecmp(name, replaced[i]) == 0) return 1;
+    return strncasecmp(name, "X-User-", 7) == 0;
+}
+
+/* The client's address without its port: "1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1". */
+static const char *client_ip(colony_request *req, colony_arena *a)
+{
+    const char *peer = colony_request_peer(req);
+    if (peer[0] == '[') {
+        const char *close = strchr(peer, ']');
+        return close ? colony_arena_strndup(a, peer + 1, (size_t)(close - peer - 1)) : peer;
+    }
+    const char *colon = strrchr(peer, ':');
+    return colon ? colony_arena_strndup(a, peer, (size_t)(colon - peer)) : peer;
+}
+
+static const char *request_id(colony_request *req, colony_arena *a)
+{
+    const char *given = colony_request_header(req, "X-Request-ID");
+    if (given && *given && strlen(given) <= 200) return given;
+    uint8_t id[16];
+    char hex[33];
+    colony_trace_new_trace_id(id);
+    colony_trace_hex(id, sizeof(id), hex);
+    return colony_arena_strndup(a, hex, 32);
+}
+
+static int add(gw_forward *f, size_t *n, const char *name, const char *value)
+{
+    if (!value) return COLONY_ENOMEM;
+    f->headers[(*n)++] = name;
+    f->headers[(*n)++] = value;
+    return 0;
+}
+
+static int build_headers(gw_forward *f, colony_request *req)
+{
+    colony_arena *a = f->arena;
+    size_t count = colony_request_header_count(req);
+    f->headers = colony_arena_alloc(a, (2 * count + 2 * 8 + 1) * sizeof(char *));
+    if (!f->headers) return COLONY_ENOMEM;
+    const char *connection = colony_request_header(req, "Connection");
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *name, *value;
+        colony_request_header_at(req, i, &name, &value);
+        if (colony__gw_hop_by_hop(name, strlen(name), connection) || replaced_by_gateway(name))
+            continue;
+        f->headers[n++] = name;
+        f->headers[n++] = value;
+    }
+    const char *ip = client_ip(req, a);
+    const char *host = colony_request_header(req, "Host");
+    const char *prior = colony_request_header(req, "X-Forwarded-For");
+    const char *prior_fwd = colony_request_header(req, "Forwarded");
+    int v6 = ip && strchr(ip, ':');
+    const char *node = ip ? colony_arena_sprintf(a, v6 ? "\"[%s]\"" : "%s", ip) : NULL;
+    const char *this_hop =
+        node ? (host ? colony_arena_sprintf(a, "for=%s;host=\"%s\";proto=http", node, host)
+                     : colony_arena_sprintf(a, "for=%s;proto=http", node))
+             : NULL;
+    int rc = add(f, &n, "X-Forwarded-For",
+                 prior && ip ? colony_arena_sprintf(a, "%s, %s", prior, ip) : ip);
+    if (!rc) rc = add(f, &n, "X-Forwarded-Proto", "http");
+    if (!rc && host) rc = add(f, &n, "X-Forwarded-Host", host);
+    if (!rc)
+        rc = add(f, &n, "Forwarded",
+                 prior_fwd && this_hop ? colony_arena_sprintf(a, "%s, %s", prior_fwd, this_hop)
+                                       : this_hop);
+    if (!rc) rc = add(f, &n, "X-Request-ID", request_id(req, a));
+    if (rc) return rc;
+    f->host_slot = n;
+    f->headers[n++] = "Host";
+    f->headers[n++] = NULL; /* the instance's address, per attempt */
+    f->headers[n] = NULL;
+    return 0;
+}
+
+int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_match *m,
+                               const char *path, const gw_upstream *up)
+{
+    (void)up;
+    memset(f, 0, sizeof(*f));
+    f->arena = colony_request_arena(req);
+    f->method = colony_request_method(req);
+    f->idempotent = colony_http_method_idempotent(f->method);
+    f->body = colony_request_body(req, &f->body_len);
+    if (f->body_len == 0) f->body = NULL;
+    char *upath = colony_arena_alloc(f->arena, GW_MAX_PATH);
+    if (!upath) return COLONY_ENOMEM;
+    int len = colony__gw_rewrite(m, path, upath, GW_MAX_PATH);
+    if (len < 0) return COLONY_E2BIG;
+    const char *query = colony_request_query(req);
+    if (*query) {
+        if ((size_t)len + 1 + strlen(query) >= GW_MAX_PATH) return COLONY_E2BIG;
+        snprintf(upath + len, GW_MAX_PATH - (size_t)len, "?%s", query);
+    }
+    f->path_query = upath;
+    return build_headers(f, req);
+}
+
+int colony__gw_forward_target(gw_forward *f, const char *address, colony_client_request *out)
+{
+    size_t need = sizeof("http://") + strlen(address) + strlen(f->path_query);
+    if (need > f->url_size) {
+        f->url = colony_arena_alloc(f->arena, need);
+        if (!f->url) return COLONY_ENOMEM;
+        f->url_size = need;
+    }
+    snprintf(f->url, f->url_size, "http://%s%s", address, f->path_query);
+    f->headers[f->host_slot + 1] = address;
+    *out = (colony_client_request){.method = f->method,
+                                   .url = f->url,
+                                   .headers = f->headers,
+                                   .body = f->body,
+                                   .body_len = f->body_len};
+    return 0;
+}
+
+int colony__gw_forward_may_retry(const gw_forward *f, const gw_route_conf *r, unsigned attempts)
+{
+    return attempts <= r->retries && (f->idempotent || r->retry_non_idempotent);
+}
+
+/* The value of cookie `name` in a Cookie header, or NULL. */
+static const char *cookie_value(const char *cookies, const char *name, size_t *len)
+{
+    size_t name_len = strlen(name);
+    for (const char *p = cookies; p && *p;) {
+        while (*p == ' ' || *p == ';')
+            p++;
+        size_t n = strcspn(p, ";");
+        if (n > name_len && strncmp(p, name, name_len) == 0 && p[name_len] == '=') {
+            *len = n - name_len - 1;
+            return p + name_len + 1;
+        }
+        p += n;
+    }
+    return NULL;
+}
+
+const char *colony__gw_forward_hash_key(gw_forward *f, colony_request *req, const gw_upstream *up,
+                                        size_t *len)
+{
+    *len = 0;
+    if (up->strategy != COLONY_BALANCE_IP_HASH && up->strategy != COLONY_BALANCE_RING_HASH)
+        return NULL;
+    const char *key = NULL;
+    if (up->hash_header)
+        key = colony_request_header(req, up->hash_header);
+    else if (up->hash_cookie)
+        return cookie_value(colony_request_header(req, "Cookie"), up->hash_cookie, len);
+    else
+        key = client_ip(req, f->arena);
+    if (key) *len = strlen(key);
+    return key;
+}
+
+int colony__gw_forward_response_head(colony_request *req, const colony_client_response *res)
+{
+    const char *connection = NULL;
+    for (size_t i = 0; i < res->num_headers; i++)
+        if (res->headers[i].name_len == 10 &&
+            strncasecmp(res->headers[i].name, "Connection", 10) == 0)
+            connection = colony_arena_strndup(colony_request_arena(req), res->headers[i].value,
+                                              res->headers[i].value_len);
+    colony_arena *a = colony_request_arena(req);
+    for (size_t i = 0; i < res->num_headers; i++) {
+        const colony_http_header *h = &res->headers[i];
+        if (colony__gw_hop_by_hop(h->name, h->name_len, connection)) continue;
+        if (h->name_len == 4 && strncasecmp(h->name, "Date", 4) == 0) continue; /* ours is sent */
+        const char *name = colony_arena_strndup(a, h->name, h->name_len);
+        const char *value = colony_arena_strndup(a, h->value, h->value_len);
+        if (!name || !value) return COLONY_ENOMEM;
+        int rc = colony_response_header(req, name, value);
+        if (rc == COLONY_ENOMEM) return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,46 @@
+/* What the gateway sends upstream for one request: the rewritten path with
+ * its query, the request headers less hop-by-hop and identity headers, plus
+ * Host and the forwarding headers (X-Forwarded-For/-Proto/-Host, Forwarded,
+ * X-Request-ID); and what it sends back: the upstream's response headers less
+ * hop-by-hop ones (RFC 9110 §7.6.1). Memory comes from the request arena. */
+#ifndef COLONY_GATEWAY_FORWARD_H
+#define COLONY_GATEWAY_FORWARD_H
+
+#include <stddef.h>
+#include "colony/http_client.h"
+#include "colony/http_server.h"
+#include "gateway/config.h"
+
+typedef struct gw_forward {
+    const char *method;
+    const char **headers; /* name, value, ..., NULL; headers[host_slot + 1] is set per attempt */
+    size_t host_slot;
+    char *path_query; /* the upstream path and "?query" */
+    char *url;        /* http://address + path_query, rebuilt per attempt */
+    size_t url_size;
+    colony_arena *arena;
+    const void *body;
+    size_t body_len;
+    int idempotent;
+} gw_forward;
+
+/* Prepares f for req matched by m (path: the normalized request path).
+ * 0, COLONY_E2BIG (rewritten path too long) or COLONY_ENOMEM. */
+int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_match *m,
+                               const char *path, const gw_upstream *up);
+/* Fills out with the request for one attempt at address ("host:port"). */
+int colony__gw_forward_target(gw_forward *f, const char *address, colony_client_request *out);
+/* 1 if attempt number `attempts` may be followed by another. */
+int colony__gw_forward_may_retry(const gw_forward *f, const gw_route_conf *r, unsigned attempts);
+/* The balancer key of req for a hashing upstream (header, cookie or client
+ * address), or NULL. */
+const char *colony__gw_forward_hash_key(gw_forward *f, colony_request *req, const gw_upstream *up,
+                                        size_t *len);
+/* Copies the upstream response's end-to-end headers onto req's response. */
+int colony__gw_forward_response_head(colony_request *req, const colony_client_response *res);
+
+/* 1 if name is hop-by-hop for a message whose Connection header is
+ * `connection` (may be NULL): never forwarded either way. */
+int colony__gw_hop_by_hop(const char *name, size_t name_len, const char *connection);
+
+#endif

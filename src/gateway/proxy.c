@@ -1,0 +1,329 @@
+/* The proxy handler (proxy.h): route → pick → forward → stream back, with
+ * retries on another instance while nothing has been sent downstream. */
+#include "gateway/proxy.h"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include "colony/error.h"
+#include "colony/http_parser.h"
+#include "colony/log.h"
+#include "core/alloc.h"
+#include "gateway/forward.h"
+
+typedef struct proxy_call {
+    gw_proxy *proxy;
+    colony_request *req; /* NULL once the downstream request is over */
+    gw_runtime *rt;      /* a reference: balancers stay while the call runs */
+    const gw_route_conf *route;
+    gw_upstream_rt *up;
+    colony_endpoint *ep;      /* the current attempt's pick */
+    colony_client_call *call; /* the current attempt, while in flight */
+    gw_forward fwd;           /* headers and path to send, in the request arena */
+    const char *hash_key;
+    size_t hash_key_len;
+    uint64_t start_ms, try_start_ms;
+    unsigned attempts;
+    int started;      /* the response has started downstream */
+    int retry_status; /* a retryable status seen in the head, 0 if none */
+    int status;       /* the status sent downstream */
+    uint64_t bytes_out;
+    int refs; /* the downstream request and the upstream call */
+} proxy_call;
+
+static void call_unref(proxy_call *pc)
+{
+    if (--pc->refs > 0) return;
+    colony__gw_runtime_unref(pc->rt);
+    pc->proxy->stats.in_flight--;
+    colony__free(pc);
+}
+
+static uint64_t next_random(gw_proxy *p)
+{
+    uint64_t z = (p->random_state += 0x9e3779b97f4a7c15ULL); /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* A weighted choice among the route's splits (canary, blue-green). */
+static gw_upstream_rt *choose_upstream(proxy_call *pc)
+{
+    const gw_route_conf *r = pc->route;
+    size_t chosen = r->splits[0].upstream;
+    if (r->nsplits > 1) {
+        uint64_t x = next_random(pc->proxy) % r->total_weight;
+        for (size_t i = 0; i < r->nsplits; i++) {
+            if (x < r->splits[i].weight) {
+                chosen = r->splits[i].upstream;
+                break;
+            }
+            x -= r->splits[i].weight;
+        }
+    }
+    return &pc->rt->ups[chosen];
+}
+
+static int respond_error(proxy_call *pc, int status, const char *error, const char *message)
+{
+    pc->status = status;
+    pc->started = 1;
+    return colony_respond_error(pc->req, status, error, message);
+}
+
+/* Forward declaration: attempts chain through the done callback. */
+static void start_attempt(proxy_call *pc);
+
+static int head_arrived(colony_client_call *call, const colony_client_response *res, void *ud)
+{
+    (void)call;
+    proxy_call *pc = ud;
+    if (!pc->req) return 1; /* the client left: stop reading */
+    const gw_route_conf *r = pc->route;
+    unsigned bit = res->status == 502   ? GW_RETRY_502
+                   : res->status == 503 ? GW_RETRY_503
+                   : res->status == 504 ? GW_RETRY_504
+                                        : 0;
+    if ((r->retry_on & bit) && colony__gw_forward_may_retry(&pc->fwd, r, pc->attempts)) {
+        pc->retry_status = res->status;
+        return 1; /* abort this attempt; done_cb retries */
+    }
+    int rc = colony__gw_forward_response_head(pc->req, res);
+    if (rc == 0) rc = colony_response_start(pc->req, res->status);
+    if (rc) return 1;
+    pc->started = 1;
+    pc->status = res->status;
+    return 0;
+}
+
+static void data_arrived(colony_client_call *call, const char *data, size_t len, void *ud)
+{
+    (void)call;
+    proxy_call *pc = ud;
+    if (!pc->req) return;
+    if (colony_response_write(pc->req, data, len, NULL, NULL) == 0) pc->bytes_out += len;
+}
+
+static int retryable_error(const gw_route_conf *r, int err)
+{
+    if (err == COLONY_ECONNREFUSED || err == -EHOSTUNREACH || err == -ENETUNREACH)
+        return (r->retry_on & GW_RETRY_CONNECT) != 0;
+    if (err == COLONY_ECONNRESET || err == -EPIPE || err == COLONY_EPROTO)
+        return (r->retry_on & GW_RETRY_RESET) != 0;
+    return 0;
+}
+
+static void call_done(colony_client_call *call, int err, const colony_client_response *res,
+                      void *ud)
+{
+    (void)call;
+    proxy_call *pc = ud;
+    gw_proxy *p = pc->proxy;
+    pc->call = NULL;
+    uint64_t now = uv_now(p->loop);
+    int failed = err != 0 || pc->retry_status != 0 || (res && res->status >= 500) ||
+                 (pc->started && pc->status >= 500);
+    colony_balancer_release(pc->up->balancer, pc->ep, !failed, now - pc->try_start_ms, now);
+    pc->ep = NULL;
+    if (pc->req) {
+        if (pc->started) {
+            colony_response_end(pc->req);
+        } else if ((pc->retry_status || retryable_error(pc->route, err)) &&
+                   colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts) &&
+                   now - pc->start_ms < pc->route->total_timeout_ms) {
+            pc->retry_status = 0;
+            p->stats.retries++;
+            if (p->m_retries)
+                colony_metric_inc(colony_metric_with(p->m_retries, pc->route->match.name), 1);
+            start_attempt(pc);
+        } else if (pc->retry_status) {
+            char msg[64];
+            snprintf(msg, sizeof(msg), "upstream answered %d on every attempt", pc->retry_status);
+            p->stats.upstream_failed++;
+            respond_error(pc, 502, "bad_gateway", msg);
+        } else if (err == COLONY_ETIMEDOUT) {
+            p->stats.timed_out++;
+            respond_error(pc, 504, "gateway_timeout", "the upstream did not answer in time");
+        } else {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "upstream failed: %s", colony_strerror(err));
+            p->stats.upstream_failed++;
+            respond_error(pc, 502, "bad_gateway", msg);
+        }
+    }
+    call_unref(pc);
+}
+
+static void start_attempt(proxy_call *pc)
+{
+    gw_proxy *p = pc->proxy;
+    uint64_t now = uv_now(p->loop);
+    pc->try_start_ms = now;
+    pc->attempts++;
+    if (colony_balancer_pick(pc->up->balancer, pc->hash_key, pc->hash_key_len, now, &pc->ep)) {
+        p->stats.no_instance++;
+        respond_error(pc, 503, "no_healthy_upstream",
+                      pc->attempts > 1 ? "no other healthy instance to retry on"
+                                       : "no healthy instance of the upstream");
+        return;
+    }
+    uint64_t left = pc->route->total_timeout_ms - (now - pc->start_ms);
+    uint64_t timeout = pc->route->try_timeout_ms < left ? pc->route->try_timeout_ms : left;
+    colony_client_request r = {0};
+    int rc = colony__gw_forward_target(&pc->fwd, colony_endpoint_address(pc->ep), &r);
+    if (rc == 0) {
+        r.head_cb = head_arrived;
+        r.data_cb = data_arrived;
+        r.timeout_ms = timeout ? timeout : 1;
+        rc = colony_client_request_send(p->client, &r, call_done, pc, &pc->call);
+    }
+    if (rc) {
+        colony_balancer_release(pc->up->balancer, pc->ep, 1, 0, now);
+        pc->ep = NULL;
+        p->stats.no_instance++;
+        respond_error(pc, 503, "overloaded", "the gateway cannot reach the upstream now");
+        return;
+    }
+    pc->refs++;
+}
+
+static void log_access(proxy_call *pc, colony_request *req)
+{
+    uint64_t ms = uv_now(pc->proxy->loop) - pc->start_ms;
+    COLONY_LOG_INFO(
+        "access", COLONY_LF_STR("method", colony_request_method(req)),
+        COLONY_LF_STR("path", colony_request_path(req)),
+        COLONY_LF_STR("route", pc->route->match.name), COLONY_LF_INT("status", pc->status),
+        COLONY_LF_INT("bytes_out", (long long)pc->bytes_out),
+        COLONY_LF_INT("duration_ms", (long long)ms),
+        COLONY_LF_STR("upstream", pc->up ? pc->up->conf->name : ""),
+        COLONY_LF_INT("attempts", pc->attempts), COLONY_LF_STR("client", colony_request_peer(req)));
+}
+
+static void request_over(colony_request *req, int status, void *ud)
+{
+    (void)status;
+    proxy_call *pc = ud;
+    gw_proxy *p = pc->proxy;
+    if (pc->call) colony_client_call_cancel(pc->call);
+    p->stats.requests++;
+    if (p->m_requests) {
+        char code[8];
+        snprintf(code, sizeof(code), "%d", pc->status ? pc->status : 499);
+        colony_metric_inc(colony_metric_with(p->m_requests, pc->route->match.name, code,
+                                             pc->up ? pc->up->conf->name : ""),
+                          1);
+    }
+    if (p->m_duration)
+        colony_metric_observe(colony_metric_with(p->m_duration, pc->route->match.name),
+                              (double)(uv_now(p->loop) - pc->start_ms) / 1000.0);
+    if (p->access_log) log_access(pc, req);
+    pc->req = NULL;
+    call_unref(pc);
+}
+
+static const char *request_header(void *req, const char *name)
+{
+    return colony_request_header(req, name);
+}
+
+void colony__gw_proxy_handle(colony_request *req, void *proxy)
+{
+    gw_proxy *p = proxy;
+    if (!p->current) {
+        colony_respond_error(req, 503, "not_ready", "the gateway has no routes loaded");
+        return;
+    }
+    const char *raw = colony_request_path(req);
+    size_t raw_len = strlen(raw);
+    char *path = colony_arena_alloc(colony_request_arena(req), raw_len + 1);
+    if (!path) {
+        colony_respond_error(req, 503, "overloaded", "out of memory");
+        return;
+    }
+    if (colony_http_path_normalize(raw, raw_len, path) < 0) {
+        p->stats.bad_request++;
+        colony_respond_error(req, 400, "bad_request", "the request path is not valid");
+        return;
+    }
+    gw_runtime *rt = p->current;
+    gw_match m;
+    if (!colony__gw_match(rt->cfg->table, rt->cfg->nroutes, colony_request_method(req),
+                          colony_request_header(req, "Host"), path, request_header, req, &m)) {
+        p->stats.not_found++;
+        colony_respond_error(req, 404, "not_found", "no route matches this request");
+        return;
+    }
+    proxy_call *pc = colony__calloc(1, sizeof(*pc));
+    if (!pc) {
+        colony_respond_error(req, 503, "overloaded", "out of memory");
+        return;
+    }
+    pc->proxy = p;
+    pc->req = req;
+    pc->rt = colony__gw_runtime_ref(rt);
+    pc->route = m.route->target;
+    pc->start_ms = uv_now(p->loop);
+    pc->refs = 1;
+    p->stats.in_flight++;
+    if (colony_request_on_finish(req, request_over, pc)) {
+        pc->refs = 1;
+        call_unref(pc);
+        colony_respond_error(req, 503, "overloaded", "out of memory");
+        return;
+    }
+    pc->up = choose_upstream(pc);
+    int rc = colony__gw_forward_prepare(&pc->fwd, req, &m, path, pc->up->conf);
+    if (rc) {
+        respond_error(pc, rc == COLONY_E2BIG ? 414 : 503,
+                      rc == COLONY_E2BIG ? "uri_too_long" : "overloaded",
+                      rc == COLONY_E2BIG ? "the rewritten path is too long" : "out of memory");
+        return;
+    }
+    pc->hash_key = colony__gw_forward_hash_key(&pc->fwd, req, pc->up->conf, &pc->hash_key_len);
+    start_attempt(pc);
+}
+
+int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int access_log)
+{
+    memset(p, 0, sizeof(*p));
+    p->loop = loop;
+    p->access_log = access_log;
+    p->random_state = uv_hrtime();
+    colony_client_options co;
+    colony_client_options_init(&co);
+    p->client = colony_client_new(loop, &co);
+    if (!p->client) return COLONY_ENOMEM;
+    if (m) {
+        static const char *const by_route_code[] = {"route", "code", "upstream", NULL};
+        static const char *const by_route[] = {"route", NULL};
+        p->m_requests = colony_metrics_counter(m, "gateway_requests_total",
+                                               "Requests answered, by route, status code and "
+                                               "upstream.",
+                                               by_route_code);
+        p->m_duration = colony_metrics_histogram(m, "gateway_request_duration_seconds",
+                                                 "Time from the request to the end of the "
+                                                 "response, by route.",
+                                                 by_route, NULL, 0);
+        p->m_retries =
+            colony_metrics_counter(m, "gateway_retries_total",
+                                   "Attempts retried on another instance, by route.", by_route);
+        if (!p->m_requests || !p->m_duration || !p->m_retries) return COLONY_ENOMEM;
+    }
+    return 0;
+}
+
+void colony__gw_proxy_install(gw_proxy *p, gw_runtime *rt)
+{
+    gw_runtime *old = p->current;
+    p->current = rt;
+    colony__gw_runtime_unref(old);
+}
+
+void colony__gw_proxy_close(gw_proxy *p, void (*cb)(void *ud), void *ud)
+{
+    colony__gw_proxy_install(p, NULL);
+    colony_client_close(p->client, cb, ud);
+    p->client = NULL;
+}

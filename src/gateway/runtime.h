@@ -1,0 +1,35 @@
+/* A routes config put to work: one balancer per upstream, fed by its static
+ * targets or by a registry watch. Reference-counted like the config: each
+ * request holds the runtime it started with, so a reload never pulls a
+ * balancer out from under a request in flight. One loop thread. */
+#ifndef COLONY_GATEWAY_RUNTIME_H
+#define COLONY_GATEWAY_RUNTIME_H
+
+#include <stdint.h>
+#include "colony/balance.h"
+#include "colony/discovery.h"
+#include "gateway/config.h"
+
+typedef struct gw_upstream_rt {
+    const gw_upstream *conf;
+    colony_balancer *balancer;
+    colony_discovery *watch; /* service upstreams; NULL for static targets */
+} gw_upstream_rt;
+
+typedef struct gw_runtime {
+    unsigned refs;
+    gw_config *cfg;      /* holds a reference */
+    gw_upstream_rt *ups; /* parallel to cfg->upstreams */
+    uint64_t generation; /* 1 for the first config, +1 per reload */
+} gw_runtime;
+
+/* Builds the balancers of cfg (taking a reference to it). registry may be
+ * NULL when no upstream names a service. 0, COLONY_EINVAL (a service upstream
+ * without a registry) or COLONY_ENOMEM. */
+int colony__gw_runtime_new(gw_config *cfg, colony_registry_client *registry, uint64_t generation,
+                           gw_runtime **out);
+gw_runtime *colony__gw_runtime_ref(gw_runtime *rt);
+/* The last reference stops the watches and frees the balancers. */
+void colony__gw_runtime_unref(gw_runtime *rt);
+
+#endif

@@ -1,0 +1,118 @@
+/* A test upstream for the gateway: answers every request with what it got.
+ *   ANY /...            -> 200 {"instance", "method", "path", "query", "headers": {...}, "body"}
+ *   ?status=N           -> answers with status N instead
+ *   ?delay=MS           -> answers after MS milliseconds
+ *   ?bytes=N            -> answers with N bytes of 'x' (text/plain), streamed in 64 KiB pieces
+ * --name NAME sets "instance" (default "echo"); other flags are the service's. */
+#include <colony/colony.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *instance = "echo";
+
+typedef struct delayed {
+    uv_timer_t timer;
+    colony_request *req;
+    json_t *body;
+    int status;
+} delayed;
+
+static void delayed_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void answer_later(uv_timer_t *t)
+{
+    delayed *d = t->data;
+    colony_respond_json(d->req, d->status, d->body);
+    json_decref(d->body);
+    t->data = d;
+    uv_close((uv_handle_t *)t, delayed_closed);
+}
+
+static void stream_bytes(colony_request *req, size_t n)
+{
+    static char piece[65536];
+    memset(piece, 'x', sizeof(piece));
+    char len[32];
+    snprintf(len, sizeof(len), "%zu", n);
+    colony_response_header(req, "Content-Type", "text/plain");
+    colony_response_header(req, "Content-Length", len);
+    colony_response_start(req, 200);
+    while (n > 0) {
+        size_t k = n < sizeof(piece) ? n : sizeof(piece);
+        if (colony_response_write(req, piece, k, NULL, NULL) != 0) return;
+        n -= k;
+    }
+    colony_response_end(req);
+}
+
+static void echo(colony_request *req, void *ud)
+{
+    (void)ud;
+    const char *status_q = colony_request_query_param(req, "status");
+    const char *delay_q = colony_request_query_param(req, "delay");
+    const char *bytes_q = colony_request_query_param(req, "bytes");
+    if (bytes_q) {
+        stream_bytes(req, (size_t)strtoull(bytes_q, NULL, 10));
+        return;
+    }
+    json_t *headers = json_object();
+    for (size_t i = 0; i < colony_request_header_count(req); i++) {
+        const char *name, *value;
+        colony_request_header_at(req, i, &name, &value);
+        json_object_set_new(headers, name, json_string(value));
+    }
+    size_t body_len;
+    const char *body = colony_request_body(req, &body_len);
+    json_t *out =
+        json_pack("{s:s,s:s,s:s,s:s,s:o,s:s#}", "instance", instance, "method",
+                  colony_request_method(req), "path", colony_request_path(req), "query",
+                  colony_request_query(req), "headers", headers, "body", body, (int)body_len);
+    int status = status_q ? atoi(status_q) : 200;
+    if (delay_q) {
+        delayed *d = calloc(1, sizeof(*d));
+        d->req = req;
+        d->body = out;
+        d->status = status;
+        uv_timer_init(colony_request_loop(req), &d->timer);
+        d->timer.data = d;
+        uv_timer_start(&d->timer, answer_later, (uint64_t)atoi(delay_q), 0);
+        return;
+    }
+    colony_respond_json(req, status, out);
+    json_decref(out);
+}
+
+int main(int argc, char **argv)
+{
+    /* --name is ours; everything else goes to the service */
+    char **rest = calloc((size_t)argc + 1, sizeof(char *));
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+            instance = argv[++i];
+        else
+            rest[n++] = argv[i];
+    }
+    int exit_code;
+    colony_service_options opts;
+    colony_service_options_init(&opts);
+    opts.name = "echo";
+    opts.argc = n;
+    opts.argv = rest;
+    opts.listen = "127.0.0.1:0";
+    colony_service *svc = colony_service_new(&opts, stderr, &exit_code);
+    if (!svc) return exit_code;
+    colony_router *r = colony_service_router(svc);
+    static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "PATCH"};
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (colony_router_add(r, methods[i], "/*", echo, NULL) ||
+            colony_router_add(r, methods[i], "/", echo, NULL))
+            return 1;
+    int rc = colony_service_run(svc);
+    free(rest);
+    return rc;
+}

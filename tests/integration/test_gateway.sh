@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# colony gateway end to end, with real processes on loopback: two echo
+# upstreams and a gateway in front of them. Routing and rewriting, the
+# forwarding headers, identity headers stripped, weighted splits, retries on
+# another instance, 502/503/504 with JSON bodies, --check, reloads (admin API,
+# file change, SIGHUP) with a bad file refused while the old routes keep
+# serving, and a clean exit on SIGTERM.
+set -euo pipefail
+bin=$1
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; for f in "$work"/*.log; do echo "== $f" >&2; tail -20 "$f" >&2; done; exit 1; }
+
+# wait_port LOG MSG: the "port" of the first log line whose msg is MSG
+wait_port() {
+  local port=
+  for _ in $(seq 1 200); do
+    port=$(grep "\"msg\":\"$2\"" "$1" 2>/dev/null | grep -o '"port":[0-9]*' | head -1 | cut -d: -f2 || true)
+    [ -n "$port" ] && { echo "$port"; return 0; }
+    sleep 0.05
+  done
+  return 1
+}
+# json FIELD: reads a JSON document on stdin and prints one field (a.b.c)
+json() { python3 -c 'import json,sys
+v=json.load(sys.stdin)
+for k in sys.argv[1].split("."): v=v[int(k)] if isinstance(v,list) else v.get(k)
+print(v if not isinstance(v,(dict,list)) else json.dumps(v))' "$1"; }
+
+cd "$work"
+"$bin/echo_server" --name a --listen 127.0.0.1:0 >/dev/null 2>a.log & pids+=($!)
+"$bin/echo_server" --name b --listen 127.0.0.1:0 >/dev/null 2>b.log & pids+=($!)
+pa=$(wait_port a.log listening) || fail "echo a did not start"
+pb=$(wait_port b.log listening) || fail "echo b did not start"
+# a port with nothing behind it: connections are refused
+dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+cat >routes.json <<JSON
+{
+  "upstreams": {
+    "a": {"targets": ["http://127.0.0.1:$pa"]},
+    "b": {"targets": ["http://127.0.0.1:$pb"]},
+    "flaky": {"targets": ["http://127.0.0.1:$dead", "http://127.0.0.1:$pa"],
+              "strategy": "round_robin"},
+    "post": {"targets": ["http://127.0.0.1:$dead", "http://127.0.0.1:$pa"],
+             "strategy": "round_robin", "health": {"consecutive_failures": 0}},
+    "down": {"targets": ["http://127.0.0.1:$dead"]}
+  },
+  "routes": [
+    {"name": "users", "prefix": "/api/users", "upstream": "a", "strip_prefix": true},
+    {"name": "users-v2", "prefix": "/api/users", "headers": {"X-Version": "2"}, "upstream": "b"},
+    {"name": "user", "pattern": "/u/:id", "rewrite": "/users/:id/profile", "upstream": "a"},
+    {"name": "canary", "prefix": "/split",
+     "split": [{"upstream": "a", "weight": 80}, {"upstream": "b", "weight": 20}]},
+    {"name": "flaky", "prefix": "/flaky", "upstream": "flaky",
+     "retries": {"attempts": 2, "on": ["connect", "503"]}},
+    {"name": "post", "prefix": "/post", "upstream": "post", "retries": {"attempts": 2}},
+    {"name": "down", "prefix": "/down", "upstream": "down"},
+    {"name": "slow", "prefix": "/slow", "upstream": "a", "timeouts": {"try": "200ms"}},
+    {"name": "exact", "path": "/health-of-a", "rewrite": "/health", "upstream": "a"}
+  ]
+}
+JSON
+
+# --check: a good file passes, a bad one names file, line and reason
+"$bin/colony" gateway --check routes.json >check.out || fail "--check refused a good file"
+sed 's/"strip_prefix": true/"strip_prefx": true/' routes.json >bad.json
+rc=0; "$bin/colony" gateway --check bad.json 2>check.err || rc=$?
+[ "$rc" = 2 ] || fail "--check of a bad file exited $rc"
+line=$(grep -n strip_prefx bad.json | cut -d: -f1)
+grep -q "bad.json:$line: routes.0.strip_prefx: unknown key" check.err || fail "--check: $(cat check.err)"
+
+"$bin/colony" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --routes "$work/routes.json" \
+  >/dev/null 2>gw.log & gw=$!; pids+=($gw)
+port=$(wait_port gw.log "proxy listening") || fail "gateway proxy did not start"
+admin=$(wait_port gw.log listening) || fail "gateway admin did not start"
+url=http://127.0.0.1:$port
+
+# routing, strip_prefix, rewrite, the query kept
+r=$(curl -fsS "$url/api/users/7?x=1")
+[ "$(json instance <<<"$r")" = a ] || fail "users: $r"
+[ "$(json path <<<"$r")" = /7 ] || fail "strip_prefix: $r"
+[ "$(json query <<<"$r")" = x=1 ] || fail "query: $r"
+r=$(curl -fsS -H 'X-Version: 2' "$url/api/users/7")
+[ "$(json instance <<<"$r")" = b ] || fail "header route: $r"
+[ "$(json path <<<"$r")" = /api/users/7 ] || fail "header route path: $r"
+r=$(curl -fsS "$url/u/42")
+[ "$(json path <<<"$r")" = /users/42/profile ] || fail "rewrite: $r"
+r=$(curl -fsS "$url/api/users/../users/9")
+[ "$(json path <<<"$r")" = /9 ] || fail "path not normalized: $r"
+r=$(curl -fsS "$url/health-of-a")
+grep -q '"status":"healthy"' <<<"$r" || fail "exact route rewrite: $r"
+
+# forwarding headers; forged identity headers never reach the upstream
+r=$(curl -fsS -H 'X-User-ID: admin' -H 'X-User-Role: root' -H 'X-Forwarded-For: 10.9.9.9' \
+  -H 'X-Request-ID: req-123' -H 'Connection: keep-alive, X-Secret' -H 'X-Secret: s' "$url/api/users/1")
+[ "$(json headers.X-User-ID <<<"$r")" = None ] || fail "X-User-ID forwarded: $r"
+[ "$(json headers.X-User-Role <<<"$r")" = None ] || fail "X-User-Role forwarded: $r"
+[ "$(json headers.X-Secret <<<"$r")" = None ] || fail "a Connection-named header forwarded: $r"
+[ "$(json headers.X-Forwarded-For <<<"$r")" = "10.9.9.9, 127.0.0.1" ] || fail "X-Forwarded-For: $r"
+[ "$(json headers.X-Forwarded-Proto <<<"$r")" = http ] || fail "X-Forwarded-Proto: $r"
+[ "$(json headers.X-Forwarded-Host <<<"$r")" = "127.0.0.1:$port" ] || fail "X-Forwarded-Host: $r"
+[ "$(json headers.Host <<<"$r")" = "127.0.0.1:$pa" ] || fail "Host: $r"
+[ "$(json headers.X-Request-ID <<<"$r")" = req-123 ] || fail "X-Request-ID kept: $r"
+grep -q '"Forwarded": "for=127.0.0.1;host=' <<<"$(python3 -m json.tool <<<"$r")" || fail "Forwarded: $r"
+r=$(curl -fsS "$url/api/users/1")
+[ "$(json headers.X-Request-ID <<<"$r" | wc -c)" = 33 ] || fail "X-Request-ID generated: $r"
+# the body and method go through
+r=$(curl -fsS -X PUT -d 'hello=1' "$url/api/users/5")
+[ "$(json method <<<"$r")" = PUT ] && [ "$(json body <<<"$r")" = hello=1 ] || fail "PUT body: $r"
+
+# errors are JSON with the status a proxy user expects
+code=$(curl -s -o nf.json -w '%{http_code}' "$url/nowhere")
+[ "$code" = 404 ] && grep -q '"error":"not_found"' nf.json || fail "404: $code $(cat nf.json)"
+code=$(curl -s -o bad.out -w '%{http_code}' "$url/..%2f..%2fetc")
+[ "$code" = 400 ] || [ "$code" = 404 ] || fail "escaped path: $code"
+code=$(curl -s -o down.json -w '%{http_code}' "$url/down/x")
+[ "$code" = 502 ] && grep -q '"error":"bad_gateway"' down.json || fail "502: $code $(cat down.json)"
+code=$(curl -s -o slow.json -w '%{http_code}' "$url/slow?delay=2000")
+[ "$code" = 504 ] && grep -q '"error":"gateway_timeout"' slow.json || fail "504: $code $(cat slow.json)"
+code=$(curl -s -o s503.json -w '%{http_code}' "$url/api/users/x?status=503")
+[ "$code" = 503 ] || fail "an upstream's own 503 passes through: $code"
+
+# retries: the dead target refuses, the GET is retried on the live one
+for i in $(seq 1 6); do
+  r=$(curl -fsS "$url/flaky/$i") || fail "flaky GET $i failed"
+  [ "$(json instance <<<"$r")" = a ] || fail "flaky: $r"
+done
+stats=$(curl -fsS "http://127.0.0.1:$admin/gateway/stats")
+[ "$(json retries <<<"$stats")" -ge 5 ] || fail "retries not counted: $stats"
+# after 5 refusals in a row the dead target is ejected (passive health)
+[ "$(json upstreams.2.name <<<"$stats")" = flaky ] || fail "stats order: $stats"
+[ "$(json upstreams.2.instances.0.ejected <<<"$stats")" = True ] || fail "not ejected: $stats"
+# a POST is not retried: round robin sends one of two to the dead target
+codes=
+for i in 1 2; do codes="$codes $(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$url/post/$i")"; done
+grep -q 502 <<<"$codes" || fail "a POST was retried (non-idempotent): $codes"
+for i in 1 2; do curl -fsS "$url/post/get$i" >/dev/null || fail "GETs are retried on /post"; done
+
+# a weighted split sends about 80% to a
+urls=(); for i in $(seq 1 200); do urls+=("$url/split"); done
+na=$(curl -fsS "${urls[@]}" | grep -o '"instance":"a"' | wc -l)
+nb=$(curl -fsS "${urls[@]}" | grep -o '"instance":"b"' | wc -l)
+[ "$na" -ge 130 ] && [ "$na" -le 190 ] || fail "split sent $na of 200 to a (expected ~160)"
+[ "$nb" -ge 10 ] && [ "$nb" -le 70 ] || fail "split sent $nb of 200 to b (expected ~40)"
+
+# metrics
+m=$(curl -fsS "http://127.0.0.1:$admin/metrics")
+grep -q 'gateway_requests_total{route="users",code="200",upstream="a"}' <<<"$m" || fail "metrics"
+
+# reload: a bad file is refused with its line, and the old routes keep serving
+sed 's/"prefix": "\/api\/users", "upstream": "a"/"prefix": "\/api\/people", "upstream": "nobody"/' \
+  routes.json >routes.next
+cp routes.json routes.good
+cp routes.next routes.json
+code=$(curl -s -o reload.json -w '%{http_code}' -X POST "http://127.0.0.1:$admin/gateway/reload")
+[ "$code" = 400 ] || fail "bad reload answered $code"
+line=$(grep -n '"nobody"' routes.json | cut -d: -f1)
+grep -q "routes.json:$line: routes.0.upstream: no upstream named" reload.json || fail "reload: $(cat reload.json)"
+r=$(curl -fsS "$url/api/users/3") || fail "old routes stopped serving after a refused reload"
+# a good edit is picked up from the file change alone
+sed 's/"prefix": "\/api\/users", "upstream": "a"/"prefix": "\/api\/people", "upstream": "a"/' \
+  routes.good >routes.tmp && mv routes.tmp routes.json
+ok=
+for _ in $(seq 1 40); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$url/api/people/1")
+  [ "$code" = 200 ] && { ok=1; break; }
+  sleep 0.05
+done
+[ -n "$ok" ] || fail "file change not picked up within 2 s"
+gen=$(curl -fsS "http://127.0.0.1:$admin/gateway/stats" | json generation)
+cp routes.good routes.json.new && mv routes.json.new routes.json
+kill -HUP "$gw"
+for _ in $(seq 1 40); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$url/api/people/1")
+  [ "$code" = 404 ] && break
+  sleep 0.05
+done
+[ "$code" = 404 ] || fail "SIGHUP reload not applied"
+gen2=$(curl -fsS "http://127.0.0.1:$admin/gateway/stats" | json generation)
+[ "$gen2" -gt "$gen" ] || fail "generation did not move: $gen -> $gen2"
+
+# routes listing
+curl -fsS "http://127.0.0.1:$admin/gateway/routes" | json routes.1.name | grep -qx users-v2 ||
+  fail "/gateway/routes"
+
+kill -TERM "$gw"
+rc=0; wait "$gw" || rc=$?
+[ "$rc" = 0 ] || fail "gateway exited $rc after SIGTERM"
+grep -q '"msg":"stopped"' gw.log || fail "no clean stop"
+
+# quick start and its errors
+rc=0; "$bin/colony" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 2>none.err || rc=$?
+[ "$rc" = 2 ] && grep -q "no routes" none.err || fail "no routes: rc=$rc $(cat none.err)"
+rc=0; "$bin/colony" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --route /api 2>q.err || rc=$?
+[ "$rc" = 2 ] && grep -q "PATH=URL" q.err || fail "bad --route: rc=$rc $(cat q.err)"
+"$bin/colony" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+  --route "/=http://127.0.0.1:$pb" >/dev/null 2>quick.log & q=$!; pids+=($q)
+qport=$(wait_port quick.log "proxy listening") || fail "quick gateway did not start"
+[ "$(curl -fsS "http://127.0.0.1:$qport/any/path" | json instance)" = b ] || fail "quick route"
+kill -TERM "$q"; rc=0; wait "$q" || rc=$?
+[ "$rc" = 0 ] || fail "quick gateway exited $rc"
+echo "gateway: ok"
