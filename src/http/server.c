@@ -201,8 +201,9 @@ static void listener_closed(uv_handle_t *h)
     colony__worker_maybe_done(w);
 }
 
-/* Opens a listening fd on the worker's loop (on that loop's thread). */
-static void open_listener(colony__worker *w, colony__listener *l)
+/* Opens a listening fd on the worker's loop (on that loop's thread). Returns 0,
+ * or an error after which the listener (and its fd) is being closed. */
+static int open_listener(colony__worker *w, colony__listener *l)
 {
     int rc;
     l->worker = w;
@@ -213,6 +214,7 @@ static void open_listener(colony__worker *w, colony__listener *l)
         uv_tcp_init(w->loop, &l->h.tcp);
         rc = uv_tcp_open(&l->h.tcp, l->fd);
     }
+    if (rc != 0) close(l->fd); /* not adopted by the handle */
     l->h.handle.data = l;
     l->next = w->listeners;
     w->listeners = l;
@@ -220,8 +222,15 @@ static void open_listener(colony__worker *w, colony__listener *l)
     if (rc == 0) rc = uv_listen(&l->h.stream, LISTEN_BACKLOG, colony__listener_on_connection);
     if (rc != 0) {
         COLONY_LOG_ERROR("server: cannot listen", COLONY_LF_STR("error", uv_strerror(rc)));
+        for (colony__listener **pp = &w->listeners; *pp; pp = &(*pp)->next) {
+            if (*pp == l) {
+                *pp = l->next;
+                break;
+            }
+        }
         if (!uv_is_closing(&l->h.handle)) uv_close(&l->h.handle, listener_closed);
     }
+    return rc;
 }
 
 static void begin_worker_shutdown(colony__worker *w);
@@ -241,7 +250,7 @@ static void worker_async(uv_async_t *a)
             close(l->fd);
             colony__free(l);
         } else {
-            open_listener(w, l);
+            open_listener(w, l); /* a socket that listens already: failure is logged */
         }
     }
     if (stopping && !w->shutdown_started) begin_worker_shutdown(w);
@@ -277,12 +286,14 @@ static int start_workers(colony_server *srv)
         colony__worker *w = &srv->workers[i];
         rc = uv_loop_init(&w->own_loop);
         if (rc == 0) {
-            uv_async_init(&w->own_loop, &w->async, worker_async);
-            w->async.data = w;
-            w->async_open = 1;
-            rc = uv_thread_create(&w->thread, worker_main, w);
+            rc = uv_async_init(&w->own_loop, &w->async, worker_async);
+            if (rc == 0) {
+                w->async.data = w;
+                w->async_open = 1;
+                rc = uv_thread_create(&w->thread, worker_main, w);
+                if (rc) uv_close((uv_handle_t *)&w->async, NULL);
+            }
             if (rc) {
-                uv_close((uv_handle_t *)&w->async, NULL);
                 uv_run(&w->own_loop, UV_RUN_NOWAIT);
                 uv_loop_close(&w->own_loop);
             }
@@ -304,6 +315,10 @@ static int start_workers(colony_server *srv)
     return 0;
 }
 
+/* Binds one socket per worker (or dups one Unix socket), then opens worker 0's
+ * listener here and hands the others to their loops. Every allocation happens
+ * before any listener is handed out, and worker 0's listen result is returned:
+ * a failed listen leaves no half-open address behind. */
 int colony_server_listen(colony_server *srv, const char *address)
 {
     if (!srv || !address) return COLONY_EINVAL;
@@ -314,9 +329,14 @@ int colony_server_listen(colony_server *srv, const char *address)
     unsigned n = srv->opts.workers; /* before threads may have been dropped */
     if (srv->started) n = srv->num_workers;
     int *fds = colony__calloc(n, sizeof(int));
+    colony__listener **ls = colony__calloc(n, sizeof(*ls));
     char *path_copy = NULL;
-    if (!fds) return COLONY_ENOMEM;
+    int port = 0;
     unsigned made = 0;
+    if (!fds || !ls) {
+        rc = COLONY_ENOMEM;
+        goto fail;
+    }
     if (a.unix_path) {
         if (srv->num_unix_paths == sizeof(srv->unix_paths) / sizeof(srv->unix_paths[0])) {
             rc = COLONY_E2BIG;
@@ -343,48 +363,55 @@ int colony_server_listen(colony_server *srv, const char *address)
             if (rc < 0) goto fail;
             fds[made] = rc;
             if (made == 0) {
-                int port = bound_port(fds[0]);
+                port = bound_port(fds[0]);
                 if (a.ss.ss_family == AF_INET6)
                     ((struct sockaddr_in6 *)&a.ss)->sin6_port = htons((uint16_t)port);
                 else
                     ((struct sockaddr_in *)&a.ss)->sin_port = htons((uint16_t)port);
-                if (!srv->port) srv->port = port;
             }
         }
     }
     if (!srv->started && (rc = start_workers(srv)) != 0) goto fail;
+    for (; made > srv->num_workers; made--)
+        close(fds[made - 1]); /* a worker thread could not start */
     for (unsigned i = 0; i < made; i++) {
-        if (i >= srv->num_workers) {
-            close(fds[i]);
-            continue;
+        ls[i] = colony__calloc(1, sizeof(*ls[i]));
+        if (!ls[i]) {
+            rc = COLONY_ENOMEM;
+            goto fail;
         }
-        colony__listener *l = colony__calloc(1, sizeof(*l));
-        if (!l) {
-            close(fds[i]); /* that worker just gets no listener for this address */
-            continue;
-        }
-        l->fd = fds[i];
-        l->is_unix = a.unix_path != NULL;
+        ls[i]->fd = fds[i];
+        ls[i]->is_unix = a.unix_path != NULL;
+    }
+    rc = open_listener(&srv->workers[0], ls[0]);
+    if (rc) {
+        ls[0] = NULL; /* closing with its fd */
+        fds[0] = -1;
+        goto fail;
+    }
+    for (unsigned i = 1; i < made; i++) {
         colony__worker *w = &srv->workers[i];
-        if (i == 0) {
-            open_listener(w, l);
-        } else {
-            l->worker = w;
-            uv_mutex_lock(&w->lock);
-            l->next = w->pending;
-            w->pending = l;
-            uv_mutex_unlock(&w->lock);
-            uv_async_send(&w->async);
-        }
+        colony__listener *l = ls[i];
+        l->worker = w;
+        uv_mutex_lock(&w->lock);
+        l->next = w->pending;
+        w->pending = l;
+        uv_mutex_unlock(&w->lock);
+        uv_async_send(&w->async);
     }
     if (path_copy) srv->unix_paths[srv->num_unix_paths++] = path_copy;
+    if (!srv->port) srv->port = port;
+    colony__free(ls);
     colony__free(fds);
     return 0;
 fail:
-    for (unsigned i = 0; i < made; i++)
-        close(fds[i]);
+    for (unsigned i = 0; i < made; i++) {
+        if (fds[i] >= 0) close(fds[i]);
+        if (ls) colony__free(ls[i]);
+    }
     if (a.unix_path && made) unlink(a.unix_path);
     colony__free(path_copy);
+    colony__free(ls);
     colony__free(fds);
     return rc;
 }
