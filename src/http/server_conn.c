@@ -409,7 +409,14 @@ static int parse_head(colony__conn *c)
     }
     req->conn = c;
     c->req = req;
-    if (colony__request_load_head(req, in, (size_t)n, &parsed) != 0) {
+    int status;
+    const char *why;
+    int rc = colony__request_load_head(req, in, (size_t)n, &parsed, &status, &why);
+    if (rc == COLONY_EPROTO) {
+        fail_with_status(c, status, why, COLONY_EPROTO);
+        return 0;
+    }
+    if (rc) {
         colony__conn_close(c, COLONY_ENOMEM);
         return 0;
     }

@@ -294,9 +294,12 @@ void colony__request_release(colony_request *req);
 void colony__request_finish(colony_request *req, int status);
 void colony__request_run_response_hooks(colony_request *req);
 void colony__worker_free_pool(colony__worker *w);
-/* Copies the parsed head into the request arena; 0 or COLONY_ENOMEM. */
+/* Copies the parsed head into the request arena and derives path, query and
+ * (absolute-form) Host. 0, COLONY_ENOMEM, or COLONY_EPROTO with the status to
+ * answer (400 for a fragment or a bad absolute-form, 417 for an Expect other
+ * than 100-continue) and why. */
 int colony__request_load_head(colony_request *req, const char *head, size_t head_len,
-                              const colony_http_request *parsed);
+                              const colony_http_request *parsed, int *status, const char **why);
 
 /* server.c */
 /* Called on the worker's loop whenever a connection, listener or orphaned

@@ -163,6 +163,8 @@ const char *colony__error_code_for_status(int status)
         return "payload_too_large";
     case 414:
         return "uri_too_long";
+    case 417:
+        return "expectation_failed";
     case 431:
         return "header_fields_too_large";
     case 501:
