@@ -50,7 +50,11 @@ typedef struct colony_server_options {
 COLONY_API void colony_server_options_defaults(colony_server_options *opts);
 
 /* Creates a server; handler is required, opts may be NULL for defaults.
- * NULL on allocation failure. Nothing listens until colony_server_listen(). */
+ * NULL on allocation failure. Nothing listens until colony_server_listen().
+ * The first server or client created in a process sets SIGPIPE to SIG_IGN if
+ * it is still SIG_DFL, so a peer that resets a connection mid-write cannot
+ * kill the process (writes then fail with EPIPE); a handler the program
+ * installed itself is left alone. */
 COLONY_API colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *opts,
                                             colony_handler_cb handler, void *ud);
 COLONY_API void colony_server_set_head_hook(colony_server *srv, colony_head_cb hook, void *ud);

@@ -9,6 +9,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "http/client_internal.h"
+#include "http/sigpipe.h"
 #include "http/parser_internal.h"
 
 void colony_client_options_defaults(colony_client_options *opts)
@@ -27,6 +28,7 @@ void colony_client_options_defaults(colony_client_options *opts)
 colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts)
 {
     if (!loop) return NULL;
+    colony__ignore_sigpipe();
     colony_client *c = colony__calloc(1, sizeof(*c));
     if (!c) return NULL;
     c->loop = loop;

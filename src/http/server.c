@@ -14,6 +14,7 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 #include "http/server_internal.h"
+#include "http/sigpipe.h"
 
 #define LISTEN_BACKLOG 511
 
@@ -33,6 +34,7 @@ colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *o
                                  colony_handler_cb handler, void *ud)
 {
     if (!loop || !handler) return NULL;
+    colony__ignore_sigpipe();
     colony_server *srv = colony__calloc(1, sizeof(*srv));
     if (!srv) return NULL;
     if (opts) srv->opts = *opts;
