@@ -65,6 +65,8 @@ colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *o
         w->scratch_headers =
             colony__calloc(srv->opts.limits.max_headers, sizeof(*w->scratch_headers));
         if (!w->scratch_headers) goto fail;
+        colony__list_init(&w->conns);
+        colony__list_init(&w->pool);
         uv_mutex_init(&w->lock);
     }
     return srv;
@@ -428,8 +430,9 @@ int colony_server_port(const colony_server *srv)
 static void on_deadline(uv_timer_t *t)
 {
     colony__worker *w = t->data;
-    for (colony__conn *c = w->conns; c; c = c->next)
-        colony__conn_close(c, COLONY_ESHUTDOWN);
+    colony__list *node, *tmp;
+    COLONY__LIST_FOREACH_SAFE(node, tmp, &w->conns)
+    colony__conn_close(COLONY__CONTAINER_OF(node, colony__conn, link), COLONY_ESHUTDOWN);
 }
 
 static void begin_worker_shutdown(colony__worker *w)
@@ -442,8 +445,9 @@ static void begin_worker_shutdown(colony__worker *w)
     for (colony__listener *l = w->listeners; l; l = l->next)
         if (!uv_is_closing(&l->h.handle)) uv_close(&l->h.handle, listener_closed);
     w->listeners = NULL;
-    for (colony__conn *c = w->conns; c; c = c->next)
-        colony__conn_shutdown(c);
+    colony__list *node, *tmp;
+    COLONY__LIST_FOREACH_SAFE(node, tmp, &w->conns)
+    colony__conn_shutdown(COLONY__CONTAINER_OF(node, colony__conn, link));
     uv_timer_init(w->loop, &w->deadline);
     w->deadline.data = w;
     w->deadline_open = 1;

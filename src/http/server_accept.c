@@ -57,9 +57,8 @@ void colony__listener_on_connection(uv_stream_t *server, int status)
     c->timer.data = c;
     colony_buf_init(&c->out, OUT_MAX);
     colony_buf_init(&c->inflight, OUT_MAX);
-    c->next = w->conns;
-    if (w->conns) w->conns->prev = c;
-    w->conns = c;
+    colony__list_init(&c->awaiting);
+    colony__list_push_back(&w->conns, &c->link);
     w->num_conns++;
     if (uv_accept(server, &c->h.stream) != 0) {
         c->rejected = 1;

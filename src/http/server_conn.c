@@ -27,11 +27,7 @@ static void on_close(uv_handle_t *h)
     colony__conn *c = h->data;
     if (--c->close_refs > 0) return;
     colony__worker *w = c->worker;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
+    colony__list_remove(&c->link);
     w->num_conns--;
     if (!c->rejected) atomic_fetch_sub_explicit(&w->srv->active, 1, memory_order_relaxed);
     colony__free(c->rbuf);
@@ -63,13 +59,12 @@ void colony__conn_close(colony__conn *c, int err)
         e.req->pinned--;
     }
     c->wcbs_len = 0;
-    while (c->awaiting_head) {
-        colony_request *r = c->awaiting_head;
-        c->awaiting_head = r->next;
+    colony__list *node;
+    while ((node = colony__list_pop_front(&c->awaiting))) {
+        colony_request *r = COLONY__CONTAINER_OF(node, colony_request, link);
         colony__request_finish(r, fail);
         colony__request_detach(r);
     }
-    c->awaiting_tail = NULL;
     c->req = NULL;
     if (cur) {
         colony__request_finish(cur, fail);
@@ -124,10 +119,11 @@ void colony__conn_after_write(colony__conn *c)
         e.cb(e.req, 0, e.ud);
         colony__request_unpin(e.req);
     }
-    while (!c->closing && c->awaiting_head && c->awaiting_head->end_offset <= c->out_written) {
-        colony_request *r = c->awaiting_head;
-        c->awaiting_head = r->next;
-        if (!c->awaiting_head) c->awaiting_tail = NULL;
+    colony__list *node;
+    while (!c->closing && (node = colony__list_first(&c->awaiting)) &&
+           COLONY__CONTAINER_OF(node, colony_request, link)->end_offset <= c->out_written) {
+        colony_request *r = COLONY__CONTAINER_OF(node, colony_request, link);
+        colony__list_remove(node);
         colony__request_finish(r, 0);
         colony__request_detach(r);
     }
@@ -270,12 +266,7 @@ static void complete_request(colony__conn *c)
 {
     colony_request *req = c->req;
     c->req = NULL;
-    req->next = NULL;
-    if (c->awaiting_tail)
-        c->awaiting_tail->next = req;
-    else
-        c->awaiting_head = req;
-    c->awaiting_tail = req;
+    colony__list_push_back(&c->awaiting, &req->link);
     if (req->resp_close || c->body_pending) {
         c->final_sent = 1;
     } else {

@@ -16,6 +16,7 @@
 #include "colony/buf.h"
 #include "colony/http_server.h"
 #include "colony/log.h"
+#include "core/list.h"
 
 typedef struct colony__worker colony__worker;
 typedef struct colony__conn colony__conn;
@@ -36,7 +37,7 @@ typedef struct colony__req_hook {
 } colony__req_hook;
 
 typedef struct colony__resp_header {
-    struct colony__resp_header *next;
+    colony__list link; /* request's resp_headers, in the order added */
     const char *name;
     const char *value;
     size_t name_len, value_len;
@@ -46,7 +47,7 @@ typedef struct colony__resp_header {
 struct colony_request {
     colony__conn *conn; /* NULL once the connection let go of it */
     colony__worker *worker;
-    colony_request *next; /* awaiting-write list or worker pool */
+    colony__list link; /* conn's awaiting list or worker pool */
     colony_arena *arena;
     colony_buf body;
 
@@ -70,7 +71,7 @@ struct colony_request {
 
     /* Response state. */
     int status;
-    colony__resp_header *resp_headers, *resp_headers_tail;
+    colony__list resp_headers;   /* colony__resp_header, in the order added */
     int64_t resp_content_length; /* from a Content-Length header, -1 if none */
     uint64_t resp_body_sent;
     uint64_t end_offset;      /* conn output offset after the last byte of the response */
@@ -124,7 +125,7 @@ struct colony__conn {
     uv_write_t write_req;
     uv_shutdown_t shutdown_req;
     colony__worker *worker;
-    colony__conn *prev, *next; /* worker's connection list */
+    colony__list link; /* worker's conns */
 
     /* Read side: bytes [rpos, rlen) of rbuf are unprocessed. */
     char *rbuf;
@@ -142,9 +143,9 @@ struct colony__conn {
 
     /* Write side: out accumulates, inflight is being written by uv_write. */
     colony_buf out, inflight;
-    uint64_t out_queued;                           /* bytes ever appended to out */
-    uint64_t out_written;                          /* bytes the kernel accepted */
-    colony_request *awaiting_head, *awaiting_tail; /* ended, not yet written */
+    uint64_t out_queued;   /* bytes ever appended to out */
+    uint64_t out_written;  /* bytes the kernel accepted */
+    colony__list awaiting; /* requests ended, not yet written (oldest first) */
     colony__write_cb_entry *wcbs;
     size_t wcbs_len, wcbs_cap;
 
@@ -199,9 +200,9 @@ struct colony__worker {
     uv_mutex_t lock;     /* guards pending */
     colony__listener *pending;
     colony__listener *listeners;
-    colony__conn *conns;
+    colony__list conns; /* colony__conn.link */
     unsigned num_listeners, num_conns, orphans;
-    colony_request *pool;
+    colony__list pool; /* free colony_request.link */
     unsigned pool_len;
     colony_http_header *scratch_headers; /* limits.max_headers entries */
     uint64_t next_request_id;

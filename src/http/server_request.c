@@ -23,9 +23,9 @@ static void format_request_id(char out[24], unsigned worker, uint64_t counter)
 
 colony_request *colony__request_acquire(colony__worker *w)
 {
-    colony_request *req = w->pool;
+    colony__list *node = colony__list_pop_front(&w->pool);
+    colony_request *req = node ? COLONY__CONTAINER_OF(node, colony_request, link) : NULL;
     if (req) {
-        w->pool = req->next;
         w->pool_len--;
     } else {
         req = colony__calloc(1, sizeof(*req));
@@ -47,6 +47,8 @@ colony_request *colony__request_acquire(colony__worker *w)
     req->body = body;
     req->body.max = w->srv->opts.limits.max_body;
     req->worker = w;
+    colony__list_init(&req->link);
+    colony__list_init(&req->resp_headers);
     req->resp_content_length = -1;
     req->query = "";
     format_request_id(req->request_id, w->index, ++w->next_request_id);
@@ -74,18 +76,15 @@ void colony__request_release(colony_request *req)
     else
         colony_buf_reset(&req->body);
     req->conn = NULL;
-    req->next = w->pool;
-    w->pool = req;
+    colony__list_push_front(&w->pool, &req->link);
     w->pool_len++;
 }
 
 void colony__worker_free_pool(colony__worker *w)
 {
-    while (w->pool) {
-        colony_request *req = w->pool;
-        w->pool = req->next;
-        request_destroy(req);
-    }
+    colony__list *node;
+    while ((node = colony__list_pop_front(&w->pool)))
+        request_destroy(COLONY__CONTAINER_OF(node, colony_request, link));
     w->pool_len = 0;
 }
 

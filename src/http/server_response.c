@@ -222,9 +222,14 @@ static int append_head(colony__conn *c, colony_request *req, int status, const c
     size_t server_len = server ? strlen(server) : 0;
     size_t ctype_len = ctype ? strlen(ctype) : 0;
     size_t need = 64 + reason_len + date_len + server_len + ctype_len + 120;
-    if (req)
-        for (colony__resp_header *h = req->resp_headers; h; h = h->next)
+    colony__list *node, *tmp;
+    if (req) {
+        COLONY__LIST_FOREACH_SAFE(node, tmp, &req->resp_headers)
+        {
+            colony__resp_header *h = COLONY__CONTAINER_OF(node, colony__resp_header, link);
             need += h->name_len + h->value_len + 4;
+        }
+    }
     int rc = colony_buf_reserve(&c->out, need);
     if (rc) return rc;
 
@@ -257,7 +262,9 @@ static int append_head(colony__conn *c, colony_request *req, int status, const c
     else if (version_minor == 0)
         p = PUT_LIT(p, "Connection: keep-alive\r\n");
     if (req) {
-        for (colony__resp_header *h = req->resp_headers; h; h = h->next) {
+        COLONY__LIST_FOREACH_SAFE(node, tmp, &req->resp_headers)
+        {
+            colony__resp_header *h = COLONY__CONTAINER_OF(node, colony__resp_header, link);
             if (h->is_content_type && ctype) continue;
             p = put(p, h->name, h->name_len);
             p = PUT_LIT(p, ": ");
@@ -452,12 +459,7 @@ int colony_response_header(colony_request *req, const char *name, const char *va
     h->value = copy + name_len + 1;
     h->value_len = value_len;
     h->is_content_type = name_len == 12 && strcasecmp(name, "Content-Type") == 0;
-    h->next = NULL;
-    if (req->resp_headers_tail)
-        req->resp_headers_tail->next = h;
-    else
-        req->resp_headers = h;
-    req->resp_headers_tail = h;
+    colony__list_push_back(&req->resp_headers, &h->link);
     return 0;
 }
 
