@@ -44,6 +44,11 @@ typedef struct colony_server_options {
     unsigned workers;          /* 1: threads with their own loop; worker 0 is the caller's loop */
     size_t read_buffer_size;   /* 16384 */
     const char *server_header; /* value of Server:, NULL = none */
+    /* 1 MiB: unsent output a connection may hold. Over it the connection stops
+     * reading and parsing requests until its output drained; a streaming
+     * colony_response_write is refused with COLONY_EBUSY (wait for a write
+     * callback). */
+    size_t max_output_backlog;
 } colony_server_options;
 
 /* Fills zero fields with the defaults above. */
@@ -86,6 +91,8 @@ typedef struct colony_server_stats {
     uint64_t active_connections;
     uint64_t requests;
     uint64_t protocol_errors;
+    uint64_t output_bytes_buffered; /* unsent response bytes held now, all connections */
+    uint64_t connections_paused;    /* connections not read now: output backlog full */
 } colony_server_stats;
 COLONY_API void colony_server_get_stats(const colony_server *srv, colony_server_stats *out);
 

@@ -28,6 +28,7 @@ void colony_server_options_defaults(colony_server_options *o)
     if (!o->max_connections) o->max_connections = 10000;
     if (!o->workers) o->workers = 1;
     if (!o->read_buffer_size) o->read_buffer_size = 16384;
+    if (!o->max_output_backlog) o->max_output_backlog = 1024 * 1024;
 }
 
 colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *opts,
@@ -554,6 +555,8 @@ void colony_server_get_stats(const colony_server *srv, colony_server_stats *out)
         out->connections_rejected += atomic_load_explicit(&s->rejected, memory_order_relaxed);
         out->requests += atomic_load_explicit(&s->requests, memory_order_relaxed);
         out->protocol_errors += atomic_load_explicit(&s->protocol_errors, memory_order_relaxed);
+        out->output_bytes_buffered += atomic_load_explicit(&s->out_buffered, memory_order_relaxed);
+        out->connections_paused += atomic_load_explicit(&s->paused, memory_order_relaxed);
     }
     out->active_connections =
         atomic_load_explicit(&((colony_server *)srv)->active, memory_order_relaxed);

@@ -8,10 +8,10 @@
 #include "core/alloc.h"
 #include "http/server_internal.h"
 
-#define OUTPUT_BACKLOG_MAX (1024 * 1024) /* stop taking requests while this much is unsent */
-#define DISCARD_BODY_MAX   (64 * 1024)   /* body bytes skipped after an early response */
-#define LINGER_MS          2000
-#define OUT_KEEP_CAPACITY  (256 * 1024) /* output buffer kept between responses */
+#define AWAITING_MAX      16 /* answered requests held until written: each keeps its arena */
+#define DISCARD_BODY_MAX  (64 * 1024) /* body bytes skipped after an early response */
+#define LINGER_MS         2000
+#define OUT_KEEP_CAPACITY (256 * 1024) /* output buffer kept between responses */
 
 static void conn_process(colony__conn *c);
 static void update_reading(colony__conn *c);
@@ -29,6 +29,9 @@ static void on_close(uv_handle_t *h)
     colony__worker *w = c->worker;
     colony__list_remove(&c->link);
     w->num_conns--;
+    c->out_queued = c->out_written;
+    colony__conn_account_output(c);
+    if (c->paused) colony__stat_add(&w->stats.paused, (uint64_t)-1);
     if (!c->rejected) atomic_fetch_sub_explicit(&w->srv->active, 1, memory_order_relaxed);
     colony__free(c->rbuf);
     colony_buf_free(&c->out);
@@ -62,6 +65,7 @@ void colony__conn_close(colony__conn *c, int err)
     colony__list *node;
     while ((node = colony__list_pop_front(&c->awaiting))) {
         colony_request *r = COLONY__CONTAINER_OF(node, colony_request, link);
+        c->awaiting_count--;
         colony__request_finish(r, fail);
         colony__request_detach(r);
     }
@@ -104,6 +108,20 @@ static void begin_linger(colony__conn *c)
         colony__conn_close(c, 0);
 }
 
+int colony__conn_backlog_full(const colony__conn *c)
+{
+    return c->out_queued - c->out_written > conn_server(c)->opts.max_output_backlog ||
+           c->awaiting_count >= AWAITING_MAX;
+}
+
+void colony__conn_account_output(colony__conn *c)
+{
+    uint64_t now = c->out_queued - c->out_written;
+    if (now == c->out_accounted) return;
+    colony__stat_add(&c->worker->stats.out_buffered, now - c->out_accounted);
+    c->out_accounted = now;
+}
+
 static int drained(const colony__conn *c)
 {
     return !c->writing && c->out.len == 0;
@@ -124,6 +142,7 @@ void colony__conn_after_write(colony__conn *c)
            COLONY__CONTAINER_OF(node, colony_request, link)->end_offset <= c->out_written) {
         colony_request *r = COLONY__CONTAINER_OF(node, colony_request, link);
         colony__list_remove(node);
+        c->awaiting_count--;
         colony__request_finish(r, 0);
         colony__request_detach(r);
     }
@@ -267,6 +286,7 @@ static void complete_request(colony__conn *c)
     colony_request *req = c->req;
     c->req = NULL;
     colony__list_push_back(&c->awaiting, &req->link);
+    c->awaiting_count++;
     if (req->resp_close || c->body_pending) {
         c->final_sent = 1;
     } else {
@@ -487,13 +507,18 @@ static void conn_process(colony__conn *c)
             if (c->phase == COLONY__PHASE_IDLE && c->peer_eof) c->final_sent = 1;
             break;
         }
-        if (c->out_queued - c->out_written > OUTPUT_BACKLOG_MAX) break;
+        if (colony__conn_backlog_full(c)) break;
         if (!parse_head(c)) break;
     }
     if (!c->closing && c->rpos > 0) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
         c->rpos = 0;
+    }
+    if (c->rlen == 0 && c->rcap > conn_server(c)->opts.read_buffer_size) {
+        colony__free(c->rbuf); /* grown for a large head: the next read starts small */
+        c->rbuf = NULL;
+        c->rcap = 0;
     }
     colony__conn_flush(c);
     c->in_process--;
@@ -572,7 +597,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void update_reading(colony__conn *c)
 {
-    int want;
+    int want, paused = 0;
     if (c->closing || c->peer_eof || (c->shutting && c->phase != COLONY__PHASE_LINGER))
         want = 0;
     else if (c->phase == COLONY__PHASE_LINGER)
@@ -581,10 +606,14 @@ static void update_reading(colony__conn *c)
         want = 0;
     else if (c->phase == COLONY__PHASE_HANDLER)
         want = c->rpos == c->rlen; /* notice a hang-up, but buffer no pipelined flood */
-    else if (c->out_queued - c->out_written > OUTPUT_BACKLOG_MAX)
-        want = 0;
+    else if (colony__conn_backlog_full(c))
+        want = 0, paused = 1;
     else
         want = 1;
+    if (paused != c->paused) {
+        c->paused = (unsigned)paused;
+        colony__stat_add(&c->worker->stats.paused, paused ? 1 : (uint64_t)-1);
+    }
     if (want == c->reading) return;
     if (want) {
         if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) c->reading = 1;

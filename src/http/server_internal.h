@@ -146,6 +146,8 @@ struct colony__conn {
     uint64_t out_queued;   /* bytes ever appended to out */
     uint64_t out_written;  /* bytes the kernel accepted */
     colony__list awaiting; /* requests ended, not yet written (oldest first) */
+    unsigned awaiting_count;
+    uint64_t out_accounted; /* unsent bytes last added to the worker's gauge */
     colony__write_cb_entry *wcbs;
     size_t wcbs_len, wcbs_cap;
 
@@ -162,6 +164,7 @@ struct colony__conn {
     unsigned final_sent : 1;       /* the last response is queued: no more requests */
     unsigned body_pending : 1;     /* the current request's body is not fully read */
     unsigned body_discardable : 1; /* ... but it is small and already buffered */
+    unsigned paused : 1;           /* not reading: output backlog full */
     size_t inflight_off;
 };
 
@@ -187,6 +190,7 @@ struct colony__listener {
 
 typedef struct colony__worker_stats {
     _Atomic uint64_t accepted, rejected, requests, protocol_errors;
+    _Atomic uint64_t out_buffered, paused; /* gauges */
 } colony__worker_stats;
 
 struct colony__worker {
@@ -250,6 +254,13 @@ static inline void colony__stat_inc(_Atomic uint64_t *counter)
                           memory_order_relaxed);
 }
 
+/* Single-writer gauge change (delta may be negative, modulo 2^64). */
+static inline void colony__stat_add(_Atomic uint64_t *gauge, uint64_t delta)
+{
+    atomic_store_explicit(gauge, atomic_load_explicit(gauge, memory_order_relaxed) + delta,
+                          memory_order_relaxed);
+}
+
 /* server_accept.c */
 void colony__listener_on_connection(uv_stream_t *server, int status);
 
@@ -264,6 +275,11 @@ void colony__conn_shutdown(colony__conn *c);
 void colony__conn_response_ended(colony__conn *c, colony_request *req);
 /* Output progressed or completed: fires callbacks, finishes requests. */
 void colony__conn_after_write(colony__conn *c);
+/* 1 while the connection holds more unsent output (or more answered requests
+ * awaiting their write) than it may: it takes no new request then. */
+int colony__conn_backlog_full(const colony__conn *c);
+/* Brings the worker's output_bytes_buffered gauge up to date for c. */
+void colony__conn_account_output(colony__conn *c);
 void colony__conn_update_timer(colony__conn *c);
 
 /* server_response.c */

@@ -11,7 +11,8 @@
 #include "http/parser_internal.h"
 #include "http/server_internal.h"
 
-#define CONTINUE_LINE "HTTP/1.1 100 Continue\r\n\r\n"
+#define CONTINUE_LINE   "HTTP/1.1 100 Continue\r\n\r\n"
+#define DIRECT_BODY_MIN (64 * 1024) /* bodies this large go to the kernel uncopied */
 
 enum framing { FRAME_NONE, FRAME_LENGTH, FRAME_CHUNKED };
 
@@ -96,6 +97,7 @@ static void on_write(uv_write_t *wr, int status)
     }
     c->out_written += c->inflight.len - c->inflight_off;
     colony_buf_reset(&c->inflight);
+    colony__conn_account_output(c);
     c->timer_mode = COLONY__TIMER_NONE; /* progress: restart the write timeout */
     colony__conn_after_write(c);
 }
@@ -104,9 +106,16 @@ static void on_write(uv_write_t *wr, int status)
  * with one syscall), then uv_write for the rest. With streaming write
  * callbacks pending, goes straight to uv_write so they fire from the loop and
  * never re-enter the caller. */
-void colony__conn_flush(colony__conn *c)
+static void flush_now(colony__conn *c)
 {
-    if (c->closing || c->writing || c->out.len == 0) return;
+    if (c->closing || c->writing) return;
+    if (c->out.len == 0) { /* a direct write may have sent everything already */
+        colony__list *first = colony__list_first(&c->awaiting);
+        if (first &&
+            COLONY__CONTAINER_OF(first, colony_request, link)->end_offset <= c->out_written)
+            colony__conn_after_write(c);
+        return;
+    }
     size_t off = 0;
     if (c->wcbs_len == 0) {
         uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
@@ -137,6 +146,12 @@ void colony__conn_flush(colony__conn *c)
     }
     c->writing = 1;
     colony__conn_update_timer(c);
+}
+
+void colony__conn_flush(colony__conn *c)
+{
+    flush_now(c);
+    if (!c->closing) colony__conn_account_output(c);
 }
 
 static void maybe_flush(colony__conn *c)
@@ -317,6 +332,11 @@ static int drop_response(colony_request *req)
     return COLONY_ECONNRESET;
 }
 
+static const colony_server_options *conn_server_opts(const colony__conn *c)
+{
+    return &c->worker->srv->opts;
+}
+
 static int conn_gone(const colony_request *req)
 {
     return !req->conn || req->conn->closing;
@@ -353,6 +373,30 @@ static int fail_response(colony_request *req, int rc)
     return rc;
 }
 
+/* Appends a large body after the head already in c->out, first offering
+ * both to the kernel straight from the handler's memory when nothing else is
+ * being written: only what the kernel did not take is copied (once). */
+static int append_body(colony__conn *c, const char *body, size_t len)
+{
+    if (len < DIRECT_BODY_MIN || len > UINT32_MAX || c->writing || c->wcbs_len)
+        return colony__conn_append(c, body, len);
+    uv_buf_t b[2] = {uv_buf_init(c->out.data, (unsigned)c->out.len),
+                     uv_buf_init((char *)body, (unsigned)len)};
+    int n = c->out.len > UINT32_MAX ? UV_EAGAIN : uv_try_write(&c->h.stream, b, 2);
+    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+    if (n < 0) return n;
+    size_t taken = (size_t)n, body_taken = 0;
+    if (taken < c->out.len) {
+        colony_buf_consume(&c->out, taken);
+    } else {
+        body_taken = taken - c->out.len;
+        colony_buf_reset(&c->out);
+    }
+    c->out_written += taken;
+    c->out_queued += len;
+    return colony_buf_append(&c->out, body + body_taken, len - body_taken);
+}
+
 int colony_respond(colony_request *req, int status, const char *content_type, const void *body,
                    size_t len)
 {
@@ -363,7 +407,7 @@ int colony_respond(colony_request *req, int status, const char *content_type, co
     int bodyless_status = status == 204 || status == 304;
     rc = append_head(c, req, status, content_type, bodyless_status ? FRAME_NONE : FRAME_LENGTH, len,
                      close, req->version_minor);
-    if (!rc && !req->no_body && len) rc = colony__conn_append(c, body, len);
+    if (!rc && !req->no_body && len) rc = append_body(c, body, len);
     if (rc) return fail_response(req, rc);
     req->resp_close = close;
     req->started = req->ended = 1;
@@ -515,6 +559,8 @@ int colony_response_write(colony_request *req, const void *data, size_t len, col
     if (req->resp_content_length >= 0 &&
         req->resp_body_sent + len > (uint64_t)req->resp_content_length)
         return COLONY_EINVAL;
+    if (c->out_queued - c->out_written > conn_server_opts(c)->max_output_backlog)
+        return COLONY_EBUSY; /* the handler waits for a write callback */
     int rc = 0;
     if (!req->no_body && len) {
         if (req->chunked) {
