@@ -40,7 +40,10 @@ typedef struct colony_server_options {
     uint64_t idle_timeout_ms;   /* 60000: keep-alive connection with no request */
     uint64_t write_timeout_ms;  /* 30000: a write that makes no progress */
     uint64_t max_requests_per_conn; /* 0 = unlimited; then Connection: close */
-    unsigned max_connections;       /* 10000 per server (all workers); over it, accept and close */
+    /* 10000 per server (all workers). When full, the worker that accepts closes
+     * its oldest idle keep-alive connection to make room; with none idle, the
+     * new connection gets a 503 JSON and is closed. */
+    unsigned max_connections;
     unsigned workers;          /* 1: threads with their own loop; worker 0 is the caller's loop */
     size_t read_buffer_size;   /* 16384 */
     const char *server_header; /* value of Server:, NULL = none */
@@ -49,7 +52,12 @@ typedef struct colony_server_options {
      * colony_response_write is refused with COLONY_EBUSY (wait for a write
      * callback). */
     size_t max_output_backlog;
+    /* 256: open connections from one client IP (TCP); over it a new one gets
+     * a 503 JSON and is closed. COLONY_SERVER_UNLIMITED: no limit. */
+    unsigned max_connections_per_address;
 } colony_server_options;
+
+#define COLONY_SERVER_UNLIMITED 0xffffffffu
 
 /* Fills zero fields with the defaults above. */
 COLONY_API void colony_server_options_defaults(colony_server_options *opts);
@@ -87,7 +95,9 @@ COLONY_API void colony_server_free(colony_server *srv);
 /* Live counters (summed over workers; approximate while running). */
 typedef struct colony_server_stats {
     uint64_t connections_accepted;
-    uint64_t connections_rejected; /* over max_connections */
+    uint64_t connections_rejected;             /* over max_connections with no idle one to close */
+    uint64_t connections_evicted;              /* idle keep-alive connections closed to make room */
+    uint64_t connections_rejected_per_address; /* over max_connections_per_address */
     uint64_t active_connections;
     uint64_t requests;
     uint64_t protocol_errors;

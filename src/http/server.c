@@ -29,6 +29,7 @@ void colony_server_options_defaults(colony_server_options *o)
     if (!o->workers) o->workers = 1;
     if (!o->read_buffer_size) o->read_buffer_size = 16384;
     if (!o->max_output_backlog) o->max_output_backlog = 1024 * 1024;
+    if (!o->max_connections_per_address) o->max_connections_per_address = 256;
 }
 
 colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *opts,
@@ -48,6 +49,7 @@ colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *o
     srv->parse_limits = srv->opts.limits;
     srv->parse_limits.max_body = UINT64_MAX; /* checked after the head hook chose */
     atomic_init(&srv->active, 0);
+    uv_mutex_init(&srv->per_address_lock);
     atomic_init(&srv->shutting_down, 0);
     atomic_init(&srv->workers_finished, 0);
     if (srv->opts.server_header) {
@@ -67,6 +69,7 @@ colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *o
             colony__calloc(srv->opts.limits.max_headers, sizeof(*w->scratch_headers));
         if (!w->scratch_headers) goto fail;
         colony__list_init(&w->conns);
+        colony__list_init(&w->idle);
         colony__list_init(&w->pool);
         uv_mutex_init(&w->lock);
     }
@@ -542,6 +545,8 @@ void colony_server_free(colony_server *srv)
     }
     for (unsigned i = 0; i < srv->num_unix_paths; i++)
         colony__free(srv->unix_paths[i]);
+    colony__map_free(&srv->per_address);
+    uv_mutex_destroy(&srv->per_address_lock);
     colony__free(srv->server_header);
     colony__free(srv);
 }
@@ -553,6 +558,9 @@ void colony_server_get_stats(const colony_server *srv, colony_server_stats *out)
         colony__worker_stats *s = &srv->workers[i].stats;
         out->connections_accepted += atomic_load_explicit(&s->accepted, memory_order_relaxed);
         out->connections_rejected += atomic_load_explicit(&s->rejected, memory_order_relaxed);
+        out->connections_evicted += atomic_load_explicit(&s->evicted, memory_order_relaxed);
+        out->connections_rejected_per_address +=
+            atomic_load_explicit(&s->rejected_per_address, memory_order_relaxed);
         out->requests += atomic_load_explicit(&s->requests, memory_order_relaxed);
         out->protocol_errors += atomic_load_explicit(&s->protocol_errors, memory_order_relaxed);
         out->output_bytes_buffered += atomic_load_explicit(&s->out_buffered, memory_order_relaxed);

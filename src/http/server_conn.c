@@ -32,7 +32,8 @@ static void on_close(uv_handle_t *h)
     c->out_queued = c->out_written;
     colony__conn_account_output(c);
     if (c->paused) colony__stat_add(&w->stats.paused, (uint64_t)-1);
-    if (!c->rejected) atomic_fetch_sub_explicit(&w->srv->active, 1, memory_order_relaxed);
+    if (!c->not_counted) atomic_fetch_sub_explicit(&w->srv->active, 1, memory_order_relaxed);
+    colony__conn_release_address(c);
     colony__free(c->rbuf);
     colony_buf_free(&c->out);
     colony_buf_free(&c->inflight);
@@ -48,6 +49,7 @@ void colony__conn_close(colony__conn *c, int err)
 {
     if (c->closing) return;
     c->closing = 1;
+    colony__list_remove(&c->idle_link);
     int fail = err ? err : COLONY_ECONNRESET;
     if (c->reading) uv_read_stop(&c->h.stream);
     c->reading = 0;
@@ -127,6 +129,24 @@ static int drained(const colony__conn *c)
     return !c->writing && c->out.len == 0;
 }
 
+int colony__conn_is_idle(const colony__conn *c)
+{
+    return !c->closing && !c->shutting && !c->final_sent && c->phase == COLONY__PHASE_IDLE &&
+           !c->req && c->rpos == c->rlen && drained(c);
+}
+
+/* Keeps the worker's idle LRU in step: a connection joins at the back when it
+ * becomes idle and leaves when it is not. */
+static void update_idle_lru(colony__conn *c)
+{
+    int idle = colony__conn_is_idle(c);
+    int linked = colony__list_linked(&c->idle_link);
+    if (idle && !linked)
+        colony__list_push_back(&c->worker->idle, &c->idle_link);
+    else if (!idle && linked)
+        colony__list_remove(&c->idle_link);
+}
+
 void colony__conn_after_write(colony__conn *c)
 {
     while (!c->closing && c->wcbs_len && c->wcbs[0].end <= c->out_written) {
@@ -169,6 +189,7 @@ void colony__conn_after_write(colony__conn *c)
 void colony__conn_update_timer(colony__conn *c)
 {
     if (c->closing) return;
+    update_idle_lru(c);
     const colony_server_options *o = &conn_server(c)->opts;
     int mode;
     uint64_t ms = 0;
@@ -561,6 +582,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->closing) return;
     if (nread > 0) {
         if (c->phase == COLONY__PHASE_LINGER) return; /* discarded */
+        colony__list_remove(&c->idle_link);           /* busy: back of the LRU when idle again */
         c->rlen += (size_t)nread;
         if (c->phase == COLONY__PHASE_BODY) c->timer_mode = COLONY__TIMER_NONE;
         conn_process(c);

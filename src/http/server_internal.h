@@ -17,6 +17,7 @@
 #include "colony/http_server.h"
 #include "colony/log.h"
 #include "core/list.h"
+#include "core/map.h"
 
 typedef struct colony__worker colony__worker;
 typedef struct colony__conn colony__conn;
@@ -125,7 +126,8 @@ struct colony__conn {
     uv_write_t write_req;
     uv_shutdown_t shutdown_req;
     colony__worker *worker;
-    colony__list link; /* worker's conns */
+    colony__list link;      /* worker's conns */
+    colony__list idle_link; /* worker's idle LRU while idle: evicted first when full */
 
     /* Read side: bytes [rpos, rlen) of rbuf are unprocessed. */
     char *rbuf;
@@ -158,7 +160,8 @@ struct colony__conn {
     unsigned writing : 1;     /* a uv_write is in flight */
     unsigned close_after : 1; /* close after the current response */
     unsigned closing : 1;
-    unsigned rejected : 1;
+    unsigned not_counted : 1;  /* not (or no longer) counted in srv->active */
+    unsigned addr_counted : 1; /* counted in srv->per_address under addr */
     unsigned peer_eof : 1;
     unsigned shutting : 1;         /* uv_shutdown issued */
     unsigned final_sent : 1;       /* the last response is queued: no more requests */
@@ -166,6 +169,7 @@ struct colony__conn {
     unsigned body_discardable : 1; /* ... but it is small and already buffered */
     unsigned paused : 1;           /* not reading: output backlog full */
     size_t inflight_off;
+    char addr[48]; /* peer IP, the per-address key */
 };
 
 struct colony__listener {
@@ -190,6 +194,7 @@ struct colony__listener {
 
 typedef struct colony__worker_stats {
     _Atomic uint64_t accepted, rejected, requests, protocol_errors;
+    _Atomic uint64_t evicted, rejected_per_address;
     _Atomic uint64_t out_buffered, paused; /* gauges */
 } colony__worker_stats;
 
@@ -205,6 +210,7 @@ struct colony__worker {
     colony__listener *pending;
     colony__listener *listeners;
     colony__list conns; /* colony__conn.link */
+    colony__list idle;  /* colony__conn.idle_link, longest idle first */
     unsigned num_listeners, num_conns, orphans;
     colony__list pool; /* free colony_request.link */
     unsigned pool_len;
@@ -236,6 +242,8 @@ struct colony_server {
     char *unix_paths[8]; /* unlinked at shutdown */
     unsigned num_unix_paths;
     atomic_uint active;
+    uv_mutex_t per_address_lock; /* accept and close only */
+    colony__map per_address;     /* peer IP -> open connections (as uintptr_t) */
     atomic_int shutting_down;
     atomic_uint workers_finished;
     uint64_t deadline_ms;
@@ -263,6 +271,8 @@ static inline void colony__stat_add(_Atomic uint64_t *gauge, uint64_t delta)
 
 /* server_accept.c */
 void colony__listener_on_connection(uv_stream_t *server, int status);
+/* A connection goes away: its per-address count drops (on close). */
+void colony__conn_release_address(colony__conn *c);
 
 /* server_conn.c */
 /* Starts reading a freshly accepted connection. */
@@ -280,7 +290,10 @@ void colony__conn_after_write(colony__conn *c);
 int colony__conn_backlog_full(const colony__conn *c);
 /* Brings the worker's output_bytes_buffered gauge up to date for c. */
 void colony__conn_account_output(colony__conn *c);
+/* Also keeps the worker's idle LRU (w->idle) in step. */
 void colony__conn_update_timer(colony__conn *c);
+/* 1 if c waits for a request with nothing read, queued or being written. */
+int colony__conn_is_idle(const colony__conn *c);
 
 /* server_response.c */
 /* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end. */
