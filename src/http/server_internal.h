@@ -1,7 +1,8 @@
 /* HTTP server internals shared by server.c (server, workers, listeners,
- * shutdown), server_conn.c (connections: read, parse, body, timeouts),
- * server_response.c (responses and the write path) and server_request.c
- * (request objects and accessors).
+ * shutdown), server_accept.c (accept, connection limits), server_conn.c
+ * (a connection's life: read, state machine, timeouts), server_parse.c (parse
+ * and dispatch), server_response.c (responses), server_write.c (the write
+ * path) and server_request.c (request objects and accessors).
  *
  * Threading: every connection, request and listener belongs to one worker and
  * is only touched on that worker's loop thread. Cross-thread state is limited to
@@ -295,12 +296,30 @@ void colony__conn_update_timer(colony__conn *c);
 /* 1 if c waits for a request with nothing read, queued or being written. */
 int colony__conn_is_idle(const colony__conn *c);
 
+/* server_parse.c: parse and dispatch */
+/* Parses the next head in the read buffer and dispatches it (head hook, then
+ * the handler if it has no body). Returns 1 when the phase changed. */
+int colony__conn_parse_head(colony__conn *c);
+/* Reads body bytes from the buffer; calls the handler once the body is
+ * complete. Returns 1 when the phase changed. */
+int colony__conn_read_body(colony__conn *c);
+/* Ends the request being read (its handler never ran) and answers status with
+ * a JSON error; the connection closes after it. */
+void colony__conn_fail_request(colony__conn *c, int status, const char *message, int err);
+
+/* server_write.c: the write path */
+/* Sends what is queued (uv_try_write, then uv_write for the rest). */
+void colony__conn_flush(colony__conn *c);
+/* Appends to the output and counts it in the stream offset. */
+int colony__conn_append(colony__conn *c, const void *data, size_t len);
+/* Appends a body after the head in c->out; a large one is first offered to
+ * the kernel from the caller's memory and only the rest is copied. */
+int colony__conn_append_body(colony__conn *c, const char *body, size_t len);
+int colony__conn_send_continue(colony__conn *c);
+
 /* server_response.c */
 /* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end. */
 char *colony__put_u64(char *p, uint64_t v);
-void colony__conn_flush(colony__conn *c);
-int colony__conn_append(colony__conn *c, const void *data, size_t len);
-int colony__conn_send_continue(colony__conn *c);
 /* Queues a complete response that belongs to no request object (protocol
  * errors, timeouts): JSON error body, Connection: close. */
 void colony__conn_send_error(colony__conn *c, int status, const char *error, const char *message);

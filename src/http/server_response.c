@@ -1,8 +1,6 @@
 /* Responses: the head is serialized straight into the connection's output
- * buffer (no printf on the hot path), the body follows it, and the whole lot
- * goes out with uv_try_write, falling back to uv_write for what the kernel did
- * not take. Pipelined responses queued while a write is in flight coalesce
- * into the next write. */
+ * buffer (no printf on the hot path) and the body follows it; server_write.c
+ * sends it. Also the JSON error bodies and the checks on handler headers. */
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -10,9 +8,6 @@
 #include "core/alloc.h"
 #include "http/parser_internal.h"
 #include "http/server_internal.h"
-
-#define CONTINUE_LINE   "HTTP/1.1 100 Continue\r\n\r\n"
-#define DIRECT_BODY_MIN (64 * 1024) /* bodies this large go to the kernel uncopied */
 
 enum framing { FRAME_NONE, FRAME_LENGTH, FRAME_CHUNKED };
 
@@ -76,82 +71,6 @@ static const char *date_line(colony__worker *w, size_t *len)
     }
     *len = w->date_len;
     return w->date_line;
-}
-
-/* Appends to the output and counts it in the stream offset. */
-int colony__conn_append(colony__conn *c, const void *data, size_t len)
-{
-    int rc = colony_buf_append(&c->out, data, len);
-    if (rc == 0) c->out_queued += len;
-    return rc;
-}
-
-static void on_write(uv_write_t *wr, int status)
-{
-    colony__conn *c = wr->data;
-    c->writing = 0;
-    if (c->closing) return;
-    if (status < 0) {
-        colony__conn_close(c, status);
-        return;
-    }
-    c->out_written += c->inflight.len - c->inflight_off;
-    colony_buf_reset(&c->inflight);
-    colony__conn_account_output(c);
-    c->timer_mode = COLONY__TIMER_NONE; /* progress: restart the write timeout */
-    colony__conn_after_write(c);
-}
-
-/* Sends what is queued: uv_try_write first (the common case writes it all
- * with one syscall), then uv_write for the rest. With streaming write
- * callbacks pending, goes straight to uv_write so they fire from the loop and
- * never re-enter the caller. */
-static void flush_now(colony__conn *c)
-{
-    if (c->closing || c->writing) return;
-    if (c->out.len == 0) { /* a direct write may have sent everything already */
-        colony__list *first = colony__list_first(&c->awaiting);
-        if (first &&
-            COLONY__CONTAINER_OF(first, colony_request, link)->end_offset <= c->out_written)
-            colony__conn_after_write(c);
-        return;
-    }
-    size_t off = 0;
-    if (c->wcbs_len == 0) {
-        uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-        int n = c->out.len > UINT32_MAX ? UV_EAGAIN : uv_try_write(&c->h.stream, &b, 1);
-        if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
-        if (n < 0) {
-            colony__conn_close(c, n);
-            return;
-        }
-        c->out_written += (uint64_t)n;
-        if ((size_t)n == c->out.len) {
-            colony_buf_reset(&c->out);
-            colony__conn_after_write(c);
-            return;
-        }
-        off = (size_t)n;
-    }
-    colony_buf tmp = c->inflight;
-    c->inflight = c->out;
-    c->out = tmp;
-    c->inflight_off = off;
-    uv_buf_t b = uv_buf_init(c->inflight.data + off, (unsigned)(c->inflight.len - off));
-    c->write_req.data = c;
-    int rc = uv_write(&c->write_req, &c->h.stream, &b, 1, on_write);
-    if (rc < 0) {
-        colony__conn_close(c, rc);
-        return;
-    }
-    c->writing = 1;
-    colony__conn_update_timer(c);
-}
-
-void colony__conn_flush(colony__conn *c)
-{
-    flush_now(c);
-    if (!c->closing) colony__conn_account_output(c);
 }
 
 static void maybe_flush(colony__conn *c)
@@ -373,30 +292,6 @@ static int fail_response(colony_request *req, int rc)
     return rc;
 }
 
-/* Appends a large body after the head already in c->out, first offering
- * both to the kernel straight from the handler's memory when nothing else is
- * being written: only what the kernel did not take is copied (once). */
-static int append_body(colony__conn *c, const char *body, size_t len)
-{
-    if (len < DIRECT_BODY_MIN || len > UINT32_MAX || c->writing || c->wcbs_len)
-        return colony__conn_append(c, body, len);
-    uv_buf_t b[2] = {uv_buf_init(c->out.data, (unsigned)c->out.len),
-                     uv_buf_init((char *)body, (unsigned)len)};
-    int n = c->out.len > UINT32_MAX ? UV_EAGAIN : uv_try_write(&c->h.stream, b, 2);
-    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
-    if (n < 0) return n;
-    size_t taken = (size_t)n, body_taken = 0;
-    if (taken < c->out.len) {
-        colony_buf_consume(&c->out, taken);
-    } else {
-        body_taken = taken - c->out.len;
-        colony_buf_reset(&c->out);
-    }
-    c->out_written += taken;
-    c->out_queued += len;
-    return colony_buf_append(&c->out, body + body_taken, len - body_taken);
-}
-
 int colony_respond(colony_request *req, int status, const char *content_type, const void *body,
                    size_t len)
 {
@@ -407,7 +302,7 @@ int colony_respond(colony_request *req, int status, const char *content_type, co
     int bodyless_status = status == 204 || status == 304;
     rc = append_head(c, req, status, content_type, bodyless_status ? FRAME_NONE : FRAME_LENGTH, len,
                      close, req->version_minor);
-    if (!rc && !req->no_body && len) rc = append_body(c, body, len);
+    if (!rc && !req->no_body && len) rc = colony__conn_append_body(c, body, len);
     if (rc) return fail_response(req, rc);
     req->resp_close = close;
     req->started = req->ended = 1;
@@ -611,10 +506,4 @@ int colony_response_end(colony_request *req)
 int colony_response_status(const colony_request *req)
 {
     return req->started ? req->status : 0;
-}
-
-/* Queues "100 Continue" ahead of the final response. */
-int colony__conn_send_continue(colony__conn *c)
-{
-    return colony__conn_append(c, CONTINUE_LINE, sizeof(CONTINUE_LINE) - 1);
 }
