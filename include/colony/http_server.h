@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "arena.h"
+#include "buf.h"
 #include "export.h"
 #include "http_parser.h"
 
@@ -145,6 +146,11 @@ COLONY_API int colony_response_header(colony_request *req, const char *name, con
  * be NULL). Returns 0, or COLONY_EINVAL if a response was already started. */
 COLONY_API int colony_respond(colony_request *req, int status, const char *content_type,
                               const void *body, size_t len);
+/* Like colony_respond, but takes the body's memory instead of copying it: a
+ * large body the kernel does not take at once is sent from that memory and
+ * freed once written. *body is left empty (reusable) whatever the result. */
+COLONY_API int colony_respond_buf(colony_request *req, int status, const char *content_type,
+                                  colony_buf *body);
 /* Sends {"error": error, "message": message} with the given status. */
 COLONY_API int colony_respond_error(colony_request *req, int status, const char *error,
                                     const char *message);

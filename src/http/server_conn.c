@@ -36,6 +36,7 @@ static void on_close(uv_handle_t *h)
     colony__free(c->rbuf);
     colony_buf_free(&c->out);
     colony_buf_free(&c->inflight);
+    colony_buf_free(&c->held);
     colony__free(c->wcbs);
     colony__free(c);
     colony__worker_maybe_done(w);
@@ -125,7 +126,7 @@ void colony__conn_account_output(colony__conn *c)
 
 static int drained(const colony__conn *c)
 {
-    return !c->writing && c->out.len == 0;
+    return !c->writing && c->out.len == 0 && c->held.len == 0;
 }
 
 int colony__conn_is_idle(const colony__conn *c)

@@ -146,6 +146,8 @@ struct colony__conn {
 
     /* Write side: out accumulates, inflight is being written by uv_write. */
     colony_buf out, inflight;
+    colony_buf held; /* a body taken by colony_respond_buf, sent before out */
+    size_t held_off;
     uint64_t out_queued;   /* bytes ever appended to out */
     uint64_t out_written;  /* bytes the kernel accepted */
     colony__list awaiting; /* requests ended, not yet written (oldest first) */
@@ -169,6 +171,7 @@ struct colony__conn {
     unsigned body_pending : 1;     /* the current request's body is not fully read */
     unsigned body_discardable : 1; /* ... but it is small and already buffered */
     unsigned paused : 1;           /* not reading: output backlog full */
+    unsigned writing_held : 1;     /* the uv_write in flight is from held */
     size_t inflight_off;
     char addr[48]; /* peer IP, the per-address key */
 };
@@ -314,7 +317,7 @@ void colony__conn_flush(colony__conn *c);
 int colony__conn_append(colony__conn *c, const void *data, size_t len);
 /* Appends a body after the head in c->out; a large one is first offered to
  * the kernel from the caller's memory and only the rest is copied. */
-int colony__conn_append_body(colony__conn *c, const char *body, size_t len);
+int colony__conn_append_body(colony__conn *c, const char *body, size_t len, colony_buf *owned);
 int colony__conn_send_continue(colony__conn *c);
 
 /* server_response.c */

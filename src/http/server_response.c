@@ -292,8 +292,10 @@ static int fail_response(colony_request *req, int rc)
     return rc;
 }
 
-int colony_respond(colony_request *req, int status, const char *content_type, const void *body,
-                   size_t len)
+/* colony_respond and colony_respond_buf: owned, if not NULL, is the body's
+ * buffer, which the write path may keep instead of copying the body. */
+static int respond(colony_request *req, int status, const char *content_type, const void *body,
+                   size_t len, colony_buf *owned)
 {
     int rc = begin_response(req, status);
     if (rc) return rc;
@@ -302,12 +304,28 @@ int colony_respond(colony_request *req, int status, const char *content_type, co
     int bodyless_status = status == 204 || status == 304;
     rc = append_head(c, req, status, content_type, bodyless_status ? FRAME_NONE : FRAME_LENGTH, len,
                      close, req->version_minor);
-    if (!rc && !req->no_body && len) rc = colony__conn_append_body(c, body, len);
+    if (!rc && !req->no_body && len) rc = colony__conn_append_body(c, body, len, owned);
     if (rc) return fail_response(req, rc);
     req->resp_close = close;
     req->started = req->ended = 1;
     colony__conn_response_ended(c, req);
     return 0;
+}
+
+int colony_respond(colony_request *req, int status, const char *content_type, const void *body,
+                   size_t len)
+{
+    return respond(req, status, content_type, body, len, NULL);
+}
+
+int colony_respond_buf(colony_request *req, int status, const char *content_type, colony_buf *body)
+{
+    if (!body) return COLONY_EINVAL;
+    colony_buf owned = *body;
+    colony_buf_init(body, body->max);
+    int rc = respond(req, status, content_type, owned.data, owned.len, &owned);
+    colony_buf_free(&owned); /* unless the connection kept it */
+    return rc;
 }
 
 int colony_respond_error(colony_request *req, int status, const char *error, const char *message)

@@ -1,7 +1,9 @@
 /* A bare HTTP server on the public API only, for tests that need a separate
  * process (a crash, RSS): it touches no signal disposition itself.
  *   big_server [address]      prints "port N" once it listens
- *   GET /big?mb=N -> N MiB of 'x' (default 8), GET /small -> "ok",
+ *   GET /big?mb=N -> N MiB of 'x' (default 8), copied by colony_respond;
+ *   GET /big-owned?mb=N -> the same rendered per request into a colony_buf
+ *   and handed over with colony_respond_buf; GET /small -> "ok",
  *   GET /hello -> {"message":"hello"} */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +18,20 @@ static void handler(colony_request *req, void *ud)
 {
     (void)ud;
     const char *path = colony_request_path(req);
+    long mb = 8;
+    const char *q = colony_request_query(req);
+    if (strncmp(q, "mb=", 3) == 0) mb = strtol(q + 3, NULL, 10);
+    if (mb < 0 || mb > BIG_MAX_MB) mb = 8;
     if (strcmp(path, "/big") == 0) {
-        long mb = 8;
-        const char *q = colony_request_query(req);
-        if (strncmp(q, "mb=", 3) == 0) mb = strtol(q + 3, NULL, 10);
-        if (mb < 0 || mb > BIG_MAX_MB) mb = 8;
         colony_respond(req, 200, "application/octet-stream", big, (size_t)mb << 20);
+    } else if (strcmp(path, "/big-owned") == 0) {
+        colony_buf body;
+        colony_buf_init(&body, (size_t)BIG_MAX_MB << 20);
+        if (colony_buf_append(&body, big, (size_t)mb << 20) != 0) {
+            colony_respond_error(req, 500, "internal_error", "out of memory");
+            return;
+        }
+        colony_respond_buf(req, 200, "application/octet-stream", &body);
     } else if (strcmp(path, "/small") == 0) {
         colony_respond(req, 200, "text/plain", "ok", 2);
     } else if (strcmp(path, "/hello") == 0) {
