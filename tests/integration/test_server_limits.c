@@ -67,9 +67,10 @@ static void client_per_address(tclient *t)
 
 static void per_address_limit_refuses(void **state)
 {
-    (void)state;
+    unsigned workers = state && *state ? *(unsigned *)*state : 1;
     colony_server_options opts = {0};
     opts.max_connections_per_address = 3;
+    opts.workers = workers; /* the count is server-wide, whichever worker accepts */
     int port;
     start(&opts, &port);
     tclient t = {.port = port, .fn = client_per_address};
@@ -150,10 +151,13 @@ static void full_server_without_idle_refuses(void **state)
     stop();
 }
 
+static unsigned two_workers = 2;
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(per_address_limit_refuses),
+        cmocka_unit_test_prestate(per_address_limit_refuses, &two_workers),
         cmocka_unit_test(full_server_evicts_oldest_idle),
         cmocka_unit_test(full_server_without_idle_refuses),
     };
