@@ -1,11 +1,12 @@
 /* HTTP/1.1 server on libuv: TCP (IPv4, IPv6) and Unix sockets, keep-alive,
  * pipelining (answered in order, one request at a time per connection), fixed
  * and chunked request bodies buffered up to a limit or streamed, simple and
- * streaming responses, Expect: 100-continue, timeouts, a connection limit, N
- * worker threads each with its own loop on SO_REUSEPORT, graceful shutdown.
- * Protocol errors are answered with 400/408/413/414/431/501/505 and a JSON body
- * {"error": "...", "message": "..."}, and the connection closes after a
- * framing error. */
+ * streaming responses, Expect: 100-continue, timeouts, connection limits (per
+ * server, evicting the oldest idle connection, and per client address), an
+ * output backlog per connection, N worker threads each with its own loop on
+ * SO_REUSEPORT, graceful shutdown. Protocol errors are answered with
+ * 400/408/413/414/417/431/501/505 and a JSON body {"error": "...",
+ * "message": "..."}, and the connection closes after a framing error. */
 #ifndef COLONY_HTTP_SERVER_H
 #define COLONY_HTTP_SERVER_H
 
@@ -109,9 +110,11 @@ COLONY_API void colony_server_get_stats(const colony_server *srv, colony_server_
 
 /* ---- request accessors (strings are NUL-terminated, in the request arena) ---- */
 COLONY_API const char *colony_request_method(const colony_request *req);
-COLONY_API const char *colony_request_target(const colony_request *req); /* path?query as sent */
-COLONY_API const char *colony_request_path(const colony_request *req);   /* before '?' */
-COLONY_API const char *colony_request_query(const colony_request *req);  /* after '?', or "" */
+/* path?query as sent; for an absolute-form target (http://host/path?q) its
+ * origin-form part, with the authority as the Host header. */
+COLONY_API const char *colony_request_target(const colony_request *req);
+COLONY_API const char *colony_request_path(const colony_request *req);  /* before '?' */
+COLONY_API const char *colony_request_query(const colony_request *req); /* after '?', or "" */
 COLONY_API int colony_request_version_minor(const colony_request *req);
 /* First value of a header (case-insensitive name), or NULL. */
 COLONY_API const char *colony_request_header(const colony_request *req, const char *name);
