@@ -2,7 +2,8 @@
 # The service config keys max_connections and max_connections_per_address
 # reach the server: with --max_connections_per_address=2 the third connection
 # from 127.0.0.1 gets a 503 JSON; with --max_connections=2 a third client is
-# served and the oldest idle keep-alive connection is closed.
+# served and the oldest idle keep-alive connection is closed. /metrics has the
+# http_output_bytes_buffered gauge.
 set -euo pipefail
 bin=$1
 work=$(mktemp -d)
@@ -61,6 +62,8 @@ PY
 }
 
 start --max_connections_per_address=2
+curl -fsS "http://127.0.0.1:$port/metrics" | grep -q '^http_output_bytes_buffered 0$' ||
+  fail "http_output_bytes_buffered gauge missing"
 out=$(probe 2)
 [ "$(sed -n 1p <<<"$out")" = "HTTP/1.1 503 Service Unavailable" ] ||
   fail "third connection from one address: $out"

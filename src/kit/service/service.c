@@ -130,6 +130,14 @@ static double active_connections(void *ud)
     return (double)st.active_connections;
 }
 
+static double output_bytes_buffered(void *ud)
+{
+    colony_service *svc = ud;
+    colony_server_stats st;
+    colony_server_get_stats(svc->server, &st);
+    return (double)st.output_bytes_buffered;
+}
+
 static int build_parts(colony_service *svc)
 {
     svc->router = colony_router_new();
@@ -172,6 +180,10 @@ static int build_parts(colony_service *svc)
         if (!rc)
             rc = colony_metrics_gauge_fn(svc->metrics, "http_active_connections",
                                          "Open HTTP connections.", active_connections, svc);
+        if (!rc)
+            rc = colony_metrics_gauge_fn(svc->metrics, "http_output_bytes_buffered",
+                                         "Response bytes queued but not yet sent.",
+                                         output_bytes_buffered, svc);
         if (!rc)
             rc = colony_router_add(svc->router, "GET", "/metrics", colony_metrics_handle,
                                    svc->metrics);
