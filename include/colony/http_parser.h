@@ -7,9 +7,9 @@
  *
  * It rejects everything that enables request smuggling or confusion: both
  * Content-Length and Transfer-Encoding, differing duplicate Content-Length, a
- * Transfer-Encoding whose final coding is not chunked, obs-fold, bare CR,
- * whitespace before a colon, invalid token or field characters, bad chunk
- * sizes, over-long lines. */
+ * Transfer-Encoding with chunked anywhere but last (and, as 501, any coding
+ * other than chunked), obs-fold, bare CR, whitespace before a colon, invalid
+ * token or field characters, bad chunk sizes, over-long lines. */
 #ifndef COLONY_HTTP_PARSER_H
 #define COLONY_HTTP_PARSER_H
 
@@ -37,15 +37,15 @@ typedef enum colony_http_error {
     COLONY_HTTP_TOO_MANY_HEADERS,      /* 431 more fields than the limit */
     COLONY_HTTP_BAD_CONTENT_LENGTH,    /* 400 not digits, overflow, or differing duplicates */
     COLONY_HTTP_CL_AND_TE,             /* 400 both Content-Length and Transfer-Encoding */
-    COLONY_HTTP_BAD_TRANSFER_ENCODING, /* 400 final coding not chunked, chunked twice, bad token */
-    COLONY_HTTP_TE_NOT_IMPLEMENTED,    /* 501 a coding other than chunked (e.g. gzip, chunked) */
-    COLONY_HTTP_BODY_TOO_LARGE,        /* 413 declared or received body over the limit */
-    COLONY_HTTP_BAD_CHUNK_SIZE,        /* 400 non-hex, empty or overflowing chunk size */
-    COLONY_HTTP_BAD_CHUNK_EXTENSION,   /* 400 malformed chunk extension */
-    COLONY_HTTP_BAD_CHUNK_DATA,        /* 400 chunk data not followed by CRLF */
-    COLONY_HTTP_CHUNK_LINE_TOO_LONG,   /* 400 chunk-size line or trailer over the limit */
-    COLONY_HTTP_BAD_TRAILER,           /* 400 malformed trailer field */
-    COLONY_HTTP_BAD_HOST,              /* 400 HTTP/1.1 request without exactly one Host */
+    COLONY_HTTP_BAD_TRANSFER_ENCODING, /* 400 chunked not final, chunked twice, bad token */
+    COLONY_HTTP_TE_NOT_IMPLEMENTED,  /* 501 a coding other than chunked ("gzip", "gzip, chunked") */
+    COLONY_HTTP_BODY_TOO_LARGE,      /* 413 declared or received body over the limit */
+    COLONY_HTTP_BAD_CHUNK_SIZE,      /* 400 non-hex, empty or overflowing chunk size */
+    COLONY_HTTP_BAD_CHUNK_EXTENSION, /* 400 malformed chunk extension */
+    COLONY_HTTP_BAD_CHUNK_DATA,      /* 400 chunk data not followed by CRLF */
+    COLONY_HTTP_CHUNK_LINE_TOO_LONG, /* 400 chunk-size line or trailer over the limit */
+    COLONY_HTTP_BAD_TRAILER,         /* 400 malformed trailer field */
+    COLONY_HTTP_BAD_HOST,            /* 400 HTTP/1.1 request without exactly one Host */
     COLONY_HTTP_ERROR_COUNT
 } colony_http_error;
 

@@ -1,11 +1,12 @@
 /* HTTP/1.1 server on libuv: TCP (IPv4, IPv6) and Unix sockets, keep-alive,
  * pipelining (answered in order, one request at a time per connection), fixed
  * and chunked request bodies buffered up to a limit or streamed, simple and
- * streaming responses, Expect: 100-continue, timeouts, a connection limit, N
- * worker threads each with its own loop on SO_REUSEPORT, graceful shutdown.
- * Protocol errors are answered with 400/408/413/414/431/501/505 and a JSON body
- * {"error": "...", "message": "..."}, and the connection closes after a
- * framing error. */
+ * streaming responses, Expect: 100-continue, timeouts, connection limits (per
+ * server, evicting the oldest idle connection, and per client address), an
+ * output backlog per connection, N worker threads each with its own loop on
+ * SO_REUSEPORT, graceful shutdown. Protocol errors are answered with
+ * 400/408/413/414/417/431/501/505 and a JSON body {"error": "...",
+ * "message": "..."}, and the connection closes after a framing error. */
 #ifndef COLONY_HTTP_SERVER_H
 #define COLONY_HTTP_SERVER_H
 
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "arena.h"
+#include "buf.h"
 #include "export.h"
 #include "http_parser.h"
 
@@ -40,17 +42,34 @@ typedef struct colony_server_options {
     uint64_t idle_timeout_ms;   /* 60000: keep-alive connection with no request */
     uint64_t write_timeout_ms;  /* 30000: a write that makes no progress */
     uint64_t max_requests_per_conn; /* 0 = unlimited; then Connection: close */
-    unsigned max_connections;       /* 10000 per server (all workers); over it, accept and close */
+    /* 10000 per server (all workers). When full, the worker that accepts closes
+     * its oldest idle keep-alive connection to make room; with none idle, the
+     * new connection gets a 503 JSON and is closed. */
+    unsigned max_connections;
     unsigned workers;          /* 1: threads with their own loop; worker 0 is the caller's loop */
     size_t read_buffer_size;   /* 16384 */
     const char *server_header; /* value of Server:, NULL = none */
+    /* 1 MiB: unsent output a connection may hold. Over it the connection stops
+     * reading and parsing requests until its output drained; a streaming
+     * colony_response_write is refused with COLONY_EBUSY (wait for a write
+     * callback). */
+    size_t max_output_backlog;
+    /* 256: open connections from one client IP (TCP); over it a new one gets
+     * a 503 JSON and is closed. COLONY_SERVER_UNLIMITED: no limit. */
+    unsigned max_connections_per_address;
 } colony_server_options;
+
+#define COLONY_SERVER_UNLIMITED 0xffffffffu
 
 /* Fills zero fields with the defaults above. */
 COLONY_API void colony_server_options_init(colony_server_options *opts);
 
 /* Creates a server; handler is required, opts may be NULL for defaults.
- * NULL on allocation failure. Nothing listens until colony_server_listen(). */
+ * NULL on allocation failure. Nothing listens until colony_server_listen().
+ * The first server or client created in a process sets SIGPIPE to SIG_IGN if
+ * it is still SIG_DFL, so a peer that resets a connection mid-write cannot
+ * kill the process (writes then fail with EPIPE); a handler the program
+ * installed itself is left alone. */
 COLONY_API colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *opts,
                                             colony_handler_cb handler, void *ud);
 COLONY_API void colony_server_set_head_hook(colony_server *srv, colony_head_cb hook, void *ud);
@@ -78,18 +97,24 @@ COLONY_API void colony_server_free(colony_server *srv);
 /* Live counters (summed over workers; approximate while running). */
 typedef struct colony_server_stats {
     uint64_t connections_accepted;
-    uint64_t connections_rejected; /* over max_connections */
+    uint64_t connections_rejected;             /* over max_connections with no idle one to close */
+    uint64_t connections_evicted;              /* idle keep-alive connections closed to make room */
+    uint64_t connections_rejected_per_address; /* over max_connections_per_address */
     uint64_t active_connections;
     uint64_t requests;
     uint64_t protocol_errors;
+    uint64_t output_bytes_buffered; /* unsent response bytes held now, all connections */
+    uint64_t connections_paused;    /* connections not read now: output backlog full */
 } colony_server_stats;
 COLONY_API void colony_server_get_stats(const colony_server *srv, colony_server_stats *out);
 
 /* ---- request accessors (strings are NUL-terminated, in the request arena) ---- */
 COLONY_API const char *colony_request_method(const colony_request *req);
-COLONY_API const char *colony_request_target(const colony_request *req); /* path?query as sent */
-COLONY_API const char *colony_request_path(const colony_request *req);   /* before '?' */
-COLONY_API const char *colony_request_query(const colony_request *req);  /* after '?', or "" */
+/* path?query as sent; for an absolute-form target (http://host/path?q) its
+ * origin-form part, with the authority as the Host header. */
+COLONY_API const char *colony_request_target(const colony_request *req);
+COLONY_API const char *colony_request_path(const colony_request *req);  /* before '?' */
+COLONY_API const char *colony_request_query(const colony_request *req); /* after '?', or "" */
 COLONY_API int colony_request_version_minor(const colony_request *req);
 /* First value of a header (case-insensitive name), or NULL. */
 COLONY_API const char *colony_request_header(const colony_request *req, const char *name);
@@ -124,6 +149,11 @@ COLONY_API int colony_response_header(colony_request *req, const char *name, con
  * be NULL). Returns 0, or COLONY_EINVAL if a response was already started. */
 COLONY_API int colony_respond(colony_request *req, int status, const char *content_type,
                               const void *body, size_t len);
+/* Like colony_respond, but takes the body's memory instead of copying it: a
+ * large body the kernel does not take at once is sent from that memory and
+ * freed once written. *body is left empty (reusable) whatever the result. */
+COLONY_API int colony_respond_buf(colony_request *req, int status, const char *content_type,
+                                  colony_buf *body);
 /* Sends {"error": error, "message": message} with the given status. */
 COLONY_API int colony_respond_error(colony_request *req, int status, const char *error,
                                     const char *message);

@@ -9,6 +9,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "http/client_internal.h"
+#include "http/sigpipe.h"
 #include "http/parser_internal.h"
 
 void colony_client_options_init(colony_client_options *opts)
@@ -33,6 +34,7 @@ static void free_client_on_close(uv_handle_t *h)
 colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts)
 {
     if (!loop) return NULL;
+    colony__ignore_sigpipe();
     colony_client *c = colony__calloc(1, sizeof(*c));
     if (!c) return NULL;
     c->loop = loop;

@@ -265,11 +265,14 @@ static int finish_request(colony_http_request *req, const colony_http_limits *li
     if (err) return fail(msg, err);
     if (f.has_transfer_encoding && f.has_content_length) return fail(msg, COLONY_HTTP_CL_AND_TE);
     if (f.has_transfer_encoding) {
-        /* HTTP/1.0 has no chunked coding: the framing would be guesswork. */
-        if (msg->version_minor == 0 || f.te_malformed || f.te_chunked_count != 1 ||
-            !f.te_chunked_last)
+        /* HTTP/1.0 has no chunked coding: the framing would be guesswork. chunked
+         * twice, or present but not final, is refused as unframeable (RFC 9112
+         * §6.3). A coding we do not implement (gzip, with or without a final
+         * chunked) is 501 (§6.1); either way the connection closes. */
+        if (msg->version_minor == 0 || f.te_malformed || f.te_chunked_count > 1 ||
+            (f.te_chunked_count == 1 && !f.te_chunked_last))
             return fail(msg, COLONY_HTTP_BAD_TRANSFER_ENCODING);
-        if (f.te_codings > 1) return fail(msg, COLONY_HTTP_TE_NOT_IMPLEMENTED);
+        if (f.te_codings > f.te_chunked_count) return fail(msg, COLONY_HTTP_TE_NOT_IMPLEMENTED);
         msg->body_kind = COLONY_HTTP_BODY_CHUNKED;
     } else if (f.has_content_length) {
         if (f.content_length > lim->max_body) return fail(msg, COLONY_HTTP_BODY_TOO_LARGE);

@@ -14,6 +14,7 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 #include "http/server_internal.h"
+#include "http/sigpipe.h"
 
 #define LISTEN_BACKLOG 511
 
@@ -27,12 +28,15 @@ void colony_server_options_init(colony_server_options *o)
     if (!o->max_connections) o->max_connections = 10000;
     if (!o->workers) o->workers = 1;
     if (!o->read_buffer_size) o->read_buffer_size = 16384;
+    if (!o->max_output_backlog) o->max_output_backlog = 1024 * 1024;
+    if (!o->max_connections_per_address) o->max_connections_per_address = 256;
 }
 
 colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *opts,
                                  colony_handler_cb handler, void *ud)
 {
     if (!loop || !handler) return NULL;
+    colony__ignore_sigpipe();
     colony_server *srv = colony__calloc(1, sizeof(*srv));
     if (!srv) return NULL;
     if (opts) srv->opts = *opts;
@@ -45,6 +49,7 @@ colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *o
     srv->parse_limits = srv->opts.limits;
     srv->parse_limits.max_body = UINT64_MAX; /* checked after the head hook chose */
     atomic_init(&srv->active, 0);
+    uv_mutex_init(&srv->per_address_lock);
     atomic_init(&srv->shutting_down, 0);
     atomic_init(&srv->workers_finished, 0);
     if (srv->opts.server_header) {
@@ -63,6 +68,9 @@ colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *o
         w->scratch_headers =
             colony__calloc(srv->opts.limits.max_headers, sizeof(*w->scratch_headers));
         if (!w->scratch_headers) goto fail;
+        colony__list_init(&w->conns);
+        colony__list_init(&w->idle);
+        colony__list_init(&w->pool);
         uv_mutex_init(&w->lock);
     }
     return srv;
@@ -201,8 +209,9 @@ static void listener_closed(uv_handle_t *h)
     colony__worker_maybe_done(w);
 }
 
-/* Opens a listening fd on the worker's loop (on that loop's thread). */
-static void open_listener(colony__worker *w, colony__listener *l)
+/* Opens a listening fd on the worker's loop (on that loop's thread). Returns 0,
+ * or an error after which the listener (and its fd) is being closed. */
+static int open_listener(colony__worker *w, colony__listener *l)
 {
     int rc;
     l->worker = w;
@@ -213,6 +222,7 @@ static void open_listener(colony__worker *w, colony__listener *l)
         uv_tcp_init(w->loop, &l->h.tcp);
         rc = uv_tcp_open(&l->h.tcp, l->fd);
     }
+    if (rc != 0) close(l->fd); /* not adopted by the handle */
     l->h.handle.data = l;
     l->next = w->listeners;
     w->listeners = l;
@@ -220,8 +230,15 @@ static void open_listener(colony__worker *w, colony__listener *l)
     if (rc == 0) rc = uv_listen(&l->h.stream, LISTEN_BACKLOG, colony__listener_on_connection);
     if (rc != 0) {
         COLONY_LOG_ERROR("server: cannot listen", COLONY_LF_STR("error", uv_strerror(rc)));
+        for (colony__listener **pp = &w->listeners; *pp; pp = &(*pp)->next) {
+            if (*pp == l) {
+                *pp = l->next;
+                break;
+            }
+        }
         if (!uv_is_closing(&l->h.handle)) uv_close(&l->h.handle, listener_closed);
     }
+    return rc;
 }
 
 static void begin_worker_shutdown(colony__worker *w);
@@ -241,7 +258,7 @@ static void worker_async(uv_async_t *a)
             close(l->fd);
             colony__free(l);
         } else {
-            open_listener(w, l);
+            open_listener(w, l); /* a socket that listens already: failure is logged */
         }
     }
     if (stopping && !w->shutdown_started) begin_worker_shutdown(w);
@@ -277,12 +294,14 @@ static int start_workers(colony_server *srv)
         colony__worker *w = &srv->workers[i];
         rc = uv_loop_init(&w->own_loop);
         if (rc == 0) {
-            uv_async_init(&w->own_loop, &w->async, worker_async);
-            w->async.data = w;
-            w->async_open = 1;
-            rc = uv_thread_create(&w->thread, worker_main, w);
+            rc = uv_async_init(&w->own_loop, &w->async, worker_async);
+            if (rc == 0) {
+                w->async.data = w;
+                w->async_open = 1;
+                rc = uv_thread_create(&w->thread, worker_main, w);
+                if (rc) uv_close((uv_handle_t *)&w->async, NULL);
+            }
             if (rc) {
-                uv_close((uv_handle_t *)&w->async, NULL);
                 uv_run(&w->own_loop, UV_RUN_NOWAIT);
                 uv_loop_close(&w->own_loop);
             }
@@ -304,6 +323,10 @@ static int start_workers(colony_server *srv)
     return 0;
 }
 
+/* Binds one socket per worker (or dups one Unix socket), then opens worker 0's
+ * listener here and hands the others to their loops. Every allocation happens
+ * before any listener is handed out, and worker 0's listen result is returned:
+ * a failed listen leaves no half-open address behind. */
 int colony_server_listen(colony_server *srv, const char *address)
 {
     if (!srv || !address) return COLONY_EINVAL;
@@ -314,9 +337,14 @@ int colony_server_listen(colony_server *srv, const char *address)
     unsigned n = srv->opts.workers; /* before threads may have been dropped */
     if (srv->started) n = srv->num_workers;
     int *fds = colony__calloc(n, sizeof(int));
+    colony__listener **ls = colony__calloc(n, sizeof(*ls));
     char *path_copy = NULL;
-    if (!fds) return COLONY_ENOMEM;
+    int port = 0;
     unsigned made = 0;
+    if (!fds || !ls) {
+        rc = COLONY_ENOMEM;
+        goto fail;
+    }
     if (a.unix_path) {
         if (srv->num_unix_paths == sizeof(srv->unix_paths) / sizeof(srv->unix_paths[0])) {
             rc = COLONY_E2BIG;
@@ -343,48 +371,55 @@ int colony_server_listen(colony_server *srv, const char *address)
             if (rc < 0) goto fail;
             fds[made] = rc;
             if (made == 0) {
-                int port = bound_port(fds[0]);
+                port = bound_port(fds[0]);
                 if (a.ss.ss_family == AF_INET6)
                     ((struct sockaddr_in6 *)&a.ss)->sin6_port = htons((uint16_t)port);
                 else
                     ((struct sockaddr_in *)&a.ss)->sin_port = htons((uint16_t)port);
-                if (!srv->port) srv->port = port;
             }
         }
     }
     if (!srv->started && (rc = start_workers(srv)) != 0) goto fail;
+    for (; made > srv->num_workers; made--)
+        close(fds[made - 1]); /* a worker thread could not start */
     for (unsigned i = 0; i < made; i++) {
-        if (i >= srv->num_workers) {
-            close(fds[i]);
-            continue;
+        ls[i] = colony__calloc(1, sizeof(*ls[i]));
+        if (!ls[i]) {
+            rc = COLONY_ENOMEM;
+            goto fail;
         }
-        colony__listener *l = colony__calloc(1, sizeof(*l));
-        if (!l) {
-            close(fds[i]); /* that worker just gets no listener for this address */
-            continue;
-        }
-        l->fd = fds[i];
-        l->is_unix = a.unix_path != NULL;
+        ls[i]->fd = fds[i];
+        ls[i]->is_unix = a.unix_path != NULL;
+    }
+    rc = open_listener(&srv->workers[0], ls[0]);
+    if (rc) {
+        ls[0] = NULL; /* closing with its fd */
+        fds[0] = -1;
+        goto fail;
+    }
+    for (unsigned i = 1; i < made; i++) {
         colony__worker *w = &srv->workers[i];
-        if (i == 0) {
-            open_listener(w, l);
-        } else {
-            l->worker = w;
-            uv_mutex_lock(&w->lock);
-            l->next = w->pending;
-            w->pending = l;
-            uv_mutex_unlock(&w->lock);
-            uv_async_send(&w->async);
-        }
+        colony__listener *l = ls[i];
+        l->worker = w;
+        uv_mutex_lock(&w->lock);
+        l->next = w->pending;
+        w->pending = l;
+        uv_mutex_unlock(&w->lock);
+        uv_async_send(&w->async);
     }
     if (path_copy) srv->unix_paths[srv->num_unix_paths++] = path_copy;
+    if (!srv->port) srv->port = port;
+    colony__free(ls);
     colony__free(fds);
     return 0;
 fail:
-    for (unsigned i = 0; i < made; i++)
-        close(fds[i]);
+    for (unsigned i = 0; i < made; i++) {
+        if (fds[i] >= 0) close(fds[i]);
+        if (ls) colony__free(ls[i]);
+    }
     if (a.unix_path && made) unlink(a.unix_path);
     colony__free(path_copy);
+    colony__free(ls);
     colony__free(fds);
     return rc;
 }
@@ -399,8 +434,9 @@ int colony_server_port(const colony_server *srv)
 static void on_deadline(uv_timer_t *t)
 {
     colony__worker *w = t->data;
-    for (colony__conn *c = w->conns; c; c = c->next)
-        colony__conn_close(c, COLONY_ESHUTDOWN);
+    colony__list *node, *tmp;
+    COLONY__LIST_FOREACH_SAFE(node, tmp, &w->conns)
+    colony__conn_close(COLONY__CONTAINER_OF(node, colony__conn, link), COLONY_ESHUTDOWN);
 }
 
 static void begin_worker_shutdown(colony__worker *w)
@@ -413,8 +449,9 @@ static void begin_worker_shutdown(colony__worker *w)
     for (colony__listener *l = w->listeners; l; l = l->next)
         if (!uv_is_closing(&l->h.handle)) uv_close(&l->h.handle, listener_closed);
     w->listeners = NULL;
-    for (colony__conn *c = w->conns; c; c = c->next)
-        colony__conn_shutdown(c);
+    colony__list *node, *tmp;
+    COLONY__LIST_FOREACH_SAFE(node, tmp, &w->conns)
+    colony__conn_shutdown(COLONY__CONTAINER_OF(node, colony__conn, link));
     uv_timer_init(w->loop, &w->deadline);
     w->deadline.data = w;
     w->deadline_open = 1;
@@ -508,6 +545,8 @@ void colony_server_free(colony_server *srv)
     }
     for (unsigned i = 0; i < srv->num_unix_paths; i++)
         colony__free(srv->unix_paths[i]);
+    colony__map_free(&srv->per_address);
+    uv_mutex_destroy(&srv->per_address_lock);
     colony__free(srv->server_header);
     colony__free(srv);
 }
@@ -519,8 +558,13 @@ void colony_server_get_stats(const colony_server *srv, colony_server_stats *out)
         colony__worker_stats *s = &srv->workers[i].stats;
         out->connections_accepted += atomic_load_explicit(&s->accepted, memory_order_relaxed);
         out->connections_rejected += atomic_load_explicit(&s->rejected, memory_order_relaxed);
+        out->connections_evicted += atomic_load_explicit(&s->evicted, memory_order_relaxed);
+        out->connections_rejected_per_address +=
+            atomic_load_explicit(&s->rejected_per_address, memory_order_relaxed);
         out->requests += atomic_load_explicit(&s->requests, memory_order_relaxed);
         out->protocol_errors += atomic_load_explicit(&s->protocol_errors, memory_order_relaxed);
+        out->output_bytes_buffered += atomic_load_explicit(&s->out_buffered, memory_order_relaxed);
+        out->connections_paused += atomic_load_explicit(&s->paused, memory_order_relaxed);
     }
     out->active_connections =
         atomic_load_explicit(&((colony_server *)srv)->active, memory_order_relaxed);

@@ -1,5 +1,7 @@
 /* Accepting connections: the connection limit across workers, and accepting
  * even when memory runs out so the listener keeps being polled. */
+#include <stdio.h>
+#include <sys/socket.h>
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "http/server_internal.h"
@@ -35,6 +37,84 @@ static void reject_without_memory(colony__listener *l)
     uv_close(&l->spare.handle, on_spare_closed);
 }
 
+#define BUSY_BODY "{\"error\":\"service_unavailable\",\"message\":\"%s\"}"
+
+/* A last answer to a connection that is not taken: one non-blocking write of
+ * a 503 JSON (a fresh socket's buffer takes it), then the close. */
+static void refuse(colony__conn *c, const char *why)
+{
+    char body[160], msg[320];
+    int body_len = snprintf(body, sizeof(body), BUSY_BODY, why);
+    int len = snprintf(msg, sizeof(msg),
+                       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                       body_len, body);
+    uv_buf_t b = uv_buf_init(msg, (unsigned)len);
+    uv_try_write(&c->h.stream, &b, 1);
+    /* Unread input would turn the close into a reset that can destroy the
+     * answer before the client reads it: take what already arrived. */
+    uv_os_fd_t fd;
+    if (uv_fileno(&c->h.handle, &fd) == 0)
+        for (int i = 0; i < 4 && recv(fd, msg, sizeof(msg), MSG_DONTWAIT) > 0; i++)
+            ;
+    colony__conn_close(c, 0);
+}
+
+/* Counts c against its peer IP. 0, COLONY_EBUSY over the limit, or
+ * COLONY_ENOMEM. Unix sockets and an unknown peer are not counted. */
+static int count_address(colony__conn *c)
+{
+    colony_server *srv = c->worker->srv;
+    if (c->is_unix || srv->opts.max_connections_per_address == COLONY_SERVER_UNLIMITED) return 0;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) return 0;
+    if (ss.ss_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)&ss, c->addr, sizeof(c->addr));
+    else
+        uv_ip4_name((const struct sockaddr_in *)&ss, c->addr, sizeof(c->addr));
+    int rc = 0;
+    uv_mutex_lock(&srv->per_address_lock);
+    uintptr_t n = (uintptr_t)colony__map_get(&srv->per_address, c->addr);
+    if (n >= srv->opts.max_connections_per_address)
+        rc = COLONY_EBUSY;
+    else
+        rc = colony__map_put(&srv->per_address, c->addr, (void *)(n + 1));
+    uv_mutex_unlock(&srv->per_address_lock);
+    if (rc == 0) c->addr_counted = 1;
+    return rc;
+}
+
+void colony__conn_release_address(colony__conn *c)
+{
+    if (!c->addr_counted) return;
+    colony_server *srv = c->worker->srv;
+    c->addr_counted = 0;
+    uv_mutex_lock(&srv->per_address_lock);
+    uintptr_t n = (uintptr_t)colony__map_get(&srv->per_address, c->addr);
+    if (n > 1)
+        colony__map_put(&srv->per_address, c->addr, (void *)(n - 1)); /* replaces: no alloc */
+    else
+        colony__map_remove(&srv->per_address, c->addr);
+    uv_mutex_unlock(&srv->per_address_lock);
+}
+
+/* The server is full: closes this worker's longest-idle keep-alive connection
+ * and hands its slot to the new one. 0 if one was evicted. */
+static int evict_idle(colony__worker *w)
+{
+    colony__list *node;
+    while ((node = colony__list_pop_front(&w->idle))) {
+        colony__conn *victim = COLONY__CONTAINER_OF(node, colony__conn, idle_link);
+        if (!colony__conn_is_idle(victim)) continue; /* stale entry */
+        victim->not_counted = 1;                     /* its slot goes to the new connection */
+        colony__stat_inc(&w->stats.evicted);
+        colony__conn_close(victim, 0);
+        return 0;
+    }
+    return COLONY_EBUSY;
+}
+
 void colony__listener_on_connection(uv_stream_t *server, int status)
 {
     colony__listener *l = server->data;
@@ -48,6 +128,7 @@ void colony__listener_on_connection(uv_stream_t *server, int status)
     }
     c->worker = w;
     c->is_unix = l->is_unix;
+    c->not_counted = 1;
     if (l->is_unix)
         uv_pipe_init(w->loop, &c->h.pipe, 0);
     else
@@ -57,23 +138,36 @@ void colony__listener_on_connection(uv_stream_t *server, int status)
     c->timer.data = c;
     colony_buf_init(&c->out, OUT_MAX);
     colony_buf_init(&c->inflight, OUT_MAX);
-    c->next = w->conns;
-    if (w->conns) w->conns->prev = c;
-    w->conns = c;
+    colony__list_init(&c->awaiting);
+    colony__list_init(&c->idle_link);
+    colony__list_push_back(&w->conns, &c->link);
     w->num_conns++;
     if (uv_accept(server, &c->h.stream) != 0) {
-        c->rejected = 1;
         colony__conn_close(c, 0);
+        return;
+    }
+    if (w->shutdown_started) {
+        colony__conn_close(c, 0);
+        return;
+    }
+    int rc = count_address(c);
+    if (rc == COLONY_EBUSY) {
+        colony__stat_inc(&w->stats.rejected_per_address);
+        refuse(c, "too many connections from this address");
+        return;
+    }
+    if (rc) {
+        colony__conn_close(c, rc);
         return;
     }
     unsigned before = atomic_fetch_add_explicit(&srv->active, 1, memory_order_relaxed);
-    if (before >= srv->opts.max_connections || w->shutdown_started) {
+    if (before >= srv->opts.max_connections && evict_idle(w) != 0) {
         atomic_fetch_sub_explicit(&srv->active, 1, memory_order_relaxed);
-        c->rejected = 1;
         colony__stat_inc(&w->stats.rejected);
-        colony__conn_close(c, 0);
+        refuse(c, "too many connections");
         return;
     }
+    c->not_counted = 0;
     colony__stat_inc(&w->stats.accepted);
     if (!l->is_unix) uv_tcp_nodelay(&c->h.tcp, 1);
     colony__conn_start(c);

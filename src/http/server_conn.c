@@ -1,17 +1,16 @@
-/* One HTTP connection: accept, read into a capped buffer, parse heads
- * incrementally, read fixed or chunked bodies (buffered or streamed), call the
- * handler, answer pipelined requests in order, one timer for whichever timeout
- * applies now, and a lingering close so a final error response is not lost to
- * a reset. */
+/* One HTTP connection's life: read into a capped buffer, run the state
+ * machine that hands the bytes to server_parse.c (heads, bodies, dispatch),
+ * answer pipelined requests in order, stop reading while the output backlog is
+ * full, one timer for whichever timeout applies now, the idle LRU, and a
+ * lingering close so a final error response is not lost to a reset. */
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "http/server_internal.h"
 
-#define OUTPUT_BACKLOG_MAX (1024 * 1024) /* stop taking requests while this much is unsent */
-#define DISCARD_BODY_MAX   (64 * 1024)   /* body bytes skipped after an early response */
-#define LINGER_MS          2000
-#define OUT_KEEP_CAPACITY  (256 * 1024) /* output buffer kept between responses */
+#define AWAITING_MAX      16 /* answered requests held until written: each keeps its arena */
+#define LINGER_MS         2000
+#define OUT_KEEP_CAPACITY (256 * 1024) /* output buffer kept between responses */
 
 static void conn_process(colony__conn *c);
 static void update_reading(colony__conn *c);
@@ -27,16 +26,17 @@ static void on_close(uv_handle_t *h)
     colony__conn *c = h->data;
     if (--c->close_refs > 0) return;
     colony__worker *w = c->worker;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
+    colony__list_remove(&c->link);
     w->num_conns--;
-    if (!c->rejected) atomic_fetch_sub_explicit(&w->srv->active, 1, memory_order_relaxed);
+    c->out_queued = c->out_written;
+    colony__conn_account_output(c);
+    if (c->paused) colony__stat_add(&w->stats.paused, (uint64_t)-1);
+    if (!c->not_counted) atomic_fetch_sub_explicit(&w->srv->active, 1, memory_order_relaxed);
+    colony__conn_release_address(c);
     colony__free(c->rbuf);
     colony_buf_free(&c->out);
     colony_buf_free(&c->inflight);
+    colony_buf_free(&c->held);
     colony__free(c->wcbs);
     colony__free(c);
     colony__worker_maybe_done(w);
@@ -49,6 +49,7 @@ void colony__conn_close(colony__conn *c, int err)
 {
     if (c->closing) return;
     c->closing = 1;
+    colony__list_remove(&c->idle_link);
     int fail = err ? err : COLONY_ECONNRESET;
     if (c->reading) uv_read_stop(&c->h.stream);
     c->reading = 0;
@@ -63,13 +64,13 @@ void colony__conn_close(colony__conn *c, int err)
         e.req->pinned--;
     }
     c->wcbs_len = 0;
-    while (c->awaiting_head) {
-        colony_request *r = c->awaiting_head;
-        c->awaiting_head = r->next;
+    colony__list *node;
+    while ((node = colony__list_pop_front(&c->awaiting))) {
+        colony_request *r = COLONY__CONTAINER_OF(node, colony_request, link);
+        c->awaiting_count--;
         colony__request_finish(r, fail);
         colony__request_detach(r);
     }
-    c->awaiting_tail = NULL;
     c->req = NULL;
     if (cur) {
         colony__request_finish(cur, fail);
@@ -109,9 +110,41 @@ static void begin_linger(colony__conn *c)
         colony__conn_close(c, 0);
 }
 
+int colony__conn_backlog_full(const colony__conn *c)
+{
+    return c->out_queued - c->out_written > conn_server(c)->opts.max_output_backlog ||
+           c->awaiting_count >= AWAITING_MAX;
+}
+
+void colony__conn_account_output(colony__conn *c)
+{
+    uint64_t now = c->out_queued - c->out_written;
+    if (now == c->out_accounted) return;
+    colony__stat_add(&c->worker->stats.out_buffered, now - c->out_accounted);
+    c->out_accounted = now;
+}
+
 static int drained(const colony__conn *c)
 {
-    return !c->writing && c->out.len == 0;
+    return !c->writing && c->out.len == 0 && c->held.len == 0;
+}
+
+int colony__conn_is_idle(const colony__conn *c)
+{
+    return !c->closing && !c->shutting && !c->final_sent && c->phase == COLONY__PHASE_IDLE &&
+           !c->req && c->rpos == c->rlen && drained(c);
+}
+
+/* Keeps the worker's idle LRU in step: a connection joins at the back when it
+ * becomes idle and leaves when it is not. */
+static void update_idle_lru(colony__conn *c)
+{
+    int idle = colony__conn_is_idle(c);
+    int linked = colony__list_linked(&c->idle_link);
+    if (idle && !linked)
+        colony__list_push_back(&c->worker->idle, &c->idle_link);
+    else if (!idle && linked)
+        colony__list_remove(&c->idle_link);
 }
 
 void colony__conn_after_write(colony__conn *c)
@@ -124,10 +157,12 @@ void colony__conn_after_write(colony__conn *c)
         e.cb(e.req, 0, e.ud);
         colony__request_unpin(e.req);
     }
-    while (!c->closing && c->awaiting_head && c->awaiting_head->end_offset <= c->out_written) {
-        colony_request *r = c->awaiting_head;
-        c->awaiting_head = r->next;
-        if (!c->awaiting_head) c->awaiting_tail = NULL;
+    colony__list *node;
+    while (!c->closing && (node = colony__list_first(&c->awaiting)) &&
+           COLONY__CONTAINER_OF(node, colony_request, link)->end_offset <= c->out_written) {
+        colony_request *r = COLONY__CONTAINER_OF(node, colony_request, link);
+        colony__list_remove(node);
+        c->awaiting_count--;
         colony__request_finish(r, 0);
         colony__request_detach(r);
     }
@@ -154,6 +189,7 @@ void colony__conn_after_write(colony__conn *c)
 void colony__conn_update_timer(colony__conn *c)
 {
     if (c->closing) return;
+    update_idle_lru(c);
     const colony_server_options *o = &conn_server(c)->opts;
     int mode;
     uint64_t ms = 0;
@@ -195,23 +231,6 @@ void colony__conn_update_timer(colony__conn *c)
         uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
-/* Ends a request that failed before its handler ran (framing error, body too
- * large, body timeout): the connection owns it, so it is released here. */
-static void abort_request(colony__conn *c, int err)
-{
-    colony_request *req = c->req;
-    if (!req) return;
-    c->req = NULL;
-    colony__request_finish(req, err);
-    colony__request_detach(req);
-}
-
-static void fail_with_status(colony__conn *c, int status, const char *message, int err)
-{
-    abort_request(c, err);
-    colony__conn_send_error(c, status, colony__error_code_for_status(status), message);
-}
-
 static void on_timer(uv_timer_t *t)
 {
     colony__conn *c = t->data;
@@ -226,7 +245,7 @@ static void on_timer(uv_timer_t *t)
             colony__conn_close(c, COLONY_ETIMEDOUT);
             return;
         }
-        fail_with_status(c, 408, "request body not received in time", COLONY_ETIMEDOUT);
+        colony__conn_fail_request(c, 408, "request body not received in time", COLONY_ETIMEDOUT);
         break;
     case COLONY__TIMER_WRITE:
         colony__conn_close(c, COLONY_ETIMEDOUT);
@@ -252,30 +271,14 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
-static void call_handler(colony__conn *c, colony_request *req)
-{
-    colony_server *srv = conn_server(c);
-    c->phase = COLONY__PHASE_HANDLER;
-    req->handler_called = 1;
-    const colony_log_context *prev = colony_log_set_context(&req->log_ctx);
-    req->pinned++;
-    srv->handler(req, srv->handler_ud);
-    colony_log_set_context(prev);
-    colony__request_unpin(req);
-}
-
 /* The current response has ended: queue the request for its on_finish and go
  * on with the next one, or stop if the connection closes after it. */
 static void complete_request(colony__conn *c)
 {
     colony_request *req = c->req;
     c->req = NULL;
-    req->next = NULL;
-    if (c->awaiting_tail)
-        c->awaiting_tail->next = req;
-    else
-        c->awaiting_head = req;
-    c->awaiting_tail = req;
+    colony__list_push_back(&c->awaiting, &req->link);
+    c->awaiting_count++;
     if (req->resp_close || c->body_pending) {
         c->final_sent = 1;
     } else {
@@ -293,180 +296,6 @@ void colony__conn_response_ended(colony__conn *c, colony_request *req)
     conn_process(c);
 }
 
-/* Reads body bytes from the buffer. Returns 1 when the phase changed. */
-static int read_body(colony__conn *c)
-{
-    colony_request *req = c->req;
-    colony_server *srv = conn_server(c);
-    while (c->rpos < c->rlen) {
-        const char *in = c->rbuf + c->rpos;
-        size_t avail = c->rlen - c->rpos;
-        const char *data = in;
-        size_t data_len;
-        int done;
-        if (!c->body_is_chunked) {
-            data_len = avail < c->body_remaining ? avail : (size_t)c->body_remaining;
-            c->rpos += data_len;
-            c->body_remaining -= data_len;
-            done = c->body_remaining == 0;
-        } else {
-            size_t consumed = 0;
-            colony_http_limits lim = srv->opts.limits;
-            if (req->body_cb) lim.max_body = UINT64_MAX;
-            int rc = colony_http_chunked_decode(&c->chunked, in, avail, &consumed, &data, &data_len,
-                                                &lim);
-            if (rc < 0) {
-                colony_http_error e = c->chunked.error;
-                fail_with_status(c, colony_http_error_status(e), colony_http_error_message(e),
-                                 COLONY_EPROTO);
-                return 0;
-            }
-            c->rpos += consumed;
-            done = rc == 1;
-            if (!done && consumed == 0 && data_len == 0) break;
-        }
-        if (done) c->body_pending = 0; /* before a body callback may answer */
-        if (data_len) {
-            if (req->body_cb) {
-                const colony_log_context *prev = colony_log_set_context(&req->log_ctx);
-                req->pinned++;
-                req->body_cb(req, data, data_len, req->body_ud);
-                colony_log_set_context(prev);
-                if (c->closing) {
-                    colony__request_unpin(req);
-                    return 0;
-                }
-                req->pinned--;
-                if (req->started) { /* answered mid-body: the rest is not read */
-                    req->handler_called = 1;
-                    c->phase = COLONY__PHASE_HANDLER;
-                    return 1;
-                }
-            } else {
-                int rc = colony_buf_append(&req->body, data, data_len);
-                if (rc == COLONY_E2BIG) {
-                    fail_with_status(c, 413, colony_http_error_message(COLONY_HTTP_BODY_TOO_LARGE),
-                                     COLONY_E2BIG);
-                    return 0;
-                }
-                if (rc) {
-                    colony__conn_close(c, rc);
-                    return 0;
-                }
-            }
-        }
-        if (done) {
-            call_handler(c, req);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void call_head_hook(colony__conn *c, colony_request *req)
-{
-    colony_server *srv = conn_server(c);
-    const colony_log_context *prev = colony_log_set_context(&req->log_ctx);
-    req->in_head_hook = 1;
-    req->pinned++;
-    srv->head_hook(req, srv->head_hook_ud);
-    req->in_head_hook = 0;
-    colony_log_set_context(prev);
-    colony__request_unpin(req);
-}
-
-/* Parses the next head in the buffer. Returns 1 when the phase changed. */
-static int parse_head(colony__conn *c)
-{
-    colony__worker *w = c->worker;
-    colony_server *srv = w->srv;
-    const char *in = c->rbuf + c->rpos;
-    size_t avail = c->rlen - c->rpos;
-    if (c->phase == COLONY__PHASE_IDLE) {
-        c->phase = COLONY__PHASE_HEAD;
-        c->head_deadline = uv_now(w->loop) + srv->opts.header_timeout_ms;
-    }
-    colony_http_request parsed;
-    int n = colony_http_parse_request(in, avail, &parsed, w->scratch_headers,
-                                      srv->opts.limits.max_headers, &srv->parse_limits);
-    if (n == COLONY_EAGAIN) {
-        if (avail > srv->opts.limits.max_header_bytes)
-            colony__conn_send_error(c, 431, "header_fields_too_large",
-                                    colony_http_error_message(COLONY_HTTP_HEADERS_TOO_LARGE));
-        return 0;
-    }
-    if (n < 0) {
-        colony_http_error e = parsed.msg.error;
-        int status = colony_http_error_status(e);
-        colony__conn_send_error(c, status, colony__error_code_for_status(status),
-                                colony_http_error_message(e));
-        return 0;
-    }
-    colony_request *req = colony__request_acquire(w);
-    if (!req) {
-        colony__conn_close(c, COLONY_ENOMEM);
-        return 0;
-    }
-    req->conn = c;
-    c->req = req;
-    if (colony__request_load_head(req, in, (size_t)n, &parsed) != 0) {
-        colony__conn_close(c, COLONY_ENOMEM);
-        return 0;
-    }
-    c->rpos += (size_t)n;
-    c->requests++;
-    colony__stat_inc(&w->stats.requests);
-    if (!req->keep_alive) c->close_after = 1;
-    if (srv->opts.max_requests_per_conn && c->requests >= srv->opts.max_requests_per_conn)
-        c->close_after = 1;
-
-    int kind = parsed.msg.body_kind;
-    uint64_t length = parsed.msg.content_length;
-    int has_body = kind == COLONY_HTTP_BODY_CHUNKED || (kind == COLONY_HTTP_BODY_LENGTH && length);
-    c->body_is_chunked = kind == COLONY_HTTP_BODY_CHUNKED;
-    c->body_remaining = kind == COLONY_HTTP_BODY_LENGTH ? length : 0;
-    c->body_pending = has_body;
-    c->body_discardable = !c->body_is_chunked && length <= DISCARD_BODY_MAX &&
-                          length <= (uint64_t)(c->rlen - c->rpos);
-    if (c->body_is_chunked) colony_http_chunked_init(&c->chunked);
-
-    if (srv->head_hook) {
-        call_head_hook(c, req);
-        if (c->closing) return 0;
-        if (req->started) { /* answered before the body: skip it if cheap, else close */
-            req->handler_called = 1;
-            c->phase = COLONY__PHASE_HANDLER;
-            if (has_body && c->body_discardable) {
-                c->rpos += (size_t)length;
-                c->body_pending = 0;
-            }
-            return 1;
-        }
-    }
-    if (has_body && !req->body_cb && !c->body_is_chunked && length > srv->opts.limits.max_body) {
-        c->body_pending = 0;
-        fail_with_status(c, 413, colony_http_error_message(COLONY_HTTP_BODY_TOO_LARGE),
-                         COLONY_E2BIG);
-        return 0;
-    }
-    if (!has_body) {
-        c->body_pending = 0;
-        call_handler(c, req);
-        return 1;
-    }
-    if (!req->body_cb && !c->body_is_chunked && colony_buf_reserve(&req->body, (size_t)length)) {
-        colony__conn_close(c, COLONY_ENOMEM);
-        return 0;
-    }
-    if (parsed.expect_continue && c->rpos == c->rlen && colony__conn_send_continue(c)) {
-        colony__conn_close(c, COLONY_ENOMEM);
-        return 0;
-    }
-    c->phase = COLONY__PHASE_BODY;
-    c->timer_mode = COLONY__TIMER_NONE;
-    return 1;
-}
-
 /* The state machine: runs until it needs input, a response, or the
  * connection is done. Re-entrant calls (a handler answering synchronously)
  * only record state; the outer call carries on. */
@@ -481,7 +310,7 @@ static void conn_process(colony__conn *c)
             continue;
         }
         if (c->phase == COLONY__PHASE_BODY) {
-            if (!read_body(c)) break;
+            if (!colony__conn_read_body(c)) break;
             continue;
         }
         if (c->phase == COLONY__PHASE_LINGER) break;
@@ -489,13 +318,18 @@ static void conn_process(colony__conn *c)
             if (c->phase == COLONY__PHASE_IDLE && c->peer_eof) c->final_sent = 1;
             break;
         }
-        if (c->out_queued - c->out_written > OUTPUT_BACKLOG_MAX) break;
-        if (!parse_head(c)) break;
+        if (colony__conn_backlog_full(c)) break;
+        if (!colony__conn_parse_head(c)) break;
     }
     if (!c->closing && c->rpos > 0) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
         c->rpos = 0;
+    }
+    if (c->rlen == 0 && c->rcap > conn_server(c)->opts.read_buffer_size) {
+        colony__free(c->rbuf); /* grown for a large head: the next read starts small */
+        c->rbuf = NULL;
+        c->rcap = 0;
     }
     colony__conn_flush(c);
     c->in_process--;
@@ -538,6 +372,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->closing) return;
     if (nread > 0) {
         if (c->phase == COLONY__PHASE_LINGER) return; /* discarded */
+        colony__list_remove(&c->idle_link);           /* busy: back of the LRU when idle again */
         c->rlen += (size_t)nread;
         if (c->phase == COLONY__PHASE_BODY) c->timer_mode = COLONY__TIMER_NONE;
         conn_process(c);
@@ -574,7 +409,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void update_reading(colony__conn *c)
 {
-    int want;
+    int want, paused = 0;
     if (c->closing || c->peer_eof || (c->shutting && c->phase != COLONY__PHASE_LINGER))
         want = 0;
     else if (c->phase == COLONY__PHASE_LINGER)
@@ -583,10 +418,14 @@ static void update_reading(colony__conn *c)
         want = 0;
     else if (c->phase == COLONY__PHASE_HANDLER)
         want = c->rpos == c->rlen; /* notice a hang-up, but buffer no pipelined flood */
-    else if (c->out_queued - c->out_written > OUTPUT_BACKLOG_MAX)
-        want = 0;
+    else if (colony__conn_backlog_full(c))
+        want = 0, paused = 1;
     else
         want = 1;
+    if (paused != c->paused) {
+        c->paused = (unsigned)paused;
+        colony__stat_add(&c->worker->stats.paused, paused ? 1 : (uint64_t)-1);
+    }
     if (want == c->reading) return;
     if (want) {
         if (uv_read_start(&c->h.stream, on_alloc, on_read) == 0) c->reading = 1;

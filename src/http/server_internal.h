@@ -1,7 +1,8 @@
 /* HTTP server internals shared by server.c (server, workers, listeners,
- * shutdown), server_conn.c (connections: read, parse, body, timeouts),
- * server_response.c (responses and the write path) and server_request.c
- * (request objects and accessors).
+ * shutdown), server_accept.c (accept, connection limits), server_conn.c
+ * (a connection's life: read, state machine, timeouts), server_parse.c (parse
+ * and dispatch), server_response.c (responses), server_write.c (the write
+ * path) and server_request.c (request objects and accessors).
  *
  * Threading: every connection, request and listener belongs to one worker and
  * is only touched on that worker's loop thread. Cross-thread state is limited to
@@ -16,6 +17,8 @@
 #include "colony/buf.h"
 #include "colony/http_server.h"
 #include "colony/log.h"
+#include "core/list.h"
+#include "core/map.h"
 
 typedef struct colony__worker colony__worker;
 typedef struct colony__conn colony__conn;
@@ -36,7 +39,7 @@ typedef struct colony__req_hook {
 } colony__req_hook;
 
 typedef struct colony__resp_header {
-    struct colony__resp_header *next;
+    colony__list link; /* request's resp_headers, in the order added */
     const char *name;
     const char *value;
     size_t name_len, value_len;
@@ -46,7 +49,7 @@ typedef struct colony__resp_header {
 struct colony_request {
     colony__conn *conn; /* NULL once the connection let go of it */
     colony__worker *worker;
-    colony_request *next; /* awaiting-write list or worker pool */
+    colony__list link; /* conn's awaiting list or worker pool */
     colony_arena *arena;
     colony_buf body;
 
@@ -70,7 +73,7 @@ struct colony_request {
 
     /* Response state. */
     int status;
-    colony__resp_header *resp_headers, *resp_headers_tail;
+    colony__list resp_headers;   /* colony__resp_header, in the order added */
     int64_t resp_content_length; /* from a Content-Length header, -1 if none */
     uint64_t resp_body_sent;
     uint64_t end_offset;      /* conn output offset after the last byte of the response */
@@ -124,7 +127,8 @@ struct colony__conn {
     uv_write_t write_req;
     uv_shutdown_t shutdown_req;
     colony__worker *worker;
-    colony__conn *prev, *next; /* worker's connection list */
+    colony__list link;      /* worker's conns */
+    colony__list idle_link; /* worker's idle LRU while idle: evicted first when full */
 
     /* Read side: bytes [rpos, rlen) of rbuf are unprocessed. */
     char *rbuf;
@@ -142,9 +146,13 @@ struct colony__conn {
 
     /* Write side: out accumulates, inflight is being written by uv_write. */
     colony_buf out, inflight;
-    uint64_t out_queued;                           /* bytes ever appended to out */
-    uint64_t out_written;                          /* bytes the kernel accepted */
-    colony_request *awaiting_head, *awaiting_tail; /* ended, not yet written */
+    colony_buf held; /* a body taken by colony_respond_buf, sent before out */
+    size_t held_off;
+    uint64_t out_queued;   /* bytes ever appended to out */
+    uint64_t out_written;  /* bytes the kernel accepted */
+    colony__list awaiting; /* requests ended, not yet written (oldest first) */
+    unsigned awaiting_count;
+    uint64_t out_accounted; /* unsent bytes last added to the worker's gauge */
     colony__write_cb_entry *wcbs;
     size_t wcbs_len, wcbs_cap;
 
@@ -155,13 +163,17 @@ struct colony__conn {
     unsigned writing : 1;     /* a uv_write is in flight */
     unsigned close_after : 1; /* close after the current response */
     unsigned closing : 1;
-    unsigned rejected : 1;
+    unsigned not_counted : 1;  /* not (or no longer) counted in srv->active */
+    unsigned addr_counted : 1; /* counted in srv->per_address under addr */
     unsigned peer_eof : 1;
     unsigned shutting : 1;         /* uv_shutdown issued */
     unsigned final_sent : 1;       /* the last response is queued: no more requests */
     unsigned body_pending : 1;     /* the current request's body is not fully read */
     unsigned body_discardable : 1; /* ... but it is small and already buffered */
+    unsigned paused : 1;           /* not reading: output backlog full */
+    unsigned writing_held : 1;     /* the uv_write in flight is from held */
     size_t inflight_off;
+    char addr[48]; /* peer IP, the per-address key */
 };
 
 struct colony__listener {
@@ -186,6 +198,8 @@ struct colony__listener {
 
 typedef struct colony__worker_stats {
     _Atomic uint64_t accepted, rejected, requests, protocol_errors;
+    _Atomic uint64_t evicted, rejected_per_address;
+    _Atomic uint64_t out_buffered, paused; /* gauges */
 } colony__worker_stats;
 
 struct colony__worker {
@@ -199,9 +213,10 @@ struct colony__worker {
     uv_mutex_t lock;     /* guards pending */
     colony__listener *pending;
     colony__listener *listeners;
-    colony__conn *conns;
+    colony__list conns; /* colony__conn.link */
+    colony__list idle;  /* colony__conn.idle_link, longest idle first */
     unsigned num_listeners, num_conns, orphans;
-    colony_request *pool;
+    colony__list pool; /* free colony_request.link */
     unsigned pool_len;
     colony_http_header *scratch_headers; /* limits.max_headers entries */
     uint64_t next_request_id;
@@ -231,6 +246,8 @@ struct colony_server {
     char *unix_paths[8]; /* unlinked at shutdown */
     unsigned num_unix_paths;
     atomic_uint active;
+    uv_mutex_t per_address_lock; /* accept and close only */
+    colony__map per_address;     /* peer IP -> open connections (as uintptr_t) */
     atomic_int shutting_down;
     atomic_uint workers_finished;
     uint64_t deadline_ms;
@@ -249,8 +266,17 @@ static inline void colony__stat_inc(_Atomic uint64_t *counter)
                           memory_order_relaxed);
 }
 
+/* Single-writer gauge change (delta may be negative, modulo 2^64). */
+static inline void colony__stat_add(_Atomic uint64_t *gauge, uint64_t delta)
+{
+    atomic_store_explicit(gauge, atomic_load_explicit(gauge, memory_order_relaxed) + delta,
+                          memory_order_relaxed);
+}
+
 /* server_accept.c */
 void colony__listener_on_connection(uv_stream_t *server, int status);
+/* A connection goes away: its per-address count drops (on close). */
+void colony__conn_release_address(colony__conn *c);
 
 /* server_conn.c */
 /* Starts reading a freshly accepted connection. */
@@ -263,14 +289,40 @@ void colony__conn_shutdown(colony__conn *c);
 void colony__conn_response_ended(colony__conn *c, colony_request *req);
 /* Output progressed or completed: fires callbacks, finishes requests. */
 void colony__conn_after_write(colony__conn *c);
+/* 1 while the connection holds more unsent output (or more answered requests
+ * awaiting their write) than it may: it takes no new request then. */
+int colony__conn_backlog_full(const colony__conn *c);
+/* Brings the worker's output_bytes_buffered gauge up to date for c. */
+void colony__conn_account_output(colony__conn *c);
+/* Also keeps the worker's idle LRU (w->idle) in step. */
 void colony__conn_update_timer(colony__conn *c);
+/* 1 if c waits for a request with nothing read, queued or being written. */
+int colony__conn_is_idle(const colony__conn *c);
+
+/* server_parse.c: parse and dispatch */
+/* Parses the next head in the read buffer and dispatches it (head hook, then
+ * the handler if it has no body). Returns 1 when the phase changed. */
+int colony__conn_parse_head(colony__conn *c);
+/* Reads body bytes from the buffer; calls the handler once the body is
+ * complete. Returns 1 when the phase changed. */
+int colony__conn_read_body(colony__conn *c);
+/* Ends the request being read (its handler never ran) and answers status with
+ * a JSON error; the connection closes after it. */
+void colony__conn_fail_request(colony__conn *c, int status, const char *message, int err);
+
+/* server_write.c: the write path */
+/* Sends what is queued (uv_try_write, then uv_write for the rest). */
+void colony__conn_flush(colony__conn *c);
+/* Appends to the output and counts it in the stream offset. */
+int colony__conn_append(colony__conn *c, const void *data, size_t len);
+/* Appends a body after the head in c->out; a large one is first offered to
+ * the kernel from the caller's memory and only the rest is copied. */
+int colony__conn_append_body(colony__conn *c, const char *body, size_t len, colony_buf *owned);
+int colony__conn_send_continue(colony__conn *c);
 
 /* server_response.c */
 /* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end. */
 char *colony__put_u64(char *p, uint64_t v);
-void colony__conn_flush(colony__conn *c);
-int colony__conn_append(colony__conn *c, const void *data, size_t len);
-int colony__conn_send_continue(colony__conn *c);
 /* Queues a complete response that belongs to no request object (protocol
  * errors, timeouts): JSON error body, Connection: close. */
 void colony__conn_send_error(colony__conn *c, int status, const char *error, const char *message);
@@ -294,9 +346,12 @@ void colony__request_release(colony_request *req);
 void colony__request_finish(colony_request *req, int status);
 void colony__request_run_response_hooks(colony_request *req);
 void colony__worker_free_pool(colony__worker *w);
-/* Copies the parsed head into the request arena; 0 or COLONY_ENOMEM. */
+/* Copies the parsed head into the request arena and derives path, query and
+ * (absolute-form) Host. 0, COLONY_ENOMEM, or COLONY_EPROTO with the status to
+ * answer (400 for a fragment or a bad absolute-form, 417 for an Expect other
+ * than 100-continue) and why. */
 int colony__request_load_head(colony_request *req, const char *head, size_t head_len,
-                              const colony_http_request *parsed);
+                              const colony_http_request *parsed, int *status, const char **why);
 
 /* server.c */
 /* Called on the worker's loop whenever a connection, listener or orphaned

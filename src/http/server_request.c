@@ -23,9 +23,9 @@ static void format_request_id(char out[24], unsigned worker, uint64_t counter)
 
 colony_request *colony__request_acquire(colony__worker *w)
 {
-    colony_request *req = w->pool;
+    colony__list *node = colony__list_pop_front(&w->pool);
+    colony_request *req = node ? COLONY__CONTAINER_OF(node, colony_request, link) : NULL;
     if (req) {
-        w->pool = req->next;
         w->pool_len--;
     } else {
         req = colony__calloc(1, sizeof(*req));
@@ -47,6 +47,8 @@ colony_request *colony__request_acquire(colony__worker *w)
     req->body = body;
     req->body.max = w->srv->opts.limits.max_body;
     req->worker = w;
+    colony__list_init(&req->link);
+    colony__list_init(&req->resp_headers);
     req->resp_content_length = -1;
     req->query = "";
     format_request_id(req->request_id, w->index, ++w->next_request_id);
@@ -74,18 +76,15 @@ void colony__request_release(colony_request *req)
     else
         colony_buf_reset(&req->body);
     req->conn = NULL;
-    req->next = w->pool;
-    w->pool = req;
+    colony__list_push_front(&w->pool, &req->link);
     w->pool_len++;
 }
 
 void colony__worker_free_pool(colony__worker *w)
 {
-    while (w->pool) {
-        colony_request *req = w->pool;
-        w->pool = req->next;
-        request_destroy(req);
-    }
+    colony__list *node;
+    while ((node = colony__list_pop_front(&w->pool)))
+        request_destroy(COLONY__CONTAINER_OF(node, colony_request, link));
     w->pool_len = 0;
 }
 
@@ -146,15 +145,87 @@ static const char *field_in_copy(colony_request *req, const char *orig, const ch
     return colony_arena_strndup(req->arena, src, len);
 }
 
+/* Splits an absolute-form target (RFC 9112 §3.2.2) "http://authority/path?q"
+ * into its authority and its origin-form "/path?q" ("/" when the path is
+ * empty). 0, COLONY_ENOMEM, or COLONY_EPROTO with *why. */
+static int split_absolute_form(colony_request *req, const char *target, size_t len,
+                               const char **authority, const char **origin, const char **why)
+{
+    const char *sep = memchr(target, ':', len);
+    size_t scheme_len = sep ? (size_t)(sep - target) : 0;
+    if (!((scheme_len == 4 && strncasecmp(target, "http", 4) == 0) ||
+          (scheme_len == 5 && strncasecmp(target, "https", 5) == 0))) {
+        *why = "absolute-form target must be http or https";
+        return COLONY_EPROTO;
+    }
+    const char *p = sep + 1, *end = target + len;
+    if (end - p < 2 || p[0] != '/' || p[1] != '/') {
+        *why = "absolute-form target has no authority";
+        return COLONY_EPROTO;
+    }
+    p += 2;
+    const char *auth = p;
+    while (p < end && *p != '/' && *p != '?')
+        p++;
+    if (p == auth || memchr(auth, '@', (size_t)(p - auth))) {
+        *why = "absolute-form target has an empty authority or userinfo";
+        return COLONY_EPROTO;
+    }
+    *authority = colony_arena_strndup(req->arena, auth, (size_t)(p - auth));
+    *origin = *p == '/' ? p : colony_arena_sprintf(req->arena, "/%.*s", (int)(end - p), p);
+    return *authority && *origin ? 0 : COLONY_ENOMEM;
+}
+
+/* Routing view of the target: origin-form as is; absolute-form by its path
+ * and query, its authority replacing Host (RFC 9112 §3.2.2: the server MUST
+ * use it and ignore the Host field). A fragment is never sent by a conforming
+ * client (RFC 9112 §3.2) and is refused, not routed. */
+static int load_target(colony_request *req, size_t target_len, const char **why)
+{
+    if (memchr(req->target, '#', target_len)) {
+        *why = "request target contains a fragment ('#')";
+        return COLONY_EPROTO;
+    }
+    if (req->target[0] != '/' && req->target[0] != '*' && strcmp(req->method, "CONNECT") != 0) {
+        const char *authority, *origin;
+        int rc = split_absolute_form(req, req->target, target_len, &authority, &origin, why);
+        if (rc) return rc;
+        req->target = origin;
+        target_len = strlen(origin);
+        size_t i = 0;
+        while (i < req->num_headers &&
+               !(req->headers[i].name_len == 4 && strcasecmp(req->headers[i].name, "Host") == 0))
+            i++;
+        if (i == req->num_headers) { /* HTTP/1.0 without Host: room was left for one */
+            req->headers[i].name = "Host";
+            req->headers[i].name_len = 4;
+            req->num_headers++;
+        }
+        req->headers[i].value = authority;
+        req->headers[i].value_len = strlen(authority);
+    }
+    const char *q = memchr(req->target, '?', target_len);
+    if (q) {
+        req->path = colony_arena_strndup(req->arena, req->target, (size_t)(q - req->target));
+        if (!req->path) return COLONY_ENOMEM;
+        req->query = q + 1;
+    } else {
+        req->path = req->target;
+        req->query = "";
+    }
+    return 0;
+}
+
 int colony__request_load_head(colony_request *req, const char *head, size_t head_len,
-                              const colony_http_request *parsed)
+                              const colony_http_request *parsed, int *status, const char **why)
 {
     char *copy = colony_arena_alloc(req->arena, head_len + 1);
     size_t n = parsed->msg.num_headers;
-    colony_http_header *headers = colony_arena_alloc(req->arena, (n ? n : 1) * sizeof(*headers));
+    colony_http_header *headers = colony_arena_alloc(req->arena, (n + 1) * sizeof(*headers));
     if (!copy || !headers) return COLONY_ENOMEM;
     memcpy(copy, head, head_len);
     copy[head_len] = '\0';
+    int bad_expect = 0;
     /* Headers first: terminating the method or target never touches them. */
     for (size_t i = 0; i < n; i++) {
         const colony_http_header *src = &parsed->msg.headers[i];
@@ -165,6 +236,9 @@ int colony__request_load_head(colony_request *req, const char *head, size_t head
             field_in_copy(req, head, src->value, src->value_len, copy, head_len, src->value_len);
         headers[i].value_len = src->value_len;
         if (!headers[i].name || !headers[i].value) return COLONY_ENOMEM;
+        if (src->name_len == 6 && strcasecmp(headers[i].name, "Expect") == 0 &&
+            !(src->value_len == 12 && strcasecmp(headers[i].value, "100-continue") == 0))
+            bad_expect = 1;
     }
     req->headers = headers;
     req->num_headers = n;
@@ -173,18 +247,17 @@ int colony__request_load_head(colony_request *req, const char *head, size_t head
     req->target = field_in_copy(req, head, parsed->target, parsed->target_len, copy, head_len,
                                 parsed->target_len);
     if (!req->method || !req->target) return COLONY_ENOMEM;
-    const char *q = memchr(req->target, '?', parsed->target_len);
-    if (q) {
-        req->path = colony_arena_strndup(req->arena, req->target, (size_t)(q - req->target));
-        if (!req->path) return COLONY_ENOMEM;
-        req->query = q + 1;
-    } else {
-        req->path = req->target;
-        req->query = "";
-    }
     req->version_minor = parsed->msg.version_minor;
     req->keep_alive = parsed->msg.keep_alive;
     req->is_head = parsed->method_len == 4 && memcmp(parsed->method, "HEAD", 4) == 0;
+    *status = 400;
+    int rc = load_target(req, parsed->target_len, why);
+    if (rc) return rc;
+    if (bad_expect) { /* RFC 9110 §10.1.1: an expectation we cannot meet */
+        *status = 417;
+        *why = "only Expect: 100-continue is supported";
+        return COLONY_EPROTO;
+    }
     return 0;
 }
 

@@ -1,8 +1,6 @@
 /* Responses: the head is serialized straight into the connection's output
- * buffer (no printf on the hot path), the body follows it, and the whole lot
- * goes out with uv_try_write, falling back to uv_write for what the kernel did
- * not take. Pipelined responses queued while a write is in flight coalesce
- * into the next write. */
+ * buffer (no printf on the hot path) and the body follows it; server_write.c
+ * sends it. Also the JSON error bodies and the checks on handler headers. */
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -10,8 +8,6 @@
 #include "core/alloc.h"
 #include "http/parser_internal.h"
 #include "http/server_internal.h"
-
-#define CONTINUE_LINE "HTTP/1.1 100 Continue\r\n\r\n"
 
 enum framing { FRAME_NONE, FRAME_LENGTH, FRAME_CHUNKED };
 
@@ -77,68 +73,6 @@ static const char *date_line(colony__worker *w, size_t *len)
     return w->date_line;
 }
 
-/* Appends to the output and counts it in the stream offset. */
-int colony__conn_append(colony__conn *c, const void *data, size_t len)
-{
-    int rc = colony_buf_append(&c->out, data, len);
-    if (rc == 0) c->out_queued += len;
-    return rc;
-}
-
-static void on_write(uv_write_t *wr, int status)
-{
-    colony__conn *c = wr->data;
-    c->writing = 0;
-    if (c->closing) return;
-    if (status < 0) {
-        colony__conn_close(c, status);
-        return;
-    }
-    c->out_written += c->inflight.len - c->inflight_off;
-    colony_buf_reset(&c->inflight);
-    c->timer_mode = COLONY__TIMER_NONE; /* progress: restart the write timeout */
-    colony__conn_after_write(c);
-}
-
-/* Sends what is queued: uv_try_write first (the common case writes it all
- * with one syscall), then uv_write for the rest. With streaming write
- * callbacks pending, goes straight to uv_write so they fire from the loop and
- * never re-enter the caller. */
-void colony__conn_flush(colony__conn *c)
-{
-    if (c->closing || c->writing || c->out.len == 0) return;
-    size_t off = 0;
-    if (c->wcbs_len == 0) {
-        uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-        int n = c->out.len > UINT32_MAX ? UV_EAGAIN : uv_try_write(&c->h.stream, &b, 1);
-        if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
-        if (n < 0) {
-            colony__conn_close(c, n);
-            return;
-        }
-        c->out_written += (uint64_t)n;
-        if ((size_t)n == c->out.len) {
-            colony_buf_reset(&c->out);
-            colony__conn_after_write(c);
-            return;
-        }
-        off = (size_t)n;
-    }
-    colony_buf tmp = c->inflight;
-    c->inflight = c->out;
-    c->out = tmp;
-    c->inflight_off = off;
-    uv_buf_t b = uv_buf_init(c->inflight.data + off, (unsigned)(c->inflight.len - off));
-    c->write_req.data = c;
-    int rc = uv_write(&c->write_req, &c->h.stream, &b, 1, on_write);
-    if (rc < 0) {
-        colony__conn_close(c, rc);
-        return;
-    }
-    c->writing = 1;
-    colony__conn_update_timer(c);
-}
-
 static void maybe_flush(colony__conn *c)
 {
     if (!c->in_process) colony__conn_flush(c);
@@ -163,6 +97,8 @@ const char *colony__error_code_for_status(int status)
         return "payload_too_large";
     case 414:
         return "uri_too_long";
+    case 417:
+        return "expectation_failed";
     case 431:
         return "header_fields_too_large";
     case 501:
@@ -220,9 +156,14 @@ static int append_head(colony__conn *c, colony_request *req, int status, const c
     size_t server_len = server ? strlen(server) : 0;
     size_t ctype_len = ctype ? strlen(ctype) : 0;
     size_t need = 64 + reason_len + date_len + server_len + ctype_len + 120;
-    if (req)
-        for (colony__resp_header *h = req->resp_headers; h; h = h->next)
+    colony__list *node, *tmp;
+    if (req) {
+        COLONY__LIST_FOREACH_SAFE(node, tmp, &req->resp_headers)
+        {
+            colony__resp_header *h = COLONY__CONTAINER_OF(node, colony__resp_header, link);
             need += h->name_len + h->value_len + 4;
+        }
+    }
     int rc = colony_buf_reserve(&c->out, need);
     if (rc) return rc;
 
@@ -255,7 +196,9 @@ static int append_head(colony__conn *c, colony_request *req, int status, const c
     else if (version_minor == 0)
         p = PUT_LIT(p, "Connection: keep-alive\r\n");
     if (req) {
-        for (colony__resp_header *h = req->resp_headers; h; h = h->next) {
+        COLONY__LIST_FOREACH_SAFE(node, tmp, &req->resp_headers)
+        {
+            colony__resp_header *h = COLONY__CONTAINER_OF(node, colony__resp_header, link);
             if (h->is_content_type && ctype) continue;
             p = put(p, h->name, h->name_len);
             p = PUT_LIT(p, ": ");
@@ -308,6 +251,11 @@ static int drop_response(colony_request *req)
     return COLONY_ECONNRESET;
 }
 
+static const colony_server_options *conn_server_opts(const colony__conn *c)
+{
+    return &c->worker->srv->opts;
+}
+
 static int conn_gone(const colony_request *req)
 {
     return !req->conn || req->conn->closing;
@@ -344,8 +292,10 @@ static int fail_response(colony_request *req, int rc)
     return rc;
 }
 
-int colony_respond(colony_request *req, int status, const char *content_type, const void *body,
-                   size_t len)
+/* colony_respond and colony_respond_buf: owned, if not NULL, is the body's
+ * buffer, which the write path may keep instead of copying the body. */
+static int respond(colony_request *req, int status, const char *content_type, const void *body,
+                   size_t len, colony_buf *owned)
 {
     int rc = begin_response(req, status);
     if (rc) return rc;
@@ -354,12 +304,28 @@ int colony_respond(colony_request *req, int status, const char *content_type, co
     int bodyless_status = status == 204 || status == 304;
     rc = append_head(c, req, status, content_type, bodyless_status ? FRAME_NONE : FRAME_LENGTH, len,
                      close, req->version_minor);
-    if (!rc && !req->no_body && len) rc = colony__conn_append(c, body, len);
+    if (!rc && !req->no_body && len) rc = colony__conn_append_body(c, body, len, owned);
     if (rc) return fail_response(req, rc);
     req->resp_close = close;
     req->started = req->ended = 1;
     colony__conn_response_ended(c, req);
     return 0;
+}
+
+int colony_respond(colony_request *req, int status, const char *content_type, const void *body,
+                   size_t len)
+{
+    return respond(req, status, content_type, body, len, NULL);
+}
+
+int colony_respond_buf(colony_request *req, int status, const char *content_type, colony_buf *body)
+{
+    if (!body) return COLONY_EINVAL;
+    colony_buf owned = *body;
+    colony_buf_init(body, body->max);
+    int rc = respond(req, status, content_type, owned.data, owned.len, &owned);
+    colony_buf_free(&owned); /* unless the connection kept it */
+    return rc;
 }
 
 int colony_respond_error(colony_request *req, int status, const char *error, const char *message)
@@ -450,12 +416,7 @@ int colony_response_header(colony_request *req, const char *name, const char *va
     h->value = copy + name_len + 1;
     h->value_len = value_len;
     h->is_content_type = name_len == 12 && strcasecmp(name, "Content-Type") == 0;
-    h->next = NULL;
-    if (req->resp_headers_tail)
-        req->resp_headers_tail->next = h;
-    else
-        req->resp_headers = h;
-    req->resp_headers_tail = h;
+    colony__list_push_back(&req->resp_headers, &h->link);
     return 0;
 }
 
@@ -511,6 +472,8 @@ int colony_response_write(colony_request *req, const void *data, size_t len, col
     if (req->resp_content_length >= 0 &&
         req->resp_body_sent + len > (uint64_t)req->resp_content_length)
         return COLONY_EINVAL;
+    if (c->out_queued - c->out_written > conn_server_opts(c)->max_output_backlog)
+        return COLONY_EBUSY; /* the handler waits for a write callback */
     int rc = 0;
     if (!req->no_body && len) {
         if (req->chunked) {
@@ -561,10 +524,4 @@ int colony_response_end(colony_request *req)
 int colony_response_status(const colony_request *req)
 {
     return req->started ? req->status : 0;
-}
-
-/* Queues "100 Continue" ahead of the final response. */
-int colony__conn_send_continue(colony__conn *c)
-{
-    return colony__conn_append(c, CONTINUE_LINE, sizeof(CONTINUE_LINE) - 1);
 }

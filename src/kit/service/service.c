@@ -13,6 +13,10 @@ static const colony_config_setting builtin_settings[] = {
     {"listen", COLONY_CONFIG_STRING, "127.0.0.1:8080", 0,
      "address to listen on: host:port, [v6]:port or unix:/path", 0, 0},
     {"workers", COLONY_CONFIG_INT, "1", 0, "worker threads, each with its own event loop", 1, 64},
+    {"max_connections", COLONY_CONFIG_INT, "10000", 0,
+     "open connections; when full the oldest idle keep-alive one is closed", 1, 10000000},
+    {"max_connections_per_address", COLONY_CONFIG_INT, "256", 0,
+     "open connections from one client IP; 0 = unlimited", 0, 10000000},
     {"shutdown_timeout", COLONY_CONFIG_DURATION, "10s", 1,
      "how long a graceful shutdown waits for in-flight requests", 0, 0},
     {"log.level", COLONY_CONFIG_STRING, "info", 1, "debug, info, warn or error", 0, 0},
@@ -135,6 +139,14 @@ static double active_connections(void *ud)
     return (double)st.active_connections;
 }
 
+static double output_bytes_buffered(void *ud)
+{
+    colony_service *svc = ud;
+    colony_server_stats st;
+    colony_server_get_stats(svc->server, &st);
+    return (double)st.output_bytes_buffered;
+}
+
 static int build_parts(colony_service *svc)
 {
     svc->router = colony_router_new();
@@ -156,6 +168,10 @@ static int build_parts(colony_service *svc)
     sopts.workers = svc->fixed_workers ? svc->fixed_workers
                                        : (unsigned)colony_config_get_int(svc->config, "workers");
     sopts.limits.max_body = (uint64_t)colony_config_get_int(svc->config, "http.max_body");
+    sopts.max_connections = (unsigned)colony_config_get_int(svc->config, "max_connections");
+    int64_t per_address = colony_config_get_int(svc->config, "max_connections_per_address");
+    sopts.max_connections_per_address =
+        per_address ? (unsigned)per_address : COLONY_SERVER_UNLIMITED;
     sopts.header_timeout_ms = (uint64_t)colony_config_get_int(svc->config, "http.header_timeout");
     sopts.idle_timeout_ms = (uint64_t)colony_config_get_int(svc->config, "http.idle_timeout");
     svc->server = colony_server_new(svc->loop, &sopts, colony_router_handle, svc->router);
@@ -173,6 +189,10 @@ static int build_parts(colony_service *svc)
         if (!rc)
             rc = colony_metrics_gauge_fn(svc->metrics, "http_active_connections",
                                          "Open HTTP connections.", active_connections, svc);
+        if (!rc)
+            rc = colony_metrics_gauge_fn(svc->metrics, "http_output_bytes_buffered",
+                                         "Response bytes queued but not yet sent.",
+                                         output_bytes_buffered, svc);
         if (!rc)
             rc = colony_router_add(svc->router, "GET", "/metrics", colony_metrics_handle,
                                    svc->metrics);
