@@ -9,6 +9,7 @@
 #include "log.h"
 #include "config.h"
 #include "http_parser.h"
+#include "request.h"
 #include "http_server.h"
 #include "http_client.h"
 #include "router.h"

@@ -17,12 +17,9 @@
 #include "buf.h"
 #include "export.h"
 #include "http_parser.h"
+#include "request.h"
 
 typedef struct colony_server colony_server;
-/* One request and its response. Owned by the server; valid from the head
- * callback until the response has been written (or the connection died), which
- * colony_request_on_finish() reports. */
-typedef struct colony_request colony_request;
 
 /* Called with a request whose body (if any) has been read completely, unless
  * the head hook chose to stream it. The handler answers now or later, on the
@@ -107,74 +104,5 @@ typedef struct colony_server_stats {
     uint64_t connections_paused;    /* connections not read now: output backlog full */
 } colony_server_stats;
 COLONY_API void colony_server_get_stats(const colony_server *srv, colony_server_stats *out);
-
-/* ---- request accessors (strings are NUL-terminated, in the request arena) ---- */
-COLONY_API const char *colony_request_method(const colony_request *req);
-/* path?query as sent; for an absolute-form target (http://host/path?q) its
- * origin-form part, with the authority as the Host header. */
-COLONY_API const char *colony_request_target(const colony_request *req);
-COLONY_API const char *colony_request_path(const colony_request *req);  /* before '?' */
-COLONY_API const char *colony_request_query(const colony_request *req); /* after '?', or "" */
-COLONY_API int colony_request_version_minor(const colony_request *req);
-/* First value of a header (case-insensitive name), or NULL. */
-COLONY_API const char *colony_request_header(const colony_request *req, const char *name);
-COLONY_API size_t colony_request_header_count(const colony_request *req);
-/* i-th header; returns 0 or COLONY_ENOENT. */
-COLONY_API int colony_request_header_at(const colony_request *req, size_t i, const char **name,
-                                        const char **value);
-/* The buffered body (NUL-terminated for convenience) and its length; empty if
- * none or streamed. */
-COLONY_API const char *colony_request_body(const colony_request *req, size_t *len);
-/* Peer address as "ip:port" or "unix". */
-COLONY_API const char *colony_request_peer(const colony_request *req);
-COLONY_API colony_arena *colony_request_arena(colony_request *req);
-COLONY_API uv_loop_t *colony_request_loop(const colony_request *req);
-COLONY_API colony_server *colony_request_server(const colony_request *req);
-/* Per-request slot for middleware and handlers. */
-COLONY_API void colony_request_set_data(colony_request *req, const char *key, void *value);
-COLONY_API void *colony_request_get_data(const colony_request *req, const char *key);
-
-/* Streams the body instead of buffering it; only from the head hook. data_cb
- * gets each piece (pointing into the read buffer, valid during the call);
- * the handler is then called once the body is complete. Returns 0 or COLONY_EINVAL. */
-typedef void (*colony_body_data_cb)(colony_request *req, const char *data, size_t len, void *ud);
-COLONY_API int colony_request_stream_body(colony_request *req, colony_body_data_cb data_cb,
-                                          void *ud);
-
-/* ---- responses ---- */
-/* Adds a response header (copied). Before the response starts; COLONY_EINVAL
- * for a name or value that would break framing (CR/LF, non-token name). */
-COLONY_API int colony_response_header(colony_request *req, const char *name, const char *value);
-/* Sends a complete response with Content-Length (body copied; content_type may
- * be NULL). Returns 0, or COLONY_EINVAL if a response was already started. */
-COLONY_API int colony_respond(colony_request *req, int status, const char *content_type,
-                              const void *body, size_t len);
-/* Like colony_respond, but takes the body's memory instead of copying it: a
- * large body the kernel does not take at once is sent from that memory and
- * freed once written. *body is left empty (reusable) whatever the result. */
-COLONY_API int colony_respond_buf(colony_request *req, int status, const char *content_type,
-                                  colony_buf *body);
-/* Sends {"error": error, "message": message} with the given status. */
-COLONY_API int colony_respond_error(colony_request *req, int status, const char *error,
-                                    const char *message);
-
-/* Streaming response: start (chunked unless a Content-Length header was set),
- * write pieces (copied), end. write's cb (may be NULL) runs when that piece has
- * been handed to the kernel, for flow control. */
-COLONY_API int colony_response_start(colony_request *req, int status);
-typedef void (*colony_write_cb)(colony_request *req, int status, void *ud);
-COLONY_API int colony_response_write(colony_request *req, const void *data, size_t len,
-                                     colony_write_cb cb, void *ud);
-COLONY_API int colony_response_end(colony_request *req);
-/* Status of the response (0 before it starts). */
-COLONY_API int colony_response_status(const colony_request *req);
-
-/* Hooks for middleware: on_response runs just before the head is written
- * (headers may still be added); on_finish runs once when the request is over,
- * with 0 after the response was fully written or a negative error if the
- * connection died first. Several may be added; they run in reverse order. */
-typedef void (*colony_request_hook_cb)(colony_request *req, int status, void *ud);
-COLONY_API int colony_request_on_response(colony_request *req, colony_request_hook_cb cb, void *ud);
-COLONY_API int colony_request_on_finish(colony_request *req, colony_request_hook_cb cb, void *ud);
 
 #endif

@@ -43,29 +43,9 @@ COLONY_API void colony_router_handle(colony_request *req, void *router);
 /* Continues the middleware chain (then the handler). Call at most once. */
 COLONY_API void colony_next(colony_chain *next);
 
-/* Value of a route parameter ("id" for /users/:id, "*" for a wildcard),
- * percent-decoded; NULL if absent. Strings returned by the colony_request_*
- * accessors live in the request arena: valid until the request finishes. */
-COLONY_API const char *colony_request_param(const colony_request *req, const char *name);
-/* The matched pattern ("/users/:id"), or NULL before routing / on 404. Metrics
- * use this as the route label, never the raw path. */
-COLONY_API const char *colony_request_route(const colony_request *req);
-/* Value of a query-string parameter, percent-decoded ("+" is a space); NULL if absent. */
-COLONY_API const char *colony_request_query_param(colony_request *req, const char *name);
-
 /* Matches without a request, for tests and tools: returns 200 when a route
  * matches, else 404 or 405 (allow then receives the Allow list, NUL-terminated). */
 COLONY_API int colony_router_match(const colony_router *r, const char *method, const char *path,
                                    char *allow, size_t allow_size);
-
-/* ---- JSON helpers ---- */
-/* Parses the buffered body as JSON. On success returns 0 with a new reference
- * in *out (caller json_decref()s it). On failure it has already answered: 413
- * if the body exceeded max_bytes (0 = server limit), 400 with the line, column
- * and position of the error for invalid JSON, 415 if Content-Type is set and
- * is not JSON; returns COLONY_EINVAL or COLONY_E2BIG. */
-COLONY_API int colony_request_json(colony_request *req, size_t max_bytes, json_t **out);
-/* Answers with the JSON encoding of value (value is not stolen). */
-COLONY_API int colony_respond_json(colony_request *req, int status, const json_t *value);
 
 #endif

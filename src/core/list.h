@@ -12,7 +12,7 @@ typedef struct colony__list {
     struct colony__list *next, *prev;
 } colony__list;
 
-#define COLONY__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define COLONY__CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Walks every node of head; the body may remove the current node (safe form). */
 #define COLONY__LIST_FOREACH_SAFE(node, tmp, head)                                                 \
