@@ -7,6 +7,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/acl.h"
 
 static int parse_level(const char *s)
 {

@@ -7,6 +7,8 @@
 #include "registry/checks.h"
 #include "registry/registry_internal.h"
 #include "registry/waiters.h"
+#include "registry/parse.h"
+#include "registry/api.h"
 
 static int token_service_access(registry *reg, colony_request *req, const char *name)
 {

@@ -9,6 +9,8 @@
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
 #include "registry/waiters.h"
+#include "registry/names.h"
+#include "registry/api.h"
 
 typedef struct reg_tag_filter {
     const char **tags; /* every ?tag= value (request arena) */

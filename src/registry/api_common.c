@@ -4,6 +4,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "registry/registry_internal.h"
+#include "registry/api.h"
 
 void colony__reg_respond_json(colony_request *req, int status, json_t *body)
 {

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
 #include "registry/waiters.h"
+#include "registry/api.h"
 
 static json_t *base64(const char *data, size_t len)
 {

@@ -8,6 +8,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/names.h"
 
 reg_name *colony__reg_name_get(registry *reg, const char *name)
 {

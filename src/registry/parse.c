@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "colony/probe.h"
 #include "registry/registry_internal.h"
+#include "registry/parse.h"
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \

@@ -17,6 +17,8 @@
 #include "registry/registry_internal.h"
 #include "registry/store.h"
 #include "registry/waiters.h"
+#include "registry/names.h"
+#include "registry/api.h"
 
 static const colony_config_setting registry_settings[] = {
     {"data-dir", COLONY_CONFIG_STRING, "data/registry", 0,

@@ -1,7 +1,8 @@
-/* colony registry internals: the in-memory state (services, checks, KV),
- * ACLs and the health-check runner. The durable store is registry/store.h,
- * the blocking-query waiters registry/waiters.h. Everything here runs on the
- * registry's single loop thread except the store's commit work. */
+/* colony registry internals: the in-memory state (services, checks, KV) and
+ * the functions that change it (state.c). Each other part has its own header,
+ * included only by its users: acl.h, names.h, parse.h, store.h, waiters.h,
+ * checks.h, api.h. Everything runs on the registry's single loop thread
+ * except the store's commit work. */
 #ifndef COLONY_REGISTRY_INTERNAL_H
 #define COLONY_REGISTRY_INTERNAL_H
 
@@ -13,6 +14,7 @@
 #include "colony/router.h"
 #include "core/list.h"
 #include "core/map.h"
+#include "registry/acl.h"
 
 #define REG_NODE_NAME  "colony"
 #define REG_DATACENTER "dc1"
@@ -81,71 +83,10 @@ typedef struct reg_kv {
     uint64_t deleted_at_ms; /* loop time it became a tombstone (0: not yet seen by the reaper) */
 } reg_kv;
 
-/* ---- ACL ---- */
-enum { REG_ACL_NONE = 0, REG_ACL_READ = 1, REG_ACL_WRITE = 2 };
-typedef struct reg_acl_rule {
-    char *prefix;
-    int level;
-} reg_acl_rule;
-typedef struct reg_acl_token {
-    char *secret;
-    int management;
-    reg_acl_rule *service_rules, *key_rules;
-    size_t nservice, nkey;
-} reg_acl_token;
-typedef struct reg_acl {
-    int enabled;
-    int anonymous; /* REG_ACL_* level for requests without a known token */
-    reg_acl_token *tokens;
-    size_t ntokens;
-} reg_acl;
-
-/* Loads an ACL file; on error fills msg and returns COLONY_EINVAL. */
-int colony__reg_acl_load(reg_acl *acl, const char *path, char *msg, size_t msg_size);
-/* Parses the ACL JSON document (for tests). */
-int colony__reg_acl_parse(reg_acl *acl, json_t *doc, char *msg, size_t msg_size);
-void colony__reg_acl_free(reg_acl *acl);
-/* The token sent with a request (X-Consul-Token, Authorization: Bearer, ?token=), or NULL. */
-const char *colony__reg_acl_request_token(colony_request *req);
-/* Access level of token (NULL = anonymous) for a service name or key. */
-int colony__reg_acl_service(const reg_acl *acl, const char *token, const char *name);
-int colony__reg_acl_key(const reg_acl *acl, const char *token, const char *key);
-
-/* The store (store.h) and the waiters (waiters.h) have their own headers. */
+/* The store (store.h), the waiters (waiters.h), the checks (checks.h), the
+ * names (names.h), parsing (parse.h) and the HTTP API (api.h) have their own
+ * headers, each included by its users only. */
 typedef struct reg_store reg_store;
-
-/* ---- per service name: instances and checks indexed, rendered answers cached ---- */
-#define REG_RENDER_CACHE_SLOTS 8u /* variants (passing/all, tag filters) kept per name */
-typedef struct reg_render_cache {
-    char *key; /* variant: endpoint, ?passing, tags; NULL = empty slot */
-    char *body;
-    size_t len;
-} reg_render_cache;
-typedef struct reg_name {
-    uint64_t index;          /* last change to any instance or check of the name */
-    reg_service **instances; /* sorted by ID */
-    size_t ninstances, instances_cap;
-    reg_check **checks; /* checks whose ServiceName is the name, sorted by (ServiceID, ID) */
-    size_t nchecks, checks_cap;
-    reg_render_cache cache[REG_RENDER_CACHE_SLOTS];
-    unsigned cache_next; /* slot replaced on the next miss when all are used */
-} reg_name;
-
-reg_name *colony__reg_name_get(registry *reg, const char *name);  /* NULL if unknown */
-reg_name *colony__reg_name_slot(registry *reg, const char *name); /* creates; NULL on ENOMEM */
-/* Room for one more instance / check, so the insert after a map change cannot fail. */
-int colony__reg_name_reserve(reg_name *nm, int instances, int checks);
-void colony__reg_name_add_instance(reg_name *nm, reg_service *svc); /* after reserve */
-void colony__reg_name_remove_instance(registry *reg, const reg_service *svc);
-void colony__reg_name_add_check(reg_name *nm, reg_check *chk); /* after reserve */
-void colony__reg_name_remove_check(registry *reg, const reg_check *chk);
-/* Rebuilds every name's lists from the services and checks maps (after load). */
-int colony__reg_names_rebuild(registry *reg);
-void colony__reg_names_free(registry *reg);
-/* The cached body for a variant key, or NULL. */
-const reg_render_cache *colony__reg_cache_get(const reg_name *nm, const char *key);
-/* Keeps a copy of a rendered body (best effort: silently skipped without memory). */
-void colony__reg_cache_put(reg_name *nm, const char *key, const char *body, size_t len);
 
 /* ---- the registry ---- */
 struct registry {
@@ -212,33 +153,5 @@ int colony__reg_kv_delete(registry *reg, const char *key, int recurse);
  * Returns how many were reaped. */
 size_t colony__reg_kv_reap_tombstones(registry *reg, uint64_t now_ms);
 size_t colony__reg_kv_tombstones(const registry *reg);
-
-/* Parses a service registration body into svc and checks (NULL-terminated
- * array, caller frees). On error, msg says what is wrong. */
-int colony__reg_parse_service(const json_t *body, reg_service **svc_out, reg_check ***checks_out,
-                              char *msg, size_t msg_size);
-/* Parses one check definition (also used to restore checks). */
-reg_check *colony__reg_parse_check(const json_t *def, const char *service_id,
-                                   const char *service_name, int ordinal, char *msg,
-                                   size_t msg_size);
-
-/* Consul-shaped JSON for answers. */
-json_t *colony__reg_service_agent_json(const reg_service *svc);
-json_t *colony__reg_check_json(const registry *reg, const reg_check *chk);
-json_t *colony__reg_node_json(const registry *reg);
-json_t *colony__reg_node_check_json(const registry *reg);
-
-/* Routes. */
-int colony__reg_routes_agent(registry *reg, colony_router *r);
-int colony__reg_routes_catalog(registry *reg, colony_router *r);
-int colony__reg_routes_kv(registry *reg, colony_router *r);
-/* Answers 403 unless allowed; returns nonzero when it answered. */
-int colony__reg_deny(colony_request *req, int have, int need, const char *what, const char *name);
-/* Parses the body as JSON whatever its Content-Type (Consul ignores it);
- * on failure answers 400 with the line and column. */
-int colony__reg_body_json(colony_request *req, json_t **out);
-/* Answers 400 with {"error":"bad_request","message":msg}. */
-void colony__reg_bad_request(colony_request *req, const char *msg);
-void colony__reg_respond_json(colony_request *req, int status, json_t *body); /* steals body */
 
 #endif

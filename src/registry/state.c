@@ -9,6 +9,7 @@
 #include "registry/checks.h"
 #include "registry/registry_internal.h"
 #include "registry/store.h"
+#include "registry/names.h"
 
 uint64_t colony__reg_next_index(registry *reg)
 {

@@ -9,6 +9,7 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 #include "registry/store_internal.h"
+#include "registry/parse.h"
 
 typedef int (*row_fn)(sqlite3_stmt *st, registry *reg);
 

@@ -13,6 +13,8 @@
 #include "registry/registry_internal.h"
 #include "registry/store.h"
 #include "registry/waiters.h"
+#include "registry/names.h"
+#include "registry/api.h"
 
 struct reg_waiter {
     registry *reg;

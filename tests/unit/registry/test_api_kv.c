@@ -12,6 +12,8 @@
 #include "registry/registry_internal.h"
 #include "registry/store.h"
 #include "registry/waiters.h"
+#include "registry/names.h"
+#include "registry/api.h"
 
 #define NKEYS 12
 

@@ -14,6 +14,8 @@
 #include "registry/checks.h"
 #include "registry/registry_internal.h"
 #include "registry/store.h"
+#include "registry/names.h"
+#include "registry/parse.h"
 #include "test_support.h"
 
 static uv_loop_t loop;

@@ -6,6 +6,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
+#include "registry/parse.h"
 #include "test_support.h"
 
 static void test_durations(void **state)
