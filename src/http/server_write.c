@@ -49,17 +49,44 @@ static void flush_now(colony__conn *c);
 
 /* Writes the held body (colony_respond_buf) from its own memory; it comes
  * before anything in c->out, which was empty when it was taken. */
+/* uv_try_write of b: the bytes written (0 when the socket would block), or a
+ * negative error after which the connection is closing. */
+static int try_write(colony__conn *c, uv_buf_t *b)
+{
+    int n = uv_try_write(&c->h.stream, b, 1);
+    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+    if (n < 0) {
+        colony__conn_close(c, n);
+        return n;
+    }
+    c->out_written += (uint64_t)n;
+    return n;
+}
+
+/* Hands b to uv_write; held says it is the held body. 0, or a negative error
+ * after which the connection is closing. */
+static int start_write(colony__conn *c, uv_buf_t b, int held)
+{
+    c->write_req.data = c;
+    int rc = uv_write(&c->write_req, &c->h.stream, &b, 1, on_write);
+    if (rc < 0) {
+        colony__conn_close(c, rc);
+        return rc;
+    }
+    c->writing = 1;
+    c->writing_held = held;
+    colony__conn_update_timer(c);
+    return 0;
+}
+
+/* Writes the held body (colony_respond_buf) from its own memory; it comes
+ * before anything in c->out, which was empty when it was taken. */
 static void flush_held(colony__conn *c)
 {
     uv_buf_t b = uv_buf_init(c->held.data + c->held_off, (unsigned)(c->held.len - c->held_off));
     if (c->wcbs_len == 0) {
-        int n = uv_try_write(&c->h.stream, &b, 1);
-        if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
-        if (n < 0) {
-            colony__conn_close(c, n);
-            return;
-        }
-        c->out_written += (uint64_t)n;
+        int n = try_write(c, &b);
+        if (n < 0) return;
         c->held_off += (size_t)n;
         if (c->held_off == c->held.len) {
             colony_buf_free(&c->held);
@@ -69,15 +96,7 @@ static void flush_held(colony__conn *c)
         }
         b = uv_buf_init(c->held.data + c->held_off, (unsigned)(c->held.len - c->held_off));
     }
-    c->write_req.data = c;
-    int rc = uv_write(&c->write_req, &c->h.stream, &b, 1, on_write);
-    if (rc < 0) {
-        colony__conn_close(c, rc);
-        return;
-    }
-    c->writing = 1;
-    c->writing_held = 1;
-    colony__conn_update_timer(c);
+    start_write(c, b, 1);
 }
 
 static void flush_now(colony__conn *c)
@@ -97,13 +116,8 @@ static void flush_now(colony__conn *c)
     size_t off = 0;
     if (c->wcbs_len == 0) {
         uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-        int n = c->out.len > UINT32_MAX ? UV_EAGAIN : uv_try_write(&c->h.stream, &b, 1);
-        if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
-        if (n < 0) {
-            colony__conn_close(c, n);
-            return;
-        }
-        c->out_written += (uint64_t)n;
+        int n = c->out.len > UINT32_MAX ? 0 : try_write(c, &b);
+        if (n < 0) return;
         if ((size_t)n == c->out.len) {
             colony_buf_reset(&c->out);
             colony__conn_after_write(c);
@@ -115,15 +129,7 @@ static void flush_now(colony__conn *c)
     c->inflight = c->out;
     c->out = tmp;
     c->inflight_off = off;
-    uv_buf_t b = uv_buf_init(c->inflight.data + off, (unsigned)(c->inflight.len - off));
-    c->write_req.data = c;
-    int rc = uv_write(&c->write_req, &c->h.stream, &b, 1, on_write);
-    if (rc < 0) {
-        colony__conn_close(c, rc);
-        return;
-    }
-    c->writing = 1;
-    colony__conn_update_timer(c);
+    start_write(c, uv_buf_init(c->inflight.data + off, (unsigned)(c->inflight.len - off)), 0);
 }
 
 void colony__conn_flush(colony__conn *c)

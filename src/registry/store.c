@@ -163,6 +163,19 @@ static int check_integrity(reg_store *s, char *msg, size_t msg_size)
 
 /* Counts the registry's tables: all present, none (a new database, or a lost
  * one if the ceiling says data existed) or some (refused). */
+
+/* The data is gone while registry.index says indexes were served: starting
+ * empty would hand out those indexes again. */
+int colony__reg_store_refuse_lost(const reg_store *s, char *msg, size_t msg_size)
+{
+    snprintf(msg, msg_size,
+             "%s holds no registry data, but %s says indexes up to %" PRIu64
+             " were served (the database was lost or replaced); refusing to start: restore "
+             "the database, or remove both files to start empty",
+             s->path, s->ceiling_path, s->ceiling);
+    return COLONY_EIO;
+}
+
 static int check_tables(reg_store *s, char *msg, size_t msg_size)
 {
     size_t present = 0;
@@ -190,12 +203,7 @@ static int check_tables(reg_store *s, char *msg, size_t msg_size)
         return COLONY_EIO;
     }
     if (!present && s->ceiling) {
-        snprintf(msg, msg_size,
-                 "%s holds no registry data, but %s says indexes up to %" PRIu64
-                 " were served (the database was lost or replaced); refusing to start: restore "
-                 "the database, or remove both files to start empty",
-                 s->path, s->ceiling_path, s->ceiling);
-        return COLONY_EIO;
+        return colony__reg_store_refuse_lost(s, msg, msg_size);
     }
     return 0;
 }

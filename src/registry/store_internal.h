@@ -25,6 +25,8 @@ struct reg_store {
     char ceiling_path[REG_STORE_PATH_MAX + 16]; /* DIR/registry.index */
 };
 
+/* Refuses to start on lost data (fills msg); returns COLONY_EIO. */
+int colony__reg_store_refuse_lost(const reg_store *s, char *msg, size_t msg_size);
 /* Writes registry.index durably (temp file, fsync, rename, fsync dir). */
 int colony__reg_store_write_ceiling(reg_store *s, uint64_t ceiling);
 

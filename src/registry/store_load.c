@@ -155,12 +155,7 @@ int colony__reg_store_load(reg_store *s, registry *reg, char *msg, size_t msg_si
     /* Tables that are all there but hold nothing, while the ceiling says
      * indexes were served: the rows were lost; starting would reuse them. */
     if (reg->index == 0 && s->ceiling) {
-        snprintf(msg, msg_size,
-                 "%s holds no registry data, but %s says indexes up to %" PRIu64
-                 " were served (the database was lost or replaced); refusing to start: restore "
-                 "the database, or remove both files to start empty",
-                 s->path, s->ceiling_path, s->ceiling);
-        return COLONY_EIO;
+        return colony__reg_store_refuse_lost(s, msg, msg_size);
     }
     /* A data dir from before the ceiling existed gets one now (a new one gets
      * it with its first commit). */

@@ -68,21 +68,10 @@ static void service_free(colony_service *svc)
     colony_tracer_free(svc->tracer, 2000);
     colony_metrics_free(svc->metrics);
     colony_config_free(svc->config);
-    for (service_hook *h = svc->hooks; h;) {
-        service_hook *next = h->next;
-        colony__free(h);
-        h = next;
-    }
-    for (service_started *s = svc->started; s;) {
-        service_started *next = s->next;
-        colony__free(s);
-        s = next;
-    }
-    for (service_stopping *s = svc->stopping_hooks; s;) {
-        service_stopping *next = s->next;
-        colony__free(s);
-        s = next;
-    }
+    colony__list *lists[] = {&svc->hooks, &svc->started, &svc->stopping_hooks};
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        for (colony__list *n; (n = colony__list_pop_front(lists[i]));)
+            colony__free(COLONY__CONTAINER_OF(n, service_callback, node));
     colony__free(svc->table);
     colony__free(svc->name);
     colony__free(svc);
@@ -210,6 +199,9 @@ colony_service *colony_service_new(const colony_service_options *o, FILE *err_ou
     *exit_code = 1;
     colony_service *svc = colony__calloc(1, sizeof(*svc));
     if (!svc) return NULL;
+    colony__list_init(&svc->hooks);
+    colony__list_init(&svc->started);
+    colony__list_init(&svc->stopping_hooks);
     svc->name = colony__strdup(o->name ? o->name : "service");
     svc->loop = uv_default_loop();
     size_t n = 0;
@@ -275,40 +267,39 @@ int colony_service_port(colony_service *svc)
     return svc->server ? colony_server_port(svc->server) : 0;
 }
 
+static service_callback *add_callback(colony__list *list, int first, void *ud)
+{
+    service_callback *c = colony__calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->ud = ud;
+    if (first)
+        colony__list_push_front(list, &c->node);
+    else
+        colony__list_push_back(list, &c->node);
+    return c;
+}
+
 int colony_service_on_shutdown(colony_service *svc, colony_service_hook_cb hook, void *ud)
 {
-    service_hook *h = colony__calloc(1, sizeof(*h));
-    if (!h) return COLONY_ENOMEM;
-    h->cb = hook;
-    h->ud = ud;
-    h->next = svc->hooks;
-    svc->hooks = h;
+    service_callback *c = add_callback(&svc->hooks, 1, ud);
+    if (!c) return COLONY_ENOMEM;
+    c->fn.hook = hook;
     return 0;
 }
 
 int colony_service_on_started(colony_service *svc, colony_service_started_cb cb, void *ud)
 {
-    service_started *s = colony__calloc(1, sizeof(*s));
-    if (!s) return COLONY_ENOMEM;
-    s->cb = cb;
-    s->ud = ud;
-    service_started **tail = &svc->started;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = s;
+    service_callback *c = add_callback(&svc->started, 0, ud);
+    if (!c) return COLONY_ENOMEM;
+    c->fn.started = cb;
     return 0;
 }
 
 int colony_service_on_stopping(colony_service *svc, colony_service_stopping_cb cb, void *ud)
 {
-    service_stopping *s = colony__calloc(1, sizeof(*s));
-    if (!s) return COLONY_ENOMEM;
-    s->cb = cb;
-    s->ud = ud;
-    service_stopping **tail = &svc->stopping_hooks;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = s;
+    service_callback *c = add_callback(&svc->stopping_hooks, 0, ud);
+    if (!c) return COLONY_ENOMEM;
+    c->fn.stopping = cb;
     return 0;
 }
 
@@ -330,21 +321,22 @@ static void close_signals(colony_service *svc)
 /* Runs the shutdown hooks one after another (each may be asynchronous). */
 static void run_next_hook(colony_service *svc)
 {
-    service_hook *h = svc->next_hook;
-    if (!h) {
+    colony__list *n = svc->next_hook;
+    if (n == &svc->hooks) {
         COLONY_LOG_INFO("stopped");
         close_signals(svc);
         return;
     }
-    svc->next_hook = h->next;
-    h->cb(svc, run_next_hook, h->ud);
+    svc->next_hook = n->next;
+    service_callback *h = COLONY__CONTAINER_OF(n, service_callback, node);
+    h->fn.hook(svc, run_next_hook, h->ud);
 }
 
 static void on_server_closed(colony_server *srv, void *ud)
 {
     (void)srv;
     colony_service *svc = ud;
-    svc->next_hook = svc->hooks;
+    svc->next_hook = svc->hooks.next;
     run_next_hook(svc);
 }
 
@@ -355,8 +347,12 @@ static int begin_shutdown(colony_service *svc)
     if (svc->stopping) return 0;
     svc->stopping = 1;
     colony_health_set_ready(svc->health, 0);
-    for (service_stopping *s = svc->stopping_hooks; s; s = s->next)
-        s->cb(svc, s->ud);
+    colony__list *n, *tmp;
+    COLONY__LIST_FOREACH_SAFE(n, tmp, &svc->stopping_hooks)
+    {
+        service_callback *c = COLONY__CONTAINER_OF(n, service_callback, node);
+        c->fn.stopping(svc, c->ud);
+    }
     return 1;
 }
 
@@ -420,7 +416,11 @@ int colony_service_run(colony_service *svc)
                     COLONY_LF_INT("workers", svc->fixed_workers
                                                  ? (long long)svc->fixed_workers
                                                  : colony_config_get_int(svc->config, "workers")));
-    for (service_started *s = svc->started; s; s = s->next)
-        s->cb(svc, s->ud);
+    colony__list *n, *tmp;
+    COLONY__LIST_FOREACH_SAFE(n, tmp, &svc->started)
+    {
+        service_callback *c = COLONY__CONTAINER_OF(n, service_callback, node);
+        c->fn.started(svc, c->ud);
+    }
     return run_to_end(svc, 0);
 }

@@ -3,24 +3,19 @@
 #define COLONY_KIT_SERVICE_INTERNAL_H
 
 #include "colony/service.h"
+#include "core/list.h"
 
-typedef struct service_hook {
-    colony_service_hook_cb cb;
+/* A callback registered with the service: a shutdown hook, a started or a
+ * stopping callback, on the list of its kind. */
+typedef struct service_callback {
+    colony__list node;
+    union {
+        colony_service_hook_cb hook;
+        colony_service_started_cb started;
+        colony_service_stopping_cb stopping;
+    } fn;
     void *ud;
-    struct service_hook *next;
-} service_hook;
-
-typedef struct service_started {
-    colony_service_started_cb cb;
-    void *ud;
-    struct service_started *next;
-} service_started;
-
-typedef struct service_stopping {
-    colony_service_stopping_cb cb;
-    void *ud;
-    struct service_stopping *next;
-} service_stopping;
+} service_callback;
 
 struct colony_service {
     char *name;
@@ -36,10 +31,10 @@ struct colony_service {
     struct colony_policy_set *policy; /* colony_service_set_policy(); owned */
     colony_metric *requests_total, *request_duration;
     uv_signal_t sigterm, sigint;
-    service_hook *hooks; /* most recent first: they run in reverse order */
-    service_hook *next_hook;
-    struct service_started *started;         /* in order of registration */
-    struct service_stopping *stopping_hooks; /* in order of registration */
+    colony__list hooks;          /* most recent first: they run in reverse order */
+    colony__list *next_hook;     /* the hook to run next, or &hooks when done */
+    colony__list started;        /* in order of registration */
+    colony__list stopping_hooks; /* in order of registration */
     int stopping;
     int signals_open;       /* sigterm and sigint were initialized by run */
     unsigned fixed_workers; /* colony_service_options.workers */
