@@ -143,9 +143,10 @@ COLONY_API void colony_json_doc_free(colony_json_doc *d);
 /* ---- reload triggers ----
  * Calls cb once per burst of triggers: SIGHUP, or a change to one of files (at
  * most 4, watched through their folders so a file replaced by a rename is
- * seen), debounced by 100 ms. n may be 0 (SIGHUP only). For daemons that reload
- * files of their own (the gateway's routes). Returns 0, COLONY_EINVAL or a libuv
- * error (e.g. the folder does not exist); stop with colony_reload_watch_stop()
+ * seen), debounced by 100 ms. n may be 0 (SIGHUP only); a file whose folder does
+ * not exist is not watched. For daemons that reload files of their own (the
+ * gateway's routes). Returns 0, COLONY_EINVAL or a libuv error; stop with
+ * colony_reload_watch_stop()
  * before the loop closes: cb never runs after it, and the watch frees itself. */
 typedef struct colony_reload_watch colony_reload_watch;
 typedef void (*colony_reload_cb)(void *ud);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "colony/config.h"
 #include "colony/error.h"
+#include "colony/log.h"
 #include "core/alloc.h"
 #include "core/closer.h"
 
@@ -108,6 +109,12 @@ int colony_reload_watch_start(uv_loop_t *loop, const char *const *files, size_t 
             f->started = 1; /* initialised: it must be closed */
             f->event.data = w;
             rc = uv_fs_event_start(&f->event, on_dir_event, f->dir, 0);
+            if (rc == UV_ENOENT) {
+                /* No such folder (a config folder that was never made):
+                 * nothing to watch there; SIGHUP still triggers. */
+                COLONY_LOG_DEBUG("folder not found, not watched", COLONY_LF_STR("dir", f->dir));
+                rc = 0;
+            }
         }
     }
     if (rc) {
