@@ -6,23 +6,11 @@
 # file change, SIGHUP) with a bad file refused while the old routes keep
 # serving, and a clean exit on SIGTERM.
 set -euo pipefail
-bin=$1
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; for f in "$work"/*.log; do echo "== $f" >&2; tail -20 "$f" >&2; done; exit 1; }
+. "$(dirname "$0")/../support/fixtures.sh"
+fixture_init "$1"
+bin=$BIN
+work=$WORK
 
-# wait_port LOG MSG: the "port" of the first log line whose msg is MSG
-wait_port() {
-  local port=
-  for _ in $(seq 1 200); do
-    port=$(grep "\"msg\":\"$2\"" "$1" 2>/dev/null | grep -o '"port":[0-9]*' | head -1 | cut -d: -f2 || true)
-    [ -n "$port" ] && { echo "$port"; return 0; }
-    sleep 0.05
-  done
-  return 1
-}
 # json FIELD: reads a JSON document on stdin and prints one field (a.b.c)
 json() { python3 -c 'import json,sys
 v=json.load(sys.stdin)
@@ -30,10 +18,11 @@ for k in sys.argv[1].split("."): v=v[int(k)] if isinstance(v,list) else v.get(k)
 print(v if not isinstance(v,(dict,list)) else json.dumps(v))' "$1"; }
 
 cd "$work"
-"$bin/echo_server" --name a --listen 127.0.0.1:0 >/dev/null 2>a.log & pids+=($!)
-"$bin/echo_server" --name b --listen 127.0.0.1:0 >/dev/null 2>b.log & pids+=($!)
-pa=$(wait_port a.log listening) || fail "echo a did not start"
-pb=$(wait_port b.log listening) || fail "echo b did not start"
+fixture_start_listening a "$bin/echo_server" --name a --listen 127.0.0.1:0
+pa=$FIXTURE_PORT
+fixture_start_listening b "$bin/echo_server" --name b --listen 127.0.0.1:0
+pb=$FIXTURE_PORT
+fixture_start_registry reg
 # a port with nothing behind it: connections are refused
 dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
@@ -46,7 +35,8 @@ cat >routes.json <<JSON
               "strategy": "round_robin"},
     "post": {"targets": ["http://127.0.0.1:$dead", "http://127.0.0.1:$pa"],
              "strategy": "round_robin", "health": {"consecutive_failures": 0}},
-    "down": {"targets": ["http://127.0.0.1:$dead"]}
+    "down": {"targets": ["http://127.0.0.1:$dead"]},
+    "reg": {"service": "registered"}
   },
   "routes": [
     {"name": "users", "prefix": "/api/users", "upstream": "a", "strip_prefix": true},
@@ -59,7 +49,8 @@ cat >routes.json <<JSON
     {"name": "post", "prefix": "/post", "upstream": "post", "retries": {"attempts": 2}},
     {"name": "down", "prefix": "/down", "upstream": "down"},
     {"name": "slow", "prefix": "/slow", "upstream": "a", "timeouts": {"try": "200ms"}},
-    {"name": "exact", "path": "/health-of-a", "rewrite": "/health", "upstream": "a"}
+    {"name": "exact", "path": "/health-of-a", "rewrite": "/health", "upstream": "a"},
+    {"name": "reg", "prefix": "/reg", "strip_prefix": true, "upstream": "reg"}
   ]
 }
 JSON
@@ -72,10 +63,13 @@ rc=0; "$bin/colony" gateway --check bad.json 2>check.err || rc=$?
 line=$(grep -n strip_prefx bad.json | cut -d: -f1)
 grep -q "bad.json:$line: routes.0.strip_prefx: unknown key" check.err || fail "--check: $(cat check.err)"
 
-"$bin/colony" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --routes "$work/routes.json" \
-  >/dev/null 2>gw.log & gw=$!; pids+=($gw)
-port=$(wait_port gw.log "proxy listening") || fail "gateway proxy did not start"
-admin=$(wait_port gw.log listening) || fail "gateway admin did not start"
+fixture_start gw "$bin/colony" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+  --routes "$work/routes.json" --registry "$REGISTRY_URL"
+gw=$FIXTURE_PID
+fixture_wait_log_port gw "$gw" '"msg":"proxy listening".*"port":[0-9]*'
+port=$FIXTURE_PORT
+fixture_wait_log_port gw "$gw" '"msg":"listening".*"port":[0-9]*'
+admin=$FIXTURE_PORT
 url=http://127.0.0.1:$port
 
 # routing, strip_prefix, rewrite, the query kept
@@ -182,13 +176,35 @@ done
 gen2=$(curl -fsS "http://127.0.0.1:$admin/gateway/stats" | json generation)
 [ "$gen2" -gt "$gen" ] || fail "generation did not move: $gen -> $gen2"
 
+# upstreams found in the registry: an instance that registers is served, one
+# that deregisters is gone from routing within a second
+code=$(curl -s -o none.json -w '%{http_code}' "$url/reg/hello")
+[ "$code" = 503 ] && grep -q no_healthy_upstream none.json || fail "no instance: $code $(cat none.json)"
+fixture_start_listening svc "$bin/registered_service" --listen 127.0.0.1:0 \
+  --registry.url "$REGISTRY_URL"
+svc=$FIXTURE_PID
+ok=
+for _ in $(seq 1 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/reg/hello")" = 200 ] && { ok=1; break; }
+  sleep 0.02
+done
+[ -n "$ok" ] || fail "a registered instance was not routed to within 2 s"
+fixture_terminate "$svc" # deregisters during its graceful stop
+start=$(date +%s%N)
+gone=
+for _ in $(seq 1 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/reg/hello")" = 503 ] && { gone=1; break; }
+  sleep 0.01
+done
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ -n "$gone" ] && [ "$ms" -lt 1000 ] || fail "a deregistered instance still routed after ${ms} ms"
+
 # routes listing
 curl -fsS "http://127.0.0.1:$admin/gateway/routes" | json routes.1.name | grep -qx users-v2 ||
   fail "/gateway/routes"
 
-kill -TERM "$gw"
-rc=0; wait "$gw" || rc=$?
-[ "$rc" = 0 ] || fail "gateway exited $rc after SIGTERM"
+fixture_terminate "$gw"
+[ "$FIXTURE_RC" = 0 ] || fail "gateway exited $FIXTURE_RC after SIGTERM"
 grep -q '"msg":"stopped"' gw.log || fail "no clean stop"
 
 # quick start and its errors
@@ -196,10 +212,11 @@ rc=0; "$bin/colony" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 2>no
 [ "$rc" = 2 ] && grep -q "no routes" none.err || fail "no routes: rc=$rc $(cat none.err)"
 rc=0; "$bin/colony" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --route /api 2>q.err || rc=$?
 [ "$rc" = 2 ] && grep -q "PATH=URL" q.err || fail "bad --route: rc=$rc $(cat q.err)"
-"$bin/colony" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-  --route "/=http://127.0.0.1:$pb" >/dev/null 2>quick.log & q=$!; pids+=($q)
-qport=$(wait_port quick.log "proxy listening") || fail "quick gateway did not start"
-[ "$(curl -fsS "http://127.0.0.1:$qport/any/path" | json instance)" = b ] || fail "quick route"
-kill -TERM "$q"; rc=0; wait "$q" || rc=$?
-[ "$rc" = 0 ] || fail "quick gateway exited $rc"
-echo "gateway: ok"
+FIXTURE_PORT_PATTERN='"msg":"proxy listening".*"port":[0-9]*' \
+  fixture_start_listening quick "$bin/colony" gateway --listen 127.0.0.1:0 \
+  --admin-listen 127.0.0.1:0 --route "/=http://127.0.0.1:$pb"
+q=$FIXTURE_PID
+[ "$(curl -fsS "http://127.0.0.1:$FIXTURE_PORT/any/path" | json instance)" = b ] || fail "quick route"
+fixture_terminate "$q"
+[ "$FIXTURE_RC" = 0 ] || fail "quick gateway exited $FIXTURE_RC"
+echo "1 passed, 0 failed"
