@@ -13,7 +13,6 @@
 #define GW_MAX_SPLITS    16
 #define GW_MAX_RETRIES   10
 #define GW_MAX_WEIGHT    COLONY_BALANCE_MAX_WEIGHT
-#define GW_DEFAULT_TRIES 1 /* retries off unless a route asks */
 
 typedef struct parse_ctx {
     const colony_json_doc *doc;
@@ -487,11 +486,10 @@ static int parse_retries(parse_ctx *c, const json_t *obj, gw_route_conf *r)
 
 static int parse_timeouts(parse_ctx *c, const json_t *obj, gw_route_conf *r)
 {
-    static const char *const keys[] = {"connect", "try", "total", NULL};
+    static const char *const keys[] = {"try", "total", NULL};
     size_t at = push(c, "timeouts");
     int rc =
         json_is_object(obj) ? only_keys(c, obj, keys) : FAIL(c, "\"timeouts\" must be an object");
-    if (!rc) rc = get_duration(c, obj, "connect", &r->connect_timeout_ms);
     if (!rc) rc = get_duration(c, obj, "try", &r->try_timeout_ms);
     if (!rc) rc = get_duration(c, obj, "total", &r->total_timeout_ms);
     pop(c, at);
@@ -523,7 +521,6 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
                                        "split",   "timeouts", "retries",      NULL};
     gw_route *rt = &r->match;
     rt->order = order;
-    r->connect_timeout_ms = 5000; /* nginx's proxy_connect_timeout is 60 s; 5 s fails faster */
     r->try_timeout_ms = 30000;
     r->total_timeout_ms = 60000;
     r->retry_on = GW_RETRY_CONNECT | GW_RETRY_RESET;

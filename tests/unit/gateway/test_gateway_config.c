@@ -18,7 +18,7 @@ static const char *good =
     "  \"routes\": [\n"
     "    {\"name\": \"users\", \"prefix\": \"/api/users\", \"upstream\": \"users\",\n"
     "     \"methods\": [\"GET\", \"POST\"], \"strip_prefix\": true,\n"
-    "     \"timeouts\": {\"connect\": \"1s\", \"try\": 2000, \"total\": \"10s\"},\n"
+    "     \"timeouts\": {\"try\": 2000, \"total\": \"10s\"},\n"
     "     \"retries\": {\"attempts\": 2, \"on\": [\"connect\", \"503\"]}},\n"
     "    {\"pattern\": \"/u/:id\", \"rewrite\": \"/users/:id\", \"hosts\": [\"*.example.com\"],\n"
     "     \"headers\": {\"X-Canary\": \"yes\", \"X-Beta\": true},\n"
@@ -64,7 +64,6 @@ static void a_full_file_builds(void **state)
     const gw_route_conf *r0 = &cfg->routes[0];
     assert_string_equal(r0->match.name, "users");
     assert_true(r0->match.strip_prefix);
-    assert_int_equal(r0->connect_timeout_ms, 1000);
     assert_int_equal(r0->try_timeout_ms, 2000);
     assert_int_equal(r0->total_timeout_ms, 10000);
     assert_int_equal(r0->retries, 2);
