@@ -8,11 +8,11 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 
-#define GW_MAX_ROUTES    10000
-#define GW_MAX_TARGETS   1000
-#define GW_MAX_SPLITS    16
-#define GW_MAX_RETRIES   10
-#define GW_MAX_WEIGHT    COLONY_BALANCE_MAX_WEIGHT
+#define GW_MAX_ROUTES  10000
+#define GW_MAX_TARGETS 1000
+#define GW_MAX_SPLITS  16
+#define GW_MAX_RETRIES 10
+#define GW_MAX_WEIGHT  COLONY_BALANCE_MAX_WEIGHT
 
 typedef struct parse_ctx {
     const colony_json_doc *doc;

@@ -158,6 +158,8 @@ static int start_proxy_server(gw_daemon *d, colony_config *conf)
     so.limits.max_body = (uint64_t)colony_config_get_int(conf, "proxy.max_body");
     so.idle_timeout_ms = (uint64_t)colony_config_get_int(conf, "proxy.idle_timeout");
     so.max_connections = (unsigned)colony_config_get_int(conf, "proxy.max_connections");
+    int64_t per_address = colony_config_get_int(conf, "proxy.max_connections_per_address");
+    so.max_connections_per_address = per_address ? (unsigned)per_address : COLONY_SERVER_UNLIMITED;
     d->proxy_server = colony_server_new(d->loop, &so, colony__gw_proxy_handle, &d->proxy);
     if (!d->proxy_server) return COLONY_ENOMEM;
     const char *listen = colony_config_get_string(conf, "listen");

@@ -27,6 +27,8 @@ static const colony_config_setting gateway_settings[] = {
      "keep-alive client connection idle timeout", 0, 0},
     {"proxy.max_connections", COLONY_CONFIG_INT, "10000", 0, "client connections at once", 1,
      1000000},
+    {"proxy.max_connections_per_address", COLONY_CONFIG_INT, "256", 0,
+     "client connections from one address at once; 0 = no limit", 0, 1000000},
 };
 
 /* The gateway's own arguments, taken out before the service sees argv. */

@@ -13,7 +13,9 @@
 
 typedef struct proxy_call {
     gw_proxy *proxy;
-    colony_request *req; /* NULL once the downstream request is over */
+    colony_request *req; /* until the response is ended (even when the client left:
+                            the server frees the request only once it is ended) */
+    int client_gone;     /* the request finished first: the client left */
     gw_runtime *rt;      /* a reference: balancers stay while the call runs */
     const gw_route_conf *route;
     gw_upstream_rt *up;
@@ -79,7 +81,7 @@ static int head_arrived(colony_client_call *call, const colony_client_response *
 {
     (void)call;
     proxy_call *pc = ud;
-    if (!pc->req) return 1; /* the client left: stop reading */
+    if (pc->client_gone) return 1; /* stop reading: call_done ends the response */
     const gw_route_conf *r = pc->route;
     unsigned bit = res->status == 502   ? GW_RETRY_502
                    : res->status == 503 ? GW_RETRY_503
@@ -101,7 +103,7 @@ static void data_arrived(colony_client_call *call, const char *data, size_t len,
 {
     (void)call;
     proxy_call *pc = ud;
-    if (!pc->req) return;
+    if (pc->client_gone) return;
     if (colony_response_write(pc->req, data, len, NULL, NULL) == 0) pc->bytes_out += len;
 }
 
@@ -124,33 +126,41 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     uint64_t now = uv_now(p->loop);
     int failed = err != 0 || pc->retry_status != 0 || (res && res->status >= 500) ||
                  (pc->started && pc->status >= 500);
-    colony_balancer_release(pc->up->balancer, pc->ep, !failed, now - pc->try_start_ms, now);
+    /* A call cancelled because the client left says nothing about the
+     * instance: release it without feeding passive health (a NULL balancer). */
+    int client_left = pc->client_gone;
+    colony_balancer_release(client_left ? NULL : pc->up->balancer, pc->ep, !failed,
+                            now - pc->try_start_ms, now);
     pc->ep = NULL;
-    if (pc->req) {
-        if (pc->started) {
+    if (pc->client_gone) {
+        /* Nobody to answer, but the request is freed only once ended. */
+        if (pc->started)
             colony_response_end(pc->req);
-        } else if ((pc->retry_status || retryable_error(pc->route, err)) &&
-                   colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts) &&
-                   now - pc->start_ms < pc->route->total_timeout_ms) {
-            pc->retry_status = 0;
-            p->stats.retries++;
-            if (p->m_retries)
-                colony_metric_inc(colony_metric_with(p->m_retries, pc->route->match.name), 1);
-            start_attempt(pc);
-        } else if (pc->retry_status) {
-            char msg[64];
-            snprintf(msg, sizeof(msg), "upstream answered %d on every attempt", pc->retry_status);
-            p->stats.upstream_failed++;
-            respond_error(pc, 502, "bad_gateway", msg);
-        } else if (err == COLONY_ETIMEDOUT) {
-            p->stats.timed_out++;
-            respond_error(pc, 504, "gateway_timeout", "the upstream did not answer in time");
-        } else {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "upstream failed: %s", colony_strerror(err));
-            p->stats.upstream_failed++;
-            respond_error(pc, 502, "bad_gateway", msg);
-        }
+        else
+            colony_respond_error(pc->req, 499, "client_closed", "the client left");
+    } else if (pc->started) {
+        colony_response_end(pc->req);
+    } else if ((pc->retry_status || retryable_error(pc->route, err)) &&
+               colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts) &&
+               now - pc->start_ms < pc->route->total_timeout_ms) {
+        pc->retry_status = 0;
+        p->stats.retries++;
+        if (p->m_retries)
+            colony_metric_inc(colony_metric_with(p->m_retries, pc->route->match.name), 1);
+        start_attempt(pc);
+    } else if (pc->retry_status) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "upstream answered %d on every attempt", pc->retry_status);
+        p->stats.upstream_failed++;
+        respond_error(pc, 502, "bad_gateway", msg);
+    } else if (err == COLONY_ETIMEDOUT) {
+        p->stats.timed_out++;
+        respond_error(pc, 504, "gateway_timeout", "the upstream did not answer in time");
+    } else {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "upstream failed: %s", colony_strerror(err));
+        p->stats.upstream_failed++;
+        respond_error(pc, 502, "bad_gateway", msg);
     }
     call_unref(pc);
 }
@@ -206,7 +216,10 @@ static void request_over(colony_request *req, int status, void *ud)
     (void)status;
     proxy_call *pc = ud;
     gw_proxy *p = pc->proxy;
-    if (pc->call) colony_client_call_cancel(pc->call);
+    if (pc->call) {
+        pc->client_gone = 1;
+        colony_client_call_cancel(pc->call);
+    }
     p->stats.requests++;
     if (p->m_requests) {
         char code[8];
@@ -219,7 +232,6 @@ static void request_over(colony_request *req, int status, void *ud)
         colony_metric_observe(colony_metric_with(p->m_duration, pc->route->match.name),
                               (double)(uv_now(p->loop) - pc->start_ms) / 1000.0);
     if (p->access_log) log_access(pc, req);
-    pc->req = NULL;
     call_unref(pc);
 }
 

@@ -117,6 +117,17 @@ code=$(curl -s -o slow.json -w '%{http_code}' "$url/slow?delay=2000")
 code=$(curl -s -o s503.json -w '%{http_code}' "$url/api/users/x?status=503")
 [ "$code" = 503 ] || fail "an upstream's own 503 passes through: $code"
 
+# clients that leave before the answer do not count against the instance
+for i in 1 2 3 4 5 6 7; do
+  curl -s -o /dev/null --max-time 0.1 "$url/api/users/left?delay=400" || true
+done
+sleep 0.5
+stats=$(curl -fsS "http://127.0.0.1:$admin/gateway/stats")
+[ "$(json upstreams.0.name <<<"$stats")" = a ] || fail "stats order: $stats"
+[ "$(json upstreams.0.instances.0.ejected <<<"$stats")" = False ] ||
+  fail "clients that left got the instance ejected: $stats"
+curl -fsS "$url/api/users/after" >/dev/null || fail "instance unusable after clients left"
+
 # retries: the dead target refuses, the GET is retried on the live one
 for i in $(seq 1 6); do
   r=$(curl -fsS "$url/flaky/$i") || fail "flaky GET $i failed"
@@ -214,9 +225,27 @@ rc=0; "$bin/colony" gateway --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --ro
 [ "$rc" = 2 ] && grep -q "PATH=URL" q.err || fail "bad --route: rc=$rc $(cat q.err)"
 FIXTURE_PORT_PATTERN='"msg":"proxy listening".*"port":[0-9]*' \
   fixture_start_listening quick "$bin/colony" gateway --listen 127.0.0.1:0 \
-  --admin-listen 127.0.0.1:0 --route "/=http://127.0.0.1:$pb"
+  --admin-listen 127.0.0.1:0 --route "/=http://127.0.0.1:$pb" --proxy.max_connections_per_address=1
 q=$FIXTURE_PID
-[ "$(curl -fsS "http://127.0.0.1:$FIXTURE_PORT/any/path" | json instance)" = b ] || fail "quick route"
+qport=$FIXTURE_PORT
+[ "$(curl -fsS "http://127.0.0.1:$qport/any/path" | json instance)" = b ] || fail "quick route"
+# one connection per client address: a second one at the same time gets 503
+code=$(python3 - "$qport" <<'PY'
+import socket, sys, urllib.request, urllib.error
+port = int(sys.argv[1])
+held = socket.create_connection(("127.0.0.1", port))
+held.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+held.recv(4096)
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/y", timeout=5)
+    print(200)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except Exception as e:
+    print("refused")
+PY
+)
+[ "$code" = 503 ] || fail "per-address limit: second connection got $code"
 fixture_terminate "$q"
 [ "$FIXTURE_RC" = 0 ] || fail "quick gateway exited $FIXTURE_RC"
 echo "1 passed, 0 failed"
