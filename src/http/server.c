@@ -69,6 +69,7 @@ colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *o
             colony__calloc(srv->opts.limits.max_headers, sizeof(*w->scratch_headers));
         if (!w->scratch_headers) goto fail;
         colony__list_init(&w->conns);
+        colony__list_init(&w->flush_pending);
         colony__list_init(&w->idle);
         colony__list_init(&w->pool);
         uv_mutex_init(&w->lock);
@@ -471,6 +472,10 @@ void colony__worker_maybe_done(colony__worker *w)
     if (!w->shutdown_started || w->done || w->num_listeners || w->num_conns || w->orphans) return;
     w->done = 1;
     w->deadline_open = 0;
+    if (w->flush_idle_open) {
+        uv_close((uv_handle_t *)&w->flush_idle, NULL);
+        w->flush_idle_open = 0;
+    }
     uv_close((uv_handle_t *)&w->deadline, w->index == 0 ? worker0_deadline_closed : NULL);
 }
 

@@ -60,19 +60,35 @@ static void refuse(colony__conn *c, const char *why)
     colony__conn_close(c, 0);
 }
 
+int colony__conn_load_peer(colony__conn *c)
+{
+    if (c->peer_loaded) return 0;
+    if (c->is_unix) return COLONY_EINVAL;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    int rc = uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len);
+    if (rc) return rc;
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        uv_ip6_name(a, c->addr, sizeof(c->addr));
+        c->peer_port = ntohs(a->sin6_port);
+        c->peer_v6 = 1;
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(a, c->addr, sizeof(c->addr));
+        c->peer_port = ntohs(a->sin_port);
+    }
+    c->peer_loaded = 1;
+    return 0;
+}
+
 /* Counts c against its peer IP. 0, COLONY_EBUSY over the limit, or
  * COLONY_ENOMEM. Unix sockets and an unknown peer are not counted. */
 static int count_address(colony__conn *c)
 {
     colony_server *srv = c->worker->srv;
     if (c->is_unix || srv->opts.max_connections_per_address == COLONY_SERVER_UNLIMITED) return 0;
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) return 0;
-    if (ss.ss_family == AF_INET6)
-        uv_ip6_name((const struct sockaddr_in6 *)&ss, c->addr, sizeof(c->addr));
-    else
-        uv_ip4_name((const struct sockaddr_in *)&ss, c->addr, sizeof(c->addr));
+    if (colony__conn_load_peer(c) != 0) return 0;
     int rc = 0;
     uv_mutex_lock(&srv->per_address_lock);
     uintptr_t n = (uintptr_t)colony__map_get(&srv->per_address, c->addr);
@@ -140,6 +156,7 @@ void colony__listener_on_connection(uv_stream_t *server, int status)
     colony_buf_init(&c->inflight, OUT_MAX);
     colony__list_init(&c->awaiting);
     colony__list_init(&c->idle_link);
+    colony__list_init(&c->flush_link);
     colony__list_push_back(&w->conns, &c->link);
     w->num_conns++;
     if (uv_accept(server, &c->h.stream) != 0) {

@@ -50,6 +50,7 @@ void colony__conn_close(colony__conn *c, int err)
     if (c->closing) return;
     c->closing = 1;
     colony__list_remove(&c->idle_link);
+    colony__list_remove(&c->flush_link);
     int fail = err ? err : COLONY_ECONNRESET;
     if (c->reading) uv_read_stop(&c->h.stream);
     c->reading = 0;

@@ -127,8 +127,9 @@ struct colony__conn {
     uv_write_t write_req;
     uv_shutdown_t shutdown_req;
     colony__worker *worker;
-    colony__list link;      /* worker's conns */
-    colony__list idle_link; /* worker's idle LRU while idle: evicted first when full */
+    colony__list link;       /* worker's conns */
+    colony__list idle_link;  /* worker's idle LRU while idle: evicted first when full */
+    colony__list flush_link; /* worker's flush_pending while a deferred flush waits */
 
     /* Read side: bytes [rpos, rlen) of rbuf are unprocessed. */
     char *rbuf;
@@ -173,7 +174,10 @@ struct colony__conn {
     unsigned paused : 1;           /* not reading: output backlog full */
     unsigned writing_held : 1;     /* the uv_write in flight is from held */
     size_t inflight_off;
-    char addr[48]; /* peer IP, the per-address key */
+    char addr[48]; /* peer IP, the per-address key (colony__conn_load_peer) */
+    int peer_port;
+    unsigned peer_loaded : 1; /* addr, peer_port and peer_v6 are set */
+    unsigned peer_v6 : 1;
 };
 
 struct colony__listener {
@@ -215,6 +219,11 @@ struct colony__worker {
     colony__listener *listeners;
     colony__list conns; /* colony__conn.link */
     colony__list idle;  /* colony__conn.idle_link, longest idle first */
+    /* Connections answered from outside their own read processing (a proxy's
+     * upstream callback, a timer) are flushed once, on the loop's next turn:
+     * a head and its body written in separate calls leave in one write. */
+    colony__list flush_pending; /* colony__conn.flush_link */
+    uv_idle_t flush_idle;       /* an idle handle: the next loop turn, poll not blocking */
     unsigned num_listeners, num_conns, orphans;
     colony__list pool; /* free colony_request.link */
     unsigned pool_len;
@@ -228,6 +237,7 @@ struct colony__worker {
     unsigned async_open : 1;
     unsigned shutdown_started : 1;
     unsigned deadline_open : 1;
+    unsigned flush_idle_open : 1;
     unsigned done : 1;
 };
 
@@ -277,6 +287,9 @@ static inline void colony__stat_add(_Atomic uint64_t *gauge, uint64_t delta)
 void colony__listener_on_connection(uv_stream_t *server, int status);
 /* A connection goes away: its per-address count drops (on close). */
 void colony__conn_release_address(colony__conn *c);
+/* Reads the peer's address once per connection (one getpeername, not one per
+ * request). 0, or an error for a Unix socket or a peer that is gone. */
+int colony__conn_load_peer(colony__conn *c);
 
 /* server_conn.c */
 /* Starts reading a freshly accepted connection. */

@@ -324,22 +324,10 @@ const char *colony_request_peer(const colony_request *req)
     if (r->peer) return r->peer;
     if (!r->conn) return "";
     if (r->conn->is_unix) return r->peer = "unix";
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    if (uv_tcp_getpeername(&r->conn->h.tcp, (struct sockaddr *)&ss, &len) != 0) return "";
-    char ip[64];
-    int port;
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-        uv_ip6_name(a, ip, sizeof(ip));
-        port = ntohs(a->sin6_port);
-        r->peer = colony_arena_sprintf(r->arena, "[%s]:%d", ip, port);
-    } else {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-        uv_ip4_name(a, ip, sizeof(ip));
-        port = ntohs(a->sin_port);
-        r->peer = colony_arena_sprintf(r->arena, "%s:%d", ip, port);
-    }
+    colony__conn *c = r->conn;
+    if (colony__conn_load_peer(c) != 0) return "";
+    r->peer =
+        colony_arena_sprintf(r->arena, c->peer_v6 ? "[%s]:%d" : "%s:%d", c->addr, c->peer_port);
     return r->peer ? r->peer : "";
 }
 

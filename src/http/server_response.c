@@ -73,9 +73,35 @@ static const char *date_line(colony__worker *w, size_t *len)
     return w->date_line;
 }
 
+static void on_flush_idle(uv_idle_t *idle)
+{
+    colony__worker *w = idle->data;
+    /* Only those pending now: a flush that queues another waits for the next turn. */
+    colony__list now;
+    colony__list_init(&now);
+    colony__list *node;
+    while ((node = colony__list_pop_front(&w->flush_pending)))
+        colony__list_push_back(&now, node);
+    while ((node = colony__list_pop_front(&now)))
+        colony__conn_flush(COLONY__CONTAINER_OF(node, colony__conn, flush_link));
+    if (colony__list_empty(&w->flush_pending)) uv_idle_stop(idle);
+}
+
+/* Inside conn_process the flush comes when processing ends; otherwise it is
+ * deferred to the loop's next turn (an idle handle, which also keeps the poll
+ * from blocking meanwhile), so the writes made by one round of callbacks
+ * leave in one syscall. */
 static void maybe_flush(colony__conn *c)
 {
-    if (!c->in_process) colony__conn_flush(c);
+    if (c->in_process || c->closing || colony__list_linked(&c->flush_link)) return;
+    colony__worker *w = c->worker;
+    if (!w->flush_idle_open) {
+        uv_idle_init(w->loop, &w->flush_idle); /* cannot fail: it only links the handle */
+        w->flush_idle.data = w;
+        w->flush_idle_open = 1;
+    }
+    colony__list_push_back(&w->flush_pending, &c->flush_link);
+    uv_idle_start(&w->flush_idle, on_flush_idle);
 }
 
 const char *colony__error_code_for_status(int status)
