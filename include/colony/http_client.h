@@ -88,6 +88,14 @@ COLONY_API int colony_client_request_send(colony_client *c, const colony_client_
  * inside this function). No effect from inside the call's done_cb or once its
  * completion is already scheduled; never call it after done_cb returned. */
 COLONY_API void colony_client_call_cancel(colony_client_call *call);
+/* Flow control for a streamed response: pause stops reading the call's
+ * response (the data callback may still deliver what was already read, at
+ * most one read's worth), resume reads again. Meant for a proxy whose
+ * downstream is slower than its upstream. A paused call does not time out
+ * on its read timeout. 0, or COLONY_EINVAL when the call is not on a
+ * connection (queued, done). Safe from inside the call's callbacks. */
+COLONY_API int colony_client_call_pause(colony_client_call *call);
+COLONY_API int colony_client_call_resume(colony_client_call *call);
 COLONY_API int colony_client_call_write(colony_client_call *call, const void *data, size_t len);
 COLONY_API int colony_client_call_end(colony_client_call *call);
 

@@ -79,6 +79,11 @@ typedef void (*colony_write_cb)(colony_request *req, int status, void *ud);
 COLONY_API int colony_response_write(colony_request *req, const void *data, size_t len,
                                      colony_write_cb cb, void *ud);
 COLONY_API int colony_response_end(colony_request *req);
+/* Ends a response that cannot be completed (its source failed half way) by
+ * closing the connection: the client sees a cut body, never one that looks
+ * complete (a chunked body gets no last chunk). The request then finishes
+ * with an error. No effect once the response has ended. */
+COLONY_API void colony_response_abort(colony_request *req);
 /* Status of the response (0 before it starts). */
 COLONY_API int colony_response_status(const colony_request *req);
 

@@ -11,6 +11,10 @@
 #include "core/alloc.h"
 #include "gateway/forward.h"
 
+#define GW_MAX_PIECES  64           /* downstream writes waiting at once */
+#define GW_QUEUE_HIGH  (256u << 10) /* pause the upstream above this many bytes */
+#define GW_QUEUE_LOW   (64u << 10)  /* and resume below this many */
+
 typedef struct proxy_call {
     gw_proxy *proxy;
     colony_request *req; /* until the response is ended (even when the client left:
@@ -30,6 +34,12 @@ typedef struct proxy_call {
     int retry_status; /* a retryable status seen in the head, 0 if none */
     int status;       /* the status sent downstream */
     uint64_t bytes_out;
+    /* Flow control: pieces written downstream and not yet handed to the
+     * kernel, oldest first; the upstream is paused while too much waits. */
+    uint32_t piece_len[GW_MAX_PIECES];
+    unsigned piece_first, pieces;
+    size_t queued;
+    int upstream_paused;
     int refs; /* the downstream request and the upstream call */
 } proxy_call;
 
@@ -99,12 +109,44 @@ static int head_arrived(colony_client_call *call, const colony_client_response *
     return 0;
 }
 
+/* A piece reached the kernel (or the connection died): resume the upstream
+ * once the backlog is low. */
+static void piece_written(colony_request *req, int status, void *ud)
+{
+    (void)req;
+    (void)status;
+    proxy_call *pc = ud;
+    pc->queued -= pc->piece_len[pc->piece_first];
+    pc->piece_first = (pc->piece_first + 1) % GW_MAX_PIECES;
+    pc->pieces--;
+    if (pc->upstream_paused && pc->queued < GW_QUEUE_LOW && pc->call &&
+        colony_client_call_resume(pc->call) == 0)
+        pc->upstream_paused = 0;
+}
+
+/* Streams a piece of the upstream's body downstream. A client slower than
+ * the upstream pauses the upstream, so the gateway holds at most about
+ * GW_QUEUE_HIGH plus one read per request, whatever the body's size. */
 static void data_arrived(colony_client_call *call, const char *data, size_t len, void *ud)
 {
-    (void)call;
     proxy_call *pc = ud;
-    if (pc->client_gone) return;
-    if (colony_response_write(pc->req, data, len, NULL, NULL) == 0) pc->bytes_out += len;
+    if (pc->client_gone || len == 0) return;
+    int rc = pc->pieces < GW_MAX_PIECES
+                 ? colony_response_write(pc->req, data, len, piece_written, pc)
+                 : COLONY_EBUSY;
+    if (rc) {
+        /* Not taken: the body downstream would have a hole. Stop; the
+         * connection closes as the framing is broken. */
+        colony_client_call_cancel(call);
+        return;
+    }
+    pc->piece_len[(pc->piece_first + pc->pieces) % GW_MAX_PIECES] = (uint32_t)len;
+    pc->pieces++;
+    pc->queued += len;
+    pc->bytes_out += len;
+    if (!pc->upstream_paused && (pc->queued > GW_QUEUE_HIGH || pc->pieces >= GW_MAX_PIECES - 8) &&
+        colony_client_call_pause(call) == 0)
+        pc->upstream_paused = 1;
 }
 
 static int retryable_error(const gw_route_conf *r, int err)
@@ -135,11 +177,14 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     if (pc->client_gone) {
         /* Nobody to answer, but the request is freed only once ended. */
         if (pc->started)
-            colony_response_end(pc->req);
+            colony_response_abort(pc->req);
         else
             colony_respond_error(pc->req, 499, "client_closed", "the client left");
     } else if (pc->started) {
-        colony_response_end(pc->req);
+        if (err)
+            colony_response_abort(pc->req); /* cut, never passed off as complete */
+        else
+            colony_response_end(pc->req);
     } else if ((pc->retry_status || retryable_error(pc->route, err)) &&
                colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts) &&
                now - pc->start_ms < pc->route->total_timeout_ms) {

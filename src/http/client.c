@@ -408,6 +408,18 @@ void colony_client_call_cancel(colony_client_call *call)
     c->api_depth--;
 }
 
+int colony_client_call_pause(colony_client_call *call)
+{
+    if (!call || call->state != COLONY__CALL_BOUND || !call->conn) return COLONY_EINVAL;
+    return colony__client_conn_pause(call->conn, 1);
+}
+
+int colony_client_call_resume(colony_client_call *call)
+{
+    if (!call || call->state != COLONY__CALL_BOUND || !call->conn) return COLONY_EINVAL;
+    return colony__client_conn_pause(call->conn, 0);
+}
+
 /* Streaming bodies may be written once the connection is up (from body_cb or
  * later); before that COLONY_EAGAIN. */
 static int call_stream_check(colony_client_call *call)

@@ -288,6 +288,7 @@ static void send_request(colony__client_conn *conn)
 
 void colony__client_conn_start(colony__client_conn *conn, colony_client_call *call)
 {
+    if (conn->paused && uv_read_start(&conn->io.stream, on_alloc, on_read) == 0) conn->paused = 0;
     conn->state = COLONY__CONN_BUSY;
     conn->call = call;
     call->conn = conn;
@@ -618,7 +619,9 @@ static void on_timer(uv_timer_t *t)
         connect_failed(conn, COLONY_ETIMEDOUT);
         break;
     case COLONY__CONN_BUSY: {
-        /* lazy re-arm: reads only stamp last_activity, the timer checks it */
+        /* lazy re-arm: reads only stamp last_activity, the timer checks it;
+         * a call paused by its caller is not silent on the server's part */
+        if (conn->paused) conn->last_activity = uv_now(c->loop);
         uint64_t idle = uv_now(c->loop) - conn->last_activity;
         if (idle < c->opts.read_timeout_ms)
             timer_set(conn, c->opts.read_timeout_ms - idle);
@@ -632,4 +635,19 @@ static void on_timer(uv_timer_t *t)
     default:
         break;
     }
+}
+
+int colony__client_conn_pause(colony__client_conn *conn, int pause)
+{
+    if (conn->state != COLONY__CONN_BUSY || !conn->io_open) return COLONY_EINVAL;
+    if (pause == (int)conn->paused) return 0;
+    int rc = 0;
+    if (pause)
+        uv_read_stop(&conn->io.stream);
+    else
+        rc = uv_read_start(&conn->io.stream, on_alloc, on_read);
+    if (rc) return rc;
+    conn->paused = pause ? 1 : 0;
+    conn->last_activity = uv_now(conn_client(conn)->loop);
+    return 0;
 }

@@ -137,6 +137,7 @@ struct colony__client_conn {
     unsigned resolving : 1;
     unsigned reset_pending : 1; /* parse state is reset at the next read */
     unsigned got_bytes : 1;     /* a response byte arrived for the current call */
+    unsigned paused : 1;        /* colony_client_call_pause: not reading */
     int connect_err;
     int read_buf_err; /* why on_alloc gave no buffer (UV_ENOBUFS) */
     struct addrinfo *addrs, *next_addr;
@@ -220,5 +221,9 @@ void colony__client_conn_idle_timer_start(colony__client_conn *conn);
 /* Streams a body chunk (copied) or the final chunk on the call's conn. */
 int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data, size_t len,
                                     int last);
+
+/* Stops (pause = 1) or resumes reading the response of the connection's
+ * call. 0, or COLONY_EINVAL when the connection is not busy with a call. */
+int colony__client_conn_pause(colony__client_conn *conn, int pause);
 
 #endif

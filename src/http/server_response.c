@@ -547,6 +547,16 @@ int colony_response_end(colony_request *req)
     return 0;
 }
 
+void colony_response_abort(colony_request *req)
+{
+    if (req->ended) return;
+    if (conn_gone(req)) {
+        drop_response(req);
+        return;
+    }
+    fail_response(req, COLONY_ECONNRESET);
+}
+
 int colony_response_status(const colony_request *req)
 {
     return req->started ? req->status : 0;

@@ -32,21 +32,39 @@ static void answer_later(uv_timer_t *t)
     uv_close((uv_handle_t *)t, delayed_closed);
 }
 
-static void stream_bytes(colony_request *req, size_t n)
+/* ?bytes=N: N bytes of 'x' in 64 KiB pieces, each written once the previous
+ * one reached the kernel (the server refuses to buffer without bound);
+ * &chunked=1 leaves out Content-Length. */
+typedef struct stream_state {
+    size_t left;
+} stream_state;
+
+static char piece[65536];
+
+static void write_next(colony_request *req, int status, void *ud)
 {
-    static char piece[65536];
+    stream_state *st = ud;
+    if (status != 0 || st->left == 0) {
+        if (status == 0) colony_response_end(req);
+        free(st);
+        return;
+    }
+    size_t k = st->left < sizeof(piece) ? st->left : sizeof(piece);
+    st->left -= k;
+    if (colony_response_write(req, piece, k, write_next, st) != 0) free(st);
+}
+
+static void stream_bytes(colony_request *req, size_t n, int chunked)
+{
     memset(piece, 'x', sizeof(piece));
     char len[32];
     snprintf(len, sizeof(len), "%zu", n);
     colony_response_header(req, "Content-Type", "text/plain");
-    colony_response_header(req, "Content-Length", len);
+    if (!chunked) colony_response_header(req, "Content-Length", len);
     colony_response_start(req, 200);
-    while (n > 0) {
-        size_t k = n < sizeof(piece) ? n : sizeof(piece);
-        if (colony_response_write(req, piece, k, NULL, NULL) != 0) return;
-        n -= k;
-    }
-    colony_response_end(req);
+    stream_state *st = calloc(1, sizeof(*st));
+    st->left = n;
+    write_next(req, 0, st);
 }
 
 static void echo(colony_request *req, void *ud)
@@ -56,7 +74,8 @@ static void echo(colony_request *req, void *ud)
     const char *delay_q = colony_request_query_param(req, "delay");
     const char *bytes_q = colony_request_query_param(req, "bytes");
     if (bytes_q) {
-        stream_bytes(req, (size_t)strtoull(bytes_q, NULL, 10));
+        stream_bytes(req, (size_t)strtoull(bytes_q, NULL, 10),
+                     colony_request_query_param(req, "chunked") != NULL);
         return;
     }
     json_t *headers = json_object();
