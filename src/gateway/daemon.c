@@ -205,6 +205,7 @@ int colony__gw_daemon_setup(gw_daemon *d, colony_service *svc, const char *const
                                colony_config_get_bool(conf, "access-log"));
     if (rc) return rc;
     d->proxy_ready = 1;
+    d->proxy.tracer = colony_service_tracer(svc);
     gw_config *cfg;
     rc = load_config(d, &cfg);
     if (!rc) rc = install(d, cfg);

@@ -77,11 +77,11 @@ static int add(gw_forward *f, size_t *n, const char *name, const char *value)
     return 0;
 }
 
-static int build_headers(gw_forward *f, colony_request *req)
+static int build_headers(gw_forward *f, colony_request *req, const char *traceparent)
 {
     colony_arena *a = f->arena;
     size_t count = colony_request_header_count(req);
-    f->headers = colony_arena_alloc(a, (2 * count + 2 * 8 + 1) * sizeof(char *));
+    f->headers = colony_arena_alloc(a, (2 * count + 2 * 9 + 1) * sizeof(char *));
     if (!f->headers) return COLONY_ENOMEM;
     const char *connection = colony_request_header(req, "Connection");
     size_t n = 0;
@@ -90,6 +90,7 @@ static int build_headers(gw_forward *f, colony_request *req)
         colony_request_header_at(req, i, &name, &value);
         if (colony__gw_hop_by_hop(name, strlen(name), connection) || replaced_by_gateway(name))
             continue;
+        if (traceparent && strcasecmp(name, "traceparent") == 0) continue; /* ours goes */
         f->headers[n++] = name;
         f->headers[n++] = value;
     }
@@ -112,6 +113,7 @@ static int build_headers(gw_forward *f, colony_request *req)
                  prior_fwd && this_hop ? colony_arena_sprintf(a, "%s, %s", prior_fwd, this_hop)
                                        : this_hop);
     if (!rc) rc = add(f, &n, "X-Request-ID", request_id(req, a));
+    if (!rc && traceparent) rc = add(f, &n, "traceparent", colony_arena_strdup(a, traceparent));
     if (rc) return rc;
     f->host_slot = n;
     f->headers[n++] = "Host";
@@ -121,7 +123,7 @@ static int build_headers(gw_forward *f, colony_request *req)
 }
 
 int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_match *m,
-                               const char *path, const gw_upstream *up)
+                               const char *path, const gw_upstream *up, const char *traceparent)
 {
     (void)up;
     memset(f, 0, sizeof(*f));
@@ -140,7 +142,7 @@ int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_matc
         snprintf(upath + len, GW_MAX_PATH - (size_t)len, "?%s", query);
     }
     f->path_query = upath;
-    return build_headers(f, req);
+    return build_headers(f, req, traceparent);
 }
 
 int colony__gw_forward_target(gw_forward *f, const char *address, colony_client_request *out)

@@ -25,9 +25,10 @@ typedef struct gw_forward {
 } gw_forward;
 
 /* Prepares f for req matched by m (path: the normalized request path).
- * 0, COLONY_E2BIG (rewritten path too long) or COLONY_ENOMEM. */
+ * traceparent (may be NULL): the gateway's span, sent instead of the
+ * client's. 0, COLONY_E2BIG (rewritten path too long) or COLONY_ENOMEM. */
 int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_match *m,
-                               const char *path, const gw_upstream *up);
+                               const char *path, const gw_upstream *up, const char *traceparent);
 /* Fills out with the request for one attempt at address ("host:port"). */
 int colony__gw_forward_target(gw_forward *f, const char *address, colony_client_request *out);
 /* 1 if attempt number `attempts` may be followed by another. */

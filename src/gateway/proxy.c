@@ -11,9 +11,9 @@
 #include "core/alloc.h"
 #include "gateway/forward.h"
 
-#define GW_MAX_PIECES  64           /* downstream writes waiting at once */
-#define GW_QUEUE_HIGH  (256u << 10) /* pause the upstream above this many bytes */
-#define GW_QUEUE_LOW   (64u << 10)  /* and resume below this many */
+#define GW_MAX_PIECES 64           /* downstream writes waiting at once */
+#define GW_QUEUE_HIGH (256u << 10) /* pause the upstream above this many bytes */
+#define GW_QUEUE_LOW  (64u << 10)  /* and resume below this many */
 
 typedef struct proxy_call {
     gw_proxy *proxy;
@@ -26,6 +26,7 @@ typedef struct proxy_call {
     colony_endpoint *ep;      /* the current attempt's pick */
     colony_client_call *call; /* the current attempt, while in flight */
     gw_forward fwd;           /* headers and path to send, in the request arena */
+    colony_span *span;        /* the gateway's span of this request, or NULL */
     const char *hash_key;
     size_t hash_key_len;
     uint64_t start_ms, try_start_ms;
@@ -253,12 +254,12 @@ static void log_access(proxy_call *pc, colony_request *req)
         COLONY_LF_INT("bytes_out", (long long)pc->bytes_out),
         COLONY_LF_INT("duration_ms", (long long)ms),
         COLONY_LF_STR("upstream", pc->up ? pc->up->conf->name : ""),
-        COLONY_LF_INT("attempts", pc->attempts), COLONY_LF_STR("client", colony_request_peer(req)));
+        COLONY_LF_INT("attempts", pc->attempts), COLONY_LF_STR("client", colony_request_peer(req)),
+        COLONY_LF_STR("trace_id", pc->span ? colony_span_trace_id_hex(pc->span) : ""));
 }
 
 static void request_over(colony_request *req, int status, void *ud)
 {
-    (void)status;
     proxy_call *pc = ud;
     gw_proxy *p = pc->proxy;
     if (pc->call) {
@@ -276,8 +277,40 @@ static void request_over(colony_request *req, int status, void *ud)
     if (p->m_duration)
         colony_metric_observe(colony_metric_with(p->m_duration, pc->route->match.name),
                               (double)(uv_now(p->loop) - pc->start_ms) / 1000.0);
+    if (pc->span) {
+        if (colony_span_is_recording(pc->span)) {
+            colony_span_set_int(pc->span, "http.status_code", pc->status ? pc->status : 499);
+            colony_span_set_int(pc->span, "colony.attempts", pc->attempts);
+            if (pc->status >= 500 || status != 0)
+                colony_span_set_status(pc->span, COLONY_SPAN_STATUS_ERROR, NULL);
+        }
+    }
     if (p->access_log) log_access(pc, req);
+    if (pc->span) colony_span_end(pc->span);
+    pc->span = NULL;
     call_unref(pc);
+}
+
+/* The gateway's span continues the client's trace (a valid traceparent) or
+ * starts one; upstreams get it as their parent. */
+static colony_span *start_span(colony_tracer *t, colony_request *req, const gw_route_conf *route,
+                               const gw_upstream_rt *up)
+{
+    colony_trace_context parent;
+    const char *tp = colony_request_header(req, "traceparent");
+    if (!tp || colony_traceparent_parse(tp, strlen(tp), &parent) != 0)
+        memset(&parent, 0, sizeof(parent));
+    colony_span *s = colony_span_start(t, NULL, COLONY_SPAN_SERVER, &parent);
+    if (s && colony_span_is_recording(s)) {
+        char name[160];
+        snprintf(name, sizeof(name), "%s %s", colony_request_method(req), route->match.name);
+        colony_span_update_name(s, name);
+        colony_span_set_str(s, "http.method", colony_request_method(req));
+        colony_span_set_str(s, "http.target", colony_request_target(req));
+        colony_span_set_str(s, "http.route", route->match.name);
+        colony_span_set_str(s, "colony.upstream", up->conf->name);
+    }
+    return s;
 }
 
 static const char *request_header(void *req, const char *name)
@@ -331,7 +364,12 @@ void colony__gw_proxy_handle(colony_request *req, void *proxy)
         return;
     }
     pc->up = choose_upstream(pc);
-    int rc = colony__gw_forward_prepare(&pc->fwd, req, &m, path, pc->up->conf);
+    char traceparent[56], *tp = NULL;
+    if (p->tracer && (pc->span = start_span(p->tracer, req, pc->route, pc->up))) {
+        colony_span_traceparent(pc->span, traceparent);
+        tp = traceparent;
+    }
+    int rc = colony__gw_forward_prepare(&pc->fwd, req, &m, path, pc->up->conf, tp);
     if (rc) {
         respond_error(pc, rc == COLONY_E2BIG ? 414 : 503,
                       rc == COLONY_E2BIG ? "uri_too_long" : "overloaded",

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "colony/http_client.h"
 #include "colony/metrics.h"
+#include "colony/trace.h"
 #include "colony/http_server.h"
 #include "gateway/runtime.h"
 
@@ -23,6 +24,7 @@ typedef struct gw_proxy_stats {
 typedef struct gw_proxy {
     uv_loop_t *loop;
     colony_client *client; /* keep-alive pools to the upstreams; owned */
+    colony_tracer *tracer; /* a span per request; NULL: tracing off (not owned) */
     gw_runtime *current;   /* new requests take this one */
     int access_log;
     uint64_t random_state;

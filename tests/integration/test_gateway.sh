@@ -105,6 +105,17 @@ r=$(curl -fsS "$url/api/users/1")
 r=$(curl -fsS -X PUT -d 'hello=1' "$url/api/users/5")
 [ "$(json method <<<"$r")" = PUT ] && [ "$(json body <<<"$r")" = hello=1 ] || fail "PUT body: $r"
 
+# the gateway's span continues the client's trace: same trace id, new parent
+r=$(curl -fsS -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' \
+  -H 'tracestate: vendor=x' "$url/api/users/t")
+tp=$(json headers.traceparent <<<"$r")
+[[ "$tp" =~ ^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$ ]] || fail "traceparent: $tp"
+[ "${tp:36:16}" != 00f067aa0ba902b7 ] || fail "the gateway did not put its own span in: $tp"
+[ "$(json headers.tracestate <<<"$r")" = vendor=x ] || fail "tracestate not passed on: $r"
+tp=$(curl -fsS "$url/api/users/t" | json headers.traceparent)
+[[ "$tp" =~ ^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$ ]] || fail "no traceparent started: $tp"
+grep -q '"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"' gw.log || fail "access log without trace_id"
+
 # errors are JSON with the status a proxy user expects
 code=$(curl -s -o nf.json -w '%{http_code}' "$url/nowhere")
 [ "$code" = 404 ] && grep -q '"error":"not_found"' nf.json || fail "404: $code $(cat nf.json)"
