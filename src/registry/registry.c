@@ -88,16 +88,7 @@ static void on_stopping(colony_service *svc, void *ud)
 
 static void free_state(registry *reg)
 {
-    for (size_t i = 0; i < reg->services.cap; i++)
-        if (reg->services.slots[i].key) colony__reg_service_free(reg->services.slots[i].value);
-    colony__map_free(&reg->services);
-    colony__reg_names_free(reg);
-    for (size_t i = 0; i < reg->nkv; i++) {
-        colony__free(reg->kv[i]->key);
-        colony__free(reg->kv[i]->value);
-        colony__free(reg->kv[i]);
-    }
-    colony__free(reg->kv);
+    colony__reg_state_free(reg);
     colony__reg_acl_free(&reg->acl);
     colony__free(reg->node_address);
     colony__free(reg->leader);

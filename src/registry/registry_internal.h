@@ -125,6 +125,9 @@ int colony__reg_check_put(registry *reg, reg_check *chk);      /* takes chk; arm
 int colony__reg_check_set_status(registry *reg, reg_check *chk, int status, const char *output);
 int colony__reg_check_remove(registry *reg, const char *id); /* 0, ENOENT or ENOMEM */
 void colony__reg_service_free(reg_service *svc);
+/* Frees the services, the checks map (checks are stopped and freed by
+ * colony__reg_checks_stop first), the names and the KV entries. */
+void colony__reg_state_free(registry *reg);
 void colony__reg_check_free(reg_check *chk); /* only a check never armed */
 uint64_t *colony__reg_service_index_slot(registry *reg, const char *name);
 /* Notes a change to anything a name's answers render (status, output, tags):

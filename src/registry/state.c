@@ -436,3 +436,21 @@ int colony__reg_kv_delete(registry *reg, const char *key, int recurse)
     colony__free(empty);
     return (int)n;
 }
+
+void colony__reg_state_free(registry *reg)
+{
+    size_t pos = 0;
+    for (colony__map_slot *s; (s = colony__map_next(&reg->services, &pos));)
+        colony__reg_service_free(s->value);
+    colony__map_free(&reg->services);
+    colony__map_free(&reg->checks);
+    colony__reg_names_free(reg);
+    for (size_t i = 0; i < reg->nkv; i++) {
+        colony__free(reg->kv[i]->key);
+        colony__free(reg->kv[i]->value);
+        colony__free(reg->kv[i]);
+    }
+    colony__free(reg->kv);
+    reg->kv = NULL;
+    reg->nkv = reg->kv_cap = 0;
+}

@@ -7,6 +7,7 @@
  *   or by the shutdown flush, and each waiter is freed with its timer closed
  *   (LeakSanitizer and colony_test_loop_close check it). */
 #include <stdlib.h>
+#include "registry_state_fixture.h"
 #include "server_test_util.h"
 #include "core/alloc.h"
 #include "registry/registry_internal.h"
@@ -25,18 +26,9 @@ static colony_server *srv;
 static colony_router *router;
 static int port;
 
-static void on_committed(registry *r, int err, uint64_t index, const colony__list *ops)
-{
-    if (err) return;
-    if (index > r->committed) r->committed = index;
-    colony__reg_waiters_committed(r, ops);
-}
-
 static void drain(void)
 {
-    for (int i = 0; i < 10000 && !colony__reg_store_idle(reg.store); i++)
-        uv_run(&loop, UV_RUN_ONCE);
-    assert_true(colony__reg_store_idle(reg.store));
+    reg_fixture_drain(&reg, &loop);
 }
 
 typedef struct listing {
@@ -95,15 +87,7 @@ static int setup(void **state)
 {
     (void)state;
     assert_int_equal(uv_loop_init(&loop), 0);
-    snprintf(dir, sizeof(dir), "/tmp/colony-kvapi-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    memset(&reg, 0, sizeof(reg));
-    reg.loop = &loop;
-    colony__reg_waiters_init(&reg);
-    char msg[256];
-    assert_int_equal(colony__reg_store_open(&reg.store, &loop, dir, msg, sizeof(msg)), 0);
-    colony__reg_store_set_callback(reg.store, &reg, on_committed);
-    reg.index = reg.committed = 1;
+    reg_fixture_open(&reg, &loop, dir, "kvapi");
     for (int i = 0; i < NKEYS; i++) {
         char key[32];
         snprintf(key, sizeof(key), "app/k%02d", i);
@@ -124,21 +108,9 @@ static int teardown(void **state)
     stop_server(&loop, srv, 1000);
     colony_router_free(router);
     drain();
-    for (size_t i = 0; i < reg.nkv; i++) {
-        colony__free(reg.kv[i]->key);
-        colony__free(reg.kv[i]->value);
-        colony__free(reg.kv[i]);
-    }
-    colony__free(reg.kv);
-    colony__map_free(&reg.services);
-    colony__map_free(&reg.checks);
-    colony__reg_names_free(&reg);
-    colony__reg_store_close(reg.store);
+    reg_fixture_close(&reg);
     colony_test_loop_close(&loop);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd)) {
-    }
+    reg_fixture_remove_dir(dir);
     return 0;
 }
 

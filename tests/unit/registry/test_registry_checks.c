@@ -12,6 +12,7 @@
 #include "colony/probe.h"
 #include "core/alloc.h"
 #include "registry/checks.h"
+#include "registry_state_fixture.h"
 #include "registry/registry_internal.h"
 #include "registry/store.h"
 #include "registry/names.h"
@@ -24,31 +25,15 @@ static char dir[64];
 
 static void drain(void)
 {
-    for (int i = 0; i < 10000 && !colony__reg_store_idle(reg.store); i++)
-        uv_run(&loop, UV_RUN_ONCE);
-    assert_true(colony__reg_store_idle(reg.store));
-}
-
-static void on_committed(registry *r, int err, uint64_t index, const colony__list *ops)
-{
-    (void)ops;
-    assert_int_equal(err, 0);
-    if (index > r->committed) r->committed = index;
+    reg_fixture_drain(&reg, &loop);
 }
 
 static int setup(void **state)
 {
     (void)state;
     assert_int_equal(uv_loop_init(&loop), 0);
-    snprintf(dir, sizeof(dir), "/tmp/colony-checks-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    memset(&reg, 0, sizeof(reg));
-    reg.loop = &loop;
+    reg_fixture_open(&reg, &loop, dir, "checks");
     reg.min_interval_ms = 10;
-    char msg[256];
-    assert_int_equal(colony__reg_store_open(&reg.store, &loop, dir, msg, sizeof(msg)), 0);
-    colony__reg_store_set_callback(reg.store, &reg, on_committed);
-    reg.index = reg.committed = 1;
     return 0;
 }
 
@@ -57,13 +42,9 @@ static int teardown(void **state)
     (void)state;
     drain();
     colony__reg_checks_stop(&reg); /* disarms and frees every check */
-    colony__reg_names_free(&reg);
-    colony__reg_store_close(reg.store);
+    reg_fixture_close(&reg);
     colony_test_loop_close(&loop);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd)) {
-    }
+    reg_fixture_remove_dir(dir);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "registry/waiters.h"
 #include "registry/names.h"
 #include "registry/parse.h"
+#include "registry_state_fixture.h"
 #include "test_support.h"
 
 static uv_loop_t loop;
@@ -21,31 +22,14 @@ static char dir[64];
 
 static void drain(void)
 {
-    for (int i = 0; i < 10000 && !colony__reg_store_idle(reg.store); i++)
-        uv_run(&loop, UV_RUN_ONCE);
-    assert_true(colony__reg_store_idle(reg.store));
-}
-
-static void on_committed(registry *r, int err, uint64_t index, const colony__list *ops)
-{
-    (void)ops;
-    assert_int_equal(err, 0);
-    if (index > r->committed) r->committed = index;
+    reg_fixture_drain(&reg, &loop);
 }
 
 static int setup(void **state)
 {
     (void)state;
     assert_int_equal(uv_loop_init(&loop), 0);
-    snprintf(dir, sizeof(dir), "/tmp/colony-oom-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    memset(&reg, 0, sizeof(reg));
-    reg.loop = &loop;
-    colony__reg_waiters_init(&reg);
-    char msg[256];
-    assert_int_equal(colony__reg_store_open(&reg.store, &loop, dir, msg, sizeof(msg)), 0);
-    colony__reg_store_set_callback(reg.store, &reg, on_committed);
-    reg.index = reg.committed = 1;
+    reg_fixture_open(&reg, &loop, dir, "oom");
     return 0;
 }
 
@@ -53,23 +37,9 @@ static int teardown(void **state)
 {
     (void)state;
     drain();
-    for (size_t i = 0; i < reg.services.cap; i++)
-        if (reg.services.slots[i].key) colony__reg_service_free(reg.services.slots[i].value);
-    colony__map_free(&reg.services);
-    colony__map_free(&reg.checks);
-    colony__reg_names_free(&reg);
-    for (size_t i = 0; i < reg.nkv; i++) {
-        colony__free(reg.kv[i]->key);
-        colony__free(reg.kv[i]->value);
-        colony__free(reg.kv[i]);
-    }
-    colony__free(reg.kv);
-    colony__reg_store_close(reg.store);
+    reg_fixture_close(&reg);
     colony_test_loop_close(&loop);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd)) {
-    }
+    reg_fixture_remove_dir(dir);
     return 0;
 }
 

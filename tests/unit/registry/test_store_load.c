@@ -16,6 +16,7 @@
 #include "registry/waiters.h"
 #include "registry/names.h"
 #include "registry/parse.h"
+#include "registry_state_fixture.h"
 #include "test_support.h"
 
 #define NSERVICES 3
@@ -42,20 +43,8 @@ static void open_registry(registry *reg)
 
 static void close_registry(registry *reg)
 {
-    for (int i = 0; i < 10000 && !colony__reg_store_idle(reg->store); i++)
-        uv_run(&loop, UV_RUN_ONCE);
-    for (size_t i = 0; i < reg->services.cap; i++)
-        if (reg->services.slots[i].key) colony__reg_service_free(reg->services.slots[i].value);
-    colony__map_free(&reg->services);
-    colony__map_free(&reg->checks);
-    colony__reg_names_free(reg);
-    for (size_t i = 0; i < reg->nkv; i++) {
-        colony__free(reg->kv[i]->key);
-        colony__free(reg->kv[i]->value);
-        colony__free(reg->kv[i]);
-    }
-    colony__free(reg->kv);
-    colony__reg_store_close(reg->store);
+    reg_fixture_drain(reg, &loop);
+    reg_fixture_close(reg);
     uv_run(&loop, UV_RUN_NOWAIT);
 }
 
