@@ -40,7 +40,7 @@ static int replaced_by_gateway(const char *name)
 {
     static const char *const replaced[] = {
         "Host",      "Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
-        "Forwarded", "X-Request-ID"};
+        "Forwarded", "X-Request-ID",   "X-Consumer-ID"};
     for (size_t i = 0; i < sizeof(replaced) / sizeof(replaced[0]); i++)
         if (strcasecmp(name, replaced[i]) == 0) return 1;
     return strncasecmp(name, "X-User-", 7) == 0;
@@ -141,6 +141,19 @@ int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_matc
     }
     f->path_query = upath;
     return build_headers(f, req);
+}
+
+int colony__gw_forward_add_headers(gw_forward *f, const char *const *added, size_t n)
+{
+    if (n == 0) return 0;
+    size_t used = f->host_slot + 2; /* Host is last; its value is set per attempt */
+    const char **h = colony_arena_alloc(f->arena, (used + 2 * n + 1) * sizeof(char *));
+    if (!h) return COLONY_ENOMEM;
+    memcpy(h, f->headers, used * sizeof(char *));
+    memcpy(h + used, added, 2 * n * sizeof(char *));
+    h[used + 2 * n] = NULL;
+    f->headers = h;
+    return 0;
 }
 
 int colony__gw_forward_target(gw_forward *f, const char *address, colony_client_request *out)
