@@ -84,6 +84,7 @@ static long b64url_decode(const char *in, size_t len, unsigned char *out)
             out[n++] = (unsigned char)(acc >> bits);
         }
     }
+    if (acc & ((1u << bits) - 1)) return -1; /* one encoding per value: unused bits are 0 */
     return (long)n;
 }
 
