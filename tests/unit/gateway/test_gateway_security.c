@@ -247,6 +247,12 @@ static void every_refusal(void **state)
     size_t len = strlen(t);
     t[len - 5] = t[len - 5] == 'A' ? 'B' : 'A';
     expect(j, t, 401, "signature");
+    /* an HS256 signature is 43 characters whose last 2 bits are unused: they must be 0 */
+    t = token(hs, GOOD, "HS256", NULL, SECRET);
+    len = strlen(t);
+    const char *abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    t[len - 1] = abc[(strchr(abc, t[len - 1]) - abc) ^ 1];
+    expect(j, t, 401, "signature");
     /* a payload changed after signing */
     char copy[4096];
     snprintf(copy, sizeof(copy), "%s", token(hs, GOOD, "HS256", NULL, SECRET));
