@@ -561,9 +561,9 @@ int colony__gw_jwt_verify(const gw_jwt *j, const char *token, int64_t now, json_
     const char *kid = json_string_value(json_object_get(header, "kid"));
     unsigned alg = alg_bit(alg_name);
     int rc = 0;
-    unsigned char sig[512];
+    unsigned char sig[1024]; /* RSA keys up to 8192 bits */
     size_t sig_chars = strlen(dot2 + 1);
-    long sig_len = sig_chars <= 680 ? b64url_decode(dot2 + 1, sig_chars, sig) : -1;
+    long sig_len = sig_chars <= 1364 ? b64url_decode(dot2 + 1, sig_chars, sig) : -1;
     if (!alg)
         rc = 401, *why = "the token's algorithm is not accepted";
     else if (json_object_get(header, "kid") && !kid)

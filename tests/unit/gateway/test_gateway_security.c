@@ -75,12 +75,12 @@ static int teardown(void **state)
 static char *token(const char *header, const char *payload, const char *alg, EVP_PKEY *key,
                    const char *secret)
 {
-    static char out[4096];
-    char h[1024], p[1024], sig_text[700];
+    static char out[8192];
+    char h[1024], p[1024], sig_text[1400];
     b64url((const unsigned char *)header, strlen(header), h);
     b64url((const unsigned char *)payload, strlen(payload), p);
     snprintf(out, sizeof(out), "%s.%s", h, p);
-    unsigned char sig[512];
+    unsigned char sig[1024];
     size_t sig_len = 0;
     if (strcmp(alg, "HS256") == 0) {
         unsigned len = 0;
@@ -89,7 +89,7 @@ static char *token(const char *header, const char *payload, const char *alg, EVP
         sig_len = len;
     } else if (strcmp(alg, "none") != 0) {
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        unsigned char der[256];
+        unsigned char der[1024];
         size_t der_len = sizeof(der);
         assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
         assert_int_equal(EVP_DigestSign(ctx, der, &der_len, (unsigned char *)out, strlen(out)), 1);
@@ -386,6 +386,21 @@ static void jwks_file(void **state)
     unlink(path);
 }
 
+/* A 4096-bit RSA key's signatures (683 characters) fit. */
+static void large_rsa_key(void **state)
+{
+    (void)state;
+    EVP_PKEY *big = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
+    assert_non_null(big);
+    char pem[4096];
+    public_pem(big, pem, sizeof(pem));
+    gw_config *cfg = with_jwt(json_pack("{s:[{s:s,s:s}]}", "keys", "alg", "RS256", "pem", pem));
+    expect(jwt_of(cfg), token("{\"alg\":\"RS256\"}", "{\"sub\":\"u-7\"}", "RS256", big, NULL), 0,
+           "");
+    colony__gw_config_unref(cfg);
+    EVP_PKEY_free(big);
+}
+
 static void ip_lists(void **state)
 {
     (void)state;
@@ -541,6 +556,7 @@ int main(void)
         cmocka_unit_test(valid_tokens_of_each_algorithm),
         cmocka_unit_test(every_refusal),
         cmocka_unit_test(jwks_file),
+        cmocka_unit_test(large_rsa_key),
         cmocka_unit_test(ip_lists),
         cmocka_unit_test(mistakes_name_their_line),
         cmocka_unit_test(allocation_failures),
