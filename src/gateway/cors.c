@@ -181,6 +181,9 @@ int colony__gw_cors_check(const gw_cors *c, colony_request *req)
 {
     const char *origin = colony_request_header(req, "Origin");
     if (!colony__gw_access_is_preflight(req)) {
+        /* The gateway answers for CORS on this route: the upstream's own
+         * Access-Control-* headers would contradict or duplicate ours. */
+        colony_request_set_data(req, GW_CORS_DATA_KEY, (void *)c);
         if (!origin || !origin_allowed(c, origin)) return 0; /* the browser enforces */
         int rc = allow_origin(c, req, origin);
         if (!rc && c->expose)

@@ -5,6 +5,10 @@
 
 #include "gateway/access.h"
 
+/* Request data set when the route's CORS applies: the upstream's own
+ * Access-Control-* response headers are then not passed on. */
+#define GW_CORS_DATA_KEY "gateway.cors"
+
 /* Parses obj (the route's "cors") at p's path. */
 int colony__gw_cors_parse(gw_parse *p, const json_t *obj, gw_cors **out);
 void colony__gw_cors_free(gw_cors *c);

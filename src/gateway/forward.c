@@ -6,6 +6,7 @@
 #include "colony/error.h"
 #include "colony/http_parser.h"
 #include "colony/trace.h"
+#include "gateway/cors.h"
 
 #define GW_MAX_PATH 8192 /* the rewritten path and query */
 
@@ -222,10 +223,13 @@ int colony__gw_forward_response_head(colony_request *req, const colony_client_re
             connection = colony_arena_strndup(colony_request_arena(req), res->headers[i].value,
                                               res->headers[i].value_len);
     colony_arena *a = colony_request_arena(req);
+    int own_cors = colony_request_get_data(req, GW_CORS_DATA_KEY) != NULL;
     for (size_t i = 0; i < res->num_headers; i++) {
         const colony_http_header *h = &res->headers[i];
         if (colony__gw_hop_by_hop(h->name, h->name_len, connection)) continue;
         if (h->name_len == 4 && strncasecmp(h->name, "Date", 4) == 0) continue; /* ours is sent */
+        if (own_cors && h->name_len > 15 && strncasecmp(h->name, "Access-Control-", 15) == 0)
+            continue; /* the route's CORS is the gateway's (cors.c) */
         const char *name = colony_arena_strndup(a, h->name, h->name_len);
         const char *value = colony_arena_strndup(a, h->value, h->value_len);
         if (!name || !value) return COLONY_ENOMEM;

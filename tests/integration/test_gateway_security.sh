@@ -59,10 +59,30 @@ PY
 )"
 fixture_start_listening a "$bin/echo_server" --name a --listen 127.0.0.1:0
 pa=$FIXTURE_PORT
+# an upstream that sets CORS headers of its own
+cat >cors_upstream.py <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Expose-Headers", "X-Internal")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print('{"port":%d}' % s.server_address[1], flush=True)
+s.serve_forever()
+PY
+fixture_start cors_up python3 cors_upstream.py
+fixture_wait_log_port cors_up "$FIXTURE_PID"
+pc=$FIXTURE_PORT
 
 cat >routes.json <<JSON
 {
-  "upstreams": {"a": {"targets": ["http://127.0.0.1:$pa"]}},
+  "upstreams": {"a": {"targets": ["http://127.0.0.1:$pa"]},
+                "own-cors": {"targets": ["http://127.0.0.1:$pc"]}},
   "routes": [
     {"name": "jwt", "prefix": "/jwt", "upstream": "a",
      "jwt": {"keys": [{"kid": "k1", "alg": "HS256", "secret": "$secret"},
@@ -82,7 +102,9 @@ cat >routes.json <<JSON
     {"name": "denied", "prefix": "/denied", "upstream": "a",
      "allow": ["127.0.0.0/8"], "deny": ["127.0.0.1/32"]},
     {"name": "v6", "prefix": "/v6", "upstream": "a", "allow": ["::1"]},
-    {"name": "small", "prefix": "/small", "upstream": "a", "max_body": 16}
+    {"name": "small", "prefix": "/small", "upstream": "a", "max_body": 16},
+    {"name": "own-cors", "prefix": "/own", "upstream": "own-cors",
+     "cors": {"origins": ["https://a.example"], "expose_headers": ["X-Request-ID"]}}
   ]
 }
 JSON
@@ -182,6 +204,12 @@ grep -qi '^Vary: Origin' out.h || fail "CORS Vary: $(cat out.h)"
 [ -z "$(header Access-Control-Allow-Origin)" ] || fail "another origin got CORS headers: $(cat out.h)"
 [ "$(code -H 'Origin: https://b.example' "$url/public")" = 200 ] || fail "open CORS: $(cat out.json)"
 [ "$(header Access-Control-Allow-Origin)" = '*' ] || fail "open CORS origin: $(cat out.h)"
+
+# the upstream's own Access-Control-* headers give way to the route's
+[ "$(code -H 'Origin: https://a.example' "$url/own")" = 200 ] || fail "own-cors: $(cat out.json)"
+[ "$(grep -ci '^Access-Control-Allow-Origin:' out.h)" = 1 ] || fail "two CORS origins: $(cat out.h)"
+[ "$(header Access-Control-Allow-Origin)" = https://a.example ] || fail "own-cors origin: $(cat out.h)"
+[ "$(header Access-Control-Expose-Headers)" = X-Request-ID ] || fail "own-cors expose: $(cat out.h)"
 
 # ---- IP lists (the client is 127.0.0.1)
 [ "$(code "$url/local")" = 200 ] || fail "allowed address: $(cat out.json)"
