@@ -516,9 +516,10 @@ static int fail_at_reason_key(parse_ctx *c, const json_t *obj, const gw_route *r
 
 static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_conf *r)
 {
-    static const char *const keys[] = {"name",    "hosts",    "methods",      "prefix",  "path",
-                                       "pattern", "headers",  "strip_prefix", "rewrite", "upstream",
-                                       "split",   "timeouts", "retries",      NULL};
+    static const char *const keys[] = {"name",    "hosts",        "methods", "prefix",
+                                       "path",    "pattern",      "headers", "strip_prefix",
+                                       "rewrite", "upstream",     "split",   "timeouts",
+                                       "retries", GW_ACCESS_KEYS, NULL};
     gw_route *rt = &r->match;
     rt->order = order;
     r->try_timeout_ms = 30000;
@@ -545,6 +546,7 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
     if (!rc && t) rc = parse_timeouts(c, t, r);
     json_t *retries = json_object_get(obj, "retries");
     if (!rc && retries) rc = parse_retries(c, retries, r);
+    if (!rc) rc = colony__gw_access_parse(c->doc, c->err, c->path, obj, &r->access);
     if (!rc) {
         char reason[200];
         int crc = colony__gw_route_compile(rt, reason, sizeof(reason));
@@ -600,6 +602,7 @@ static void config_free(gw_config *cfg)
     for (size_t i = 0; i < cfg->nroutes; i++) {
         colony__gw_route_clear(&cfg->routes[i].match);
         colony__free(cfg->routes[i].splits);
+        colony__gw_access_free(cfg->routes[i].access);
     }
     colony__free(cfg->routes);
     colony__free(cfg->table);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "colony/balance.h"
 #include "colony/config.h"
+#include "gateway/access.h"
 #include "gateway/route.h"
 
 typedef struct gw_target {
@@ -45,6 +46,7 @@ typedef struct gw_route_conf {
     uint32_t retries;         /* extra attempts, on another instance where there is one */
     int retry_non_idempotent; /* also retry POST and PATCH */
     unsigned retry_on;        /* GW_RETRY_* */
+    gw_access *access;        /* JWT, API keys, CORS, IP lists, body limit; NULL: none */
 } gw_route_conf;
 
 enum {

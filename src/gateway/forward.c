@@ -6,6 +6,7 @@
 #include "colony/error.h"
 #include "colony/http_parser.h"
 #include "colony/trace.h"
+#include "gateway/cors.h"
 
 #define GW_MAX_PATH 8192 /* the rewritten path and query */
 
@@ -40,7 +41,7 @@ static int replaced_by_gateway(const char *name)
 {
     static const char *const replaced[] = {
         "Host",      "Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
-        "Forwarded", "X-Request-ID"};
+        "Forwarded", "X-Request-ID",   "X-Consumer-ID"};
     for (size_t i = 0; i < sizeof(replaced) / sizeof(replaced[0]); i++)
         if (strcasecmp(name, replaced[i]) == 0) return 1;
     return strncasecmp(name, "X-User-", 7) == 0;
@@ -145,6 +146,19 @@ int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_matc
     return build_headers(f, req, traceparent);
 }
 
+int colony__gw_forward_add_headers(gw_forward *f, const char *const *added, size_t n)
+{
+    if (n == 0) return 0;
+    size_t used = f->host_slot + 2; /* Host is last; its value is set per attempt */
+    const char **h = colony_arena_alloc(f->arena, (used + 2 * n + 1) * sizeof(char *));
+    if (!h) return COLONY_ENOMEM;
+    memcpy(h, f->headers, used * sizeof(char *));
+    memcpy(h + used, added, 2 * n * sizeof(char *));
+    h[used + 2 * n] = NULL;
+    f->headers = h;
+    return 0;
+}
+
 int colony__gw_forward_target(gw_forward *f, const char *address, colony_client_request *out)
 {
     size_t need = sizeof("http://") + strlen(address) + strlen(f->path_query);
@@ -211,10 +225,13 @@ int colony__gw_forward_response_head(colony_request *req, const colony_client_re
             connection = colony_arena_strndup(colony_request_arena(req), res->headers[i].value,
                                               res->headers[i].value_len);
     colony_arena *a = colony_request_arena(req);
+    int own_cors = colony_request_get_data(req, GW_CORS_DATA_KEY) != NULL;
     for (size_t i = 0; i < res->num_headers; i++) {
         const colony_http_header *h = &res->headers[i];
         if (colony__gw_hop_by_hop(h->name, h->name_len, connection)) continue;
         if (h->name_len == 4 && strncasecmp(h->name, "Date", 4) == 0) continue; /* ours is sent */
+        if (own_cors && h->name_len > 15 && strncasecmp(h->name, "Access-Control-", 15) == 0)
+            continue; /* the route's CORS is the gateway's (cors.c) */
         const char *name = colony_arena_strndup(a, h->name, h->name_len);
         const char *value = colony_arena_strndup(a, h->value, h->value_len);
         if (!name || !value) return COLONY_ENOMEM;

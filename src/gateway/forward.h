@@ -29,6 +29,9 @@ typedef struct gw_forward {
  * client's. 0, COLONY_E2BIG (rewritten path too long) or COLONY_ENOMEM. */
 int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_match *m,
                                const char *path, const gw_upstream *up, const char *traceparent);
+/* Appends n name/value pairs (added: name, value, ...) to the upstream
+ * headers; the strings must outlive the request (arena or config). */
+int colony__gw_forward_add_headers(gw_forward *f, const char *const *added, size_t n);
 /* Fills out with the request for one attempt at address ("host:port"). */
 int colony__gw_forward_target(gw_forward *f, const char *address, colony_client_request *out);
 /* 1 if attempt number `attempts` may be followed by another. */

@@ -9,6 +9,7 @@
 #include "colony/http_parser.h"
 #include "colony/log.h"
 #include "core/alloc.h"
+#include "gateway/access.h"
 #include "gateway/forward.h"
 
 #define GW_MAX_PIECES 64           /* downstream writes waiting at once */
@@ -318,6 +319,19 @@ static const char *request_header(void *req, const char *name)
     return colony_request_header(req, name);
 }
 
+/* A CORS preflight for a route whose methods leave out OPTIONS matches by the
+ * method it asks about, when that route answers preflights (has "cors"). */
+static int preflight_match(gw_runtime *rt, colony_request *req, const char *path, gw_match *m)
+{
+    if (!colony__gw_access_is_preflight(req)) return 0;
+    const char *method = colony_request_header(req, "Access-Control-Request-Method");
+    if (!colony__gw_match(rt->cfg->table, rt->cfg->nroutes, method,
+                          colony_request_header(req, "Host"), path, request_header, req, m))
+        return 0;
+    const gw_route_conf *r = m->route->target;
+    return r->access && r->access->cors;
+}
+
 void colony__gw_proxy_handle(colony_request *req, void *proxy)
 {
     gw_proxy *p = proxy;
@@ -340,7 +354,8 @@ void colony__gw_proxy_handle(colony_request *req, void *proxy)
     gw_runtime *rt = p->current;
     gw_match m;
     if (!colony__gw_match(rt->cfg->table, rt->cfg->nroutes, colony_request_method(req),
-                          colony_request_header(req, "Host"), path, request_header, req, &m)) {
+                          colony_request_header(req, "Host"), path, request_header, req, &m) &&
+        !preflight_match(rt, req, path, &m)) {
         p->stats.not_found++;
         colony_respond_error(req, 404, "not_found", "no route matches this request");
         return;
@@ -374,6 +389,11 @@ void colony__gw_proxy_handle(colony_request *req, void *proxy)
         respond_error(pc, rc == COLONY_E2BIG ? 414 : 503,
                       rc == COLONY_E2BIG ? "uri_too_long" : "overloaded",
                       rc == COLONY_E2BIG ? "the rewritten path is too long" : "out of memory");
+        return;
+    }
+    if ((rc = colony__gw_access_check(pc->route->access, req, &pc->fwd)) != 0) {
+        pc->status = rc;
+        pc->started = 1;
         return;
     }
     pc->hash_key = colony__gw_forward_hash_key(&pc->fwd, req, pc->up->conf, &pc->hash_key_len);
