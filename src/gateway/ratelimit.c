@@ -12,9 +12,7 @@
 
 #define GW_RL_MAX_LIMIT 1000000u
 #define GW_RL_MAX_KEY   200 /* longer keys are hashed */
-/* A request costs SCALE tokens of the kit's bucket, whose rate steps are
- * 0.001 token/s: so 2 a minute refills at 33.333 tokens/s, not 0.033. */
-#define SCALE 1000u
+#define GW_RL_MAX_SCALE 1000000u
 
 /* ---- the "rate_limit" object ------------------------------------------ */
 
@@ -205,12 +203,57 @@ typedef struct rl_bucket {
     colony_token_bucket *tb;
     uint32_t limit, burst;
     uint64_t window_ms;
-    char key[]; /* the map's key, to remove it when dropped */
+    unsigned scale; /* tokens of tb per request */
+    char key[];     /* the map's key, to remove it when dropped */
 } rl_bucket;
 
-static double rate_of(const gw_ratelimit_conf *c)
+/* A request costs `scale` tokens of the kit's bucket, whose rate steps are
+ * 0.001 token/s: with whole tokens 2 a minute would refill at 0.033/s, 1%
+ * off, and 1 a day 100%. As large as the bucket's unsigned size and its
+ * largest rate allow (both far from what real limits need). */
+static unsigned scale_of(const gw_ratelimit_conf *c)
 {
-    return (double)c->limit * SCALE * 1000.0 / (double)c->window_ms;
+    double s = GW_RL_MAX_SCALE;
+    double by_burst = (double)UINT32_MAX / c->burst;
+    double by_rate = 1e9 * (double)c->window_ms / ((double)c->limit * 1000.0);
+    if (by_burst < s) s = by_burst;
+    if (by_rate < s) s = by_rate;
+    return s < 1 ? 1 : (unsigned)s;
+}
+
+static double rate_of(const gw_ratelimit_conf *c, unsigned scale)
+{
+    return (double)c->limit * scale * 1000.0 / (double)c->window_ms;
+}
+
+static colony_token_bucket *bucket_new(gw_ratelimit *rl, const gw_ratelimit_conf *c, unsigned scale)
+{
+    colony_token_bucket_options o = {
+        .rate_per_sec = rate_of(c, scale), .burst = c->burst * scale, .clock = rl->clock};
+    return colony_token_bucket_new(&o);
+}
+
+/* A reload changed the limit: keep the requests used, take the new rate. */
+static int bucket_reconfigure(gw_ratelimit *rl, rl_bucket *b, const gw_ratelimit_conf *c)
+{
+    unsigned scale = scale_of(c);
+    if (scale == b->scale) {
+        if (colony_token_bucket_set_rate(b->tb, rate_of(c, scale), c->burst * scale) != 0)
+            return COLONY_EINVAL;
+    } else {
+        uint64_t left = colony_token_bucket_available(b->tb) / b->scale;
+        colony_token_bucket *tb = bucket_new(rl, c, scale);
+        if (!tb) return COLONY_ENOMEM;
+        if (left < c->burst)
+            colony_token_bucket_take(tb, (unsigned)(c->burst - left) * scale, NULL);
+        colony_token_bucket_free(b->tb);
+        b->tb = tb;
+        b->scale = scale;
+    }
+    b->limit = c->limit;
+    b->burst = c->burst;
+    b->window_ms = c->window_ms;
+    return 0;
 }
 
 int colony__gw_ratelimit_init(gw_ratelimit *rl, uv_loop_t *loop, colony_metrics *m,
@@ -255,13 +298,9 @@ static rl_bucket *bucket_get(gw_ratelimit *rl, const char *mapkey, const gw_rate
     if (b) {
         colony__list_remove(&b->lru);
         colony__list_push_back(&rl->lru, &b->lru);
-        if (b->limit != c->limit || b->burst != c->burst || b->window_ms != c->window_ms) {
-            /* a reload changed the limit: keep the tokens, take the new rate */
-            if (colony_token_bucket_set_rate(b->tb, rate_of(c), c->burst * SCALE) != 0) return NULL;
-            b->limit = c->limit;
-            b->burst = c->burst;
-            b->window_ms = c->window_ms;
-        }
+        if ((b->limit != c->limit || b->burst != c->burst || b->window_ms != c->window_ms) &&
+            bucket_reconfigure(rl, b, c) != 0)
+            return NULL;
         return b;
     }
     while (rl->nkeys >= rl->max_keys && !colony__list_empty(&rl->lru))
@@ -270,9 +309,8 @@ static rl_bucket *bucket_get(gw_ratelimit *rl, const char *mapkey, const gw_rate
     b = colony__calloc(1, sizeof(*b) + len + 1);
     if (!b) return NULL;
     memcpy(b->key, mapkey, len + 1);
-    colony_token_bucket_options o = {
-        .rate_per_sec = rate_of(c), .burst = c->burst * SCALE, .clock = rl->clock};
-    b->tb = colony_token_bucket_new(&o);
+    b->scale = scale_of(c);
+    b->tb = bucket_new(rl, c, b->scale);
     if (!b->tb || colony__map_put(&rl->buckets, mapkey, b) != 0) {
         colony_token_bucket_free(b->tb);
         colony__free(b);
@@ -286,9 +324,11 @@ static rl_bucket *bucket_get(gw_ratelimit *rl, const char *mapkey, const gw_rate
     return b;
 }
 
+/* Seconds, rounded up; a millisecond over a whole second (the bucket's
+ * integer rate) does not make another second. */
 static uint64_t ceil_s(uint64_t ms)
 {
-    return (ms + 999) / 1000;
+    return (ms + 998) / 1000;
 }
 
 int colony__gw_ratelimit_take_local(gw_ratelimit *rl, const char *scope, const gw_ratelimit_conf *c,
@@ -300,15 +340,17 @@ int colony__gw_ratelimit_take_local(gw_ratelimit *rl, const char *scope, const g
     rl_bucket *b = bucket_get(rl, mapkey, c);
     if (!b) return COLONY_ENOMEM;
     uint64_t retry_ms = 0;
-    if (colony_token_bucket_take(b->tb, SCALE, &retry_ms) != 0) {
+    if (colony_token_bucket_take(b->tb, b->scale, &retry_ms) != 0) {
         out->outcome = GW_RL_LIMITED;
         out->retry_s = retry_ms == UINT64_MAX ? ceil_s(c->window_ms) : ceil_s(retry_ms);
         if (out->retry_s == 0) out->retry_s = 1;
     }
-    out->remaining = colony_token_bucket_available(b->tb) / SCALE;
-    /* until the bucket is full again: each missing token takes window/limit */
-    uint64_t missing = out->remaining < c->burst ? c->burst - out->remaining : 0;
-    out->reset_s = ceil_s(missing * c->window_ms / c->limit);
+    uint64_t tokens = colony_token_bucket_available(b->tb);
+    out->remaining = (uint32_t)(tokens / b->scale);
+    /* until the bucket is full again: each missing request takes window/limit */
+    uint64_t missing = (uint64_t)c->burst * b->scale - tokens;
+    out->reset_s =
+        ceil_s((uint64_t)((double)missing * (double)c->window_ms / ((double)c->limit * b->scale)));
     return 0;
 }
 
