@@ -198,6 +198,18 @@ void colony__gw_ratelimit_conf_free(gw_ratelimit_conf *c)
 
 /* ---- local buckets ---------------------------------------------------- */
 
+/* prefix scope sep key into buf; a scope (route name) too long for it is
+ * replaced by its hash, so two routes never share a bucket. Returns the length. */
+static size_t scoped_key(char *buf, size_t size, const char *prefix, const char *sep,
+                         const char *scope, const char *key)
+{
+    int n = snprintf(buf, size, "%s%s%s%s", prefix, scope, sep, key);
+    if (n >= 0 && (size_t)n < size) return (size_t)n;
+    n = snprintf(buf, size, "%s#%016llx%s%s", prefix,
+                 (unsigned long long)colony__hash_keyed(scope, strlen(scope)), sep, key);
+    return n >= 0 && (size_t)n < size ? (size_t)n : size - 1;
+}
+
 typedef struct rl_bucket {
     colony__list lru;
     colony_token_bucket *tb;
@@ -334,8 +346,8 @@ static uint64_t ceil_s(uint64_t ms)
 int colony__gw_ratelimit_take_local(gw_ratelimit *rl, const char *scope, const gw_ratelimit_conf *c,
                                     const char *key, gw_rl_result *out)
 {
-    char mapkey[GW_RL_MAX_KEY + 80];
-    snprintf(mapkey, sizeof(mapkey), "%s\n%s", scope, key);
+    char mapkey[GW_RL_MAX_KEY + 128];
+    scoped_key(mapkey, sizeof(mapkey), "", "\n", scope, key);
     *out = (gw_rl_result){.outcome = GW_RL_ALLOW, .limit = c->burst, .remaining = c->burst};
     rl_bucket *b = bucket_get(rl, mapkey, c);
     if (!b) return COLONY_ENOMEM;
@@ -449,16 +461,16 @@ int colony__gw_ratelimit_check(gw_ratelimit *rl, const char *scope, const gw_rat
         return 0;
     }
     rl_pending *p = colony__calloc(1, sizeof(*p));
-    char rkey[GW_RL_MAX_KEY + 100];
-    int n = snprintf(rkey, sizeof(rkey), "colony:rl:%s:%llu:%s", scope,
-                     (unsigned long long)c->window_ms, key);
+    char rkey[GW_RL_MAX_KEY + 160], sep[32];
+    snprintf(sep, sizeof(sep), ":%llu:", (unsigned long long)c->window_ms);
+    size_t n = scoped_key(rkey, sizeof(rkey), "colony:rl:", sep, scope, key);
     if (p) {
         *p = (rl_pending){.rl = rl, .conf = *c, .done = done, .ud = ud};
         p->scope = colony__strdup(scope);
         p->key = colony__strdup(key);
     }
     if (!p || !p->scope || !p->key || !rl->redis ||
-        colony__gw_redis_hit(rl->redis, rkey, (size_t)n, c->window_ms, redis_answered, p) != 0) {
+        colony__gw_redis_hit(rl->redis, rkey, n, c->window_ms, redis_answered, p) != 0) {
         if (p) pending_free(p);
         fall_back(rl, scope, c, key, out);
         count_rejected(rl, scope, out);

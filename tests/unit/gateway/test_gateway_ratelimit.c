@@ -119,6 +119,16 @@ static void keys_and_scopes_are_apart(void **state)
     assert_int_equal(take(&rl, "a", &c, "bob").outcome, GW_RL_ALLOW);
     assert_int_equal(take(&rl, "b", &c, "alice").outcome, GW_RL_ALLOW);
     assert_int_equal(rl.nkeys, 3);
+    /* route names too long for the key buffer stay apart (hashed) */
+    char long1[400], long2[400];
+    memset(long1, 'x', sizeof(long1) - 1);
+    long1[sizeof(long1) - 1] = '\0';
+    memcpy(long2, long1, sizeof(long2));
+    long2[sizeof(long2) - 2] = 'y';
+    assert_int_equal(take(&rl, long1, &c, "alice").outcome, GW_RL_ALLOW);
+    assert_int_equal(take(&rl, long2, &c, "alice").outcome, GW_RL_ALLOW);
+    assert_int_equal(take(&rl, long1, &c, "alice").outcome, GW_RL_LIMITED);
+    assert_int_equal(rl.nkeys, 5);
     colony__gw_ratelimit_close(&rl, NULL, NULL);
 }
 
