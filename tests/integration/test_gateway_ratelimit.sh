@@ -242,11 +242,15 @@ for ((i = 0; i < 200; i++)); do
 done
 grep -q 'rate limit Redis is back' "$work/g2.log" || fail "g2 did not reconnect"
 kill -STOP "$redis"
+# a client that leaves while its check waits for Redis
+curl -sS -o /dev/null --max-time 0.1 "${urls[1]}/shared" 2>/dev/null && fail "answered at once?"
 t=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' --max-time 5 "${urls[1]}/shared")
 kill -CONT "$redis"
 [ "${t% *}" = 200 ] || fail "Redis hanging: $t"
 awk -v t="${t#* }" 'BEGIN { exit !(t < 2) }' || fail "Redis hanging: answered after ${t#* }s"
 grep -q '"reason":"answer timed out"' "$work/g2.log" || fail "g2 did not log the timeout"
+s=$(get "${urls[1]}/free-of-routes")
+[ "$s" = 404 ] || fail "g2 after a client left: $s"
 
 for g in g1 g2; do
   pid_var=PID_$g
