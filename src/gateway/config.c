@@ -496,6 +496,15 @@ static int parse_timeouts(parse_ctx *c, const json_t *obj, gw_route_conf *r)
     return rc;
 }
 
+static int parse_rate_limit(parse_ctx *c, const json_t *obj, gw_ratelimit_conf **out)
+{
+    if (!obj) return 0;
+    int rc = colony__gw_ratelimit_parse(c->doc, c->err, c->path, sizeof(c->path), obj,
+                                        c->cfg->ratelimit_redis, out);
+    if (!rc && (*out)->redis) c->cfg->ratelimit_redis = (*out)->redis;
+    return rc;
+}
+
 /* colony__gw_route_compile reasons start with the field they are about
  * ("rewrite: ..."): point the error at that key's line. */
 static int fail_at_reason_key(parse_ctx *c, const json_t *obj, const gw_route *rt,
@@ -516,10 +525,10 @@ static int fail_at_reason_key(parse_ctx *c, const json_t *obj, const gw_route *r
 
 static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_conf *r)
 {
-    static const char *const keys[] = {"name",    "hosts",        "methods", "prefix",
-                                       "path",    "pattern",      "headers", "strip_prefix",
-                                       "rewrite", "upstream",     "split",   "timeouts",
-                                       "retries", GW_ACCESS_KEYS, NULL};
+    static const char *const keys[] = {"name",    "hosts",      "methods",      "prefix",
+                                       "path",    "pattern",    "headers",      "strip_prefix",
+                                       "rewrite", "upstream",   "split",        "timeouts",
+                                       "retries", "rate_limit", GW_ACCESS_KEYS, NULL};
     gw_route *rt = &r->match;
     rt->order = order;
     r->try_timeout_ms = 30000;
@@ -547,6 +556,7 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
     json_t *retries = json_object_get(obj, "retries");
     if (!rc && retries) rc = parse_retries(c, retries, r);
     if (!rc) rc = colony__gw_access_parse(c->doc, c->err, c->path, obj, &r->access);
+    if (!rc) rc = parse_rate_limit(c, json_object_get(obj, "rate_limit"), &r->rate_limit);
     if (!rc) {
         char reason[200];
         int crc = colony__gw_route_compile(rt, reason, sizeof(reason));
@@ -603,7 +613,9 @@ static void config_free(gw_config *cfg)
         colony__gw_route_clear(&cfg->routes[i].match);
         colony__free(cfg->routes[i].splits);
         colony__gw_access_free(cfg->routes[i].access);
+        colony__gw_ratelimit_conf_free(cfg->routes[i].rate_limit);
     }
+    colony__gw_ratelimit_conf_free(cfg->rate_limit);
     colony__free(cfg->routes);
     colony__free(cfg->table);
     for (size_t i = 0; i < cfg->nupstreams; i++)
@@ -618,13 +630,14 @@ int colony__gw_config_build(const colony_json_doc *doc, gw_config **out, colony_
     parse_ctx c = {.doc = doc, .err = err};
     json_t *root = colony_json_doc_root(doc);
     if (!json_is_object(root)) return FAIL(&c, "the routes file is a JSON object");
-    static const char *const keys[] = {"routes", "upstreams", NULL};
+    static const char *const keys[] = {"routes", "upstreams", "rate_limit", NULL};
     int rc = only_keys(&c, root, keys);
     if (rc) return rc;
     if (!(c.cfg = colony__calloc(1, sizeof(*c.cfg)))) return nomem(&c);
     c.cfg->refs = 1;
     json_t *upstreams = json_object_get(root, "upstreams");
     if (upstreams) rc = parse_upstreams(&c, upstreams);
+    if (!rc) rc = parse_rate_limit(&c, json_object_get(root, "rate_limit"), &c.cfg->rate_limit);
     if (!rc) rc = parse_routes(&c, json_object_get(root, "routes"));
     if (rc) {
         config_free(c.cfg);

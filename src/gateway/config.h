@@ -10,6 +10,7 @@
 #include "colony/balance.h"
 #include "colony/config.h"
 #include "gateway/access.h"
+#include "gateway/ratelimit.h"
 #include "gateway/route.h"
 
 typedef struct gw_target {
@@ -43,10 +44,11 @@ typedef struct gw_route_conf {
     size_t nsplits;
     uint32_t total_weight;
     uint64_t try_timeout_ms, total_timeout_ms; /* connect: the client's 5 s, for now */
-    uint32_t retries;         /* extra attempts, on another instance where there is one */
-    int retry_non_idempotent; /* also retry POST and PATCH */
-    unsigned retry_on;        /* GW_RETRY_* */
-    gw_access *access;        /* JWT, API keys, CORS, IP lists, body limit; NULL: none */
+    uint32_t retries;              /* extra attempts, on another instance where there is one */
+    int retry_non_idempotent;      /* also retry POST and PATCH */
+    unsigned retry_on;             /* GW_RETRY_* */
+    gw_access *access;             /* JWT, API keys, CORS, IP lists, body limit; NULL: none */
+    gw_ratelimit_conf *rate_limit; /* NULL: none */
 } gw_route_conf;
 
 enum {
@@ -64,6 +66,8 @@ typedef struct gw_config {
     gw_route **table; /* &routes[i].match, for colony__gw_match */
     gw_upstream *upstreams;
     size_t nupstreams;
+    gw_ratelimit_conf *rate_limit; /* the global limit, before routing; NULL: none */
+    const char *ratelimit_redis;   /* the Redis of the rate limits (in one of them); NULL: none */
 } gw_config;
 
 /* Builds a config from a parsed routes file. On error returns COLONY_EINVAL

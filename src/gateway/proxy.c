@@ -42,7 +42,9 @@ typedef struct proxy_call {
     unsigned piece_first, pieces;
     size_t queued;
     int upstream_paused;
-    int refs; /* the downstream request and the upstream call */
+    int refs;            /* the downstream request and the upstream call */
+    int rl_pending;      /* waiting for the route's rate limit (Redis) */
+    gw_rl_result limits; /* for the RateLimit-* headers; outcome NONE: no limit */
 } proxy_call;
 
 static void call_unref(proxy_call *pc)
@@ -83,6 +85,7 @@ static int respond_error(proxy_call *pc, int status, const char *error, const ch
 {
     pc->status = status;
     pc->started = 1;
+    if (pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
     return colony_respond_error(pc->req, status, error, message);
 }
 
@@ -104,6 +107,7 @@ static int head_arrived(colony_client_call *call, const colony_client_response *
         return 1; /* abort this attempt; done_cb retries */
     }
     int rc = colony__gw_forward_response_head(pc->req, res);
+    if (rc == 0 && pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
     if (rc == 0) rc = colony_response_start(pc->req, res->status);
     if (rc) return 1;
     pc->started = 1;
@@ -263,10 +267,9 @@ static void request_over(colony_request *req, int status, void *ud)
 {
     proxy_call *pc = ud;
     gw_proxy *p = pc->proxy;
-    if (pc->call) {
-        pc->client_gone = 1;
-        colony_client_call_cancel(pc->call);
-    }
+    if (pc->call || pc->rl_pending) pc->client_gone = 1; /* what is pending ends the response */
+    if (pc->call) colony_client_call_cancel(pc->call);
+    if (pc->rl_pending) pc->client_gone = 1;
     p->stats.requests++;
     if (p->m_requests) {
         char code[8];
@@ -332,9 +335,33 @@ static int preflight_match(gw_runtime *rt, colony_request *req, const char *path
     return r->access && r->access->cors;
 }
 
-void colony__gw_proxy_handle(colony_request *req, void *proxy)
+/* The tighter of two limits (global and route) is the one the headers tell. */
+static void note_limit(proxy_call *pc, const gw_rl_result *res)
 {
-    gw_proxy *p = proxy;
+    if (res && res->outcome && (!pc->limits.outcome || res->remaining < pc->limits.remaining))
+        pc->limits = *res;
+}
+
+/* The route's rate limit has decided (at once, or when Redis answered). */
+static void route_checked(void *ud, const gw_rl_result *res)
+{
+    proxy_call *pc = ud;
+    pc->rl_pending = 0;
+    if (pc->client_gone) {
+        colony_respond_error(pc->req, 499, "client_closed", "the client left");
+    } else if (res->outcome != GW_RL_ALLOW) {
+        pc->status = res->outcome == GW_RL_LIMITED ? 429 : 503;
+        pc->started = 1;
+        colony__gw_ratelimit_refuse(pc->req, res);
+    } else {
+        note_limit(pc, res);
+        start_attempt(pc);
+    }
+    call_unref(pc);
+}
+
+static void route_request(gw_proxy *p, colony_request *req, const gw_rl_result *global)
+{
     if (!p->current) {
         colony_respond_error(req, 503, "not_ready", "the gateway has no routes loaded");
         return;
@@ -357,6 +384,7 @@ void colony__gw_proxy_handle(colony_request *req, void *proxy)
                           colony_request_header(req, "Host"), path, request_header, req, &m) &&
         !preflight_match(rt, req, path, &m)) {
         p->stats.not_found++;
+        if (global) colony__gw_ratelimit_headers(req, global);
         colony_respond_error(req, 404, "not_found", "no route matches this request");
         return;
     }
@@ -371,6 +399,7 @@ void colony__gw_proxy_handle(colony_request *req, void *proxy)
     pc->route = m.route->target;
     pc->start_ms = uv_now(p->loop);
     pc->refs = 1;
+    note_limit(pc, global);
     p->stats.in_flight++;
     if (colony_request_on_finish(req, request_over, pc)) {
         pc->refs = 1;
@@ -397,7 +426,57 @@ void colony__gw_proxy_handle(colony_request *req, void *proxy)
         return;
     }
     pc->hash_key = colony__gw_forward_hash_key(&pc->fwd, req, pc->up->conf, &pc->hash_key_len);
-    start_attempt(pc);
+    const gw_ratelimit_conf *limit = pc->route->rate_limit;
+    if (!limit) {
+        start_attempt(pc);
+        return;
+    }
+    char key[256];
+    gw_rl_result res;
+    pc->refs++;
+    pc->rl_pending = 1;
+    if (colony__gw_ratelimit_check(&p->rl, pc->route->match.name, limit,
+                                   colony__gw_ratelimit_key(limit, req, key, sizeof(key)), &res,
+                                   route_checked, pc) == 0)
+        route_checked(pc, &res);
+}
+
+typedef struct global_wait {
+    gw_proxy *proxy;
+    colony_request *req;
+} global_wait;
+
+static void global_checked(void *ud, const gw_rl_result *res)
+{
+    global_wait *w = ud;
+    if (res->outcome != GW_RL_ALLOW)
+        colony__gw_ratelimit_refuse(w->req, res);
+    else
+        route_request(w->proxy, w->req, res);
+}
+
+/* The global rate limit comes before routing: it protects the gateway too. */
+void colony__gw_proxy_handle(colony_request *req, void *proxy)
+{
+    gw_proxy *p = proxy;
+    const gw_ratelimit_conf *limit = p->current ? p->current->cfg->rate_limit : NULL;
+    if (!limit) {
+        route_request(p, req, NULL);
+        return;
+    }
+    global_wait *w = colony_arena_alloc(colony_request_arena(req), sizeof(*w));
+    if (!w) {
+        colony_respond_error(req, 503, "overloaded", "out of memory");
+        return;
+    }
+    w->proxy = p;
+    w->req = req;
+    char key[256];
+    gw_rl_result res;
+    if (colony__gw_ratelimit_check(&p->rl, "_global", limit,
+                                   colony__gw_ratelimit_key(limit, req, key, sizeof(key)), &res,
+                                   global_checked, w) == 0)
+        global_checked(w, &res);
 }
 
 int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int access_log)
@@ -426,19 +505,28 @@ int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int a
                                    "Attempts retried on another instance, by route.", by_route);
         if (!p->m_requests || !p->m_duration || !p->m_retries) return COLONY_ENOMEM;
     }
-    return 0;
+    return colony__gw_ratelimit_init(&p->rl, loop, m, (colony_clock){0});
 }
 
 void colony__gw_proxy_install(gw_proxy *p, gw_runtime *rt)
 {
     gw_runtime *old = p->current;
     p->current = rt;
+    if (rt) colony__gw_ratelimit_use_redis(&p->rl, rt->cfg->ratelimit_redis);
     colony__gw_runtime_unref(old);
+}
+
+static void limits_closed(void *ud)
+{
+    gw_proxy *p = ud;
+    colony_client_close(p->client, p->close_cb, p->close_ud);
+    p->client = NULL;
 }
 
 void colony__gw_proxy_close(gw_proxy *p, void (*cb)(void *ud), void *ud)
 {
     colony__gw_proxy_install(p, NULL);
-    colony_client_close(p->client, cb, ud);
-    p->client = NULL;
+    p->close_cb = cb;
+    p->close_ud = ud;
+    colony__gw_ratelimit_close(&p->rl, limits_closed, p);
 }

@@ -12,6 +12,7 @@
 #include "colony/metrics.h"
 #include "colony/trace.h"
 #include "colony/http_server.h"
+#include "gateway/ratelimit.h"
 #include "gateway/runtime.h"
 
 typedef struct gw_proxy_stats {
@@ -32,6 +33,9 @@ typedef struct gw_proxy {
     colony_metric *m_requests; /* gateway_requests_total{route,code,upstream} */
     colony_metric *m_duration; /* gateway_request_duration_seconds{route} */
     colony_metric *m_retries;  /* gateway_retries_total{route} */
+    gw_ratelimit rl;           /* rate limit state, kept across reloads */
+    void (*close_cb)(void *ud);
+    void *close_ud;
 } gw_proxy;
 
 /* Sets up p on loop (client, metrics in m, which may be NULL). 0 or ENOMEM. */
