@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "colony/balance.h"
 #include "colony/config.h"
+#include "gateway/config_health.h"
 #include "gateway/route.h"
 
 typedef struct gw_target {
@@ -29,6 +30,8 @@ typedef struct gw_upstream {
     uint32_t consecutive_failures; /* passive health: ejection after this many in a row */
     uint64_t base_ejection_ms;
     uint32_t max_ejection_percent;
+    gw_active_health active; /* health.active: probes per instance (path NULL: off) */
+    gw_breaker_conf breaker; /* breaker: per upstream (enabled 0: none) */
 } gw_upstream;
 
 typedef struct gw_split {
@@ -45,6 +48,8 @@ typedef struct gw_route_conf {
     uint32_t retries;         /* extra attempts, on another instance where there is one */
     int retry_non_idempotent; /* also retry POST and PATCH */
     unsigned retry_on;        /* GW_RETRY_* */
+    gw_retry_budget_conf retry_budget;
+    gw_header_ops request_headers, response_headers; /* transforms */
 } gw_route_conf;
 
 enum {
