@@ -5,6 +5,7 @@
 #include "test_support.h"
 #include <string.h>
 #include "colony/colony.h"
+#include "core/alloc.h"
 #include "gateway/config.h"
 
 static const char *good =
@@ -195,12 +196,37 @@ static void budget_and_header_mistakes(void **state)
             "routes.0.response_headers.delete", "unknown key");
 }
 
+/* Every allocation failure while building the new keys is refused cleanly
+ * (LeakSanitizer checks nothing is left behind). */
+static void allocation_failures(void **state)
+{
+    (void)state;
+    long injected = 0;
+    for (long n = 0;; n++) {
+        colony__alloc_fail_after(n);
+        gw_config *cfg = NULL;
+        colony_config_error err;
+        int rc = build(good, &cfg, &err);
+        long failures = colony__alloc_failures();
+        colony__alloc_fail_reset();
+        injected += failures;
+        if (rc == 0) {
+            colony__gw_config_unref(cfg);
+            if (failures == 0) break;
+            continue;
+        }
+        assert_int_equal(rc, COLONY_ENOMEM);
+        assert_null(cfg);
+    }
+    assert_true(injected > 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_key_lands),  cmocka_unit_test(health_mistakes),
         cmocka_unit_test(breaker_mistakes), cmocka_unit_test(budget_and_header_mistakes),
-        cmocka_unit_test(not_objects),
+        cmocka_unit_test(not_objects),      cmocka_unit_test(allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
