@@ -14,6 +14,7 @@
 
 static const char *instance = "echo";
 static int probe_status = 200; /* what GET /probe answers */
+static long served, probes_plain;
 
 typedef struct delayed {
     uv_timer_t timer;
@@ -67,13 +68,22 @@ static void echo(colony_request *req, void *ud)
         json_decref(body);
         return;
     }
+    if (strcmp(path, "/admin/counts") == 0) {
+        json_t *body = json_pack("{s:I,s:I}", "served", (json_int_t)served, "probes_plain",
+                                 (json_int_t)probes_plain);
+        colony_respond_json(req, 200, body);
+        json_decref(body);
+        return;
+    }
     if (strcmp(path, "/probe") == 0) {
+        if (!*colony_request_query(req)) probes_plain++;
         json_t *body = json_pack("{s:s,s:s}", "probe", probe_status == 200 ? "ok" : "failing",
                                  "instance", instance);
         colony_respond_json(req, probe_status, body);
         json_decref(body);
         return;
     }
+    served++;
     if (bytes_q) {
         stream_bytes(req, (size_t)strtoull(bytes_q, NULL, 10));
         return;

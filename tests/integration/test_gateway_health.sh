@@ -130,8 +130,11 @@ for _ in 1 2 3 4; do
   code=$(curl -s -o /dev/null -w '%{http_code}' "$url/brk/x?status=500")
   [ "$code" = 500 ] || fail "brk: the upstream's 500 should pass through while closed, got $code"
 done
+served() { curl -fsS "http://127.0.0.1:$pa/admin/counts" | field served; }
+before=$(served)
 r=$(curl -s -w ' %{http_code}' "$url/brk/x")
 [ "${r##* }" = 503 ] && [ "$(field error <<<"${r% *}")" = circuit_open ] || fail "breaker open: $r"
+[ "$(served)" = "$before" ] || fail "an open breaker still called the upstream"
 stats=$(curl -fsS "$admin/gateway/stats")
 grep -q '"name":"brk"[^]]*\]*[^]]*"breaker":"open"' <<<"$stats" || fail "stats: breaker not open: $stats"
 [ "$(field circuit_open <<<"$stats")" = 1 ] || fail "stats: circuit_open: $stats"
@@ -186,7 +189,15 @@ curl -fsS -D dl.head -o /dev/null "$url/dl/x"
 grep -qi '^Content-Type:' dl.head || fail "Content-Type removed on another route"
 
 # ---- a reload replaces the runtime: the old probes stop, new ones run
+# (the new file probes /probe?v=2: plain /probe hits stop once the old runtime is gone)
+plain() { curl -fsS "http://127.0.0.1:$pb/admin/counts" | field probes_plain; }
+[ "$(plain)" -gt 0 ] || fail "b was never probed on /probe"
+sed -i 's#"/probe"#"/probe?v=2"#' routes.json
 curl -fsS -X POST "$admin/gateway/reload" >/dev/null
+sleep 0.5 # a probe of the old runtime in flight at the reload may still land
+n0=$(plain)
+sleep 1
+[ "$(plain)" = "$n0" ] || fail "the old runtime's probes still run after a reload"
 curl -fsS -X POST "http://127.0.0.1:$pb/admin/probe?status=503" >/dev/null
 only_a() { [ "$(instances "$url/hc/x" 6)" = "a " ]; }
 wait_for 3 only_a >/dev/null || fail "after a reload the new runtime's probes do not work"
