@@ -1,5 +1,5 @@
 /* Per-pick strategies. Each runs after ejections were refreshed, with at least
- * one endpoint available, and skips ejected endpoints. Scans are O(n) per pick:
+ * one endpoint available, and skips ejected and down endpoints. Scans are O(n) per pick:
  * sets are tens to hundreds of endpoints, and a scan keeps every strategy
  * exact under set updates without side structures to keep in sync. */
 #include "kit/balance/balance_internal.h"
