@@ -103,7 +103,7 @@ COLONY_API void colony_balancer_set_random(colony_balancer *b, colony_balance_ra
 
 /* Number of endpoints in the set. */
 COLONY_API size_t colony_balancer_count(const colony_balancer *b);
-/* Endpoints pickable at now_ms (in the set and not ejected). */
+/* Endpoints pickable at now_ms (in the set, not ejected, not down). */
 COLONY_API size_t colony_balancer_available(const colony_balancer *b, uint64_t now_ms);
 /* The endpoint with this id, or NULL. Borrowed: valid until the next
  * colony_balancer_set_endpoints() or colony_balancer_free(); not a pick. */
@@ -120,6 +120,13 @@ COLONY_API uint32_t colony_endpoint_weight(const colony_endpoint *ep);
 COLONY_API uint64_t colony_endpoint_active(const colony_endpoint *ep);
 /* 1 if ep is ejected at now_ms, else 0. */
 COLONY_API int colony_endpoint_ejected(const colony_endpoint *ep, uint64_t now_ms);
+/* Active health: a down endpoint is never picked until set up again (no
+ * timer, unlike ejection, and not bounded by max_ejection_percent). The flag
+ * survives colony_balancer_set_endpoints() while the endpoint persists; a new
+ * endpoint starts up. 0, or COLONY_EINVAL when ep is not in a set. */
+COLONY_API int colony_endpoint_set_down(colony_endpoint *ep, int down);
+/* 1 if ep is marked down, else 0. */
+COLONY_API int colony_endpoint_down(const colony_endpoint *ep);
 /* How many times ep was ejected (after decay as of its last ejection). */
 COLONY_API uint32_t colony_endpoint_times_ejected(const colony_endpoint *ep);
 /* Failed releases in a row since the last success or ejection. */

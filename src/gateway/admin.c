@@ -75,16 +75,22 @@ static json_t *upstream_json(const gw_upstream_rt *u, uint64_t now)
     size_t n = colony_balancer_count(u->balancer);
     for (size_t i = 0; eps && i < n; i++) {
         colony_endpoint *ep = colony_balancer_at(u->balancer, i);
-        json_array_append_new(eps,
-                              json_pack("{s:s,s:s,s:i,s:I,s:b,s:i}", "id", colony_endpoint_id(ep),
-                                        "address", colony_endpoint_address(ep), "weight",
-                                        (json_int_t)colony_endpoint_weight(ep), "active",
-                                        (json_int_t)colony_endpoint_active(ep), "ejected",
-                                        colony_endpoint_ejected(ep, now), "times_ejected",
-                                        (json_int_t)colony_endpoint_times_ejected(ep)));
+        json_t *one = json_pack(
+            "{s:s,s:s,s:i,s:I,s:b,s:i}", "id", colony_endpoint_id(ep), "address",
+            colony_endpoint_address(ep), "weight", (json_int_t)colony_endpoint_weight(ep), "active",
+            (json_int_t)colony_endpoint_active(ep), "ejected", colony_endpoint_ejected(ep, now),
+            "times_ejected", (json_int_t)colony_endpoint_times_ejected(ep));
+        if (one) json_object_set_new(one, "down", json_boolean(colony_endpoint_down(ep)));
+        json_array_append_new(eps, one);
     }
-    return json_pack("{s:s,s:I,s:o}", "name", u->conf->name, "available",
-                     (json_int_t)colony_balancer_available(u->balancer, now), "instances", eps);
+    json_t *o =
+        json_pack("{s:s,s:I,s:o}", "name", u->conf->name, "available",
+                  (json_int_t)colony_balancer_available(u->balancer, now), "instances", eps);
+    if (o && u->breaker)
+        json_object_set_new(
+            o, "breaker",
+            json_string(colony_breaker_state_name(colony_breaker_get_state(u->breaker))));
+    return o;
 }
 
 static void get_stats(colony_request *req, void *ud)
@@ -104,6 +110,11 @@ static void get_stats(colony_request *req, void *ud)
         (json_int_t)s->upstream_failed, "timed_out", (json_int_t)s->timed_out, "retries",
         (json_int_t)s->retries, "generation", (json_int_t)d->generation, "reloads",
         (json_int_t)d->reloads, "reloads_failed", (json_int_t)d->reloads_failed, "upstreams", ups);
+    if (body) {
+        json_object_set_new(body, "circuit_open", json_integer((json_int_t)s->circuit_open));
+        json_object_set_new(body, "retries_over_budget",
+                            json_integer((json_int_t)s->retries_over_budget));
+    }
     if (body)
         colony_respond_json(req, 200, body);
     else

@@ -266,14 +266,18 @@ static int parse_targets(parse_ctx *c, const json_t *arr, gw_upstream *u)
 
 static int parse_upstream(parse_ctx *c, const char *name, const json_t *obj, gw_upstream *u)
 {
-    static const char *const keys[] = {"targets",     "service",     "tag",    "strategy",
-                                       "hash_header", "hash_cookie", "health", NULL};
+    static const char *const keys[] = {"targets",  "service",     "tag",
+                                       "strategy", "hash_header", "hash_cookie",
+                                       "health",   "breaker",     NULL};
     static const char *const health_keys[] = {"consecutive_failures", "base_ejection",
-                                              "max_ejection_percent", NULL};
+                                              "max_ejection_percent", "active", NULL};
     if (!(u->name = colony__strdup(name))) return nomem(c);
     u->consecutive_failures = 5; /* Envoy's outlier defaults */
     u->base_ejection_ms = 30000;
     u->max_ejection_percent = 10;
+    colony__gw_active_health_defaults(&u->active);
+    colony__gw_breaker_defaults(&u->breaker);
+    gw_conf_at where = {c->doc, c->err, c->path, sizeof(c->path)};
     if (!json_is_object(obj)) return FAIL(c, "an upstream must be an object");
     int rc = only_keys(c, obj, keys);
     if (!rc) rc = parse_strategy(c, obj, u);
@@ -301,10 +305,14 @@ static int parse_upstream(parse_ctx *c, const char *name, const json_t *obj, gw_
         if (!rc) rc = get_uint(c, health, "consecutive_failures", 0, 1000, &failures);
         if (!rc) rc = get_duration(c, health, "base_ejection", &u->base_ejection_ms);
         if (!rc) rc = get_uint(c, health, "max_ejection_percent", 0, 100, &percent);
+        json_t *active = json_object_get(health, "active");
+        if (!rc && active) rc = colony__gw_parse_active_health(&where, active, &u->active);
         u->consecutive_failures = (uint32_t)failures;
         u->max_ejection_percent = (uint32_t)percent;
         pop(c, at);
     }
+    json_t *breaker = json_object_get(obj, "breaker");
+    if (!rc && breaker) rc = colony__gw_parse_breaker(&where, breaker, &u->breaker);
     return rc;
 }
 
@@ -525,10 +533,25 @@ static int fail_at_reason_key(parse_ctx *c, const json_t *obj, const gw_route *r
 
 static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_conf *r)
 {
-    static const char *const keys[] = {"name",    "hosts",      "methods",      "prefix",
-                                       "path",    "pattern",    "headers",      "strip_prefix",
-                                       "rewrite", "upstream",   "split",        "timeouts",
-                                       "retries", "rate_limit", GW_ACCESS_KEYS, NULL};
+    static const char *const keys[] = {"name",
+                                       "hosts",
+                                       "methods",
+                                       "prefix",
+                                       "path",
+                                       "pattern",
+                                       "headers",
+                                       "strip_prefix",
+                                       "rewrite",
+                                       "upstream",
+                                       "split",
+                                       "timeouts",
+                                       "retries",
+                                       "retry_budget",
+                                       "request_headers",
+                                       "response_headers",
+                                       "rate_limit",
+                                       GW_ACCESS_KEYS,
+                                       NULL};
     gw_route *rt = &r->match;
     rt->order = order;
     r->try_timeout_ms = 30000;
@@ -557,6 +580,14 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
     if (!rc && retries) rc = parse_retries(c, retries, r);
     if (!rc) rc = colony__gw_access_parse(c->doc, c->err, c->path, obj, &r->access);
     if (!rc) rc = parse_rate_limit(c, json_object_get(obj, "rate_limit"), &r->rate_limit);
+    gw_conf_at where = {c->doc, c->err, c->path, sizeof(c->path)};
+    colony__gw_retry_budget_defaults(&r->retry_budget);
+    json_t *budget = json_object_get(obj, "retry_budget");
+    if (!rc && budget) rc = colony__gw_parse_retry_budget(&where, budget, &r->retry_budget);
+    json_t *req_h = json_object_get(obj, "request_headers");
+    if (!rc && req_h) rc = colony__gw_parse_header_ops(&where, req_h, 1, &r->request_headers);
+    json_t *res_h = json_object_get(obj, "response_headers");
+    if (!rc && res_h) rc = colony__gw_parse_header_ops(&where, res_h, 0, &r->response_headers);
     if (!rc) {
         char reason[200];
         int crc = colony__gw_route_compile(rt, reason, sizeof(reason));
@@ -605,6 +636,7 @@ static void upstream_clear(gw_upstream *u)
     colony__free(u->tag);
     colony__free(u->hash_header);
     colony__free(u->hash_cookie);
+    colony__gw_active_health_clear(&u->active);
 }
 
 static void config_free(gw_config *cfg)
@@ -614,6 +646,8 @@ static void config_free(gw_config *cfg)
         colony__free(cfg->routes[i].splits);
         colony__gw_access_free(cfg->routes[i].access);
         colony__gw_ratelimit_conf_free(cfg->routes[i].rate_limit);
+        colony__gw_header_ops_clear(&cfg->routes[i].request_headers);
+        colony__gw_header_ops_clear(&cfg->routes[i].response_headers);
     }
     colony__gw_ratelimit_conf_free(cfg->rate_limit);
     colony__free(cfg->routes);

@@ -11,6 +11,7 @@
 #include "colony/config.h"
 #include "gateway/access.h"
 #include "gateway/ratelimit.h"
+#include "gateway/config_health.h"
 #include "gateway/route.h"
 
 typedef struct gw_target {
@@ -31,6 +32,8 @@ typedef struct gw_upstream {
     uint32_t consecutive_failures; /* passive health: ejection after this many in a row */
     uint64_t base_ejection_ms;
     uint32_t max_ejection_percent;
+    gw_active_health active; /* health.active: probes per instance (path NULL: off) */
+    gw_breaker_conf breaker; /* breaker: per upstream (enabled 0: none) */
 } gw_upstream;
 
 typedef struct gw_split {
@@ -49,6 +52,8 @@ typedef struct gw_route_conf {
     unsigned retry_on;             /* GW_RETRY_* */
     gw_access *access;             /* JWT, API keys, CORS, IP lists, body limit; NULL: none */
     gw_ratelimit_conf *rate_limit; /* NULL: none */
+    gw_retry_budget_conf retry_budget;
+    gw_header_ops request_headers, response_headers; /* transforms */
 } gw_route_conf;
 
 enum {

@@ -10,7 +10,9 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 #include "gateway/access.h"
+#include "gateway/breaker.h"
 #include "gateway/forward.h"
+#include "gateway/transform.h"
 
 #define GW_MAX_PIECES 64           /* downstream writes waiting at once */
 #define GW_QUEUE_HIGH (256u << 10) /* pause the upstream above this many bytes */
@@ -31,6 +33,9 @@ typedef struct proxy_call {
     const char *hash_key;
     size_t hash_key_len;
     uint64_t start_ms, try_start_ms;
+    uint64_t total_ms;    /* the route's total timeout, or the caller's deadline if sooner */
+    size_t deadline_slot; /* X-Colony-Deadline-Ms in fwd.headers */
+    int breaker_call;     /* the current attempt was let through the breaker */
     unsigned attempts;
     int started;      /* the response has started downstream */
     int retry_status; /* a retryable status seen in the head, 0 if none */
@@ -106,7 +111,7 @@ static int head_arrived(colony_client_call *call, const colony_client_response *
         pc->retry_status = res->status;
         return 1; /* abort this attempt; done_cb retries */
     }
-    int rc = colony__gw_forward_response_head(pc->req, res);
+    int rc = colony__gw_transform_response(pc->req, res, pc->route);
     if (rc == 0 && pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
     if (rc == 0) rc = colony_response_start(pc->req, res->status);
     if (rc) return 1;
@@ -164,6 +169,15 @@ static int retryable_error(const gw_route_conf *r, int err)
     return 0;
 }
 
+/* Counts the retry against the route's budget: 1 if it may go. */
+static int retry_in_budget(proxy_call *pc)
+{
+    colony_retry_budget *b = colony__gw_runtime_budget(pc->rt, pc->route);
+    if (!b || colony_retry_budget_allow(b) == 0) return 1;
+    pc->proxy->stats.retries_over_budget++;
+    return 0;
+}
+
 static void call_done(colony_client_call *call, int err, const colony_client_response *res,
                       void *ud)
 {
@@ -180,6 +194,9 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     colony_balancer_release(client_left ? NULL : pc->up->balancer, pc->ep, !failed,
                             now - pc->try_start_ms, now);
     pc->ep = NULL;
+    if (pc->breaker_call) /* a call the client cancelled proves nothing: not a failure */
+        colony_breaker_record(pc->up->breaker, client_left || !failed, now - pc->try_start_ms);
+    pc->breaker_call = 0;
     if (pc->client_gone) {
         /* Nobody to answer, but the request is freed only once ended. */
         if (pc->started)
@@ -193,7 +210,7 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
             colony_response_end(pc->req);
     } else if ((pc->retry_status || retryable_error(pc->route, err)) &&
                colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts) &&
-               now - pc->start_ms < pc->route->total_timeout_ms) {
+               now - pc->start_ms < pc->total_ms && retry_in_budget(pc)) {
         pc->retry_status = 0;
         p->stats.retries++;
         if (p->m_retries)
@@ -229,10 +246,20 @@ static void start_attempt(proxy_call *pc)
                                        : "no healthy instance of the upstream");
         return;
     }
-    uint64_t left = pc->route->total_timeout_ms - (now - pc->start_ms);
+    if (pc->up->breaker && colony_breaker_allow(pc->up->breaker)) {
+        colony_balancer_release(NULL, pc->ep, 1, 0, now); /* no call made */
+        pc->ep = NULL;
+        p->stats.circuit_open++;
+        respond_error(pc, 503, "circuit_open",
+                      "the upstream is failing: its circuit breaker is open");
+        return;
+    }
+    pc->breaker_call = pc->up->breaker != NULL;
+    uint64_t left = now - pc->start_ms < pc->total_ms ? pc->total_ms - (now - pc->start_ms) : 1;
     uint64_t timeout = pc->route->try_timeout_ms < left ? pc->route->try_timeout_ms : left;
     colony_client_request r = {0};
-    int rc = colony__gw_forward_target(&pc->fwd, colony_endpoint_address(pc->ep), &r);
+    int rc = colony__gw_transform_deadline(&pc->fwd, pc->deadline_slot, left);
+    if (rc == 0) rc = colony__gw_forward_target(&pc->fwd, colony_endpoint_address(pc->ep), &r);
     if (rc == 0) {
         r.head_cb = head_arrived;
         r.data_cb = data_arrived;
@@ -242,6 +269,8 @@ static void start_attempt(proxy_call *pc)
     if (rc) {
         colony_balancer_release(pc->up->balancer, pc->ep, 1, 0, now);
         pc->ep = NULL;
+        if (pc->breaker_call) colony_breaker_record(pc->up->breaker, 1, 0);
+        pc->breaker_call = 0;
         p->stats.no_instance++;
         respond_error(pc, 503, "overloaded", "the gateway cannot reach the upstream now");
         return;
@@ -414,6 +443,7 @@ static void route_request(gw_proxy *p, colony_request *req, const gw_rl_result *
         tp = traceparent;
     }
     int rc = colony__gw_forward_prepare(&pc->fwd, req, &m, path, pc->up->conf, tp);
+    if (rc == 0) rc = colony__gw_transform_request(&pc->fwd, pc->route, &pc->deadline_slot);
     if (rc) {
         respond_error(pc, rc == COLONY_E2BIG ? 414 : 503,
                       rc == COLONY_E2BIG ? "uri_too_long" : "overloaded",
@@ -426,6 +456,9 @@ static void route_request(gw_proxy *p, colony_request *req, const gw_rl_result *
         return;
     }
     pc->hash_key = colony__gw_forward_hash_key(&pc->fwd, req, pc->up->conf, &pc->hash_key_len);
+    pc->total_ms = colony__gw_deadline_total(req, pc->route);
+    colony_retry_budget *budget = colony__gw_runtime_budget(rt, pc->route);
+    if (budget) colony_retry_budget_record_request(budget);
     const gw_ratelimit_conf *limit = pc->route->rate_limit;
     if (!limit) {
         start_attempt(pc);

@@ -20,6 +20,8 @@ typedef struct gw_proxy_stats {
     uint64_t in_flight; /* forwarded and not finished */
     uint64_t not_found, bad_request, no_instance, upstream_failed, timed_out;
     uint64_t retries;
+    uint64_t circuit_open;        /* answered 503 circuit_open */
+    uint64_t retries_over_budget; /* retries refused by the route's retry budget */
 } gw_proxy_stats;
 
 typedef struct gw_proxy {

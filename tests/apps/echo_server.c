@@ -3,6 +3,9 @@
  *   ?status=N           -> answers with status N instead
  *   ?delay=MS           -> answers after MS milliseconds
  *   ?bytes=N            -> answers with N bytes of 'x' (text/plain), streamed in 64 KiB pieces
+ *   GET /probe          -> a health path for the gateway's active checks: 200 {"probe": "ok"},
+ *                          or the status last set by POST /admin/probe?status=N (200 again:
+ * healthy)
  * --name NAME sets "instance" (default "echo"); other flags are the service's. */
 #include <colony/colony.h>
 #include <jansson.h>
@@ -10,6 +13,8 @@
 #include <string.h>
 
 static const char *instance = "echo";
+static int probe_status = 200; /* what GET /probe answers */
+static long served, probes_plain;
 
 typedef struct delayed {
     uv_timer_t timer;
@@ -73,6 +78,30 @@ static void echo(colony_request *req, void *ud)
     const char *status_q = colony_request_query_param(req, "status");
     const char *delay_q = colony_request_query_param(req, "delay");
     const char *bytes_q = colony_request_query_param(req, "bytes");
+    const char *path = colony_request_path(req);
+    if (strcmp(path, "/admin/probe") == 0 && strcmp(colony_request_method(req), "POST") == 0) {
+        probe_status = status_q ? atoi(status_q) : 200;
+        json_t *body = json_pack("{s:i}", "probe_status", probe_status);
+        colony_respond_json(req, 200, body);
+        json_decref(body);
+        return;
+    }
+    if (strcmp(path, "/admin/counts") == 0) {
+        json_t *body = json_pack("{s:I,s:I}", "served", (json_int_t)served, "probes_plain",
+                                 (json_int_t)probes_plain);
+        colony_respond_json(req, 200, body);
+        json_decref(body);
+        return;
+    }
+    if (strcmp(path, "/probe") == 0) {
+        if (!*colony_request_query(req)) probes_plain++;
+        json_t *body = json_pack("{s:s,s:s}", "probe", probe_status == 200 ? "ok" : "failing",
+                                 "instance", instance);
+        colony_respond_json(req, probe_status, body);
+        json_decref(body);
+        return;
+    }
+    served++;
     if (bytes_q) {
         stream_bytes(req, (size_t)strtoull(bytes_q, NULL, 10),
                      colony_request_query_param(req, "chunked") != NULL);

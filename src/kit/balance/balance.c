@@ -48,6 +48,7 @@ static void endpoint_detach(colony_endpoint *ep)
 {
     ep->owner = NULL;
     ep->ejected = 0;
+    ep->down = 0;
     endpoint_unref(ep);
 }
 
@@ -129,9 +130,11 @@ static int validate_specs(const colony_endpoint_spec *specs, size_t n)
 static void recount_ejections(colony_balancer *b)
 {
     b->ejected_count = 0;
+    b->down_count = 0;
     b->next_return_ms = UINT64_MAX;
     for (size_t i = 0; i < b->count; i++) {
         const colony_endpoint *ep = b->endpoints[i];
+        b->down_count += ep->down != 0;
         if (!ep->ejected) continue;
         b->ejected_count++;
         if (ep->ejected_until_ms < b->next_return_ms) b->next_return_ms = ep->ejected_until_ms;
@@ -230,6 +233,15 @@ static void return_ejected(colony_balancer *b, uint64_t now_ms)
     }
 }
 
+/* 1 if some endpoint is neither ejected nor down. O(1) unless some are down. */
+static int any_up(const colony_balancer *b)
+{
+    if (b->down_count == 0) return 1;
+    for (size_t i = 0; i < b->count; i++)
+        if (!colony__endpoint_out(b->endpoints[i])) return 1;
+    return 0;
+}
+
 int colony_balancer_pick(colony_balancer *b, const char *key, size_t len, uint64_t now_ms,
                          colony_endpoint **out)
 {
@@ -237,7 +249,7 @@ int colony_balancer_pick(colony_balancer *b, const char *key, size_t len, uint64
     *out = NULL;
     if (!b) return COLONY_EINVAL;
     return_ejected(b, now_ms);
-    if (b->count == b->ejected_count) return COLONY_ENOENT;
+    if (b->count == b->ejected_count || !any_up(b)) return COLONY_ENOENT;
 
     colony_endpoint *ep = NULL;
     switch (b->strategy) {
@@ -381,7 +393,7 @@ size_t colony_balancer_available(const colony_balancer *b, uint64_t now_ms)
 {
     size_t n = 0;
     for (size_t i = 0; b && i < b->count; i++)
-        n += !colony_endpoint_ejected(b->endpoints[i], now_ms);
+        n += !colony_endpoint_ejected(b->endpoints[i], now_ms) && !b->endpoints[i]->down;
     return n;
 }
 
@@ -425,6 +437,24 @@ uint64_t colony_endpoint_active(const colony_endpoint *ep)
 int colony_endpoint_ejected(const colony_endpoint *ep, uint64_t now_ms)
 {
     return ep->ejected && now_ms < ep->ejected_until_ms;
+}
+
+int colony_endpoint_set_down(colony_endpoint *ep, int down)
+{
+    if (!ep || !ep->owner) return COLONY_EINVAL;
+    down = down != 0;
+    if (ep->down == down) return 0;
+    ep->down = down;
+    if (down)
+        ep->owner->down_count++;
+    else
+        ep->owner->down_count--;
+    return 0;
+}
+
+int colony_endpoint_down(const colony_endpoint *ep)
+{
+    return ep->down;
 }
 
 uint32_t colony_endpoint_times_ejected(const colony_endpoint *ep)

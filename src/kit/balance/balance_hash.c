@@ -103,7 +103,7 @@ colony_endpoint *colony__ring_lookup(const colony__ring *ring, uint64_t key_hash
     }
     for (size_t step = 0; step < ring->len; step++) {
         colony_endpoint *ep = ring->points[(lo + step) % ring->len].ep;
-        if (!ep->ejected) return ep;
+        if (!colony__endpoint_out(ep)) return ep;
     }
     return NULL;
 }

@@ -21,6 +21,7 @@ struct colony_endpoint {
     uint32_t times_ejected;
     int ejected;               /* cleared lazily once ejected_until_ms passes */
     uint64_t ejected_until_ms; /* also when it came back, for decay */
+    int down;                  /* set by an active health check: out until set up again */
     uint64_t latency_ms;       /* EWMA */
 };
 
@@ -40,6 +41,7 @@ struct colony_balancer {
     colony_endpoint **endpoints; /* set order */
     size_t count;
     size_t ejected_count;
+    size_t down_count;       /* endpoints marked down (active health), ejected or not */
     uint64_t next_return_ms; /* earliest ejected_until_ms among ejected endpoints */
     size_t rr_cursor;        /* round robin and least-conn tie rotation */
 
@@ -57,8 +59,14 @@ struct colony_balancer {
     colony__ring ring;
 };
 
+/* 1 if ep may not be picked now: ejected (passive health) or down (active). */
+static inline int colony__endpoint_out(const colony_endpoint *ep)
+{
+    return ep->ejected || ep->down;
+}
+
 /* Strategies (balance_strategies.c). Each is called with at least one
- * endpoint available (not ejected) and returns one that is. */
+ * endpoint available (not ejected nor down) and returns one that is. */
 colony_endpoint *colony__balance_round_robin(colony_balancer *b);
 colony_endpoint *colony__balance_smooth_wrr(colony_balancer *b);
 colony_endpoint *colony__balance_least_conn(colony_balancer *b);

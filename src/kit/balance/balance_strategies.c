@@ -1,5 +1,5 @@
 /* Per-pick strategies. Each runs after ejections were refreshed, with at least
- * one endpoint available, and skips ejected endpoints. Scans are O(n) per pick:
+ * one endpoint available, and skips ejected and down endpoints. Scans are O(n) per pick:
  * sets are tens to hundreds of endpoints, and a scan keeps every strategy
  * exact under set updates without side structures to keep in sync. */
 #include "kit/balance/balance_internal.h"
@@ -26,7 +26,7 @@ colony_endpoint *colony__balance_round_robin(colony_balancer *b)
     for (size_t step = 0; step < b->count; step++) {
         size_t i = b->rr_cursor % b->count;
         b->rr_cursor = i + 1;
-        if (!b->endpoints[i]->ejected) return b->endpoints[i];
+        if (!colony__endpoint_out(b->endpoints[i])) return b->endpoints[i];
     }
     return NULL;
 }
@@ -41,7 +41,7 @@ colony_endpoint *colony__balance_smooth_wrr(colony_balancer *b)
     int64_t total = 0;
     for (size_t i = 0; i < b->count; i++) {
         colony_endpoint *ep = b->endpoints[i];
-        if (ep->ejected) continue;
+        if (colony__endpoint_out(ep)) continue;
         ep->current_weight += ep->weight;
         total += ep->weight;
         if (!best || ep->current_weight > best->current_weight) best = ep;
@@ -66,7 +66,7 @@ colony_endpoint *colony__balance_least_conn(colony_balancer *b)
     colony_endpoint *best = NULL;
     for (size_t step = 0; step < b->count; step++) {
         colony_endpoint *ep = b->endpoints[(start + step) % b->count];
-        if (ep->ejected) continue;
+        if (colony__endpoint_out(ep)) continue;
         if (!best || less_loaded(ep, best)) best = ep;
     }
     return best;
@@ -78,13 +78,13 @@ static colony_endpoint *weighted_draw(colony_balancer *b, const colony_endpoint 
     uint64_t total = 0;
     for (size_t i = 0; i < b->count; i++) {
         const colony_endpoint *ep = b->endpoints[i];
-        if (!ep->ejected && ep != exclude) total += ep->weight;
+        if (!colony__endpoint_out(ep) && ep != exclude) total += ep->weight;
     }
     if (total == 0) return NULL;
     uint64_t r = colony__balance_random_below(b, total);
     for (size_t i = 0; i < b->count; i++) {
         colony_endpoint *ep = b->endpoints[i];
-        if (ep->ejected || ep == exclude) continue;
+        if (colony__endpoint_out(ep) || ep == exclude) continue;
         if (r < ep->weight) return ep;
         r -= ep->weight;
     }
@@ -129,13 +129,13 @@ colony_endpoint *colony__balance_ip_hash(colony_balancer *b, uint64_t key_hash)
         total += b->endpoints[i]->weight;
     uint64_t hash = key_hash;
     size_t i = endpoint_for_hash(b, hash, total);
-    for (uint64_t attempt = 1; b->endpoints[i]->ejected && attempt <= 20; attempt++) {
+    for (uint64_t attempt = 1; colony__endpoint_out(b->endpoints[i]) && attempt <= 20; attempt++) {
         hash = colony__hash_mix64(hash + attempt);
         i = endpoint_for_hash(b, hash, total);
     }
     for (size_t step = 0; step < b->count; step++) {
         colony_endpoint *ep = b->endpoints[(i + step) % b->count];
-        if (!ep->ejected) return ep;
+        if (!colony__endpoint_out(ep)) return ep;
     }
     return NULL;
 }

@@ -1,0 +1,60 @@
+/* Circuit breaker, retry budget and deadline of the proxy (breaker.h). */
+#include "gateway/breaker.h"
+#include <string.h>
+#include "colony/error.h"
+#include "colony/log.h"
+
+static void state_changed(colony_breaker *b, colony_breaker_state old_state,
+                          colony_breaker_state new_state, void *ud)
+{
+    (void)b;
+    const gw_upstream *u = ud;
+    COLONY_LOG_WARN("circuit breaker", COLONY_LF_STR("upstream", u->name),
+                    COLONY_LF_STR("from", colony_breaker_state_name(old_state)),
+                    COLONY_LF_STR("to", colony_breaker_state_name(new_state)));
+}
+
+int colony__gw_breaker_new(const gw_upstream *u, colony_breaker **out)
+{
+    *out = NULL;
+    if (!u->breaker.enabled) return 0;
+    colony_breaker_options o;
+    colony_breaker_options_init(&o);
+    o.name = u->name;
+    o.failure_rate_percent = u->breaker.failure_percent;
+    o.slow_rate_percent = 0; /* slow calls are the route timeouts' business */
+    o.minimum_calls = u->breaker.min_calls;
+    o.window_calls = u->breaker.window_calls;
+    o.window_ms = u->breaker.window_ms;
+    o.open_ms = u->breaker.open_ms;
+    o.half_open_calls = u->breaker.half_open_calls;
+    o.on_state_change = state_changed;
+    o.ud = (void *)u;
+    *out = colony_breaker_new(&o);
+    return *out ? 0 : COLONY_ENOMEM;
+}
+
+int colony__gw_retry_budget_new(const gw_route_conf *r, colony_retry_budget **out)
+{
+    *out = NULL;
+    if (r->retries == 0) return 0;
+    colony_retry_budget_options o;
+    colony_retry_budget_options_init(&o);
+    o.percent = r->retry_budget.percent;
+    o.min_retries_per_sec = r->retry_budget.min_per_sec;
+    o.window_ms = r->retry_budget.window_ms;
+    *out = colony_retry_budget_new(&o);
+    return *out ? 0 : COLONY_ENOMEM;
+}
+
+uint64_t colony__gw_deadline_total(colony_request *req, const gw_route_conf *r)
+{
+    uint64_t total = r->total_timeout_ms;
+    const char *given = colony_request_header(req, COLONY_DEADLINE_HEADER);
+    colony_deadline d;
+    if (given && colony_deadline_from_header(NULL, given, strlen(given), total, &d) == 0) {
+        uint64_t left = colony_deadline_remaining(&d);
+        if (left < total) total = left;
+    }
+    return total ? total : 1;
+}
