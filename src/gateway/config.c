@@ -275,8 +275,8 @@ static int parse_upstream(parse_ctx *c, const char *name, const json_t *obj, gw_
     u->consecutive_failures = 5; /* Envoy's outlier defaults */
     u->base_ejection_ms = 30000;
     u->max_ejection_percent = 10;
-    colony__gw_active_health_defaults(&u->active);
-    colony__gw_breaker_defaults(&u->breaker);
+    colony__gw_active_health_init(&u->active);
+    colony__gw_breaker_init(&u->breaker);
     gw_conf_at where = {c->doc, c->err, c->path, sizeof(c->path)};
     if (!json_is_object(obj)) return FAIL(c, "an upstream must be an object");
     int rc = only_keys(c, obj, keys);
@@ -581,7 +581,7 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
     if (!rc) rc = colony__gw_access_parse(c->doc, c->err, c->path, obj, &r->access);
     if (!rc) rc = parse_rate_limit(c, json_object_get(obj, "rate_limit"), &r->rate_limit);
     gw_conf_at where = {c->doc, c->err, c->path, sizeof(c->path)};
-    colony__gw_retry_budget_defaults(&r->retry_budget);
+    colony__gw_retry_budget_init(&r->retry_budget);
     json_t *budget = json_object_get(obj, "retry_budget");
     if (!rc && budget) rc = colony__gw_parse_retry_budget(&where, budget, &r->retry_budget);
     json_t *req_h = json_object_get(obj, "request_headers");

@@ -90,7 +90,7 @@ static int must_be_object(gw_conf_at *at, const json_t *obj, const char *what)
 
 /* ---- health.active ---- */
 
-void colony__gw_active_health_defaults(gw_active_health *a)
+void colony__gw_active_health_init(gw_active_health *a)
 {
     memset(a, 0, sizeof(*a));
     a->interval_ms = 5000;
@@ -141,7 +141,7 @@ void colony__gw_active_health_clear(gw_active_health *a)
 
 /* ---- breaker ---- */
 
-void colony__gw_breaker_defaults(gw_breaker_conf *b)
+void colony__gw_breaker_init(gw_breaker_conf *b)
 {
     memset(b, 0, sizeof(*b));
     b->failure_percent = 50;
@@ -192,7 +192,7 @@ int colony__gw_parse_breaker(gw_conf_at *at, const json_t *obj, gw_breaker_conf 
 
 /* ---- retry_budget ---- */
 
-void colony__gw_retry_budget_defaults(gw_retry_budget_conf *r)
+void colony__gw_retry_budget_init(gw_retry_budget_conf *r)
 {
     r->percent = 20; /* Envoy's and Finagle's */
     r->min_per_sec = 10;

@@ -51,9 +51,9 @@ typedef struct gw_conf_at {
     size_t path_size;
 } gw_conf_at;
 
-void colony__gw_active_health_defaults(gw_active_health *a);
-void colony__gw_breaker_defaults(gw_breaker_conf *b);
-void colony__gw_retry_budget_defaults(gw_retry_budget_conf *r);
+void colony__gw_active_health_init(gw_active_health *a);
+void colony__gw_breaker_init(gw_breaker_conf *b);
+void colony__gw_retry_budget_init(gw_retry_budget_conf *r);
 
 /* Each parses the value of its key (obj, at path "...key"), 0 or COLONY_EINVAL /
  * COLONY_ENOMEM with at->err filled. */
