@@ -19,108 +19,6 @@
 #define GW_MAX_API_KEYS 10000
 #define GW_MAX_CIDRS    1000
 
-/* ---- parsing helpers ------------------------------------------------ */
-
-size_t colony__gw_parse_push(gw_parse *p, const char *key)
-{
-    size_t len = strlen(p->path);
-    snprintf(p->path + len, sizeof(p->path) - len, "%s%s", len ? "." : "", key);
-    return len;
-}
-
-void colony__gw_parse_pop(gw_parse *p, size_t len)
-{
-    p->path[len] = '\0';
-}
-
-int colony__gw_parse_fail(gw_parse *p, const char *key, const char *fmt, ...)
-{
-    char reason[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    size_t at = key ? colony__gw_parse_push(p, key) : strlen(p->path);
-    int rc = colony_json_doc_error(p->doc, p->err, p->path, "%s", reason);
-    colony__gw_parse_pop(p, at);
-    if (strcmp(fmt, "out of memory") == 0) return COLONY_ENOMEM;
-    return rc == 0 ? COLONY_EINVAL : rc;
-}
-
-int colony__gw_parse_only(gw_parse *p, const json_t *obj, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        int known = 0;
-        for (const char *const *a = allowed; *a && !known; a++)
-            known = strcmp(*a, key) == 0;
-        if (!known) return colony__gw_parse_fail(p, key, "unknown key \"%s\"", key);
-    }
-    return 0;
-}
-
-int colony__gw_parse_strings(gw_parse *p, const json_t *obj, const char *key, size_t max,
-                             char ***out, size_t *n)
-{
-    json_t *v = json_object_get(obj, key);
-    *n = 0;
-    if (!v) return 0;
-    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > max)
-        return colony__gw_parse_fail(p, key, "\"%s\" must be an array of 1 to %zu strings", key,
-                                     max);
-    if (!(*out = colony__calloc(json_array_size(v), sizeof(char *))))
-        return colony__gw_parse_fail(p, key, "out of memory");
-    for (size_t i = 0; i < json_array_size(v); i++) {
-        json_t *s = json_array_get(v, i);
-        if (!json_is_string(s) || json_string_length(s) == 0 ||
-            strlen(json_string_value(s)) != json_string_length(s))
-            return colony__gw_parse_fail(p, key, "\"%s\" must hold non-empty strings", key);
-        if (!((*out)[(*n)++] = colony__strdup(json_string_value(s))))
-            return colony__gw_parse_fail(p, key, "out of memory");
-    }
-    return 0;
-}
-
-int colony__gw_parse_string(gw_parse *p, const json_t *obj, const char *key, int required,
-                            char **out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v) return required ? colony__gw_parse_fail(p, NULL, "\"%s\" is required", key) : 0;
-    if (!json_is_string(v) || json_string_length(v) == 0 ||
-        strlen(json_string_value(v)) != json_string_length(v))
-        return colony__gw_parse_fail(p, key, "\"%s\" must be a non-empty string", key);
-    if (!(*out = colony__strdup(json_string_value(v))))
-        return colony__gw_parse_fail(p, key, "out of memory");
-    return 0;
-}
-
-int colony__gw_parse_duration(gw_parse *p, const json_t *obj, const char *key, uint64_t max_ms,
-                              uint64_t *ms)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v) return 0;
-    int64_t value = -1;
-    if (json_is_integer(v))
-        value = json_integer_value(v);
-    else if (!json_is_string(v) || colony_config_parse_duration(json_string_value(v), &value))
-        value = -1;
-    if (value < 0 || (uint64_t)value > max_ms)
-        return colony__gw_parse_fail(p, key,
-                                     "\"%s\" must be a duration from 0 to %llus (\"30s\", or ms)",
-                                     key, (unsigned long long)(max_ms / 1000));
-    *ms = (uint64_t)value;
-    return 0;
-}
-
-void colony__gw_strings_free(char **s, size_t n)
-{
-    for (size_t i = 0; s && i < n; i++)
-        colony__free(s[i]);
-    colony__free(s);
-}
-
 /* ---- addresses ------------------------------------------------------ */
 
 /* "10.0.0.0/8", "::1", "fd00::/8"; a bare address is a /32 or /128. The
@@ -253,8 +151,7 @@ static int parse_api_keys(gw_parse *p, const json_t *obj, gw_access *a)
     return rc;
 }
 
-int colony__gw_access_parse(const colony_json_doc *doc, colony_config_error *err, const char *path,
-                            const json_t *obj, gw_access **out)
+int colony__gw_access_parse(gw_parse *p, const json_t *obj, gw_access **out)
 {
     *out = NULL;
     static const char *const keys[] = {GW_ACCESS_KEYS, NULL};
@@ -262,12 +159,10 @@ int colony__gw_access_parse(const colony_json_doc *doc, colony_config_error *err
     for (const char *const *k = keys; *k; k++)
         any |= json_object_get(obj, *k) != NULL;
     if (!any) return 0;
-    gw_parse p = {.doc = doc, .err = err};
-    snprintf(p.path, sizeof(p.path), "%s", path);
     gw_access *a = colony__calloc(1, sizeof(*a));
-    if (!a) return colony__gw_parse_fail(&p, NULL, "out of memory");
-    int rc = parse_cidrs(&p, obj, "allow", &a->allow, &a->nallow);
-    if (!rc) rc = parse_cidrs(&p, obj, "deny", &a->deny, &a->ndeny);
+    if (!a) return colony__gw_parse_fail(p, NULL, "out of memory");
+    int rc = parse_cidrs(p, obj, "allow", &a->allow, &a->nallow);
+    if (!rc) rc = parse_cidrs(p, obj, "deny", &a->deny, &a->ndeny);
     json_t *v = json_object_get(obj, "max_body");
     if (!rc && v) {
         int64_t bytes = -1;
@@ -276,21 +171,21 @@ int colony__gw_access_parse(const colony_json_doc *doc, colony_config_error *err
         else if (!json_is_string(v) || colony_config_parse_size(json_string_value(v), &bytes))
             bytes = -1;
         if (bytes <= 0)
-            rc = colony__gw_parse_fail(&p, "max_body",
+            rc = colony__gw_parse_fail(p, "max_body",
                                        "\"max_body\" must be a size above 0 (\"1mb\", \"64kb\", or "
                                        "bytes)");
         a->max_body = bytes > 0 ? (uint64_t)bytes : 0;
     }
-    if (!rc && (v = json_object_get(obj, "api_keys"))) rc = parse_api_keys(&p, v, a);
+    if (!rc && (v = json_object_get(obj, "api_keys"))) rc = parse_api_keys(p, v, a);
     if (!rc && (v = json_object_get(obj, "cors"))) {
-        size_t at = colony__gw_parse_push(&p, "cors");
-        rc = colony__gw_cors_parse(&p, v, &a->cors);
-        colony__gw_parse_pop(&p, at);
+        size_t at = colony__gw_parse_push(p, "cors");
+        rc = colony__gw_cors_parse(p, v, &a->cors);
+        colony__gw_parse_pop(p, at);
     }
     if (!rc && (v = json_object_get(obj, "jwt"))) {
-        size_t at = colony__gw_parse_push(&p, "jwt");
-        rc = colony__gw_jwt_parse(&p, v, &a->jwt);
-        colony__gw_parse_pop(&p, at);
+        size_t at = colony__gw_parse_push(p, "jwt");
+        rc = colony__gw_jwt_parse(p, v, &a->jwt);
+        colony__gw_parse_pop(p, at);
     }
     if (rc) {
         colony__gw_access_free(a);

@@ -8,36 +8,12 @@
 #include <stdint.h>
 #include "colony/config.h"
 #include "colony/request.h"
+#include "gateway/parse.h"
 
 typedef struct json_t json_t;
 typedef struct gw_forward gw_forward;
 typedef struct gw_jwt gw_jwt;
 typedef struct gw_cors gw_cors;
-
-/* Where a security key is being parsed: errors name file, line and key. */
-typedef struct gw_parse {
-    const colony_json_doc *doc;
-    colony_config_error *err;
-    char path[256]; /* dotted path of the value being read ("routes.0.jwt") */
-} gw_parse;
-
-size_t colony__gw_parse_push(gw_parse *p, const char *key);
-void colony__gw_parse_pop(gw_parse *p, size_t len);
-/* Fails at the current path (COLONY_EINVAL), or at path.key when key is set. */
-int colony__gw_parse_fail(gw_parse *p, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Refuses keys of obj not in allowed (NULL-terminated). */
-int colony__gw_parse_only(gw_parse *p, const json_t *obj, const char *const *allowed);
-/* A list of 1..max non-empty strings at obj.key (absent: *n = 0). */
-int colony__gw_parse_strings(gw_parse *p, const json_t *obj, const char *key, size_t max,
-                             char ***out, size_t *n);
-/* A non-empty string at obj.key (absent: *out untouched unless required). */
-int colony__gw_parse_string(gw_parse *p, const json_t *obj, const char *key, int required,
-                            char **out);
-/* A duration ("30s", ms) from 0 to max_ms at obj.key; absent keeps *ms. */
-int colony__gw_parse_duration(gw_parse *p, const json_t *obj, const char *key, uint64_t max_ms,
-                              uint64_t *ms);
-void colony__gw_strings_free(char **s, size_t n);
 
 typedef struct gw_cidr {
     int family; /* AF_INET or AF_INET6 */
@@ -59,8 +35,7 @@ typedef struct gw_access {
 /* Parses the security keys of route obj ("jwt", "api_keys", "cors", "allow",
  * "deny", "max_body") at path (the route's, "routes.3"). *out stays NULL for a
  * route with none. 0 or COLONY_EINVAL / COLONY_ENOMEM with err set. */
-int colony__gw_access_parse(const colony_json_doc *doc, colony_config_error *err, const char *path,
-                            const json_t *obj, gw_access **out);
+int colony__gw_access_parse(gw_parse *p, const json_t *obj, gw_access **out);
 void colony__gw_access_free(gw_access *a);
 
 /* The keys of a route object that colony__gw_access_parse reads. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "gateway/parse.h"
 
 #define GW_MAX_ROUTES  10000
 #define GW_MAX_TARGETS 1000
@@ -19,16 +20,12 @@ typedef struct parse_ctx {
     colony_config_error *err;
     gw_config *cfg;
     char path[256]; /* colony_config_json_line path of the value being read */
+    gw_parse at;    /* the same document, error and path, for the shared getters */
 } parse_ctx;
 
-/* Pushes ".key" (or "key" at the top) onto ctx->path; returns the old length
- * to restore with pop(). Paths too long to fit are cut: the line lookup then
- * finds nothing and the error names no line rather than a wrong one. */
 static size_t push(parse_ctx *c, const char *key)
 {
-    size_t len = strlen(c->path);
-    snprintf(c->path + len, sizeof(c->path) - len, "%s%s", len ? "." : "", key);
-    return len;
+    return colony__gw_parse_push(&c->at, key);
 }
 
 static size_t push_index(parse_ctx *c, size_t i)
@@ -40,7 +37,7 @@ static size_t push_index(parse_ctx *c, size_t i)
 
 static void pop(parse_ctx *c, size_t len)
 {
-    c->path[len] = '\0';
+    colony__gw_parse_pop(&c->at, len);
 }
 
 #define FAIL(c, ...) colony_json_doc_error((c)->doc, (c)->err, (c)->path, __VA_ARGS__)
@@ -54,21 +51,7 @@ static int nomem(parse_ctx *c)
 /* Refuses keys of obj that are not in allowed (NULL-terminated). */
 static int only_keys(parse_ctx *c, const json_t *obj, const char *const *allowed)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        int known = 0;
-        for (const char *const *a = allowed; *a && !known; a++)
-            known = strcmp(*a, key) == 0;
-        if (!known) {
-            size_t at = push(c, key);
-            int rc = FAIL(c, "unknown key \"%s\"", key);
-            pop(c, at);
-            return rc;
-        }
-    }
-    return 0;
+    return colony__gw_parse_only(&c->at, obj, allowed);
 }
 
 static int get_string(parse_ctx *c, const json_t *obj, const char *key, char **out, int required)
@@ -118,18 +101,7 @@ static int get_strings(parse_ctx *c, const json_t *obj, const char *key, char **
 static int get_uint(parse_ctx *c, const json_t *obj, const char *key, uint64_t min, uint64_t max,
                     uint64_t *out)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v) return 0;
-    size_t at = push(c, key);
-    int rc = 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) < min ||
-        (uint64_t)json_integer_value(v) > max)
-        rc = FAIL(c, "\"%s\" must be an integer from %llu to %llu", key, (unsigned long long)min,
-                  (unsigned long long)max);
-    else
-        *out = (uint64_t)json_integer_value(v);
-    pop(c, at);
-    return rc;
+    return colony__gw_parse_uint(&c->at, obj, key, min, max, out);
 }
 
 static int get_bool(parse_ctx *c, const json_t *obj, const char *key, int *out)
@@ -149,21 +121,7 @@ static int get_bool(parse_ctx *c, const json_t *obj, const char *key, int *out)
 /* A duration: a number of milliseconds or a string "250ms", "5s", "1m". */
 static int get_duration(parse_ctx *c, const json_t *obj, const char *key, uint64_t *out)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v) return 0;
-    size_t at = push(c, key);
-    int64_t ms = -1;
-    if (json_is_integer(v))
-        ms = json_integer_value(v);
-    else if (json_is_string(v) && colony_config_parse_duration(json_string_value(v), &ms) != 0)
-        ms = -1;
-    int rc = 0;
-    if (ms <= 0 || ms > 86400000)
-        rc = FAIL(c, "\"%s\" must be a duration from 1ms to 24h (\"250ms\", \"5s\", or ms)", key);
-    else
-        *out = (uint64_t)ms;
-    pop(c, at);
-    return rc;
+    return colony__gw_parse_interval(&c->at, obj, key, out);
 }
 
 /* ---- upstreams ------------------------------------------------------ */
@@ -277,7 +235,7 @@ static int parse_upstream(parse_ctx *c, const char *name, const json_t *obj, gw_
     u->max_ejection_percent = 10;
     colony__gw_active_health_init(&u->active);
     colony__gw_breaker_init(&u->breaker);
-    gw_conf_at where = {c->doc, c->err, c->path, sizeof(c->path)};
+    gw_parse *where = &c->at;
     if (!json_is_object(obj)) return FAIL(c, "an upstream must be an object");
     int rc = only_keys(c, obj, keys);
     if (!rc) rc = parse_strategy(c, obj, u);
@@ -306,13 +264,13 @@ static int parse_upstream(parse_ctx *c, const char *name, const json_t *obj, gw_
         if (!rc) rc = get_duration(c, health, "base_ejection", &u->base_ejection_ms);
         if (!rc) rc = get_uint(c, health, "max_ejection_percent", 0, 100, &percent);
         json_t *active = json_object_get(health, "active");
-        if (!rc && active) rc = colony__gw_parse_active_health(&where, active, &u->active);
+        if (!rc && active) rc = colony__gw_parse_active_health(where, active, &u->active);
         u->consecutive_failures = (uint32_t)failures;
         u->max_ejection_percent = (uint32_t)percent;
         pop(c, at);
     }
     json_t *breaker = json_object_get(obj, "breaker");
-    if (!rc && breaker) rc = colony__gw_parse_breaker(&where, breaker, &u->breaker);
+    if (!rc && breaker) rc = colony__gw_parse_breaker(where, breaker, &u->breaker);
     return rc;
 }
 
@@ -578,16 +536,16 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
     if (!rc && t) rc = parse_timeouts(c, t, r);
     json_t *retries = json_object_get(obj, "retries");
     if (!rc && retries) rc = parse_retries(c, retries, r);
-    if (!rc) rc = colony__gw_access_parse(c->doc, c->err, c->path, obj, &r->access);
+    if (!rc) rc = colony__gw_access_parse(&c->at, obj, &r->access);
     if (!rc) rc = parse_rate_limit(c, json_object_get(obj, "rate_limit"), &r->rate_limit);
-    gw_conf_at where = {c->doc, c->err, c->path, sizeof(c->path)};
+    gw_parse *where = &c->at;
     colony__gw_retry_budget_init(&r->retry_budget);
     json_t *budget = json_object_get(obj, "retry_budget");
-    if (!rc && budget) rc = colony__gw_parse_retry_budget(&where, budget, &r->retry_budget);
+    if (!rc && budget) rc = colony__gw_parse_retry_budget(where, budget, &r->retry_budget);
     json_t *req_h = json_object_get(obj, "request_headers");
-    if (!rc && req_h) rc = colony__gw_parse_header_ops(&where, req_h, 1, &r->request_headers);
+    if (!rc && req_h) rc = colony__gw_parse_header_ops(where, req_h, 1, &r->request_headers);
     json_t *res_h = json_object_get(obj, "response_headers");
-    if (!rc && res_h) rc = colony__gw_parse_header_ops(&where, res_h, 0, &r->response_headers);
+    if (!rc && res_h) rc = colony__gw_parse_header_ops(where, res_h, 0, &r->response_headers);
     if (!rc) {
         char reason[200];
         int crc = colony__gw_route_compile(rt, reason, sizeof(reason));
@@ -662,6 +620,7 @@ int colony__gw_config_build(const colony_json_doc *doc, gw_config **out, colony_
 {
     *out = NULL;
     parse_ctx c = {.doc = doc, .err = err};
+    c.at = (gw_parse){doc, err, c.path, sizeof(c.path)};
     json_t *root = colony_json_doc_root(doc);
     if (!json_is_object(root)) return FAIL(&c, "the routes file is a JSON object");
     static const char *const keys[] = {"routes", "upstreams", "rate_limit", NULL};

@@ -7,83 +7,10 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 
-#define FAIL(at, ...)     colony_json_doc_error((at)->doc, (at)->err, (at)->path, __VA_ARGS__)
+#define FAIL(at, ...)     colony__gw_parse_fail((at), NULL, __VA_ARGS__)
 #define GW_MAX_HEADER_OPS 32
 
-static size_t push(gw_conf_at *at, const char *key)
-{
-    size_t len = strlen(at->path);
-    snprintf(at->path + len, at->path_size - len, "%s%s", len ? "." : "", key);
-    return len;
-}
-
-static void pop(gw_conf_at *at, size_t len)
-{
-    at->path[len] = '\0';
-}
-
-static int nomem(gw_conf_at *at)
-{
-    FAIL(at, "out of memory");
-    return COLONY_ENOMEM;
-}
-
-static int only_keys(gw_conf_at *at, const json_t *obj, const char *const *allowed)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        int known = 0;
-        for (const char *const *a = allowed; *a && !known; a++)
-            known = strcmp(*a, key) == 0;
-        if (!known) {
-            size_t len = push(at, key);
-            int rc = FAIL(at, "unknown key \"%s\"", key);
-            pop(at, len);
-            return rc;
-        }
-    }
-    return 0;
-}
-
-static int get_uint(gw_conf_at *at, const json_t *obj, const char *key, uint64_t min, uint64_t max,
-                    uint64_t *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v) return 0;
-    size_t len = push(at, key);
-    int rc = 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) < min ||
-        (uint64_t)json_integer_value(v) > max)
-        rc = FAIL(at, "\"%s\" must be an integer from %llu to %llu", key, (unsigned long long)min,
-                  (unsigned long long)max);
-    else
-        *out = (uint64_t)json_integer_value(v);
-    pop(at, len);
-    return rc;
-}
-
-static int get_duration(gw_conf_at *at, const json_t *obj, const char *key, uint64_t *out)
-{
-    json_t *v = json_object_get(obj, key);
-    if (!v) return 0;
-    size_t len = push(at, key);
-    int64_t ms = -1;
-    if (json_is_integer(v))
-        ms = json_integer_value(v);
-    else if (json_is_string(v) && colony_config_parse_duration(json_string_value(v), &ms) != 0)
-        ms = -1;
-    int rc = 0;
-    if (ms <= 0 || ms > 86400000)
-        rc = FAIL(at, "\"%s\" must be a duration from 1ms to 24h (\"250ms\", \"5s\", or ms)", key);
-    else
-        *out = (uint64_t)ms;
-    pop(at, len);
-    return rc;
-}
-
-static int must_be_object(gw_conf_at *at, const json_t *obj, const char *what)
+static int must_be_object(gw_parse *at, const json_t *obj, const char *what)
 {
     return json_is_object(obj) ? 0 : FAIL(at, "\"%s\" must be an object", what);
 }
@@ -99,37 +26,38 @@ void colony__gw_active_health_init(gw_active_health *a)
     a->unhealthy_threshold = 2;
 }
 
-int colony__gw_parse_active_health(gw_conf_at *at, const json_t *obj, gw_active_health *out)
+int colony__gw_parse_active_health(gw_parse *at, const json_t *obj, gw_active_health *out)
 {
     static const char *const keys[] = {
         "path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", NULL};
-    size_t len = push(at, "active");
+    size_t len = colony__gw_parse_push(at, "active");
     uint64_t healthy = out->healthy_threshold, unhealthy = out->unhealthy_threshold;
     int rc = must_be_object(at, obj, "active");
-    if (!rc) rc = only_keys(at, obj, keys);
+    if (!rc) rc = colony__gw_parse_only(at, obj, keys);
     json_t *path = json_object_get(obj, "path");
     if (!rc && !path) rc = FAIL(at, "\"path\" is required");
     if (!rc) {
-        size_t len_p = push(at, "path");
+        size_t len_p = colony__gw_parse_push(at, "path");
         const char *p = json_string_value(path);
         if (!p || p[0] != '/' || strlen(p) != json_string_length(path) || strpbrk(p, " \t\r\n#"))
             rc = FAIL(at, "\"path\" must be a path starting with \"/\" (a query is allowed)");
         else if (!(out->path = colony__strdup(p)))
-            rc = nomem(at);
-        pop(at, len_p);
+            rc = colony__gw_parse_fail(at, NULL, "out of memory");
+        colony__gw_parse_pop(at, len_p);
     }
-    if (!rc) rc = get_duration(at, obj, "interval", &out->interval_ms);
-    if (!rc) rc = get_duration(at, obj, "timeout", &out->timeout_ms);
-    if (!rc) rc = get_uint(at, obj, "healthy_threshold", 1, 100, &healthy);
-    if (!rc) rc = get_uint(at, obj, "unhealthy_threshold", 1, 100, &unhealthy);
+    if (!rc) rc = colony__gw_parse_interval(at, obj, "interval", &out->interval_ms);
+    if (!rc) rc = colony__gw_parse_interval(at, obj, "timeout", &out->timeout_ms);
+    if (!rc) rc = colony__gw_parse_uint(at, obj, "healthy_threshold", 1, 100, &healthy);
+    if (!rc) rc = colony__gw_parse_uint(at, obj, "unhealthy_threshold", 1, 100, &unhealthy);
     out->healthy_threshold = (uint32_t)healthy;
     out->unhealthy_threshold = (uint32_t)unhealthy;
     if (!rc && out->timeout_ms > out->interval_ms) {
-        size_t len_t = json_object_get(obj, "timeout") ? push(at, "timeout") : strlen(at->path);
+        size_t len_t = json_object_get(obj, "timeout") ? colony__gw_parse_push(at, "timeout")
+                                                       : strlen(at->path);
         rc = FAIL(at, "\"timeout\" must not be longer than \"interval\"");
-        pop(at, len_t);
+        colony__gw_parse_pop(at, len_t);
     }
-    pop(at, len);
+    colony__gw_parse_pop(at, len);
     return rc;
 }
 
@@ -152,41 +80,42 @@ void colony__gw_breaker_init(gw_breaker_conf *b)
     b->half_open_calls = 5;
 }
 
-int colony__gw_parse_breaker(gw_conf_at *at, const json_t *obj, gw_breaker_conf *out)
+int colony__gw_parse_breaker(gw_parse *at, const json_t *obj, gw_breaker_conf *out)
 {
     static const char *const keys[] = {"failure_ratio", "min_calls",       "open_for", "window",
                                        "window_calls",  "half_open_calls", NULL};
-    size_t len = push(at, "breaker");
+    size_t len = colony__gw_parse_push(at, "breaker");
     uint64_t min_calls = out->min_calls, window_calls = out->window_calls,
              trials = out->half_open_calls;
     int rc = must_be_object(at, obj, "breaker");
-    if (!rc) rc = only_keys(at, obj, keys);
+    if (!rc) rc = colony__gw_parse_only(at, obj, keys);
     json_t *ratio = json_object_get(obj, "failure_ratio");
     if (!rc && ratio) {
-        size_t len_r = push(at, "failure_ratio");
+        size_t len_r = colony__gw_parse_push(at, "failure_ratio");
         double r = json_number_value(ratio);
         if (!json_is_number(ratio) || r <= 0 || r > 1)
             rc = FAIL(at, "\"failure_ratio\" must be a number above 0 and at most 1");
         else
             out->failure_percent = (unsigned)(r * 100 + 0.5) ? (unsigned)(r * 100 + 0.5) : 1;
-        pop(at, len_r);
+        colony__gw_parse_pop(at, len_r);
     }
-    if (!rc) rc = get_uint(at, obj, "min_calls", 1, 100000, &min_calls);
-    if (!rc) rc = get_duration(at, obj, "open_for", &out->open_ms);
-    if (!rc) rc = get_duration(at, obj, "window", &out->window_ms);
-    if (!rc) rc = get_uint(at, obj, "window_calls", 1, 100000, &window_calls);
-    if (!rc) rc = get_uint(at, obj, "half_open_calls", 1, 1000, &trials);
+    if (!rc) rc = colony__gw_parse_uint(at, obj, "min_calls", 1, 100000, &min_calls);
+    if (!rc) rc = colony__gw_parse_interval(at, obj, "open_for", &out->open_ms);
+    if (!rc) rc = colony__gw_parse_interval(at, obj, "window", &out->window_ms);
+    if (!rc) rc = colony__gw_parse_uint(at, obj, "window_calls", 1, 100000, &window_calls);
+    if (!rc) rc = colony__gw_parse_uint(at, obj, "half_open_calls", 1, 1000, &trials);
     out->min_calls = (unsigned)min_calls;
     out->window_calls = (unsigned)window_calls;
     out->half_open_calls = (unsigned)trials;
     if (!rc && out->min_calls > out->window_calls) {
-        size_t len_m = json_object_get(obj, "min_calls") ? push(at, "min_calls") : strlen(at->path);
+        size_t len_m = json_object_get(obj, "min_calls") ? colony__gw_parse_push(at, "min_calls")
+                                                         : strlen(at->path);
         rc = FAIL(at, "\"min_calls\" (%u) cannot exceed \"window_calls\" (%u): it would never trip",
                   out->min_calls, out->window_calls);
-        pop(at, len_m);
+        colony__gw_parse_pop(at, len_m);
     }
     out->enabled = rc == 0;
-    pop(at, len);
+    colony__gw_parse_pop(at, len);
     return rc;
 }
 
@@ -199,24 +128,24 @@ void colony__gw_retry_budget_init(gw_retry_budget_conf *r)
     r->window_ms = 10000;
 }
 
-int colony__gw_parse_retry_budget(gw_conf_at *at, const json_t *obj, gw_retry_budget_conf *out)
+int colony__gw_parse_retry_budget(gw_parse *at, const json_t *obj, gw_retry_budget_conf *out)
 {
     static const char *const keys[] = {"percent", "min_per_sec", "window", NULL};
-    size_t len = push(at, "retry_budget");
+    size_t len = colony__gw_parse_push(at, "retry_budget");
     uint64_t percent = out->percent, floor = out->min_per_sec;
     int rc = must_be_object(at, obj, "retry_budget");
-    if (!rc) rc = only_keys(at, obj, keys);
-    if (!rc) rc = get_uint(at, obj, "percent", 0, 1000, &percent);
-    if (!rc) rc = get_uint(at, obj, "min_per_sec", 0, 100000, &floor);
-    if (!rc) rc = get_duration(at, obj, "window", &out->window_ms);
+    if (!rc) rc = colony__gw_parse_only(at, obj, keys);
+    if (!rc) rc = colony__gw_parse_uint(at, obj, "percent", 0, 1000, &percent);
+    if (!rc) rc = colony__gw_parse_uint(at, obj, "min_per_sec", 0, 100000, &floor);
+    if (!rc) rc = colony__gw_parse_interval(at, obj, "window", &out->window_ms);
     if (!rc && out->window_ms < 10) {
-        size_t len_w = push(at, "window");
+        size_t len_w = colony__gw_parse_push(at, "window");
         rc = FAIL(at, "\"window\" must be at least 10ms");
-        pop(at, len_w);
+        colony__gw_parse_pop(at, len_w);
     }
     out->percent = (unsigned)percent;
     out->min_per_sec = (unsigned)floor;
-    pop(at, len);
+    colony__gw_parse_pop(at, len);
     return rc;
 }
 
@@ -245,23 +174,23 @@ static const char *refused_name(const char *name, int request, int removing)
     return NULL;
 }
 
-static int parse_pairs(gw_conf_at *at, const json_t *obj, const char *key, int request, char ***out,
+static int parse_pairs(gw_parse *at, const json_t *obj, const char *key, int request, char ***out,
                        size_t *n)
 {
     json_t *v = json_object_get(obj, key);
     if (!v) return 0;
-    size_t len = push(at, key);
+    size_t len = colony__gw_parse_push(at, key);
     int rc = 0;
     if (!json_is_object(v) || json_object_size(v) == 0 || json_object_size(v) > GW_MAX_HEADER_OPS)
         rc = FAIL(at, "\"%s\" must be an object of 1 to %d \"Header-Name\": \"value\"", key,
                   GW_MAX_HEADER_OPS);
     else if (!(*out = colony__calloc(2 * json_object_size(v), sizeof(char *))))
-        rc = nomem(at);
+        rc = colony__gw_parse_fail(at, NULL, "out of memory");
     const char *name;
     json_t *value;
     if (!rc) json_object_foreach(v, name, value)
         {
-            size_t len_h = push(at, name);
+            size_t len_h = colony__gw_parse_push(at, name);
             const char *why = name[0] ? refused_name(name, request, 0) : "is empty";
             const char *s = json_string_value(value);
             if (why)
@@ -270,52 +199,52 @@ static int parse_pairs(gw_conf_at *at, const json_t *obj, const char *key, int r
                 rc = FAIL(at, "a header value must be a string on one line");
             else if (!((*out)[2 * *n] = colony__strdup(name)) ||
                      !((*out)[2 * *n + 1] = colony__strdup(s)))
-                rc = nomem(at);
+                rc = colony__gw_parse_fail(at, NULL, "out of memory");
             (*n)++;
-            pop(at, len_h);
+            colony__gw_parse_pop(at, len_h);
             if (rc) break;
         }
-    pop(at, len);
+    colony__gw_parse_pop(at, len);
     return rc;
 }
 
-static int parse_remove(gw_conf_at *at, const json_t *obj, int request, gw_header_ops *out)
+static int parse_remove(gw_parse *at, const json_t *obj, int request, gw_header_ops *out)
 {
     json_t *v = json_object_get(obj, "remove");
     if (!v) return 0;
-    size_t len = push(at, "remove");
+    size_t len = colony__gw_parse_push(at, "remove");
     int rc = 0;
     if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > GW_MAX_HEADER_OPS)
         rc = FAIL(at, "\"remove\" must be an array of 1 to %d header names", GW_MAX_HEADER_OPS);
     else if (!(out->remove = colony__calloc(json_array_size(v), sizeof(char *))))
-        rc = nomem(at);
+        rc = colony__gw_parse_fail(at, NULL, "out of memory");
     for (size_t i = 0; !rc && i < json_array_size(v); i++) {
         char idx[24];
         snprintf(idx, sizeof(idx), "%zu", i);
-        size_t len_i = push(at, idx);
+        size_t len_i = colony__gw_parse_push(at, idx);
         const char *name = json_string_value(json_array_get(v, i));
         const char *why = !name || !name[0] ? "is not a name" : refused_name(name, request, 1);
         if (why)
             rc = FAIL(at, "header \"%s\" %s", name ? name : "", why);
         else if (!(out->remove[out->nremove++] = colony__strdup(name)))
-            rc = nomem(at);
-        pop(at, len_i);
+            rc = colony__gw_parse_fail(at, NULL, "out of memory");
+        colony__gw_parse_pop(at, len_i);
     }
-    pop(at, len);
+    colony__gw_parse_pop(at, len);
     return rc;
 }
 
-int colony__gw_parse_header_ops(gw_conf_at *at, const json_t *obj, int request, gw_header_ops *out)
+int colony__gw_parse_header_ops(gw_parse *at, const json_t *obj, int request, gw_header_ops *out)
 {
     static const char *const keys[] = {"set", "add", "remove", NULL};
     const char *what = request ? "request_headers" : "response_headers";
-    size_t len = push(at, what);
+    size_t len = colony__gw_parse_push(at, what);
     int rc = must_be_object(at, obj, what);
-    if (!rc) rc = only_keys(at, obj, keys);
+    if (!rc) rc = colony__gw_parse_only(at, obj, keys);
     if (!rc) rc = parse_pairs(at, obj, "set", request, &out->set, &out->nset);
     if (!rc) rc = parse_pairs(at, obj, "add", request, &out->add, &out->nadd);
     if (!rc) rc = parse_remove(at, obj, request, out);
-    pop(at, len);
+    colony__gw_parse_pop(at, len);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "colony/config.h"
+#include "gateway/parse.h"
 
 /* "health": {"active": {...}}: one HTTP probe per instance. */
 typedef struct gw_active_health {
@@ -42,26 +43,17 @@ typedef struct gw_header_ops {
     size_t nremove;
 } gw_header_ops;
 
-/* Where a parser reports: the doc, the error and the dotted path of the value
- * being read (config.c's buffer; restored on return). */
-typedef struct gw_conf_at {
-    const colony_json_doc *doc;
-    colony_config_error *err;
-    char *path;
-    size_t path_size;
-} gw_conf_at;
-
 void colony__gw_active_health_init(gw_active_health *a);
 void colony__gw_breaker_init(gw_breaker_conf *b);
 void colony__gw_retry_budget_init(gw_retry_budget_conf *r);
 
 /* Each parses the value of its key (obj, at path "...key"), 0 or COLONY_EINVAL /
  * COLONY_ENOMEM with at->err filled. */
-int colony__gw_parse_active_health(gw_conf_at *at, const json_t *obj, gw_active_health *out);
-int colony__gw_parse_breaker(gw_conf_at *at, const json_t *obj, gw_breaker_conf *out);
-int colony__gw_parse_retry_budget(gw_conf_at *at, const json_t *obj, gw_retry_budget_conf *out);
+int colony__gw_parse_active_health(gw_parse *at, const json_t *obj, gw_active_health *out);
+int colony__gw_parse_breaker(gw_parse *at, const json_t *obj, gw_breaker_conf *out);
+int colony__gw_parse_retry_budget(gw_parse *at, const json_t *obj, gw_retry_budget_conf *out);
 /* request 1 for "request_headers", 0 for "response_headers". */
-int colony__gw_parse_header_ops(gw_conf_at *at, const json_t *obj, int request, gw_header_ops *out);
+int colony__gw_parse_header_ops(gw_parse *at, const json_t *obj, int request, gw_header_ops *out);
 
 void colony__gw_active_health_clear(gw_active_health *a);
 void colony__gw_header_ops_clear(gw_header_ops *h);

@@ -8,6 +8,7 @@
 #include "colony/log.h"
 #include "colony/ratelimit.h"
 #include "core/alloc.h"
+#include "gateway/parse.h"
 #include "gateway/ratelimit_redis.h"
 
 #define GW_RL_MAX_LIMIT 1000000u
@@ -15,28 +16,6 @@
 #define GW_RL_MAX_SCALE 1000000u
 
 /* ---- the "rate_limit" object ------------------------------------------ */
-
-typedef struct rl_parse {
-    const colony_json_doc *doc;
-    colony_config_error *err;
-    char *path;
-    size_t size;
-} rl_parse;
-
-static size_t rl_push(rl_parse *p, const char *key)
-{
-    size_t len = strlen(p->path);
-    snprintf(p->path + len, p->size - len, "%s%s", len ? "." : "", key);
-    return len;
-}
-
-static int rl_fail_at(rl_parse *p, const char *key, const char *reason)
-{
-    size_t at = key ? rl_push(p, key) : strlen(p->path);
-    int rc = colony_json_doc_error(p->doc, p->err, p->path, "%s", reason);
-    p->path[at] = '\0';
-    return rc;
-}
 
 /* "redis://host[:port]" (6379 by default); no password or database yet. */
 static int parse_redis_url(const char *url, char *host, size_t host_size, int *port)
@@ -61,7 +40,7 @@ static int parse_redis_url(const char *url, char *host, size_t host_size, int *p
     return 0;
 }
 
-static int parse_key(rl_parse *p, const json_t *v, gw_ratelimit_conf *c)
+static int parse_key(gw_parse *p, const json_t *v, gw_ratelimit_conf *c)
 {
     const char *s = json_string_value(v);
     if (s && strcmp(s, "ip") == 0) {
@@ -72,20 +51,22 @@ static int parse_key(rl_parse *p, const json_t *v, gw_ratelimit_conf *c)
         for (const char *h = s + 7; *h; h++)
             if (!(*h == '-' || *h == '_' || (*h >= '0' && *h <= '9') ||
                   ((*h | 0x20) >= 'a' && (*h | 0x20) <= 'z')))
-                return rl_fail_at(p, "key", "\"key\": the header name has a bad character");
+                return colony__gw_parse_fail(p, "key", "%s",
+                                             "\"key\": the header name has a bad character");
         c->key = GW_RL_KEY_HEADER;
         if (!(c->key_header = colony__strdup(s + 7))) return COLONY_ENOMEM;
         return 0;
     }
     if (s && strcmp(s, "jwt:sub") == 0)
-        return rl_fail_at(p, "key",
-                          "\"key\": \"jwt:sub\" needs the gateway's JWT authentication (the "
-                          "X-User-ID it sets), which is not built yet; use \"ip\" or "
-                          "\"header:NAME\"");
-    return rl_fail_at(p, "key", "\"key\" must be \"ip\" or \"header:NAME\"");
+        return colony__gw_parse_fail(
+            p, "key", "%s",
+            "\"key\": \"jwt:sub\" needs the gateway's JWT authentication (the "
+            "X-User-ID it sets), which is not built yet; use \"ip\" or "
+            "\"header:NAME\"");
+    return colony__gw_parse_fail(p, "key", "%s", "\"key\" must be \"ip\" or \"header:NAME\"");
 }
 
-static int parse_uint(rl_parse *p, const json_t *obj, const char *key, uint32_t *out)
+static int parse_uint(gw_parse *p, const json_t *obj, const char *key, uint32_t *out)
 {
     json_t *v = json_object_get(obj, key);
     if (!v) return 0;
@@ -94,49 +75,42 @@ static int parse_uint(rl_parse *p, const json_t *obj, const char *key, uint32_t 
         char reason[96];
         snprintf(reason, sizeof(reason), "\"%s\" must be an integer from 1 to %u", key,
                  GW_RL_MAX_LIMIT);
-        return rl_fail_at(p, key, reason);
+        return colony__gw_parse_fail(p, key, "%s", reason);
     }
     *out = (uint32_t)json_integer_value(v);
     return 0;
 }
 
-static int parse_conf(rl_parse *p, const json_t *obj, const char *redis_seen, gw_ratelimit_conf *c)
+static int parse_conf(gw_parse *p, const json_t *obj, const char *redis_seen, gw_ratelimit_conf *c)
 {
     static const char *const keys[] = {"limit", "window",        "key", "burst",
                                        "redis", "redis_failure", NULL};
     if (!json_is_object(obj))
-        return rl_fail_at(p, NULL,
-                          "\"rate_limit\" must be an object: {\"limit\": n, \"window\": "
-                          "\"15m\", ...}");
-    const char *name;
+        return colony__gw_parse_fail(p, NULL, "%s",
+                                     "\"rate_limit\" must be an object: {\"limit\": n, \"window\": "
+                                     "\"15m\", ...}");
+    int rc = colony__gw_parse_only(p, obj, keys);
+    if (rc) return rc;
     json_t *v;
-    json_object_foreach((json_t *)obj, name, v)
-    {
-        int known = 0;
-        for (const char *const *k = keys; *k && !known; k++)
-            known = strcmp(*k, name) == 0;
-        if (!known) {
-            char reason[96];
-            snprintf(reason, sizeof(reason), "unknown key \"%.60s\"", name);
-            return rl_fail_at(p, name, reason);
-        }
-    }
-    if (!json_object_get(obj, "limit")) return rl_fail_at(p, NULL, "\"limit\" is required");
-    int rc = parse_uint(p, obj, "limit", &c->limit);
+    if (!json_object_get(obj, "limit"))
+        return colony__gw_parse_fail(p, NULL, "%s", "\"limit\" is required");
+    rc = parse_uint(p, obj, "limit", &c->limit);
     if (rc) return rc;
     c->burst = c->limit;
     if ((rc = parse_uint(p, obj, "burst", &c->burst))) return rc;
     v = json_object_get(obj, "window");
     int64_t ms = -1;
-    if (!v) return rl_fail_at(p, NULL, "\"window\" is required (\"1s\", \"15m\", or ms)");
+    if (!v)
+        return colony__gw_parse_fail(p, NULL, "%s",
+                                     "\"window\" is required (\"1s\", \"15m\", or ms)");
     if (json_is_integer(v))
         ms = json_integer_value(v);
     else if (!json_is_string(v) || colony_config_parse_duration(json_string_value(v), &ms) != 0)
         ms = -1;
     if (ms <= 0 || ms > 86400000)
-        return rl_fail_at(p, "window",
-                          "\"window\" must be a duration from 1ms to 24h (\"1s\", "
-                          "\"15m\", or ms)");
+        return colony__gw_parse_fail(p, "window", "%s",
+                                     "\"window\" must be a duration from 1ms to 24h (\"1s\", "
+                                     "\"15m\", or ms)");
     c->window_ms = (uint64_t)ms;
     v = json_object_get(obj, "key");
     if (v && (rc = parse_key(p, v, c))) return rc;
@@ -145,13 +119,13 @@ static int parse_conf(rl_parse *p, const json_t *obj, const char *redis_seen, gw
         char host[256];
         if (!json_is_string(v) ||
             parse_redis_url(json_string_value(v), host, sizeof(host), &c->redis_port) != 0)
-            return rl_fail_at(p, "redis",
-                              "\"redis\" must be redis://host:port (no password or "
-                              "database yet)");
+            return colony__gw_parse_fail(p, "redis", "%s",
+                                         "\"redis\" must be redis://host:port (no password or "
+                                         "database yet)");
         if (redis_seen && strcmp(redis_seen, json_string_value(v)) != 0)
-            return rl_fail_at(p, "redis",
-                              "the gateway uses one Redis: every \"redis\" of the "
-                              "file must be the same URL");
+            return colony__gw_parse_fail(p, "redis", "%s",
+                                         "the gateway uses one Redis: every \"redis\" of the "
+                                         "file must be the same URL");
         if (!(c->redis = colony__strdup(json_string_value(v))) ||
             !(c->redis_host = colony__strdup(host)))
             return COLONY_ENOMEM;
@@ -160,10 +134,12 @@ static int parse_conf(rl_parse *p, const json_t *obj, const char *redis_seen, gw
     if (v) {
         const char *s = json_string_value(v);
         if (!s || (strcmp(s, "open") != 0 && strcmp(s, "closed") != 0))
-            return rl_fail_at(p, "redis_failure",
-                              "\"redis_failure\" must be \"open\" (local "
-                              "limits) or \"closed\" (503)");
-        if (!c->redis) return rl_fail_at(p, "redis_failure", "\"redis_failure\" needs \"redis\"");
+            return colony__gw_parse_fail(p, "redis_failure", "%s",
+                                         "\"redis_failure\" must be \"open\" (local "
+                                         "limits) or \"closed\" (503)");
+        if (!c->redis)
+            return colony__gw_parse_fail(p, "redis_failure", "%s",
+                                         "\"redis_failure\" needs \"redis\"");
         c->fail_closed = strcmp(s, "closed") == 0;
     }
     return 0;
@@ -173,8 +149,8 @@ int colony__gw_ratelimit_parse(const colony_json_doc *doc, colony_config_error *
                                size_t size, const void *obj, const char *redis_seen,
                                gw_ratelimit_conf **out)
 {
-    rl_parse p = {doc, err, path, size};
-    size_t at = rl_push(&p, "rate_limit");
+    gw_parse p = {doc, err, path, size};
+    size_t at = colony__gw_parse_push(&p, "rate_limit");
     gw_ratelimit_conf *c = colony__calloc(1, sizeof(*c));
     int rc = c ? parse_conf(&p, obj, redis_seen, c) : COLONY_ENOMEM;
     if (rc == COLONY_ENOMEM) colony_json_doc_error(doc, err, path, "out of memory");
