@@ -181,10 +181,14 @@ def log_tail(path, lines=15):
         return ""
 
 
-def run_wrk(url, duration, threads, connections, cpu, script):
-    """Runs wrk with a report script printing 'BENCH_JSON {...}'; returns it parsed."""
+def run_wrk(url, duration, threads, connections, cpu, script, headers=()):
+    """Runs wrk with a report script printing 'BENCH_JSON {...}'; returns it parsed.
+    headers: extra "Name: value" request headers."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}", "--latency", "-s",
-           script, url]
+           script]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(url)
     if cpu is not None:
         cmd = ["taskset", "-c", str(cpu)] + cmd
     limit = duration_seconds(duration) + 60
