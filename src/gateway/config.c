@@ -7,10 +7,10 @@
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "gateway/config_upstream.h"
 #include "gateway/parse.h"
 
 #define GW_MAX_ROUTES  10000
-#define GW_MAX_TARGETS 1000
 #define GW_MAX_SPLITS  16
 #define GW_MAX_RETRIES 10
 #define GW_MAX_WEIGHT  COLONY_BALANCE_MAX_WEIGHT
@@ -30,9 +30,7 @@ static size_t push(parse_ctx *c, const char *key)
 
 static size_t push_index(parse_ctx *c, size_t i)
 {
-    char key[24];
-    snprintf(key, sizeof(key), "%zu", i);
-    return push(c, key);
+    return colony__gw_parse_push_index(&c->at, i);
 }
 
 static void pop(parse_ctx *c, size_t len)
@@ -122,178 +120,6 @@ static int get_bool(parse_ctx *c, const json_t *obj, const char *key, int *out)
 static int get_duration(parse_ctx *c, const json_t *obj, const char *key, uint64_t *out)
 {
     return colony__gw_parse_interval(&c->at, obj, key, out);
-}
-
-/* ---- upstreams ------------------------------------------------------ */
-
-static const struct {
-    const char *name;
-    colony_balance_strategy strategy;
-} strategies[] = {
-    {"round_robin", COLONY_BALANCE_ROUND_ROBIN},
-    {"weighted_round_robin", COLONY_BALANCE_WEIGHTED_RR},
-    {"least_conn", COLONY_BALANCE_LEAST_CONN},
-    {"p2c", COLONY_BALANCE_P2C},
-    {"random", COLONY_BALANCE_RANDOM},
-    {"ip_hash", COLONY_BALANCE_IP_HASH},
-    {"consistent_hash", COLONY_BALANCE_RING_HASH},
-};
-
-static int parse_strategy(parse_ctx *c, const json_t *obj, gw_upstream *u)
-{
-    json_t *v = json_object_get(obj, "strategy");
-    u->strategy = COLONY_BALANCE_WEIGHTED_RR;
-    if (!v) return 0;
-    const char *name = json_string_value(v);
-    for (size_t i = 0; name && i < sizeof(strategies) / sizeof(strategies[0]); i++)
-        if (strcmp(name, strategies[i].name) == 0) {
-            u->strategy = strategies[i].strategy;
-            return 0;
-        }
-    size_t at = push(c, "strategy");
-    int rc = FAIL(c, "\"strategy\" must be one of round_robin, weighted_round_robin, "
-                     "least_conn, p2c, random, ip_hash, consistent_hash");
-    pop(c, at);
-    return rc;
-}
-
-/* "http://host:port" with nothing after the port: the route decides the path. */
-static int parse_target_url(parse_ctx *c, gw_target *t)
-{
-    const char *url = t->url;
-    if (strncmp(url, "http://", 7) != 0)
-        return FAIL(c, "\"url\" must be http://host:port (https upstreams are not supported yet)");
-    const char *host = url + 7;
-    size_t len = strlen(host);
-    while (len > 0 && host[len - 1] == '/')
-        len--;
-    const char *colon = NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (host[i] == '/' || host[i] == '?' || host[i] == '#' || host[i] == '@')
-            return FAIL(c, "\"url\" must be http://host:port, without a path");
-        if (host[i] == ':') colon = host + i;
-    }
-    if (!colon || colon == host || colon == host + len - 1)
-        return FAIL(c, "\"url\" must name a port: http://host:port");
-    long port = 0;
-    for (const char *p = colon + 1; p < host + len; p++) {
-        if (*p < '0' || *p > '9' || (port = port * 10 + (*p - '0')) > 65535)
-            return FAIL(c, "\"url\" has a bad port");
-    }
-    if (port == 0) return FAIL(c, "\"url\" has a bad port");
-    t->address = colony__strndup(host, len);
-    t->url[7 + len] = '\0'; /* drop trailing slashes */
-    return t->address ? 0 : nomem(c);
-}
-
-static int parse_targets(parse_ctx *c, const json_t *arr, gw_upstream *u)
-{
-    size_t at = push(c, "targets");
-    int rc = 0;
-    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > GW_MAX_TARGETS)
-        rc = FAIL(c, "\"targets\" must be an array of 1 to %d targets", GW_MAX_TARGETS);
-    else if (!(u->targets = colony__calloc(json_array_size(arr), sizeof(*u->targets))))
-        rc = nomem(c);
-    static const char *const keys[] = {"url", "weight", NULL};
-    for (size_t i = 0; !rc && i < json_array_size(arr); i++) {
-        json_t *t = json_array_get(arr, i);
-        size_t at_i = push_index(c, i);
-        gw_target *tg = &u->targets[u->ntargets++];
-        uint64_t weight = 1;
-        if (json_is_string(t)) {
-            if (!(tg->url = colony__strdup(json_string_value(t)))) rc = nomem(c);
-        } else if (!json_is_object(t)) {
-            rc = FAIL(c, "a target is \"http://host:port\" or {\"url\": ..., \"weight\": n}");
-        } else if (!(rc = only_keys(c, t, keys)) && !(rc = get_string(c, t, "url", &tg->url, 1))) {
-            rc = get_uint(c, t, "weight", 1, GW_MAX_WEIGHT, &weight);
-        }
-        tg->weight = (uint32_t)weight;
-        if (!rc) {
-            size_t at_url = json_is_object(t) ? push(c, "url") : strlen(c->path);
-            rc = parse_target_url(c, tg);
-            pop(c, at_url);
-        }
-        for (size_t j = 0; !rc && j + 1 < u->ntargets; j++)
-            if (strcmp(u->targets[j].address, tg->address) == 0)
-                rc = FAIL(c, "target %s is listed twice", tg->url);
-        pop(c, at_i);
-    }
-    pop(c, at);
-    return rc;
-}
-
-static int parse_upstream(parse_ctx *c, const char *name, const json_t *obj, gw_upstream *u)
-{
-    static const char *const keys[] = {"targets",  "service",     "tag",
-                                       "strategy", "hash_header", "hash_cookie",
-                                       "health",   "breaker",     NULL};
-    static const char *const health_keys[] = {"consecutive_failures", "base_ejection",
-                                              "max_ejection_percent", "active", NULL};
-    if (!(u->name = colony__strdup(name))) return nomem(c);
-    u->consecutive_failures = 5; /* Envoy's outlier defaults */
-    u->base_ejection_ms = 30000;
-    u->max_ejection_percent = 10;
-    colony__gw_active_health_init(&u->active);
-    colony__gw_breaker_init(&u->breaker);
-    gw_parse *where = &c->at;
-    if (!json_is_object(obj)) return FAIL(c, "an upstream must be an object");
-    int rc = only_keys(c, obj, keys);
-    if (!rc) rc = parse_strategy(c, obj, u);
-    if (!rc) rc = get_string(c, obj, "service", &u->service, 0);
-    if (!rc) rc = get_string(c, obj, "tag", &u->tag, 0);
-    if (!rc) rc = get_string(c, obj, "hash_header", &u->hash_header, 0);
-    if (!rc) rc = get_string(c, obj, "hash_cookie", &u->hash_cookie, 0);
-    json_t *targets = json_object_get(obj, "targets");
-    if (!rc && targets) rc = parse_targets(c, targets, u);
-    if (!rc && !targets == !u->service)
-        rc = FAIL(c, "an upstream has either \"targets\" or \"service\"");
-    if (!rc && u->tag && !u->service) rc = FAIL(c, "\"tag\" filters a \"service\" upstream");
-    if (!rc && u->hash_header && u->hash_cookie)
-        rc = FAIL(c, "hash on \"hash_header\" or \"hash_cookie\", not both");
-    if (!rc && (u->hash_header || u->hash_cookie) && u->strategy != COLONY_BALANCE_RING_HASH &&
-        u->strategy != COLONY_BALANCE_IP_HASH)
-        rc =
-            FAIL(c, "\"hash_header\" and \"hash_cookie\" need strategy consistent_hash or ip_hash");
-    json_t *health = json_object_get(obj, "health");
-    if (!rc && health) {
-        size_t at = push(c, "health");
-        uint64_t failures = u->consecutive_failures, percent = u->max_ejection_percent;
-        if (!json_is_object(health)) rc = FAIL(c, "\"health\" must be an object");
-        if (!rc) rc = only_keys(c, health, health_keys);
-        if (!rc) rc = get_uint(c, health, "consecutive_failures", 0, 1000, &failures);
-        if (!rc) rc = get_duration(c, health, "base_ejection", &u->base_ejection_ms);
-        if (!rc) rc = get_uint(c, health, "max_ejection_percent", 0, 100, &percent);
-        json_t *active = json_object_get(health, "active");
-        if (!rc && active) rc = colony__gw_parse_active_health(where, active, &u->active);
-        u->consecutive_failures = (uint32_t)failures;
-        u->max_ejection_percent = (uint32_t)percent;
-        pop(c, at);
-    }
-    json_t *breaker = json_object_get(obj, "breaker");
-    if (!rc && breaker) rc = colony__gw_parse_breaker(where, breaker, &u->breaker);
-    return rc;
-}
-
-static int parse_upstreams(parse_ctx *c, const json_t *obj)
-{
-    size_t at = push(c, "upstreams");
-    int rc = 0;
-    if (!json_is_object(obj))
-        rc = FAIL(c, "\"upstreams\" must be an object of name: upstream");
-    else if (json_object_size(obj) &&
-             !(c->cfg->upstreams = colony__calloc(json_object_size(obj), sizeof(gw_upstream))))
-        rc = nomem(c);
-    const char *name;
-    json_t *v;
-    if (!rc) json_object_foreach((json_t *)obj, name, v)
-        {
-            size_t at_u = push(c, name);
-            rc = parse_upstream(c, name, v, &c->cfg->upstreams[c->cfg->nupstreams++]);
-            pop(c, at_u);
-            if (rc) break;
-        }
-    pop(c, at);
-    return rc;
 }
 
 /* ---- routes --------------------------------------------------------- */
@@ -582,21 +408,6 @@ static int parse_routes(parse_ctx *c, const json_t *arr)
 
 /* ---- the config ----------------------------------------------------- */
 
-static void upstream_clear(gw_upstream *u)
-{
-    for (size_t i = 0; i < u->ntargets; i++) {
-        colony__free(u->targets[i].url);
-        colony__free(u->targets[i].address);
-    }
-    colony__free(u->targets);
-    colony__free(u->name);
-    colony__free(u->service);
-    colony__free(u->tag);
-    colony__free(u->hash_header);
-    colony__free(u->hash_cookie);
-    colony__gw_active_health_clear(&u->active);
-}
-
 static void config_free(gw_config *cfg)
 {
     for (size_t i = 0; i < cfg->nroutes; i++) {
@@ -611,7 +422,7 @@ static void config_free(gw_config *cfg)
     colony__free(cfg->routes);
     colony__free(cfg->table);
     for (size_t i = 0; i < cfg->nupstreams; i++)
-        upstream_clear(&cfg->upstreams[i]);
+        colony__gw_upstream_clear(&cfg->upstreams[i]);
     colony__free(cfg->upstreams);
     colony__free(cfg);
 }
@@ -629,7 +440,7 @@ int colony__gw_config_build(const colony_json_doc *doc, gw_config **out, colony_
     if (!(c.cfg = colony__calloc(1, sizeof(*c.cfg)))) return nomem(&c);
     c.cfg->refs = 1;
     json_t *upstreams = json_object_get(root, "upstreams");
-    if (upstreams) rc = parse_upstreams(&c, upstreams);
+    if (upstreams) rc = colony__gw_parse_upstreams(&c.at, upstreams, c.cfg);
     if (!rc) rc = parse_rate_limit(&c, json_object_get(root, "rate_limit"), &c.cfg->rate_limit);
     if (!rc) rc = parse_routes(&c, json_object_get(root, "routes"));
     if (rc) {

@@ -14,6 +14,13 @@ size_t colony__gw_parse_push(gw_parse *p, const char *key)
     return len;
 }
 
+size_t colony__gw_parse_push_index(gw_parse *p, size_t i)
+{
+    char key[24];
+    snprintf(key, sizeof(key), "%zu", i);
+    return colony__gw_parse_push(p, key);
+}
+
 void colony__gw_parse_pop(gw_parse *p, size_t len)
 {
     p->path[len] = '\0';

@@ -21,6 +21,8 @@ typedef struct gw_parse {
  * for pop. A path too long is cut: its error then names no line, never a
  * wrong one. */
 size_t colony__gw_parse_push(gw_parse *p, const char *key);
+/* Appends an array index: "routes.2". */
+size_t colony__gw_parse_push_index(gw_parse *p, size_t i);
 void colony__gw_parse_pop(gw_parse *p, size_t len);
 /* Fills the error at the path (or at path.key when key is set) and returns
  * COLONY_EINVAL, or COLONY_ENOMEM for the reason "out of memory". */
