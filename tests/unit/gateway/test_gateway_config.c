@@ -1,5 +1,6 @@
 /* The gateway's routes file: a full file builds; every mistake is refused with
  * its file, line, key and reason; quick routes go through the same checks. */
+#include "gateway_config_fixture.h"
 #include "test_support.h"
 #include <string.h>
 #include "colony/colony.h"
@@ -30,12 +31,7 @@ static const char *good =
 
 static int build(const char *text, gw_config **out, colony_config_error *err)
 {
-    colony_json_doc *doc;
-    int rc = colony_json_doc_parse("routes.json", text, strlen(text), &doc, err);
-    if (rc) return rc;
-    rc = colony__gw_config_build(doc, out, err);
-    colony_json_doc_free(doc);
-    return rc;
+    return gw_test_build(text, out, err);
 }
 
 static void a_full_file_builds(void **state)
@@ -87,20 +83,7 @@ static void a_full_file_builds(void **state)
  * the error's line and that its reason contains `reason`. */
 static void refused(const char *from, const char *to, int line, const char *key, const char *reason)
 {
-    const char *at = strstr(good, from);
-    if (!at) fail_msg("test bug: %s not in the file", from);
-    char text[4096];
-    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - good), good, to, at + strlen(from));
-    gw_config *cfg = (gw_config *)1;
-    colony_config_error err;
-    memset(&err, 0, sizeof(err));
-    int rc = build(text, &cfg, &err);
-    if (rc == 0) colony__gw_config_unref(cfg);
-    if (rc != COLONY_EINVAL) fail_msg("%s -> %s: expected a refusal, got %d", from, to, rc);
-    assert_null(cfg);
-    assert_string_equal(err.file, "routes.json");
-    if (err.line != line || strcmp(err.key, key) != 0 || !strstr(err.reason, reason))
-        fail_msg("%s -> %s: got %d %s: %s", from, to, err.line, err.key, err.reason);
+    gw_test_refused_in(good, from, to, line, key, reason);
 }
 
 static void mistakes_name_their_line(void **state)
@@ -210,24 +193,7 @@ static void quick_routes(void **state)
 static void allocation_failures(void **state)
 {
     (void)state;
-    long injected = 0;
-    for (long n = 0;; n++) {
-        colony__alloc_fail_after(n);
-        gw_config *cfg = NULL;
-        colony_config_error err;
-        int rc = build(good, &cfg, &err);
-        long failures = colony__alloc_failures();
-        colony__alloc_fail_reset();
-        injected += failures;
-        if (rc == 0) {
-            colony__gw_config_unref(cfg);
-            if (failures == 0) break;
-            continue;
-        }
-        assert_int_equal(rc, COLONY_ENOMEM);
-        assert_null(cfg);
-    }
-    assert_true(injected > 20);
+    assert_true(gw_test_allocation_failures(good) > 20);
 }
 
 int main(void)

@@ -2,6 +2,7 @@
  * budget and header transforms: a full file builds with every value where it
  * belongs, defaults apply, and each mistake is refused with its file, line,
  * key and reason. */
+#include "gateway_config_fixture.h"
 #include "test_support.h"
 #include <string.h>
 #include "colony/colony.h"
@@ -33,12 +34,7 @@ static const char *good =
 
 static int build(const char *text, gw_config **out, colony_config_error *err)
 {
-    colony_json_doc *doc;
-    int rc = colony_json_doc_parse("routes.json", text, strlen(text), &doc, err);
-    if (rc) return rc;
-    rc = colony__gw_config_build(doc, out, err);
-    colony_json_doc_free(doc);
-    return rc;
+    return gw_test_build(text, out, err);
 }
 
 static void every_key_lands(void **state)
@@ -86,28 +82,10 @@ static void every_key_lands(void **state)
 }
 
 /* Replaces from with to in base, builds it and checks the refusal. */
-static void refused_in(const char *base, const char *from, const char *to, int line,
-                       const char *key, const char *reason)
-{
-    const char *at = strstr(base, from);
-    if (!at) fail_msg("test bug: %s not in the file", from);
-    char text[4096];
-    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - base), base, to, at + strlen(from));
-    gw_config *cfg = (gw_config *)1;
-    colony_config_error err;
-    memset(&err, 0, sizeof(err));
-    int rc = build(text, &cfg, &err);
-    if (rc == 0) colony__gw_config_unref(cfg);
-    if (rc != COLONY_EINVAL) fail_msg("%s -> %s: expected a refusal, got %d", from, to, rc);
-    assert_null(cfg);
-    assert_string_equal(err.file, "routes.json");
-    if (err.line != line || strcmp(err.key, key) != 0 || !strstr(err.reason, reason))
-        fail_msg("%s -> %s: got %d %s: %s", from, to, err.line, err.key, err.reason);
-}
 
 static void refused(const char *from, const char *to, int line, const char *key, const char *reason)
 {
-    refused_in(good, from, to, line, key, reason);
+    gw_test_refused_in(good, from, to, line, key, reason);
 }
 
 static const char *small = "{\"upstreams\": {\"u\": {\"targets\": [\"http://a:1\"],\n"
@@ -118,14 +96,14 @@ static const char *small = "{\"upstreams\": {\"u\": {\"targets\": [\"http://a:1\
 static void not_objects(void **state)
 {
     (void)state;
-    refused_in(small, "\"active\": {\"path\": \"/h\"}", "\"active\": []", 2,
-               "upstreams.u.health.active", "must be an object");
-    refused_in(small, "\"breaker\": {}", "\"breaker\": true", 2, "upstreams.u.breaker",
-               "must be an object");
-    refused_in(small, "\"request_headers\": {}", "\"request_headers\": \"x\"", 4,
-               "routes.0.request_headers", "must be an object");
-    refused_in(small, "\"breaker\": {}", "\"retry_budget\": {}", 2, "upstreams.u.retry_budget",
-               "unknown key");
+    gw_test_refused_in(small, "\"active\": {\"path\": \"/h\"}", "\"active\": []", 2,
+                       "upstreams.u.health.active", "must be an object");
+    gw_test_refused_in(small, "\"breaker\": {}", "\"breaker\": true", 2, "upstreams.u.breaker",
+                       "must be an object");
+    gw_test_refused_in(small, "\"request_headers\": {}", "\"request_headers\": \"x\"", 4,
+                       "routes.0.request_headers", "must be an object");
+    gw_test_refused_in(small, "\"breaker\": {}", "\"retry_budget\": {}", 2,
+                       "upstreams.u.retry_budget", "unknown key");
 }
 
 static void health_mistakes(void **state)
@@ -201,24 +179,7 @@ static void budget_and_header_mistakes(void **state)
 static void allocation_failures(void **state)
 {
     (void)state;
-    long injected = 0;
-    for (long n = 0;; n++) {
-        colony__alloc_fail_after(n);
-        gw_config *cfg = NULL;
-        colony_config_error err;
-        int rc = build(good, &cfg, &err);
-        long failures = colony__alloc_failures();
-        colony__alloc_fail_reset();
-        injected += failures;
-        if (rc == 0) {
-            colony__gw_config_unref(cfg);
-            if (failures == 0) break;
-            continue;
-        }
-        assert_int_equal(rc, COLONY_ENOMEM);
-        assert_null(cfg);
-    }
-    assert_true(injected > 20);
+    assert_true(gw_test_allocation_failures(good) > 20);
 }
 
 int main(void)

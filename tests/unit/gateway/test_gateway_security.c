@@ -3,6 +3,7 @@
  * not yet valid, bad signature, alg none, key confusion, unknown kid, wrong
  * issuer or audience, missing, wrong role), JWKS files, IP lists, and every
  * config mistake refused with its line. */
+#include "gateway_config_fixture.h"
 #include "test_support.h"
 #include <jansson.h>
 #include <openssl/bn.h>
@@ -115,12 +116,7 @@ static char *token(const char *header, const char *payload, const char *alg, EVP
 
 static int build(const char *text, gw_config **out, colony_config_error *err)
 {
-    colony_json_doc *doc;
-    int rc = colony_json_doc_parse("routes.json", text, strlen(text), &doc, err);
-    if (rc) return rc;
-    rc = colony__gw_config_build(doc, out, err);
-    colony_json_doc_free(doc);
-    return rc;
+    return gw_test_build(text, out, err);
 }
 
 /* A routes file with one route whose "jwt" is the given JSON object. */
@@ -452,19 +448,7 @@ static const char *good =
 
 static void refused(const char *from, const char *to, int line, const char *key, const char *reason)
 {
-    const char *at = strstr(good, from);
-    if (!at) fail_msg("test bug: %s not in the file", from);
-    char text[4096];
-    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - good), good, to, at + strlen(from));
-    gw_config *cfg = (gw_config *)1;
-    colony_config_error err;
-    memset(&err, 0, sizeof(err));
-    int rc = build(text, &cfg, &err);
-    if (rc == 0) colony__gw_config_unref(cfg);
-    if (rc != COLONY_EINVAL) fail_msg("%s -> %s: expected a refusal, got %d", from, to, rc);
-    assert_null(cfg);
-    if (err.line != line || strcmp(err.key, key) != 0 || !strstr(err.reason, reason))
-        fail_msg("%s -> %s: got %d %s: %s", from, to, err.line, err.key, err.reason);
+    gw_test_refused_in(good, from, to, line, key, reason);
 }
 
 static void mistakes_name_their_line(void **state)
@@ -530,24 +514,7 @@ static void mistakes_name_their_line(void **state)
 static void allocation_failures(void **state)
 {
     (void)state;
-    long injected = 0;
-    for (long n = 0;; n++) {
-        colony__alloc_fail_after(n);
-        gw_config *cfg = NULL;
-        colony_config_error err;
-        int rc = build(good, &cfg, &err);
-        long failures = colony__alloc_failures();
-        colony__alloc_fail_reset();
-        injected += failures;
-        if (rc == 0) {
-            colony__gw_config_unref(cfg);
-            if (failures == 0) break;
-            continue;
-        }
-        if (rc != COLONY_ENOMEM) fail_msg("after %ld: %d %s: %s", n, rc, err.key, err.reason);
-        assert_null(cfg);
-    }
-    assert_true(injected > 20);
+    assert_true(gw_test_allocation_failures(good) > 20);
 }
 
 int main(void)
