@@ -22,7 +22,6 @@ typedef struct gw_daemon {
     uint64_t generation;
     uint64_t reloads, reloads_failed;
     colony_config_error last_error; /* of the last refused load */
-    int exit_code;                  /* set when something fails after start */
     int proxy_done;                 /* the proxy has drained and closed */
     void (*done)(colony_service *); /* the shutdown hook waiting for it */
 } gw_daemon;

@@ -119,7 +119,6 @@ static int run(gateway_args *a)
     if (rc == COLONY_EINVAL) print_error(&d->last_error);
     int run_rc =
         rc ? colony_service_discard(svc, rc == COLONY_EINVAL ? 2 : 1) : colony_service_run(svc);
-    if (!rc && d->exit_code) run_rc = d->exit_code;
     colony__free(d);
     return run_rc;
 }
