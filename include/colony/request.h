@@ -40,6 +40,9 @@ COLONY_API int colony_request_header_at(const colony_request *req, size_t i, con
 COLONY_API const char *colony_request_body(const colony_request *req, size_t *len);
 /* Peer address as "ip:port" or "unix". */
 COLONY_API const char *colony_request_peer(const colony_request *req);
+/* The peer's address without the port and brackets ("10.0.0.7", "::1"), or
+ * "unix"; "" when unknown. For allow lists, rate-limit keys, X-Forwarded-For. */
+COLONY_API const char *colony_request_peer_ip(const colony_request *req);
 COLONY_API colony_arena *colony_request_arena(colony_request *req);
 COLONY_API uv_loop_t *colony_request_loop(const colony_request *req);
 COLONY_API colony_server *colony_request_server(const colony_request *req);

@@ -216,19 +216,6 @@ int colony__gw_access_is_preflight(colony_request *req)
 }
 
 /* The client's address without its port. */
-static const char *peer_ip(colony_request *req, char *buf, size_t size)
-{
-    const char *peer = colony_request_peer(req);
-    const char *start = peer, *end = strrchr(peer, ':');
-    if (peer[0] == '[') {
-        start = peer + 1;
-        end = strchr(peer, ']');
-    }
-    size_t len = end ? (size_t)(end - start) : strlen(start);
-    snprintf(buf, size, "%.*s", (int)(len < size ? len : size - 1), start);
-    return buf;
-}
-
 /* The consumer of the request's API key, or NULL. Every key is compared in
  * full, so the time taken does not say how much of a guess was right. */
 static const char *api_consumer(const gw_access *a, const char *given)
@@ -244,8 +231,7 @@ static const char *api_consumer(const gw_access *a, const char *given)
 int colony__gw_access_check(const gw_access *a, colony_request *req, gw_forward *f)
 {
     if (!a) return 0;
-    char ip[64];
-    if (!colony__gw_access_ip_allowed(a, peer_ip(req, ip, sizeof(ip)))) {
+    if (!colony__gw_access_ip_allowed(a, colony_request_peer_ip(req))) {
         colony_respond_error(req, 403, "forbidden", "this address may not use this route");
         return 403;
     }

@@ -47,18 +47,6 @@ static int replaced_by_gateway(const char *name)
     return strncasecmp(name, "X-User-", 7) == 0;
 }
 
-/* The client's address without its port: "1.2.3.4:5" -> "1.2.3.4", "[::1]:5" -> "::1". */
-static const char *client_ip(colony_request *req, colony_arena *a)
-{
-    const char *peer = colony_request_peer(req);
-    if (peer[0] == '[') {
-        const char *close = strchr(peer, ']');
-        return close ? colony_arena_strndup(a, peer + 1, (size_t)(close - peer - 1)) : peer;
-    }
-    const char *colon = strrchr(peer, ':');
-    return colon ? colony_arena_strndup(a, peer, (size_t)(colon - peer)) : peer;
-}
-
 static const char *request_id(colony_request *req, colony_arena *a)
 {
     const char *given = colony_request_header(req, "X-Request-ID");
@@ -95,7 +83,7 @@ static int build_headers(gw_forward *f, colony_request *req, const char *tracepa
         f->headers[n++] = name;
         f->headers[n++] = value;
     }
-    const char *ip = client_ip(req, a);
+    const char *ip = colony_request_peer_ip(req);
     const char *host = colony_request_header(req, "Host");
     const char *prior = colony_request_header(req, "X-Forwarded-For");
     const char *prior_fwd = colony_request_header(req, "Forwarded");
@@ -211,7 +199,7 @@ const char *colony__gw_forward_hash_key(gw_forward *f, colony_request *req, cons
     else if (up->hash_cookie)
         return cookie_value(colony_request_header(req, "Cookie"), up->hash_cookie, len);
     else
-        key = client_ip(req, f->arena);
+        key = colony_request_peer_ip(req);
     if (key) *len = strlen(key);
     return key;
 }

@@ -354,9 +354,8 @@ const char *colony__gw_ratelimit_key(const gw_ratelimit_conf *c, colony_request 
         if (!v) v = "";
         len = strlen(v);
     } else {
-        v = colony_request_peer(req); /* "ip:port", "[v6]:port" or "unix" */
-        const char *colon = strrchr(v, ':');
-        len = colon ? (size_t)(colon - v) : strlen(v);
+        v = colony_request_peer_ip(req);
+        len = strlen(v);
     }
     if (len < size && len <= GW_RL_MAX_KEY) {
         memcpy(buf, v, len);

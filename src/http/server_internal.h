@@ -60,7 +60,7 @@ struct colony_request {
     int version_minor;
     int keep_alive;
     int is_head;
-    const char *peer;
+    const char *peer, *peer_ip; /* colony_request_peer(_ip), made on first use */
 
     char request_id[24];
     colony_log_context log_ctx;

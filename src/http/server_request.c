@@ -331,6 +331,17 @@ const char *colony_request_peer(const colony_request *req)
     return r->peer ? r->peer : "";
 }
 
+const char *colony_request_peer_ip(const colony_request *req)
+{
+    colony_request *r = (colony_request *)req;
+    if (r->peer_ip) return r->peer_ip;
+    if (!r->conn) return "";
+    if (r->conn->is_unix) return r->peer_ip = "unix";
+    if (colony__conn_load_peer(r->conn) != 0) return "";
+    r->peer_ip = colony_arena_strdup(r->arena, r->conn->addr);
+    return r->peer_ip ? r->peer_ip : "";
+}
+
 colony_arena *colony_request_arena(colony_request *req)
 {
     return req->arena;

@@ -76,10 +76,11 @@ static void handler(colony_request *req, void *ud)
         const char *name, *value;
         assert_int_equal(colony_request_header_at(req, 0, &name, &value), 0);
         assert_int_equal(colony_request_header_at(req, 99, &name, &value), COLONY_ENOENT);
-        snprintf(out, sizeof(out), "%s|%s|%s|%s|%d|%s|%zu|%s", colony_request_method(req),
+        snprintf(out, sizeof(out), "%s|%s|%s|%s|%d|%s|%zu|%s|%s", colony_request_method(req),
                  colony_request_target(req), colony_request_path(req), colony_request_query(req),
                  colony_request_version_minor(req), host ? host : "-",
-                 colony_request_header_count(req), colony_request_peer(req));
+                 colony_request_header_count(req), colony_request_peer(req),
+                 colony_request_peer_ip(req));
         colony_respond(req, 200, "text/plain", out, strlen(out));
     } else if (strcmp(path, "/hooks") == 0) {
         int idx = atoi(colony_request_query(req));
@@ -170,6 +171,7 @@ static void client_simple(tclient *t)
         TCHECK(t, tc_read_response(c, &r, 0) == 0);
         TCHECK(t, r.status == 200);
         TCHECK(t, strncmp(r.body, "GET|/info?a=1&b=2|/info|a=1&b=2|1|test|1|127.0.0.1:", 51) == 0);
+        TCHECK(t, r.body_len > 10 && strcmp(r.body + r.body_len - 10, "|127.0.0.1") == 0);
     }
     TCHECK(t, tc_send(c, GET("/missing")) == 0);
     TCHECK(t, tc_read_response(c, &r, 0) == 0);
@@ -345,7 +347,7 @@ static void client_unix(tclient *t)
     tresp r;
     TCHECK(t, tc_send(c, GET("/info")) == 0);
     TCHECK(t, tc_read_response(c, &r, 0) == 0 && r.status == 200);
-    TCHECK(t, strstr(r.body, "|unix") != NULL);
+    TCHECK(t, strstr(r.body, "|unix|unix") != NULL);
     tc_close(c);
 }
 
@@ -383,6 +385,7 @@ static void client_ipv6(tclient *t)
     TCHECK(t, tc_send(c, GET("/info")) == 0);
     TCHECK(t, tc_read_response(c, &r, 0) == 0 && r.status == 200);
     TCHECK(t, strstr(r.body, "|[::1]:") != NULL);
+    TCHECK(t, r.body_len > 4 && strcmp(r.body + r.body_len - 4, "|::1") == 0);
     tc_close(c);
 }
 
