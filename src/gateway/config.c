@@ -288,12 +288,28 @@ static int parse_timeouts(parse_ctx *c, const json_t *obj, gw_route_conf *r)
     return rc;
 }
 
-static int parse_rate_limit(parse_ctx *c, const json_t *obj, gw_ratelimit_conf **out)
+/* route: the route the limit belongs to, NULL for the global limit. A limit
+ * keyed by "jwt:sub" needs the subject the route's JWT check verified; the
+ * global limit runs before routing, so before any token is checked. */
+static int parse_rate_limit(parse_ctx *c, const json_t *obj, const gw_route_conf *route,
+                            gw_ratelimit_conf **out)
 {
     if (!obj) return 0;
     int rc = colony__gw_ratelimit_parse(c->doc, c->err, c->path, sizeof(c->path), obj,
                                         c->cfg->ratelimit_redis, out);
-    if (!rc && (*out)->redis) c->cfg->ratelimit_redis = (*out)->redis;
+    if (rc) return rc;
+    if ((*out)->redis) c->cfg->ratelimit_redis = (*out)->redis;
+    if ((*out)->key != GW_RL_KEY_JWT_SUB || (route && route->access && route->access->jwt))
+        return 0;
+    size_t at = push(c, "rate_limit");
+    size_t key_at = push(c, "key");
+    rc = FAIL(c, "%s",
+              route ? "\"key\": \"jwt:sub\" needs the route's \"jwt\" check (the subject "
+                      "comes from the verified token)"
+                    : "\"key\": \"jwt:sub\" cannot key the global limit: it runs before "
+                      "routing, so before any token is checked; put it on a route with \"jwt\"");
+    pop(c, key_at);
+    pop(c, at);
     return rc;
 }
 
@@ -363,7 +379,7 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
     json_t *retries = json_object_get(obj, "retries");
     if (!rc && retries) rc = parse_retries(c, retries, r);
     if (!rc) rc = colony__gw_access_parse(&c->at, obj, &r->access);
-    if (!rc) rc = parse_rate_limit(c, json_object_get(obj, "rate_limit"), &r->rate_limit);
+    if (!rc) rc = parse_rate_limit(c, json_object_get(obj, "rate_limit"), r, &r->rate_limit);
     gw_parse *where = &c->at;
     colony__gw_retry_budget_init(&r->retry_budget);
     json_t *budget = json_object_get(obj, "retry_budget");
@@ -441,7 +457,8 @@ int colony__gw_config_build(const colony_json_doc *doc, gw_config **out, colony_
     c.cfg->refs = 1;
     json_t *upstreams = json_object_get(root, "upstreams");
     if (upstreams) rc = colony__gw_parse_upstreams(&c.at, upstreams, c.cfg);
-    if (!rc) rc = parse_rate_limit(&c, json_object_get(root, "rate_limit"), &c.cfg->rate_limit);
+    if (!rc)
+        rc = parse_rate_limit(&c, json_object_get(root, "rate_limit"), NULL, &c.cfg->rate_limit);
     if (!rc) rc = parse_routes(&c, json_object_get(root, "routes"));
     if (rc) {
         config_free(c.cfg);

@@ -650,6 +650,11 @@ int colony__gw_jwt_check(const gw_jwt *j, colony_request *req, gw_forward *f)
         added[n++] = j->headers[i];
         added[n++] = v;
     }
+    /* For rate limits keyed by "jwt:sub": the verified subject, never the
+     * client's unverified headers. */
+    const char *sub = claim_value(a, json_object_get(claims, "sub"));
+    if (sub && (sub = colony_arena_strndup(a, sub, strlen(sub))))
+        colony_request_set_data(req, GW_REQ_JWT_SUB, (void *)sub);
     json_decref(claims);
     if (colony__gw_forward_add_headers(f, added, n / 2)) {
         colony_respond_error(req, 503, "overloaded", "out of memory");

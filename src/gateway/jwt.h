@@ -22,6 +22,10 @@ int colony__gw_jwt_verify(const gw_jwt *j, const char *token, int64_t now, json_
 
 /* Checks req's "Authorization: Bearer" token and adds the claims headers to
  * f. Returns 0 or the status it answered with. */
+/* The request slot (colony_request_get_data) where a passed check leaves the
+ * token's "sub" claim as text, for rate limits keyed by "jwt:sub". */
+#define GW_REQ_JWT_SUB "gw.jwt_sub"
+
 int colony__gw_jwt_check(const gw_jwt *j, colony_request *req, gw_forward *f);
 
 #endif

@@ -1,6 +1,7 @@
 /* Gateway rate limits (ratelimit.h): parsing a "rate_limit" object, the
  * bounded map of local token buckets, and the decision for one request. */
 #include "gateway/ratelimit.h"
+#include "gateway/jwt.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,13 +58,12 @@ static int parse_key(gw_parse *p, const json_t *v, gw_ratelimit_conf *c)
         if (!(c->key_header = colony__strdup(s + 7))) return COLONY_ENOMEM;
         return 0;
     }
-    if (s && strcmp(s, "jwt:sub") == 0)
-        return colony__gw_parse_fail(
-            p, "key", "%s",
-            "\"key\": \"jwt:sub\" needs the gateway's JWT authentication (the "
-            "X-User-ID it sets), which is not built yet; use \"ip\" or "
-            "\"header:NAME\"");
-    return colony__gw_parse_fail(p, "key", "%s", "\"key\" must be \"ip\" or \"header:NAME\"");
+    if (s && strcmp(s, "jwt:sub") == 0) {
+        c->key = GW_RL_KEY_JWT_SUB; /* config.c checks the route verifies a JWT */
+        return 0;
+    }
+    return colony__gw_parse_fail(p, "key", "%s",
+                                 "\"key\" must be \"ip\", \"header:NAME\" or \"jwt:sub\"");
 }
 
 static int parse_uint(gw_parse *p, const json_t *obj, const char *key, uint32_t *out)
@@ -349,9 +349,10 @@ const char *colony__gw_ratelimit_key(const gw_ratelimit_conf *c, colony_request 
 {
     const char *v;
     size_t len;
-    if (c->key == GW_RL_KEY_HEADER) {
-        v = colony_request_header(req, c->key_header);
-        if (!v) v = "";
+    if (c->key == GW_RL_KEY_HEADER || c->key == GW_RL_KEY_JWT_SUB) {
+        v = c->key == GW_RL_KEY_HEADER ? colony_request_header(req, c->key_header)
+                                       : colony_request_get_data(req, GW_REQ_JWT_SUB);
+        if (!v) v = ""; /* a token without "sub": all such requests share one bucket */
         len = strlen(v);
     } else {
         v = colony_request_peer_ip(req);

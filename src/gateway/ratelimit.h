@@ -20,7 +20,9 @@
 
 #define GW_RL_MAX_KEYS 100000 /* buckets kept at once, all limits together */
 
-typedef enum gw_rl_key { GW_RL_KEY_IP, GW_RL_KEY_HEADER } gw_rl_key;
+/* What a limit counts by: the client's address, a request header, or the
+ * subject of the route's verified JWT (GW_REQ_JWT_SUB, set by jwt.c). */
+typedef enum gw_rl_key { GW_RL_KEY_IP, GW_RL_KEY_HEADER, GW_RL_KEY_JWT_SUB } gw_rl_key;
 
 /* One "rate_limit" object of the routes file. */
 typedef struct gw_ratelimit_conf {

@@ -47,7 +47,7 @@ check_refused() { # FROM TO KEY REASON
 check_refused '"limit": 3' '"limit": 0' routes.0.rate_limit.limit "from 1 to"
 check_refused '"window": "1s"' '"window": "soon"' routes.0.rate_limit.window "duration"
 check_refused '"window": "1s"' '"window": "1s", "key": "jwt:sub"' routes.0.rate_limit.key \
-  "not built yet"
+  'needs the route.s "jwt"'
 check_refused '"window": "1s"' '"window": "1s", "key": "cookie"' routes.0.rate_limit.key \
   "header:NAME"
 check_refused '"window": "1s"' '"window": "1s", "burts": 4' routes.0.rate_limit.burts "unknown key"

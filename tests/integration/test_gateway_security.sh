@@ -104,7 +104,10 @@ cat >routes.json <<JSON
     {"name": "v6", "prefix": "/v6", "upstream": "a", "allow": ["::1"]},
     {"name": "small", "prefix": "/small", "upstream": "a", "max_body": 16},
     {"name": "own-cors", "prefix": "/own", "upstream": "own-cors",
-     "cors": {"origins": ["https://a.example"], "expose_headers": ["X-Request-ID"]}}
+     "cors": {"origins": ["https://a.example"], "expose_headers": ["X-Request-ID"]}},
+    {"name": "per-user", "prefix": "/per-user", "upstream": "a",
+     "jwt": {"keys": [{"kid": "k1", "alg": "HS256", "secret": "$secret"}]},
+     "rate_limit": {"limit": 2, "window": "1m", "key": "jwt:sub"}}
   ]
 }
 JSON
@@ -161,6 +164,20 @@ expect_401 "signature" -H "Authorization: Bearer $bad_sig"
 [ "$(code -H "Authorization: Bearer $admin" "$url/admin")" = 200 ] ||
   fail "admin role: $(cat out.json)"
 [ "$(field X-User-Role)" = admin ] || fail "admin X-User-Role: $(cat out.json)"
+
+# rate limit keyed by the verified subject: u-42's third request is refused,
+# root-1 has a bucket of its own, and a forged X-User-ID changes nothing
+for i in 1 2; do
+  [ "$(code -H "Authorization: Bearer $tok" "$url/per-user")" = 200 ] ||
+    fail "per-user request $i: $(cat out.json)"
+done
+[ "$(header RateLimit-Remaining)" = 0 ] || fail "per-user RateLimit-Remaining: $(cat out.h)"
+[ "$(code -H "Authorization: Bearer $tok" -H 'X-User-ID: root-1' "$url/per-user")" = 429 ] ||
+  fail "u-42 past its limit: $(cat out.json)"
+[ "$(code -H "Authorization: Bearer $admin" "$url/per-user")" = 200 ] ||
+  fail "root-1 shares u-42's bucket: $(cat out.json)"
+[ "$(header RateLimit-Remaining)" = 1 ] || fail "root-1 RateLimit-Remaining: $(cat out.h)"
+[ "$(code "$url/per-user")" = 401 ] || fail "per-user without a token: $(cat out.json)"
 
 # ---- API keys
 [ "$(code "$url/key")" = 401 ] || fail "no API key: $(cat out.json)"

@@ -234,6 +234,24 @@ static void limits_in_the_routes_file(void **state)
     colony__gw_config_unref(cfg);
 }
 
+/* "jwt:sub" keys a route's limit by the subject its JWT check verified. */
+static void jwt_subject_keys_a_route_with_jwt(void **state)
+{
+    (void)state;
+    const char *text =
+        "{\"upstreams\": {\"a\": {\"targets\": [\"http://127.0.0.1:3001\"]}},\n"
+        " \"routes\": [{\"prefix\": \"/\", \"upstream\": \"a\",\n"
+        "   \"jwt\": {\"keys\": [{\"alg\": \"HS256\", \"secret\": "
+        "\"0123456789abcdef0123456789abcdef\"}]},\n"
+        "   \"rate_limit\": {\"limit\": 5, \"window\": \"1m\", \"key\": \"jwt:sub\"}}]}\n";
+    gw_config *cfg;
+    colony_config_error err;
+    int rc = build(text, &cfg, &err);
+    if (rc) fail_msg("%s:%d: %s: %s", err.file, err.line, err.key, err.reason);
+    assert_int_equal(cfg->routes[0].rate_limit->key, GW_RL_KEY_JWT_SUB);
+    colony__gw_config_unref(cfg);
+}
+
 static void refused(const char *from, const char *to, int line, const char *key, const char *reason)
 {
     gw_test_refused_in(good, from, to, line, key, reason);
@@ -257,7 +275,9 @@ static void mistakes_name_their_line(void **state)
     refused("\"redis_failure\": \"closed\"", "\"redis_failure\": \"maybe\"", 7,
             "routes.0.rate_limit.redis_failure", "\"open\"");
     refused("\"key\": \"ip\"", "\"key\": \"jwt:sub\"", 9, "routes.1.rate_limit.key",
-            "not built yet");
+            "needs the route's \"jwt\"");
+    refused("\"key\": \"header:X-Client\"", "\"key\": \"jwt:sub\"", 2, "rate_limit.key",
+            "cannot key the global limit");
     refused("\"key\": \"ip\"", "\"key\": \"header:\"", 9, "routes.1.rate_limit.key",
             "\"header:NAME\"");
     refused("\"key\": \"ip\"", "\"key\": \"header:X Y\"", 9, "routes.1.rate_limit.key",
@@ -269,7 +289,7 @@ static void mistakes_name_their_line(void **state)
     refused("\"rate_limit\": {\"limit\": 1000, \"window\": \"1s\", \"key\": \"header:X-Client\"}",
             "\"rate_limit\": 5", 2, "rate_limit", "must be an object");
     refused("\"key\": \"header:X-Client\"", "\"key\": \"cookie\"", 2, "rate_limit.key",
-            "\"ip\" or");
+            "\"header:NAME\" or \"jwt:sub\"");
 }
 
 static void allocation_failures(void **state)
@@ -299,6 +319,7 @@ int main(void)
         cmocka_unit_test(keys_and_scopes_are_apart),
         cmocka_unit_test(the_key_map_is_capped),
         cmocka_unit_test(a_reload_changes_a_live_bucket),
+        cmocka_unit_test(jwt_subject_keys_a_route_with_jwt),
         cmocka_unit_test(limits_in_the_routes_file),
         cmocka_unit_test(mistakes_name_their_line),
         cmocka_unit_test(allocation_failures),
