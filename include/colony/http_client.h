@@ -76,6 +76,9 @@ typedef struct colony_client_request {
     colony_client_head_cb head_cb; /* set both to stream the response */
     colony_client_data_cb data_cb;
     uint64_t timeout_ms; /* overrides total_timeout_ms when nonzero */
+    /* Overrides connect_timeout_ms when nonzero, for a connection this call
+     * opens (a call served by an idle pooled connection does not connect). */
+    uint64_t connect_timeout_ms;
 } colony_client_request;
 
 /* Starts a call. Returns 0 and (if out) the call handle, or COLONY_EINVAL for a
@@ -96,6 +99,11 @@ COLONY_API void colony_client_call_cancel(colony_client_call *call);
  * connection (queued, done). Safe from inside the call's callbacks. */
 COLONY_API int colony_client_call_pause(colony_client_call *call);
 COLONY_API int colony_client_call_resume(colony_client_call *call);
+/* 1 once the call's request was handed to a connection (some of it may have
+ * reached the server), 0 while it was queued or connecting. A call that
+ * failed unsent (connection refused, connect timeout) is safe to retry
+ * whatever its method. For use in the call's callbacks. */
+COLONY_API int colony_client_call_was_sent(const colony_client_call *call);
 COLONY_API int colony_client_call_write(colony_client_call *call, const void *data, size_t len);
 COLONY_API int colony_client_call_end(colony_client_call *call);
 

@@ -278,10 +278,11 @@ static int parse_retries(parse_ctx *c, const json_t *obj, gw_route_conf *r)
 
 static int parse_timeouts(parse_ctx *c, const json_t *obj, gw_route_conf *r)
 {
-    static const char *const keys[] = {"try", "total", NULL};
+    static const char *const keys[] = {"connect", "try", "total", NULL};
     size_t at = push(c, "timeouts");
     int rc =
         json_is_object(obj) ? only_keys(c, obj, keys) : FAIL(c, "\"timeouts\" must be an object");
+    if (!rc) rc = get_duration(c, obj, "connect", &r->connect_timeout_ms);
     if (!rc) rc = get_duration(c, obj, "try", &r->try_timeout_ms);
     if (!rc) rc = get_duration(c, obj, "total", &r->total_timeout_ms);
     pop(c, at);

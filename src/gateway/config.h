@@ -46,7 +46,8 @@ typedef struct gw_route_conf {
     gw_split *splits; /* one, or a weighted split (canary, blue-green) */
     size_t nsplits;
     uint32_t total_weight;
-    uint64_t try_timeout_ms, total_timeout_ms; /* connect: the client's 5 s, for now */
+    uint64_t connect_timeout_ms; /* 0: the client's 5 s */
+    uint64_t try_timeout_ms, total_timeout_ms;
     uint32_t retries;              /* extra attempts, on another instance where there is one */
     int retry_non_idempotent;      /* also retry POST and PATCH */
     unsigned retry_on;             /* GW_RETRY_* */

@@ -160,9 +160,12 @@ static void data_arrived(colony_client_call *call, const char *data, size_t len,
         pc->upstream_paused = 1;
 }
 
-static int retryable_error(const gw_route_conf *r, int err)
+/* unsent: the call failed before its request reached a connection (refused,
+ * unreachable, connect timeout): a connect failure, which may be retried
+ * whatever the method, as nginx does, since the upstream saw nothing. */
+static int retryable_error(const gw_route_conf *r, int err, int unsent)
 {
-    if (err == COLONY_ECONNREFUSED || err == -EHOSTUNREACH || err == -ENETUNREACH)
+    if (unsent || err == COLONY_ECONNREFUSED || err == -EHOSTUNREACH || err == -ENETUNREACH)
         return (r->retry_on & GW_RETRY_CONNECT) != 0;
     if (err == COLONY_ECONNRESET || err == -EPIPE || err == COLONY_EPROTO)
         return (r->retry_on & GW_RETRY_RESET) != 0;
@@ -181,10 +184,10 @@ static int retry_in_budget(proxy_call *pc)
 static void call_done(colony_client_call *call, int err, const colony_client_response *res,
                       void *ud)
 {
-    (void)call;
     proxy_call *pc = ud;
     gw_proxy *p = pc->proxy;
     pc->call = NULL;
+    int unsent = err != 0 && !colony_client_call_was_sent(call);
     uint64_t now = uv_now(p->loop);
     int failed = err != 0 || pc->retry_status != 0 || (res && res->status >= 500) ||
                  (pc->started && pc->status >= 500);
@@ -208,8 +211,9 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
             colony_response_abort(pc->req); /* cut, never passed off as complete */
         else
             colony_response_end(pc->req);
-    } else if ((pc->retry_status || retryable_error(pc->route, err)) &&
-               colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts) &&
+    } else if ((pc->retry_status || retryable_error(pc->route, err, unsent)) &&
+               (unsent ? pc->attempts <= pc->route->retries
+                       : colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts)) &&
                now - pc->start_ms < pc->total_ms && retry_in_budget(pc)) {
         pc->retry_status = 0;
         p->stats.retries++;
@@ -223,7 +227,9 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
         respond_error(pc, 502, "bad_gateway", msg);
     } else if (err == COLONY_ETIMEDOUT) {
         p->stats.timed_out++;
-        respond_error(pc, 504, "gateway_timeout", "the upstream did not answer in time");
+        respond_error(pc, 504, "gateway_timeout",
+                      unsent ? "the upstream did not accept a connection in time"
+                             : "the upstream did not answer in time");
     } else {
         char msg[128];
         snprintf(msg, sizeof(msg), "upstream failed: %s", colony_strerror(err));
@@ -264,6 +270,7 @@ static void start_attempt(proxy_call *pc)
         r.head_cb = head_arrived;
         r.data_cb = data_arrived;
         r.timeout_ms = timeout ? timeout : 1;
+        r.connect_timeout_ms = pc->route->connect_timeout_ms;
         rc = colony_client_request_send(p->client, &r, call_done, pc, &pc->call);
     }
     if (rc) {

@@ -371,6 +371,8 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
     call->head_cb = r->head_cb;
     call->data_cb = r->data_cb;
     call->body_cb = r->body_cb;
+    call->connect_timeout_ms =
+        r->connect_timeout_ms ? r->connect_timeout_ms : c->opts.connect_timeout_ms;
     call->ud = ud;
     call->is_head = strcmp(plan.method, "HEAD") == 0;
     call->idempotent = method_in(plan.method, idempotent);
@@ -412,6 +414,11 @@ int colony_client_call_pause(colony_client_call *call)
 {
     if (!call || call->state != COLONY__CALL_BOUND || !call->conn) return COLONY_EINVAL;
     return colony__client_conn_pause(call->conn, 1);
+}
+
+int colony_client_call_was_sent(const colony_client_call *call)
+{
+    return call && call->sent;
 }
 
 int colony_client_call_resume(colony_client_call *call)

@@ -172,7 +172,7 @@ int colony__client_conn_open(colony__client_origin *o, colony_client_call *call)
     conn->call = call;
     call->conn = conn;
     call->state = COLONY__CALL_BOUND;
-    timer_set(conn, c->opts.connect_timeout_ms);
+    timer_set(conn, call->connect_timeout_ms);
 
     if (o->url.is_unix) {
         int rc = uv_pipe_init(c->loop, &conn->io.pipe, 0);
@@ -255,6 +255,7 @@ static void send_request(colony__client_conn *conn)
 {
     colony_client_call *call = conn->call;
     colony_client *c = conn_client(conn);
+    call->sent = 1;
     conn->reset_pending = 1; /* the previous response stays readable until the next read */
     conn->got_bytes = 0;
     call->body_ended = !call->body_cb;

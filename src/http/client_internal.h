@@ -82,8 +82,10 @@ struct colony_client_call {
     unsigned body_ended : 1;      /* the request is fully handed to the connection */
     unsigned close_requested : 1; /* caller sent "Connection: close" */
     unsigned retried : 1;
-    unsigned fresh_only : 1; /* the retry must not use an idle connection */
-    size_t req_len;          /* bytes of req: head and fixed body */
+    unsigned fresh_only : 1;     /* the retry must not use an idle connection */
+    unsigned sent : 1;           /* handed to a connection (colony_client_call_was_sent) */
+    uint64_t connect_timeout_ms; /* for a connection this call opens */
+    size_t req_len;              /* bytes of req: head and fixed body */
     char req[];
 };
 

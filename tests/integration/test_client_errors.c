@@ -77,6 +77,7 @@ static void connect_refused(void **state)
     assert_int_equal(get(c, url, &r), 0);
     wait_result(&loop, &r);
     assert_int_equal(r.err, COLONY_ECONNREFUSED);
+    assert_int_equal(r.sent, 0);
     colony_client_pool_stats st;
     assert_int_equal(colony_client_get_pool_stats(c, url, &st), 0);
     assert_int_equal(st.busy + st.idle, 0);
@@ -84,10 +85,10 @@ static void connect_refused(void **state)
 }
 
 /* A listener that never accepts, its backlog filled: further SYNs are dropped
- * and a connect hangs, all on loopback. */
-static void connect_timeout(void **state)
+ * and a connect hangs, all on loopback. The timeout comes from the client's
+ * options or, overriding them, from the request (per_request). */
+static void check_connect_timeout(int per_request)
 {
-    (void)state;
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
@@ -101,19 +102,33 @@ static void connect_timeout(void **state)
     }
     usleep(50000);
     uv_loop_t loop;
-    colony_client *c = client_with(&loop, 200, 30000, 30000, 0);
+    colony_client *c = client_with(&loop, per_request ? 30000 : 200, 30000, 30000, 0);
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
     result r = {0};
     uint64_t t0 = colony_test_now_ms();
-    assert_int_equal(get(c, url, &r), 0);
+    colony_client_request req = {.url = url, .connect_timeout_ms = per_request ? 200 : 0};
+    assert_int_equal(colony_client_request_send(c, &req, on_done_record, &r, NULL), 0);
     wait_result(&loop, &r);
     assert_int_equal(r.err, COLONY_ETIMEDOUT);
     assert_true(colony_test_now_ms() - t0 < 5000); /* the connect timeout, not the others */
+    assert_int_equal(r.sent, 0); /* never sent: safe to retry whatever the method */
     close_client_and_loop(&loop, c);
     for (int i = 0; i < 8; i++)
         close(fillers[i]);
     close(lfd);
+}
+
+static void connect_timeout(void **state)
+{
+    (void)state;
+    check_connect_timeout(0);
+}
+
+static void connect_timeout_per_request(void **state)
+{
+    (void)state;
+    check_connect_timeout(1);
 }
 
 static int server_saw_close(void *arg)
@@ -136,6 +151,7 @@ static void read_timeout(void **state)
     assert_int_equal(get(c, url, &r), 0);
     wait_result(&loop, &r);
     assert_int_equal(r.err, COLONY_ETIMEDOUT);
+    assert_int_equal(r.sent, 1); /* the request went out: a read timeout */
     assert_true(colony_test_now_ms() - t0 >= 150);
     assert_true(run_until(&loop, server_saw_close, &s, 5000)); /* conn closed, not pooled */
     close_client_and_loop(&loop, c);
@@ -347,6 +363,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(connect_refused),
         cmocka_unit_test(connect_timeout),
+        cmocka_unit_test(connect_timeout_per_request),
         cmocka_unit_test(read_timeout),
         cmocka_unit_test(total_timeout),
         cmocka_unit_test(server_closes_mid_response),

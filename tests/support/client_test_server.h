@@ -284,6 +284,7 @@ static inline void ts_handle_routes(ts_server *s, int fd)
 
 typedef struct result {
     int done, err, status;
+    int sent; /* colony_client_call_was_sent at the end */
     char body[65536];
     size_t body_len;
     char header_x[128]; /* value of the X-Test response header, if any */
@@ -292,10 +293,10 @@ typedef struct result {
 static inline void on_done_record(colony_client_call *call, int err,
                                   const colony_client_response *res, void *ud)
 {
-    (void)call;
     result *r = ud;
     r->done++;
     r->err = err;
+    r->sent = colony_client_call_was_sent(call);
     if (res) {
         r->status = res->status;
         assert_true(res->body != NULL || res->body_len == 0);
