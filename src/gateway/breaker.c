@@ -3,21 +3,40 @@
 #include <string.h>
 #include "colony/error.h"
 #include "colony/log.h"
+#include "core/alloc.h"
 
 static void state_changed(colony_breaker *b, colony_breaker_state old_state,
                           colony_breaker_state new_state, void *ud)
 {
     (void)b;
-    const gw_upstream *u = ud;
-    COLONY_LOG_WARN("circuit breaker", COLONY_LF_STR("upstream", u->name),
+    const gw_breaker_share *s = ud;
+    COLONY_LOG_WARN("circuit breaker", COLONY_LF_STR("upstream", s->name),
                     COLONY_LF_STR("from", colony_breaker_state_name(old_state)),
                     COLONY_LF_STR("to", colony_breaker_state_name(new_state)));
 }
 
-int colony__gw_breaker_new(const gw_upstream *u, colony_breaker **out)
+static int same_settings(const gw_breaker_conf *a, const gw_breaker_conf *b)
+{
+    return a->failure_percent == b->failure_percent && a->min_calls == b->min_calls &&
+           a->window_calls == b->window_calls && a->half_open_calls == b->half_open_calls &&
+           a->open_ms == b->open_ms && a->window_ms == b->window_ms;
+}
+
+int colony__gw_breaker_get(const gw_upstream *u, gw_breaker_share *prev, gw_breaker_share **out)
 {
     *out = NULL;
     if (!u->breaker.enabled) return 0;
+    if (prev && strcmp(prev->name, u->name) == 0 && same_settings(&prev->conf, &u->breaker)) {
+        prev->refs++;
+        *out = prev;
+        return 0;
+    }
+    size_t name_len = strlen(u->name);
+    gw_breaker_share *s = colony__calloc(1, sizeof(*s) + name_len + 1);
+    if (!s) return COLONY_ENOMEM;
+    memcpy(s->name, u->name, name_len + 1);
+    s->conf = u->breaker;
+    s->refs = 1;
     colony_breaker_options o;
     colony_breaker_options_init(&o);
     o.name = u->name;
@@ -29,9 +48,20 @@ int colony__gw_breaker_new(const gw_upstream *u, colony_breaker **out)
     o.open_ms = u->breaker.open_ms;
     o.half_open_calls = u->breaker.half_open_calls;
     o.on_state_change = state_changed;
-    o.ud = (void *)u;
-    *out = colony_breaker_new(&o);
-    return *out ? 0 : COLONY_ENOMEM;
+    o.ud = s;
+    if (!(s->breaker = colony_breaker_new(&o))) {
+        colony__free(s);
+        return COLONY_ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+void colony__gw_breaker_put(gw_breaker_share *s)
+{
+    if (!s || --s->refs > 0) return;
+    colony_breaker_free(s->breaker);
+    colony__free(s);
 }
 
 int colony__gw_retry_budget_new(const gw_route_conf *r, colony_retry_budget **out)

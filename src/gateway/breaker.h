@@ -11,8 +11,23 @@
 #include "colony/resilience.h"
 #include "gateway/config.h"
 
-/* A breaker for upstream u (NULL *out when its breaker is off). 0 or ENOMEM. */
-int colony__gw_breaker_new(const gw_upstream *u, colony_breaker **out);
+/* An upstream's breaker with a count of the runtimes that hold it. A reload
+ * passes the running runtime's share: while the upstream keeps its name and
+ * breaker settings the new runtime takes the same breaker, so a reload
+ * neither closes an open breaker nor forgets the failures it has counted. */
+typedef struct gw_breaker_share {
+    colony_breaker *breaker;
+    gw_breaker_conf conf;
+    unsigned refs;
+    char name[]; /* the upstream's, for the log (configs come and go) */
+} gw_breaker_share;
+
+/* The breaker share for upstream u: prev (may be NULL) with a new reference
+ * when it fits u, else a new one; NULL *out when u's breaker is off. 0 or
+ * COLONY_ENOMEM. */
+int colony__gw_breaker_get(const gw_upstream *u, gw_breaker_share *prev, gw_breaker_share **out);
+/* Drops a reference (NULL is fine); the last frees the breaker. */
+void colony__gw_breaker_put(gw_breaker_share *s);
 /* A retry budget for route r (NULL *out when it never retries). 0 or ENOMEM. */
 int colony__gw_retry_budget_new(const gw_route_conf *r, colony_retry_budget **out);
 

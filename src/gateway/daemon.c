@@ -31,7 +31,9 @@ static int install(gw_daemon *d, gw_config *cfg)
         if (!d->registry) rc = COLONY_ENOMEM;
     }
     gw_runtime *rt = NULL;
-    if (!rc) rc = colony__gw_runtime_new(d->loop, cfg, d->registry, d->generation + 1, &rt);
+    if (!rc)
+        rc = colony__gw_runtime_new(d->loop, cfg, d->registry, d->generation + 1, d->proxy.current,
+                                    &rt);
     colony__gw_config_unref(cfg);
     if (rc) return rc;
     d->generation++;

@@ -1,9 +1,9 @@
 /* Gateway runtime (runtime.h). */
 #include "gateway/runtime.h"
 #include <stdio.h>
+#include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
-#include "gateway/breaker.h"
 
 /* The set of a service upstream changed: probe the new instances. */
 static void instances_changed(colony_discovery *d, void *ud)
@@ -13,15 +13,25 @@ static void instances_changed(colony_discovery *d, void *ud)
     if (u->active) colony__gw_active_sync(u->active);
 }
 
-static int start_upstream(gw_runtime *rt, gw_upstream_rt *u, colony_registry_client *registry)
+/* The breaker share of the upstream named name in prev, or NULL. */
+static gw_breaker_share *previous_breaker(const gw_runtime *prev, const char *name)
+{
+    for (size_t i = 0; prev && i < prev->cfg->nupstreams; i++)
+        if (strcmp(prev->ups[i].conf->name, name) == 0) return prev->ups[i].breaker_share;
+    return NULL;
+}
+
+static int start_upstream(gw_runtime *rt, gw_upstream_rt *u, colony_registry_client *registry,
+                          const gw_runtime *prev)
 {
     const gw_upstream *c = u->conf;
     int rc = colony_balancer_new(c->strategy, &u->balancer);
     if (rc) return rc;
     if (c->active.path)
         rc = colony__gw_active_start(rt->prober, u->balancer, &c->active, c->name, &u->active);
-    if (!rc) rc = colony__gw_breaker_new(c, &u->breaker);
+    if (!rc) rc = colony__gw_breaker_get(c, previous_breaker(prev, c->name), &u->breaker_share);
     if (rc) return rc;
+    u->breaker = u->breaker_share ? u->breaker_share->breaker : NULL;
     rc = colony_balancer_set_outlier(u->balancer, c->consecutive_failures, c->base_ejection_ms,
                                      c->base_ejection_ms * 10, c->max_ejection_percent);
     if (rc) return rc;
@@ -52,7 +62,7 @@ static void runtime_free(gw_runtime *rt)
     for (size_t i = 0; rt->ups && i < rt->cfg->nupstreams; i++) {
         if (rt->ups[i].watch) colony_discovery_stop(rt->ups[i].watch);
         colony__gw_active_stop(rt->ups[i].active);
-        colony_breaker_free(rt->ups[i].breaker);
+        colony__gw_breaker_put(rt->ups[i].breaker_share);
         colony_balancer_free(rt->ups[i].balancer);
     }
     colony__free(rt->ups);
@@ -72,7 +82,7 @@ static int needs_prober(const gw_config *cfg)
 }
 
 int colony__gw_runtime_new(uv_loop_t *loop, gw_config *cfg, colony_registry_client *registry,
-                           uint64_t generation, gw_runtime **out)
+                           uint64_t generation, const gw_runtime *prev, gw_runtime **out)
 {
     *out = NULL;
     gw_runtime *rt = colony__calloc(1, sizeof(*rt));
@@ -91,7 +101,7 @@ int colony__gw_runtime_new(uv_loop_t *loop, gw_config *cfg, colony_registry_clie
     if (!rc && needs_prober(cfg)) rc = colony_prober_new(loop, NULL, &rt->prober);
     for (size_t i = 0; !rc && i < cfg->nupstreams; i++) {
         rt->ups[i].conf = &cfg->upstreams[i];
-        rc = start_upstream(rt, &rt->ups[i], registry);
+        rc = start_upstream(rt, &rt->ups[i], registry, prev);
     }
     if (rc) {
         runtime_free(rt);
