@@ -175,28 +175,40 @@ int colony__gw_jwt_verify(const gw_jwt *j, const char *token, int64_t now, json_
     return 0;
 }
 
-/* A claim as a header value: strings without control characters, numbers
- * and booleans; anything else is not sent. */
-static const char *claim_value(colony_arena *a, const json_t *v)
-{
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        for (const char *c = s; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f) return NULL;
-        return strlen(s) == json_string_length(v) && strlen(s) <= 1024 ? s : NULL;
-    }
-    if (json_is_integer(v))
-        return colony_arena_sprintf(a, "%lld", (long long)json_integer_value(v));
-    if (json_is_real(v)) return colony_arena_sprintf(a, "%.17g", json_real_value(v));
-    if (json_is_boolean(v)) return json_is_true(v) ? "true" : "false";
-    return NULL;
-}
-
 static int respond_unauthorized(colony_request *req, const char *why)
 {
     colony_response_header(req, "WWW-Authenticate", "Bearer");
     colony_respond_error(req, 401, "unauthorized", why);
     return 401;
+}
+
+/* The verified token of the request: from the cache, or checked in full and
+ * then cached. *fresh is set when the caller must free the result (not
+ * cacheable). Returns 0, or the status it answered with. */
+static int verified_token(const gw_jwt *j, colony_request *req, const char *token,
+                          const gw_jwt_verified **out, gw_jwt_verified **fresh)
+{
+    int64_t now = (int64_t)time(NULL);
+    *fresh = NULL;
+    if ((*out = colony__gw_jwt_cache_get(j->cache, token, now, (int64_t)(j->leeway_ms / 1000))))
+        return 0;
+    json_t *claims = NULL;
+    const char *why = "";
+    int rc = colony__gw_jwt_verify(j, token, now, &claims, &why);
+    if (rc == 401) return respond_unauthorized(req, why);
+    if (rc) {
+        colony_respond_error(req, rc, "forbidden", why);
+        return rc;
+    }
+    gw_jwt_verified *v = colony__gw_jwt_verified_new(claims, j->claims, j->nclaims);
+    json_decref(claims);
+    if (!v) {
+        colony_respond_error(req, 503, "overloaded", "out of memory");
+        return 503;
+    }
+    if (colony__gw_jwt_cache_put(j->cache, token, v) != 0) *fresh = v;
+    *out = v;
+    return 0;
 }
 
 int colony__gw_jwt_check(const gw_jwt *j, colony_request *req, gw_forward *f)
@@ -207,30 +219,30 @@ int colony__gw_jwt_check(const gw_jwt *j, colony_request *req, gw_forward *f)
     const char *token = auth + 7;
     while (*token == ' ')
         token++;
-    json_t *claims = NULL;
-    const char *why = "";
-    int rc = colony__gw_jwt_verify(j, token, (int64_t)time(NULL), &claims, &why);
-    if (rc == 401) return respond_unauthorized(req, why);
-    if (rc) {
-        colony_respond_error(req, rc, "forbidden", why);
-        return rc;
-    }
+    const gw_jwt_verified *v;
+    gw_jwt_verified *fresh;
+    int rc = verified_token(j, req, token, &v, &fresh);
+    if (rc) return rc;
+    /* Copies in the request's arena: a cached entry may be dropped before
+     * the request (and its retries) is over. */
     colony_arena *a = colony_request_arena(req);
     const char *added[2 * 32];
     size_t n = 0;
-    for (size_t i = 0; i < j->nclaims; i++) {
-        const char *v = claim_value(a, json_object_get(claims, j->claims[i]));
-        if (!v || !(v = colony_arena_strndup(a, v, strlen(v)))) continue;
+    int nomem = 0;
+    for (size_t i = 0; i < v->nvalues; i++) {
+        if (!v->values[i]) continue;
+        const char *copy = colony_arena_strndup(a, v->values[i], strlen(v->values[i]));
+        if (!copy) nomem = 1;
         added[n++] = j->headers[i];
-        added[n++] = v;
+        added[n++] = copy;
     }
     /* For rate limits keyed by "jwt:sub": the verified subject, never the
      * client's unverified headers. */
-    const char *sub = claim_value(a, json_object_get(claims, "sub"));
-    if (sub && (sub = colony_arena_strndup(a, sub, strlen(sub))))
-        colony_request_set_data(req, GW_REQ_JWT_SUB, (void *)sub);
-    json_decref(claims);
-    if (colony__gw_forward_add_headers(f, added, n / 2)) {
+    const char *sub = v->sub ? colony_arena_strndup(a, v->sub, strlen(v->sub)) : NULL;
+    if (v->sub && !sub) nomem = 1;
+    if (sub) colony_request_set_data(req, GW_REQ_JWT_SUB, (void *)sub);
+    colony__gw_jwt_verified_free(fresh);
+    if (nomem || colony__gw_forward_add_headers(f, added, n / 2)) {
         colony_respond_error(req, 503, "overloaded", "out of memory");
         return 503;
     }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "gateway/jwt.h"
+#include "gateway/jwt_cache.h"
 
 #define GW_JWT_MAX_TOKEN 8192
 #define GW_JWT_MAX_KEYS  100
@@ -28,6 +29,7 @@ struct gw_jwt {
     size_t nclaims;
     char **roles; /* the "role" claim must be one of these; none: any */
     size_t nroles;
+    gw_jwt_cache *cache; /* tokens verified under these settings (mutable) */
 };
 
 /* The GW_JWT_* bit of an algorithm name ("RS256"), 0 for any other. */

@@ -26,7 +26,8 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.pem 2>/dev
 openssl pkey -in rsa.pem -pubout -out rsa.pub
 # Every token at once (one Python start): HS256 with $secret (or another
 # secret), RS256 through the openssl CLI, alg none.
-eval "$(python3 - "$secret" "$(date +%s)" "$work/rsa.pem" "$work/rsa.pub" <<'PY'
+t0=$(date +%s)
+eval "$(python3 - "$secret" "$t0" "$work/rsa.pem" "$work/rsa.pub" <<'PY'
 import base64, hashlib, hmac, json, subprocess, sys
 secret, now, key, pub = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 b = lambda s: base64.urlsafe_b64encode(s).rstrip(b"=").decode()
@@ -51,6 +52,7 @@ t = {
     "none": tok(good, {"alg": "none", "kid": "k1"}),
     "confused": tok(good, {"alg": "HS256", "kid": "r1"}, open(pub).read()),
     "admin": tok({"sub": "root-1", "role": "admin"}),
+    "short": tok({"sub": "s-1", "exp": now + 10}),
 }
 bad = t["tok"]
 t["bad_sig"] = bad[:-8] + ("B" if bad[-8] == "A" else "A") + bad[-7:]
@@ -178,6 +180,14 @@ done
   fail "root-1 shares u-42's bucket: $(cat out.json)"
 [ "$(header RateLimit-Remaining)" = 1 ] || fail "root-1 RateLimit-Remaining: $(cat out.h)"
 [ "$(code "$url/per-user")" = 401 ] || fail "per-user without a token: $(cat out.json)"
+# a verified token is cached, but never past its exp: the second use, after
+# it expired, is refused
+[ "$(code -H "Authorization: Bearer $short" "$url/per-user")" = 200 ] ||
+  fail "short-lived token: $(cat out.json)"
+while [ "$(date +%s)" -le $((t0 + 10)) ]; do sleep 0.2; done # bounded: t0 + 11 s at most
+[ "$(code -H "Authorization: Bearer $short" "$url/per-user")" = 401 ] ||
+  fail "a cached token outlived its exp: $(cat out.json)"
+grep -q "expired" out.json || fail "expired cached token: $(cat out.json)"
 
 # ---- API keys
 [ "$(code "$url/key")" = 401 ] || fail "no API key: $(cat out.json)"
