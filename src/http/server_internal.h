@@ -326,6 +326,10 @@ void colony__conn_fail_request(colony__conn *c, int status, const char *message,
 /* server_write.c: the write path */
 /* Sends what is queued (uv_try_write, then uv_write for the rest). */
 void colony__conn_flush(colony__conn *c);
+/* Flushes c on the loop's next turn (server_response.c), even while it is
+ * being processed: for write callbacks that must not run inside the call
+ * that queued them. */
+void colony__conn_defer_flush(colony__conn *c);
 /* Appends to the output and counts it in the stream offset. */
 int colony__conn_append(colony__conn *c, const void *data, size_t len);
 /* Appends a body after the head in c->out; a large one is first offered to

@@ -93,7 +93,12 @@ static void on_flush_idle(uv_idle_t *idle)
  * leave in one syscall. */
 static void maybe_flush(colony__conn *c)
 {
-    if (c->in_process || c->closing || colony__list_linked(&c->flush_link)) return;
+    if (!c->in_process) colony__conn_defer_flush(c);
+}
+
+void colony__conn_defer_flush(colony__conn *c)
+{
+    if (c->closing || colony__list_linked(&c->flush_link)) return;
     colony__worker *w = c->worker;
     if (!w->flush_idle_open) {
         uv_idle_init(w->loop, &w->flush_idle); /* cannot fail: it only links the handle */

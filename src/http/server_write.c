@@ -42,9 +42,11 @@ static void on_write(uv_write_t *wr, int status)
 }
 
 /* Sends what is queued: uv_try_write first (the common case writes it all
- * with one syscall), then uv_write for the rest. With streaming write
- * callbacks pending, goes straight to uv_write so they fire from the loop and
- * never re-enter the caller. */
+ * with one syscall), then uv_write for the rest. Streaming write callbacks
+ * made due by a uv_try_write run on the loop's next turn, never inside the
+ * call that queued them (a proxy's write callback resumes its upstream). A
+ * uv_write would do the same but costs an epoll_ctl per response: libuv
+ * re-arms the socket's events when its write queue drains. */
 static void flush_now(colony__conn *c);
 
 /* Writes the held body (colony_respond_buf) from its own memory; it comes
@@ -108,23 +110,24 @@ static void flush_now(colony__conn *c)
     }
     if (c->out.len == 0) { /* a direct write may have sent everything already */
         colony__list *first = colony__list_first(&c->awaiting);
-        if (first &&
-            COLONY__CONTAINER_OF(first, colony_request, link)->end_offset <= c->out_written)
+        if ((first &&
+             COLONY__CONTAINER_OF(first, colony_request, link)->end_offset <= c->out_written) ||
+            (c->wcbs_len && c->wcbs[0].end <= c->out_written))
             colony__conn_after_write(c);
         return;
     }
-    size_t off = 0;
-    if (c->wcbs_len == 0) {
-        uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-        int n = c->out.len > UINT32_MAX ? 0 : try_write(c, &b);
-        if (n < 0) return;
-        if ((size_t)n == c->out.len) {
-            colony_buf_reset(&c->out);
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = c->out.len > UINT32_MAX ? 0 : try_write(c, &b);
+    if (n < 0) return;
+    if ((size_t)n == c->out.len) {
+        colony_buf_reset(&c->out);
+        if (c->wcbs_len)
+            colony__conn_defer_flush(c); /* the callbacks, from the loop */
+        else
             colony__conn_after_write(c);
-            return;
-        }
-        off = (size_t)n;
+        return;
     }
+    size_t off = (size_t)n;
     colony_buf tmp = c->inflight;
     c->inflight = c->out;
     c->out = tmp;
