@@ -76,6 +76,11 @@ typedef struct colony_client_request {
     colony_client_head_cb head_cb; /* set both to stream the response */
     colony_client_data_cb data_cb;
     uint64_t timeout_ms; /* overrides total_timeout_ms when nonzero */
+    /* With body_cb: the streamed body's exact length, sent as Content-Length
+     * instead of chunked framing; the writes must add up to it before
+     * colony_client_call_end (a write past it fails with COLONY_E2BIG, an end
+     * short of it with COLONY_EINVAL). 0: chunked. */
+    uint64_t body_length;
 } colony_client_request;
 
 /* Starts a call. Returns 0 and (if out) the call handle, or COLONY_EINVAL for a
@@ -96,6 +101,10 @@ COLONY_API void colony_client_call_cancel(colony_client_call *call);
  * connection (queued, done). Safe from inside the call's callbacks. */
 COLONY_API int colony_client_call_pause(colony_client_call *call);
 COLONY_API int colony_client_call_resume(colony_client_call *call);
+/* Streamed request body: write copies a piece (a chunk, or raw bytes with
+ * body_length), end finishes the body. 0, COLONY_EAGAIN before the
+ * connection is up (wait for body_cb), COLONY_EINVAL when the call streams
+ * no body or its body has ended, COLONY_ESHUTDOWN once the call is done. */
 COLONY_API int colony_client_call_write(colony_client_call *call, const void *data, size_t len);
 COLONY_API int colony_client_call_end(colony_client_call *call);
 

@@ -84,6 +84,9 @@ struct colony_client_call {
     unsigned retried : 1;
     unsigned fresh_only : 1; /* the retry must not use an idle connection */
     size_t req_len;          /* bytes of req: head and fixed body */
+    /* upload: a streamed body with Content-Length (colony_client_request.body_length) */
+    unsigned body_sized : 1;
+    uint64_t body_left; /* bytes of it still to write */
     char req[];
 };
 
