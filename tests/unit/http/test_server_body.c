@@ -3,7 +3,8 @@
  * resumes where it stopped; 100 Continue waits for the first resume; a
  * request refused while paused closes the connection, or keeps it when its
  * small body was already received; a client that leaves a paused request
- * still lets its holder answer (and free) it. */
+ * still lets its holder answer (and free) it; a response started mid-body
+ * lets the rest of the body flow. */
 #include "server_test_util.h"
 
 static uv_loop_t loop;
@@ -30,6 +31,13 @@ enum { CMD_RESUME = 1, CMD_REFUSE = 2 };
 static void handler(colony_request *req, void *ud)
 {
     (void)ud;
+    if (colony_response_status(req) != 0) { /* /duplex: the response started mid-body */
+        char out[64];
+        snprintf(out, sizeof(out), "then %zu bytes", st.bytes);
+        colony_response_write(req, out, strlen(out), NULL, NULL);
+        colony_response_end(req);
+        return;
+    }
     size_t n;
     colony_request_body(req, &n);
     char out[64];
@@ -62,6 +70,16 @@ static void on_piece_repause(colony_request *req, const char *data, size_t len, 
     }
 }
 
+/* Starts the response at the first piece; the body goes on flowing. */
+static void on_piece_duplex(colony_request *req, const char *data, size_t len, void *ud)
+{
+    on_piece(req, data, len, ud);
+    if (colony_response_status(req) == 0) {
+        assert_int_equal(colony_response_start(req, 200), 0);
+        assert_int_equal(colony_response_write(req, "started;", 8, NULL, NULL), 0);
+    }
+}
+
 static void on_finish(colony_request *req, int status, void *ud)
 {
     (void)req;
@@ -82,6 +100,8 @@ static void head_hook(colony_request *req, void *ud)
     } else if (strcmp(path, "/paused-buffered") == 0) {
         assert_int_equal(colony_request_pause_body(req), 0);
         st.req = req;
+    } else if (strcmp(path, "/duplex") == 0) {
+        assert_int_equal(colony_request_stream_body(req, on_piece_duplex, NULL), 0);
     } else if (strcmp(path, "/repause") == 0) {
         assert_int_equal(colony_request_stream_body(req, on_piece_repause, NULL), 0);
         st.req = req;
@@ -311,6 +331,38 @@ static void client_leaving_a_paused_request(void **state)
     teardown();
 }
 
+/* A response that starts before the body is complete: the rest of the body
+ * still flows to the data callback, and the handler ends the response. */
+static void client_duplex(tclient *t)
+{
+    tconn *c = tc_connect(t->port);
+    TCHECK(t, tc_send(c, "POST /duplex HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+                         "abcd") == 0);
+    /* the head and the first chunk arrive while 6 body bytes are still owed */
+    char *end;
+    while (!(end = memmem(c->buf, c->len, "started;", 8)))
+        if (tc_fill(c) <= 0) break;
+    TCHECK(t, end != NULL);
+    TCHECK(t, strncmp(c->buf, "HTTP/1.1 200", 12) == 0);
+    TCHECK(t, tc_send(c, "efghij") == 0);
+    while (!memmem(c->buf, c->len, "0\r\n\r\n", 5))
+        if (tc_fill(c) <= 0) break;
+    TCHECK(t, memmem(c->buf, c->len, "then 10 bytes", 13) != NULL);
+    TCHECK(t, memmem(c->buf, c->len, "0\r\n\r\n", 5) != NULL);
+    tc_close(c);
+}
+
+static void response_started_mid_body_lets_the_body_flow(void **state)
+{
+    (void)state;
+    setup();
+    tclient t = {.port = port, .fn = client_duplex};
+    run_client(&loop, &t, 20000);
+    assert_int_equal(st.bytes, 10);
+    assert_true(st.pieces >= 2);
+    teardown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +371,7 @@ int main(void)
         cmocka_unit_test(refused_while_paused_closes_or_skips),
         cmocka_unit_test(body_paused_after_every_piece_arrives_whole),
         cmocka_unit_test(client_leaving_a_paused_request),
+        cmocka_unit_test(response_started_mid_body_lets_the_body_flow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
