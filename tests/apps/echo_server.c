@@ -12,7 +12,8 @@
  * request body is streamed, counted and discarded; the answer is
  * {"bytes": N, "crc32": "%08x", "framing": "length"|"chunked"|"none",
  *  "expect": "100-continue"|""}. ?slow=MS reads it slowly: the body is paused
- * (colony_request_pause_body) for MS ms after every piece. */
+ * (colony_request_pause_body) for MS ms after every piece. ?early=1 answers
+ * {"early": N} at the first piece, without reading the rest. */
 #include <colony/colony.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -149,6 +150,7 @@ typedef struct sink {
     uint64_t bytes;
     uint32_t crc;
     uint64_t slow_ms;
+    int early;
 } sink;
 
 static uint32_t crc_table[256];
@@ -191,6 +193,12 @@ static void sink_piece(colony_request *req, const char *data, size_t len, void *
         c = crc_table[(c ^ (unsigned char)data[i]) & 0xff] ^ (c >> 8);
     k->crc = ~c;
     k->bytes += len;
+    if (k->early && colony_response_status(req) == 0) {
+        char out[64];
+        snprintf(out, sizeof(out), "{\"early\":%llu}", (unsigned long long)k->bytes);
+        colony_respond(req, 200, "application/json", out, strlen(out));
+        return;
+    }
     if (k->slow_ms && colony_request_pause_body(req) == 0)
         uv_timer_start(&k->timer, sink_resume, k->slow_ms, 0);
 }
@@ -205,6 +213,7 @@ static void sink_head(colony_request *req, void *ud)
     k->timer.data = k;
     const char *slow = colony_request_query_param(req, "slow");
     k->slow_ms = slow ? strtoull(slow, NULL, 10) : 0;
+    k->early = colony_request_query_param(req, "early") != NULL;
     colony_request_set_data(req, "sink", k);
     if (colony_request_on_finish(req, sink_finished, k) != 0) {
         uv_close((uv_handle_t *)&k->timer, sink_closed);

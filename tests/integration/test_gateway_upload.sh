@@ -171,6 +171,12 @@ for i in 1 2; do
 done
 [ $(($(retries) - before)) -ge 2 ] || fail "retries: $before before, $(retries) after"
 
+# an upstream that answers at the first piece of a 64 MiB body: the answer
+# reaches the client, the rest of the body is not read (the connection
+# closes after the answer) and the gateway goes on
+out=$(head -c $((64 * 1024 * 1024)) /dev/zero | curl -sS -T - "$url/up?early=1" 2>/dev/null || true)
+case "$out" in '{"early":'*) ;; *) fail "early answer: $out" ;; esac
+
 # clients that leave half way: mid-stream to a slow upstream, and before
 # sending a small body; the gateway answers nobody, frees both (the exit
 # status below covers leaks under sanitizers) and serves the next request
