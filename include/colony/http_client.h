@@ -79,6 +79,11 @@ typedef struct colony_client_request {
     /* Overrides connect_timeout_ms when nonzero, for a connection this call
      * opens (a call served by an idle pooled connection does not connect). */
     uint64_t connect_timeout_ms;
+    /* With body_cb: the streamed body's exact length, sent as Content-Length
+     * instead of chunked framing; the writes must add up to it before
+     * colony_client_call_end (a write past it fails with COLONY_E2BIG, an end
+     * short of it with COLONY_EINVAL). 0: chunked. */
+    uint64_t body_length;
 } colony_client_request;
 
 /* Starts a call. Returns 0 and (if out) the call handle, or COLONY_EINVAL for a
@@ -104,6 +109,10 @@ COLONY_API int colony_client_call_resume(colony_client_call *call);
  * failed unsent (connection refused, connect timeout) is safe to retry
  * whatever its method. For use in the call's callbacks. */
 COLONY_API int colony_client_call_was_sent(const colony_client_call *call);
+/* Streamed request body: write copies a piece (a chunk, or raw bytes with
+ * body_length), end finishes the body. 0, COLONY_EAGAIN before the
+ * connection is up (wait for body_cb), COLONY_EINVAL when the call streams
+ * no body or its body has ended, COLONY_ESHUTDOWN once the call is done. */
 COLONY_API int colony_client_call_write(colony_client_call *call, const void *data, size_t len);
 COLONY_API int colony_client_call_end(colony_client_call *call);
 

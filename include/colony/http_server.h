@@ -28,7 +28,8 @@ typedef void (*colony_handler_cb)(colony_request *req, void *ud);
 
 /* Optional hook called as soon as a head is parsed, before any body byte is
  * read (and before 100 Continue is sent). It may respond right away (the body is
- * then discarded), call colony_request_stream_body(), or do nothing to have the
+ * then discarded), call colony_request_stream_body(), pause the body
+ * (colony_request_pause_body) to decide later, or do nothing to have the
  * body buffered. */
 typedef void (*colony_head_cb)(colony_request *req, void *ud);
 

@@ -56,6 +56,29 @@ COLONY_API void *colony_request_get_data(const colony_request *req, const char *
 typedef void (*colony_body_data_cb)(colony_request *req, const char *data, size_t len, void *ud);
 COLONY_API int colony_request_stream_body(colony_request *req, colony_body_data_cb data_cb,
                                           void *ud);
+/* A response that starts before the body is complete lets the body flow on
+ * (data_cb, then the handler at its end); once the response has ended, the
+ * rest of the body is not read: a small body already received is skipped,
+ * else the connection closes after the response. */
+
+/* Flow control of the request body (streamed or buffered), from the head
+ * hook, data_cb or any later callback on the request's loop. pause stops
+ * reading from the socket: no data_cb runs and no byte is read until resume.
+ * A paused request waits on its handler, not on the client: the body timeout
+ * does not run meanwhile (the write timeout still does). From its first
+ * pause on, the request is the caller's to answer: it stays valid until a
+ * response has ended, even if the client leaves (on_finish reports that).
+ * A request paused from the head hook with Expect: 100-continue gets its
+ * 100 Continue at the first resume, so a request refused before that (401,
+ * 413, 429...) never makes the client send its body. resume processes bytes
+ * already received from the loop's next turn, never from inside the call.
+ * 0, or COLONY_EINVAL when the body is complete, the response has ended or
+ * the connection is gone; COLONY_ENOMEM (connection closed) if the 100
+ * Continue could not be queued. */
+COLONY_API int colony_request_pause_body(colony_request *req);
+COLONY_API int colony_request_resume_body(colony_request *req);
+/* 1 while the body is paused by colony_request_pause_body, else 0. */
+COLONY_API int colony_request_body_paused(const colony_request *req);
 
 /* ---- responses ---- */
 /* Adds a response header (copied). Before the response starts; COLONY_EINVAL

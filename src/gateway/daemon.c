@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "colony/log.h"
+#include "gateway/upload.h"
 
 static int needs_registry(const gw_config *cfg)
 {
@@ -164,6 +165,8 @@ static int start_proxy_server(gw_daemon *d, colony_config *conf)
     so.max_connections_per_address = per_address ? (unsigned)per_address : COLONY_SERVER_UNLIMITED;
     d->proxy_server = colony_server_new(d->loop, &so, colony__gw_proxy_handle, &d->proxy);
     if (!d->proxy_server) return COLONY_ENOMEM;
+    d->proxy.max_body = so.limits.max_body;
+    colony_server_set_head_hook(d->proxy_server, colony__gw_upload_head, &d->proxy);
     const char *listen = colony_config_get_string(conf, "listen");
     int rc = colony_server_listen(d->proxy_server, listen);
     if (rc) {

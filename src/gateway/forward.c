@@ -44,6 +44,7 @@ static int replaced_by_gateway(const char *name)
         "Forwarded", "X-Request-ID",   "X-Consumer-ID"};
     for (size_t i = 0; i < sizeof(replaced) / sizeof(replaced[0]); i++)
         if (strcasecmp(name, replaced[i]) == 0) return 1;
+    if (strcasecmp(name, "Expect") == 0) return 1; /* 100-continue is per hop (upload.c) */
     return strncasecmp(name, "X-User-", 7) == 0;
 }
 

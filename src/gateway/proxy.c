@@ -13,6 +13,7 @@
 #include "gateway/breaker.h"
 #include "gateway/forward.h"
 #include "gateway/transform.h"
+#include "gateway/upload.h"
 
 #define GW_MAX_PIECES 64           /* downstream writes waiting at once */
 #define GW_QUEUE_HIGH (256u << 10) /* pause the upstream above this many bytes */
@@ -50,6 +51,7 @@ typedef struct proxy_call {
     int refs;            /* the downstream request and the upstream call */
     int rl_pending;      /* waiting for the route's rate limit (Redis) */
     gw_rl_result limits; /* for the RateLimit-* headers; outcome NONE: no limit */
+    gw_upload *upload;   /* a request body routed from the head hook (upload.c), or NULL */
 } proxy_call;
 
 static void call_unref(proxy_call *pc)
@@ -107,7 +109,8 @@ static int head_arrived(colony_client_call *call, const colony_client_response *
                    : res->status == 503 ? GW_RETRY_503
                    : res->status == 504 ? GW_RETRY_504
                                         : 0;
-    if ((r->retry_on & bit) && colony__gw_forward_may_retry(&pc->fwd, r, pc->attempts)) {
+    if ((r->retry_on & bit) && colony__gw_forward_may_retry(&pc->fwd, r, pc->attempts) &&
+        (!pc->upload || colony__gw_upload_replayable(pc->upload))) {
         pc->retry_status = res->status;
         return 1; /* abort this attempt; done_cb retries */
     }
@@ -188,6 +191,7 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     gw_proxy *p = pc->proxy;
     pc->call = NULL;
     int unsent = err != 0 && !colony_client_call_was_sent(call);
+    if (pc->upload) colony__gw_upload_detach(pc->upload);
     uint64_t now = uv_now(p->loop);
     int failed = err != 0 || pc->retry_status != 0 || (res && res->status >= 500) ||
                  (pc->started && pc->status >= 500);
@@ -211,9 +215,12 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
             colony_response_abort(pc->req); /* cut, never passed off as complete */
         else
             colony_response_end(pc->req);
+    } else if (pc->upload && colony__gw_upload_too_large(pc->upload)) {
+        respond_error(pc, 413, "payload_too_large", "the body is larger than this route allows");
     } else if ((pc->retry_status || retryable_error(pc->route, err, unsent)) &&
                (unsent ? pc->attempts <= pc->route->retries
                        : colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts)) &&
+               (!pc->upload || colony__gw_upload_replayable(pc->upload)) &&
                now - pc->start_ms < pc->total_ms && retry_in_budget(pc)) {
         pc->retry_status = 0;
         p->stats.retries++;
@@ -239,9 +246,29 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     call_unref(pc);
 }
 
+/* The call can take more of the streamed request body (upload.c). */
+static void body_wanted(colony_client_call *call, void *ud)
+{
+    proxy_call *pc = ud;
+    colony__gw_upload_wanted(pc->upload, call);
+}
+
+/* A small request body has been read whole: the first attempt goes. */
+static void body_ready(void *ud)
+{
+    start_attempt(ud);
+}
+
 static void start_attempt(proxy_call *pc)
 {
     gw_proxy *p = pc->proxy;
+    if (pc->upload) {
+        const gw_access *a = pc->route->access;
+        int wait = colony__gw_upload_prepare(pc->upload, a ? a->max_body : 0, body_ready, pc);
+        if (wait == 413)
+            respond_error(pc, 413, "payload_too_large", "the body is larger than allowed here");
+        if (wait) return;
+    }
     uint64_t now = uv_now(p->loop);
     pc->try_start_ms = now;
     pc->attempts++;
@@ -271,7 +298,9 @@ static void start_attempt(proxy_call *pc)
         r.data_cb = data_arrived;
         r.timeout_ms = timeout ? timeout : 1;
         r.connect_timeout_ms = pc->route->connect_timeout_ms;
+        if (pc->upload) colony__gw_upload_request(pc->upload, &r, body_wanted);
         rc = colony_client_request_send(p->client, &r, call_done, pc, &pc->call);
+        if (rc == 0 && pc->upload) colony__gw_upload_attach(pc->upload, pc->call);
     }
     if (rc) {
         colony_balancer_release(pc->up->balancer, pc->ep, 1, 0, now);
@@ -306,6 +335,7 @@ static void request_over(colony_request *req, int status, void *ud)
     if (pc->call || pc->rl_pending) pc->client_gone = 1; /* what is pending ends the response */
     if (pc->call) colony_client_call_cancel(pc->call);
     if (pc->rl_pending) pc->client_gone = 1;
+    if (pc->upload) colony__gw_upload_abandon(pc->upload); /* a small body being read */
     p->stats.requests++;
     if (p->m_requests) {
         char code[8];
@@ -435,6 +465,7 @@ static void route_request(gw_proxy *p, colony_request *req, const gw_rl_result *
     pc->route = m.route->target;
     pc->start_ms = uv_now(p->loop);
     pc->refs = 1;
+    pc->upload = colony__gw_upload_of(req);
     note_limit(pc, global);
     p->stats.in_flight++;
     if (colony_request_on_finish(req, request_over, pc)) {
@@ -499,6 +530,7 @@ static void global_checked(void *ud, const gw_rl_result *res)
 void colony__gw_proxy_handle(colony_request *req, void *proxy)
 {
     gw_proxy *p = proxy;
+    if (colony__gw_upload_body_done(req)) return; /* routed from the head hook (upload.c) */
     const gw_ratelimit_conf *limit = p->current ? p->current->cfg->rate_limit : NULL;
     if (!limit) {
         route_request(p, req, NULL);

@@ -36,6 +36,7 @@ typedef struct gw_proxy {
     colony_metric *m_duration; /* gateway_request_duration_seconds{route} */
     colony_metric *m_retries;  /* gateway_retries_total{route} */
     gw_ratelimit rl;           /* rate limit state, kept across reloads */
+    uint64_t max_body;         /* proxy.max_body: request bodies, streamed or not; 0 = none */
     void (*close_cb)(void *ud);
     void *close_ud;
 } gw_proxy;

@@ -252,7 +252,7 @@ typedef struct request_plan {
     const char *method;
     size_t size; /* bytes of head + fixed body */
     int has_host, close_requested;
-    int framing; /* 0 none, 1 Content-Length, 2 chunked */
+    int framing; /* 0 none, 1 Content-Length, 2 chunked, 3 streamed with Content-Length */
 } request_plan;
 
 static int method_in(const char *m, const char *const *list)
@@ -287,7 +287,9 @@ static int plan_request(const colony_client_request *r, const colony__client_url
         n += add;
     }
     if (!p->has_host) n += sizeof("Host: \r\n") - 1 + strlen(host_header);
-    if (r->body_cb)
+    if (r->body_cb && r->body_length)
+        p->framing = 3, n += sizeof("Content-Length: \r\n") - 1 + 20;
+    else if (r->body_cb)
         p->framing = 2, n += sizeof("Transfer-Encoding: chunked\r\n") - 1;
     else if (r->body || method_in(p->method, with_body))
         p->framing = 1, n += sizeof("Content-Length: \r\n") - 1 + 20;
@@ -328,6 +330,8 @@ static size_t build_request(char *out, const colony_client_request *r, const col
     }
     if (p->framing == 2) w = PUT_LIT(w, "Transfer-Encoding: chunked\r\n");
     if (p->framing == 1) w += sprintf(w, "Content-Length: %zu\r\n", r->body_len);
+    if (p->framing == 3)
+        w += sprintf(w, "Content-Length: %llu\r\n", (unsigned long long)r->body_length);
     w = PUT_LIT(w, "\r\n");
     if (r->body_len) w = put(w, r->body, r->body_len);
     return (size_t)(w - out);
@@ -373,6 +377,8 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
     call->body_cb = r->body_cb;
     call->connect_timeout_ms =
         r->connect_timeout_ms ? r->connect_timeout_ms : c->opts.connect_timeout_ms;
+    call->body_sized = plan.framing == 3;
+    call->body_left = r->body_length;
     call->ud = ud;
     call->is_head = strcmp(plan.method, "HEAD") == 0;
     call->idempotent = method_in(plan.method, idempotent);

@@ -342,6 +342,15 @@ int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data,
                                     int last)
 {
     if (len > UINT32_MAX - 64) return COLONY_E2BIG; /* one uv_buf_t */
+    colony_client_call *call = conn->call;
+    if (call->body_sized) { /* Content-Length: raw bytes, and they must add up */
+        if (last) {
+            if (call->body_left) return COLONY_EINVAL;
+            call->body_ended = 1;
+            return 0;
+        }
+        if (len > call->body_left) return COLONY_E2BIG;
+    }
     size_t need = last ? 5 : 16 + 2 + len + 2;
     struct chunk_write *w = colony__malloc(sizeof(*w) + need);
     if (!w) return COLONY_ENOMEM;
@@ -350,6 +359,9 @@ int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data,
     if (last) {
         memcpy(w->data, "0\r\n\r\n", 5);
         n = 5;
+    } else if (call->body_sized) {
+        memcpy(w->data, data, len);
+        n = len;
     } else {
         n = (size_t)sprintf(w->data, "%zx\r\n", len);
         memcpy(w->data + n, data, len);
@@ -364,7 +376,8 @@ int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data,
         colony__free(w);
         return rc;
     }
-    if (last) conn->call->body_ended = 1;
+    if (last) call->body_ended = 1;
+    if (call->body_sized) call->body_left -= len;
     return 0;
 }
 

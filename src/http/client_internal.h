@@ -86,6 +86,9 @@ struct colony_client_call {
     unsigned sent : 1;           /* handed to a connection (colony_client_call_was_sent) */
     uint64_t connect_timeout_ms; /* for a connection this call opens */
     size_t req_len;              /* bytes of req: head and fixed body */
+    /* upload: a streamed body with Content-Length (colony_client_request.body_length) */
+    unsigned body_sized : 1;
+    uint64_t body_left; /* bytes of it still to write */
     char req[];
 };
 

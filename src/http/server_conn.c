@@ -194,7 +194,9 @@ void colony__conn_update_timer(colony__conn *c)
     const colony_server_options *o = &conn_server(c)->opts;
     int mode;
     uint64_t ms = 0;
-    if (c->writing) {
+    if (c->kick_pending) {
+        mode = COLONY__TIMER_KICK; /* the other timers are re-armed after the kick */
+    } else if (c->writing) {
         mode = COLONY__TIMER_WRITE;
         ms = o->write_timeout_ms;
     } else if (c->final_sent && c->phase != COLONY__PHASE_LINGER) {
@@ -212,7 +214,8 @@ void colony__conn_update_timer(colony__conn *c)
             break;
         }
         case COLONY__PHASE_BODY:
-            mode = COLONY__TIMER_BODY;
+            /* A paused body waits on the handler, not on the client. */
+            mode = c->body_paused ? COLONY__TIMER_NONE : COLONY__TIMER_BODY;
             ms = o->body_timeout_ms;
             break;
         case COLONY__PHASE_LINGER:
@@ -250,6 +253,10 @@ static void on_timer(uv_timer_t *t)
         break;
     case COLONY__TIMER_WRITE:
         colony__conn_close(c, COLONY_ETIMEDOUT);
+        return;
+    case COLONY__TIMER_KICK:
+        c->kick_pending = 0;
+        if (!c->in_process) conn_process(c);
         return;
     case COLONY__TIMER_IDLE: {
         uint64_t now = uv_now(c->worker->loop);
@@ -419,6 +426,8 @@ static void update_reading(colony__conn *c)
         want = 0;
     else if (c->phase == COLONY__PHASE_HANDLER)
         want = c->rpos == c->rlen; /* notice a hang-up, but buffer no pipelined flood */
+    else if (c->phase == COLONY__PHASE_BODY && c->body_paused)
+        want = 0;
     else if (colony__conn_backlog_full(c))
         want = 0, paused = 1;
     else
@@ -434,6 +443,15 @@ static void update_reading(colony__conn *c)
         uv_read_stop(&c->h.stream);
         c->reading = 0;
     }
+}
+
+void colony__conn_body_flow(colony__conn *c)
+{
+    if (c->closing) return;
+    if (!c->body_paused) c->kick_pending = 1;
+    if (c->in_process) return; /* conn_process updates reading and the timer as it ends */
+    update_reading(c);
+    colony__conn_update_timer(c);
 }
 
 void colony__conn_shutdown(colony__conn *c)

@@ -89,6 +89,9 @@ struct colony_request {
     unsigned no_body : 1;  /* HEAD request or a 204/304 response: no body bytes */
     unsigned user_content_type : 1;
     int pinned; /* > 0 while the server is calling out with it */
+
+    /* upload: body flow control (server_body.c) */
+    unsigned held : 1; /* paused once: owed a response even before the handler runs */
 };
 
 /* A pending streaming write callback: fires once out_written reaches end. */
@@ -114,6 +117,7 @@ enum colony__timer_mode {
     COLONY__TIMER_BODY,
     COLONY__TIMER_WRITE,
     COLONY__TIMER_LINGER,
+    COLONY__TIMER_KICK, /* 0 ms: a resumed body's buffered bytes (kick_pending) */
 };
 
 struct colony__conn {
@@ -178,6 +182,11 @@ struct colony__conn {
     int peer_port;
     unsigned peer_loaded : 1; /* addr, peer_port and peer_v6 are set */
     unsigned peer_v6 : 1;
+
+    /* upload: flow control of the request body (server_body.c) */
+    unsigned body_paused : 1;      /* colony_request_pause_body: the body is not read */
+    unsigned continue_pending : 1; /* 100 Continue owed once the body is let flow */
+    unsigned kick_pending : 1;     /* resumed: process buffered bytes on the next loop turn */
 };
 
 struct colony__listener {
@@ -311,6 +320,11 @@ void colony__conn_account_output(colony__conn *c);
 void colony__conn_update_timer(colony__conn *c);
 /* 1 if c waits for a request with nothing read, queued or being written. */
 int colony__conn_is_idle(const colony__conn *c);
+
+/* The request body was paused or resumed (server_body.c): reading follows,
+ * and a resumed body's buffered bytes are processed from the loop's next
+ * turn, never from inside the caller. */
+void colony__conn_body_flow(colony__conn *c);
 
 /* server_parse.c: parse and dispatch */
 /* Parses the next head in the read buffer and dispatches it (head hook, then

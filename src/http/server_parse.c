@@ -27,6 +27,10 @@ static void abort_request(colony__conn *c, int err)
 
 void colony__conn_fail_request(colony__conn *c, int status, const char *message, int err)
 {
+    if (c->req && c->req->started) { /* a response is streaming: no room for another */
+        colony__conn_close(c, err);
+        return;
+    }
     abort_request(c, err);
     colony__conn_send_error(c, status, colony__error_code_for_status(status), message);
 }
@@ -43,12 +47,29 @@ static void call_handler(colony__conn *c, colony_request *req)
     colony__request_unpin(req);
 }
 
-/* Reads body bytes from the buffer. Returns 1 when the phase changed. */
+/* The response ended before the body was read whole (answered from the body
+ * callback, or by a handler that paused the body): the rest is not read. A
+ * small body already buffered is skipped and the connection lives on; else it
+ * closes after the response (should_close saw the pending body). */
+static int answered_mid_body(colony__conn *c, colony_request *req)
+{
+    req->handler_called = 1;
+    c->phase = COLONY__PHASE_HANDLER;
+    if (c->body_pending && c->body_discardable && !c->body_is_chunked) {
+        c->rpos += (size_t)c->body_remaining;
+        c->body_pending = 0;
+    }
+    return 1;
+}
+
+/* Reads body bytes from the buffer, unless the body is paused. Returns 1
+ * when the phase changed. */
 int colony__conn_read_body(colony__conn *c)
 {
     colony_request *req = c->req;
     colony_server *srv = conn_server(c);
-    while (c->rpos < c->rlen) {
+    if (req->ended) return answered_mid_body(c, req);
+    while (c->rpos < c->rlen && !c->body_paused) {
         const char *in = c->rbuf + c->rpos;
         size_t avail = c->rlen - c->rpos;
         const char *data = in;
@@ -87,11 +108,9 @@ int colony__conn_read_body(colony__conn *c)
                     return 0;
                 }
                 req->pinned--;
-                if (req->started) { /* answered mid-body: the rest is not read */
-                    req->handler_called = 1;
-                    c->phase = COLONY__PHASE_HANDLER;
-                    return 1;
-                }
+                /* A response that only started lets the body flow on (a proxy
+                 * answering while it still forwards the body). */
+                if (req->ended) return answered_mid_body(c, req);
             } else {
                 int rc = colony_buf_append(&req->body, data, data_len);
                 if (rc == COLONY_E2BIG) {
@@ -187,6 +206,7 @@ int colony__conn_parse_head(colony__conn *c)
     c->body_discardable = !c->body_is_chunked && length <= DISCARD_BODY_MAX &&
                           length <= (uint64_t)(c->rlen - c->rpos);
     if (c->body_is_chunked) colony_http_chunked_init(&c->chunked);
+    c->body_paused = c->continue_pending = 0;
 
     if (srv->head_hook) {
         call_head_hook(c, req);
@@ -216,9 +236,16 @@ int colony__conn_parse_head(colony__conn *c)
         colony__conn_close(c, COLONY_ENOMEM);
         return 0;
     }
-    if (parsed.expect_continue && c->rpos == c->rlen && colony__conn_send_continue(c)) {
-        colony__conn_close(c, COLONY_ENOMEM);
-        return 0;
+    /* 100 Continue once the body is wanted: now, or when a paused body is
+     * resumed (colony_request_resume_body), so a request refused meanwhile
+     * never makes the client send its body. */
+    if (parsed.expect_continue && c->rpos == c->rlen) {
+        if (c->body_paused)
+            c->continue_pending = 1;
+        else if (colony__conn_send_continue(c)) {
+            colony__conn_close(c, COLONY_ENOMEM);
+            return 0;
+        }
     }
     c->phase = COLONY__PHASE_BODY;
     c->timer_mode = COLONY__TIMER_NONE;

@@ -91,8 +91,8 @@ void colony__worker_free_pool(colony__worker *w)
 void colony__request_detach(colony_request *req)
 {
     req->conn = NULL;
-    if ((req->handler_called && !req->ended) || req->pinned) {
-        if (!req->handler_called) req->ended = 1; /* nobody owes a response */
+    if (((req->handler_called || req->held) && !req->ended) || req->pinned) {
+        if (!req->handler_called && !req->held) req->ended = 1; /* nobody owes a response */
         req->orphaned = 1;
         req->worker->orphans++;
         return;

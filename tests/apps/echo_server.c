@@ -6,9 +6,17 @@
  *   GET /probe          -> a health path for the gateway's active checks: 200 {"probe": "ok"},
  *                          or the status last set by POST /admin/probe?status=N (200 again:
  * healthy)
- * --name NAME sets "instance" (default "echo"); other flags are the service's. */
+ * --name NAME sets "instance" (default "echo"); other flags are the service's.
+ *
+ * --sink --listen ADDR: a plain colony_server instead (for uploads): every
+ * request body is streamed, counted and discarded; the answer is
+ * {"bytes": N, "crc32": "%08x", "framing": "length"|"chunked"|"none",
+ *  "expect": "100-continue"|""}. ?slow=MS reads it slowly: the body is paused
+ * (colony_request_pause_body) for MS ms after every piece. ?early=1 answers
+ * {"early": N} at the first piece, without reading the rest. */
 #include <colony/colony.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,8 +142,127 @@ static void echo(colony_request *req, void *ud)
     json_decref(out);
 }
 
+/* ---- --sink ---- */
+
+typedef struct sink {
+    uv_timer_t timer; /* ?slow: resumes the paused body */
+    colony_request *req;
+    uint64_t bytes;
+    uint32_t crc;
+    uint64_t slow_ms;
+    int early;
+} sink;
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static void sink_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void sink_finished(colony_request *req, int status, void *ud)
+{
+    (void)req;
+    (void)status;
+    sink *k = ud;
+    k->timer.data = k;
+    uv_close((uv_handle_t *)&k->timer, sink_closed);
+}
+
+static void sink_resume(uv_timer_t *t)
+{
+    sink *k = t->data;
+    colony_request_resume_body(k->req);
+}
+
+static void sink_piece(colony_request *req, const char *data, size_t len, void *ud)
+{
+    sink *k = ud;
+    uint32_t c = ~k->crc;
+    for (size_t i = 0; i < len; i++)
+        c = crc_table[(c ^ (unsigned char)data[i]) & 0xff] ^ (c >> 8);
+    k->crc = ~c;
+    k->bytes += len;
+    if (k->early && colony_response_status(req) == 0) {
+        char out[64];
+        snprintf(out, sizeof(out), "{\"early\":%llu}", (unsigned long long)k->bytes);
+        colony_respond(req, 200, "application/json", out, strlen(out));
+        return;
+    }
+    if (k->slow_ms && colony_request_pause_body(req) == 0)
+        uv_timer_start(&k->timer, sink_resume, k->slow_ms, 0);
+}
+
+static void sink_head(colony_request *req, void *ud)
+{
+    (void)ud;
+    sink *k = calloc(1, sizeof(*k));
+    if (!k) return;
+    k->req = req;
+    uv_timer_init(colony_request_loop(req), &k->timer);
+    k->timer.data = k;
+    const char *slow = colony_request_query_param(req, "slow");
+    k->slow_ms = slow ? strtoull(slow, NULL, 10) : 0;
+    k->early = colony_request_query_param(req, "early") != NULL;
+    colony_request_set_data(req, "sink", k);
+    if (colony_request_on_finish(req, sink_finished, k) != 0) {
+        uv_close((uv_handle_t *)&k->timer, sink_closed);
+        return;
+    }
+    colony_request_stream_body(req, sink_piece, k);
+}
+
+static void sink_answer(colony_request *req, void *ud)
+{
+    (void)ud;
+    sink *k = colony_request_get_data(req, "sink");
+    const char *te = colony_request_header(req, "Transfer-Encoding");
+    const char *cl = colony_request_header(req, "Content-Length");
+    const char *expect = colony_request_header(req, "Expect");
+    char crc[16];
+    snprintf(crc, sizeof(crc), "%08x", k ? k->crc : 0);
+    json_t *out = json_pack("{s:I,s:s,s:s,s:s}", "bytes", (json_int_t)(k ? k->bytes : 0), "crc32",
+                            crc, "framing",
+                            te   ? "chunked"
+                            : cl ? "length"
+                                 : "none",
+                            "expect", expect ? expect : "");
+    colony_respond_json(req, 200, out);
+    json_decref(out);
+}
+
+static int sink_main(const char *listen)
+{
+    crc_init();
+    uv_loop_t *loop = uv_default_loop();
+    colony_server_options so;
+    colony_server_options_init(&so);
+    so.workers = 1;
+    colony_server *srv = colony_server_new(loop, &so, sink_answer, NULL);
+    if (!srv) return 1;
+    colony_server_set_head_hook(srv, sink_head, NULL);
+    if (colony_server_listen(srv, listen) != 0) return 1;
+    fprintf(stderr, "{\"msg\":\"listening\",\"port\":%d}\n", colony_server_port(srv));
+    fflush(stderr);
+    return uv_run(loop, UV_RUN_DEFAULT);
+}
+
 int main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--sink") == 0)
+            return sink_main(i + 2 < argc && strcmp(argv[i + 1], "--listen") == 0 ? argv[i + 2]
+                                                                                  : "127.0.0.1:0");
     /* --name is ours; everything else goes to the service */
     char **rest = calloc((size_t)argc + 1, sizeof(char *));
     int n = 0;

@@ -25,6 +25,21 @@ pb=$FIXTURE_PORT
 fixture_start_registry reg
 # a port with nothing behind it: connections are refused
 dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# an instance that reads each request and closes without answering: the
+# request reached it, so only an idempotent one may be retried elsewhere
+cat >closer.py <<'PY'
+import socket
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(16)
+print('{"port":%d}' % l.getsockname()[1], flush=True)
+while True:
+    c, _ = l.accept()
+    c.recv(65536)
+    c.close()
+PY
+fixture_start_listening closer python3 closer.py
+pclose=$FIXTURE_PORT
 
 cat >routes.json <<JSON
 {
@@ -33,8 +48,10 @@ cat >routes.json <<JSON
     "b": {"targets": ["http://127.0.0.1:$pb"]},
     "flaky": {"targets": ["http://127.0.0.1:$dead", "http://127.0.0.1:$pa"],
               "strategy": "round_robin"},
-    "post": {"targets": ["http://127.0.0.1:$dead", "http://127.0.0.1:$pa"],
+    "post": {"targets": ["http://127.0.0.1:$pclose", "http://127.0.0.1:$pa"],
              "strategy": "round_robin", "health": {"consecutive_failures": 0}},
+    "post-refused": {"targets": ["http://127.0.0.1:$dead", "http://127.0.0.1:$pa"],
+                     "strategy": "round_robin", "health": {"consecutive_failures": 0}},
     "down": {"targets": ["http://127.0.0.1:$dead"]},
     "reg": {"service": "registered"}
   },
@@ -47,6 +64,8 @@ cat >routes.json <<JSON
     {"name": "flaky", "prefix": "/flaky", "upstream": "flaky",
      "retries": {"attempts": 2, "on": ["connect", "503"]}},
     {"name": "post", "prefix": "/post", "upstream": "post", "retries": {"attempts": 2}},
+    {"name": "post-refused", "prefix": "/refused", "upstream": "post-refused",
+     "retries": {"attempts": 2}},
     {"name": "down", "prefix": "/down", "upstream": "down"},
     {"name": "slow", "prefix": "/slow", "upstream": "a", "timeouts": {"try": "200ms"}},
     {"name": "exact", "path": "/health-of-a", "rewrite": "/health", "upstream": "a"},
@@ -149,10 +168,16 @@ stats=$(curl -fsS "http://127.0.0.1:$admin/gateway/stats")
 # after 5 refusals in a row the dead target is ejected (passive health)
 [ "$(json upstreams.2.name <<<"$stats")" = flaky ] || fail "stats order: $stats"
 [ "$(json upstreams.2.instances.0.ejected <<<"$stats")" = True ] || fail "not ejected: $stats"
-# a POST is not retried: round robin sends one of two to the dead target
+# a POST that reached an instance is not retried: round robin sends one of
+# two to the instance that closes without answering
 codes=
 for i in 1 2; do codes="$codes $(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$url/post/$i")"; done
 grep -q 502 <<<"$codes" || fail "a POST was retried (non-idempotent): $codes"
+# but one refused at connect is: the instance saw nothing
+for i in 1 2; do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$url/refused/$i")" = 200 ] ||
+    fail "a POST refused at connect was not retried"
+done
 for i in 1 2; do curl -fsS "$url/post/get$i" >/dev/null || fail "GETs are retried on /post"; done
 
 # a weighted split sends about 80% to a
