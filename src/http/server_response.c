@@ -104,6 +104,11 @@ static void maybe_flush(colony__conn *c)
     uv_idle_start(&w->flush_idle, on_flush_idle);
 }
 
+void colony__conn_schedule_flush(colony__conn *c)
+{
+    maybe_flush(c);
+}
+
 const char *colony__error_code_for_status(int status)
 {
     switch (status) {
