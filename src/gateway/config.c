@@ -317,25 +317,12 @@ static int fail_at_reason_key(parse_ctx *c, const json_t *obj, const gw_route *r
 
 static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_conf *r)
 {
-    static const char *const keys[] = {"name",
-                                       "hosts",
-                                       "methods",
-                                       "prefix",
-                                       "path",
-                                       "pattern",
-                                       "headers",
-                                       "strip_prefix",
-                                       "rewrite",
-                                       "upstream",
-                                       "split",
-                                       "timeouts",
-                                       "retries",
-                                       "retry_budget",
-                                       "request_headers",
-                                       "response_headers",
-                                       "rate_limit",
-                                       GW_ACCESS_KEYS,
-                                       NULL};
+    static const char *const keys[] = {
+        "name",       "hosts",        "methods",         "prefix",
+        "path",       "pattern",      "headers",         "strip_prefix",
+        "rewrite",    "upstream",     "split",           "timeouts",
+        "retries",    "retry_budget", "request_headers", "response_headers",
+        "rate_limit", "websocket",    GW_ACCESS_KEYS,    NULL};
     gw_route *rt = &r->match;
     rt->order = order;
     r->try_timeout_ms = 30000;
@@ -357,6 +344,7 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
     if (!rc && headers) rc = parse_headers(c, headers, rt);
     if (!rc) rc = get_bool(c, obj, "strip_prefix", &rt->strip_prefix);
     if (!rc) rc = get_string(c, obj, "rewrite", &rt->rewrite, 0);
+    if (!rc) rc = get_bool(c, obj, "websocket", &r->websocket);
     if (!rc) rc = parse_splits(c, obj, r);
     json_t *t = json_object_get(obj, "timeouts");
     if (!rc && t) rc = parse_timeouts(c, t, r);

@@ -14,6 +14,7 @@
 #include "colony/http_server.h"
 #include "gateway/ratelimit.h"
 #include "gateway/runtime.h"
+#include "gateway/websocket.h"
 
 typedef struct gw_proxy_stats {
     uint64_t requests;  /* answered, by the gateway or an upstream */
@@ -36,6 +37,7 @@ typedef struct gw_proxy {
     colony_metric *m_duration; /* gateway_request_duration_seconds{route} */
     colony_metric *m_retries;  /* gateway_retries_total{route} */
     gw_ratelimit rl;           /* rate limit state, kept across reloads */
+    gw_ws ws;                  /* WebSocket tunnels (websocket.c) */
     void (*close_cb)(void *ud);
     void *close_ud;
 } gw_proxy;
