@@ -9,14 +9,15 @@
 #include "gateway/websocket.h"
 #include "gateway_config_fixture.h"
 
-static const char *const base = "{\n"
-                                "  \"upstreams\": {\"up\": {\"targets\": [\"http://127.0.0.1:1\"]}},\n"
-                                "  \"routes\": [\n"
-                                "    {\"prefix\": \"/ws\", \"upstream\": \"up\",\n"
-                                "     \"websocket\": true},\n"
-                                "    {\"prefix\": \"/plain\", \"upstream\": \"up\"}\n"
-                                "  ]\n"
-                                "}\n";
+static const char *const base =
+    "{\n"
+    "  \"upstreams\": {\"up\": {\"targets\": [\"http://127.0.0.1:1\"]}},\n"
+    "  \"routes\": [\n"
+    "    {\"prefix\": \"/ws\", \"upstream\": \"up\",\n"
+    "     \"websocket\": true},\n"
+    "    {\"prefix\": \"/plain\", \"upstream\": \"up\"}\n"
+    "  ]\n"
+    "}\n";
 
 static void websocket_key(void **state)
 {
