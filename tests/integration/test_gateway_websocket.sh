@@ -39,6 +39,8 @@ async def handler(ws, path):
 async def process_request(path, headers):
     if path.startswith("/ws/refuse"):
         return http.HTTPStatus.FORBIDDEN, [("Content-Type", "text/plain")], b"refused\n"
+    if path.startswith("/busy"):
+        return http.HTTPStatus.SERVICE_UNAVAILABLE, [], b"busy\n"
     return None
 
 async def main():
@@ -60,6 +62,8 @@ cat >routes.json <<JSON
     {"name": "ws", "prefix": "/ws", "upstream": "up", "websocket": true},
     {"name": "keyed", "prefix": "/keyed", "rewrite": "/ws/echo", "upstream": "up",
      "websocket": true, "api_keys": {"header": "X-API-Key", "keys": {"key-of-alice-0123456789": "alice"}}},
+    {"name": "busy", "prefix": "/busy", "upstream": "up", "websocket": true,
+     "retries": {"attempts": 2, "on": ["503"]}},
     {"name": "plain", "prefix": "/plain", "upstream": "up"}
   ]
 }
@@ -170,6 +174,10 @@ async def main():
         await ws.send("keyed")
         assert await ws.recv() == "keyed"
 
+    # an upgrade is never retried, whatever the route's retries say
+    code = await status_of(f"{base}/busy")
+    assert code == 503, f"busy upstream: {code}"
+
     code = await status_of(f"{base}/plain/echo")
     assert code == 426, f"Upgrade on a route without websocket: {code}"
 
@@ -210,6 +218,8 @@ n=$(grep -c '"msg":"websocket closed"' gw.log || true)
 grep '"msg":"websocket closed"' gw.log | grep '"route":"ws"' | head -1 |
   grep -Eq '"bytes_up":[0-9]{8}' || fail "bytes_up of the echo tunnel: $(grep 'websocket closed' gw.log | head -1)"
 grep -q '"msg":"access".*"status":101' gw.log || fail "no access line with status 101"
+grep '"msg":"access".*"path":"/busy"' gw.log | grep -q '"status":503.*"attempts":1,' ||
+  fail "the upgrade was retried: $(grep '"path":"/busy"' gw.log)"
 
 fixture_wait "$gw"
 [ "$FIXTURE_RC" = 0 ] || fail "gateway exited $FIXTURE_RC after the shutdown"

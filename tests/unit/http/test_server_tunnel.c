@@ -3,12 +3,13 @@
  * after the request head reach on_data, echo both ways (also more than the
  * socket buffers hold), close from the client and from the server, writes
  * after the end fail cleanly, the idle timeout, a server shutdown, and the
- * refusals (HTTP/1.0, a started response). */
+ * refusals (HTTP/1.0, a started response, out of memory). */
 #include "test_support.h"
 #include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 #include "colony/colony.h"
+#include "core/alloc.h"
 #include "server_test_util.h"
 
 typedef struct tstate {
@@ -340,12 +341,65 @@ static void started_response_refused(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Every allocation of the upgrade failing in turn: each refusal leaves the
+ * request answerable (the client gets the 503) and nothing leaks. */
+static void nomem_handler(colony_request *req, void *ud)
+{
+    long n = *(long *)ud;
+    colony__alloc_fail_after(n);
+    st.upgrade_rc = colony_request_upgrade(req, "echo", on_data, on_close, NULL, &st.t);
+    colony__alloc_fail_reset();
+    if (st.upgrade_rc) {
+        colony_respond(req, 503, "text/plain", "nomem", 5);
+        return;
+    }
+    colony_tunnel_close(st.t);
+}
+
+static void nomem_client(tclient *t)
+{
+    tconn *c = tc_connect(t->port);
+    TCHECK(t, c != NULL);
+    if (!c) return;
+    TCHECK(t, tc_send(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\n"
+                         "Connection: Upgrade\r\n\r\n") == 0);
+    tresp r;
+    TCHECK(t, tc_read_response(c, &r, 1) == 0);
+    TCHECK(t, r.status == 503 || r.status == 101);
+    if (r.status == 503) TCHECK(t, strstr(r.head, "Content-Length: 5") != NULL);
+    tc_close(c);
+}
+
+static void upgrade_out_of_memory(void **state)
+{
+    (void)state;
+    int refused = 0;
+    for (long n = 0; n < 8; n++) {
+        reset_state();
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        int port;
+        colony_server *srv = start_server(&loop, NULL, nomem_handler, &n, &port);
+        tclient t = {.port = port, .fn = nomem_client};
+        run_client(&loop, &t, 5000);
+        if (st.upgrade_rc) {
+            assert_int_equal(st.upgrade_rc, COLONY_ENOMEM);
+            refused++;
+        }
+        stop_server(&loop, srv, 1000);
+        assert_int_equal(uv_loop_close(&loop), 0);
+        if (!st.upgrade_rc) break; /* no allocation left to fail */
+    }
+    assert_true(refused >= 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(echo_and_client_close), cmocka_unit_test(server_closes),
         cmocka_unit_test(idle_timeout_closes),   cmocka_unit_test(shutdown_closes_after_drain),
         cmocka_unit_test(http10_refused),        cmocka_unit_test(started_response_refused),
+        cmocka_unit_test(upgrade_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
