@@ -136,7 +136,7 @@ static void on_deliver(uv_timer_t *timer)
 {
     colony__client_conn *conn = timer->data;
     colony_client_tunnel *t = conn->tunnel;
-    if (t->ended || !t->deliver_pending) return;
+    if (t->ended || !t->deliver_pending || t->read_paused) return; /* resume re-arms */
     t->deliver_pending = 0;
     size_t n = t->leftover;
     t->leftover = 0;
@@ -168,6 +168,7 @@ void colony__client_tunnel_switch(colony__client_conn *conn, colony_client_call 
     colony__list_init(&t->writes);
     colony__list_push_back(&c->tunnels, &t->link);
     t->leftover = conn->in.len - conn->head_len;
+    colony__client_bytes_free(&conn->body); /* an earlier response's, up to max_response_body */
     colony__client_pool_dispatch(o);
     colony__client_origin_check_empty(o);
 
@@ -272,6 +273,7 @@ int colony_client_tunnel_resume(colony_client_tunnel *t)
 {
     if (!usable(t)) return COLONY_ESHUTDOWN;
     t->read_paused = 0;
+    if (t->deliver_pending) uv_timer_start(&t->conn->timer, on_deliver, 0, 0);
     update_reading(t);
     return 0;
 }

@@ -11,8 +11,9 @@
 #include "http/parser_internal.h"
 #include "http/server_internal.h"
 
-#define SWITCHING_LINE "HTTP/1.1 101 Switching Protocols\r\n"
-#define CONN_UPGRADE   "Connection: Upgrade\r\n"
+#define SWITCHING_LINE  "HTTP/1.1 101 Switching Protocols\r\n"
+#define TUNNEL_KEEP_OUT (64 * 1024) /* output buffer capacity kept while idle */
+#define CONN_UPGRADE    "Connection: Upgrade\r\n"
 
 typedef struct tunnel_wcb {
     uint64_t end; /* conn output offset after the write */
@@ -62,7 +63,7 @@ int colony__tunnel_wants_read(const colony__conn *c)
 uint64_t colony__tunnel_timer_ms(const colony__conn *c)
 {
     const colony_tunnel *t = c->tunnel;
-    if (t->deliver_pending) return 0;
+    if (t->deliver_pending && !t->read_paused) return 0;
     uint64_t timeout = opts_of(c)->tunnel_idle_timeout_ms;
     if (timeout == UINT64_MAX) return UINT64_MAX;
     uint64_t now = uv_now(c->worker->loop), due = t->last_activity + timeout;
@@ -144,6 +145,10 @@ void colony__tunnel_after_write(colony__conn *c)
         colony__conn_flush(c);
         return;
     }
+    /* A burst grew the buffers: an idle tunnel (thousands of them may be
+     * open) keeps little memory. */
+    if (c->out.cap > TUNNEL_KEEP_OUT) colony_buf_free(&c->out);
+    if (c->inflight.cap > TUNNEL_KEEP_OUT) colony_buf_free(&c->inflight);
     maybe_finish(c);
     if (c->closing) return;
     colony__conn_update_reading(c);
@@ -153,7 +158,7 @@ void colony__tunnel_after_write(colony__conn *c)
 void colony__tunnel_on_timer(colony__conn *c)
 {
     colony_tunnel *t = c->tunnel;
-    if (t->deliver_pending) {
+    if (t->deliver_pending && !t->read_paused) {
         t->deliver_pending = 0;
         deliver(c);
         if (c->closing) return;
@@ -326,6 +331,10 @@ static int set_paused(colony_tunnel *t, int paused)
     if (!usable(t)) return COLONY_ESHUTDOWN;
     t->read_paused = paused ? 1 : 0;
     colony__conn_update_reading(t->conn);
+    if (t->deliver_pending) { /* the early bytes wait for the resume: re-arm the timer */
+        t->conn->timer_mode = COLONY__TIMER_NONE;
+        colony__conn_update_timer(t->conn);
+    }
     return 0;
 }
 

@@ -13,6 +13,8 @@ typedef struct up_state {
     char got[1 << 20];
     size_t got_len;
     int wrote_ping;
+    int pause; /* pause the tunnel inside done_cb */
+    int write_cbs, write_cb_status;
 } up_state;
 
 static up_state us;
@@ -46,6 +48,7 @@ static void on_done(colony_client_call *call, int err, const colony_client_respo
     us.status = res ? res->status : 0;
     if (res && res->status == 101 && us.take)
         assert_int_equal(colony_client_call_tunnel(call, t_data, t_close, NULL, &us.t), 0);
+    if (us.t && us.pause) assert_int_equal(colony_client_tunnel_pause(us.t), 0);
     colony_client_tunnel *again = NULL;
     if (us.t)
         assert_int_equal(colony_client_call_tunnel(call, t_data, t_close, NULL, &again),
@@ -213,6 +216,61 @@ static void unasked_101_fails(void **state)
     close_client_and_loop(&loop, c);
 }
 
+static void on_written(colony_client_tunnel *t, int status, void *ud)
+{
+    (void)t;
+    (void)ud;
+    us.write_cbs++;
+    us.write_cb_status = status;
+}
+
+static int resumed;
+
+static void resume_later(uv_timer_t *timer)
+{
+    (void)timer;
+    assert_int_equal(us.got_len, 0); /* not even the bytes that came with the 101 */
+    assert_int_equal(colony_client_tunnel_resume(us.t), 0);
+    resumed = 1;
+}
+
+static void pause_and_write_callbacks(void **state)
+{
+    (void)state;
+    memset(&us, 0, sizeof(us));
+    us.take = 1;
+    us.pause = 1;
+    resumed = 0;
+    ts_server s;
+    ts_start(&s, upgrade_server, NULL);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    colony_client *c = colony_client_new(&loop, NULL);
+    assert_int_equal(send_upgrade(c, &s), 0);
+    assert_true(colony_test_run_until(&loop, &us.done, 5000));
+    assert_non_null(us.t);
+    uv_timer_t timer;
+    uv_timer_init(&loop, &timer);
+    uv_timer_start(&timer, resume_later, 200, 0);
+    size_t want = 9; /* HELLO, then the echo of the ping t_data writes */
+    assert_true(run_until(&loop, got_at_least, &want, 5000));
+    assert_true(resumed);
+    assert_memory_equal(us.got, "HELLOping", 9);
+    assert_int_equal(colony_client_tunnel_write(us.t, "more", 4, on_written, NULL), 0);
+    assert_true(colony_client_tunnel_pending(us.t) <= 4);
+    want = 13;
+    assert_true(run_until(&loop, got_at_least, &want, 5000));
+    assert_int_equal(us.write_cbs, 1);
+    assert_int_equal(us.write_cb_status, 0);
+    assert_int_equal(colony_client_tunnel_pending(us.t), 0);
+    colony_client_tunnel_close(us.t);
+    assert_true(run_until(&loop, closed_once, NULL, 5000));
+    assert_int_equal(us.close_err, 0);
+    uv_close((uv_handle_t *)&timer, NULL);
+    ts_stop(&s);
+    close_client_and_loop(&loop, c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +278,7 @@ int main(void)
         cmocka_unit_test(tunnel_not_taken_is_closed),
         cmocka_unit_test(client_close_ends_tunnel),
         cmocka_unit_test(unasked_101_fails),
+        cmocka_unit_test(pause_and_write_callbacks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -341,6 +341,79 @@ static void started_response_refused(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- pause: nothing is delivered (not even the early bytes) until resume ---- */
+
+static uint64_t upgraded_at, first_data_at;
+static uv_timer_t resume_timer;
+
+static void pause_data(colony_tunnel *t, const char *data, size_t len, void *ud)
+{
+    (void)ud;
+    if (!first_data_at) first_data_at = uv_now(colony_request_loop(colony_tunnel_request(t)));
+    st.received += len;
+    colony_tunnel_write(t, data, len, NULL, NULL);
+}
+
+static void do_resume(uv_timer_t *timer)
+{
+    (void)timer;
+    assert_int_equal(st.received, 0);
+    assert_int_equal(colony_tunnel_resume(st.t), 0);
+}
+
+static void pause_handler(colony_request *req, void *ud)
+{
+    (void)ud;
+    st.upgrade_rc = colony_request_upgrade(req, "echo", pause_data, on_close, NULL, &st.t);
+    if (st.upgrade_rc) {
+        colony_respond(req, 500, NULL, NULL, 0);
+        return;
+    }
+    assert_int_equal(colony_tunnel_pause(st.t), 0);
+    upgraded_at = uv_now(colony_request_loop(req));
+    uv_timer_start(&resume_timer, do_resume, 300, 0);
+}
+
+static void pause_client(tclient *t)
+{
+    tconn *c = tc_connect(t->port);
+    TCHECK(t, c != NULL);
+    if (!c) return;
+    TCHECK(t, tc_send(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\n"
+                         "Connection: Upgrade\r\n\r\nEARLY") == 0);
+    tresp r;
+    TCHECK(t, tc_read_response(c, &r, 1) == 0);
+    TCHECK(t, r.status == 101);
+    TCHECK(t, tc_send(c, "late") == 0);
+    char got[16];
+    TCHECK(t, read_exact(c, got, 9) == 0 && memcmp(got, "EARLYlate", 9) == 0);
+    tc_close(c);
+    usleep(50 * 1000);
+}
+
+static void pause_holds_every_byte(void **state)
+{
+    (void)state;
+    reset_state();
+    upgraded_at = first_data_at = 0;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &resume_timer);
+    int port;
+    colony_server *srv = start_server(&loop, NULL, pause_handler, NULL, &port);
+    tclient t = {.port = port, .fn = pause_client};
+    run_client(&loop, &t, 5000);
+    for (int i = 0; i < 100 && !st.closes; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(st.upgrade_rc, 0);
+    assert_true(first_data_at >= upgraded_at + 250);
+    assert_int_equal(st.received, 9);
+    assert_int_equal(st.closes, 1);
+    uv_close((uv_handle_t *)&resume_timer, NULL);
+    stop_server(&loop, srv, 1000);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* Every allocation of the upgrade failing in turn: each refusal leaves the
  * request answerable (the client gets the 503) and nothing leaks. */
 static void nomem_handler(colony_request *req, void *ud)
@@ -399,7 +472,7 @@ int main(void)
         cmocka_unit_test(echo_and_client_close), cmocka_unit_test(server_closes),
         cmocka_unit_test(idle_timeout_closes),   cmocka_unit_test(shutdown_closes_after_drain),
         cmocka_unit_test(http10_refused),        cmocka_unit_test(started_response_refused),
-        cmocka_unit_test(upgrade_out_of_memory),
+        cmocka_unit_test(upgrade_out_of_memory), cmocka_unit_test(pause_holds_every_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
