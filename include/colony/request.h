@@ -117,7 +117,8 @@ typedef void (*colony_tunnel_write_cb)(colony_tunnel *t, int status, void *ud);
  * colony_response_header) and turns the connection into a tunnel, returned in
  * *out. Bytes the client sent after the request head are not lost: they are
  * the first on_data, from the loop (never inside this call). The caller stops
- * answering the request: no colony_respond* afterwards. Returns 0;
+ * answering the request: colony_respond* and colony_response_* return
+ * COLONY_EINVAL afterwards (colony_response_abort does nothing). Returns 0;
  * COLONY_EINVAL when a response was started, the request is HTTP/1.0, has a
  * body not fully read, or protocol is not a token; COLONY_ECONNRESET when the
  * client is gone; COLONY_ESHUTDOWN while the server shuts down; COLONY_ENOMEM.

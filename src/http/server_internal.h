@@ -335,6 +335,11 @@ void colony__tunnel_on_timer(colony__conn *c);
 int colony__tunnel_wants_read(const colony__conn *c);
 /* Delay of the tunnel timer from now; UINT64_MAX: none. */
 uint64_t colony__tunnel_timer_ms(const colony__conn *c);
+/* 1 if req was answered with colony_request_upgrade: no response calls. */
+static inline int colony__request_upgraded(const colony_request *req)
+{
+    return req->conn && req->conn->tunnel;
+}
 
 /* server_parse.c: parse and dispatch */
 /* Parses the next head in the read buffer and dispatches it (head hook, then

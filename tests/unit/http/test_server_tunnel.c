@@ -20,6 +20,7 @@ typedef struct tstate {
     size_t received;
     int close_after; /* close the tunnel after echoing "bye" */
     int paused_once;
+    int respond_after, write_after, end_after; /* response calls after the upgrade */
 } tstate;
 
 static tstate st;
@@ -66,7 +67,15 @@ static void handler(colony_request *req, void *ud)
     }
     colony_response_header(req, "X-Tunnel", "yes");
     st.upgrade_rc = colony_request_upgrade(req, up, on_data, on_close, NULL, &st.t);
-    if (st.upgrade_rc) colony_respond(req, 400, "text/plain", "refused", 7);
+    if (st.upgrade_rc) {
+        colony_respond(req, 400, "text/plain", "refused", 7);
+        return;
+    }
+    /* The request is the tunnel's now: answering it again is refused. */
+    st.respond_after = colony_respond(req, 200, NULL, "x", 1);
+    st.write_after = colony_response_write(req, "x", 1, NULL, NULL);
+    st.end_after = colony_response_end(req);
+    colony_response_abort(req);
 }
 
 static int read_exact(tconn *c, char *out, size_t want)
@@ -137,6 +146,9 @@ static void echo_and_client_close(void **state)
     for (int i = 0; i < 100 && !st.closes; i++)
         uv_run(&loop, UV_RUN_ONCE);
     assert_int_equal(st.upgrade_rc, 0);
+    assert_int_equal(st.respond_after, COLONY_EINVAL);
+    assert_int_equal(st.write_after, COLONY_EINVAL);
+    assert_int_equal(st.end_after, COLONY_EINVAL);
     assert_int_equal(st.closes, 1);
     assert_int_equal(st.close_err, 0);
     assert_int_equal(st.write_after_close, COLONY_ESHUTDOWN);
