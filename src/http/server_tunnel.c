@@ -66,8 +66,8 @@ uint64_t colony__tunnel_timer_ms(const colony__conn *c)
     if (t->deliver_pending && !t->read_paused) return 0;
     uint64_t timeout = opts_of(c)->tunnel_idle_timeout_ms;
     if (timeout == UINT64_MAX) return UINT64_MAX;
-    uint64_t now = uv_now(c->worker->loop), due = t->last_activity + timeout;
-    return due > now ? due - now : 1;
+    uint64_t idle = uv_now(c->worker->loop) - t->last_activity;
+    return idle < timeout ? timeout - idle : 1;
 }
 
 /* Hands [rpos, rlen) of the read buffer to on_data and empties it. */
@@ -163,7 +163,8 @@ void colony__tunnel_on_timer(colony__conn *c)
         deliver(c);
         if (c->closing) return;
         colony__conn_update_reading(c);
-    } else if (uv_now(c->worker->loop) >= t->last_activity + opts_of(c)->tunnel_idle_timeout_ms) {
+    } else if (opts_of(c)->tunnel_idle_timeout_ms != UINT64_MAX &&
+               uv_now(c->worker->loop) - t->last_activity >= opts_of(c)->tunnel_idle_timeout_ms) {
         colony__conn_close(c, COLONY_ETIMEDOUT);
         return;
     }
