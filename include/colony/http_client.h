@@ -107,7 +107,7 @@ COLONY_API int colony_client_call_end(colony_client_call *call);
  * it as a raw byte tunnel; not taken, it is closed when done_cb returns. A 101
  * to a request without Upgrade still fails the call with COLONY_EPROTO. A
  * tunnel has no timeout of its own (its owner decides); colony_client_close
- * ends open tunnels with COLONY_ECANCELED. */
+ * ends open tunnels with COLONY_ECANCELED (their on_close runs inside it). */
 typedef struct colony_client_tunnel colony_client_tunnel;
 /* Bytes read (valid during the call). */
 typedef void (*colony_client_tunnel_data_cb)(colony_client_tunnel *t, const char *data, size_t len,
