@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # WebSocket through colony gateway, with a real client and server (Debian's
 # python3-websockets): text and binary messages echo both ways, a 10 MB
-# message, 1000 small messages in order, a close from the client and one from
-# the server (its close code reaches the client), an upstream that refuses the
-# upgrade (403 reaches the client as 403), an API key checked before the
-# upgrade (401 without it), an Upgrade on a route without "websocket" is
-# forwarded as a plain request (the WebSocket server answers 426), and the
-# gateway's tunnel and in-flight counts return to 0 with a "websocket closed"
-# log line per tunnel.
+# message, 1000 small messages in order, an upstream that speaks first, a close
+# from the client and one from the server (its close code reaches the client),
+# a slow reader of 32 MiB with the gateway's memory flat (flow control), an
+# upstream that refuses the upgrade (403 reaches the client as 403), an API key
+# checked before the upgrade (401 without it), no retry of an upgrade, an
+# Upgrade on a route without "websocket" forwarded as a plain request (the
+# WebSocket server answers 426), a bad "websocket" value refused with its
+# line, the tunnel and in-flight counts back to 0 with a log line and metrics
+# per tunnel, and a shutdown that closes an open tunnel after
+# shutdown_timeout.
 set -euo pipefail
 . "$(dirname "$0")/../support/fixtures.sh"
 fixture_init "$1"
@@ -29,6 +32,8 @@ async def handler(ws, path):
             await ws.send(bytes([i]) * (1 << 20))
         await ws.close()
         return
+    if path.startswith("/ws/greet"):
+        await ws.send("welcome")  # the upstream speaks first, right after its 101
     if path.startswith("/ws/close"):
         await ws.recv()
         await ws.close(code=4000, reason="server says bye")
@@ -136,6 +141,11 @@ async def main():
         await ws.close()
         assert ws.close_code == 1000, f"client close code {ws.close_code}"
 
+    async with websockets.connect(f"{base}/ws/greet") as ws:
+        assert await ws.recv() == "welcome", "the upstream's first message"
+        await ws.send("and you")
+        assert await ws.recv() == "and you"
+
     async with websockets.connect(f"{base}/ws/close") as ws:
         await ws.send("x")
         try:
@@ -188,7 +198,7 @@ async def main():
             break
         assert time.monotonic() < deadline, f"counts did not return to 0: {s}"
         await asyncio.sleep(0.05)
-    assert s["websocket_tunnels_total"] == 4, f"tunnels opened: {s}"
+    assert s["websocket_tunnels_total"] == 5, f"tunnels opened: {s}"
 
     with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
         metrics = r.read().decode()
@@ -214,7 +224,7 @@ PY
 
 # one access line per tunnel with both byte counts
 n=$(grep -c '"msg":"websocket closed"' gw.log || true)
-[ "$n" = 5 ] || fail "websocket closed lines: $n"
+[ "$n" = 6 ] || fail "websocket closed lines: $n"
 grep '"msg":"websocket closed"' gw.log | grep '"route":"ws"' | head -1 |
   grep -Eq '"bytes_up":[0-9]{8}' || fail "bytes_up of the echo tunnel: $(grep 'websocket closed' gw.log | head -1)"
 grep -q '"msg":"access".*"status":101' gw.log || fail "no access line with status 101"
