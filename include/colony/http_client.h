@@ -116,6 +116,47 @@ COLONY_API int colony_client_call_was_sent(const colony_client_call *call);
 COLONY_API int colony_client_call_write(colony_client_call *call, const void *data, size_t len);
 COLONY_API int colony_client_call_end(colony_client_call *call);
 
+/* ---- Upgrade (WebSocket, ...) ----
+ * A request that carries an Upgrade header may be answered with 101
+ * Switching Protocols. The call then completes with done_cb(call, 0, res),
+ * res->status 101 (head_cb is not called for it), and the connection leaves
+ * the pool for good: inside that done_cb, colony_client_call_tunnel() takes
+ * it as a raw byte tunnel; not taken, it is closed when done_cb returns. A 101
+ * to a request without Upgrade still fails the call with COLONY_EPROTO. A
+ * tunnel has no timeout of its own (its owner decides); colony_client_close
+ * ends open tunnels with COLONY_ECANCELED (their on_close runs inside it). */
+typedef struct colony_client_tunnel colony_client_tunnel;
+/* Bytes read (valid during the call). */
+typedef void (*colony_client_tunnel_data_cb)(colony_client_tunnel *t, const char *data, size_t len,
+                                             void *ud);
+/* Runs exactly once when the tunnel is over: err 0 after the peer closed or
+ * after colony_client_tunnel_close (once every queued byte was written), else
+ * why. t is freed after it returns. */
+typedef void (*colony_client_tunnel_close_cb)(colony_client_tunnel *t, int err, void *ud);
+/* A write was handed to the kernel (0), or failed / the tunnel ended first
+ * (< 0, before on_close). */
+typedef void (*colony_client_tunnel_write_cb)(colony_client_tunnel *t, int status, void *ud);
+/* Takes the connection of a call answered 101; only inside its done_cb. Bytes
+ * the server sent right after the 101 head are the first on_data, from the
+ * loop. 0 with *out set, or COLONY_EINVAL (not a 101 done_cb, already taken). */
+COLONY_API int colony_client_call_tunnel(colony_client_call *call,
+                                         colony_client_tunnel_data_cb on_data,
+                                         colony_client_tunnel_close_cb on_close, void *ud,
+                                         colony_client_tunnel **out);
+/* Queues len bytes (copied); cb may be NULL. 0; COLONY_EBUSY while more than
+ * 1 MiB waits (wait for a write callback); COLONY_ESHUTDOWN once the tunnel
+ * is closing or over; COLONY_ENOMEM. A write that fails never calls cb. */
+COLONY_API int colony_client_tunnel_write(colony_client_tunnel *t, const void *data, size_t len,
+                                          colony_client_tunnel_write_cb cb, void *ud);
+/* Bytes queued and not yet handed to the kernel. */
+COLONY_API size_t colony_client_tunnel_pending(const colony_client_tunnel *t);
+/* Stops / restarts reading. 0 or COLONY_ESHUTDOWN. */
+COLONY_API int colony_client_tunnel_pause(colony_client_tunnel *t);
+COLONY_API int colony_client_tunnel_resume(colony_client_tunnel *t);
+/* Stops reading, writes what is queued, sends FIN and closes; on_close(t, 0)
+ * follows from the loop. Idempotent. */
+COLONY_API void colony_client_tunnel_close(colony_client_tunnel *t);
+
 /* Pool statistics for one origin ("http://127.0.0.1:8080"). */
 typedef struct colony_client_pool_stats {
     unsigned idle, busy, queued;

@@ -55,6 +55,11 @@ typedef struct colony_server_options {
     /* 256: open connections from one client IP (TCP); over it a new one gets
      * a 503 JSON and is closed. COLONY_SERVER_UNLIMITED: no limit. */
     unsigned max_connections_per_address;
+    /* 300000 (5 min): a tunnel (colony_request_upgrade) with neither a byte
+     * read nor write progress for this long is closed (COLONY_ETIMEDOUT).
+     * Longer than nginx's 60 s proxy_read_timeout so a WebSocket that pings
+     * every 30-60 s stays open; UINT64_MAX: never. */
+    uint64_t tunnel_idle_timeout_ms;
 } colony_server_options;
 
 #define COLONY_SERVER_UNLIMITED 0xffffffffu

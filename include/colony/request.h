@@ -113,6 +113,62 @@ COLONY_API void colony_response_abort(colony_request *req);
 /* Status of the response (0 before it starts). */
 COLONY_API int colony_response_status(const colony_request *req);
 
+/* ---- connection takeover after 101 Switching Protocols (WebSocket, ...) ----
+ * A tunnel is the raw byte stream of a connection whose request was answered
+ * with 101: the server stops parsing HTTP on it. Bytes read go to on_data,
+ * bytes written go through the server's write path (output backlog limit,
+ * and TLS where the connection has it). The request stays alive (its arena,
+ * accessors and hooks) until the tunnel ends; its on_finish hooks then run
+ * with on_close's err. The tunnel leaves the keep-alive LRU and is never
+ * closed as idle; a server shutdown closes it at the drain deadline
+ * (COLONY_ESHUTDOWN). It closes after tunnel_idle_timeout_ms (server
+ * options) with neither a byte read nor write progress (COLONY_ETIMEDOUT). */
+typedef struct colony_tunnel colony_tunnel;
+/* Bytes read (pointing into the read buffer, valid during the call). */
+typedef void (*colony_tunnel_data_cb)(colony_tunnel *t, const char *data, size_t len, void *ud);
+/* Runs exactly once, from the loop, when the tunnel is over: err 0 after the
+ * peer closed (once what was queued for it was written) or after
+ * colony_tunnel_close (same), else why (COLONY_ETIMEDOUT, COLONY_ESHUTDOWN,
+ * COLONY_ECONNRESET, a write error...). t is freed when it returns. */
+typedef void (*colony_tunnel_close_cb)(colony_tunnel *t, int err, void *ud);
+/* A write was handed to the kernel (status 0), or the tunnel ended first
+ * (status < 0, before on_close). */
+typedef void (*colony_tunnel_write_cb)(colony_tunnel *t, int status, void *ud);
+
+/* Answers 101 Switching Protocols (with "Connection: Upgrade", "Upgrade:
+ * protocol" unless protocol is NULL, and the headers added with
+ * colony_response_header) and turns the connection into a tunnel, returned in
+ * *out. Bytes the client sent after the request head are not lost: they are
+ * the first on_data, from the loop (never inside this call). The caller stops
+ * answering the request: colony_respond* and colony_response_* return
+ * COLONY_EINVAL afterwards (colony_response_abort does nothing). Returns 0;
+ * COLONY_EINVAL when a response was started, the request is HTTP/1.0, has a
+ * body not fully read, or protocol is not a token; COLONY_ECONNRESET when the
+ * client is gone; COLONY_ESHUTDOWN while the server shuts down; COLONY_ENOMEM.
+ * On error nothing was sent and the request may still be answered. */
+COLONY_API int colony_request_upgrade(colony_request *req, const char *protocol,
+                                      colony_tunnel_data_cb on_data,
+                                      colony_tunnel_close_cb on_close, void *ud,
+                                      colony_tunnel **out);
+/* Queues len bytes (copied). cb (may be NULL) runs once they are handed to
+ * the kernel, for flow control. 0; COLONY_EBUSY when more than
+ * max_output_backlog bytes wait already (wait for a write callback);
+ * COLONY_ESHUTDOWN once the tunnel is closing or over; COLONY_ENOMEM. A write
+ * that fails never calls cb. */
+COLONY_API int colony_tunnel_write(colony_tunnel *t, const void *data, size_t len,
+                                   colony_tunnel_write_cb cb, void *ud);
+/* Bytes queued and not yet handed to the kernel. */
+COLONY_API size_t colony_tunnel_pending(const colony_tunnel *t);
+/* Stops reading (on_data is not called until resume) / reads again. A paused
+ * tunnel still times out on tunnel_idle_timeout_ms. 0 or COLONY_ESHUTDOWN. */
+COLONY_API int colony_tunnel_pause(colony_tunnel *t);
+COLONY_API int colony_tunnel_resume(colony_tunnel *t);
+/* Stops reading, writes what is queued, then closes; on_close(t, 0) follows
+ * from the loop. Idempotent; no effect once the tunnel is over. */
+COLONY_API void colony_tunnel_close(colony_tunnel *t);
+/* The request that was upgraded (valid until on_close returns). */
+COLONY_API colony_request *colony_tunnel_request(const colony_tunnel *t);
+
 /* Hooks for middleware: on_response runs just before the head is written
  * (headers may still be added); on_finish runs once when the request is over,
  * with 0 after the response was fully written or a negative error if the

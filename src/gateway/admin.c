@@ -114,6 +114,9 @@ static void get_stats(colony_request *req, void *ud)
         json_object_set_new(body, "circuit_open", json_integer((json_int_t)s->circuit_open));
         json_object_set_new(body, "retries_over_budget",
                             json_integer((json_int_t)s->retries_over_budget));
+        json_object_set_new(body, "websocket_tunnels", json_integer((json_int_t)d->proxy.ws.open));
+        json_object_set_new(body, "websocket_tunnels_total",
+                            json_integer((json_int_t)d->proxy.ws.total));
     }
     if (body)
         colony_respond_json(req, 200, body);

@@ -351,6 +351,7 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
                                        "request_headers",
                                        "response_headers",
                                        "rate_limit",
+                                       "websocket", /* websocket.c */
                                        GW_ACCESS_KEYS,
                                        NULL};
     gw_route *rt = &r->match;
@@ -374,6 +375,7 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
     if (!rc && headers) rc = parse_headers(c, headers, rt);
     if (!rc) rc = get_bool(c, obj, "strip_prefix", &rt->strip_prefix);
     if (!rc) rc = get_string(c, obj, "rewrite", &rt->rewrite, 0);
+    if (!rc) rc = get_bool(c, obj, "websocket", &r->websocket);
     if (!rc) rc = parse_splits(c, obj, r);
     json_t *t = json_object_get(obj, "timeouts");
     if (!rc && t) rc = parse_timeouts(c, t, r);

@@ -55,6 +55,7 @@ typedef struct gw_route_conf {
     gw_ratelimit_conf *rate_limit; /* NULL: none */
     gw_retry_budget_conf retry_budget;
     gw_header_ops request_headers, response_headers; /* transforms */
+    int websocket; /* "websocket": true: Upgrade: websocket is tunnelled (websocket.c) */
 } gw_route_conf;
 
 enum {

@@ -160,6 +160,7 @@ static int start_proxy_server(gw_daemon *d, colony_config *conf)
     so.workers = 1;
     so.limits.max_body = (uint64_t)colony_config_get_int(conf, "proxy.max_body");
     so.idle_timeout_ms = (uint64_t)colony_config_get_int(conf, "proxy.idle_timeout");
+    so.tunnel_idle_timeout_ms = (uint64_t)colony_config_get_int(conf, "proxy.tunnel_idle_timeout");
     so.max_connections = (unsigned)colony_config_get_int(conf, "proxy.max_connections");
     int64_t per_address = colony_config_get_int(conf, "proxy.max_connections_per_address");
     so.max_connections_per_address = per_address ? (unsigned)per_address : COLONY_SERVER_UNLIMITED;

@@ -138,7 +138,9 @@ int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_matc
 int colony__gw_forward_add_headers(gw_forward *f, const char *const *added, size_t n)
 {
     if (n == 0) return 0;
-    size_t used = f->host_slot + 2; /* Host is last; its value is set per attempt */
+    size_t used = f->host_slot + 2; /* Host, whose value is set per attempt, then those added */
+    while (f->headers[used])
+        used += 2;
     const char **h = colony_arena_alloc(f->arena, (used + 2 * n + 1) * sizeof(char *));
     if (!h) return COLONY_ENOMEM;
     memcpy(h, f->headers, used * sizeof(char *));

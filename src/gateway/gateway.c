@@ -26,6 +26,8 @@ static const colony_config_setting gateway_settings[] = {
      "largest request body forwarded, streamed or not; 0 = no limit", 0, 0},
     {"proxy.idle_timeout", COLONY_CONFIG_DURATION, "60s", 0,
      "keep-alive client connection idle timeout", 0, 0},
+    {"proxy.tunnel_idle_timeout", COLONY_CONFIG_DURATION, "5m", 0,
+     "a WebSocket tunnel with no byte either way for this long is closed", 0, 0},
     {"proxy.max_connections", COLONY_CONFIG_INT, "10000", 0, "client connections at once", 1,
      1000000},
     {"proxy.max_connections_per_address", COLONY_CONFIG_INT, "256", 0,

@@ -50,6 +50,7 @@ typedef struct proxy_call {
     int upstream_paused;
     int refs;            /* the downstream request and the upstream call */
     int rl_pending;      /* waiting for the route's rate limit (Redis) */
+    int ws;              /* a WebSocket upgrade on a "websocket" route: never retried */
     gw_rl_result limits; /* for the RateLimit-* headers; outcome NONE: no limit */
     gw_upload *upload;   /* a request body routed from the head hook (upload.c), or NULL */
 } proxy_call;
@@ -109,7 +110,7 @@ static int head_arrived(colony_client_call *call, const colony_client_response *
                    : res->status == 503 ? GW_RETRY_503
                    : res->status == 504 ? GW_RETRY_504
                                         : 0;
-    if ((r->retry_on & bit) && colony__gw_forward_may_retry(&pc->fwd, r, pc->attempts) &&
+    if ((r->retry_on & bit) && !pc->ws && colony__gw_forward_may_retry(&pc->fwd, r, pc->attempts) &&
         (!pc->upload || colony__gw_upload_replayable(pc->upload))) {
         pc->retry_status = res->status;
         return 1; /* abort this attempt; done_cb retries */
@@ -204,7 +205,16 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     if (pc->breaker_call) /* a call the client cancelled proves nothing: not a failure */
         colony_breaker_record(pc->up->breaker, client_left || !failed, now - pc->try_start_ms);
     pc->breaker_call = 0;
-    if (pc->client_gone) {
+    if (pc->ws && !err && res && res->status == 101 && !pc->client_gone) {
+        int rc = colony__gw_ws_start(&p->ws, pc->req, pc->route, call, res, &pc->bytes_out);
+        if (rc == 0) {
+            pc->started = 1;
+            pc->status = 101;
+        } else {
+            p->stats.upstream_failed++;
+            respond_error(pc, 502, "bad_gateway", "the upstream's 101 could not be relayed");
+        }
+    } else if (pc->client_gone) {
         /* Nobody to answer, but the request is freed only once ended. */
         if (pc->started)
             colony_response_abort(pc->req);
@@ -217,7 +227,7 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
             colony_response_end(pc->req);
     } else if (pc->upload && colony__gw_upload_too_large(pc->upload)) {
         respond_error(pc, 413, "payload_too_large", "the body is larger than this route allows");
-    } else if ((pc->retry_status || retryable_error(pc->route, err, unsent)) &&
+    } else if (!pc->ws && (pc->retry_status || retryable_error(pc->route, err, unsent)) &&
                (unsent ? pc->attempts <= pc->route->retries
                        : colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts)) &&
                (!pc->upload || colony__gw_upload_replayable(pc->upload)) &&
@@ -482,6 +492,8 @@ static void route_request(gw_proxy *p, colony_request *req, const gw_rl_result *
     }
     int rc = colony__gw_forward_prepare(&pc->fwd, req, &m, path, pc->up->conf, tp);
     if (rc == 0) rc = colony__gw_transform_request(&pc->fwd, pc->route, &pc->deadline_slot);
+    pc->ws = pc->route->websocket && colony__gw_ws_requested(req);
+    if (rc == 0 && pc->ws) rc = colony__gw_ws_forward(&pc->fwd, req);
     if (rc) {
         respond_error(pc, rc == COLONY_E2BIG ? 414 : 503,
                       rc == COLONY_E2BIG ? "uri_too_long" : "overloaded",
@@ -577,6 +589,7 @@ int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int a
                                    "Attempts retried on another instance, by route.", by_route);
         if (!p->m_requests || !p->m_duration || !p->m_retries) return COLONY_ENOMEM;
     }
+    if (colony__gw_ws_init(&p->ws, m, access_log)) return COLONY_ENOMEM;
     return colony__gw_ratelimit_init(&p->rl, loop, m, (colony_clock){0});
 }
 

@@ -14,6 +14,7 @@
 #include "colony/http_server.h"
 #include "gateway/ratelimit.h"
 #include "gateway/runtime.h"
+#include "gateway/websocket.h"
 
 typedef struct gw_proxy_stats {
     uint64_t requests;  /* answered, by the gateway or an upstream */
@@ -37,6 +38,7 @@ typedef struct gw_proxy {
     colony_metric *m_retries;  /* gateway_retries_total{route} */
     gw_ratelimit rl;           /* rate limit state, kept across reloads */
     uint64_t max_body;         /* proxy.max_body: request bodies, streamed or not; 0 = none */
+    gw_ws ws;                  /* WebSocket tunnels (websocket.c) */
     void (*close_cb)(void *ud);
     void *close_ud;
 } gw_proxy;

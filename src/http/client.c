@@ -49,6 +49,7 @@ colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *o
     colony__list_init(&c->origins);
     colony__list_init(&c->empty_origins);
     colony__list_init(&c->deferred);
+    colony__list_init(&c->tunnels);
     if (uv_timer_init(loop, &c->defer_timer) != 0) {
         colony__free(c);
         return NULL;
@@ -104,6 +105,7 @@ void colony_client_close(colony_client *c, colony_client_closed_cb cb, void *ud)
                 colony__client_conn_close(conn);
         }
     }
+    colony__client_tunnels_close(c);
     c->api_depth--;
     colony__client_maybe_finish(c);
 }
@@ -251,7 +253,7 @@ static int value_has_token(const char *v, const char *token)
 typedef struct request_plan {
     const char *method;
     size_t size; /* bytes of head + fixed body */
-    int has_host, close_requested;
+    int has_host, close_requested, upgrade;
     int framing; /* 0 none, 1 Content-Length, 2 chunked, 3 streamed with Content-Length */
 } request_plan;
 
@@ -280,6 +282,7 @@ static int plan_request(const colony_client_request *r, const colony__client_url
         if (strcasecmp(h[0], "Content-Length") == 0 || strcasecmp(h[0], "Transfer-Encoding") == 0)
             return COLONY_EINVAL; /* framing is the client's job */
         if (strcasecmp(h[0], "Host") == 0) p->has_host = 1;
+        if (strcasecmp(h[0], "Upgrade") == 0) p->upgrade = 1;
         if (strcasecmp(h[0], "Connection") == 0 && value_has_token(h[1], "close"))
             p->close_requested = 1;
         size_t add = strlen(h[0]) + 2 + strlen(h[1]) + 2;
@@ -383,6 +386,7 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
     call->is_head = strcmp(plan.method, "HEAD") == 0;
     call->idempotent = method_in(plan.method, idempotent);
     call->close_requested = (unsigned)plan.close_requested;
+    call->upgrade_requested = (unsigned)plan.upgrade;
     uint64_t timeout = r->timeout_ms ? r->timeout_ms : c->opts.total_timeout_ms;
     if (timeout) {
         if (uv_timer_init(c->loop, &call->deadline) != 0) {

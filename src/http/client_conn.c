@@ -40,6 +40,7 @@ static void maybe_free(colony__client_conn *conn)
     colony__client_bytes_free(&conn->in);
     colony__client_bytes_free(&conn->body);
     colony__free(conn->headers);
+    colony__free(conn->tunnel);
     colony__free(conn);
     c->live_conns--;
     colony__client_maybe_finish(c);
@@ -55,6 +56,13 @@ static void on_timer_closed(uv_handle_t *h)
 void colony__client_conn_close(colony__client_conn *conn)
 {
     if (conn->state == COLONY__CONN_CLOSING) return;
+    if (conn->state == COLONY__CONN_TUNNEL) { /* out of its origin already */
+        conn->state = COLONY__CONN_CLOSING;
+        uv_close((uv_handle_t *)&conn->timer, on_timer_closed);
+        if (conn->io_open && !uv_is_closing(&conn->io.handle))
+            uv_close(&conn->io.handle, on_io_closed);
+        return;
+    }
     colony__client_origin *o = conn->origin;
     if (conn->state == COLONY__CONN_IDLE) {
         colony__list_remove(&conn->idle_link);
@@ -517,7 +525,12 @@ static int process_head(colony__client_conn *conn, colony_client_call *call)
             conn->head_len = (size_t)r;
             break;
         }
-        if (conn->res.status == 101) { /* we never ask to switch protocols */
+        if (conn->res.status == 101 && call->upgrade_requested) {
+            conn->head_len = (size_t)r;
+            colony__client_tunnel_switch(conn, call);
+            return 0;
+        }
+        if (conn->res.status == 101) { /* switching protocols nobody asked for */
             exchange_failed(conn, COLONY_EPROTO);
             return 0;
         }

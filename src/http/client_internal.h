@@ -82,10 +82,12 @@ struct colony_client_call {
     unsigned body_ended : 1;      /* the request is fully handed to the connection */
     unsigned close_requested : 1; /* caller sent "Connection: close" */
     unsigned retried : 1;
-    unsigned fresh_only : 1;     /* the retry must not use an idle connection */
-    unsigned sent : 1;           /* handed to a connection (colony_client_call_was_sent) */
-    uint64_t connect_timeout_ms; /* for a connection this call opens */
-    size_t req_len;              /* bytes of req: head and fixed body */
+    unsigned fresh_only : 1;             /* the retry must not use an idle connection */
+    unsigned sent : 1;                   /* handed to a connection (colony_client_call_was_sent) */
+    unsigned upgrade_requested : 1;      /* the request has Upgrade: a 101 is welcome */
+    struct colony_client_tunnel *tunnel; /* during done_cb of a 101 (client_upgrade.c) */
+    uint64_t connect_timeout_ms;         /* for a connection this call opens */
+    size_t req_len;                      /* bytes of req: head and fixed body */
     /* upload: a streamed body with Content-Length (colony_client_request.body_length) */
     unsigned body_sized : 1;
     uint64_t body_left; /* bytes of it still to write */
@@ -118,6 +120,7 @@ enum colony__client_conn_state {
     COLONY__CONN_BUSY,
     COLONY__CONN_IDLE,
     COLONY__CONN_CLOSING,
+    COLONY__CONN_TUNNEL, /* answered 101: out of the pool, raw bytes (client_upgrade.c) */
 };
 
 struct colony__client_conn {
@@ -159,6 +162,9 @@ struct colony__client_conn {
     size_t head_len; /* 0 until the final head is parsed */
     uint64_t body_remaining;
     colony_http_chunked chunked;
+
+    /* Upgrade (client_upgrade.c): set with state COLONY__CONN_TUNNEL, freed with the conn. */
+    struct colony_client_tunnel *tunnel;
 };
 
 struct colony_client {
@@ -173,6 +179,7 @@ struct colony_client {
     colony__list deferred;   /* finished calls whose done_cb is still to run */
     uv_timer_t defer_timer;
     colony__closer closer; /* the client's timers, at close */
+    colony__list tunnels;  /* open colony_client_tunnel (client_upgrade.c) */
     int api_depth;         /* >0 inside a public function: completions are deferred */
     int closing;
     unsigned live_conns, live_calls;
@@ -226,6 +233,14 @@ void colony__client_conn_idle_timer_start(colony__client_conn *conn);
 /* Streams a body chunk (copied) or the final chunk on the call's conn. */
 int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data, size_t len,
                                     int last);
+
+/* client_upgrade.c */
+/* The call's request had Upgrade and conn read a 101 head (conn->head_len
+ * bytes): the conn leaves its origin, the call completes with the 101 and
+ * its done_cb may take the tunnel. */
+void colony__client_tunnel_switch(colony__client_conn *conn, colony_client_call *call);
+/* colony_client_close: ends every open tunnel with COLONY_ECANCELED. */
+void colony__client_tunnels_close(colony_client *c);
 
 /* Stops (pause = 1) or resumes reading the response of the connection's
  * call. 0, or COLONY_EINVAL when the connection is not busy with a call. */

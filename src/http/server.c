@@ -30,6 +30,7 @@ void colony_server_options_init(colony_server_options *o)
     if (!o->read_buffer_size) o->read_buffer_size = 16384;
     if (!o->max_output_backlog) o->max_output_backlog = 1024 * 1024;
     if (!o->max_connections_per_address) o->max_connections_per_address = 256;
+    if (!o->tunnel_idle_timeout_ms) o->tunnel_idle_timeout_ms = 300000;
 }
 
 colony_server *colony_server_new(uv_loop_t *loop, const colony_server_options *opts,

@@ -38,6 +38,7 @@ static void on_close(uv_handle_t *h)
     colony_buf_free(&c->inflight);
     colony_buf_free(&c->held);
     colony__free(c->wcbs);
+    colony__free(c->tunnel);
     colony__free(c);
     colony__worker_maybe_done(w);
 }
@@ -55,6 +56,7 @@ void colony__conn_close(colony__conn *c, int err)
     if (c->reading) uv_read_stop(&c->h.stream);
     c->reading = 0;
     uv_timer_stop(&c->timer);
+    if (c->tunnel) colony__tunnel_closing(c, err);
 
     colony_request *cur = c->req;
     if (cur) cur->pinned++;
@@ -168,6 +170,10 @@ void colony__conn_after_write(colony__conn *c)
         colony__request_detach(r);
     }
     if (c->closing) return;
+    if (c->tunnel) {
+        colony__tunnel_after_write(c);
+        return;
+    }
     if (!drained(c)) {
         colony__conn_flush(c);
         return;
@@ -194,7 +200,10 @@ void colony__conn_update_timer(colony__conn *c)
     const colony_server_options *o = &conn_server(c)->opts;
     int mode;
     uint64_t ms = 0;
-    if (c->kick_pending) {
+    if (c->phase == COLONY__PHASE_TUNNEL) {
+        ms = colony__tunnel_timer_ms(c);
+        mode = ms == UINT64_MAX ? COLONY__TIMER_NONE : COLONY__TIMER_TUNNEL;
+    } else if (c->kick_pending) {
         mode = COLONY__TIMER_KICK; /* the other timers are re-armed after the kick */
     } else if (c->writing) {
         mode = COLONY__TIMER_WRITE;
@@ -257,6 +266,9 @@ static void on_timer(uv_timer_t *t)
     case COLONY__TIMER_KICK:
         c->kick_pending = 0;
         if (!c->in_process) conn_process(c);
+        return;
+    case COLONY__TIMER_TUNNEL:
+        colony__tunnel_on_timer(c);
         return;
     case COLONY__TIMER_IDLE: {
         uint64_t now = uv_now(c->worker->loop);
@@ -378,6 +390,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     colony__conn *c = s->data;
     if (c->closing) return;
+    if (c->tunnel) {
+        colony__tunnel_on_read(c, nread);
+        return;
+    }
     if (nread > 0) {
         if (c->phase == COLONY__PHASE_LINGER) return; /* discarded */
         colony__list_remove(&c->idle_link);           /* busy: back of the LRU when idle again */
@@ -422,6 +438,8 @@ static void update_reading(colony__conn *c)
         want = 0;
     else if (c->phase == COLONY__PHASE_LINGER)
         want = 1;
+    else if (c->tunnel)
+        want = colony__tunnel_wants_read(c);
     else if (c->final_sent)
         want = 0;
     else if (c->phase == COLONY__PHASE_HANDLER)
@@ -452,6 +470,11 @@ void colony__conn_body_flow(colony__conn *c)
     if (c->in_process) return; /* conn_process updates reading and the timer as it ends */
     update_reading(c);
     colony__conn_update_timer(c);
+}
+
+void colony__conn_update_reading(colony__conn *c)
+{
+    update_reading(c);
 }
 
 void colony__conn_shutdown(colony__conn *c)

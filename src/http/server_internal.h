@@ -108,6 +108,7 @@ enum colony__conn_phase {
     COLONY__PHASE_BODY,    /* reading the body */
     COLONY__PHASE_HANDLER, /* waiting for the response to end */
     COLONY__PHASE_LINGER,  /* final response sent, draining input before close */
+    COLONY__PHASE_TUNNEL,  /* answered 101: raw bytes both ways (server_tunnel.c) */
 };
 
 enum colony__timer_mode {
@@ -117,7 +118,8 @@ enum colony__timer_mode {
     COLONY__TIMER_BODY,
     COLONY__TIMER_WRITE,
     COLONY__TIMER_LINGER,
-    COLONY__TIMER_KICK, /* 0 ms: a resumed body's buffered bytes (kick_pending) */
+    COLONY__TIMER_KICK,   /* 0 ms: a resumed body's buffered bytes (kick_pending) */
+    COLONY__TIMER_TUNNEL, /* tunnel idle timeout, or the first delivery (server_tunnel.c) */
 };
 
 struct colony__conn {
@@ -187,6 +189,9 @@ struct colony__conn {
     unsigned body_paused : 1;      /* colony_request_pause_body: the body is not read */
     unsigned continue_pending : 1; /* 100 Continue owed once the body is let flow */
     unsigned kick_pending : 1;     /* resumed: process buffered bytes on the next loop turn */
+    /* Tunnel after a 101 (server_tunnel.c): set with phase COLONY__PHASE_TUNNEL;
+     * freed with the connection. */
+    struct colony_tunnel *tunnel;
 };
 
 struct colony__listener {
@@ -325,6 +330,28 @@ int colony__conn_is_idle(const colony__conn *c);
  * and a resumed body's buffered bytes are processed from the loop's next
  * turn, never from inside the caller. */
 void colony__conn_body_flow(colony__conn *c);
+/* Starts or stops reading as the connection's state wants. */
+void colony__conn_update_reading(colony__conn *c);
+
+/* server_tunnel.c: a connection taken over after 101 */
+/* Every read result of a tunnel connection (data, EOF, error). */
+void colony__tunnel_on_read(colony__conn *c, ssize_t nread);
+/* Output progressed: write callbacks, flushing, a pending close. */
+void colony__tunnel_after_write(colony__conn *c);
+/* The connection is closing (err 0: cleanly): write callbacks fail, on_close
+ * runs and the request finishes. Called by colony__conn_close. */
+void colony__tunnel_closing(colony__conn *c, int err);
+/* The tunnel's timer fired: first delivery or idle timeout. */
+void colony__tunnel_on_timer(colony__conn *c);
+/* 1 while the tunnel reads. */
+int colony__tunnel_wants_read(const colony__conn *c);
+/* Delay of the tunnel timer from now; UINT64_MAX: none. */
+uint64_t colony__tunnel_timer_ms(const colony__conn *c);
+/* 1 if req was answered with colony_request_upgrade: no response calls. */
+static inline int colony__request_upgraded(const colony_request *req)
+{
+    return req->conn && req->conn->tunnel;
+}
 
 /* server_parse.c: parse and dispatch */
 /* Parses the next head in the read buffer and dispatches it (head hook, then
@@ -350,6 +377,8 @@ int colony__conn_append(colony__conn *c, const void *data, size_t len);
  * the kernel from the caller's memory and only the rest is copied. */
 int colony__conn_append_body(colony__conn *c, const char *body, size_t len, colony_buf *owned);
 int colony__conn_send_continue(colony__conn *c);
+/* Flushes c on the loop's next turn (or when conn_process ends). */
+void colony__conn_schedule_flush(colony__conn *c);
 
 /* server_response.c */
 /* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end. */

@@ -109,6 +109,11 @@ void colony__conn_defer_flush(colony__conn *c)
     uv_idle_start(&w->flush_idle, on_flush_idle);
 }
 
+void colony__conn_schedule_flush(colony__conn *c)
+{
+    maybe_flush(c);
+}
+
 const char *colony__error_code_for_status(int status)
 {
     switch (status) {
@@ -497,7 +502,7 @@ static int add_write_cb(colony__conn *c, colony_request *req, colony_write_cb cb
 int colony_response_write(colony_request *req, const void *data, size_t len, colony_write_cb cb,
                           void *ud)
 {
-    if (!req->started || req->ended) return COLONY_EINVAL;
+    if (!req->started || req->ended || colony__request_upgraded(req)) return COLONY_EINVAL;
     if (conn_gone(req)) return COLONY_ECONNRESET;
     colony__conn *c = req->conn;
     if (req->resp_content_length >= 0 &&
@@ -536,7 +541,7 @@ int colony_response_write(colony_request *req, const void *data, size_t len, col
 
 int colony_response_end(colony_request *req)
 {
-    if (!req->started || req->ended) return COLONY_EINVAL;
+    if (!req->started || req->ended || colony__request_upgraded(req)) return COLONY_EINVAL;
     if (conn_gone(req)) return drop_response(req);
     colony__conn *c = req->conn;
     if (req->chunked) {
@@ -554,7 +559,7 @@ int colony_response_end(colony_request *req)
 
 void colony_response_abort(colony_request *req)
 {
-    if (req->ended) return;
+    if (req->ended || colony__request_upgraded(req)) return;
     if (conn_gone(req)) {
         drop_response(req);
         return;
