@@ -5,6 +5,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "http/server_internal.h"
+#include "http/tls.h"
 
 #define OUT_MAX ((size_t)1 << 40) /* output is the handler's; only memory bounds it */
 
@@ -187,5 +188,9 @@ void colony__listener_on_connection(uv_stream_t *server, int status)
     c->not_counted = 0;
     colony__stat_inc(&w->stats.accepted);
     if (!l->is_unix) uv_tcp_nodelay(&c->h.tcp, 1);
+    if (l->tls && (rc = colony__tls_conn_new(c, l->tls)) != 0) {
+        colony__conn_close(c, rc);
+        return;
+    }
     colony__conn_start(c);
 }

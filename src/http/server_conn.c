@@ -7,6 +7,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "http/server_internal.h"
+#include "http/tls.h"
 
 #define AWAITING_MAX      16 /* answered requests held until written: each keeps its arena */
 #define LINGER_MS         2000
@@ -38,6 +39,7 @@ static void on_close(uv_handle_t *h)
     colony_buf_free(&c->inflight);
     colony_buf_free(&c->held);
     colony__free(c->wcbs);
+    colony__tls_conn_free(c);
     colony__free(c);
     colony__worker_maybe_done(w);
 }
@@ -104,6 +106,7 @@ static void begin_linger(colony__conn *c)
 {
     if (c->shutting || c->closing) return;
     c->shutting = 1;
+    if (c->tls) colony__tls_close_notify(c);
     if (c->reading) uv_read_stop(&c->h.stream);
     c->reading = 0;
     c->shutdown_req.data = c;
@@ -371,6 +374,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     colony__conn *c = s->data;
     if (c->closing) return;
+    if (nread > 0 && c->tls &&
+        c->phase != COLONY__PHASE_LINGER) { /* ciphertext in, plaintext out */
+        nread = colony__tls_on_read(c, (size_t)nread);
+        if (c->closing) return;
+        if (nread == 0) {
+            colony__conn_update_timer(c);
+            return;
+        }
+    }
     if (nread > 0) {
         if (c->phase == COLONY__PHASE_LINGER) return; /* discarded */
         colony__list_remove(&c->idle_link);           /* busy: back of the LRU when idle again */
