@@ -104,10 +104,13 @@ static void set_error(char *err, size_t err_len, const char *what, const char *f
                       const char *reason)
 {
     if (!err || !err_len) return;
-    if (!reason) {
-        unsigned long e = ERR_peek_last_error();
-        reason = e ? ERR_reason_error_string(e) : NULL;
-        if (!reason) reason = "unreadable";
+    if (!reason) { /* OpenSSL's first error is the cause ("no start line"), the last a summary */
+        unsigned long e = ERR_peek_error();
+        const char *cause = e ? ERR_reason_error_string(e) : NULL;
+        snprintf(err, err_len, "%s '%s': not a PEM %s (%s)", what, file,
+                 strncmp(what, "key", 3) == 0 ? "private key" : "certificate",
+                 cause ? cause : "unreadable");
+        return;
     }
     snprintf(err, err_len, "%s '%s': %s", what, file, reason);
 }
