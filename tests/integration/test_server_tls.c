@@ -480,6 +480,43 @@ static void certificate_update(void **state)
     colony_test_loop_close(&loop);
 }
 
+static void client_over_limit(tclient *t)
+{
+    tls_client *first = tls_connect(t->port, "a.test", 0);
+    TCHECK(t, first != NULL);
+    /* Over the per-address limit: closed with no plain 503 a TLS client
+     * would take for a broken record. */
+    tconn *second = tc_connect(t->port);
+    TCHECK(t, second != NULL);
+    if (second) {
+        char buf[64];
+        ssize_t n = recv(second->fd, buf, sizeof(buf), 0);
+        TCHECK(t, n == 0 || (n < 0 && errno == ECONNRESET));
+        tc_close(second);
+    }
+    tls_close(first);
+}
+
+/* A TLS connection refused by a connection limit is closed without a word. */
+static void over_the_limit_closes_silently(void **state)
+{
+    (void)state;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    colony_tls_ctx *ctx = ctx_ab();
+    colony_server_options o = {0};
+    o.max_connections_per_address = 1;
+    int port;
+    colony_server *srv = start_tls(ctx, &o, &port);
+    colony_tls_ctx_free(ctx);
+    tclient t = {.port = port, .fn = client_over_limit};
+    run_client(&loop, &t, 10000);
+    colony_server_stats st;
+    colony_server_get_stats(srv, &st);
+    assert_int_equal(st.connections_rejected_per_address, 1);
+    stop_server(&loop, srv, 1000);
+    colony_test_loop_close(&loop);
+}
+
 /* Files that do not load are refused with the file's name and why. */
 static void certificate_errors_name_the_file(void **state)
 {
@@ -529,6 +566,7 @@ int main(void)
         cmocka_unit_test(pipelining_large_response_and_upload),
         cmocka_unit_test(bad_peers_are_closed),
         cmocka_unit_test(certificate_update),
+        cmocka_unit_test(over_the_limit_closes_silently),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
