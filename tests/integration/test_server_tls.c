@@ -6,6 +6,7 @@
  * certificate errors naming the file, and a certificate update for new
  * connections. LeakSanitizer fails the test on any leak. */
 #include "server_test_util.h"
+#include "core/alloc.h"
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -74,24 +75,30 @@ typedef struct big_state {
 
 static char big_chunk[BIG_CHUNK];
 
+/* The response cannot go on (the connection failed, or an allocation did):
+ * it ends (cut) once, the state goes with the last pending callback. */
+static void big_fail(colony_request *req, big_state *b)
+{
+    if (!b->failed) colony_response_abort(req);
+    b->failed = 1;
+}
+
 /* /big keeps four 64 KiB pieces in flight: each write callback sends the next
  * piece, the last one ends the response. */
 static void big_next(colony_request *req, int status, void *ud)
 {
     big_state *b = ud;
     b->done++;
-    if (status == 0 && !b->failed) {
-        if (b->sent < BIG_CHUNKS) {
-            b->sent++;
-            if (colony_response_write(req, big_chunk, sizeof(big_chunk), big_next, b) != 0) {
-                b->sent--;
-                b->failed = 1;
-            }
-        } else if (b->done == BIG_CHUNKS) {
-            colony_response_end(req);
+    if (status < 0) {
+        big_fail(req, b);
+    } else if (!b->failed && b->sent < BIG_CHUNKS) {
+        b->sent++;
+        if (colony_response_write(req, big_chunk, sizeof(big_chunk), big_next, b) != 0) {
+            b->sent--;
+            big_fail(req, b);
         }
-    } else {
-        b->failed = 1;
+    } else if (!b->failed && b->done == BIG_CHUNKS) {
+        colony_response_end(req);
     }
     if (b->done == b->sent && (b->failed || b->done == BIG_CHUNKS)) free(b);
 }
@@ -103,12 +110,19 @@ static void handler(colony_request *req, void *ud)
     if (strcmp(path, "/big") == 0) {
         big_state *b = calloc(1, sizeof(*b));
         memset(big_chunk, 'x', sizeof(big_chunk));
-        colony_response_start(req, 200);
-        for (int i = 0; i < 4; i++) {
-            b->sent++;
-            assert_int_equal(colony_response_write(req, big_chunk, sizeof(big_chunk), big_next, b),
-                             0);
+        if (colony_response_start(req, 200) != 0) { /* allocation failure test */
+            free(b);
+            colony_response_abort(req);
+            return;
         }
+        for (int i = 0; i < 4 && !b->failed; i++) {
+            b->sent++;
+            if (colony_response_write(req, big_chunk, sizeof(big_chunk), big_next, b) != 0) {
+                b->sent--;
+                big_fail(req, b);
+            }
+        }
+        if (b->failed && b->done == b->sent) free(b);
         return;
     }
     if (strcmp(path, "/upload") == 0) {
@@ -124,7 +138,8 @@ static void handler(colony_request *req, void *ud)
     }
     char out[256];
     int len = snprintf(out, sizeof(out), "tls=%d path=%s", colony_request_is_tls(req), path);
-    colony_respond(req, 200, "text/plain", out, (size_t)len);
+    if (colony_respond(req, 200, "text/plain", out, (size_t)len) != 0)
+        colony_respond_error(req, 500, "internal_error", "no memory");
 }
 
 static colony_server *start_tls(colony_tls_ctx *ctx, colony_server_options *opts, int *port)
@@ -517,6 +532,67 @@ static void over_the_limit_closes_silently(void **state)
     colony_test_loop_close(&loop);
 }
 
+static void client_torture(tclient *t)
+{
+    uint64_t start = colony_test_now_ms();
+    tls_client *c = tls_connect(t->port, "b.test", 0);
+    if (c) {
+        const char *reqs = "GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+                           "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+        char body[64];
+        size_t n;
+        if (tls_send(c, reqs, strlen(reqs)) == 0 &&
+            tls_read_response(c, body, sizeof(body), &n) == 200) {
+            TCHECK(t, strcmp(body, "tls=1 path=/one") == 0);
+            if (tls_read_response(c, body, sizeof(body), &n) == 200)
+                TCHECK(t, n == (size_t)BIG_CHUNK * BIG_CHUNKS);
+        }
+        tls_close(c);
+    }
+    /* Answered or closed, never left hanging until the client's timeout. */
+    TCHECK(t, colony_test_now_ms() - start < TC_TIMEOUT_MS - 500);
+}
+
+static void client_one(tclient *t)
+{
+    tls_client *c = tls_connect(t->port, "a.test", 0);
+    TCHECK(t, c != NULL);
+    if (!c) return;
+    const char *req = "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n";
+    char body[64];
+    size_t n;
+    TCHECK(t, tls_send(c, req, strlen(req)) == 0);
+    TCHECK(t, tls_read_response(c, body, sizeof(body), &n) == 200);
+    tls_close(c);
+}
+
+/* The Nth allocation on the loop fails during a TLS exchange: the connection
+ * is answered or closed, nothing leaks, and the next one is served. */
+static void every_allocation_failure_is_handled(void **state)
+{
+    (void)state;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    colony_tls_ctx *ctx = ctx_ab();
+    colony_server_options o = {0};
+    o.header_timeout_ms = o.body_timeout_ms = o.write_timeout_ms = 1000;
+    int port;
+    colony_server *srv = start_tls(ctx, &o, &port);
+    colony_tls_ctx_free(ctx);
+    long injected = 0;
+    for (long n = 0; n < 30; n++) {
+        tclient t = {.port = port, .fn = client_torture};
+        colony__alloc_fail_after(n);
+        run_client(&loop, &t, 20000);
+        injected += colony__alloc_failures();
+        colony__alloc_fail_reset();
+        tclient ok = {.port = port, .fn = client_one};
+        run_client(&loop, &ok, 20000);
+    }
+    assert_true(injected > 0);
+    stop_server(&loop, srv, 1000);
+    colony_test_loop_close(&loop);
+}
+
 /* Files that do not load are refused with the file's name and why. */
 static void certificate_errors_name_the_file(void **state)
 {
@@ -567,6 +643,7 @@ int main(void)
         cmocka_unit_test(bad_peers_are_closed),
         cmocka_unit_test(certificate_update),
         cmocka_unit_test(over_the_limit_closes_silently),
+        cmocka_unit_test(every_allocation_failure_is_handled),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
