@@ -374,8 +374,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     colony__conn *c = s->data;
     if (c->closing) return;
-    if (nread > 0 && c->tls &&
-        c->phase != COLONY__PHASE_LINGER) { /* ciphertext in, plaintext out */
+    /* TLS (tls.c): the ciphertext just read becomes plaintext in place. */
+    if (nread > 0 && c->tls && c->phase != COLONY__PHASE_LINGER) {
         nread = colony__tls_on_read(c, (size_t)nread);
         if (c->closing) return;
         if (nread == 0) {
