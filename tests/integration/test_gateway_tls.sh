@@ -4,9 +4,10 @@
 # (curl --resolve --cacert for both names; openssl s_client for the subject),
 # the upstream sees X-Forwarded-Proto https and Forwarded proto=https (http on
 # the plain listener), TLS 1.1 is refused with a protocol_version alert, plain
-# HTTP on the TLS port gets a plain 400, certificate files that do not load are
-# refused by --check and by a reload with file, line, key and reason, and a
-# reload replaces the certificates for new connections.
+# HTTP on the TLS port gets a plain 400, a 1 MiB upload and a 20 MiB download
+# go through whole, certificate files that do not load are refused by --check
+# and by a reload with file, line, key and reason, and a reload replaces the
+# certificates for new connections.
 set -euo pipefail
 . "$(dirname "$0")/../support/fixtures.sh"
 fixture_init "$1"
@@ -110,6 +111,15 @@ subject "" | grep -q 'CN = a.test' || fail "no SNI did not get the default"
 out=$(curl -fsS --resolve "a.test:$tp:127.0.0.1" --cacert cas.pem \
   "https://a.test:$tp/one" "https://a.test:$tp/two" -w '%{num_connects}\n')
 [ "$(grep -c '"instance"' <<<"$out")" = 2 ] || fail "two requests: $out"
+
+# a 1 MiB upload and a 20 MiB streamed download through the TLS listener
+head -c 1048576 /dev/zero | tr '\0' u >up.bin
+r=$(curl -fsS --resolve "a.test:$tp:127.0.0.1" --cacert cas.pem --data-binary @up.bin \
+  "https://a.test:$tp/upload") || fail "upload over TLS"
+[ "$(json body <<<"$r" | tr -d '\n' | wc -c)" = 1048576 ] || fail "upload: the body came back cut"
+n=$(curl -fsS --resolve "a.test:$tp:127.0.0.1" --cacert cas.pem \
+  "https://a.test:$tp/big?bytes=20971520" | wc -c) || fail "download over TLS"
+[ "$n" = 20971520 ] || fail "download over TLS: $n bytes"
 
 # the plain listener still says http
 r=$(curl -fsS "http://127.0.0.1:$port/p")
