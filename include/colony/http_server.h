@@ -81,6 +81,39 @@ COLONY_API void colony_server_set_head_hook(colony_server *srv, colony_head_cb h
  * Port 0 picks a free port (see colony_server_port). May be called more than
  * once for several addresses. Starts the worker threads on the first call. */
 COLONY_API int colony_server_listen(colony_server *srv, const char *address);
+/* ---- TLS listeners ---- */
+/* A set of certificates for TLS listeners (OpenSSL 3): TLS 1.2 minimum,
+ * OpenSSL's default ciphers at security level 2, ALPN "http/1.1", session
+ * tickets. The client's SNI name picks the first certificate whose names (SAN,
+ * else CN; wildcards allowed) match; the first certificate added is the
+ * default for no name or an unknown one. Reference counted: listeners and
+ * their connections keep what they use alive after colony_tls_ctx_free(). */
+typedef struct colony_tls_ctx colony_tls_ctx;
+/* An empty set; NULL on allocation failure. */
+COLONY_API colony_tls_ctx *colony_tls_ctx_new(void);
+/* Adds a PEM certificate chain and its PEM private key. 0; COLONY_ENOENT (a
+ * file is missing), COLONY_EINVAL (not PEM, or the key does not match the
+ * certificate), COLONY_EBUSY (ctx already given to a listener: build a new one
+ * and use colony_tls_ctx_update) or COLONY_ENOMEM, with err (if not NULL)
+ * set to a message that names the file: "key file 'b.key': does not match the
+ * certificate". */
+COLONY_API int colony_tls_ctx_add_certificate(colony_tls_ctx *ctx, const char *cert_file,
+                                              const char *key_file, char *err, size_t err_len);
+/* The number of certificates added. */
+COLONY_API size_t colony_tls_ctx_count(const colony_tls_ctx *ctx);
+/* Certificate reload: connections accepted from now on through live (any
+ * thread) use fresh's certificates; open connections keep theirs. fresh is not
+ * consumed (free it as usual). 0, or COLONY_EINVAL if fresh has none. */
+COLONY_API int colony_tls_ctx_update(colony_tls_ctx *live, colony_tls_ctx *fresh);
+/* Drops the caller's reference. */
+COLONY_API void colony_tls_ctx_free(colony_tls_ctx *ctx);
+/* Like colony_server_listen, but every connection on this address speaks TLS
+ * with tls's certificates (the listener takes a reference; the caller still
+ * frees its own). The handshake is bounded by header_timeout_ms; a client that
+ * sends a plain HTTP request gets a plain 400 and is closed. COLONY_EINVAL if
+ * tls has no certificate. */
+COLONY_API int colony_server_listen_tls(colony_server *srv, const char *address,
+                                        colony_tls_ctx *tls);
 /* The port the first TCP listener is bound to, or 0. */
 COLONY_API int colony_server_port(const colony_server *srv);
 

@@ -188,6 +188,10 @@ COLONY_API const char *colony_request_route(const colony_request *req);
 /* Value of a query-string parameter, percent-decoded ("+" is a space); NULL if absent. */
 COLONY_API const char *colony_request_query_param(colony_request *req, const char *name);
 
+/* 1 if the request came over a TLS listener (colony_server_listen_tls), else 0
+ * (also once its connection is gone). */
+COLONY_API int colony_request_is_tls(const colony_request *req);
+
 /* ---- JSON helpers ---- */
 /* Parses the buffered body as JSON. On success returns 0 with a new reference
  * in *out (caller json_decref()s it). On failure it has already answered: 413

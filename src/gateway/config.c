@@ -438,6 +438,7 @@ static void config_free(gw_config *cfg)
         colony__gw_header_ops_clear(&cfg->routes[i].response_headers);
     }
     colony__gw_ratelimit_conf_free(cfg->rate_limit);
+    colony__gw_listeners_free(&cfg->listeners);
     colony__free(cfg->routes);
     colony__free(cfg->table);
     for (size_t i = 0; i < cfg->nupstreams; i++)
@@ -453,7 +454,7 @@ int colony__gw_config_build(const colony_json_doc *doc, gw_config **out, colony_
     c.at = (gw_parse){doc, err, c.path, sizeof(c.path)};
     json_t *root = colony_json_doc_root(doc);
     if (!json_is_object(root)) return FAIL(&c, "the routes file is a JSON object");
-    static const char *const keys[] = {"routes", "upstreams", "rate_limit", NULL};
+    static const char *const keys[] = {"routes", "upstreams", "rate_limit", "listeners", NULL};
     int rc = only_keys(&c, root, keys);
     if (rc) return rc;
     if (!(c.cfg = colony__calloc(1, sizeof(*c.cfg)))) return nomem(&c);
@@ -463,6 +464,9 @@ int colony__gw_config_build(const colony_json_doc *doc, gw_config **out, colony_
     if (!rc)
         rc = parse_rate_limit(&c, json_object_get(root, "rate_limit"), NULL, &c.cfg->rate_limit);
     if (!rc) rc = parse_routes(&c, json_object_get(root, "routes"));
+    if (!rc)
+        rc = colony__gw_parse_listeners(&c.at, json_object_get(root, "listeners"),
+                                        &c.cfg->listeners);
     if (rc) {
         config_free(c.cfg);
         return rc;

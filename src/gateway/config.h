@@ -12,6 +12,7 @@
 #include "gateway/access.h"
 #include "gateway/ratelimit.h"
 #include "gateway/config_health.h"
+#include "gateway/listeners.h"
 #include "gateway/route.h"
 
 typedef struct gw_target {
@@ -75,6 +76,7 @@ typedef struct gw_config {
     size_t nupstreams;
     gw_ratelimit_conf *rate_limit; /* the global limit, before routing; NULL: none */
     const char *ratelimit_redis;   /* the Redis of the rate limits (in one of them); NULL: none */
+    gw_listeners listeners;        /* "listeners": extra (TLS) proxy listeners */
 } gw_config;
 
 /* Builds a config from a parsed routes file. On error returns COLONY_EINVAL

@@ -67,6 +67,7 @@ int colony__gw_daemon_reload(gw_daemon *d)
     }
     d->reloads++;
     const gw_config *now = d->proxy.current->cfg;
+    if (d->listen_cfg) colony__gw_listeners_update(&d->listen_cfg->listeners, &now->listeners);
     COLONY_LOG_INFO("routes loaded", COLONY_LF_INT("routes", (long long)now->nroutes),
                     COLONY_LF_INT("upstreams", (long long)now->nupstreams),
                     COLONY_LF_INT("generation", (long long)d->generation));
@@ -118,6 +119,8 @@ static void proxy_server_closed(colony_server *srv, void *ud)
     gw_daemon *d = ud;
     if (srv) colony_server_free(srv);
     d->proxy_server = NULL;
+    colony__gw_config_unref(d->listen_cfg);
+    d->listen_cfg = NULL;
     if (d->proxy_ready) {
         d->proxy_ready = 0;
         colony__gw_proxy_close(&d->proxy, proxy_closed, d);
@@ -177,7 +180,8 @@ static int start_proxy_server(gw_daemon *d, colony_config *conf)
     }
     COLONY_LOG_INFO("proxy listening", COLONY_LF_STR("address", listen),
                     COLONY_LF_INT("port", colony_server_port(d->proxy_server)));
-    return 0;
+    d->listen_cfg = colony__gw_config_ref(d->proxy.current->cfg);
+    return colony__gw_listeners_start(&d->listen_cfg->listeners, d->proxy_server);
 }
 
 int colony__gw_daemon_setup(gw_daemon *d, colony_service *svc, const char *const *routes,

@@ -23,6 +23,7 @@ typedef struct gw_daemon {
     uint64_t reloads, reloads_failed;
     colony_config_error last_error; /* of the last refused load */
     int proxy_done;                 /* the proxy has drained and closed */
+    gw_config *listen_cfg;          /* the config whose "listeners" are open (a reference) */
     void (*done)(colony_service *); /* the shutdown hook waiting for it */
 } gw_daemon;
 

@@ -88,15 +88,16 @@ static int build_headers(gw_forward *f, colony_request *req, const char *tracepa
     const char *host = colony_request_header(req, "Host");
     const char *prior = colony_request_header(req, "X-Forwarded-For");
     const char *prior_fwd = colony_request_header(req, "Forwarded");
+    const char *proto = colony_request_is_tls(req) ? "https" : "http";
     int v6 = ip && strchr(ip, ':');
     const char *node = ip ? colony_arena_sprintf(a, v6 ? "\"[%s]\"" : "%s", ip) : NULL;
     const char *this_hop =
-        node ? (host ? colony_arena_sprintf(a, "for=%s;host=\"%s\";proto=http", node, host)
-                     : colony_arena_sprintf(a, "for=%s;proto=http", node))
+        node ? (host ? colony_arena_sprintf(a, "for=%s;host=\"%s\";proto=%s", node, host, proto)
+                     : colony_arena_sprintf(a, "for=%s;proto=%s", node, proto))
              : NULL;
     int rc = add(f, &n, "X-Forwarded-For",
                  prior && ip ? colony_arena_sprintf(a, "%s, %s", prior, ip) : ip);
-    if (!rc) rc = add(f, &n, "X-Forwarded-Proto", "http");
+    if (!rc) rc = add(f, &n, "X-Forwarded-Proto", proto);
     if (!rc && host) rc = add(f, &n, "X-Forwarded-Host", host);
     if (!rc)
         rc = add(f, &n, "Forwarded",

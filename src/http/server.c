@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "http/server_internal.h"
 #include "http/sigpipe.h"
+#include "http/tls.h"
 
 #define LISTEN_BACKLOG 511
 
@@ -206,6 +207,7 @@ static void listener_closed(uv_handle_t *h)
 {
     colony__listener *l = h->data;
     colony__worker *w = l->worker;
+    colony__tls_ctx_unref(l->tls);
     colony__free(l);
     w->num_listeners--;
     colony__worker_maybe_done(w);
@@ -258,6 +260,7 @@ static void worker_async(uv_async_t *a)
         pending = l->next;
         if (stopping) {
             close(l->fd);
+            colony__tls_ctx_unref(l->tls);
             colony__free(l);
         } else {
             open_listener(w, l); /* a socket that listens already: failure is logged */
@@ -329,7 +332,7 @@ static int start_workers(colony_server *srv)
  * listener here and hands the others to their loops. Every allocation happens
  * before any listener is handed out, and worker 0's listen result is returned:
  * a failed listen leaves no half-open address behind. */
-int colony_server_listen(colony_server *srv, const char *address)
+static int listen_on(colony_server *srv, const char *address, colony_tls_ctx *tls)
 {
     if (!srv || !address) return COLONY_EINVAL;
     if (atomic_load(&srv->shutting_down)) return COLONY_ESHUTDOWN;
@@ -392,6 +395,8 @@ int colony_server_listen(colony_server *srv, const char *address)
         }
         ls[i]->fd = fds[i];
         ls[i]->is_unix = a.unix_path != NULL;
+        ls[i]->tls = tls;
+        if (tls) colony__tls_ctx_ref(tls);
     }
     rc = open_listener(&srv->workers[0], ls[0]);
     if (rc) {
@@ -417,6 +422,7 @@ int colony_server_listen(colony_server *srv, const char *address)
 fail:
     for (unsigned i = 0; i < made; i++) {
         if (fds[i] >= 0) close(fds[i]);
+        if (ls && ls[i]) colony__tls_ctx_unref(ls[i]->tls);
         if (ls) colony__free(ls[i]);
     }
     if (a.unix_path && made) unlink(a.unix_path);
@@ -424,6 +430,17 @@ fail:
     colony__free(ls);
     colony__free(fds);
     return rc;
+}
+
+int colony_server_listen(colony_server *srv, const char *address)
+{
+    return listen_on(srv, address, NULL);
+}
+
+int colony_server_listen_tls(colony_server *srv, const char *address, colony_tls_ctx *tls)
+{
+    if (!tls || colony_tls_ctx_count(tls) == 0) return COLONY_EINVAL;
+    return listen_on(srv, address, tls);
 }
 
 int colony_server_port(const colony_server *srv)

@@ -5,6 +5,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "http/server_internal.h"
+#include "http/tls.h"
 
 #define OUT_MAX ((size_t)1 << 40) /* output is the handler's; only memory bounds it */
 
@@ -43,6 +44,10 @@ static void reject_without_memory(colony__listener *l)
  * a 503 JSON (a fresh socket's buffer takes it), then the close. */
 static void refuse(colony__conn *c, const char *why)
 {
+    if (c->tls) { /* no answer is readable before a handshake */
+        colony__conn_close(c, 0);
+        return;
+    }
     char body[160], msg[320];
     int body_len = snprintf(body, sizeof(body), BUSY_BODY, why);
     int len = snprintf(msg, sizeof(msg),
@@ -167,7 +172,12 @@ void colony__listener_on_connection(uv_stream_t *server, int status)
         colony__conn_close(c, 0);
         return;
     }
-    int rc = count_address(c);
+    int rc = l->tls ? colony__tls_conn_new(c, l->tls) : 0;
+    if (rc) {
+        colony__conn_close(c, rc);
+        return;
+    }
+    rc = count_address(c);
     if (rc == COLONY_EBUSY) {
         colony__stat_inc(&w->stats.rejected_per_address);
         refuse(c, "too many connections from this address");

@@ -7,6 +7,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "http/server_internal.h"
+#include "http/tls.h"
 
 #define AWAITING_MAX      16 /* answered requests held until written: each keeps its arena */
 #define LINGER_MS         2000
@@ -39,6 +40,7 @@ static void on_close(uv_handle_t *h)
     colony_buf_free(&c->held);
     colony__free(c->wcbs);
     colony__free(c->tunnel);
+    colony__tls_conn_free(c);
     colony__free(c);
     colony__worker_maybe_done(w);
 }
@@ -106,6 +108,7 @@ static void begin_linger(colony__conn *c)
 {
     if (c->shutting || c->closing) return;
     c->shutting = 1;
+    if (c->tls) colony__tls_close_notify(c);
     if (c->reading) uv_read_stop(&c->h.stream);
     c->reading = 0;
     c->shutdown_req.data = c;
@@ -390,6 +393,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     colony__conn *c = s->data;
     if (c->closing) return;
+    /* TLS (tls.c): the ciphertext just read becomes plaintext in place. */
+    if (nread > 0 && c->tls && c->phase != COLONY__PHASE_LINGER) {
+        nread = colony__tls_on_read(c, (size_t)nread);
+        if (c->closing) return;
+        if (nread == 0) {
+            colony__conn_update_timer(c);
+            return;
+        }
+    }
+    /* A tunnel (server_tunnel.c) takes every read result after a 101. */
     if (c->tunnel) {
         colony__tunnel_on_read(c, nread);
         return;

@@ -23,6 +23,7 @@
 typedef struct colony__worker colony__worker;
 typedef struct colony__conn colony__conn;
 typedef struct colony__listener colony__listener;
+typedef struct colony__tls_conn colony__tls_conn;
 
 /* A key -> pointer slot set with colony_request_set_data (arena memory). */
 typedef struct colony__req_data {
@@ -192,6 +193,9 @@ struct colony__conn {
     /* Tunnel after a 101 (server_tunnel.c): set with phase COLONY__PHASE_TUNNEL;
      * freed with the connection. */
     struct colony_tunnel *tunnel;
+    /* TLS (tls.c): set on a TLS listener's connections. Bytes in rbuf and out
+     * are plaintext; the record layer lives in tls. */
+    colony__tls_conn *tls;
 };
 
 struct colony__listener {
@@ -212,6 +216,8 @@ struct colony__listener {
     unsigned is_unix : 1;
     unsigned spare_busy : 1;
     unsigned accept_pending : 1;
+
+    colony_tls_ctx *tls; /* TLS listener (a reference), or NULL */
 };
 
 typedef struct colony__worker_stats {

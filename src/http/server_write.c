@@ -6,6 +6,7 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "http/server_internal.h"
+#include "http/tls.h"
 
 #define CONTINUE_LINE   "HTTP/1.1 100 Continue\r\n\r\n"
 #define DIRECT_BODY_MIN (64 * 1024) /* bodies this large go to the kernel uncopied */
@@ -103,6 +104,10 @@ static void flush_held(colony__conn *c)
 
 static void flush_now(colony__conn *c)
 {
+    if (c->tls) { /* records are written by tls.c */
+        colony__tls_flush(c);
+        return;
+    }
     if (c->closing || c->writing) return;
     if (c->held.len) {
         flush_held(c);
@@ -148,7 +153,8 @@ void colony__conn_flush(colony__conn *c)
  * kernel took all of c->out: owned is then left empty. */
 int colony__conn_append_body(colony__conn *c, const char *body, size_t len, colony_buf *owned)
 {
-    if (len < DIRECT_BODY_MIN || len > UINT32_MAX || c->writing || c->wcbs_len || c->held.len)
+    if (len < DIRECT_BODY_MIN || len > UINT32_MAX || c->writing || c->wcbs_len || c->held.len ||
+        c->tls)
         return colony__conn_append(c, body, len);
     uv_buf_t b[2] = {uv_buf_init(c->out.data, (unsigned)c->out.len),
                      uv_buf_init((char *)body, (unsigned)len)};
