@@ -47,14 +47,20 @@ typedef struct proxy_call {
     unsigned piece_first, pieces;
     size_t queued;
     int upstream_paused;
-    int refs;            /* the downstream request and the upstream call */
-    int rl_pending;      /* waiting for the route's rate limit (Redis) */
-    gw_rl_result limits; /* for the RateLimit-* headers; outcome NONE: no limit */
+    int refs;                     /* the downstream request and the upstream call */
+    int rl_pending;               /* waiting for the route's rate limit (Redis) */
+    gw_rl_result limits;          /* for the RateLimit-* headers; outcome NONE: no limit */
+    const char *path;             /* normalized request path (request arena) */
+    gw_cache_status cache_status; /* NONE: the route has no cache */
+    char *cache_key;              /* where to store the answer; NULL: not stored */
+    gw_cache_fill *fill;          /* the answer being stored while its body arrives */
 } proxy_call;
 
 static void call_unref(proxy_call *pc)
 {
     if (--pc->refs > 0) return;
+    colony__gw_cache_fill_abort(pc->fill);
+    colony__free(pc->cache_key);
     colony__gw_runtime_unref(pc->rt);
     pc->proxy->stats.in_flight--;
     colony__free(pc);
@@ -91,11 +97,29 @@ static int respond_error(proxy_call *pc, int status, const char *error, const ch
     pc->status = status;
     pc->started = 1;
     if (pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
+    if (pc->cache_status)
+        colony_response_header(pc->req, "X-Cache-Status",
+                               colony__gw_cache_status_name(pc->cache_status));
     return colony_respond_error(pc->req, status, error, message);
 }
 
 /* Forward declaration: attempts chain through the done callback. */
 static void start_attempt(proxy_call *pc);
+
+static gw_cache_request cache_request(proxy_call *pc);
+
+/* A cached route's answer from the upstream: say so, and start storing it
+ * when it may be (gw_cache_fill_begin decides). */
+static int cache_head(proxy_call *pc, const colony_client_response *res)
+{
+    if (pc->cache_key && !pc->fill && !pc->proxy->cache_closed) {
+        gw_cache_request cr = cache_request(pc);
+        pc->fill = colony__gw_cache_fill_begin(&pc->proxy->cache, pc->route->cache, pc->cache_key,
+                                               &cr, res, uv_now(pc->proxy->loop));
+    }
+    return colony_response_header(pc->req, "X-Cache-Status",
+                                  colony__gw_cache_status_name(pc->cache_status));
+}
 
 static int head_arrived(colony_client_call *call, const colony_client_response *res, void *ud)
 {
@@ -113,6 +137,7 @@ static int head_arrived(colony_client_call *call, const colony_client_response *
     }
     int rc = colony__gw_transform_response(pc->req, res, pc->route);
     if (rc == 0 && pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
+    if (rc == 0 && pc->cache_status) rc = cache_head(pc, res);
     if (rc == 0) rc = colony_response_start(pc->req, res->status);
     if (rc) return 1;
     pc->started = 1;
@@ -142,6 +167,10 @@ static void data_arrived(colony_client_call *call, const char *data, size_t len,
 {
     proxy_call *pc = ud;
     if (pc->client_gone || len == 0) return;
+    if (pc->fill && colony__gw_cache_fill_add(pc->fill, data, len) != 0) {
+        colony__gw_cache_fill_abort(pc->fill); /* over max_entry: streamed, not kept */
+        pc->fill = NULL;
+    }
     int rc = pc->pieces < GW_MAX_PIECES
                  ? colony_response_write(pc->req, data, len, piece_written, pc)
                  : COLONY_EBUSY;
@@ -186,6 +215,13 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     gw_proxy *p = pc->proxy;
     pc->call = NULL;
     uint64_t now = uv_now(p->loop);
+    if (pc->fill) { /* kept only when the whole body came and went downstream */
+        if (!err && pc->started && !pc->client_gone && !p->cache_closed)
+            colony__gw_cache_fill_commit(&p->cache, pc->fill, now);
+        else
+            colony__gw_cache_fill_abort(pc->fill);
+        pc->fill = NULL;
+    }
     int failed = err != 0 || pc->retry_status != 0 || (res && res->status >= 500) ||
                  (pc->started && pc->status >= 500);
     /* A call cancelled because the client left says nothing about the
@@ -364,6 +400,47 @@ static int preflight_match(gw_runtime *rt, colony_request *req, const char *path
     return r->access && r->access->cors;
 }
 
+static gw_cache_request cache_request(proxy_call *pc)
+{
+    colony_request *req = pc->req;
+    const char *query = colony_request_query(req);
+    const char *target =
+        *query ? colony_arena_sprintf(colony_request_arena(req), "%s?%s", pc->path, query)
+               : pc->path;
+    return (gw_cache_request){.method = colony_request_method(req),
+                              .route = pc->route->match.name,
+                              .host = colony_request_header(req, "Host"),
+                              .target = target ? target : pc->path,
+                              .header = request_header,
+                              .ud = req};
+}
+
+/* Answers from the route's cache when it holds a fresh answer, else goes
+ * upstream (and notes where to store what comes back). */
+static void forward_or_answer(proxy_call *pc)
+{
+    gw_proxy *p = pc->proxy;
+    if (!pc->route->cache || p->cache_closed) {
+        start_attempt(pc);
+        return;
+    }
+    gw_cache_request cr = cache_request(pc);
+    const gw_cache_entry *hit;
+    int store;
+    uint64_t now = uv_now(p->loop);
+    pc->cache_status = colony__gw_cache_lookup(&p->cache, pc->route->cache, &cr, now,
+                                               &pc->cache_key, &hit, &store);
+    if (!hit) {
+        start_attempt(pc);
+        return;
+    }
+    pc->status = hit->status;
+    pc->started = 1;
+    pc->bytes_out = hit->body_len;
+    if (pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
+    if (colony__gw_cache_respond(pc->req, hit, pc->route, now) != 0) colony_response_abort(pc->req);
+}
+
 /* The tighter of two limits (global and route) is the one the headers tell. */
 static void note_limit(proxy_call *pc, const gw_rl_result *res)
 {
@@ -384,7 +461,7 @@ static void route_checked(void *ud, const gw_rl_result *res)
         colony__gw_ratelimit_refuse(pc->req, res);
     } else {
         note_limit(pc, res);
-        start_attempt(pc);
+        forward_or_answer(pc);
     }
     call_unref(pc);
 }
@@ -426,6 +503,7 @@ static void route_request(gw_proxy *p, colony_request *req, const gw_rl_result *
     pc->req = req;
     pc->rt = colony__gw_runtime_ref(rt);
     pc->route = m.route->target;
+    pc->path = path;
     pc->start_ms = uv_now(p->loop);
     pc->refs = 1;
     note_limit(pc, global);
@@ -461,7 +539,7 @@ static void route_request(gw_proxy *p, colony_request *req, const gw_rl_result *
     if (budget) colony_retry_budget_record_request(budget);
     const gw_ratelimit_conf *limit = pc->route->rate_limit;
     if (!limit) {
-        start_attempt(pc);
+        forward_or_answer(pc);
         return;
     }
     char key[256];
@@ -538,7 +616,20 @@ int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int a
                                    "Attempts retried on another instance, by route.", by_route);
         if (!p->m_requests || !p->m_duration || !p->m_retries) return COLONY_ENOMEM;
     }
+    colony__gw_cache_init(&p->cache, GW_CACHE_DEFAULT_MAX_BYTES);
+    if (m && colony__gw_cache_metrics(&p->cache, m) != 0) return COLONY_ENOMEM;
     return colony__gw_ratelimit_init(&p->rl, loop, m, (colony_clock){0});
+}
+
+static int route_still_cached(void *ud, const char *route, size_t len)
+{
+    const gw_config *cfg = ud;
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const char *name = cfg->routes[i].match.name;
+        if (strlen(name) == len && memcmp(name, route, len) == 0)
+            return cfg->routes[i].cache != NULL;
+    }
+    return 0;
 }
 
 void colony__gw_proxy_install(gw_proxy *p, gw_runtime *rt)
@@ -546,12 +637,18 @@ void colony__gw_proxy_install(gw_proxy *p, gw_runtime *rt)
     gw_runtime *old = p->current;
     p->current = rt;
     if (rt) colony__gw_ratelimit_use_redis(&p->rl, rt->cfg->ratelimit_redis);
+    if (rt) { /* entries of routes that kept their name and cache stay */
+        colony__gw_cache_set_max(&p->cache, rt->cfg->cache_max_bytes);
+        colony__gw_cache_retain(&p->cache, route_still_cached, rt->cfg);
+    }
     colony__gw_runtime_unref(old);
 }
 
 static void limits_closed(void *ud)
 {
     gw_proxy *p = ud;
+    colony__gw_cache_free(&p->cache);
+    p->cache_closed = 1;
     colony_client_close(p->client, p->close_cb, p->close_ud);
     p->client = NULL;
 }

@@ -12,6 +12,7 @@
 #include "colony/metrics.h"
 #include "colony/trace.h"
 #include "colony/http_server.h"
+#include "gateway/cache.h"
 #include "gateway/ratelimit.h"
 #include "gateway/runtime.h"
 
@@ -36,6 +37,8 @@ typedef struct gw_proxy {
     colony_metric *m_duration; /* gateway_request_duration_seconds{route} */
     colony_metric *m_retries;  /* gateway_retries_total{route} */
     gw_ratelimit rl;           /* rate limit state, kept across reloads */
+    gw_cache cache;            /* response cache, kept across reloads (by route name) */
+    int cache_closed;          /* freed at close: nothing more is stored */
     void (*close_cb)(void *ud);
     void *close_ud;
 } gw_proxy;
