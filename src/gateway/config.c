@@ -318,12 +318,26 @@ static int fail_at_reason_key(parse_ctx *c, const json_t *obj, const gw_route *r
 
 static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_conf *r)
 {
-    static const char *const keys[] = {
-        "name",       "hosts",        "methods",         "prefix",
-        "path",       "pattern",      "headers",         "strip_prefix",
-        "rewrite",    "upstream",     "split",           "timeouts",
-        "retries",    "retry_budget", "request_headers", "response_headers",
-        "rate_limit", "cache",        GW_ACCESS_KEYS,    NULL};
+    static const char *const keys[] = {"name",
+                                       "hosts",
+                                       "methods",
+                                       "prefix",
+                                       "path",
+                                       "pattern",
+                                       "headers",
+                                       "strip_prefix",
+                                       "rewrite",
+                                       "upstream",
+                                       "split",
+                                       "timeouts",
+                                       "retries",
+                                       "retry_budget",
+                                       "request_headers",
+                                       "response_headers",
+                                       "rate_limit",
+                                       "cache", /* cache.h */
+                                       GW_ACCESS_KEYS,
+                                       NULL};
     gw_route *rt = &r->match;
     rt->order = order;
     r->try_timeout_ms = 30000;
