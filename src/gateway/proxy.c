@@ -47,9 +47,11 @@ typedef struct proxy_call {
     unsigned piece_first, pieces;
     size_t queued;
     int upstream_paused;
-    int refs;                     /* the downstream request and the upstream call */
-    int rl_pending;               /* waiting for the route's rate limit (Redis) */
-    gw_rl_result limits;          /* for the RateLimit-* headers; outcome NONE: no limit */
+    int refs;            /* the downstream request and the upstream call */
+    int rl_pending;      /* waiting for the route's rate limit (Redis) */
+    gw_rl_result limits; /* for the RateLimit-* headers; outcome NONE: no limit */
+
+    /* The response cache (cache.h), on routes that have one. */
     const char *path;             /* normalized request path (request arena) */
     gw_cache_status cache_status; /* NONE: the route has no cache */
     char *cache_key;              /* where to store the answer; NULL: not stored */
