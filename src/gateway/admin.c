@@ -114,6 +114,16 @@ static void get_stats(colony_request *req, void *ud)
         json_object_set_new(body, "circuit_open", json_integer((json_int_t)s->circuit_open));
         json_object_set_new(body, "retries_over_budget",
                             json_integer((json_int_t)s->retries_over_budget));
+        const gw_cache *c = &d->proxy.cache;
+        json_object_set_new(
+            body, "cache",
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "hits",
+                      (json_int_t)c->stats.hits, "misses", (json_int_t)c->stats.misses, "bypasses",
+                      (json_int_t)c->stats.bypasses, "expired", (json_int_t)c->stats.expired,
+                      "stored", (json_int_t)c->stats.stored, "not_stored",
+                      (json_int_t)c->stats.not_stored, "evicted", (json_int_t)c->stats.evicted,
+                      "entries", (json_int_t)c->count, "bytes", (json_int_t)c->bytes, "max_bytes",
+                      (json_int_t)c->max_bytes));
     }
     if (body)
         colony_respond_json(req, 200, body);

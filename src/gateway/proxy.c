@@ -438,7 +438,7 @@ static void forward_or_answer(proxy_call *pc)
     }
     pc->status = hit->status;
     pc->started = 1;
-    pc->bytes_out = hit->body_len;
+    pc->bytes_out = strcmp(cr.method, "HEAD") == 0 ? 0 : hit->body_len;
     if (pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
     if (colony__gw_cache_respond(pc->req, hit, pc->route, now) != 0) colony_response_abort(pc->req);
 }
