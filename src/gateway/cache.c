@@ -296,8 +296,8 @@ gw_cache_status colony__gw_cache_lookup(gw_cache *c, const gw_cache_conf *conf,
     if (v) colony__gw_cache_control_parse(&cc, v, strlen(v));
     const char *pragma = r->header(r->ud, "Pragma");
     if (pragma && !v && strcasestr(pragma, "no-cache")) cc.no_cache = 1;
-    int refused =
-        (!get && !head) || cc.no_store || (r->header(r->ud, "Authorization") && !conf->authorized);
+    int refused = (!get && !head) || cc.no_store ||
+                  ((r->credentials || r->header(r->ud, "Authorization")) && !conf->authorized);
     char *primary = refused ? NULL : primary_key(conf, r);
     if (!primary) {
         count(c, r->route, GW_CACHE_BYPASS);

@@ -81,6 +81,7 @@ typedef struct gw_cache_request {
     const char *target; /* normalized path, "?" and query */
     gw_cache_header_fn header;
     void *ud;
+    int credentials; /* the route checked a credential (api_keys, jwt): like Authorization */
 } gw_cache_request;
 
 typedef struct gw_cache_vary gw_cache_vary;
@@ -131,7 +132,8 @@ void colony__gw_cache_free(gw_cache *c);
  * changed). MISS or EXPIRED: *key (colony__free it) is the key to store the
  * answer under, and *store says whether to try. BYPASS: not served from the
  * cache (a method other than GET/HEAD, Cache-Control: no-cache/no-store or
- * Pragma: no-cache on the request, Authorization without "authorized");
+ * Pragma: no-cache on the request, Authorization or r->credentials without
+ * "authorized");
  * *store is 1 only for no-cache (the fresh answer replaces the stored one).
  * HEAD is served from a stored GET but never stored itself. Counts it. */
 gw_cache_status colony__gw_cache_lookup(gw_cache *c, const gw_cache_conf *conf,

@@ -414,7 +414,9 @@ static gw_cache_request cache_request(proxy_call *pc)
                               .host = colony_request_header(req, "Host"),
                               .target = target ? target : pc->path,
                               .header = request_header,
-                              .ud = req};
+                              .ud = req,
+                              .credentials = pc->route->access && (pc->route->access->napi_keys ||
+                                                                   pc->route->access->jwt)};
 }
 
 /* Answers from the route's cache when it holds a fresh answer, else goes

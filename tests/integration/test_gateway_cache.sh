@@ -81,6 +81,8 @@ cat >routes.json <<JSON
      "cache": {"ttl": "30s", "max_entry": "4kb"}},
     {"name": "short", "prefix": "/short", "upstream": "a", "cache": {"ttl": "1s"}},
     {"name": "v", "prefix": "/v", "upstream": "a", "cache": {"vary": ["X-Tenant"]}},
+    {"name": "k", "prefix": "/k", "upstream": "a", "cache": {},
+     "api_keys": {"keys": {"key-of-alice-0123456789": "alice"}}},
     {"name": "plain", "prefix": "/", "upstream": "a"}
   ]
 }
@@ -119,6 +121,10 @@ expect 200 BYPASS "$url/c/a?q=1" -H 'Authorization: Bearer x'
 reached 1
 expect 200 BYPASS "$url/c/a?q=1" -X POST -d x
 reached 1
+# a route that checks API keys does not share answers between consumers
+expect 200 BYPASS "$url/k/x" -H 'X-API-Key: key-of-alice-0123456789'
+expect 200 BYPASS "$url/k/x" -H 'X-API-Key: key-of-alice-0123456789'
+reached 2
 # no-cache stored the fresh answer: the next GET is a HIT with it
 expect 200 HIT "$url/c/a?q=1"
 reached 0

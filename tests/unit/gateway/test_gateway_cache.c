@@ -288,9 +288,15 @@ static void requests_that_bypass(void **state)
     assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r2, 0, &key, &hit, &store),
                      GW_CACHE_BYPASS);
     assert_false(store);
+    /* so is a route that checks API keys or tokens (the key names no consumer) */
+    r.credentials = 1;
+    assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r, 0, &key, &hit, &store),
+                     GW_CACHE_BYPASS);
+    assert_false(store);
     conf.authorized = 1;
     assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r2, 0, &key, &hit, &store), GW_CACHE_HIT);
-    assert_int_equal(c.stats.bypasses, 4);
+    assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r, 0, &key, &hit, &store), GW_CACHE_HIT);
+    assert_int_equal(c.stats.bypasses, 5);
     colony__gw_cache_free(&c);
 }
 
