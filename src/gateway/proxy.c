@@ -597,6 +597,7 @@ void colony__gw_proxy_handle(colony_request *req, void *proxy)
 int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int access_log)
 {
     memset(p, 0, sizeof(*p));
+    colony__gw_cache_init(&p->cache, GW_CACHE_DEFAULT_MAX_BYTES); /* before anything can fail */
     p->loop = loop;
     p->access_log = access_log;
     p->random_state = uv_hrtime();
@@ -620,7 +621,6 @@ int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int a
                                    "Attempts retried on another instance, by route.", by_route);
         if (!p->m_requests || !p->m_duration || !p->m_retries) return COLONY_ENOMEM;
     }
-    colony__gw_cache_init(&p->cache, GW_CACHE_DEFAULT_MAX_BYTES);
     if (m && colony__gw_cache_metrics(&p->cache, m) != 0) return COLONY_ENOMEM;
     return colony__gw_ratelimit_init(&p->rl, loop, m, (colony_clock){0});
 }
