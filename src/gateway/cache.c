@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "gateway/config.h"
@@ -426,6 +427,22 @@ static int status_bit(int status)
                            : 0;
 }
 
+/* An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") as seconds since the
+ * epoch, or -1 (the obsolete formats are not read: an Expires that cannot be
+ * read counts as already past, RFC 9111 §5.3). */
+static int64_t http_date(const char *v, size_t len)
+{
+    char text[64];
+    if (len >= sizeof(text)) return -1;
+    memcpy(text, v, len);
+    text[len] = '\0';
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (!end || *end) return -1;
+    return (int64_t)timegm(&tm);
+}
+
 /* How long res stays fresh (ms) by the shared-cache rules, or 0: not stored. */
 static uint64_t lifetime_of(const gw_cache_conf *conf, const colony_client_response *res,
                             uint64_t *age0, int *vary_star, colony_buf *vary, int *refused)
@@ -433,6 +450,7 @@ static uint64_t lifetime_of(const gw_cache_conf *conf, const colony_client_respo
     gw_cache_control cc;
     colony__gw_cache_control_init(&cc);
     *age0 = 0;
+    const colony_http_header *expires = NULL, *date = NULL;
     for (size_t i = 0; i < res->num_headers && !*refused; i++) {
         const colony_http_header *h = &res->headers[i];
         if (header_is(h, "Cache-Control")) {
@@ -449,12 +467,21 @@ static uint64_t lifetime_of(const gw_cache_conf *conf, const colony_client_respo
         } else if (header_is(h, "Content-Length")) {
             int64_t n = delta_seconds(h->value, h->value_len);
             if (n < 0 || (uint64_t)n > conf->max_entry) *refused = 1;
+        } else if (header_is(h, "Expires")) {
+            expires = h;
+        } else if (header_is(h, "Date")) {
+            date = h;
         }
     }
     if (*refused || *vary_star || cc.no_store || cc.no_cache || cc.is_private) return 0;
     uint64_t ms = cc.s_maxage >= 0  ? (uint64_t)cc.s_maxage * 1000
                   : cc.max_age >= 0 ? (uint64_t)cc.max_age * 1000
                                     : conf->ttl_ms;
+    if (cc.s_maxage < 0 && cc.max_age < 0 && expires) { /* Expires less Date (or now) */
+        int64_t until = http_date(expires->value, expires->value_len);
+        int64_t from = date ? http_date(date->value, date->value_len) : (int64_t)time(NULL);
+        ms = until > from && from >= 0 ? (uint64_t)(until - from) * 1000 : 0;
+    }
     if (ms > conf->max_ttl_ms) ms = conf->max_ttl_ms;
     return ms > *age0 * 1000 ? ms : 0;
 }

@@ -328,6 +328,18 @@ static void expiry_by_ttl_max_age_s_maxage_and_age(void **state)
     assert_int_equal(stored_then(&r, &conf, 1000), GW_CACHE_EXPIRED);
     r = response(200, too_old, 2);
     assert_int_equal(stored_then(&r, &conf, 0), GW_CACHE_MISS);
+    /* Expires less Date, when there is no max-age; one that cannot be read is past */
+    colony_http_header expires[] = {H("Date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+                                    H("Expires", "Sun, 06 Nov 1994 08:49:40 GMT")};
+    r = response(200, expires, 2);
+    assert_int_equal(stored_then(&r, &conf, 2999), GW_CACHE_HIT);
+    assert_int_equal(stored_then(&r, &conf, 3000), GW_CACHE_EXPIRED);
+    colony_http_header expires_0[] = {H("Expires", "0")};
+    r = response(200, expires_0, 1);
+    assert_int_equal(stored_then(&r, &conf, 0), GW_CACHE_MISS);
+    colony_http_header expires_and_max_age[] = {H("Expires", "0"), H("Cache-Control", "max-age=2")};
+    r = response(200, expires_and_max_age, 2); /* max-age wins */
+    assert_int_equal(stored_then(&r, &conf, 1999), GW_CACHE_HIT);
     conf.max_ttl_ms = 10000; /* caps what the upstream says */
     r = response(200, long_age, 1);
     assert_int_equal(stored_then(&r, &conf, 9999), GW_CACHE_HIT);
