@@ -124,6 +124,8 @@ static void get_stats(colony_request *req, void *ud)
                       (json_int_t)c->stats.not_stored, "evicted", (json_int_t)c->stats.evicted,
                       "entries", (json_int_t)c->count, "bytes", (json_int_t)c->bytes, "max_bytes",
                       (json_int_t)c->max_bytes));
+        json_object_set_new(json_object_get(body, "cache"), "coalesced",
+                            json_integer((json_int_t)c->stats.coalesced));
     }
     if (body)
         colony_respond_json(req, 200, body);

@@ -202,8 +202,61 @@ void colony__gw_cache_retain(gw_cache *c, int (*keep)(void *ud, const char *rout
     }
 }
 
+/* The misses of one key waiting for the first (its leader). */
+typedef struct gw_cache_pending {
+    colony__list waiters; /* gw_cache_waiter.link */
+    colony__list link;    /* while the cache is freed */
+} gw_cache_pending;
+
+static void wake_all(gw_cache_pending *p)
+{
+    colony__list *node;
+    while ((node = colony__list_pop_front(&p->waiters)) != NULL) {
+        gw_cache_waiter *w = COLONY__CONTAINER_OF(node, gw_cache_waiter, link);
+        w->wake(w);
+    }
+    colony__free(p);
+}
+
+int colony__gw_cache_join(gw_cache *c, const char *key, gw_cache_waiter *w)
+{
+    gw_cache_pending *p = colony__map_get(&c->pending, key);
+    if (p) {
+        colony__list_push_back(&p->waiters, &w->link);
+        c->stats.coalesced++;
+        return 1;
+    }
+    if (!(p = colony__malloc(sizeof(*p)))) return COLONY_ENOMEM;
+    colony__list_init(&p->waiters);
+    colony__list_init(&p->link);
+    if (colony__map_put(&c->pending, key, p) != 0) {
+        colony__free(p);
+        return COLONY_ENOMEM;
+    }
+    return 0;
+}
+
+void colony__gw_cache_release(gw_cache *c, const char *key)
+{
+    gw_cache_pending *p = colony__map_remove(&c->pending, key);
+    if (!p) return;
+    wake_all(p); /* a woken waiter may lead the key again: p is out of the map */
+}
+
 void colony__gw_cache_free(gw_cache *c)
 {
+    /* Waiters left (a shutdown that did not wait for their leader) are woken
+     * once the map is gone, so none is left waiting and none joins it again. */
+    colony__list left;
+    colony__list_init(&left);
+    size_t pos = 0;
+    colony__map_slot *slot;
+    while ((slot = colony__map_next(&c->pending, &pos)) != NULL)
+        colony__list_push_back(&left, &((gw_cache_pending *)slot->value)->link);
+    colony__map_free(&c->pending);
+    colony__list *node;
+    while ((node = colony__list_pop_front(&left)) != NULL)
+        wake_all(COLONY__CONTAINER_OF(node, gw_cache_pending, link));
     while (!colony__list_empty(&c->lru))
         entry_free(c, COLONY__CONTAINER_OF(c->lru.next, gw_cache_entry, lru));
     colony__map_free(&c->entries);
@@ -275,7 +328,7 @@ static char *full_key(const char *primary, const char *vary, const gw_cache_requ
 
 /* ---- lookups ---------------------------------------------------------- */
 
-static void count(gw_cache *c, const char *route, gw_cache_status s)
+void colony__gw_cache_count(gw_cache *c, const char *route, gw_cache_status s)
 {
     static const char *const labels[] = {"", "hit", "miss", "bypass", "expired"};
     uint64_t *n[] = {NULL, &c->stats.hits, &c->stats.misses, &c->stats.bypasses, &c->stats.expired};
@@ -301,7 +354,6 @@ gw_cache_status colony__gw_cache_lookup(gw_cache *c, const gw_cache_conf *conf,
                   ((r->credentials || r->header(r->ud, "Authorization")) && !conf->authorized);
     char *primary = refused ? NULL : primary_key(conf, r);
     if (!primary) {
-        count(c, r->route, GW_CACHE_BYPASS);
         return GW_CACHE_BYPASS;
     }
     gw_cache_status status = GW_CACHE_MISS;
@@ -317,7 +369,6 @@ gw_cache_status colony__gw_cache_lookup(gw_cache *c, const gw_cache_conf *conf,
             colony__list_push_front(&c->lru, &e->lru);
             *hit = e;
             colony__free(primary);
-            count(c, r->route, GW_CACHE_HIT);
             return GW_CACHE_HIT;
         }
         if (e) {
@@ -325,7 +376,6 @@ gw_cache_status colony__gw_cache_lookup(gw_cache *c, const gw_cache_conf *conf,
             status = GW_CACHE_EXPIRED;
         }
     }
-    count(c, r->route, status);
     if (get) {
         *key = primary;
         *store = 1;

@@ -104,11 +104,13 @@ typedef struct gw_cache_entry {
 typedef struct gw_cache_stats {
     uint64_t hits, misses, bypasses, expired;
     uint64_t stored, not_stored, evicted;
+    uint64_t coalesced; /* misses that waited for another request of the same key */
 } gw_cache_stats;
 
 typedef struct gw_cache {
     colony__map entries; /* full key -> gw_cache_entry */
     colony__map varies;  /* key without the Vary values -> gw_cache_vary */
+    colony__map pending; /* key -> gw_cache_pending: a miss on its way upstream */
     colony__list lru;
     uint64_t bytes, max_bytes;
     size_t count;
@@ -135,10 +137,29 @@ void colony__gw_cache_free(gw_cache *c);
  * Pragma: no-cache on the request, Authorization or r->credentials without
  * "authorized");
  * *store is 1 only for no-cache (the fresh answer replaces the stored one).
- * HEAD is served from a stored GET but never stored itself. Counts it. */
+ * HEAD is served from a stored GET but never stored itself. Counts nothing:
+ * colony__gw_cache_count does, once the request's status is final. */
 gw_cache_status colony__gw_cache_lookup(gw_cache *c, const gw_cache_conf *conf,
                                         const gw_cache_request *r, uint64_t now_ms, char **key,
                                         const gw_cache_entry **hit, int *store);
+
+/* Counts a request of route in the stats and gateway_cache_requests_total. */
+void colony__gw_cache_count(gw_cache *c, const char *route, gw_cache_status s);
+
+/* Coalescing: concurrent misses of one key make one upstream call. The
+ * first (the leader) goes upstream and calls colony__gw_cache_release once
+ * its answer is stored or known not to be; the others wait, and each is
+ * woken once (w->wake) to look up again. */
+typedef struct gw_cache_waiter {
+    colony__list link;
+    void (*wake)(struct gw_cache_waiter *w);
+} gw_cache_waiter;
+
+/* 1: key has a leader and w waits for it; 0: the caller leads key; or
+ * COLONY_ENOMEM (go upstream alone). */
+int colony__gw_cache_join(gw_cache *c, const char *key, gw_cache_waiter *w);
+/* The leader of key is done: wakes its waiters (none is left waiting). */
+void colony__gw_cache_release(gw_cache *c, const char *key);
 
 /* The Age of e at now (seconds). */
 uint64_t colony__gw_cache_age(const gw_cache_entry *e, uint64_t now_ms);

@@ -56,11 +56,23 @@ typedef struct proxy_call {
     gw_cache_status cache_status; /* NONE: the route has no cache */
     char *cache_key;              /* where to store the answer; NULL: not stored */
     gw_cache_fill *fill;          /* the answer being stored while its body arrives */
+    gw_cache_waiter waiter;       /* waiting for another miss of the same key */
+    int cache_waiting, cache_woken;
+    int cache_lead; /* other misses of cache_key wait for this one */
 } proxy_call;
+
+/* This miss is done leading its key: the misses waiting for it look again. */
+static void cache_release(proxy_call *pc)
+{
+    if (!pc->cache_lead) return;
+    pc->cache_lead = 0;
+    colony__gw_cache_release(&pc->proxy->cache, pc->cache_key);
+}
 
 static void call_unref(proxy_call *pc)
 {
     if (--pc->refs > 0) return;
+    cache_release(pc);
     colony__gw_cache_fill_abort(pc->fill);
     colony__free(pc->cache_key);
     colony__gw_runtime_unref(pc->rt);
@@ -119,6 +131,7 @@ static int cache_head(proxy_call *pc, const colony_client_response *res)
         pc->fill = colony__gw_cache_fill_begin(&pc->proxy->cache, pc->route->cache, pc->cache_key,
                                                &cr, res, uv_now(pc->proxy->loop));
     }
+    if (!pc->fill) cache_release(pc); /* nothing to wait for: the waiters go upstream */
     return colony_response_header(pc->req, "X-Cache-Status",
                                   colony__gw_cache_status_name(pc->cache_status));
 }
@@ -224,6 +237,7 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
             colony__gw_cache_fill_abort(pc->fill);
         pc->fill = NULL;
     }
+    cache_release(pc);
     int failed = err != 0 || pc->retry_status != 0 || (res && res->status >= 500) ||
                  (pc->started && pc->status >= 500);
     /* A call cancelled because the client left says nothing about the
@@ -334,7 +348,8 @@ static void request_over(colony_request *req, int status, void *ud)
 {
     proxy_call *pc = ud;
     gw_proxy *p = pc->proxy;
-    if (pc->call || pc->rl_pending) pc->client_gone = 1; /* what is pending ends the response */
+    if (pc->call || pc->rl_pending || pc->cache_waiting)
+        pc->client_gone = 1; /* what is pending ends the response */
     if (pc->call) colony_client_call_cancel(pc->call);
     if (pc->rl_pending) pc->client_gone = 1;
     p->stats.requests++;
@@ -419,8 +434,11 @@ static gw_cache_request cache_request(proxy_call *pc)
                                                                    pc->route->access->jwt)};
 }
 
+static void cache_woken(gw_cache_waiter *w);
+
 /* Answers from the route's cache when it holds a fresh answer, else goes
- * upstream (and notes where to store what comes back). */
+ * upstream (and notes where to store what comes back). A miss while another
+ * request of the same key is upstream waits for it (coalescing), once. */
 static void forward_or_answer(proxy_call *pc)
 {
     gw_proxy *p = pc->proxy;
@@ -432,8 +450,20 @@ static void forward_or_answer(proxy_call *pc)
     const gw_cache_entry *hit;
     int store;
     uint64_t now = uv_now(p->loop);
+    colony__free(pc->cache_key); /* a waiter looks again */
     pc->cache_status = colony__gw_cache_lookup(&p->cache, pc->route->cache, &cr, now,
                                                &pc->cache_key, &hit, &store);
+    if (!hit && pc->cache_key && pc->cache_status != GW_CACHE_BYPASS && !pc->cache_woken) {
+        pc->waiter.wake = cache_woken;
+        int joined = colony__gw_cache_join(&p->cache, pc->cache_key, &pc->waiter);
+        if (joined == 1) {
+            pc->cache_waiting = 1;
+            pc->refs++;
+            return;
+        }
+        pc->cache_lead = joined == 0;
+    }
+    colony__gw_cache_count(&p->cache, pc->route->match.name, pc->cache_status);
     if (!hit) {
         start_attempt(pc);
         return;
@@ -443,6 +473,18 @@ static void forward_or_answer(proxy_call *pc)
     pc->bytes_out = strcmp(cr.method, "HEAD") == 0 ? 0 : hit->body_len;
     if (pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
     if (colony__gw_cache_respond(pc->req, hit, pc->route, now) != 0) colony_response_abort(pc->req);
+}
+
+static void cache_woken(gw_cache_waiter *w)
+{
+    proxy_call *pc = COLONY__CONTAINER_OF(w, proxy_call, waiter);
+    pc->cache_waiting = 0;
+    pc->cache_woken = 1;
+    if (pc->client_gone)
+        colony_respond_error(pc->req, 499, "client_closed", "the client left");
+    else
+        forward_or_answer(pc);
+    call_unref(pc);
 }
 
 /* The tighter of two limits (global and route) is the one the headers tell. */
@@ -651,8 +693,8 @@ void colony__gw_proxy_install(gw_proxy *p, gw_runtime *rt)
 static void limits_closed(void *ud)
 {
     gw_proxy *p = ud;
+    p->cache_closed = 1; /* first: waiters woken by the free go upstream */
     colony__gw_cache_free(&p->cache);
-    p->cache_closed = 1;
     colony_client_close(p->client, p->close_cb, p->close_ud);
     p->client = NULL;
 }

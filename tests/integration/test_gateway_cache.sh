@@ -179,6 +179,35 @@ expect 200 HIT "$url/v/t" -H 'X-Tenant: a'
 grep -q '"X-Tenant":"a"' b.txt || fail "tenant a: $(cat b.txt)"
 reached 2
 
+# concurrent misses of one key make one upstream call: the first goes, the
+# others wait for its answer and are served from the cache
+pids=()
+for i in 1 2 3 4 5; do
+  curl -sS -o "co$i.txt" -D "coh$i.txt" "$url/c/slow?delay=1000" &
+  pids+=($!)
+done
+wait "${pids[@]}" # only the curls: the fixtures run in the background too
+reached 1
+for i in 1 2 3 4 5; do
+  grep -q '"instance":"a"' "co$i.txt" || fail "coalesced $i: $(cat "co$i.txt")"
+  cmp -s "co$i.txt" co1.txt || fail "coalesced answers differ"
+done
+[ "$(cat coh*.txt | grep -ci '^X-Cache-Status: MISS')" = 1 ] || fail "misses: $(cat coh*.txt)"
+[ "$(cat coh*.txt | grep -ci '^X-Cache-Status: HIT')" = 4 ] || fail "hits: $(cat coh*.txt)"
+curl -fsS "$admin/gateway/stats" | grep -o '"cache":{[^}]*}' | grep -q '"coalesced":[1-4]' ||
+  fail "coalesced count: $(curl -fsS "$admin/gateway/stats")"
+
+# a waiter whose client leaves is let go; the leader's answer is still stored
+curl -sS -o lead.txt "$url/c/slow2?delay=1000" &
+lead=$!
+sleep 0.2
+rc=0
+curl -sS -o /dev/null --max-time 0.3 "$url/c/slow2?delay=1000" 2>/dev/null || rc=$?
+[ "$rc" = 28 ] || fail "the waiter did not time out: $rc"
+wait "$lead" || fail "the leader failed"
+expect 200 HIT "$url/c/slow2?delay=1000"
+reached 1
+
 # a route without a cache says nothing
 s=$(get "$url/other")
 [ "$s" = 200 ] && [ -z "$(hdr X-Cache-Status h.txt)" ] || fail "plain route: $(cat h.txt)"

@@ -61,6 +61,7 @@ static gw_cache_status fetch(gw_cache *c, const gw_cache_conf *conf, const gw_ca
     char *key;
     int store;
     gw_cache_status s = colony__gw_cache_lookup(c, conf, r, now, &key, hit, &store);
+    colony__gw_cache_count(c, r->route, s);
     if (*hit) return s;
     if (store) {
         assert_non_null(key);
@@ -243,6 +244,15 @@ static void what_is_not_stored(void **state)
     colony__gw_cache_free(&c);
 }
 
+/* A lookup counted as the proxy counts it. */
+static gw_cache_status look(gw_cache *c, const gw_cache_conf *conf, const gw_cache_request *r,
+                            uint64_t now, char **key, const gw_cache_entry **hit, int *store)
+{
+    gw_cache_status s = colony__gw_cache_lookup(c, conf, r, now, key, hit, store);
+    colony__gw_cache_count(c, r->route, s);
+    return s;
+}
+
 static void requests_that_bypass(void **state)
 {
     (void)state;
@@ -258,44 +268,39 @@ static void requests_that_bypass(void **state)
     int store;
     /* HEAD misses are not stored (no body) */
     r.method = "HEAD";
-    assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r, 0, &key, &hit, &store), GW_CACHE_MISS);
+    assert_int_equal(look(&c, &conf, &r, 0, &key, &hit, &store), GW_CACHE_MISS);
     assert_false(store);
     assert_null(key);
     r.method = "POST";
-    assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r, 0, &key, &hit, &store),
-                     GW_CACHE_BYPASS);
+    assert_int_equal(look(&c, &conf, &r, 0, &key, &hit, &store), GW_CACHE_BYPASS);
     assert_false(store);
     r.method = "GET";
     fetch(&c, &conf, &r, &res, "x", 0, &hit);
     /* no-store: neither served nor stored */
     fake_req ns = {{"Cache-Control", "no-store", NULL}};
     gw_cache_request r2 = request(&ns, "GET", "/b");
-    assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r2, 0, &key, &hit, &store),
-                     GW_CACHE_BYPASS);
+    assert_int_equal(look(&c, &conf, &r2, 0, &key, &hit, &store), GW_CACHE_BYPASS);
     assert_false(store);
     assert_null(hit);
     /* no-cache (or Pragma): not served, the fresh answer replaces the stored one */
     fake_req nc = {{"Pragma", "no-cache", NULL}};
     r2 = request(&nc, "GET", "/b");
-    assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r2, 0, &key, &hit, &store),
-                     GW_CACHE_BYPASS);
+    assert_int_equal(look(&c, &conf, &r2, 0, &key, &hit, &store), GW_CACHE_BYPASS);
     assert_true(store);
     assert_non_null(key);
     colony__free(key);
     /* Authorization: bypassed unless the route says "authorized" */
     fake_req auth = {{"Authorization", "Bearer t", NULL}};
     r2 = request(&auth, "GET", "/b");
-    assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r2, 0, &key, &hit, &store),
-                     GW_CACHE_BYPASS);
+    assert_int_equal(look(&c, &conf, &r2, 0, &key, &hit, &store), GW_CACHE_BYPASS);
     assert_false(store);
     /* so is a route that checks API keys or tokens (the key names no consumer) */
     r.credentials = 1;
-    assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r, 0, &key, &hit, &store),
-                     GW_CACHE_BYPASS);
+    assert_int_equal(look(&c, &conf, &r, 0, &key, &hit, &store), GW_CACHE_BYPASS);
     assert_false(store);
     conf.authorized = 1;
-    assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r2, 0, &key, &hit, &store), GW_CACHE_HIT);
-    assert_int_equal(colony__gw_cache_lookup(&c, &conf, &r, 0, &key, &hit, &store), GW_CACHE_HIT);
+    assert_int_equal(look(&c, &conf, &r2, 0, &key, &hit, &store), GW_CACHE_HIT);
+    assert_int_equal(look(&c, &conf, &r, 0, &key, &hit, &store), GW_CACHE_HIT);
     assert_int_equal(c.stats.bypasses, 5);
     colony__gw_cache_free(&c);
 }
@@ -469,6 +474,56 @@ static void lru_eviction_at_the_byte_bound(void **state)
     assert_int_equal(c.bytes, 0);
 }
 
+typedef struct test_waiter {
+    gw_cache_waiter w;
+    int woken;
+    int *order, *next;
+} test_waiter;
+
+static void test_wake(gw_cache_waiter *w)
+{
+    test_waiter *t = (test_waiter *)w;
+    t->woken++;
+    *t->order = (*t->next)++;
+}
+
+static void concurrent_misses_coalesce(void **state)
+{
+    (void)state;
+    gw_cache c;
+    colony__gw_cache_init(&c, 1 << 20);
+    int next = 0, order[3] = {-1, -1, -1};
+    test_waiter w[3];
+    for (int i = 0; i < 3; i++)
+        w[i] = (test_waiter){.w.wake = test_wake, .order = &order[i], .next = &next};
+    assert_int_equal(colony__gw_cache_join(&c, "k", &w[0].w), 0); /* leads */
+    assert_int_equal(colony__gw_cache_join(&c, "k", &w[1].w), 1); /* waits */
+    assert_int_equal(colony__gw_cache_join(&c, "k", &w[2].w), 1);
+    assert_int_equal(colony__gw_cache_join(&c, "other", &w[0].w), 0); /* keys apart */
+    assert_int_equal(c.stats.coalesced, 2);
+    colony__gw_cache_release(&c, "k");
+    assert_int_equal(w[1].woken, 1);
+    assert_int_equal(w[2].woken, 1);
+    assert_int_equal(order[1], 0); /* in the order they came */
+    assert_int_equal(order[2], 1);
+    assert_int_equal(w[0].woken, 0);
+    colony__gw_cache_release(&c, "k"); /* twice: nothing more */
+    assert_int_equal(w[1].woken, 1);
+    assert_int_equal(colony__gw_cache_join(&c, "k", &w[1].w), 0); /* a new leader */
+    colony__gw_cache_release(&c, "k");
+    /* a waiter left at free is woken, never forgotten */
+    assert_int_equal(colony__gw_cache_join(&c, "other", &w[2].w), 1);
+    colony__gw_cache_free(&c);
+    assert_int_equal(w[2].woken, 2);
+    /* no memory to lead: the caller goes alone */
+    colony__gw_cache_init(&c, 1 << 20);
+    colony__alloc_fail_after(0);
+    int rc = colony__gw_cache_join(&c, "k", &w[0].w);
+    colony__alloc_fail_reset();
+    assert_int_equal(rc, COLONY_ENOMEM);
+    colony__gw_cache_free(&c);
+}
+
 static int keep_route_a(void *ud, const char *route, size_t len)
 {
     (void)ud;
@@ -635,6 +690,7 @@ int main(void)
         cmocka_unit_test(vary_keys),
         cmocka_unit_test(lru_eviction_at_the_byte_bound),
         cmocka_unit_test(a_reload_keeps_routes_by_name),
+        cmocka_unit_test(concurrent_misses_coalesce),
         cmocka_unit_test(allocation_failures_leave_it_consistent),
         cmocka_unit_test(cache_in_the_routes_file),
         cmocka_unit_test(mistakes_name_their_line),
