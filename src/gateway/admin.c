@@ -117,6 +117,18 @@ static void get_stats(colony_request *req, void *ud)
         json_object_set_new(body, "websocket_tunnels", json_integer((json_int_t)d->proxy.ws.open));
         json_object_set_new(body, "websocket_tunnels_total",
                             json_integer((json_int_t)d->proxy.ws.total));
+        const gw_cache *c = &d->proxy.cache;
+        json_object_set_new(
+            body, "cache",
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "hits",
+                      (json_int_t)c->stats.hits, "misses", (json_int_t)c->stats.misses, "bypasses",
+                      (json_int_t)c->stats.bypasses, "expired", (json_int_t)c->stats.expired,
+                      "stored", (json_int_t)c->stats.stored, "not_stored",
+                      (json_int_t)c->stats.not_stored, "evicted", (json_int_t)c->stats.evicted,
+                      "entries", (json_int_t)c->count, "bytes", (json_int_t)c->bytes, "max_bytes",
+                      (json_int_t)c->max_bytes));
+        json_object_set_new(json_object_get(body, "cache"), "coalesced",
+                            json_integer((json_int_t)c->stats.coalesced));
     }
     if (body)
         colony_respond_json(req, 200, body);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "gateway/cache.h"
 #include "gateway/config_upstream.h"
 #include "gateway/parse.h"
 
@@ -352,6 +353,7 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
                                        "response_headers",
                                        "rate_limit",
                                        "websocket", /* websocket.c */
+                                       "cache",     /* cache.h */
                                        GW_ACCESS_KEYS,
                                        NULL};
     gw_route *rt = &r->match;
@@ -391,6 +393,9 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
     if (!rc && req_h) rc = colony__gw_parse_header_ops(where, req_h, 1, &r->request_headers);
     json_t *res_h = json_object_get(obj, "response_headers");
     if (!rc && res_h) rc = colony__gw_parse_header_ops(where, res_h, 0, &r->response_headers);
+    if (!rc)
+        rc = colony__gw_cache_parse_route(where, json_object_get(obj, "cache"),
+                                          c->cfg->cache_max_bytes, &r->cache);
     if (!rc) {
         char reason[200];
         int crc = colony__gw_route_compile(rt, reason, sizeof(reason));
@@ -436,6 +441,7 @@ static void config_free(gw_config *cfg)
         colony__gw_ratelimit_conf_free(cfg->routes[i].rate_limit);
         colony__gw_header_ops_clear(&cfg->routes[i].request_headers);
         colony__gw_header_ops_clear(&cfg->routes[i].response_headers);
+        colony__gw_cache_conf_free(cfg->routes[i].cache);
     }
     colony__gw_ratelimit_conf_free(cfg->rate_limit);
     colony__gw_listeners_free(&cfg->listeners);
@@ -454,7 +460,8 @@ int colony__gw_config_build(const colony_json_doc *doc, gw_config **out, colony_
     c.at = (gw_parse){doc, err, c.path, sizeof(c.path)};
     json_t *root = colony_json_doc_root(doc);
     if (!json_is_object(root)) return FAIL(&c, "the routes file is a JSON object");
-    static const char *const keys[] = {"routes", "upstreams", "rate_limit", "listeners", NULL};
+    static const char *const keys[] = {"routes",    "upstreams", "rate_limit",
+                                       "listeners", "cache",     NULL};
     int rc = only_keys(&c, root, keys);
     if (rc) return rc;
     if (!(c.cfg = colony__calloc(1, sizeof(*c.cfg)))) return nomem(&c);
@@ -463,6 +470,9 @@ int colony__gw_config_build(const colony_json_doc *doc, gw_config **out, colony_
     if (upstreams) rc = colony__gw_parse_upstreams(&c.at, upstreams, c.cfg);
     if (!rc)
         rc = parse_rate_limit(&c, json_object_get(root, "rate_limit"), NULL, &c.cfg->rate_limit);
+    if (!rc)
+        rc = colony__gw_cache_parse_global(&c.at, json_object_get(root, "cache"),
+                                           &c.cfg->cache_max_bytes);
     if (!rc) rc = parse_routes(&c, json_object_get(root, "routes"));
     if (!rc)
         rc = colony__gw_parse_listeners(&c.at, json_object_get(root, "listeners"),

@@ -57,6 +57,7 @@ typedef struct gw_route_conf {
     gw_retry_budget_conf retry_budget;
     gw_header_ops request_headers, response_headers; /* transforms */
     int websocket; /* "websocket": true: Upgrade: websocket is tunnelled (websocket.c) */
+    struct gw_cache_conf *cache; /* response cache (cache.h); NULL: none */
 } gw_route_conf;
 
 enum {
@@ -77,6 +78,7 @@ typedef struct gw_config {
     gw_ratelimit_conf *rate_limit; /* the global limit, before routing; NULL: none */
     const char *ratelimit_redis;   /* the Redis of the rate limits (in one of them); NULL: none */
     gw_listeners listeners;        /* "listeners": extra (TLS) proxy listeners */
+    uint64_t cache_max_bytes;      /* the response cache's bound (top-level "cache") */
 } gw_config;
 
 /* Builds a config from a parsed routes file. On error returns COLONY_EINVAL

@@ -53,11 +53,31 @@ typedef struct proxy_call {
     int ws;              /* a WebSocket upgrade on a "websocket" route: never retried */
     gw_rl_result limits; /* for the RateLimit-* headers; outcome NONE: no limit */
     gw_upload *upload;   /* a request body routed from the head hook (upload.c), or NULL */
+
+    /* The response cache (cache.h), on routes that have one. */
+    const char *path;             /* normalized request path (request arena) */
+    gw_cache_status cache_status; /* NONE: the route has no cache */
+    char *cache_key;              /* where to store the answer; NULL: not stored */
+    gw_cache_fill *fill;          /* the answer being stored while its body arrives */
+    gw_cache_waiter waiter;       /* waiting for another miss of the same key */
+    int cache_waiting, cache_woken;
+    int cache_lead; /* other misses of cache_key wait for this one */
 } proxy_call;
+
+/* This miss is done leading its key: the misses waiting for it look again. */
+static void cache_release(proxy_call *pc)
+{
+    if (!pc->cache_lead) return;
+    pc->cache_lead = 0;
+    colony__gw_cache_release(&pc->proxy->cache, pc->cache_key);
+}
 
 static void call_unref(proxy_call *pc)
 {
     if (--pc->refs > 0) return;
+    cache_release(pc);
+    colony__gw_cache_fill_abort(pc->fill);
+    colony__free(pc->cache_key);
     colony__gw_runtime_unref(pc->rt);
     pc->proxy->stats.in_flight--;
     colony__free(pc);
@@ -94,11 +114,30 @@ static int respond_error(proxy_call *pc, int status, const char *error, const ch
     pc->status = status;
     pc->started = 1;
     if (pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
+    if (pc->cache_status)
+        colony_response_header(pc->req, "X-Cache-Status",
+                               colony__gw_cache_status_name(pc->cache_status));
     return colony_respond_error(pc->req, status, error, message);
 }
 
 /* Forward declaration: attempts chain through the done callback. */
 static void start_attempt(proxy_call *pc);
+
+static gw_cache_request cache_request(proxy_call *pc);
+
+/* A cached route's answer from the upstream: say so, and start storing it
+ * when it may be (gw_cache_fill_begin decides). */
+static int cache_head(proxy_call *pc, const colony_client_response *res)
+{
+    if (pc->cache_key && !pc->fill && !pc->proxy->cache_closed) {
+        gw_cache_request cr = cache_request(pc);
+        pc->fill = colony__gw_cache_fill_begin(&pc->proxy->cache, pc->route->cache, pc->cache_key,
+                                               &cr, res, uv_now(pc->proxy->loop));
+    }
+    if (!pc->fill) cache_release(pc); /* nothing to wait for: the waiters go upstream */
+    return colony_response_header(pc->req, "X-Cache-Status",
+                                  colony__gw_cache_status_name(pc->cache_status));
+}
 
 static int head_arrived(colony_client_call *call, const colony_client_response *res, void *ud)
 {
@@ -117,6 +156,7 @@ static int head_arrived(colony_client_call *call, const colony_client_response *
     }
     int rc = colony__gw_transform_response(pc->req, res, pc->route);
     if (rc == 0 && pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
+    if (rc == 0 && pc->cache_status) rc = cache_head(pc, res);
     if (rc == 0) rc = colony_response_start(pc->req, res->status);
     if (rc) return 1;
     pc->started = 1;
@@ -146,6 +186,10 @@ static void data_arrived(colony_client_call *call, const char *data, size_t len,
 {
     proxy_call *pc = ud;
     if (pc->client_gone || len == 0) return;
+    if (pc->fill && colony__gw_cache_fill_add(pc->fill, data, len) != 0) {
+        colony__gw_cache_fill_abort(pc->fill); /* over max_entry: streamed, not kept */
+        pc->fill = NULL;
+    }
     int rc = pc->pieces < GW_MAX_PIECES
                  ? colony_response_write(pc->req, data, len, piece_written, pc)
                  : COLONY_EBUSY;
@@ -194,6 +238,14 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     int unsent = err != 0 && !colony_client_call_was_sent(call);
     if (pc->upload) colony__gw_upload_detach(pc->upload);
     uint64_t now = uv_now(p->loop);
+    if (pc->fill) { /* kept only when the whole body came and went downstream */
+        if (!err && pc->started && !pc->client_gone && !p->cache_closed)
+            colony__gw_cache_fill_commit(&p->cache, pc->fill, now);
+        else
+            colony__gw_cache_fill_abort(pc->fill);
+        pc->fill = NULL;
+    }
+    cache_release(pc);
     int failed = err != 0 || pc->retry_status != 0 || (res && res->status >= 500) ||
                  (pc->started && pc->status >= 500);
     /* A call cancelled because the client left says nothing about the
@@ -342,7 +394,8 @@ static void request_over(colony_request *req, int status, void *ud)
 {
     proxy_call *pc = ud;
     gw_proxy *p = pc->proxy;
-    if (pc->call || pc->rl_pending) pc->client_gone = 1; /* what is pending ends the response */
+    if (pc->call || pc->rl_pending || pc->cache_waiting)
+        pc->client_gone = 1; /* what is pending ends the response */
     if (pc->call) colony_client_call_cancel(pc->call);
     if (pc->rl_pending) pc->client_gone = 1;
     if (pc->upload) colony__gw_upload_abandon(pc->upload); /* a small body being read */
@@ -411,6 +464,77 @@ static int preflight_match(gw_runtime *rt, colony_request *req, const char *path
     return r->access && r->access->cors;
 }
 
+static gw_cache_request cache_request(proxy_call *pc)
+{
+    colony_request *req = pc->req;
+    const char *query = colony_request_query(req);
+    const char *target =
+        *query ? colony_arena_sprintf(colony_request_arena(req), "%s?%s", pc->path, query)
+               : pc->path;
+    return (gw_cache_request){.method = colony_request_method(req),
+                              .route = pc->route->match.name,
+                              .host = colony_request_header(req, "Host"),
+                              .target = target ? target : pc->path,
+                              .header = request_header,
+                              .ud = req,
+                              .credentials = pc->route->access && (pc->route->access->napi_keys ||
+                                                                   pc->route->access->jwt)};
+}
+
+static void cache_woken(gw_cache_waiter *w);
+
+/* Answers from the route's cache when it holds a fresh answer, else goes
+ * upstream (and notes where to store what comes back). A miss while another
+ * request of the same key is upstream waits for it (coalescing), once. */
+static void forward_or_answer(proxy_call *pc)
+{
+    gw_proxy *p = pc->proxy;
+    /* A WebSocket upgrade or a request with a body is never a cache hit. */
+    if (!pc->route->cache || p->cache_closed || pc->ws || pc->upload) {
+        start_attempt(pc);
+        return;
+    }
+    gw_cache_request cr = cache_request(pc);
+    const gw_cache_entry *hit;
+    int store;
+    uint64_t now = uv_now(p->loop);
+    colony__free(pc->cache_key); /* a waiter looks again */
+    pc->cache_status = colony__gw_cache_lookup(&p->cache, pc->route->cache, &cr, now,
+                                               &pc->cache_key, &hit, &store);
+    if (!hit && pc->cache_key && pc->cache_status != GW_CACHE_BYPASS && !pc->cache_woken) {
+        pc->waiter.wake = cache_woken;
+        int joined = colony__gw_cache_join(&p->cache, pc->cache_key, &pc->waiter);
+        if (joined == 1) {
+            pc->cache_waiting = 1;
+            pc->refs++;
+            return;
+        }
+        pc->cache_lead = joined == 0;
+    }
+    colony__gw_cache_count(&p->cache, pc->route->match.name, pc->cache_status);
+    if (!hit) {
+        start_attempt(pc);
+        return;
+    }
+    pc->status = hit->status;
+    pc->started = 1;
+    pc->bytes_out = strcmp(cr.method, "HEAD") == 0 ? 0 : hit->body_len;
+    if (pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
+    if (colony__gw_cache_respond(pc->req, hit, pc->route, now) != 0) colony_response_abort(pc->req);
+}
+
+static void cache_woken(gw_cache_waiter *w)
+{
+    proxy_call *pc = COLONY__CONTAINER_OF(w, proxy_call, waiter);
+    pc->cache_waiting = 0;
+    pc->cache_woken = 1;
+    if (pc->client_gone)
+        colony_respond_error(pc->req, 499, "client_closed", "the client left");
+    else
+        forward_or_answer(pc);
+    call_unref(pc);
+}
+
 /* The tighter of two limits (global and route) is the one the headers tell. */
 static void note_limit(proxy_call *pc, const gw_rl_result *res)
 {
@@ -431,7 +555,7 @@ static void route_checked(void *ud, const gw_rl_result *res)
         colony__gw_ratelimit_refuse(pc->req, res);
     } else {
         note_limit(pc, res);
-        start_attempt(pc);
+        forward_or_answer(pc);
     }
     call_unref(pc);
 }
@@ -473,6 +597,7 @@ static void route_request(gw_proxy *p, colony_request *req, const gw_rl_result *
     pc->req = req;
     pc->rt = colony__gw_runtime_ref(rt);
     pc->route = m.route->target;
+    pc->path = path;
     pc->start_ms = uv_now(p->loop);
     pc->refs = 1;
     pc->upload = colony__gw_upload_of(req);
@@ -511,7 +636,7 @@ static void route_request(gw_proxy *p, colony_request *req, const gw_rl_result *
     if (budget) colony_retry_budget_record_request(budget);
     const gw_ratelimit_conf *limit = pc->route->rate_limit;
     if (!limit) {
-        start_attempt(pc);
+        forward_or_answer(pc);
         return;
     }
     char key[256];
@@ -566,6 +691,7 @@ void colony__gw_proxy_handle(colony_request *req, void *proxy)
 int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int access_log)
 {
     memset(p, 0, sizeof(*p));
+    colony__gw_cache_init(&p->cache, GW_CACHE_DEFAULT_MAX_BYTES); /* before anything can fail */
     p->loop = loop;
     p->access_log = access_log;
     p->random_state = uv_hrtime();
@@ -590,7 +716,19 @@ int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int a
         if (!p->m_requests || !p->m_duration || !p->m_retries) return COLONY_ENOMEM;
     }
     if (colony__gw_ws_init(&p->ws, m, access_log)) return COLONY_ENOMEM;
+    if (m && colony__gw_cache_metrics(&p->cache, m) != 0) return COLONY_ENOMEM;
     return colony__gw_ratelimit_init(&p->rl, loop, m, (colony_clock){0});
+}
+
+static int route_still_cached(void *ud, const char *route, size_t len)
+{
+    const gw_config *cfg = ud;
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const char *name = cfg->routes[i].match.name;
+        if (strlen(name) == len && memcmp(name, route, len) == 0)
+            return cfg->routes[i].cache != NULL;
+    }
+    return 0;
 }
 
 void colony__gw_proxy_install(gw_proxy *p, gw_runtime *rt)
@@ -598,12 +736,18 @@ void colony__gw_proxy_install(gw_proxy *p, gw_runtime *rt)
     gw_runtime *old = p->current;
     p->current = rt;
     if (rt) colony__gw_ratelimit_use_redis(&p->rl, rt->cfg->ratelimit_redis);
+    if (rt) { /* entries of routes that kept their name and cache stay */
+        colony__gw_cache_set_max(&p->cache, rt->cfg->cache_max_bytes);
+        colony__gw_cache_retain(&p->cache, route_still_cached, rt->cfg);
+    }
     colony__gw_runtime_unref(old);
 }
 
 static void limits_closed(void *ud)
 {
     gw_proxy *p = ud;
+    p->cache_closed = 1; /* first: waiters woken by the free go upstream */
+    colony__gw_cache_free(&p->cache);
     colony_client_close(p->client, p->close_cb, p->close_ud);
     p->client = NULL;
 }

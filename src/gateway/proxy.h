@@ -12,6 +12,7 @@
 #include "colony/metrics.h"
 #include "colony/trace.h"
 #include "colony/http_server.h"
+#include "gateway/cache.h"
 #include "gateway/ratelimit.h"
 #include "gateway/runtime.h"
 #include "gateway/websocket.h"
@@ -39,6 +40,8 @@ typedef struct gw_proxy {
     gw_ratelimit rl;           /* rate limit state, kept across reloads */
     uint64_t max_body;         /* proxy.max_body: request bodies, streamed or not; 0 = none */
     gw_ws ws;                  /* WebSocket tunnels (websocket.c) */
+    gw_cache cache;            /* response cache, kept across reloads (by route name) */
+    int cache_closed;          /* freed at close: nothing more is stored */
     void (*close_cb)(void *ud);
     void *close_ud;
 } gw_proxy;

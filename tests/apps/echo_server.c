@@ -3,6 +3,8 @@
  *   ?status=N           -> answers with status N instead
  *   ?delay=MS           -> answers after MS milliseconds
  *   ?bytes=N            -> answers with N bytes of 'x' (text/plain), streamed in 64 KiB pieces
+ *   ?cc=V, ?vary=V, ?cookie=V -> adds Cache-Control: V, Vary: V, Set-Cookie: V (cache tests)
+ *   GET /admin/counts   -> {"served": requests answered by the echo so far, ...}
  *   GET /probe          -> a health path for the gateway's active checks: 200 {"probe": "ok"},
  *                          or the status last set by POST /admin/probe?status=N (200 again:
  * healthy)
@@ -110,6 +112,12 @@ static void echo(colony_request *req, void *ud)
         return;
     }
     served++;
+    static const char *const cache_headers[][2] = {
+        {"cc", "Cache-Control"}, {"vary", "Vary"}, {"cookie", "Set-Cookie"}};
+    for (size_t i = 0; i < sizeof(cache_headers) / sizeof(cache_headers[0]); i++) {
+        const char *v = colony_request_query_param(req, cache_headers[i][0]);
+        if (v) colony_response_header(req, cache_headers[i][1], v);
+    }
     if (bytes_q) {
         stream_bytes(req, (size_t)strtoull(bytes_q, NULL, 10),
                      colony_request_query_param(req, "chunked") != NULL);
