@@ -14,7 +14,7 @@
 
 static colony_fake_clock bs_clock;
 
-static int bs_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
+static inline int bs_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
 {
     (void)sb;
     (void)flag;
@@ -22,18 +22,18 @@ static int bs_rm_one(const char *p, const struct stat *sb, int flag, struct FTW 
     return remove(p);
 }
 
-static void bs_rmtree(const char *dir)
+static inline void bs_rmtree(const char *dir)
 {
     nftw(dir, bs_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void bs_tmpdir(char *out, size_t size)
+static inline void bs_tmpdir(char *out, size_t size)
 {
     snprintf(out, size, "/tmp/colony-bstore-XXXXXX");
     assert_non_null(mkdtemp(out));
 }
 
-static colony__bstore_options bs_options(const char *dir)
+static inline colony__bstore_options bs_options(const char *dir)
 {
     colony__bstore_options o = {0};
     o.dir = dir;
@@ -41,7 +41,7 @@ static colony__bstore_options bs_options(const char *dir)
     return o;
 }
 
-static colony__bstore *bs_open_with(const colony__bstore_options *o)
+static inline colony__bstore *bs_open_with(const colony__bstore_options *o)
 {
     colony__bstore *s = NULL;
     char msg[512] = "";
@@ -51,7 +51,7 @@ static colony__bstore *bs_open_with(const colony__bstore_options *o)
 }
 
 /* Appends an entry "k" = "v<i>" with an explicit id i-0 (or auto when i is 0). */
-static colony__bid bs_add(colony__bstream *st, uint64_t i)
+static inline colony__bid bs_add(colony__bstream *st, uint64_t i)
 {
     char v[32];
     snprintf(v, sizeof(v), "v%llu", (unsigned long long)i);
@@ -68,7 +68,7 @@ typedef struct bs_ids {
     int bad_value;
 } bs_ids;
 
-static int bs_collect(void *ud, const colony__bentry *e)
+static inline int bs_collect(void *ud, const colony__bentry *e)
 {
     bs_ids *c = ud;
     char v[32];
@@ -80,12 +80,19 @@ static int bs_collect(void *ud, const colony__bentry *e)
     return 0;
 }
 
+static inline int bs_count_only(void *ud, const colony__bentry *e)
+{
+    bs_ids *c = ud;
+    if (c->n < 4096) c->ids[c->n++] = e->id;
+    return 0;
+}
+
 static const colony__bid bs_min = {0, 0};
 static const colony__bid bs_max = {UINT64_MAX, UINT64_MAX};
 
 /* The ms of every entry in [a, b], forward or backward, checked for values. */
-static size_t bs_range(colony__bstream *st, uint64_t a, uint64_t b, int reverse, size_t count,
-                       bs_ids *out)
+static inline size_t bs_range(colony__bstream *st, uint64_t a, uint64_t b, int reverse,
+                              size_t count, bs_ids *out)
 {
     memset(out, 0, sizeof(*out));
     colony__bid s = {a, 0}, e = {b, UINT64_MAX};
