@@ -113,7 +113,10 @@ int colony__bcommit_new(colony__bcommit **out, uv_loop_t *loop, colony__bsync_mo
 
 int colony__bcommit_wait(colony__bcommit *c, colony__bstream *st, colony__bcommit_cb cb, void *ud)
 {
-    if (c->mode == COLONY__BSYNC_NEVER) {
+    if (c->mode == COLONY__BSYNC_NEVER) { /* the OS writes back in its own time */
+        for (size_t i = 0; i < st->nunsynced; i++)
+            colony__bfile_unref(st->unsynced[i]);
+        st->nunsynced = 0;
         cb(ud, 0);
         return 0;
     }
