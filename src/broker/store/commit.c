@@ -2,7 +2,9 @@
  * on the files the stream wrote since the last wait (its last segment, the
  * sealed segments not yet synced, its journal); the batch's commit function
  * fdatasyncs each distinct file once (and the folder of a new file) on the
- * thread pool, so the loop never blocks on the disk. The references keep the
+ * thread pool, so the loop never blocks on the disk. A file not written since
+ * its last fdatasync is skipped: on ext4 a clean file's fdatasync still costs
+ * a journal flush (0.1-0.5 ms measured here). The references keep the
  * fds open if retention or a roll-over lets go of them meanwhile. */
 #include <errno.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 typedef struct bwait {
     colony__list node;
     bfile *files[WAIT_FILES];
+    uint64_t gens[WAIT_FILES]; /* each file's `written` when the wait began */
     size_t nfiles;
     colony__bcommit_cb cb;
     void *ud;
@@ -38,6 +41,18 @@ static void wait_free(bwait *w)
     colony__free(w);
 }
 
+/* The newest generation of f any wait of the batch asked for. */
+static uint64_t batch_gen(const colony__list *batch, const bfile *f)
+{
+    uint64_t gen = 0;
+    for (colony__list *n = batch->next; n != batch; n = n->next) {
+        bwait *w = COLONY__CONTAINER_OF(n, bwait, node);
+        for (size_t i = 0; i < w->nfiles; i++)
+            if (w->files[i] == f && w->gens[i] > gen) gen = w->gens[i];
+    }
+    return gen;
+}
+
 /* Thread pool: each distinct file once. */
 static int commit_batch(void *ud, const colony__list *batch)
 {
@@ -51,8 +66,10 @@ static int commit_batch(void *ud, const colony__list *batch)
             int seen = 0;
             for (size_t k = 0; k < ndone && !seen; k++)
                 seen = done[k] == f;
-            if (seen) continue;
+            if (seen || f->synced_gen >= w->gens[i]) continue;
+            uint64_t gen = batch_gen(batch, f); /* this fdatasync covers them all */
             if (fdatasync(f->fd) != 0) return -errno;
+            f->synced_gen = gen;
             if (!f->dir_synced) {
                 int rc = colony__bdir_sync(f->dir);
                 if (rc) return rc;

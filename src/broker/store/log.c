@@ -39,6 +39,7 @@ int colony__bwrite_all(bfile *f, const uint8_t *buf, size_t len, uint64_t off)
         }
         done += (size_t)k;
     }
+    f->written++;
     return 0;
 }
 

@@ -35,11 +35,13 @@ enum {
 
 /* A file open for records. Refcounted: a sync in flight keeps it (and its fd)
  * alive after the store let go of it. Touched on the loop only, except fd,
- * path and dir (immutable) and dir_synced (commit thread only). */
+ * path and dir (immutable) and dir_synced, synced_gen (commit thread only). */
 typedef struct bfile {
     int fd;
     int refs;
-    int dir_synced; /* the directory entry of a new file was fsynced */
+    int dir_synced;      /* the directory entry of a new file was fsynced */
+    uint64_t written;    /* writes so far (loop) */
+    uint64_t synced_gen; /* `written` as of the last fdatasync (thread) */
     char *path;
     char *dir;
 } bfile;
