@@ -278,7 +278,7 @@ static int settle(colony__bstream *st)
 {
     if (st->nsegs && colony__bid_cmp(st->segs[0]->first, st->first) > 0)
         st->first = st->segs[0]->first;
-    qsort(st->deleted, st->ndeleted, sizeof(colony__bid), bid_cmp_p);
+    if (st->ndeleted) qsort(st->deleted, st->ndeleted, sizeof(colony__bid), bid_cmp_p);
     size_t w = 0;
     for (size_t i = 0; i < st->ndeleted; i++) {
         colony__bid id = st->deleted[i];

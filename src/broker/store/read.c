@@ -262,7 +262,7 @@ static void drop_first_segment(colony__bstream *st)
     if (colony__bid_cmp(first, st->first) > 0) st->first = first;
     size_t cut;
     colony__bstream_deleted_find(st, st->first, &cut);
-    memmove(st->deleted, st->deleted + cut, (st->ndeleted - cut) * sizeof(colony__bid));
+    if (cut) memmove(st->deleted, st->deleted + cut, (st->ndeleted - cut) * sizeof(colony__bid));
     st->ndeleted -= cut;
 }
 
@@ -303,7 +303,7 @@ static long set_first(colony__bstream *st, colony__bid first)
     }
     size_t cut;
     colony__bstream_deleted_find(st, first, &cut);
-    memmove(st->deleted, st->deleted + cut, (st->ndeleted - cut) * sizeof(colony__bid));
+    if (cut) memmove(st->deleted, st->deleted + cut, (st->ndeleted - cut) * sizeof(colony__bid));
     st->ndeleted -= cut;
     return removed;
 }
