@@ -31,7 +31,7 @@ struct colony__bcommit {
     uv_timer_t timer;   /* BATCH: the periodic sync */
     colony__list dirty; /* BATCH: waits whose files the next tick syncs */
     uint64_t interval_ms;
-    int closing;
+    uint64_t fsyncs; /* fdatasyncs made (thread; read with __atomic) */
 };
 
 static void wait_free(bwait *w)
@@ -56,7 +56,7 @@ static uint64_t batch_gen(const colony__list *batch, const bfile *f)
 /* Thread pool: each distinct file once. */
 static int commit_batch(void *ud, const colony__list *batch)
 {
-    (void)ud;
+    colony__bcommit *c = ud;
     bfile *done[64];
     size_t ndone = 0;
     for (colony__list *n = batch->next; n != batch; n = n->next) {
@@ -69,6 +69,7 @@ static int commit_batch(void *ud, const colony__list *batch)
             if (seen || f->synced_gen >= w->gens[i]) continue;
             uint64_t gen = batch_gen(batch, f); /* this fdatasync covers them all */
             if (fdatasync(f->fd) != 0) return -errno;
+            __atomic_fetch_add(&c->fsyncs, 1, __ATOMIC_RELAXED);
             f->synced_gen = gen;
             if (!f->dir_synced) {
                 int rc = colony__bdir_sync(f->dir);
@@ -144,6 +145,8 @@ int colony__bcommit_wait(colony__bcommit *c, colony__bstream *st, colony__bcommi
     st->nunsynced = 0;
     if (st->nsegs) w->files[w->nfiles++] = colony__bfile_ref(st->segs[st->nsegs - 1]->file);
     if (st->journal) w->files[w->nfiles++] = colony__bfile_ref(st->journal);
+    for (size_t i = 0; i < w->nfiles; i++)
+        w->gens[i] = w->files[i]->written;
     if (c->mode == COLONY__BSYNC_BATCH) {
         w->cb = batch_done;
         colony__list_push_back(&c->dirty, &w->node);
@@ -154,6 +157,11 @@ int colony__bcommit_wait(colony__bcommit *c, colony__bstream *st, colony__bcommi
     w->ud = ud;
     colony__durable_push(c->durable, &w->node);
     return 0;
+}
+
+uint64_t colony__bcommit_fsyncs(const colony__bcommit *c)
+{
+    return __atomic_load_n(&c->fsyncs, __ATOMIC_RELAXED);
 }
 
 int colony__bcommit_idle(const colony__bcommit *c)

@@ -193,6 +193,8 @@ int colony__bcommit_new(colony__bcommit **out, uv_loop_t *loop, colony__bsync_mo
  * and NEVER) or COLONY_ENOMEM (it will not). */
 int colony__bcommit_wait(colony__bcommit *c, colony__bstream *st, colony__bcommit_cb cb, void *ud);
 int colony__bcommit_idle(const colony__bcommit *c);
+/* fdatasyncs made so far (a file not written since its last one is skipped). */
+uint64_t colony__bcommit_fsyncs(const colony__bcommit *c);
 /* Gives up a failing batch at once (see kit/durable), stops the timer. */
 void colony__bcommit_shutdown(colony__bcommit *c);
 void colony__bcommit_close(colony__bcommit *c);

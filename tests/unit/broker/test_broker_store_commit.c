@@ -56,6 +56,25 @@ static void run_mode(colony__bsync_mode mode, colony__bstream *st)
         assert_int_equal(a.calls, 0); /* not before its fsync */
         volatile int *done = (volatile int *)&a.calls;
         assert_true(colony_test_run_until(&loop, done, 5000));
+        /* the sealed segments and the last one were fdatasynced, each up to
+         * its last write (the journal was not written: skipped) */
+        uint64_t n = colony__bcommit_fsyncs(c);
+        assert_true(n >= 2);
+        bfile *last = st->segs[st->nsegs - 1]->file;
+        assert_int_equal(last->synced_gen, last->written);
+        /* nothing written since: a second wait syncs nothing */
+        a.calls = 0;
+        assert_int_equal(colony__bcommit_wait(c, st, on_ack, &a), 0);
+        assert_true(colony_test_run_until(&loop, done, 5000));
+        assert_int_equal(colony__bcommit_fsyncs(c), n);
+        /* a group change is in the journal: the next wait syncs it */
+        colony__bgroup *g = colony__bgroup_get(st, "g");
+        if (!g) assert_int_equal(colony__bgroup_create(st, "g", bs_min, &g), 0);
+        a.calls = 0;
+        assert_int_equal(colony__bcommit_wait(c, st, on_ack, &a), 0);
+        assert_true(colony_test_run_until(&loop, done, 5000));
+        assert_int_equal(colony__bcommit_fsyncs(c), n + 1);
+        assert_int_equal(st->journal->synced_gen, st->journal->written);
     } else {
         assert_int_equal(a.calls, 1);
     }
