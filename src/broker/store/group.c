@@ -393,6 +393,15 @@ int colony__bgroup_consumer_add(colony__bgroup *g, const char *consumer)
     return 1;
 }
 
+const char *colony__bgroup_consumer_next(const colony__bgroup *g, size_t *pos, size_t *pending)
+{
+    colony__map_slot *sl = colony__map_next(&g->consumers, pos);
+    if (!sl) return NULL;
+    bconsumer *c = sl->value;
+    if (pending) *pending = c->pending;
+    return c->name;
+}
+
 long colony__bgroup_consumer_delete(colony__bgroup *g, const char *consumer)
 {
     bconsumer *c = colony__map_get(&g->consumers, consumer);

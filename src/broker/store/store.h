@@ -150,6 +150,9 @@ int colony__bgroup_setid(colony__bgroup *g, colony__bid cursor);
 void colony__bgroup_info_get(const colony__bgroup *g, colony__bgroup_info *out);
 /* 1 created, 0 it existed. */
 int colony__bgroup_consumer_add(colony__bgroup *g, const char *consumer);
+/* Iteration over consumers: start with *pos = 0; NULL at the end, else the
+ * consumer's name with *pending = the entries it holds. No changes meanwhile. */
+const char *colony__bgroup_consumer_next(const colony__bgroup *g, size_t *pos, size_t *pending);
 /* Removes a consumer and its pending entries: returns how many it held, or
  * COLONY_ENOENT. */
 long colony__bgroup_consumer_delete(colony__bgroup *g, const char *consumer);

@@ -77,6 +77,18 @@ static void check_state(colony__bstream *st)
     memset(&l, 0, sizeof(l));
     assert_int_equal(
         colony__bgroup_pending_range(g, id_of(0), bs_max, "bob", 0, collect_pending, &l), 2);
+    size_t pos = 0, held, seen = 0;
+    const char *name;
+    while ((name = colony__bgroup_consumer_next(g, &pos, &held))) {
+        seen++;
+        if (!strcmp(name, "bob"))
+            assert_int_equal(held, 2);
+        else if (!strcmp(name, "alice"))
+            assert_int_equal(held, 1);
+        else
+            assert_string_equal(name, "idle"), assert_int_equal(held, 0);
+    }
+    assert_int_equal(seen, 3);
     colony__bgroup *other = colony__bgroup_get(st, "audit");
     assert_non_null(other);
     colony__bgroup_info_get(other, &info);
