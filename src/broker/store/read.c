@@ -308,8 +308,20 @@ static long set_first(colony__bstream *st, colony__bid first)
     return removed;
 }
 
+/* The id just past the top: a first id there hides every entry so far and
+ * none added later (they must be above the top). */
+static colony__bid past_top(const colony__bstream *st)
+{
+    colony__bid id = st->top;
+    if (id.seq == UINT64_MAX) return (colony__bid){id.ms + 1, 0};
+    id.seq++;
+    return id;
+}
+
 long colony__bstream_trim_minid(colony__bstream *st, colony__bid minid)
 {
+    colony__bid past = past_top(st);
+    if (colony__bid_cmp(minid, past) > 0) minid = past; /* as Redis: later ids below it stay */
     if (colony__bid_cmp(minid, st->first) <= 0 || !st->nsegs) return 0;
     return set_first(st, minid);
 }

@@ -315,6 +315,15 @@ static void trims_are_exact(void **state)
     assert_int_equal(bs_range(st, 0, UINT64_MAX, 0, 0, &got), 0);
     bs_add(st, 101);
     assert_int_equal(bs_range(st, 0, UINT64_MAX, 0, 0, &got), 1);
+    /* MINID past the top removes everything, but as in Redis, later entries
+     * with ids below it are kept (the first id stops just past the top) */
+    assert_int_equal(colony__bstream_trim_minid(st, (colony__bid){500, 0}), 1);
+    bs_add(st, 102);
+    colony__bstore_close(s);
+    s = bs_open_with(&o);
+    st = colony__bstore_get(s, "orders");
+    assert_int_equal(bs_range(st, 0, UINT64_MAX, 0, 0, &got), 1);
+    assert_int_equal(got.ids[0].ms, 102);
     colony__bstore_close(s);
 }
 
