@@ -1,6 +1,6 @@
-/* A stream's segment files: the checking scan on open (torn tail cut, any
- * other bad record refused with its file and offset), appends with roll-over,
- * and the in-memory sparse index. */
+/* A stream's segment files on open: each one scanned and checked (torn tail
+ * cut, any other bad record refused with its file and offset, segment.c),
+ * its sparse index built, tombstones and the first id settled. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,108 +15,9 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 
-int colony__bdir_sync(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    int rc = fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return rc;
-}
-
-int colony__bwrite_all(bfile *f, const uint8_t *buf, size_t len, uint64_t off)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t k = pwrite(f->fd, buf + done, len - done, (off_t)(off + done));
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            int err = k < 0 ? -errno : COLONY_EIO;
-            if (ftruncate(f->fd, (off_t)off) != 0)
-                COLONY_LOG_ERROR("broker store: cannot cut a failed write back",
-                                 COLONY_LF_STR("file", f->path), COLONY_LF_INT("offset", off));
-            return err;
-        }
-        done += (size_t)k;
-    }
-    f->written++;
-    return 0;
-}
-
-int colony__bstore_strs(colony__bstore *s, size_t n)
-{
-    if (n <= s->capstrs) return 0;
-    colony__bstr *p = colony__realloc(s->strs, n * sizeof(*p));
-    if (!p) return COLONY_ENOMEM;
-    s->strs = p;
-    s->capstrs = n;
-    return 0;
-}
-
-/* Is there a valid record anywhere in [from, size)? Tells a torn tail (no)
- * from a damaged record in the middle (yes). */
-static int valid_after(breader *r, uint64_t from, uint64_t size)
-{
-    for (uint64_t off = from; off + BREC_HEADER <= size; off++) {
-        brec rec;
-        if (colony__breader_at(r, off, &rec) == 0) return 1;
-    }
-    return 0;
-}
-
-int colony__bscan(bfile *f, size_t max_record, int cut_tail, brec_cb cb, void *ud, uint64_t *end,
-                  char *msg, size_t msg_size)
-{
-    struct stat sb;
-    if (fstat(f->fd, &sb) != 0) return -errno;
-    breader r;
-    colony__breader_init(&r, f->fd, max_record);
-    uint64_t off = 0;
-    int rc;
-    for (;;) {
-        brec rec;
-        rc = colony__breader_at(&r, off, &rec);
-        if (rc == 1) {
-            rc = 0;
-            break;
-        }
-        if (rc == COLONY_EAGAIN) {
-            if (!cut_tail || valid_after(&r, off + 1, (uint64_t)sb.st_size)) {
-                snprintf(msg, msg_size,
-                         "%s: bad record at offset %" PRIu64 " (checksum or framing)", f->path,
-                         off);
-                rc = COLONY_EIO;
-                break;
-            }
-            COLONY_LOG_WARN("broker store: torn tail cut", COLONY_LF_STR("file", f->path),
-                            COLONY_LF_INT("offset", off),
-                            COLONY_LF_INT("bytes", (uint64_t)sb.st_size - off));
-            rc = ftruncate(f->fd, (off_t)off) == 0 && fsync(f->fd) == 0 ? 0 : -errno;
-            if (rc) snprintf(msg, msg_size, "%s: cannot cut torn tail: %s", f->path, strerror(-rc));
-            break;
-        }
-        if (rc < 0) {
-            snprintf(msg, msg_size, "%s: %s", f->path, colony_strerror(rc));
-            break;
-        }
-        rc = cb(ud, &rec);
-        if (rc) {
-            if (rc == COLONY_EIO)
-                snprintf(msg, msg_size, "%s: unexpected record at offset %" PRIu64, f->path, off);
-            else
-                snprintf(msg, msg_size, "%s: %s", f->path, colony_strerror(rc));
-            break;
-        }
-        off += rec.size;
-    }
-    colony__breader_free(&r);
-    *end = off;
-    return rc;
-}
-
 /* ---- segments ---- */
 
-static void seg_free(bseg *g)
+void colony__bseg_free(bseg *g)
 {
     if (!g) return;
     colony__bfile_unref(g->file);
@@ -124,7 +25,7 @@ static void seg_free(bseg *g)
     colony__free(g);
 }
 
-static int seg_note_entry(bseg *g, colony__bid id, uint64_t time_ms, uint64_t off, uint32_t every)
+int colony__bseg_note_entry(bseg *g, colony__bid id, uint64_t time_ms, uint64_t off, uint32_t every)
 {
     if (g->entries == 0 || g->since_index >= every) {
         if (g->nindex == g->capindex) {
@@ -146,7 +47,7 @@ static int seg_note_entry(bseg *g, colony__bid id, uint64_t time_ms, uint64_t of
     return 0;
 }
 
-static int push_seg(colony__bstream *st, bseg *g)
+int colony__bstream_push_seg(colony__bstream *st, bseg *g)
 {
     if (st->nsegs == st->capsegs) {
         size_t cap = st->capsegs ? st->capsegs * 2 : 4;
@@ -219,7 +120,7 @@ static int scan_record(void *ud, const brec *r)
             return COLONY_EIO; /* ids must grow */
         ss->prev = r->id;
         if (colony__bid_cmp(r->id, st->top) > 0) st->top = r->id;
-        return seg_note_entry(ss->g, r->id, r->time_ms, r->off, st->store->o.index_every);
+        return colony__bseg_note_entry(ss->g, r->id, r->time_ms, r->off, st->store->o.index_every);
     case BREC_DELETE:
         return push_deleted(st, r->id);
     case BREC_FIRST:
@@ -311,7 +212,7 @@ void colony__bstream_free(colony__bstream *st)
     if (!st) return;
     colony__bgroups_free(st);
     for (size_t i = 0; i < st->nsegs; i++)
-        seg_free(st->segs[i]);
+        colony__bseg_free(st->segs[i]);
     for (size_t i = 0; i < st->nunsynced; i++)
         colony__bfile_unref(st->unsynced[i]);
     colony__free(st->segs);
@@ -340,7 +241,7 @@ int colony__bstream_open(colony__bstore *s, const char *name, const char *dir, i
     if (!rc) rc = list_segments(dir, &names, &n);
     for (size_t i = 0; !rc && i < n; i++) {
         bseg *g = colony__calloc(1, sizeof(*g));
-        if (!g || push_seg(st, g)) {
+        if (!g || colony__bstream_push_seg(st, g)) {
             colony__free(g);
             rc = COLONY_ENOMEM;
             break;
@@ -354,7 +255,7 @@ int colony__bstream_open(colony__bstore *s, const char *name, const char *dir, i
                            msg_size);
         if (!rc && g->entries == 0) { /* created, then nothing reached it */
             unlink(g->file->path);
-            seg_free(g);
+            colony__bseg_free(g);
             st->nsegs--;
         }
     }
@@ -369,115 +270,5 @@ int colony__bstream_open(colony__bstore *s, const char *name, const char *dir, i
         return rc;
     }
     *out = st;
-    return 0;
-}
-
-/* ---- appending ---- */
-
-static int roll(colony__bstream *st, colony__bid id, bseg **out)
-{
-    char name[64];
-    snprintf(name, sizeof(name), "%020" PRIu64 "-%020" PRIu64 ".seg", id.ms, id.seq);
-    bseg *g = colony__calloc(1, sizeof(*g));
-    if (!g) return COLONY_ENOMEM;
-    int rc = push_seg(st, g);
-    if (!rc && st->nunsynced == sizeof(st->unsynced) / sizeof(st->unsynced[0])) {
-        /* many roll-overs and no commit wait: make the oldest durable now */
-        if (fdatasync(st->unsynced[0]->fd) != 0) rc = -errno;
-        if (!rc) {
-            colony__bfile_unref(st->unsynced[0]);
-            memmove(st->unsynced, st->unsynced + 1, --st->nunsynced * sizeof(bfile *));
-        }
-    }
-    if (!rc) rc = colony__bfile_open(&g->file, st->dir, name, 1);
-    if (rc) {
-        if (st->nsegs && st->segs[st->nsegs - 1] == g) st->nsegs--;
-        colony__free(g);
-        return rc;
-    }
-    if (st->nsegs > 1)
-        st->unsynced[st->nunsynced++] = colony__bfile_ref(st->segs[st->nsegs - 2]->file);
-    *out = g;
-    return 0;
-}
-
-/* A segment just created and left empty by a failed write goes away. */
-static void unroll(colony__bstream *st, bseg *g)
-{
-    st->nsegs--;
-    unlink(g->file->path);
-    if (st->nsegs && st->nunsynced &&
-        st->unsynced[st->nunsynced - 1] == st->segs[st->nsegs - 1]->file)
-        colony__bfile_unref(st->unsynced[--st->nunsynced]);
-    seg_free(g);
-}
-
-int colony__bstream_write(colony__bstream *st, const colony__bid *roll_id, bseg **seg_out,
-                          uint64_t *off_out)
-{
-    colony__bstore *s = st->store;
-    bseg *g = st->nsegs ? st->segs[st->nsegs - 1] : NULL;
-    int rolled = 0, rc;
-    if (!g && !roll_id) return COLONY_ENOENT;
-    if (roll_id && (!g || (g->bytes >= s->o.segment_bytes && g->entries))) {
-        if ((rc = roll(st, *roll_id, &g))) return rc;
-        rolled = 1;
-    }
-    rc = colony__bwrite_all(g->file, s->enc.buf, s->enc.len, g->bytes);
-    if (rc) {
-        if (rolled) unroll(st, g);
-        return rc;
-    }
-    *seg_out = g;
-    *off_out = g->bytes;
-    g->bytes += s->enc.len;
-    st->bytes += s->enc.len;
-    return 0;
-}
-
-int colony__bstream_append(colony__bstream *st, int id_mode, colony__bid id,
-                           const colony__bstr *strs, size_t n, colony__bid *out)
-{
-    colony__bstore *s = st->store;
-    colony__bid top = st->top;
-    uint64_t now = colony__bstore_now(s);
-    if (id_mode == COLONY__BID_AUTO) {
-        if (top.ms == UINT64_MAX && top.seq == UINT64_MAX) return COLONY_ERANGE; /* exhausted */
-        id.ms = now > top.ms ? now : top.ms;
-        id.seq = id.ms == top.ms ? top.seq + 1 : 0;
-        if (id.ms == top.ms && top.seq == UINT64_MAX) id = (colony__bid){top.ms + 1, 0};
-    } else if (id_mode == COLONY__BID_AUTO_SEQ) {
-        if (id.ms < top.ms || (id.ms == top.ms && top.seq == UINT64_MAX)) return COLONY_ERANGE;
-        id.seq = id.ms == top.ms && (top.ms || top.seq) ? top.seq + 1 : 0;
-        if (id.ms == 0 && id.seq == 0) id.seq = 1;
-    } else if (id_mode != COLONY__BID_EXPLICIT) {
-        return COLONY_EINVAL;
-    }
-    if (id.ms == 0 && id.seq == 0) return COLONY_EINVAL;
-    if (colony__bid_cmp(id, top) <= 0) return COLONY_ERANGE;
-    s->enc.len = 0;
-    int rc = colony__benc_record(&s->enc, BREC_ENTRY, id, now, strs, n);
-    if (!rc && s->enc.len > s->o.max_record) rc = COLONY_E2BIG;
-    bseg *g;
-    uint64_t off;
-    if (!rc) rc = colony__bstream_write(st, &id, &g, &off);
-    if (rc) return rc;
-    if ((rc = seg_note_entry(g, id, now, off, s->o.index_every))) {
-        /* no room for an index point: take the record back */
-        if (ftruncate(g->file->fd, (off_t)off) == 0) {
-            g->bytes = off;
-            st->bytes -= s->enc.len;
-            if (!g->entries) unroll(st, g);
-            return rc;
-        }
-        rc = 0; /* it is on disk: keep it, unindexed reads still find it */
-        if (!g->entries) g->first = id;
-        g->last = id;
-        g->entries++;
-        g->live++;
-    }
-    st->top = id;
-    st->length++;
-    *out = id;
     return 0;
 }

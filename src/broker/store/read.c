@@ -10,6 +10,16 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 
+int colony__bstore_strs(colony__bstore *s, size_t n)
+{
+    if (n <= s->capstrs) return 0;
+    colony__bstr *p = colony__realloc(s->strs, n * sizeof(*p));
+    if (!p) return COLONY_ENOMEM;
+    s->strs = p;
+    s->capstrs = n;
+    return 0;
+}
+
 static int visible(const colony__bstream *st, colony__bid id)
 {
     return colony__bid_cmp(id, st->first) >= 0 && !colony__bstream_deleted_find(st, id, NULL);

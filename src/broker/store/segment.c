@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include "broker/store/segment.h"
+#include <inttypes.h>
+#include <sys/stat.h>
+#include "broker/store/stream.h"
 #include "colony/error.h"
+#include "colony/log.h"
 #include "core/alloc.h"
 
 /* ---- CRC32C ---- */
@@ -277,4 +280,95 @@ int colony__breader_at(breader *r, uint64_t off, brec *rec)
     rec->body = h + BREC_HEADER;
     rec->body_len = len;
     return 0;
+}
+
+/* ---- writing and checking whole files ---- */
+
+int colony__bdir_sync(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = fsync(fd) == 0 ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
+int colony__bwrite_all(bfile *f, const uint8_t *buf, size_t len, uint64_t off)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t k = pwrite(f->fd, buf + done, len - done, (off_t)(off + done));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            int err = k < 0 ? -errno : COLONY_EIO;
+            if (ftruncate(f->fd, (off_t)off) != 0)
+                COLONY_LOG_ERROR("broker store: cannot cut a failed write back",
+                                 COLONY_LF_STR("file", f->path), COLONY_LF_INT("offset", off));
+            return err;
+        }
+        done += (size_t)k;
+    }
+    f->written++;
+    return 0;
+}
+
+/* Is there a valid record anywhere in [from, size)? Tells a torn tail (no)
+ * from a damaged record in the middle (yes). */
+static int valid_after(breader *r, uint64_t from, uint64_t size)
+{
+    for (uint64_t off = from; off + BREC_HEADER <= size; off++) {
+        brec rec;
+        if (colony__breader_at(r, off, &rec) == 0) return 1;
+    }
+    return 0;
+}
+
+int colony__bscan(bfile *f, size_t max_record, int cut_tail, brec_cb cb, void *ud, uint64_t *end,
+                  char *msg, size_t msg_size)
+{
+    struct stat sb;
+    if (fstat(f->fd, &sb) != 0) return -errno;
+    breader r;
+    colony__breader_init(&r, f->fd, max_record);
+    uint64_t off = 0;
+    int rc;
+    for (;;) {
+        brec rec;
+        rc = colony__breader_at(&r, off, &rec);
+        if (rc == 1) {
+            rc = 0;
+            break;
+        }
+        if (rc == COLONY_EAGAIN) {
+            if (!cut_tail || valid_after(&r, off + 1, (uint64_t)sb.st_size)) {
+                snprintf(msg, msg_size,
+                         "%s: bad record at offset %" PRIu64 " (checksum or framing)", f->path,
+                         off);
+                rc = COLONY_EIO;
+                break;
+            }
+            COLONY_LOG_WARN("broker store: torn tail cut", COLONY_LF_STR("file", f->path),
+                            COLONY_LF_INT("offset", off),
+                            COLONY_LF_INT("bytes", (uint64_t)sb.st_size - off));
+            rc = ftruncate(f->fd, (off_t)off) == 0 && fsync(f->fd) == 0 ? 0 : -errno;
+            if (rc) snprintf(msg, msg_size, "%s: cannot cut torn tail: %s", f->path, strerror(-rc));
+            break;
+        }
+        if (rc < 0) {
+            snprintf(msg, msg_size, "%s: %s", f->path, colony_strerror(rc));
+            break;
+        }
+        rc = cb(ud, &rec);
+        if (rc) {
+            if (rc == COLONY_EIO)
+                snprintf(msg, msg_size, "%s: unexpected record at offset %" PRIu64, f->path, off);
+            else
+                snprintf(msg, msg_size, "%s: %s", f->path, colony_strerror(rc));
+            break;
+        }
+        off += rec.size;
+    }
+    colony__breader_free(&r);
+    *end = off;
+    return rc;
 }

@@ -57,16 +57,20 @@ struct colony__bstream {
 };
 
 /* log.c */
+void colony__bseg_free(bseg *g);
+int colony__bseg_note_entry(bseg *g, colony__bid id, uint64_t time_ms, uint64_t off,
+                            uint32_t every);
+int colony__bstream_push_seg(colony__bstream *st, bseg *g);
 int colony__bstream_open(colony__bstore *s, const char *name, const char *dir, int create,
                          colony__bstream **out, char *msg, size_t msg_size);
 void colony__bstream_free(colony__bstream *st);
-/* Writes the record in s->enc to the stream's last segment (rolling to a new
+/* append.c: writes the record in s->enc to the stream's last segment (rolling to a new
  * one named by roll_id when roll_id is given and the segment is full). */
 int colony__bstream_write(colony__bstream *st, const colony__bid *roll_id, bseg **seg_out,
                           uint64_t *off_out);
 int colony__bstream_deleted_find(const colony__bstream *st, colony__bid id, size_t *pos);
 bseg *colony__bstream_seg_for(const colony__bstream *st, colony__bid id, size_t *pos);
-/* Writes all of buf at off, or cuts the file back to off and fails. */
+/* segment.c: writes all of buf at off, or cuts the file back to off and fails. */
 int colony__bwrite_all(bfile *f, const uint8_t *buf, size_t len, uint64_t off);
 /* Checks every record of f: 0 with *end = the size of the valid part;
  * a torn tail (no valid record after the bad spot) is cut when cut_tail;
