@@ -136,7 +136,7 @@ static int replay(void *ud, const brec *r)
         if ((c = colony__bconsumer_get(g, cons, 0))) colony__bconsumer_drop(g, c);
         return 0;
     case BREC_PENDING:
-        if (!g || n != 5 || s[2].len != 8 || s[3].len != 8) return COLONY_EIO;
+        if (!g || n != 5 || s[2].len != 8 || s[3].len != 8 || s[4].len != 1) return COLONY_EIO;
         if (!(c = colony__bconsumer_get(g, cons, 1)) || colony__bpend_reserve(g))
             return COLONY_ENOMEM;
         colony__bpend_apply(g, c, r->id, colony__bget64((const uint8_t *)s[2].data), r->time_ms,

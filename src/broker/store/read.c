@@ -197,9 +197,8 @@ static int note_id(void *ud, const colony__bentry *e)
     return 0;
 }
 
-void colony__bstream_info_get(const colony__bstream *cst, colony__bstream_info *out)
+void colony__bstream_info_get(colony__bstream *st, colony__bstream_info *out)
 {
-    colony__bstream *st = (colony__bstream *)cst;
     colony__bid max = {UINT64_MAX, UINT64_MAX}, zero = {0, 0};
     memset(out, 0, sizeof(*out));
     out->name = st->name;
@@ -372,5 +371,11 @@ long colony__bstream_retain(colony__bstream *st, const colony__bretention *r)
         drop_first_segment(st);
         removed++;
     }
+    /* A removed file can come back after a crash (its unlink not yet on
+     * disk): a first-id record keeps its entries out then. Best effort: this
+     * runs when the disk is full too. */
+    if (removed && write_marker(st, BREC_FIRST, st->first))
+        COLONY_LOG_WARN("broker store: cannot record the first id after retention",
+                        COLONY_LF_STR("stream", st->name));
     return removed;
 }

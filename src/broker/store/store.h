@@ -74,7 +74,8 @@ typedef struct colony__bstream_info {
     colony__bid top;   /* greatest id ever added (XADD refuses ids <= top) */
     size_t groups;
 } colony__bstream_info;
-void colony__bstream_info_get(const colony__bstream *st, colony__bstream_info *out);
+/* (Reads the first and last entries: not const.) */
+void colony__bstream_info_get(colony__bstream *st, colony__bstream_info *out);
 
 /* ---- entries ---- */
 enum {
