@@ -126,6 +126,9 @@ static void segments_roll_over(void **state)
     colony__bstream_info info;
     colony__bstream_info_get(st, &info);
     assert_true(info.segments > 10);
+    /* memory per segment: one index point per index_every entries, not per entry */
+    for (size_t i = 0; i < st->nsegs; i++)
+        assert_int_equal(st->segs[i]->nindex, (st->segs[i]->entries + 2) / 3);
     for (int pass = 0; pass < 2; pass++) {
         assert_int_equal(bs_range(st, 0, UINT64_MAX, 0, 0, &got), 300);
         for (size_t i = 0; i < 300; i++)
