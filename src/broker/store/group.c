@@ -175,3 +175,31 @@ long colony__bgroup_pending_range(const colony__bgroup *g, colony__bid start, co
     }
     return given;
 }
+
+typedef struct read_new_ctx {
+    colony__bgroup *g;
+    const char *consumer;
+    uint64_t due_ms;
+    colony__bentry_cb cb;
+    void *ud;
+} read_new_ctx;
+
+static int deliver_one(void *ud, const colony__bentry *e)
+{
+    read_new_ctx *c = ud;
+    int rc = colony__bgroup_deliver(c->g, c->consumer, e->id, c->due_ms);
+    return rc ? rc : c->cb(c->ud, e);
+}
+
+long colony__bgroup_read_new(colony__bgroup *g, const char *consumer, size_t count, uint64_t due_ms,
+                             colony__bentry_cb cb, void *ud)
+{
+    colony__bid from = g->cursor, max = {UINT64_MAX, UINT64_MAX};
+    if (from.ms == UINT64_MAX && from.seq == UINT64_MAX) return 0;
+    if (from.seq == UINT64_MAX)
+        from = (colony__bid){from.ms + 1, 0};
+    else
+        from.seq++;
+    read_new_ctx c = {g, consumer, due_ms, cb, ud};
+    return colony__bstream_range(g->st, from, max, 0, count, deliver_one, &c);
+}

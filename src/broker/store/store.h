@@ -162,6 +162,12 @@ long colony__bgroup_consumer_delete(colony__bgroup *g, const char *consumer);
  * and the cursor moves to id if id is past it. */
 int colony__bgroup_deliver(colony__bgroup *g, const char *consumer, colony__bid id,
                            uint64_t due_ms);
+/* XREADGROUP ">": the next entries after the group's cursor (at most count,
+ * 0 = all), each recorded as delivered to consumer (due at due_ms) before it
+ * is given to cb. Returns how many were delivered, or an error (those
+ * delivered before it stay pending). */
+long colony__bgroup_read_new(colony__bgroup *g, const char *consumer, size_t count, uint64_t due_ms,
+                             colony__bentry_cb cb, void *ud);
 /* XCLAIM / nack / extend: sets a pending entry's owner, count, last and due
  * times as given. COLONY_ENOENT if id is not pending. */
 int colony__bgroup_update(colony__bgroup *g, const char *consumer, colony__bid id, uint64_t count,
