@@ -40,6 +40,7 @@ static int roll(colony__bstream *st, colony__bid id, bseg **out)
 /* A segment just created and left empty by a failed write goes away. */
 static void unroll(colony__bstream *st, bseg *g)
 {
+    if (st->hint_seg == g) st->hint_seg = NULL;
     st->nsegs--;
     unlink(g->file->path);
     if (st->nsegs && st->nunsynced &&

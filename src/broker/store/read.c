@@ -76,6 +76,9 @@ static long range_forward(colony__bstream *st, colony__bid start, colony__bid en
         breader r;
         colony__breader_init(&r, g->file->fd, st->store->o.max_record);
         uint64_t off = index_start(g, start, NULL);
+        if (st->hint_seg == g && colony__bid_cmp(st->hint_id, start) < 0 && st->hint_off > off &&
+            st->hint_off <= g->bytes)
+            off = st->hint_off; /* entries before it are below start */
         while (off < g->bytes) {
             brec rec;
             int k = colony__breader_at(&r, off, &rec);
@@ -84,6 +87,11 @@ static long range_forward(colony__bstream *st, colony__bid start, colony__bid en
                 break;
             }
             off += rec.size;
+            if (rec.type == BREC_ENTRY) {
+                st->hint_seg = g;
+                st->hint_id = rec.id;
+                st->hint_off = off;
+            }
             if (rec.type != BREC_ENTRY || colony__bid_cmp(rec.id, start) < 0) continue;
             if (colony__bid_cmp(rec.id, end) > 0) {
                 rc = 1;
@@ -258,6 +266,7 @@ int colony__bstream_delete(colony__bstream *st, colony__bid id)
 static void drop_first_segment(colony__bstream *st)
 {
     bseg *g = st->segs[0];
+    if (st->hint_seg == g) st->hint_seg = NULL;
     st->length -= g->live;
     st->bytes -= g->bytes;
     if (unlink(g->file->path) != 0)

@@ -236,7 +236,10 @@ void colony__breader_free(breader *r)
 static long fill(breader *r, uint64_t off, size_t n)
 {
     if (off >= r->buf_off && off + n <= r->buf_off + r->buf_len) return (long)n;
-    size_t want = n < 65536 ? 65536 : n;
+    /* a first read is small (a lookup by id near an index point or the
+     * read hint); the reads after it are a scan: 64 KiB at a time */
+    size_t chunk = r->fills ? 65536 : 4096;
+    size_t want = n < chunk ? chunk : n;
     if (r->cap < want) {
         uint8_t *b = colony__realloc(r->buf, want);
         if (!b) return COLONY_ENOMEM;
@@ -244,13 +247,14 @@ static long fill(breader *r, uint64_t off, size_t n)
         r->cap = want;
     }
     size_t got = 0;
-    while (got < r->cap) {
-        ssize_t k = pread(r->fd, r->buf + got, r->cap - got, (off_t)(off + got));
+    while (got < want) {
+        ssize_t k = pread(r->fd, r->buf + got, want - got, (off_t)(off + got));
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) return -errno;
         if (k == 0) break;
         got += (size_t)k;
     }
+    r->fills++;
     r->buf_off = off;
     r->buf_len = got;
     return (long)(got < n ? got : n);

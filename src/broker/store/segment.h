@@ -85,6 +85,7 @@ typedef struct breader {
     size_t cap, max_record;
     uint64_t buf_off; /* file offset of buf[0] */
     size_t buf_len;
+    unsigned fills;
 } breader;
 void colony__breader_init(breader *r, int fd, size_t max_record);
 void colony__breader_free(breader *r);

@@ -51,6 +51,12 @@ struct colony__bstream {
     size_t ndeleted, capdeleted;
     bfile *unsynced[4]; /* sealed segments written since the last commit wait */
     size_t nunsynced;
+    /* read hint: the offset just after entry hint_id in hint_seg, so a
+     * consumer reading on from where it stopped starts there, not at the
+     * index point before it */
+    bseg *hint_seg;
+    colony__bid hint_id;
+    uint64_t hint_off;
     bfile *journal;
     uint64_t journal_bytes, journal_at_compact;
     colony__map groups; /* name -> colony__bgroup */
