@@ -16,7 +16,12 @@ static int roll(colony__bstream *st, colony__bid id, bseg **out)
     snprintf(name, sizeof(name), "%020" PRIu64 "-%020" PRIu64 ".seg", id.ms, id.seq);
     bseg *g = colony__calloc(1, sizeof(*g));
     if (!g) return COLONY_ENOMEM;
-    int rc = colony__bstream_push_seg(st, g);
+    int rc = 0;
+    bseg *sealed = st->nsegs ? st->segs[st->nsegs - 1] : NULL;
+    /* sealed whole before the next segment gets a byte (one fdatasync per
+     * segment_bytes, of what the last commit did not sync yet) */
+    if (sealed && !st->store->o.roll_unsynced && fdatasync(sealed->file->fd) != 0) rc = -errno;
+    if (!rc) rc = colony__bstream_push_seg(st, g);
     if (!rc && st->nunsynced == sizeof(st->unsynced) / sizeof(st->unsynced[0])) {
         /* many roll-overs and no commit wait: make the oldest durable now */
         if (fdatasync(st->unsynced[0]->fd) != 0) rc = -errno;
@@ -31,8 +36,8 @@ static int roll(colony__bstream *st, colony__bid id, bseg **out)
         colony__free(g);
         return rc;
     }
-    if (st->nsegs > 1)
-        st->unsynced[st->nunsynced++] = colony__bfile_ref(st->segs[st->nsegs - 2]->file);
+    if (sealed && st->store->o.roll_unsynced)
+        st->unsynced[st->nunsynced++] = colony__bfile_ref(sealed->file);
     *out = g;
     return 0;
 }

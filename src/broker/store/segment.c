@@ -327,10 +327,59 @@ static int valid_after(breader *r, uint64_t from, uint64_t size)
     return 0;
 }
 
+/* Copies [off, size) of f to <path>.damaged-<off>, durably, for an operator. */
+static int keep_damaged(bfile *f, uint64_t off, uint64_t size, char *msg, size_t msg_size)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s.damaged-%" PRIu64, f->path, off);
+    uint8_t *buf = colony__malloc(65536);
+    int fd = buf ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    int rc = !buf ? COLONY_ENOMEM : fd < 0 ? -errno : 0;
+    for (uint64_t at = off; !rc && at < size;) {
+        ssize_t k = pread(f->fd, buf, size - at < 65536 ? (size_t)(size - at) : 65536, (off_t)at);
+        if (k <= 0 || write(fd, buf, (size_t)k) != k) rc = k == 0 ? COLONY_EIO : -errno;
+        at += k > 0 ? (uint64_t)k : 0;
+    }
+    if (!rc && fsync(fd) != 0) rc = -errno;
+    if (fd >= 0) close(fd);
+    if (!rc) rc = colony__bdir_sync(f->dir);
+    colony__free(buf);
+    if (rc)
+        snprintf(msg, msg_size, "%s: cannot keep the damaged records at offset %" PRIu64 ": %s",
+                 f->path, off, colony_strerror(rc));
+    return rc;
+}
+
+/* A bad record in the last file of a stream (or its journal). With nothing
+ * valid after it, it is a torn write: cut. With valid records after it, it is
+ * either a write the machine persisted out of order before a power loss (the
+ * pages of one unsynced batch reach the disk in any order: nothing from it
+ * was acknowledged) or damage to acknowledged records; the two cannot be told
+ * apart on disk, so the tail is cut as for a crash, but kept first in a side
+ * file and logged as an error. */
+static int cut_at(bfile *f, breader *r, uint64_t off, uint64_t size, char *msg, size_t msg_size)
+{
+    int rc;
+    if (valid_after(r, off + 1, size)) {
+        if ((rc = keep_damaged(f, off, size, msg, msg_size))) return rc;
+        COLONY_LOG_ERROR("broker store: bad record with valid records after it; the tail is cut "
+                         "and kept aside",
+                         COLONY_LF_STR("file", f->path), COLONY_LF_INT("offset", off),
+                         COLONY_LF_INT("bytes", size - off));
+    } else {
+        COLONY_LOG_WARN("broker store: torn tail cut", COLONY_LF_STR("file", f->path),
+                        COLONY_LF_INT("offset", off), COLONY_LF_INT("bytes", size - off));
+    }
+    rc = ftruncate(f->fd, (off_t)off) == 0 && fsync(f->fd) == 0 ? 0 : -errno;
+    if (rc) snprintf(msg, msg_size, "%s: cannot cut torn tail: %s", f->path, colony_strerror(rc));
+    return rc;
+}
+
 int colony__bscan(bfile *f, size_t max_record, int cut_tail, brec_cb cb, void *ud, uint64_t *end,
                   char *msg, size_t msg_size)
 {
     struct stat sb;
+    *msg = '\0';
     if (fstat(f->fd, &sb) != 0) return -errno;
     breader r;
     colony__breader_init(&r, f->fd, max_record);
@@ -344,18 +393,11 @@ int colony__bscan(bfile *f, size_t max_record, int cut_tail, brec_cb cb, void *u
             break;
         }
         if (rc == COLONY_EAGAIN) {
-            if (!cut_tail || valid_after(&r, off + 1, (uint64_t)sb.st_size)) {
+            rc = cut_tail ? cut_at(f, &r, off, (uint64_t)sb.st_size, msg, msg_size) : COLONY_EIO;
+            if (rc == COLONY_EIO && !*msg)
                 snprintf(msg, msg_size,
                          "%s: bad record at offset %" PRIu64 " (checksum or framing)", f->path,
                          off);
-                rc = COLONY_EIO;
-                break;
-            }
-            COLONY_LOG_WARN("broker store: torn tail cut", COLONY_LF_STR("file", f->path),
-                            COLONY_LF_INT("offset", off),
-                            COLONY_LF_INT("bytes", (uint64_t)sb.st_size - off));
-            rc = ftruncate(f->fd, (off_t)off) == 0 && fsync(f->fd) == 0 ? 0 : -errno;
-            if (rc) snprintf(msg, msg_size, "%s: cannot cut torn tail: %s", f->path, strerror(-rc));
             break;
         }
         if (rc < 0) {

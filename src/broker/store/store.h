@@ -41,12 +41,16 @@ typedef struct colony__bstore_options {
     size_t max_record;              /* largest record; 0 = 16 MiB */
     uint64_t journal_compact_bytes; /* compact a group journal past this; 0 = 4 MiB */
     colony_clock clock;             /* wall-clock ms (ids, ages); zeroed = CLOCK_REALTIME */
+    int roll_unsynced; /* 1: no fdatasync of a segment as it is sealed (for fsync: never);
+                          0: sealed segments are whole on disk before the next one
+                          is written, so a crash can only tear the last one */
 } colony__bstore_options;
 
 /* Opens (creating) the data dir and every stream in it: each segment's records
  * are checked; a torn tail of a stream's last segment (or journal) is cut and
- * logged; a bad record anywhere else refuses the open with msg naming the file
- * and offset (COLONY_EIO). COLONY_EBUSY when another process holds the dir.
+ * logged (kept aside in <file>.damaged-<offset> when valid records follow the
+ * bad one); a bad record in an older segment refuses the open with msg naming
+ * the file and offset (COLONY_EIO). COLONY_EBUSY when another process holds the dir.
  * Free with colony__bstore_close(). */
 int colony__bstore_open(colony__bstore **out, const colony__bstore_options *opts, char *msg,
                         size_t msg_size);

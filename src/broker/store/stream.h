@@ -78,9 +78,11 @@ int colony__bstream_deleted_find(const colony__bstream *st, colony__bid id, size
 bseg *colony__bstream_seg_for(const colony__bstream *st, colony__bid id, size_t *pos);
 /* segment.c: writes all of buf at off, or cuts the file back to off and fails. */
 int colony__bwrite_all(bfile *f, const uint8_t *buf, size_t len, uint64_t off);
-/* Checks every record of f: 0 with *end = the size of the valid part;
- * a torn tail (no valid record after the bad spot) is cut when cut_tail;
- * otherwise COLONY_EIO with msg naming file and offset. rec_cb gets each. */
+/* Checks every record of f: 0 with *end = the size of the valid part.
+ * cut_tail (the last file written): from a bad record on, the file is cut
+ * (and kept aside in <file>.damaged-<offset> if valid records follow);
+ * otherwise a bad record is COLONY_EIO with msg naming file and offset.
+ * rec_cb gets each record. */
 typedef int (*brec_cb)(void *ud, const brec *r);
 int colony__bscan(bfile *f, size_t max_record, int cut_tail, brec_cb cb, void *ud, uint64_t *end,
                   char *msg, size_t msg_size);

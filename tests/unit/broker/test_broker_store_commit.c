@@ -93,6 +93,7 @@ static void sync_modes(void **state)
     (void)state;
     colony__bstore_options o = bs_options(dir);
     o.segment_bytes = 400;
+    o.roll_unsynced = 1; /* sealed segments wait for the next commit */
     colony__bstore *s = bs_open_with(&o);
     colony__bstream *st;
     assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
