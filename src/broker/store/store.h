@@ -101,8 +101,10 @@ typedef struct colony__bentry {
     const colony__bstr *strs;
     size_t n;
 } colony__bentry;
-/* Called per entry; e and its strings are valid during the call only. Return
- * 0 to go on, >0 to stop, <0 to stop with that error. */
+/* Called per entry; e and its strings are valid during the call only (they
+ * live in a scratch buffer of the store). It may change group state (record a
+ * delivery) but must not read, append, delete, trim or retain in the store.
+ * Return 0 to go on, >0 to stop, <0 to stop with that error. */
 typedef int (*colony__bentry_cb)(void *ud, const colony__bentry *e);
 /* Entries with start <= id <= end, forward or (reverse) backward, at most
  * count (0 = all). Returns the number of entries given to cb, or an error
@@ -121,7 +123,8 @@ long colony__bstream_trim_minid(colony__bstream *st, colony__bid minid);
  * segment goes when its newest entry is older than max_age_ms, while the
  * stream is over max_bytes, while the entries left would still be at least
  * max_entries, or when all its entries are below needed (acked by every group:
- * the caller gives the lowest id still needed). 0 = no limit. Returns the
+ * the caller gives the lowest id still needed). 0 = no limit. A first-id
+ * record keeps a removed file out should a crash bring it back. Returns the
  * number of segments removed. */
 typedef struct colony__bretention {
     uint64_t max_age_ms, max_bytes, max_entries;
