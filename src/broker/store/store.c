@@ -124,6 +124,15 @@ static int open_streams(colony__bstore *s, char *msg, size_t msg_size)
         snprintf(path, sizeof(path), "%s/%s", s->dir, e->d_name);
         colony__bstream *st;
         rc = colony__bstream_open(s, name, path, 0, &st, msg, msg_size);
+        if (rc == COLONY_EIO) { /* damaged: this stream stays closed, the others open */
+            COLONY_LOG_ERROR("broker store: stream damaged, not opened",
+                             COLONY_LF_STR("stream", name), COLONY_LF_STR("error", msg));
+            char *why = colony__strdup(msg);
+            rc = why && !colony__map_put(&s->damaged, name, why) ? 0 : COLONY_ENOMEM;
+            if (rc) colony__free(why);
+            *msg = '\0';
+            continue;
+        }
         if (!rc && (rc = colony__map_put(&s->streams, name, st))) {
             colony__bstream_free(st);
             snprintf(msg, msg_size, "out of memory");
@@ -171,6 +180,10 @@ void colony__bstore_close(colony__bstore *s)
     while ((sl = colony__map_next(&s->streams, &pos)))
         colony__bstream_free(sl->value);
     colony__map_free(&s->streams);
+    pos = 0;
+    while ((sl = colony__map_next(&s->damaged, &pos)))
+        colony__free(sl->value);
+    colony__map_free(&s->damaged);
     if (s->lock_fd >= 0) close(s->lock_fd);
     colony__benc_free(&s->enc);
     colony__free(s->strs);
@@ -204,9 +217,23 @@ static int remove_stream_dir(const char *dir)
     return rmdir(dir) == 0 ? 0 : -errno;
 }
 
+const char *colony__bstore_damaged(const colony__bstore *s, const char *name)
+{
+    return colony__map_get(&s->damaged, name);
+}
+
+const char *colony__bstore_damaged_next(const colony__bstore *s, size_t *pos, const char **why)
+{
+    colony__map_slot *sl = colony__map_next(&s->damaged, pos);
+    if (!sl) return NULL;
+    if (why) *why = sl->value;
+    return sl->key;
+}
+
 int colony__bstore_create(colony__bstore *s, const char *name, colony__bstream **out)
 {
     if (colony__map_get(&s->streams, name)) return COLONY_EEXIST;
+    if (colony__map_get(&s->damaged, name)) return COLONY_EIO;
     char enc[1024], path[BSTORE_PATH], msg[256] = "";
     int rc = encode_name(name, enc, sizeof(enc));
     if (rc) return rc;
@@ -228,6 +255,15 @@ int colony__bstore_create(colony__bstore *s, const char *name, colony__bstream *
 int colony__bstore_drop(colony__bstore *s, const char *name)
 {
     colony__bstream *st = colony__map_remove(&s->streams, name);
+    char *why = st ? NULL : colony__map_remove(&s->damaged, name);
+    if (why) { /* an operator removes a damaged stream knowingly */
+        colony__free(why);
+        char enc[1024], path[BSTORE_PATH];
+        if (encode_name(name, enc, sizeof(enc))) return COLONY_EINVAL;
+        snprintf(path, sizeof(path), "%s/%s", s->dir, enc);
+        int rc = remove_stream_dir(path);
+        return rc ? rc : colony__bdir_sync(s->dir);
+    }
     if (!st) return COLONY_ENOENT;
     int rc = remove_stream_dir(st->dir);
     if (!rc) rc = colony__bdir_sync(s->dir);

@@ -49,8 +49,9 @@ typedef struct colony__bstore_options {
 /* Opens (creating) the data dir and every stream in it: each segment's records
  * are checked; a torn tail of a stream's last segment (or journal) is cut and
  * logged (kept aside in <file>.damaged-<offset> when valid records follow the
- * bad one); a bad record in an older segment refuses the open with msg naming
- * the file and offset (COLONY_EIO). COLONY_EBUSY when another process holds the dir.
+ * bad one); a bad record in an older segment leaves that stream closed
+ * (colony__bstore_damaged says why, naming file and offset) while the others
+ * open. COLONY_EBUSY when another process holds the dir.
  * Free with colony__bstore_close(). */
 int colony__bstore_open(colony__bstore **out, const colony__bstore_options *opts, char *msg,
                         size_t msg_size);
@@ -61,9 +62,14 @@ uint64_t colony__bstore_now(const colony__bstore *s);
 
 /* The stream named name, or NULL. Names are C strings. */
 colony__bstream *colony__bstore_get(colony__bstore *s, const char *name);
-/* Creates a stream (its directory, fsynced). COLONY_EEXIST if it exists. */
+/* Why the stream name did not open (damaged), or NULL. */
+const char *colony__bstore_damaged(const colony__bstore *s, const char *name);
+/* Iteration over the damaged streams: returns a name (why in *why), NULL at the end. */
+const char *colony__bstore_damaged_next(const colony__bstore *s, size_t *pos, const char **why);
+/* Creates a stream (its directory, fsynced). COLONY_EEXIST if it exists,
+ * COLONY_EIO if a damaged stream has that name. */
 int colony__bstore_create(colony__bstore *s, const char *name, colony__bstream **out);
-/* Deletes a stream and its files (DEL). COLONY_ENOENT if absent. */
+/* Deletes a stream and its files (DEL; a damaged one too). COLONY_ENOENT if absent. */
 int colony__bstore_drop(colony__bstore *s, const char *name);
 /* Iteration: start with *pos = 0; NULL at the end. No create/drop meanwhile. */
 colony__bstream *colony__bstore_next(const colony__bstore *s, size_t *pos);

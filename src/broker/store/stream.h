@@ -33,6 +33,7 @@ struct colony__bstore {
     char *dir; /* <data>/streams */
     int lock_fd;
     colony__map streams; /* name -> colony__bstream */
+    colony__map damaged; /* name -> why (string): streams that did not open */
     benc enc;            /* scratch record encoder */
     colony__bstr *strs;  /* scratch decoded strings */
     size_t capstrs;

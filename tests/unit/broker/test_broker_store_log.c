@@ -210,8 +210,9 @@ static void torn_tail_cut_at_every_offset(void **state)
     free(orig);
 }
 
-/* A flipped byte in a sealed segment is damage: the open is refused, naming
- * the file and offset (and opens again once repaired). In the last segment a
+/* A flipped byte in a sealed segment is damage: that stream is not opened
+ * (the others are), the reason names the file and offset, and no new stream
+ * takes its name; repaired, it opens again. In the last segment a
  * bad record with valid ones after it may be a batch the machine persisted
  * out of order before a power loss (nothing from it acknowledged): the tail
  * is cut from it, but kept first in <segment>.damaged-<offset>. */
@@ -239,11 +240,19 @@ static void flipped_byte_detected(void **state)
     assert_int_equal(pread(fd, &c, 1, at), 1);
     c ^= 0x01;
     assert_int_equal(pwrite(fd, &c, 1, at), 1);
-    char msg[512] = "";
-    colony__bstore *bad = NULL;
-    assert_int_equal(colony__bstore_open(&bad, &o, msg, sizeof(msg)), COLONY_EIO);
-    assert_non_null(strstr(msg, first));
-    assert_non_null(strstr(msg, "offset 0"));
+    colony__bstore *bad = bs_open_with(&o); /* the store opens, that stream does not */
+    assert_int_equal(colony__bstore_create(bad, "other", NULL), 0);
+    assert_null(colony__bstore_get(bad, "orders"));
+    const char *why = colony__bstore_damaged(bad, "orders");
+    assert_non_null(why);
+    assert_non_null(strstr(why, first));
+    assert_non_null(strstr(why, "offset 0"));
+    size_t pos = 0;
+    assert_string_equal(colony__bstore_damaged_next(bad, &pos, NULL), "orders");
+    assert_null(colony__bstore_damaged_next(bad, &pos, NULL));
+    assert_int_equal(colony__bstore_create(bad, "orders", NULL),
+                     COLONY_EIO); /* no new one over it */
+    colony__bstore_close(bad);
     c ^= 0x01; /* repaired, it opens again */
     assert_int_equal(pwrite(fd, &c, 1, at), 1);
     close(fd);
@@ -266,6 +275,22 @@ static void flipped_byte_detected(void **state)
     assert_int_equal(stat(kept, &sb), 0);
     assert_int_equal((uint64_t)sb.st_size, last_bytes);
     assert_int_equal(stat(last, &sb), -1); /* cut to nothing, the empty segment went */
+
+    fd = open(first, O_RDWR); /* damaged again: DEL removes it knowingly */
+    assert_int_equal(pread(fd, &c, 1, at), 1);
+    c ^= 0x01;
+    assert_int_equal(pwrite(fd, &c, 1, at), 1);
+    close(fd);
+    s = bs_open_with(&o);
+    assert_non_null(colony__bstore_damaged(s, "orders"));
+    assert_int_equal(colony__bstore_drop(s, "orders"), 0);
+    assert_null(colony__bstore_damaged(s, "orders"));
+    assert_int_equal(colony__bstore_create(s, "orders", NULL), 0);
+    colony__bstore_close(s);
+    s = bs_open_with(&o);
+    assert_null(colony__bstore_damaged(s, "orders"));
+    assert_non_null(colony__bstore_get(s, "orders"));
+    colony__bstore_close(s);
 }
 
 /* XDEL writes a tombstone: the entry is gone from reads and XLEN, after reopen too. */
