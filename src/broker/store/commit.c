@@ -1,0 +1,191 @@
+/* fsync modes on top of kit/durable's group commit. A wait takes references
+ * on the files the stream wrote since the last wait (its last segment, the
+ * sealed segments not yet synced, its journal); the batch's commit function
+ * fdatasyncs each distinct file once (and the folder of a new file) on the
+ * thread pool, so the loop never blocks on the disk. A file not written since
+ * its last fdatasync is skipped: on ext4 a clean file's fdatasync still costs
+ * a journal flush (0.1-0.5 ms measured here). The references keep the
+ * fds open if retention or a roll-over lets go of them meanwhile. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include "broker/store/stream.h"
+#include "colony/error.h"
+#include "core/alloc.h"
+#include "kit/durable/durable.h"
+
+#define WAIT_FILES 6
+
+typedef struct bwait {
+    colony__list node;
+    bfile *files[WAIT_FILES];
+    uint64_t gens[WAIT_FILES]; /* each file's `written` when the wait began */
+    size_t nfiles;
+    colony__bcommit_cb cb;
+    void *ud;
+} bwait;
+
+struct colony__bcommit {
+    colony__durable *durable;
+    colony__bsync_mode mode;
+    uv_timer_t timer;   /* BATCH: the periodic sync */
+    colony__list dirty; /* BATCH: waits whose files the next tick syncs */
+    uint64_t interval_ms;
+    uint64_t fsyncs; /* fdatasyncs made (thread; read with __atomic) */
+};
+
+static void wait_free(bwait *w)
+{
+    for (size_t i = 0; i < w->nfiles; i++)
+        colony__bfile_unref(w->files[i]);
+    colony__free(w);
+}
+
+/* The newest generation of f any wait of the batch asked for. */
+static uint64_t batch_gen(const colony__list *batch, const bfile *f)
+{
+    uint64_t gen = 0;
+    for (colony__list *n = batch->next; n != batch; n = n->next) {
+        bwait *w = COLONY__CONTAINER_OF(n, bwait, node);
+        for (size_t i = 0; i < w->nfiles; i++)
+            if (w->files[i] == f && w->gens[i] > gen) gen = w->gens[i];
+    }
+    return gen;
+}
+
+/* Thread pool: each distinct file once. */
+static int commit_batch(void *ud, const colony__list *batch)
+{
+    colony__bcommit *c = ud;
+    bfile *done[64];
+    size_t ndone = 0;
+    for (colony__list *n = batch->next; n != batch; n = n->next) {
+        bwait *w = COLONY__CONTAINER_OF(n, bwait, node);
+        for (size_t i = 0; i < w->nfiles; i++) {
+            bfile *f = w->files[i];
+            int seen = 0;
+            for (size_t k = 0; k < ndone && !seen; k++)
+                seen = done[k] == f;
+            if (seen || f->synced_gen >= w->gens[i]) continue;
+            uint64_t gen = batch_gen(batch, f); /* this fdatasync covers them all */
+            if (fdatasync(f->fd) != 0) return -errno;
+            __atomic_fetch_add(&c->fsyncs, 1, __ATOMIC_RELAXED);
+            f->synced_gen = gen;
+            if (!f->dir_synced) {
+                int rc = colony__bdir_sync(f->dir);
+                if (rc) return rc;
+                f->dir_synced = 1;
+            }
+            if (ndone < sizeof(done) / sizeof(done[0])) done[ndone++] = f;
+        }
+    }
+    return 0;
+}
+
+static void commit_ack(void *ud, colony__list *op, int err)
+{
+    (void)ud;
+    bwait *w = COLONY__CONTAINER_OF(op, bwait, node);
+    w->cb(w->ud, err);
+    wait_free(w);
+}
+
+/* BATCH: the files of every wait since the last tick, synced on the pool. */
+static void on_tick(uv_timer_t *t)
+{
+    colony__bcommit *c = t->data;
+    colony__list *n;
+    while ((n = colony__list_pop_front(&c->dirty)))
+        colony__durable_push(c->durable, n);
+}
+
+static void batch_done(void *ud, int err)
+{
+    (void)ud;
+    (void)err;
+}
+
+int colony__bcommit_new(colony__bcommit **out, uv_loop_t *loop, colony__bsync_mode mode,
+                        uint64_t interval_ms)
+{
+    colony__bcommit *c = colony__calloc(1, sizeof(*c));
+    if (!c) return COLONY_ENOMEM;
+    c->mode = mode;
+    c->interval_ms = interval_ms ? interval_ms : 100;
+    colony__list_init(&c->dirty);
+    colony__durable_options o = {
+        .commit = commit_batch, .ack = commit_ack, .ud = c, .name = "broker"};
+    int rc = colony__durable_new(&c->durable, loop, &o);
+    if (!rc) rc = uv_timer_init(loop, &c->timer);
+    if (rc) {
+        if (c->durable) colony__durable_close(c->durable);
+        colony__free(c);
+        return rc;
+    }
+    c->timer.data = c;
+    if (mode == COLONY__BSYNC_BATCH)
+        uv_timer_start(&c->timer, on_tick, c->interval_ms, c->interval_ms);
+    *out = c;
+    return 0;
+}
+
+int colony__bcommit_wait(colony__bcommit *c, colony__bstream *st, colony__bcommit_cb cb, void *ud)
+{
+    if (c->mode == COLONY__BSYNC_NEVER) { /* the OS writes back in its own time */
+        for (size_t i = 0; i < st->nunsynced; i++)
+            colony__bfile_unref(st->unsynced[i]);
+        st->nunsynced = 0;
+        cb(ud, 0);
+        return 0;
+    }
+    bwait *w = colony__calloc(1, sizeof(*w));
+    if (!w) return COLONY_ENOMEM;
+    for (size_t i = 0; i < st->nunsynced; i++)
+        w->files[w->nfiles++] = st->unsynced[i];
+    st->nunsynced = 0;
+    if (st->nsegs) w->files[w->nfiles++] = colony__bfile_ref(st->segs[st->nsegs - 1]->file);
+    if (st->journal) w->files[w->nfiles++] = colony__bfile_ref(st->journal);
+    for (size_t i = 0; i < w->nfiles; i++)
+        w->gens[i] = w->files[i]->written;
+    if (c->mode == COLONY__BSYNC_BATCH) {
+        w->cb = batch_done;
+        colony__list_push_back(&c->dirty, &w->node);
+        cb(ud, 0);
+        return 0;
+    }
+    w->cb = cb;
+    w->ud = ud;
+    colony__durable_push(c->durable, &w->node);
+    return 0;
+}
+
+uint64_t colony__bcommit_fsyncs(const colony__bcommit *c)
+{
+    return __atomic_load_n(&c->fsyncs, __ATOMIC_RELAXED);
+}
+
+int colony__bcommit_idle(const colony__bcommit *c)
+{
+    return colony__list_empty(&c->dirty) && colony__durable_idle(c->durable);
+}
+
+void colony__bcommit_shutdown(colony__bcommit *c)
+{
+    on_tick(&c->timer); /* a last sync of what BATCH acked */
+    uv_timer_stop(&c->timer);
+    colony__durable_shutdown(c->durable);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    colony__free(h->data);
+}
+
+void colony__bcommit_close(colony__bcommit *c)
+{
+    colony__list *n;
+    while ((n = colony__list_pop_front(&c->dirty)))
+        wait_free(COLONY__CONTAINER_OF(n, bwait, node));
+    colony__durable_close(c->durable);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}

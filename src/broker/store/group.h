@@ -1,0 +1,46 @@
+/* Consumer groups in memory and their journal, shared by group_state.c (the
+ * in-memory state), journal.c (records, replay, compaction) and group.c (the
+ * API). Internal to src/broker/store/. */
+#ifndef COLONY_BROKER_STORE_GROUP_H
+#define COLONY_BROKER_STORE_GROUP_H
+
+#include <string.h>
+#include "broker/store/stream.h"
+
+typedef struct bconsumer {
+    char *name;
+    size_t pending;
+} bconsumer;
+
+struct colony__bgroup {
+    colony__bstream *st;
+    char *name;
+    colony__bid cursor;
+    colony__bpending *pend;
+    size_t npend, cappend;
+    colony__map consumers; /* name -> bconsumer */
+};
+
+#define STR(s) ((colony__bstr){(s), strlen(s)})
+
+/* group_state.c: the in-memory side; only the functions that allocate fail. */
+void colony__bgroup_free_one(colony__bgroup *g);
+colony__bgroup *colony__bgroup_new(colony__bstream *st, const char *name, colony__bid cursor);
+bconsumer *colony__bconsumer_get(colony__bgroup *g, const char *name, int create);
+size_t colony__bconsumer_drop(colony__bgroup *g, bconsumer *c);
+size_t colony__bpend_find(const colony__bgroup *g, colony__bid id, int *found);
+int colony__bpend_reserve(colony__bgroup *g);
+/* Sets (or adds, room reserved) a pending entry; cannot fail. */
+void colony__bpend_apply(colony__bgroup *g, bconsumer *c, colony__bid id, uint64_t count,
+                         uint64_t last_ms, uint64_t due_ms, int deliver);
+int colony__bpend_remove(colony__bgroup *g, colony__bid id);
+
+/* journal.c */
+int colony__bjournal_put(colony__bstream *st, uint8_t type, colony__bid id, uint64_t time_ms,
+                         const colony__bstr *strs, size_t n);
+/* After a change is applied in memory: compacts when the journal has grown. */
+void colony__bjournal_maybe_compact(colony__bstream *st);
+void colony__bjournal_pending_strs(const colony__bgroup *g, const colony__bpending *p, int deliver,
+                                   uint8_t nums[16], colony__bstr strs[5]);
+
+#endif

@@ -1,0 +1,106 @@
+/* Helpers for the broker store's tests: a temp data dir, a fake wall clock,
+ * opening a store, and appending/collecting entries. */
+#ifndef BROKER_STORE_FIXTURE_H
+#define BROKER_STORE_FIXTURE_H
+
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "broker/store/store.h"
+#include "colony/error.h"
+#include "test_support.h"
+
+static colony_fake_clock bs_clock;
+
+static inline int bs_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+    (void)sb;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+static inline void bs_rmtree(const char *dir)
+{
+    nftw(dir, bs_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static inline void bs_tmpdir(char *out, size_t size)
+{
+    snprintf(out, size, "/tmp/colony-bstore-XXXXXX");
+    assert_non_null(mkdtemp(out));
+}
+
+static inline colony__bstore_options bs_options(const char *dir)
+{
+    colony__bstore_options o = {0};
+    o.dir = dir;
+    o.clock = colony_clock_fake(&bs_clock);
+    return o;
+}
+
+static inline colony__bstore *bs_open_with(const colony__bstore_options *o)
+{
+    colony__bstore *s = NULL;
+    char msg[512] = "";
+    int rc = colony__bstore_open(&s, o, msg, sizeof(msg));
+    if (rc) fail_msg("open: %d %s", rc, msg);
+    return s;
+}
+
+/* Appends an entry "k" = "v<i>" with an explicit id i-0 (or auto when i is 0). */
+static inline colony__bid bs_add(colony__bstream *st, uint64_t i)
+{
+    char v[32];
+    snprintf(v, sizeof(v), "v%llu", (unsigned long long)i);
+    colony__bstr f[2] = {{"k", 1}, {v, strlen(v)}};
+    colony__bid id = {i, 0}, got;
+    assert_int_equal(
+        colony__bstream_append(st, i ? COLONY__BID_EXPLICIT : COLONY__BID_AUTO, id, f, 2, &got), 0);
+    return got;
+}
+
+typedef struct bs_ids {
+    colony__bid ids[4096];
+    size_t n;
+    int bad_value;
+} bs_ids;
+
+static inline int bs_collect(void *ud, const colony__bentry *e)
+{
+    bs_ids *c = ud;
+    char v[32];
+    snprintf(v, sizeof(v), "v%llu", (unsigned long long)e->id.ms);
+    if (e->n != 2 || e->strs[0].len != 1 || e->strs[1].len != strlen(v) ||
+        memcmp(e->strs[1].data, v, e->strs[1].len) != 0)
+        c->bad_value = 1;
+    if (c->n < 4096) c->ids[c->n++] = e->id;
+    return 0;
+}
+
+static inline int bs_count_only(void *ud, const colony__bentry *e)
+{
+    bs_ids *c = ud;
+    if (c->n < 4096) c->ids[c->n++] = e->id;
+    return 0;
+}
+
+static const colony__bid bs_min = {0, 0};
+static const colony__bid bs_max = {UINT64_MAX, UINT64_MAX};
+
+/* The ms of every entry in [a, b], forward or backward, checked for values. */
+static inline size_t bs_range(colony__bstream *st, uint64_t a, uint64_t b, int reverse,
+                              size_t count, bs_ids *out)
+{
+    memset(out, 0, sizeof(*out));
+    colony__bid s = {a, 0}, e = {b, UINT64_MAX};
+    long n = colony__bstream_range(st, s, e, reverse, count, bs_collect, out);
+    assert_true(n >= 0);
+    assert_int_equal((size_t)n, out->n);
+    assert_false(out->bad_value);
+    return out->n;
+}
+
+#endif
