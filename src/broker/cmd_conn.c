@@ -167,7 +167,8 @@ int colony__cmd_select(colony__broker_client *c, const colony__resp_arg *argv, s
     if (!colony__resp_string2ll(argv[1].ptr, argv[1].len, &db))
         return colony__resp_error(&c->out, "ERR value is not an integer or out of range");
     if (db < -2147483648LL || db > 2147483647LL)
-        return colony__resp_error(&c->out, "ERR value is out of range");
+        return colony__resp_error(
+            &c->out, "ERR value is out of range, value must between -2147483648 and 2147483647");
     if (db != 0) return colony__resp_error(&c->out, "ERR DB index is out of range");
     return colony__resp_simple(&c->out, "OK");
 }
