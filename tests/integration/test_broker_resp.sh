@@ -5,7 +5,8 @@
 #   and with requirepass; the same redis-cli commands, outputs compared;
 # - pub/sub with two redis-cli clients (SUBSCRIBE and PSUBSCRIBE in the
 #   background, PUBLISH from a third): deliveries and PUBLISH's receiver
-#   counts compared with redis-server's;
+#   counts compared with redis-server's; PUBSUB CHANNELS with 45 glob
+#   patterns over 22 channel names compared (the stringmatchlen port);
 # - a subscriber that never reads is disconnected at the pubsub output limit
 #   while the broker's RSS stays bounded;
 # - redis-benchmark (ping, publish, pipelined publish) completes;
@@ -60,6 +61,7 @@ broker_auth_port=$BPORT
 
 # 1. byte-for-byte differential
 python3 "$diff_py" "$redis_port" "$broker_port" open || fail "replies differ from redis-server"
+python3 "$diff_py" "$redis_port" "$broker_port" glob || fail "glob patterns match differently"
 python3 "$diff_py" "$redis_auth_port" "$broker_auth_port" auth ||
   fail "replies differ from redis-server with requirepass"
 

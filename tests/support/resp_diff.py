@@ -139,8 +139,56 @@ AUTH = [  # requirepass sekret
 ]
 
 
+CHANNELS = [b"abc", b"a", b"b", b"ax", b"cx", b"bx", b"*", b"a\\", b"[", b"]", b"a]b", b"xyz",
+            b"a-b", b"^", b"a^b", b"", b"abcabc", b"aXbYc", b"\x00z", b"\xffq", b"-", b"?"]
+PATTERNS = [b"*", b"a*", b"*b", b"*c", b"a?c", b"?", b"??", b"[abc]*", b"[^a]*", b"[a-c]x",
+            b"[c-a]x", b"\\*", b"a\\", b"a\\\\", b"[", b"[a", b"[\\]]", b"[]]", b"]", b"a[^]b",
+            b"**a", b"*a*b*", b"a*b*c", b"[a-]*", b"[-a]", b"[^-]", b"\\[", b"x[yz]z", b"*[",
+            b"[!a]*", b"[a-c][x]", b"a[]b", b"\\?", b"\\", b"\x00*", b"[\x00-\x01]z",
+            b"[\xfe-\xff]q", b"?*?", b"a**", b"", b"**", b"[^", b"[^]", b"[a-", b"abc*abc"]
+
+
+def read_reply(f):
+    line = f.readline()
+    if line[:1] == b"*":
+        return [read_reply(f) for _ in range(int(line[1:]))]
+    if line[:1] == b"$":
+        n = int(line[1:])
+        return None if n < 0 else f.read(n + 2)[:-2]
+    return line
+
+
+def glob_suite(redis_port, broker_port):
+    """PUBSUB CHANNELS PATTERN, sorted, on both: the glob matcher compared."""
+    failed = 0
+    results = []
+    for port in (redis_port, broker_port):
+        sub = socket.create_connection(("127.0.0.1", port))
+        sub.sendall(cmd(b"SUBSCRIBE", *CHANNELS))
+        sf = sub.makefile("rb")
+        for _ in CHANNELS:
+            read_reply(sf)
+        q = socket.create_connection(("127.0.0.1", port))
+        qf = q.makefile("rb")
+        got = []
+        for p in PATTERNS:
+            q.sendall(cmd(b"PUBSUB", b"CHANNELS", p))
+            got.append(sorted(read_reply(qf)))
+        results.append(got)
+        sub.close()
+        q.close()
+    for p, want, got in zip(PATTERNS, results[0], results[1]):
+        if want != got:
+            failed += 1
+            print("GLOB MISMATCH for %r\n  redis : %r\n  broker: %r" % (p, want, got))
+    print("glob: %d patterns x %d channels, %d mismatches" % (len(PATTERNS), len(CHANNELS), failed))
+    return 1 if failed else 0
+
+
 def main():
     redis_port, broker_port, suite = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    if suite == "glob":
+        return glob_suite(redis_port, broker_port)
     cases = OPEN if suite == "open" else AUTH
     # unauthenticated, PING is refused: authenticate before the end marker
     end = END if suite == "open" else b"auth sekret\r\n" + END
