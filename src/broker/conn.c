@@ -208,7 +208,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     colony__broker_client *c = h->data;
     size_t room = READ_CHUNK;
     if (c->in.max - c->in.len < room) room = c->in.max - c->in.len;
-    if (room == 0 || colony_buf_reserve(&c->in, room)) {
+    int rc = room ? colony_buf_reserve(&c->in, room) : COLONY_E2BIG;
+    if (rc) {
+        c->out_of_memory = rc == COLONY_ENOMEM;
         *buf = uv_buf_init(NULL, 0); /* on_read gets UV_ENOBUFS */
         return;
     }
@@ -219,6 +221,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     colony__broker_client *c = s->data;
+    if (nread == UV_ENOBUFS && c->out_of_memory) {
+        COLONY_LOG_WARN("broker: client closed: out of memory for its input",
+                        COLONY_LF_INT("client", (long long)c->id), COLONY_LF_STR("addr", c->addr));
+        colony__broker_client_close(c);
+        return;
+    }
     if (nread == UV_ENOBUFS) {
         c->srv->stats.query_limit_disconnects++;
         COLONY_LOG_WARN("broker: client closed at its query buffer limit",
@@ -247,6 +255,10 @@ static void format_addr(const struct sockaddr_storage *ss, char *out, size_t n)
         uv_ip6_name(a, ip, sizeof(ip));
         port = ntohs(a->sin6_port);
         snprintf(out, n, "[%s]:%d", ip, port);
+        return;
+    }
+    if (ss->ss_family != AF_INET) {
+        snprintf(out, n, "?");
         return;
     }
     const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
@@ -290,6 +302,12 @@ static void on_connection(uv_stream_t *server, int status)
         reject(&c->tcp);
         return;
     }
+    if (colony__broker_client_start(srv, c)) colony__broker_client_close(c);
+}
+
+int colony__broker_client_start(colony__broker_resp *srv, colony__broker_client *c)
+{
+    c->tcp.data = c;
     c->srv = srv;
     c->id = srv->next_id++;
     colony__resp_parser_init(&c->parser, &srv->settings.limits);
@@ -311,7 +329,7 @@ static void on_connection(uv_stream_t *server, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     colony__list_push_back(&srv->clients, &c->link);
     srv->nclients++;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) colony__broker_client_close(c);
+    return uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 /* "host:port", "[v6]:port", "localhost:port", ":port" (all IPv4). */

@@ -46,6 +46,7 @@ typedef struct colony__broker_client {
     colony_buf inflight; /* what uv_write is sending */
     uv_write_t write_req;
     int writing, closing, close_after_reply, paused, authenticated;
+    int out_of_memory;               /* the last read found no memory for its buffer */
     char *name, *lib_name, *lib_ver; /* CLIENT SETNAME / SETINFO */
     char addr[64], laddr[64];
     uint64_t created_ms, last_ms;
@@ -78,6 +79,10 @@ int colony__broker_resp_listen(colony__broker_resp *srv, const char *address);
 /* Stops accepting and closes every client; closed(ud) runs once all handles
  * have closed (from a close callback). srv may then be freed. */
 void colony__broker_resp_close(colony__broker_resp *srv, void (*closed)(void *), void *ud);
+
+/* Makes c (calloc'd, c->tcp initialized and connected) a client of srv and
+ * starts reading; on failure close it with colony__broker_client_close. */
+int colony__broker_client_start(colony__broker_resp *srv, colony__broker_client *c);
 
 /* Sends what c->out holds (from a command or a publish to another client).
  * Checks the client's output limit: over it, the client is closed. */
