@@ -34,6 +34,7 @@ void colony__broker_resp_init(colony__broker_resp *srv, uv_loop_t *loop,
     srv->loop = loop;
     srv->settings = *settings;
     colony__list_init(&srv->clients);
+    colony__list_init(&srv->dirty);
     srv->next_id = 1;
     srv->started_ms = colony__broker_now_ms();
 }
@@ -59,6 +60,7 @@ static void on_client_closed(uv_handle_t *h)
     colony__broker_resp *srv = c->srv;
     colony__broker_subs_drop(c);
     colony__list_remove(&c->link);
+    colony__list_remove(&c->dirty_link);
     srv->nclients--;
     colony__resp_parser_free(&c->parser);
     colony_buf_free(&c->in);
@@ -111,13 +113,14 @@ static void on_write(uv_write_t *wr, int status)
     }
     c->srv->stats.bytes_out += c->inflight.len;
     colony_buf_reset(&c->inflight);
+    if (c->inflight.cap > 4 * READ_CHUNK) colony_buf_free(&c->inflight); /* after a big reply */
     if (c->paused && colony__broker_client_pending(c) < PAUSE_AT / 2) resume(c);
     colony__broker_client_flush(c);
 }
 
-void colony__broker_client_flush(colony__broker_client *c)
+/* Over its output limit: closes c and returns 1. */
+static int over_limit(colony__broker_client *c)
 {
-    if (c->closing) return;
     size_t limit = colony__broker_subs_count(&c->subs) ? c->srv->settings.pubsub_limit
                                                        : c->srv->settings.output_limit;
     if (limit && colony__broker_client_pending(c) > limit) {
@@ -127,8 +130,28 @@ void colony__broker_client_flush(colony__broker_client *c)
                         COLONY_LF_INT("pending", (long long)colony__broker_client_pending(c)),
                         COLONY_LF_INT("limit", (long long)limit));
         colony__broker_client_close(c);
-        return;
+        return 1;
     }
+    return 0;
+}
+
+void colony__broker_client_queue(colony__broker_client *c)
+{
+    if (c->closing || over_limit(c)) return;
+    if (!colony__list_linked(&c->dirty_link))
+        colony__list_push_back(&c->srv->dirty, &c->dirty_link);
+}
+
+static void flush_dirty(colony__broker_resp *srv)
+{
+    colony__list *n;
+    while ((n = colony__list_pop_front(&srv->dirty)))
+        colony__broker_client_flush(COLONY__CONTAINER_OF(n, colony__broker_client, dirty_link));
+}
+
+void colony__broker_client_flush(colony__broker_client *c)
+{
+    if (c->closing || over_limit(c)) return;
     if (c->writing) return;
     if (c->out.len) {
         uv_buf_t b =
@@ -198,6 +221,7 @@ static void process(colony__broker_client *c)
     /* a command being parsed keeps offsets from its first byte, which stays first */
     colony_buf_consume(&c->in, at);
     colony__broker_client_flush(c);
+    flush_dirty(srv);
     if (!c->closing && c->in.len == 0 && c->in.cap > 4 * READ_CHUNK)
         colony_buf_free(&c->in); /* give back what a large command needed */
 }
@@ -309,6 +333,7 @@ int colony__broker_client_start(colony__broker_resp *srv, colony__broker_client 
 {
     c->tcp.data = c;
     c->srv = srv;
+    colony__list_init(&c->dirty_link);
     c->id = srv->next_id++;
     colony__resp_parser_init(&c->parser, &srv->settings.limits);
     const char *pass = srv->settings.requirepass;

@@ -36,7 +36,8 @@ typedef struct colony__broker_stats {
 typedef struct colony__broker_resp colony__broker_resp;
 
 typedef struct colony__broker_client {
-    colony__list link; /* in the server's clients */
+    colony__list link;       /* in the server's clients */
+    colony__list dirty_link; /* in the server's dirty: output queued by another client */
     colony__broker_resp *srv;
     uv_tcp_t tcp;
     uint64_t id;
@@ -61,6 +62,7 @@ struct colony__broker_resp {
     int port;
     colony__broker_settings settings;
     colony__list clients;
+    colony__list dirty; /* clients given output by others' commands, flushed after them */
     size_t nclients;
     uint64_t next_id, started_ms;
     colony__broker_stats stats;
@@ -87,6 +89,12 @@ int colony__broker_client_start(colony__broker_resp *srv, colony__broker_client 
 /* Sends what c->out holds (from a command or a publish to another client).
  * Checks the client's output limit: over it, the client is closed. */
 void colony__broker_client_flush(colony__broker_client *c);
+/* Output for c made by another client's command (a published message):
+ * checks c's output limit now (over it, c is closed) and sends it once the
+ * command that made it has run, so a pipeline of PUBLISH costs one write per
+ * subscriber, not one per message. */
+void colony__broker_client_queue(colony__broker_client *c);
+
 /* Closes c once its replies are written (QUIT, protocol errors). */
 void colony__broker_client_close_after_reply(colony__broker_client *c);
 /* Closes c now (its pending output is dropped). */

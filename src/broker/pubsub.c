@@ -279,8 +279,8 @@ int colony__cmd_punsubscribe(colony__broker_client *c, const colony__resp_arg *a
     return unsubscribe_cmd(c, argv, argc, 1);
 }
 
-/* Appends one message to a subscriber and sends it; a subscriber that does
- * not keep up is closed by its output limit (colony__broker_client_flush). */
+/* Appends one message to a subscriber, sent after the PUBLISH; a subscriber
+ * that does not keep up is closed by its output limit. */
 static void deliver(colony__broker_client *to, const char *pat, size_t plen, const char *ch,
                     size_t chlen, const char *msg, size_t len)
 {
@@ -297,7 +297,7 @@ static void deliver(colony__broker_client *to, const char *pat, size_t plen, con
         colony__broker_client_close(to);
         return;
     }
-    colony__broker_client_flush(to);
+    colony__broker_client_queue(to);
 }
 
 /* Delivers message to every subscriber of channel and of the patterns that
