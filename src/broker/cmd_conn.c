@@ -241,9 +241,8 @@ static int client_line(colony_buf *b, const colony__broker_client *x)
         (unsigned long long)((now - x->created_ms) / 1000),
         (unsigned long long)((now - x->last_ms) / 1000),
         colony__broker_subs_count(&x->subs) ? "P" : "N", x->subs.nchannels, x->subs.npatterns,
-        x->in.len, x->out.len, colony__broker_client_pending(x),
-        x->last_cmd[0] ? x->last_cmd : "NULL", x->lib_name ? x->lib_name : "",
-        x->lib_ver ? x->lib_ver : "");
+        x->in.len, x->out.len, colony__broker_client_pending(x), x->last_cmd ? x->last_cmd : "NULL",
+        x->lib_name ? x->lib_name : "", x->lib_ver ? x->lib_ver : "");
 }
 
 int colony__cmd_client_info(colony__broker_client *c, const colony__resp_arg *argv, size_t argc)

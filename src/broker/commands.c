@@ -176,7 +176,7 @@ int colony__broker_dispatch(colony__broker_client *c, const colony__resp_arg *ar
         }
         if (sub) cmd = sub;
     }
-    snprintf(c->last_cmd, sizeof(c->last_cmd), "%s", cmd->name);
+    c->last_cmd = cmd->name;
     long long n = (long long)argc;
     if ((cmd->arity > 0 && cmd->arity != n) || n < -cmd->arity || !cmd->fn)
         return colony__broker_reply_arity(c, cmd->name);

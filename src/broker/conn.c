@@ -41,7 +41,7 @@ void colony__broker_resp_init(colony__broker_resp *srv, uv_loop_t *loop,
 
 size_t colony__broker_client_pending(const colony__broker_client *c)
 {
-    return c->out.len + c->inflight.len;
+    return c->out.len + c->inflight.len - c->inflight_off;
 }
 
 static void maybe_closed(colony__broker_resp *srv)
@@ -111,8 +111,9 @@ static void on_write(uv_write_t *wr, int status)
         colony__broker_client_close(c);
         return;
     }
-    c->srv->stats.bytes_out += c->inflight.len;
+    c->srv->stats.bytes_out += c->inflight.len - c->inflight_off;
     colony_buf_reset(&c->inflight);
+    c->inflight_off = 0;
     if (c->inflight.cap > 4 * READ_CHUNK) colony_buf_free(&c->inflight); /* after a big reply */
     if (c->paused && colony__broker_client_pending(c) < PAUSE_AT / 2) resume(c);
     colony__broker_client_flush(c);
@@ -153,6 +154,7 @@ void colony__broker_client_flush(colony__broker_client *c)
 {
     if (c->closing || over_limit(c)) return;
     if (c->writing) return;
+    size_t sent = 0;
     if (c->out.len) {
         uv_buf_t b =
             uv_buf_init(c->out.data, (unsigned)(c->out.len > UINT32_MAX ? UINT32_MAX : c->out.len));
@@ -163,13 +165,19 @@ void colony__broker_client_flush(colony__broker_client *c)
             return;
         }
         c->srv->stats.bytes_out += (uint64_t)n;
-        colony_buf_consume(&c->out, (size_t)n);
+        sent = (size_t)n;
+        if (sent == c->out.len) {
+            colony_buf_reset(&c->out);
+            if (c->out.cap > 4 * READ_CHUNK) colony_buf_free(&c->out); /* after a big reply */
+        }
     }
     if (c->out.len) {
+        /* the rest goes from where the kernel stopped, without moving it */
         colony_buf t = c->inflight; /* empty: no write is in flight */
         c->inflight = c->out;
         c->out = t;
-        uv_buf_t b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
+        c->inflight_off = sent;
+        uv_buf_t b = uv_buf_init(c->inflight.data + sent, (unsigned)(c->inflight.len - sent));
         c->write_req.data = c;
         if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
             colony__broker_client_close(c);

@@ -44,14 +44,15 @@ typedef struct colony__broker_client {
     colony__resp_parser parser;
     colony_buf in;       /* unparsed input */
     colony_buf out;      /* replies not yet handed to the kernel */
-    colony_buf inflight; /* what uv_write is sending */
+    colony_buf inflight; /* what uv_write is sending: from inflight_off on */
+    size_t inflight_off;
     uv_write_t write_req;
     int writing, closing, close_after_reply, paused, authenticated;
     int out_of_memory;               /* the last read found no memory for its buffer */
     char *name, *lib_name, *lib_ver; /* CLIENT SETNAME / SETINFO */
     char addr[64], laddr[64];
     uint64_t created_ms, last_ms;
-    char last_cmd[32];
+    const char *last_cmd;     /* the table's name of the last command, or NULL */
     colony__broker_subs subs; /* pub/sub state (pubsub.h) */
 } colony__broker_client;
 

@@ -45,18 +45,30 @@ int colony__resp_errorf(colony_buf *out, const char *fmt, ...)
     return line(out, '-', text, len);
 }
 
-int colony__resp_int(colony_buf *out, long long v)
+/* v in decimal at the end of num[32]; returns where it starts (no printf:
+ * every reply has one or more of these). */
+static char *decimal(char num[32], long long v)
 {
-    char num[32];
-    int n = snprintf(num, sizeof(num), "%lld", v);
-    return line(out, ':', num, (size_t)n);
+    char *p = num + 32;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    return p;
 }
 
 static int header(colony_buf *out, char prefix, long long n)
 {
     char num[32];
-    int len = snprintf(num, sizeof(num), "%lld", n);
-    return line(out, prefix, num, (size_t)len);
+    char *p = decimal(num, n);
+    return line(out, prefix, p, (size_t)(num + 32 - p));
+}
+
+int colony__resp_int(colony_buf *out, long long v)
+{
+    return header(out, ':', v);
 }
 
 int colony__resp_bulk(colony_buf *out, const void *data, size_t len)

@@ -2,6 +2,7 @@
  * CR/LF in error texts turned into spaces as Redis does, and a full buffer
  * left unchanged. */
 #include "test_support.h"
+#include <limits.h>
 #include <string.h>
 #include "colony/error.h"
 #include "broker/resp/resp.h"
@@ -15,13 +16,16 @@ static void every_type(void **state)
     assert_int_equal(colony__resp_error(&b, "ERR bad"), 0);
     assert_int_equal(colony__resp_int(&b, -42), 0);
     assert_int_equal(colony__resp_int(&b, 0), 0);
+    assert_int_equal(colony__resp_int(&b, LLONG_MIN), 0);
+    assert_int_equal(colony__resp_int(&b, LLONG_MAX), 0);
     assert_int_equal(colony__resp_bulk(&b, "a\r\n\0b", 5), 0);
     assert_int_equal(colony__resp_bulk_str(&b, ""), 0);
     assert_int_equal(colony__resp_null_bulk(&b), 0);
     assert_int_equal(colony__resp_array(&b, 2), 0);
     assert_int_equal(colony__resp_array(&b, 0), 0);
     assert_int_equal(colony__resp_null_array(&b), 0);
-    static const char want[] = "+OK\r\n-ERR bad\r\n:-42\r\n:0\r\n$5\r\na\r\n\0b\r\n$0\r\n\r\n"
+    static const char want[] = "+OK\r\n-ERR bad\r\n:-42\r\n:0\r\n:-9223372036854775808\r\n"
+                               ":9223372036854775807\r\n$5\r\na\r\n\0b\r\n$0\r\n\r\n"
                                "$-1\r\n*2\r\n*0\r\n*-1\r\n";
     assert_int_equal(b.len, sizeof(want) - 1);
     assert_memory_equal(b.data, want, sizeof(want) - 1);
