@@ -9,6 +9,7 @@
 #   patterns over 22 channel names compared (the stringmatchlen port);
 # - a subscriber that never reads is disconnected at the pubsub output limit
 #   while the broker's RSS stays bounded;
+# - the configured limits: bulk, arguments, query buffer, clients;
 # - redis-benchmark (ping, publish, pipelined publish) completes;
 # - /health, /metrics, --help, and a clean exit on SIGTERM with clients on.
 set -euo pipefail
@@ -134,6 +135,7 @@ fixture_forget "$broker_pid"
 start_broker slow --resp.pubsub-output-limit 1mb
 slow_port=$BPORT
 slow_pid=$BPID
+slow_http=$HPORT
 python3 - "$slow_port" <<'PY' || fail "the slow subscriber was not disconnected"
 import socket, sys, time
 port = int(sys.argv[1])
@@ -200,9 +202,51 @@ timeout 60 redis-benchmark -p "$slow_port" -n 20000 -P 16 -q publish ch msg >>be
   fail "redis-benchmark pipelined publish"
 [ "$(grep -c 'requests per second' bench.out)" -ge 4 ] || { cat bench.out; fail "benchmark"; }
 
-# 6. HTTP side, --help, shutdown
-curl -fsS "http://127.0.0.1:$HPORT/health" >/dev/null || fail "/health"
-curl -fsS "http://127.0.0.1:$HPORT/metrics" | grep -q '^colony_broker_resp_output_limit_disconnects 1' ||
+# 6. the configured limits: bulk and array sizes (Redis's errors), the query
+# buffer (closed without a reply, as Redis does), the number of clients
+start_broker tiny --resp.max-bulk 100kb --resp.max-args 10 --resp.max-query-buffer 228kb \
+  --resp.max-clients 3
+python3 - "$BPORT" <<'PY' || fail "configured limits"
+import socket, sys
+port = int(sys.argv[1])
+def talk(data):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(5)
+    try:
+        s.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    out = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return out + b"<EOF>"
+            out += d
+    except ConnectionResetError:
+        return out + b"<EOF>"
+ok = b"*2\r\n$4\r\nECHO\r\n$1024\r\n" + b"x" * 1024 + b"\r\n" + b"QUIT\r\n"
+assert talk(ok) == b"$1024\r\n" + b"x" * 1024 + b"\r\n+OK\r\n<EOF>"
+assert talk(b"*2\r\n$4\r\nECHO\r\n$102401\r\n") == \
+    b"-ERR Protocol error: invalid bulk length\r\n<EOF>"
+assert talk(b"*11\r\n") == b"-ERR Protocol error: invalid multibulk length\r\n<EOF>"
+# 2 arguments of 100 KiB fit; a command of 3 passes 228 KiB of unparsed
+# input: closed, no reply
+arg = b"$102400\r\n" + b"y" * 102400 + b"\r\n"
+assert talk(b"*2\r\n$4\r\nECHO\r\n" + arg + b"QUIT\r\n") == arg + b"+OK\r\n<EOF>"
+assert talk(b"*4\r\n$4\r\nECHO\r\n" + arg * 3) == b"<EOF>"
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+for h in held:
+    h.sendall(b"PING\r\n")
+    assert h.recv(100) == b"+PONG\r\n"
+assert talk(b"PING\r\n") == b"-ERR max number of clients reached\r\n<EOF>"
+PY
+redis-cli -p "$BPORT" info stats | grep -q '^client_query_buffer_limit_disconnections:1' ||
+  fail "query buffer limit not counted"
+
+# 7. HTTP side, --help, shutdown
+curl -fsS "http://127.0.0.1:$slow_http/health" >/dev/null || fail "/health"
+curl -fsS "http://127.0.0.1:$slow_http/metrics" | grep -q '^colony_broker_resp_output_limit_disconnects 1' ||
   fail "/metrics"
 "$BIN/colony" broker --help >help.out
 for key in listen resp-listen data-dir requirepass resp.max-bulk resp.pubsub-output-limit; do
