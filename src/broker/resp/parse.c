@@ -36,6 +36,8 @@ void colony__resp_parser_next(colony__resp_parser *p)
     p->want = 0;
     p->bulk_len = -1;
     p->nargs = 0;
+    p->scan = 0;
+    p->nul_seen = 0;
     colony_buf_reset(&p->scratch);
 }
 
@@ -76,14 +78,23 @@ static long fail(colony__resp_parser *p, const char *msg)
     return COLONY_EPROTO;
 }
 
-/* strchr(data + from, c) on a NUL-terminated copy: the first c before any NUL. */
-static const char *find_byte(const char *data, size_t from, size_t len, char c)
+/* strchr(data + p->pos, c) on a NUL-terminated copy, as Redis looks for the
+ * end of a line: the first c before any NUL. The search resumes where the
+ * last one stopped, so a line arriving a byte at a time is scanned once
+ * (Redis rescans it: quadratic in the line's 64 KiB). */
+static const char *find_byte(colony__resp_parser *p, const char *data, size_t len, char c)
 {
-    for (size_t i = from; i < len; i++) {
-        if (data[i] == c) return data + i;
-        if (data[i] == '\0') return NULL;
+    if (p->nul_seen) return NULL; /* strchr never gets past it */
+    size_t i = p->scan > p->pos ? p->scan : p->pos;
+    for (; i < len; i++) {
+        if (data[i] == c) break;
+        if (data[i] == '\0') {
+            p->nul_seen = 1;
+            return NULL;
+        }
     }
-    return NULL;
+    p->scan = i;
+    return i < len ? data + i : NULL;
 }
 
 static int add_arg(colony__resp_parser *p, size_t off, size_t len)
@@ -213,7 +224,7 @@ static int split_args(colony__resp_parser *p, const char *line, size_t n)
 
 static long parse_inline(colony__resp_parser *p, const char *data, size_t len)
 {
-    const char *nl = find_byte(data, 0, len, '\n');
+    const char *nl = find_byte(p, data, len, '\n');
     if (!nl) {
         if (len > COLONY__RESP_INLINE_MAX) return fail(p, "too big inline request");
         return 0;
@@ -234,7 +245,7 @@ static long parse_inline(colony__resp_parser *p, const char *data, size_t len)
 static long count_line(colony__resp_parser *p, const char *data, size_t len, const char *too_big,
                        long long *value, size_t *next)
 {
-    const char *cr = find_byte(data, p->pos, len, '\r');
+    const char *cr = find_byte(p, data, len, '\r');
     if (!cr) {
         if (len - p->pos > COLONY__RESP_INLINE_MAX) return fail(p, too_big);
         return 0;
@@ -270,7 +281,7 @@ static long parse_multibulk(colony__resp_parser *p, const char *data, size_t len
         if (p->bulk_len == -1) {
             long long n;
             size_t next;
-            const char *cr = find_byte(data, p->pos, len, '\r');
+            const char *cr = find_byte(p, data, len, '\r');
             if (!cr) {
                 if (len - p->pos > COLONY__RESP_INLINE_MAX)
                     return fail(p, "too big bulk count string");
@@ -307,7 +318,7 @@ long colony__resp_parse(colony__resp_parser *p, const char *data, size_t len)
 {
     if (len == 0 && p->kind == 0) return 0;
     if (p->kind == 'i' || (p->kind == 0 && data[0] != '*')) {
-        /* inline: nothing is kept between calls but the kind */
+        /* inline: nothing is kept between calls but the kind and the scan */
         p->kind = 'i';
         p->nargs = 0;
         colony_buf_reset(&p->scratch);

@@ -38,6 +38,8 @@ typedef struct colony__resp_parser {
      * are read once (no rescans of what was already parsed) */
     int kind;           /* 0 = not started, '*' = multibulk, 'i' = inline */
     size_t pos;         /* bytes of the input already parsed */
+    size_t scan;        /* the end of line searched for up to here (when > pos) */
+    int nul_seen;       /* a NUL came before the end of the line: it never ends */
     long long want;     /* multibulk: elements announced */
     long long bulk_len; /* multibulk: length of the bulk being read, -1 = header */
     colony__resp_arg *args;

@@ -6,6 +6,7 @@
 #include "test_support.h"
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "broker/resp/resp.h"
@@ -186,6 +187,37 @@ static void limits_apply(void **state)
     colony__free(line);
 }
 
+/* A 60 KiB line arriving a byte at a time: each call resumes the search for
+ * its end (rescanning would be 1.8 G byte compares, seconds; this is 60 K). */
+static void slow_lines_are_scanned_once(void **state)
+{
+    (void)state;
+    size_t n = 60 * 1024;
+    char *line = colony__malloc(n + 2);
+    assert_non_null(line);
+    memset(line, 'x', n);
+    memcpy(line + n, "\r\n", 2);
+    for (int kind = 0; kind < 2; kind++) {
+        if (kind == 1) memcpy(line, "*1\r\n$", 5); /* a bulk header line */
+        colony__resp_parser p;
+        colony__resp_parser_init(&p, &limits);
+        uint64_t t0 = uv_hrtime();
+        long rc = 0;
+        for (size_t k = 1; k <= n + 2 && rc == 0; k++)
+            rc = colony__resp_parse(&p, line, k);
+        uint64_t ms = (uv_hrtime() - t0) / 1000000;
+        if (kind == 0) {
+            assert_int_equal(rc, (long)n + 2);
+        } else {
+            assert_int_equal(rc, COLONY_EPROTO); /* x is not a digit */
+            assert_string_equal(p.error, "Protocol error: invalid bulk length");
+        }
+        assert_true(ms < 500);
+        colony__resp_parser_free(&p);
+    }
+    colony__free(line);
+}
+
 static void string2ll_is_strict(void **state)
 {
     (void)state;
@@ -232,6 +264,7 @@ int main(void)
         cmocka_unit_test(inline_nul_hides_newline),
         cmocka_unit_test(protocol_errors),
         cmocka_unit_test(limits_apply),
+        cmocka_unit_test(slow_lines_are_scanned_once),
         cmocka_unit_test(string2ll_is_strict),
         cmocka_unit_test(allocation_failures_are_reported),
     };
