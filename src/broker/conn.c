@@ -115,8 +115,7 @@ static void on_write(uv_write_t *wr, int status)
     colony_buf_reset(&c->inflight);
     c->inflight_off = 0;
     if (c->inflight.cap > 4 * READ_CHUNK) colony_buf_free(&c->inflight); /* after a big reply */
-    if (c->paused && colony__broker_client_pending(c) < PAUSE_AT / 2) resume(c);
-    colony__broker_client_flush(c);
+    colony__broker_client_flush(c); /* resumes a paused client once all is sent */
 }
 
 /* Over its output limit: closes c and returns 1. */
@@ -186,7 +185,11 @@ void colony__broker_client_flush(colony__broker_client *c)
         c->writing = 1;
         return;
     }
-    if (c->close_after_reply) colony__broker_client_close(c);
+    if (c->close_after_reply) {
+        colony__broker_client_close(c);
+        return;
+    }
+    if (c->paused && !c->processing) resume(c); /* everything is sent */
 }
 
 /* Runs every complete command in the input, in order. */
@@ -194,11 +197,21 @@ static void process(colony__broker_client *c)
 {
     colony__broker_resp *srv = c->srv;
     size_t at = 0;
+    /* well below the output limit, so that a paused client is not cut off */
+    size_t pause_at = PAUSE_AT;
+    if (srv->settings.output_limit && srv->settings.output_limit / 2 < pause_at)
+        pause_at = srv->settings.output_limit / 2;
+    c->processing = 1;
     while (!c->closing && !c->close_after_reply) {
-        if (colony__broker_client_pending(c) >= PAUSE_AT) {
-            if (!c->paused) uv_read_stop((uv_stream_t *)&c->tcp); /* resume() restarts it */
-            c->paused = 1;
-            break;
+        if (colony__broker_client_pending(c) >= pause_at) {
+            colony__broker_client_flush(c);
+            if (c->closing) break;
+            if (colony__broker_client_pending(c) >= pause_at) {
+                /* flush() resumes once everything is sent */
+                if (!c->paused) uv_read_stop((uv_stream_t *)&c->tcp);
+                c->paused = 1;
+                break;
+            }
         }
         long used = colony__resp_parse(&c->parser, c->in.data + at, c->in.len - at);
         if (used == 0) break;
@@ -213,18 +226,23 @@ static void process(colony__broker_client *c)
         }
         if (used < 0) {
             colony__broker_client_close(c);
-            return;
+            break;
         }
         if (c->parser.nargs) {
             c->last_ms = colony__broker_now_ms();
             srv->stats.commands_processed++;
             if (colony__broker_dispatch(c, c->parser.args, c->parser.nargs) < 0) {
                 colony__broker_client_close(c);
-                return;
+                break;
             }
         }
         at += (size_t)used;
         colony__resp_parser_next(&c->parser);
+    }
+    c->processing = 0;
+    if (c->closing) {
+        flush_dirty(srv); /* what this client published before it failed */
+        return;
     }
     /* a command being parsed keeps offsets from its first byte, which stays first */
     colony_buf_consume(&c->in, at);

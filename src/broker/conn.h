@@ -48,6 +48,7 @@ typedef struct colony__broker_client {
     size_t inflight_off;
     uv_write_t write_req;
     int writing, closing, close_after_reply, paused, authenticated;
+    int processing;                  /* inside process(): flush must not resume reading */
     int out_of_memory;               /* the last read found no memory for its buffer */
     char *name, *lib_name, *lib_ver; /* CLIENT SETNAME / SETINFO */
     char addr[64], laddr[64];

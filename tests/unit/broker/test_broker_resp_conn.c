@@ -4,6 +4,7 @@
  * and every allocation failure during a pub/sub exchange handled: the client
  * concerned is closed, nothing leaks, the channel tables end empty. */
 #include "test_support.h"
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -116,6 +117,54 @@ static void pipelined_replies_in_order(void **state)
     teardown_srv();
 }
 
+/* A client that pipelines 4 MiB of replies before reading any: reading it
+ * pauses at half its 1 MiB output limit unsent (it is not cut off) and
+ * resumes once they drain; every reply arrives, in order. The test sends
+ * and reads without blocking, turning the loop. */
+static void pause_and_resume_keep_order(void **state)
+{
+    (void)state;
+    setup_srv();
+    tclient a = new_client();
+    enum { N = 400, LEN = 10000 };
+    char cmd[LEN + 64];
+    int h = snprintf(cmd, sizeof(cmd), "*2\r\n$4\r\nECHO\r\n$%d\r\n", LEN);
+    size_t clen = (size_t)h + LEN + 2;
+    size_t rlen = (size_t)snprintf(NULL, 0, "$%d\r\n", LEN) + LEN + 2;
+    char *reply = colony__malloc(N * rlen);
+    assert_non_null(reply);
+    size_t sent = 0, got = 0;
+    int paused_seen = 0;
+    for (int i = 0; i < 200000 && got < N * rlen; i++) {
+        if (sent < N * clen) {
+            size_t k = sent % clen;
+            int idx = (int)(sent / clen);
+            int m = snprintf(cmd, sizeof(cmd), "*2\r\n$4\r\nECHO\r\n$%d\r\n", LEN);
+            memset(cmd + m, 'a' + idx % 26, LEN);
+            memcpy(cmd + m + LEN, "\r\n", 2);
+            ssize_t w = send(a.peer, cmd + k, clen - k, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w > 0) sent += (size_t)w;
+        }
+        uv_run(&loop, UV_RUN_NOWAIT);
+        paused_seen |= a.c->paused;
+        /* no reading until the broker has paused: the replies pile up */
+        if (paused_seen || sent == N * clen) {
+            ssize_t r = recv(a.peer, reply + got, N * rlen - got, MSG_DONTWAIT);
+            if (r > 0) got += (size_t)r;
+        }
+    }
+    assert_int_equal(got, N * rlen);
+    assert_true(paused_seen);
+    for (int i = 0; i < N; i++) {
+        const char *r = reply + (size_t)i * rlen;
+        assert_int_equal(r[rlen - 3], 'a' + i % 26);
+        assert_memory_equal(r + rlen - 2, "\r\n", 2);
+    }
+    colony__free(reply);
+    drop(&a);
+    teardown_srv();
+}
+
 static void publish_reaches_subscribers(void **state)
 {
     (void)state;
@@ -190,6 +239,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pipelined_replies_in_order),
+        cmocka_unit_test(pause_and_resume_keep_order),
         cmocka_unit_test(publish_reaches_subscribers),
         cmocka_unit_test(protocol_error_closes_after_reply),
         cmocka_unit_test(allocation_failures_close_the_client),
