@@ -5,4 +5,7 @@
 
 const char *colony__broker_version(void);
 
+/* Runs `colony broker` with argv (argv[0] = "broker"); returns the exit code. */
+int colony_broker_main(int argc, char **argv);
+
 #endif

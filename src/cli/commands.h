@@ -13,6 +13,7 @@ int colony_cli_version(int argc, char **argv);
 int colony_cli_help(int argc, char **argv);
 int colony_cli_registry(int argc, char **argv);
 int colony_cli_gateway(int argc, char **argv);
+int colony_cli_broker(int argc, char **argv);
 int colony_cli_services(int argc, char **argv);
 int colony_cli_kv(int argc, char **argv);
 

@@ -12,6 +12,8 @@ static const colony_cli_command commands[] = {
     {"registry", "run the service registry and KV store (Consul HTTP API)", colony_cli_registry},
     {"gateway", "run the API gateway and load balancer (routes, upstreams, retries)",
      colony_cli_gateway},
+    {"broker", "run the message broker (Redis protocol pub/sub; durable streams)",
+     colony_cli_broker},
     {"services", "list registered services, instances and health", colony_cli_services},
     {"kv", "get, put, delete or list registry keys: colony kv get|put|delete|ls", colony_cli_kv},
 };

@@ -1,0 +1,198 @@
+/* `colony broker`: the daemon. A colony_service (HTTP: /health, /ready,
+ * /metrics; the streams' HTTP API joins its router) plus the RESP listener
+ * (conn.c) on the same loop, one worker: all broker state has one owner.
+ * Shutdown: the stopping hook closes the RESP listener and its clients (pub/sub
+ * is at most once: nothing is lost that Redis would keep), the shutdown hook
+ * waits for their handles, then frees. */
+#include <stdio.h>
+#include <string.h>
+#include "colony/error.h"
+#include "colony/log.h"
+#include "colony/service.h"
+#include "core/alloc.h"
+#include "broker/broker.h"
+#include "broker/conn.h"
+
+static const colony_config_setting broker_settings[] = {
+    {"resp-listen", COLONY_CONFIG_STRING, "127.0.0.1:6380", 0,
+     "Redis protocol (RESP2) address: host:port or [v6]:port", 0, 0},
+    {"data-dir", COLONY_CONFIG_STRING, "./data/broker", 0,
+     "folder for the broker's streams (used by the storage)", 0, 0},
+    {"requirepass", COLONY_CONFIG_STRING, "", 0,
+     "password RESP clients must give with AUTH or HELLO AUTH (Redis's requirepass); empty = none",
+     0, 0},
+    {"resp.max-bulk", COLONY_CONFIG_SIZE, "64mb", 0,
+     "longest bulk string a client may send (Redis: proto-max-bulk-len, 512mb)", 1, 1LL << 32},
+    {"resp.max-args", COLONY_CONFIG_INT, "1048576", 0, "most arguments in one command", 1,
+     1LL << 31},
+    {"resp.max-query-buffer", COLONY_CONFIG_SIZE, "128mb", 0,
+     "unparsed input held per client; over it the client is closed (Redis: "
+     "client-query-buffer-limit); at least resp.max-bulk + 128kb",
+     1, 1LL << 34},
+    {"resp.output-limit", COLONY_CONFIG_SIZE, "64mb", 0,
+     "unsent replies held per client before it is closed", 1, 1LL << 34},
+    {"resp.pubsub-output-limit", COLONY_CONFIG_SIZE, "32mb", 0,
+     "unsent messages held per subscribed client before it is closed (Redis: "
+     "client-output-buffer-limit pubsub 32mb)",
+     1, 1LL << 34},
+    {"resp.max-clients", COLONY_CONFIG_INT, "10000", 0,
+     "RESP connections at once; more get \"-ERR max number of clients reached\"", 1, 1000000},
+};
+
+typedef struct daemon_ctx {
+    colony__broker_resp resp;
+    colony_service *svc;
+    int resp_ready, resp_closing, resp_closed;
+    char *requirepass, *data_dir;
+    void (*done)(colony_service *);
+} daemon_ctx;
+
+static void free_ctx(daemon_ctx *d)
+{
+    colony__free(d->requirepass);
+    colony__free(d->data_dir);
+    colony__free(d);
+}
+
+static void resp_closed(void *ud)
+{
+    daemon_ctx *d = ud;
+    d->resp_closed = 1;
+    if (d->done) {
+        void (*done)(colony_service *) = d->done;
+        colony_service *svc = d->svc;
+        free_ctx(d);
+        done(svc);
+    }
+}
+
+static void close_resp(daemon_ctx *d)
+{
+    if (d->resp_closing) return;
+    d->resp_closing = 1;
+    if (!d->resp_ready) {
+        d->resp_closed = 1;
+        return;
+    }
+    colony__broker_resp_close(&d->resp, resp_closed, d);
+}
+
+/* A shutdown begins: stop accepting RESP clients and close those connected,
+ * so the HTTP drain does not wait on subscribers that never leave. */
+static void on_stopping(colony_service *svc, void *ud)
+{
+    (void)svc;
+    close_resp(ud);
+}
+
+static void on_shutdown(colony_service *svc, void (*done)(colony_service *), void *ud)
+{
+    daemon_ctx *d = ud;
+    close_resp(d);
+    if (d->resp_closed) {
+        free_ctx(d);
+        done(svc);
+        return;
+    }
+    d->done = done; /* resp_closed finishes */
+}
+
+static double clients_gauge(void *ud)
+{
+    return (double)((colony__broker_resp *)ud)->nclients;
+}
+
+static double channels_gauge(void *ud)
+{
+    return (double)((colony__broker_resp *)ud)->pubsub.channels.count;
+}
+
+static double patterns_gauge(void *ud)
+{
+    return (double)((colony__broker_resp *)ud)->pubsub.patterns.count;
+}
+
+static double output_limit_gauge(void *ud)
+{
+    return (double)((colony__broker_resp *)ud)->stats.output_limit_disconnects;
+}
+
+static int setup(daemon_ctx *d, colony_config *cfg)
+{
+    colony__broker_settings s = {0};
+    s.limits.max_bulk = (size_t)colony_config_get_int(cfg, "resp.max-bulk");
+    s.limits.max_args = (size_t)colony_config_get_int(cfg, "resp.max-args");
+    s.max_query_buffer = (size_t)colony_config_get_int(cfg, "resp.max-query-buffer");
+    s.output_limit = (size_t)colony_config_get_int(cfg, "resp.output-limit");
+    s.pubsub_limit = (size_t)colony_config_get_int(cfg, "resp.pubsub-output-limit");
+    s.max_clients = (size_t)colony_config_get_int(cfg, "resp.max-clients");
+    if (s.max_query_buffer < s.limits.max_bulk + 128 * 1024) {
+        fprintf(stderr,
+                "broker: resp.max-query-buffer (%zu) must be at least resp.max-bulk + "
+                "128kb (%zu): a command of the largest bulk must fit\n",
+                s.max_query_buffer, s.limits.max_bulk + 128 * 1024);
+        return COLONY_EINVAL;
+    }
+    d->requirepass = colony__strdup(colony_config_get_string(cfg, "requirepass"));
+    d->data_dir = colony__strdup(colony_config_get_string(cfg, "data-dir"));
+    if (!d->requirepass || !d->data_dir) return COLONY_ENOMEM;
+    s.requirepass = d->requirepass;
+    colony__broker_resp_init(&d->resp, colony_service_loop(d->svc), &s);
+    d->resp.data_dir = d->data_dir;
+    d->resp_ready = 1;
+    const char *addr = colony_config_get_string(cfg, "resp-listen");
+    int rc = colony__broker_resp_listen(&d->resp, addr);
+    if (rc) {
+        fprintf(stderr, "broker: cannot listen on resp-listen %s: %s\n", addr, colony_strerror(rc));
+        COLONY_LOG_ERROR("cannot listen", COLONY_LF_STR("resp-listen", addr),
+                         COLONY_LF_STR("error", colony_strerror(rc)));
+        return rc;
+    }
+    COLONY_LOG_INFO("broker: resp listening", COLONY_LF_STR("addr", addr),
+                    COLONY_LF_INT("resp_port", d->resp.port));
+    colony_metrics *m = colony_service_metrics(d->svc);
+    if (m && (colony_metrics_gauge_fn(m, "colony_broker_resp_clients", "open RESP connections",
+                                      clients_gauge, &d->resp) ||
+              colony_metrics_gauge_fn(m, "colony_broker_pubsub_channels",
+                                      "channels with at least one subscriber", channels_gauge,
+                                      &d->resp) ||
+              colony_metrics_gauge_fn(m, "colony_broker_pubsub_patterns",
+                                      "distinct subscribed patterns", patterns_gauge, &d->resp) ||
+              colony_metrics_gauge_fn(m, "colony_broker_resp_output_limit_disconnects",
+                                      "RESP clients closed at their output limit since start",
+                                      output_limit_gauge, &d->resp)))
+        return COLONY_ENOMEM;
+    return colony_service_on_stopping(d->svc, on_stopping, d);
+}
+
+int colony_broker_main(int argc, char **argv)
+{
+    int code = 1;
+    colony_service_options opts = {.name = "broker",
+                                   .settings = broker_settings,
+                                   .nsettings =
+                                       sizeof(broker_settings) / sizeof(broker_settings[0]),
+                                   .argc = argc,
+                                   .argv = argv,
+                                   .listen = "127.0.0.1:8600",
+                                   /* one worker: the broker's state has one owner */
+                                   .workers = 1,
+                                   .usage = "colony broker"};
+    colony_service *svc = colony_service_new(&opts, stderr, &code);
+    if (!svc) return code;
+    daemon_ctx *d = colony__calloc(1, sizeof(*d));
+    if (!d) return colony_service_discard(svc, 1);
+    d->svc = svc;
+    /* the shutdown hook first: it releases what setup built, also half way */
+    int rc = colony_service_on_shutdown(svc, on_shutdown, d);
+    if (rc) {
+        colony__free(d);
+        return colony_service_discard(svc, 1);
+    }
+    rc = setup(d, colony_service_config(svc));
+    if (rc) {
+        COLONY_LOG_ERROR("broker: cannot start", COLONY_LF_STR("error", colony_strerror(rc)));
+        return colony_service_discard(svc, rc == COLONY_EINVAL ? 2 : 1);
+    }
+    return colony_service_run(svc);
+}

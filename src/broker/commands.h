@@ -1,0 +1,71 @@
+/* The RESP command table and its dispatch: lookup (case-insensitive, with
+ * subcommands), arity, authentication and subscribed-mode checks in the order
+ * redis-server makes them, then the command. The streams commands join the
+ * table here. Handlers reply into c->out and return 0, or a negative
+ * COLONY_E* code when they could not (the connection is then closed). */
+#ifndef COLONY_BROKER_COMMANDS_H
+#define COLONY_BROKER_COMMANDS_H
+
+#include <stddef.h>
+#include "broker/conn.h"
+
+typedef int (*colony__broker_cmd_fn)(colony__broker_client *c, const colony__resp_arg *argv,
+                                     size_t argc);
+
+enum {
+    COLONY__CMD_NO_AUTH = 1,   /* runs before AUTH (AUTH, HELLO, QUIT, RESET) */
+    COLONY__CMD_PUBSUB_OK = 2, /* allowed in subscribed mode */
+};
+
+typedef struct colony__broker_command {
+    const char *name; /* lower case; subcommands as "client|id" */
+    int arity;        /* Redis's: n exactly, -n at least n (name included) */
+    unsigned flags;
+    colony__broker_cmd_fn fn;
+    const char *group, *since, *summary, *redis_flags; /* COMMAND and COMMAND DOCS */
+    const struct colony__broker_command *subs;         /* container: its subcommands */
+    size_t nsubs;
+} colony__broker_command;
+
+/* Runs one parsed command (argc >= 1) for c. 0 or a negative COLONY_E*. */
+int colony__broker_dispatch(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+/* The whole table (COMMAND, COMMAND COUNT, INFO). */
+const colony__broker_command *colony__broker_command_table(size_t *n);
+
+/* Helpers for handlers. */
+int colony__broker_arg_is(const colony__resp_arg *a, const char *lower); /* case-insensitive */
+/* Copies a to a NUL-terminated string in out (cut at outlen-1 or at a NUL). */
+const char *colony__broker_arg_str(const colony__resp_arg *a, char *out, size_t outlen);
+/* Redis's "wrong number of arguments for 'x' command". */
+int colony__broker_reply_arity(colony__broker_client *c, const char *fullname);
+
+/* Handlers, by file. */
+int colony__cmd_ping(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_echo(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_quit(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_hello(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_auth(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_select(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_reset(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_client_id(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_client_getname(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_client_setname(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_client_setinfo(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_client_info(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_client_list(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_command(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_command_count(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_command_docs(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_command_info(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_info(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_publish(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_subscribe(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_psubscribe(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_unsubscribe(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_punsubscribe(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_pubsub_channels(colony__broker_client *c, const colony__resp_arg *argv,
+                                size_t argc);
+int colony__cmd_pubsub_numsub(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_pubsub_numpat(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+
+#endif
