@@ -104,7 +104,7 @@ int colony__cmd_hello(colony__broker_client *c, const colony__resp_arg *argv, si
 {
     long long ver = 0;
     if (argc >= 2) {
-        if (!colony__resp_string2ll(argv[1].ptr, argv[1].len, &ver))
+        if (!colony__resp_parse_ll(argv[1].ptr, argv[1].len, &ver))
             return colony__resp_error(&c->out,
                                       "ERR Protocol version is not an integer or out of range");
         if (ver < 2 || ver > 3)
@@ -164,7 +164,7 @@ int colony__cmd_select(colony__broker_client *c, const colony__resp_arg *argv, s
 {
     (void)argc;
     long long db;
-    if (!colony__resp_string2ll(argv[1].ptr, argv[1].len, &db))
+    if (!colony__resp_parse_ll(argv[1].ptr, argv[1].len, &db))
         return colony__resp_error(&c->out, "ERR value is not an integer or out of range");
     if (db < -2147483648LL || db > 2147483647LL)
         return colony__resp_error(

@@ -1,108 +1,101 @@
-/* Redis's glob matcher for PSUBSCRIBE and PUBSUB CHANNELS: a port of
- * stringmatchlen_impl (util.c, Redis 7) without the nocase mode, so patterns
- * match exactly what redis-server matches: *, ?, [abc], [^abc], [a-z] (bounds
- * in either order), \ escapes inside and outside brackets, an unclosed [ taken
- * as the rest of the pattern. Redis reads one byte past a pattern's end (its
- * terminating NUL); AT() gives that NUL without reading out of bounds. The
- * nesting cap and the early stop after a failed * keep abusive patterns
- * (many stars) from taking exponential time. */
+/* Glob patterns of PSUBSCRIBE and PUBSUB CHANNELS, case-sensitive, with the
+ * syntax Redis documents: `*` any run of bytes, `?` one byte, `[abc]`,
+ * `[^abc]` and `[a-z]` (bounds in either order) for one byte of a set, and
+ * `\x` for x itself, inside or outside a set. A `[` never closed takes the
+ * rest of the pattern as its set. Redis's edges are kept, since clients see
+ * them: an empty name matches no pattern but the empty one, and `x-y` in a
+ * set is a range even when y is `]`.
+ *
+ * Written for this project: an iterative matcher that remembers only the
+ * last `*` and, on a mismatch, lets that star take one more byte. Time is
+ * bounded by pattern length x subject length whatever the pattern (no
+ * recursion, so a pattern of many stars cannot exhaust the stack or take
+ * exponential time). */
 #include "broker/pubsub.h"
 
-static int match(const char *pattern, long plen, const char *string, long slen, int *skip_longer,
-                 int nesting)
+/* Whether byte ch is in the set that starts after the `[` at p[0] and runs to
+ * its `]` (or the pattern's end); *span gets the set's length with brackets.
+ * As in Redis, `x-y` is a range whatever y is (a `]` too, which then does not
+ * close the set), and an escaped byte is only ever itself. */
+static int in_set(const char *p, size_t plen, unsigned char ch, size_t *span)
 {
-#define AT(i) ((i) < plen ? pattern[i] : '\0')
-    if (nesting > 1000) return 0;
-    while (plen && slen) {
-        switch (pattern[0]) {
-        case '*':
-            while (plen && AT(1) == '*') {
-                pattern++;
-                plen--;
+    size_t i = 1;
+    int negate = i < plen && p[i] == '^';
+    if (negate) i++;
+    int hit = 0;
+    while (i < plen && p[i] != ']') {
+        unsigned char lo = (unsigned char)p[i];
+        if (lo == '\\' && i + 1 < plen) {
+            hit |= (unsigned char)p[++i] == ch;
+        } else if (i + 2 < plen && p[i + 1] == '-') {
+            unsigned char hi = (unsigned char)p[i + 2];
+            if (lo > hi) {
+                unsigned char t = lo;
+                lo = hi;
+                hi = t;
             }
-            if (plen == 1) return 1;
-            while (slen) {
-                if (match(pattern + 1, plen - 1, string, slen, skip_longer, nesting + 1)) return 1;
-                if (*skip_longer) return 0;
-                string++;
-                slen--;
-            }
-            *skip_longer = 1;
-            return 0;
-        case '?':
-            string++;
-            slen--;
-            break;
-        case '[': {
-            int not, matched = 0;
-            pattern++;
-            plen--;
-            not = AT(0) == '^';
-            if (not ) {
-                pattern++;
-                plen--;
-            }
-            for (;;) {
-                if (AT(0) == '\\' && plen >= 2) {
-                    pattern++;
-                    plen--;
-                    if (pattern[0] == string[0]) matched = 1;
-                } else if (AT(0) == ']') {
-                    break;
-                } else if (plen == 0) {
-                    pattern--;
-                    plen++;
-                    break;
-                } else if (plen >= 3 && pattern[1] == '-') {
-                    int start = pattern[0], end = pattern[2], ch = string[0];
-                    if (start > end) {
-                        int t = start;
-                        start = end;
-                        end = t;
-                    }
-                    pattern += 2;
-                    plen -= 2;
-                    if (ch >= start && ch <= end) matched = 1;
-                } else if (pattern[0] == string[0]) {
-                    matched = 1;
-                }
-                pattern++;
-                plen--;
-            }
-            if (not ) matched = !matched;
-            if (!matched) return 0;
-            string++;
-            slen--;
-            break;
+            hit |= ch >= lo && ch <= hi;
+            i += 2;
+        } else {
+            hit |= ch == lo;
         }
-        case '\\':
-            if (plen >= 2) {
-                pattern++;
-                plen--;
-            }
-            /* fall through */
-        default:
-            if (pattern[0] != string[0]) return 0;
-            string++;
-            slen--;
-            break;
-        }
-        pattern++;
-        plen--;
-        if (slen == 0) {
-            while (plen > 0 && pattern[0] == '*') {
-                pattern++;
-                plen--;
-            }
-            break;
-        }
+        i++;
     }
-    return plen == 0 && slen == 0;
-#undef AT
+    *span = i < plen ? i + 1 : plen; /* past the `]`, or the whole rest */
+    return hit != negate;
+}
+
+/* Whether the pattern element at p[0] (not a `*`) matches ch; *span gets its
+ * length in the pattern. */
+static int element_matches(const char *p, size_t plen, unsigned char ch, size_t *span)
+{
+    switch (p[0]) {
+    case '?':
+        *span = 1;
+        return 1;
+    case '[':
+        return in_set(p, plen, ch, span);
+    case '\\':
+        if (plen >= 2) {
+            *span = 2;
+            return (unsigned char)p[1] == ch;
+        }
+        /* a trailing backslash stands for itself */
+        /* fall through */
+    default:
+        *span = 1;
+        return (unsigned char)p[0] == ch;
+    }
 }
 
 int colony__broker_glob_match(const char *pattern, size_t plen, const char *string, size_t slen)
 {
-    int skip_longer = 0;
-    return match(pattern, (long)plen, string, (long)slen, &skip_longer, 0);
+    size_t pi = 0, si = 0;
+    size_t star_pi = 0, star_si = 0; /* after the last star, and where it began to match */
+    int have_star = 0;
+    if (slen == 0) return plen == 0; /* Redis: no pattern, not even `*`, matches "" */
+    while (si < slen) {
+        if (pi < plen && pattern[pi] == '*') {
+            while (pi < plen && pattern[pi] == '*')
+                pi++;
+            if (pi == plen) return 1; /* a trailing star takes the rest */
+            have_star = 1;
+            star_pi = pi;
+            star_si = si;
+            continue;
+        }
+        size_t span;
+        if (pi < plen &&
+            element_matches(pattern + pi, plen - pi, (unsigned char)string[si], &span)) {
+            pi += span;
+            si++;
+            continue;
+        }
+        if (!have_star) return 0;
+        pi = star_pi; /* the star takes one byte more */
+        si = ++star_si;
+    }
+    while (pi < plen && pattern[pi] == '*')
+        pi++;
+    return pi == plen;
 }

@@ -1,5 +1,5 @@
 /* Redis pub/sub, at most once as in Redis: channels and glob patterns
- * (stringmatchlen's syntax), the clients subscribed to each, PUBLISH's
+ * (Redis's glob syntax), the clients subscribed to each, PUBLISH's
  * delivery, and the per-client state that puts a RESP2 client in subscribed
  * mode. Channel names are binary (NUL included). */
 #ifndef COLONY_BROKER_PUBSUB_H
@@ -44,8 +44,8 @@ void colony__broker_subs_drop(struct colony__broker_client *c);
 size_t colony__broker_subs_count(const colony__broker_subs *s);
 void colony__broker_pubsub_free(colony__broker_pubsub *ps);
 
-/* Redis's stringmatchlen (util.c), case-sensitive: 1 if string matches the
- * glob pattern (*, ?, [abc], [^a-z], \x escapes), else 0. */
+/* 1 if string matches the glob pattern (glob.c: *, ?, [abc], [^a-z], \x
+ * escapes, case-sensitive, as Redis documents them), else 0. */
 int colony__broker_glob_match(const char *pattern, size_t plen, const char *string, size_t slen);
 
 #endif

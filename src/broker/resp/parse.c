@@ -1,7 +1,8 @@
-/* The RESP2 request parser, a port of redis-server's processMultibulkBuffer
- * and processInlineBuffer (networking.c) and sdssplitargs (sds.c), so that
- * every byte sequence gets the reply Redis gives it: the same errors, the
- * same quirks (the two bytes after a bulk string are skipped unchecked; a
+/* The RESP2 request parser, written here to behave as redis-server's own
+ * (multibulk requests, inline commands and their quoting), so that every byte
+ * sequence gets the reply Redis gives it — checked byte for byte against a
+ * real redis-server by tests/integration/test_broker_resp.sh: the same
+ * errors, the same quirks (the two bytes after a bulk string are skipped unchecked; a
  * NUL before the newline of an inline command hides the newline, as strchr
  * does in Redis). Incremental: what was parsed is not parsed again when more
  * bytes arrive. Allocates only the argument table and the inline scratch. */
@@ -41,7 +42,7 @@ void colony__resp_parser_next(colony__resp_parser *p)
     colony_buf_reset(&p->scratch);
 }
 
-int colony__resp_string2ll(const char *s, size_t n, long long *out)
+int colony__resp_parse_ll(const char *s, size_t n, long long *out)
 {
     if (n == 0 || n >= 21) return 0;
     if (n == 1 && s[0] == '0') {
@@ -126,7 +127,8 @@ static int hex_value(char c)
     return -1;
 }
 
-/* sdssplitargs over line[0..n) (which holds no NUL): the arguments go to the
+/* Splits an inline command as Redis does (quotes, \xHH and backslash
+ * escapes) over line[0..n) (which holds no NUL): the arguments go to the
  * scratch buffer. 0, 1 for unbalanced quotes, or COLONY_ENOMEM. */
 static int split_args(colony__resp_parser *p, const char *line, size_t n)
 {
@@ -253,7 +255,7 @@ static long count_line(colony__resp_parser *p, const char *data, size_t len, con
     /* Redis wants one byte after the CR before it reads the line */
     if ((size_t)(cr - data) + 2 > len) return 0;
     size_t start = p->pos + 1;
-    if (!colony__resp_string2ll(data + start, (size_t)(cr - data) - start, value)) *value = -2;
+    if (!colony__resp_parse_ll(data + start, (size_t)(cr - data) - start, value)) *value = -2;
     *next = (size_t)(cr - data) + 2;
     return 1;
 }
@@ -266,7 +268,7 @@ static long parse_multibulk(colony__resp_parser *p, const char *data, size_t len
         size_t next;
         rc = count_line(p, data, len, "too big mbulk count string", &n, &next);
         if (rc <= 0) return rc;
-        /* string2ll failures were mapped to -2: invalid like anything huge */
+        /* unparsable counts were mapped to -2: invalid like anything huge */
         if (n == -2 || n > (long long)p->limits.max_args || n > 2147483647LL)
             return fail(p, "invalid multibulk length");
         if (n > COLONY__RESP_UNAUTH_ARGS && p->unauthenticated)

@@ -64,9 +64,9 @@ long colony__resp_parse(colony__resp_parser *p, const char *data, size_t len);
 /* Forgets the completed command (keeps the buffers for the next one). */
 void colony__resp_parser_next(colony__resp_parser *p);
 
-/* Redis's string2ll: an optional '-', no '+', no leading zeros, no spaces,
+/* An integer as Redis accepts one: an optional '-', no '+', no leading zeros, no spaces,
  * fits in a long long. 1 if s[0..n) is one, else 0. */
-int colony__resp_string2ll(const char *s, size_t n, long long *out);
+int colony__resp_parse_ll(const char *s, size_t n, long long *out);
 
 /* The reply writer: each appends one RESP2 value to out and returns 0,
  * COLONY_E2BIG (out's cap; out unchanged) or COLONY_ENOMEM. Strings given to

@@ -222,17 +222,17 @@ static void string2ll_is_strict(void **state)
 {
     (void)state;
     long long v;
-    assert_true(colony__resp_string2ll("0", 1, &v) && v == 0);
-    assert_true(colony__resp_string2ll("-12", 3, &v) && v == -12);
-    assert_true(colony__resp_string2ll("9223372036854775807", 19, &v) && v == LLONG_MAX);
-    assert_true(colony__resp_string2ll("-9223372036854775808", 20, &v) && v == LLONG_MIN);
-    assert_false(colony__resp_string2ll("9223372036854775808", 19, &v));
-    assert_false(colony__resp_string2ll("", 0, &v));
-    assert_false(colony__resp_string2ll("-0", 2, &v));
-    assert_false(colony__resp_string2ll("01", 2, &v));
-    assert_false(colony__resp_string2ll("+1", 2, &v));
-    assert_false(colony__resp_string2ll(" 1", 2, &v));
-    assert_false(colony__resp_string2ll("-", 1, &v));
+    assert_true(colony__resp_parse_ll("0", 1, &v) && v == 0);
+    assert_true(colony__resp_parse_ll("-12", 3, &v) && v == -12);
+    assert_true(colony__resp_parse_ll("9223372036854775807", 19, &v) && v == LLONG_MAX);
+    assert_true(colony__resp_parse_ll("-9223372036854775808", 20, &v) && v == LLONG_MIN);
+    assert_false(colony__resp_parse_ll("9223372036854775808", 19, &v));
+    assert_false(colony__resp_parse_ll("", 0, &v));
+    assert_false(colony__resp_parse_ll("-0", 2, &v));
+    assert_false(colony__resp_parse_ll("01", 2, &v));
+    assert_false(colony__resp_parse_ll("+1", 2, &v));
+    assert_false(colony__resp_parse_ll(" 1", 2, &v));
+    assert_false(colony__resp_parse_ll("-", 1, &v));
 }
 
 static void allocation_failures_are_reported(void **state)
