@@ -1,0 +1,269 @@
+/* The control API (control.h). Routes:
+ *   GET  /v1/ps                         the instances, as colony__sup_ps
+ *   POST /v1/apps/<app|all>/<stop|start|restart>
+ *   GET  /v1/logs?app=NAME&lines=N      the tails of the log files
+ *   POST /v1/down                       stop everything and exit */
+#include "supervisor/control.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "colony/error.h"
+#include "colony/request.h"
+#include "core/alloc.h"
+
+#define TAIL_MAX_BYTES (256 * 1024) /* read from the end of each file */
+#define LOGS_MAX_LINES 10000
+
+struct sup_control {
+    sup *sup;
+    colony_server *server;
+    char path[PATH_MAX];
+    sup_down_cb down;
+    void *down_ud;
+    void (*closed)(void *ud);
+    void *closed_ud;
+};
+
+/* ---- log tails ---- */
+
+typedef struct text_out {
+    char *data;
+    size_t len, cap;
+} text_out;
+
+static int append(text_out *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 4096;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *grown = colony__realloc(t->data, cap);
+        if (!grown) return COLONY_ENOMEM;
+        t->data = grown;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = '\0';
+    return 0;
+}
+
+static int tail_file(text_out *t, const char *path, int lines)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct stat st;
+    char *buf = NULL;
+    int rc = 0;
+    if (fstat(fd, &st) != 0 || st.st_size == 0) goto out;
+    size_t want = st.st_size > TAIL_MAX_BYTES ? TAIL_MAX_BYTES : (size_t)st.st_size;
+    if (!(buf = colony__malloc(want))) {
+        rc = COLONY_ENOMEM;
+        goto out;
+    }
+    ssize_t got = pread(fd, buf, want, st.st_size - (off_t)want);
+    if (got <= 0) goto out;
+    size_t end = (size_t)got;
+    if (end && buf[end - 1] == '\n') end--;
+    size_t start = end;
+    int seen = 0;
+    while (start > 0 && seen < lines) {
+        if (buf[start - 1] == '\n' && ++seen == lines) break;
+        start--;
+    }
+    char head[PATH_MAX + 16];
+    int n = snprintf(head, sizeof(head), "==> %s <==\n", path);
+    if ((rc = append(t, head, (size_t)n))) goto out;
+    if (end > start && ((rc = append(t, buf + start, end - start)) || (rc = append(t, "\n", 1))))
+        goto out;
+out:
+    colony__free(buf);
+    close(fd);
+    return rc;
+}
+
+int colony__sup_logs_tail(const sup *s, const char *app, int lines, char **out, size_t *len)
+{
+    text_out t = {0};
+    int rc = append(&t, "", 0);
+    for (size_t a = 0; !rc && a < s->napps; a++) {
+        const sup_app *conf = s->apps[a].conf;
+        if (app && strcmp(conf->name, app) != 0) continue;
+        int files = conf->merge_logs || conf->instances == 1 ? 1 : conf->instances;
+        for (int i = 0; !rc && i < files; i++) {
+            for (int is_err = 0; !rc && is_err < 2; is_err++) {
+                char path[PATH_MAX];
+                if (colony__sup_log_path(s, conf, i, is_err, path, sizeof(path)) == 0)
+                    rc = tail_file(&t, path, lines);
+            }
+        }
+    }
+    if (rc) {
+        colony__free(t.data);
+        return rc;
+    }
+    *out = t.data;
+    *len = t.len;
+    return 0;
+}
+
+/* ---- requests ---- */
+
+static void respond_json_new(colony_request *req, int status, json_t *doc)
+{
+    if (!doc) {
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    colony_respond_json(req, status, doc);
+    json_decref(doc);
+}
+
+static void do_action(sup_control *c, colony_request *req, const char *rest)
+{
+    char app[128];
+    const char *slash = strchr(rest, '/');
+    if (!slash || (size_t)(slash - rest) >= sizeof(app) || slash == rest) {
+        colony_respond_error(req, 404, "not_found", "POST /v1/apps/<app|all>/<stop|start|restart>");
+        return;
+    }
+    snprintf(app, sizeof(app), "%.*s", (int)(slash - rest), rest);
+    const char *action = slash + 1;
+    int rc;
+    if (strcmp(action, "stop") == 0)
+        rc = colony__sup_stop(c->sup, app);
+    else if (strcmp(action, "start") == 0)
+        rc = colony__sup_start_app(c->sup, app);
+    else if (strcmp(action, "restart") == 0)
+        rc = colony__sup_restart(c->sup, app);
+    else {
+        colony_respond_error(req, 404, "not_found", "the actions are stop, start and restart");
+        return;
+    }
+    if (rc == COLONY_ENOENT) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no app is named \"%s\"", app);
+        colony_respond_error(req, 404, "unknown_app", msg);
+        return;
+    }
+    if (rc < 0) {
+        colony_respond_error(req, 503, "shutting_down", "the supervisor is stopping");
+        return;
+    }
+    respond_json_new(req, 200,
+                     json_pack("{s:s, s:s, s:i}", "app", app, "action", action, "instances", rc));
+}
+
+static void do_logs(sup_control *c, colony_request *req)
+{
+    const char *app = colony_request_query_param(req, "app");
+    const char *lines_text = colony_request_query_param(req, "lines");
+    int lines = lines_text ? atoi(lines_text) : 15;
+    if (lines <= 0 || lines > LOGS_MAX_LINES) {
+        colony_respond_error(req, 400, "bad_request", "lines is 1 to 10000");
+        return;
+    }
+    if (app && *app && strcmp(app, "all") != 0) {
+        int known = 0;
+        for (size_t a = 0; a < c->sup->napps; a++)
+            known |= strcmp(c->sup->apps[a].conf->name, app) == 0;
+        if (!known) {
+            colony_respond_error(req, 404, "unknown_app", "no app of that name");
+            return;
+        }
+    } else {
+        app = NULL;
+    }
+    char *text;
+    size_t len;
+    if (colony__sup_logs_tail(c->sup, app, lines, &text, &len) != 0) {
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    colony_respond(req, 200, "text/plain; charset=utf-8", text, len);
+    colony__free(text);
+}
+
+static void handle(colony_request *req, void *ud)
+{
+    sup_control *c = ud;
+    const char *method = colony_request_method(req);
+    const char *path = colony_request_path(req);
+    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    if (get && strcmp(path, "/v1/ps") == 0) {
+        respond_json_new(req, 200, colony__sup_ps(c->sup));
+    } else if (post && strncmp(path, "/v1/apps/", 9) == 0) {
+        do_action(c, req, path + 9);
+    } else if (get && strcmp(path, "/v1/logs") == 0) {
+        do_logs(c, req);
+    } else if (post && strcmp(path, "/v1/down") == 0) {
+        respond_json_new(req, 202, json_pack("{s:s}", "status", "stopping"));
+        if (c->down) c->down(c->down_ud);
+    } else if (get && strcmp(path, "/health") == 0) {
+        respond_json_new(req, 200, json_pack("{s:s}", "status", "ok"));
+    } else {
+        colony_respond_error(req, 404, "not_found", "see docs/supervisor.md for the control API");
+    }
+}
+
+int colony__sup_control_start(sup *s, const char *dir, sup_down_cb down, void *ud,
+                              sup_control **out)
+{
+    *out = NULL;
+    sup_control *c = colony__calloc(1, sizeof(*c));
+    if (!c) return COLONY_ENOMEM;
+    c->sup = s;
+    c->down = down;
+    c->down_ud = ud;
+    int n = snprintf(c->path, sizeof(c->path), "%s/control.sock", dir);
+    if (n <= 0 || (size_t)n >= 100) { /* sun_path holds 108 bytes */
+        colony__free(c);
+        return COLONY_EINVAL;
+    }
+    colony_server_options so;
+    memset(&so, 0, sizeof(so));
+    colony_server_options_init(&so);
+    so.max_connections = 64;
+    c->server = colony_server_new(s->loop, &so, handle, c);
+    if (!c->server) {
+        colony__free(c);
+        return COLONY_ENOMEM;
+    }
+    unlink(c->path); /* left by a killed supervisor: no live one holds dir */
+    char address[PATH_MAX + 8];
+    snprintf(address, sizeof(address), "unix:%s", c->path);
+    mode_t old = umask(0077); /* owner only from the first moment */
+    int rc = colony_server_listen(c->server, address);
+    umask(old);
+    if (!rc && chmod(c->path, 0600) != 0) rc = -errno;
+    if (rc) {
+        colony_server_free(c->server);
+        colony__free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+static void server_closed(colony_server *srv, void *ud)
+{
+    sup_control *c = ud;
+    colony_server_free(srv);
+    void (*cb)(void *) = c->closed;
+    void *cb_ud = c->closed_ud;
+    colony__free(c);
+    if (cb) cb(cb_ud);
+}
+
+void colony__sup_control_close(sup_control *c, void (*cb)(void *ud), void *ud)
+{
+    c->closed = cb;
+    c->closed_ud = ud;
+    unlink(c->path);
+    colony_server_shutdown(c->server, 1000, server_closed, c);
+}
