@@ -412,11 +412,7 @@ static int read_key(parse_ctx *c, size_t idx, sup_app *a, app_src *src, const ch
         return read_duration(c, v, &a->exp_backoff_ms);
     if (strcmp(key, "kill_timeout") == 0) return read_duration(c, v, &a->kill_timeout_ms);
     if (strcmp(key, "listen_timeout") == 0) return read_duration(c, v, &a->listen_timeout_ms);
-    if (strcmp(key, "max_memory_restart") == 0) {
-        int rc = read_size(c, v, &a->max_memory_bytes);
-        if (!rc) warn(c, "accepted, not enforced yet");
-        return rc;
-    }
+    if (strcmp(key, "max_memory_restart") == 0) return read_size(c, v, &a->max_memory_bytes);
     if (strcmp(key, "stop_exit_codes") == 0) return read_exit_codes(c, a, v);
     if (strcmp(key, "out_file") == 0 || strcmp(key, "output") == 0)
         return read_string(c, v, &a->out_file);

@@ -9,7 +9,7 @@
 #include "core/alloc.h"
 #include "supervisor/runtime.h"
 
-#define SAMPLE_INTERVAL_MS 2000
+#define SAMPLE_INTERVAL_MS 1000
 
 static uint64_t now_ms(const sup *s)
 {
@@ -37,6 +37,9 @@ static int app_index(const sup *s, const char *name)
     return -1;
 }
 
+static void restart_one(sup_instance *inst);
+
+/* Every second: CPU use of each instance, and max_memory_restart. */
 static void sample_cpu(uv_timer_t *t)
 {
     sup *s = t->data;
@@ -52,6 +55,14 @@ static void sample_cpu(uv_timer_t *t)
                                     100.0 / (double)(now - inst->cpu_sampled_ms);
             inst->cpu_ticks = ticks;
             inst->cpu_sampled_ms = now;
+            int64_t max = s->apps[a].conf->max_memory_bytes;
+            if (max > 0 && rss > (uint64_t)max && inst->status == SUP_ONLINE &&
+                !inst->restart_after_stop) {
+                colony__sup_log_event(inst,
+                                      "memory %llu bytes over max_memory_restart %lld: restart",
+                                      (unsigned long long)rss, (long long)max);
+                restart_one(inst);
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 # from the tagged log timestamps, with a tolerance) and ps counts the
 # restarts; a crash loop ends as errored after max_restarts and stays so
 # until a user's start; an exit code in stop_exit_codes is not restarted; an
+# instance over max_memory_restart is restarted; an
 # instance that ignores SIGTERM is killed after kill_timeout; restart gives a
 # new process.
 set -euo pipefail
@@ -21,6 +22,8 @@ cat >colony.json <<'JSON'
   {"name": "crash", "cmd": "echo crashing >&2; exit 1", "max_restarts": 3,
    "restart_delay": 100, "min_uptime": "1s"},
   {"name": "finished", "cmd": "exit 0", "stop_exit_codes": [0]},
+  {"name": "hog", "cmd": "x=$(yes | head -c 40000000); echo grown; while :; do sleep 1; done",
+   "max_memory_restart": "20M"},
   {"name": "stubborn", "cmd": "trap '' TERM; while :; do sleep 0.05; done",
    "kill_timeout": 300}
 ]}
@@ -87,6 +90,13 @@ elapsed=$((($(date +%s%N) - t0) / 1000000))
 [ "$elapsed" -ge 300 ] || fail "stubborn stopped after $elapsed ms, before kill_timeout"
 grep -q "still running after 300 ms: SIGKILL" "$STATE/logs/stubborn-error.log" || fail "no SIGKILL"
 sup_alive "$stub" && fail "stubborn still runs"
+
+# ---- max_memory_restart: over 20 MB, restarted ----
+hog_restarted() { [ "$(sup_field hog 0 restarts)" -ge 1 ]; }
+sup_wait_until "hog restarted for its memory" 20 hog_restarted
+grep -qE "memory [0-9]+ bytes over max_memory_restart 20971520: restart" \
+  "$STATE/logs/hog-error.log" || fail "memory restart not logged: $(cat "$STATE/logs/hog-error.log")"
+"$BIN/colony" stop hog --state-dir "$STATE" >/dev/null
 
 # ---- restart: a new process, counted ----
 old=$(sup_field flaky 0 pid)
