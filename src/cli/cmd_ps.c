@@ -7,14 +7,18 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 #include "cli/commands.h"
 #include "cli/http.h"
+#include "colony/error.h"
+#include "colony/http_client.h"
 
 typedef struct ctl_args {
     const char *state_dir;
     const char *target; /* app or "all" */
     int json;
     int lines;
+    int follow;
 } ctl_args;
 
 static void usage(FILE *out, const char *cmd)
@@ -24,8 +28,10 @@ static void usage(FILE *out, const char *cmd)
                      "Lists the supervised instances: name, instance, pid, status, uptime,\n"
                      "restarts, CPU and memory.\n");
     else if (strcmp(cmd, "logs") == 0)
-        fprintf(out, "usage: colony logs [APP] [--lines N] [--state-dir DIR]\n"
-                     "Prints the last N (15) lines of each log file of APP (or every app).\n");
+        fprintf(out, "usage: colony logs [APP] [--lines N] [-f] [--state-dir DIR]\n"
+                     "Prints the last N (15) lines of each log file of APP (or every app);\n"
+                     "-f (--follow) then prints new lines as they come, until Ctrl-C or\n"
+                     "the supervisor stops.\n");
     else if (strcmp(cmd, "down") == 0)
         fprintf(out, "usage: colony down [--state-dir DIR]\n"
                      "Stops every app, dependents first, and the supervisor; waits for it.\n");
@@ -52,6 +58,9 @@ static int parse_args(int argc, char **argv, int want_target, ctl_args *a)
                 fprintf(stderr, "colony logs: --lines is 1 to 10000\n");
                 return 2;
             }
+        } else if ((strcmp(s, "-f") == 0 || strcmp(s, "--follow") == 0) &&
+                   strcmp(argv[0], "logs") == 0) {
+            a->follow = 1;
         } else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
             usage(stdout, argv[0]);
             return 1;
@@ -226,14 +235,84 @@ int colony_cli_restart(int argc, char **argv)
     return action(argc, argv, "restart");
 }
 
+/* ---- logs -f: a streamed response, printed as it comes ---- */
+
+typedef struct follow_state {
+    int status, err, done;
+} follow_state;
+
+static int follow_head(colony_client_call *call, const colony_client_response *res, void *ud)
+{
+    (void)call;
+    ((follow_state *)ud)->status = res->status;
+    return 0;
+}
+
+static void follow_data(colony_client_call *call, const char *data, size_t len, void *ud)
+{
+    (void)call;
+    follow_state *st = ud;
+    if (st->status == 200) {
+        fwrite(data, 1, len, stdout);
+        fflush(stdout);
+    } else {
+        fwrite(data, 1, len, stderr);
+    }
+}
+
+static void follow_done(colony_client_call *call, int err, const colony_client_response *res,
+                        void *ud)
+{
+    (void)call;
+    (void)res;
+    follow_state *st = ud;
+    st->err = err;
+    st->done = 1;
+}
+
+static int follow_logs(const char *url)
+{
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) return 1;
+    colony_client_options o;
+    memset(&o, 0, sizeof(o));
+    colony_client_options_init(&o);
+    o.read_timeout_ms = 365ULL * 24 * 3600 * 1000; /* quiet apps may say nothing for hours */
+    o.total_timeout_ms = 0;
+    colony_client *client = colony_client_new(&loop, &o);
+    follow_state st = {0};
+    colony_client_request r;
+    memset(&r, 0, sizeof(r));
+    r.url = url;
+    r.head_cb = follow_head;
+    r.data_cb = follow_data;
+    int rc =
+        client ? colony_client_request_send(client, &r, follow_done, &st, NULL) : COLONY_ENOMEM;
+    if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
+    if (client) colony_client_close(client, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    if (rc || (st.err && st.status == 0)) {
+        fprintf(stderr, "colony logs: no supervisor answers (is 'colony up' running?)\n");
+        return 1;
+    }
+    if (st.status != 200) return st.status == 404 ? 2 : 1;
+    return 0;
+}
+
 int colony_cli_logs(int argc, char **argv)
 {
     ctl_args a;
     int rc = parse_args(argc, argv, 1, &a);
     if (rc) return rc == 1 ? 0 : rc;
     char path[256];
-    snprintf(path, sizeof(path), "/v1/logs?lines=%d%s%s", a.lines, a.target ? "&app=" : "",
-             a.target ? a.target : "");
+    snprintf(path, sizeof(path), "/v1/logs?lines=%d%s%s%s", a.lines, a.target ? "&app=" : "",
+             a.target ? a.target : "", a.follow ? "&follow=1" : "");
+    if (a.follow) {
+        char url[PATH_MAX * 3 + 256];
+        if (control_url(&a, path, url, sizeof(url)) != 0) return 1;
+        return follow_logs(url);
+    }
     cli_http_response res;
     if ((rc = call("logs", &a, "GET", path, &res))) return rc;
     if (res.status == 200)

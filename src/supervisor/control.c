@@ -1,7 +1,9 @@
 /* The control API (control.h). Routes:
  *   GET  /v1/ps                         the instances, as colony__sup_ps
  *   POST /v1/apps/<app|all>/<stop|start|restart>
- *   GET  /v1/logs?app=NAME&lines=N      the tails of the log files
+ *   GET  /v1/logs?app=NAME&lines=N      the tails of the log files; with
+ *                                       follow=1 the response stays open and
+ *                                       carries every new line (chunked)
  *   POST /v1/down                       stop everything and exit */
 #include "supervisor/control.h"
 #include <errno.h>
@@ -15,12 +17,22 @@
 #include "colony/error.h"
 #include "colony/request.h"
 #include "core/alloc.h"
+#include "core/list.h"
 
 #define TAIL_MAX_BYTES (256 * 1024) /* read from the end of each file */
 #define LOGS_MAX_LINES 10000
 
+/* A `colony logs -f`: a response left open that new lines are written to. */
+typedef struct follower {
+    colony__list node;
+    colony_request *req;
+    char app[72];     /* "" = every app */
+    uint64_t dropped; /* lines not sent: the reader was too slow */
+} follower;
+
 struct sup_control {
     sup *sup;
+    colony__list followers;
     colony_server *server;
     char path[PATH_MAX];
     sup_down_cb down;
@@ -159,6 +171,50 @@ static void do_action(sup_control *c, colony_request *req, const char *rest)
                      json_pack("{s:s, s:s, s:i}", "app", app, "action", action, "instances", rc));
 }
 
+static void follower_finished(colony_request *req, int status, void *ud)
+{
+    (void)req;
+    (void)status;
+    follower *f = ud;
+    colony__list_remove(&f->node);
+    colony__free(f);
+}
+
+static void on_line(void *ud, const sup_instance *inst, const char *line, size_t len)
+{
+    sup_control *c = ud;
+    colony__list *n, *tmp;
+    COLONY__LIST_FOREACH_SAFE(n, tmp, &c->followers)
+    {
+        follower *f = COLONY__CONTAINER_OF(n, follower, node);
+        if (f->app[0] && strcmp(f->app, inst->app->conf->name) != 0) continue;
+        /* A reader that does not keep up loses lines rather than growing our memory. */
+        if (colony_response_write(f->req, line, len, NULL, NULL) == COLONY_EBUSY) f->dropped++;
+    }
+}
+
+/* Sends text and keeps the response open for the lines that follow. */
+static void start_follow(sup_control *c, colony_request *req, const char *app, const char *text,
+                         size_t len)
+{
+    follower *f = colony__calloc(1, sizeof(*f));
+    if (!f) {
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    f->req = req;
+    snprintf(f->app, sizeof(f->app), "%s", app ? app : "");
+    if (colony_request_on_finish(req, follower_finished, f) != 0) {
+        colony__free(f);
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    colony__list_push_back(&c->followers, &f->node);
+    colony_response_header(req, "Content-Type", "text/plain; charset=utf-8");
+    colony_response_start(req, 200);
+    if (len) colony_response_write(req, text, len, NULL, NULL);
+}
+
 static void do_logs(sup_control *c, colony_request *req)
 {
     const char *app = colony_request_query_param(req, "app");
@@ -185,7 +241,11 @@ static void do_logs(sup_control *c, colony_request *req)
         colony_respond_error(req, 500, "internal", "out of memory");
         return;
     }
-    colony_respond(req, 200, "text/plain; charset=utf-8", text, len);
+    const char *follow = colony_request_query_param(req, "follow");
+    if (follow && strcmp(follow, "1") == 0)
+        start_follow(c, req, app, text, len);
+    else
+        colony_respond(req, 200, "text/plain; charset=utf-8", text, len);
     colony__free(text);
 }
 
@@ -218,6 +278,7 @@ int colony__sup_control_start(sup *s, const char *dir, sup_down_cb down, void *u
     sup_control *c = colony__calloc(1, sizeof(*c));
     if (!c) return COLONY_ENOMEM;
     c->sup = s;
+    colony__list_init(&c->followers);
     c->down = down;
     c->down_ud = ud;
     int n = snprintf(c->path, sizeof(c->path), "%s/control.sock", dir);
@@ -246,6 +307,8 @@ int colony__sup_control_start(sup *s, const char *dir, sup_down_cb down, void *u
         colony__free(c);
         return rc;
     }
+    s->line_hook = on_line;
+    s->line_hook_ud = c;
     *out = c;
     return 0;
 }
@@ -264,6 +327,13 @@ void colony__sup_control_close(sup_control *c, void (*cb)(void *ud), void *ud)
 {
     c->closed = cb;
     c->closed_ud = ud;
+    c->sup->line_hook = NULL;
+    /* End the followed streams: their readers see a complete response. */
+    colony__list *n, *tmp;
+    COLONY__LIST_FOREACH_SAFE(n, tmp, &c->followers)
+    {
+        colony_response_end(COLONY__CONTAINER_OF(n, follower, node)->req);
+    }
     unlink(c->path);
     colony_server_shutdown(c->server, 1000, server_closed, c);
 }

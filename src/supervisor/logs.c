@@ -150,7 +150,9 @@ void colony__sup_log_line(sup_instance *inst, int is_err, const char *line, size
     memcpy(out + n, line, len);
     out[total - 1] = '\n';
     write_all(is_err ? inst->err_fd : inst->out_fd, out, total);
-    if (inst->app->sup->echo) write_all(STDOUT_FILENO, out, total);
+    sup *s = inst->app->sup;
+    if (s->echo) write_all(STDOUT_FILENO, out, total);
+    if (s->line_hook) s->line_hook(s->line_hook_ud, inst, out, total);
 }
 
 void colony__sup_log_event(sup_instance *inst, const char *fmt, ...)

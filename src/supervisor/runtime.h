@@ -98,6 +98,9 @@ struct sup {
     int open_handles;
     sup_done_cb done;
     void *done_ud;
+    /* Sees every tagged line written to a log file (`colony logs -f`). */
+    void (*line_hook)(void *ud, const sup_instance *inst, const char *line, size_t len);
+    void *line_hook_ud;
 };
 
 /* Takes eco (zeroed on success). */

@@ -4,7 +4,7 @@
 # (port accepting) of what it depends on; PORT / COLONY_INSTANCE /
 # NODE_APP_INSTANCE per instance; output captured in per-app files, tagged
 # with app, instance and log_date_format; `ps`, `ps --json`, `logs`, `stop`,
-# `start`; SIGTERM stops everything dependents first and leaves nothing
+# `start`, `logs -f`; SIGTERM stops everything dependents first and leaves nothing
 # running; a second supervisor on the same state folder is refused.
 set -euo pipefail
 . "$(dirname "$0")/../support/fixtures.sh"
@@ -115,6 +115,11 @@ rc=0
 "$BIN/colony" logs nosuch --state-dir "$STATE" 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "logs of an unknown app: exit $rc"
 
+# logs -f: the tail, then new lines as they come (web's stop and start below).
+fixture_start follow "$BIN/colony" logs web -f --lines 1 --state-dir "$STATE"
+FOLLOW=$FIXTURE_PID
+sup_wait_until "logs -f prints the tail" 10 grep -q "hello from web:0" "$WORK/follow.log"
+
 # stop / start one app.
 WEB_PID=$(sup_field web 0 pid)
 "$BIN/colony" stop web --state-dir "$STATE" | grep -q "stop web: 1 instance" || fail "stop web"
@@ -124,6 +129,9 @@ sup_alive "$WEB_PID" && fail "web still runs after stop"
 "$BIN/colony" start web --state-dir "$STATE" >/dev/null
 sup_wait_until "web online again" 10 sup_all_online
 [ "$(sup_field web 0 restarts)" = 0 ] || fail "a user's start is no restart"
+sup_wait_until "logs -f follows" 10 grep -q "\[web:0 err\] colony: started pid" "$WORK/follow.log"
+grep -q "\[web:0 err\] colony: exited" "$WORK/follow.log" || fail "logs -f: $(cat "$WORK/follow.log")"
+grep -q "api:" "$WORK/follow.log" && fail "logs -f web printed another app's lines"
 
 # A second supervisor on the same folder is refused.
 rc=0
@@ -141,6 +149,8 @@ case "$stops" in
 *) fail "stop order: $stops" ;;
 esac
 for p in $PIDS; do sup_alive "$p" && fail "pid $p still runs after colony up stopped"; done
+fixture_wait "$FOLLOW"
+[ "$FIXTURE_RC" = 0 ] || fail "logs -f exited $FIXTURE_RC when the supervisor stopped"
 [ ! -e "$STATE/control.sock" ] || fail "socket left behind"
 [ -z "$(ls "$STATE/pids")" ] || fail "pid files left: $(ls "$STATE/pids")"
 echo "test_supervisor_basic: passed"
