@@ -3,6 +3,7 @@
  * SIGINT/SIGTERM or `colony down`. */
 #include "supervisor/supervisor.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@ static void usage(FILE *out)
                  "  --env NAME         apply each app's env_NAME over its env\n"
                  "  --state-dir DIR    pid files, logs and control.sock (default ./.colony,\n"
                  "                     or $COLONY_STATE_DIR)\n"
+                 "  -d, --daemon       run in the background once started (output in\n"
+                 "                     DIR/supervisor.log); stop it with 'colony down'\n"
                  "  --check            only read the file: exit 0 if good, 2 with the error\n"
                  "  -q, --quiet        do not copy the apps' output to this terminal\n");
 }
@@ -101,10 +104,60 @@ static int absolute_dir(const char *dir, char *out, size_t size)
     return snprintf(out, size, "%s/%s", cwd, dir) < (int)size ? 0 : -1;
 }
 
+/* -d: the parent waits until the child's control socket is up, then exits
+ * (returns 1 + its exit code); the child, in its own session with its output
+ * in dir/supervisor.log, returns 0 and sets *ready_fd to write one byte to. */
+static int daemonize(const char *dir, int *ready_fd)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        fprintf(stderr, "colony up: -d: %s\n", strerror(errno));
+        return 2;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "colony up: -d: %s\n", strerror(errno));
+        return 2;
+    }
+    char log[PATH_MAX + 32];
+    snprintf(log, sizeof(log), "%s/supervisor.log", dir);
+    if (pid > 0) {
+        close(fds[1]);
+        char byte;
+        ssize_t n;
+        do
+            n = read(fds[0], &byte, 1);
+        while (n < 0 && errno == EINTR);
+        close(fds[0]);
+        if (n == 1) {
+            printf("colony up: running in the background, pid %d; output in %s; stop with "
+                   "'colony down'\n",
+                   (int)pid, log);
+            return 1;
+        }
+        fprintf(stderr, "colony up: the supervisor did not start; see %s\n", log);
+        return 2;
+    }
+    close(fds[0]);
+    setsid();
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (null >= 0) dup2(null, STDIN_FILENO);
+    if (out >= 0) {
+        dup2(out, STDOUT_FILENO);
+        dup2(out, STDERR_FILENO);
+    }
+    if (null > STDERR_FILENO) close(null);
+    if (out > STDERR_FILENO) close(out);
+    *ready_fd = fds[1];
+    return 0;
+}
+
 int colony_supervisor_up_main(int argc, char **argv)
 {
     const char *file = NULL, *env = NULL, *state = getenv("COLONY_STATE_DIR");
-    int check = 0, quiet = 0;
+    int check = 0, quiet = 0, daemon = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if ((strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) && i + 1 < argc)
@@ -121,8 +174,7 @@ int colony_supervisor_up_main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(a, "-d") == 0 || strcmp(a, "--daemon") == 0) {
-            fprintf(stderr, "colony up: -d (run in the background) is not built yet\n");
-            return 2;
+            daemon = 1;
         } else {
             fprintf(stderr, "colony up: unknown argument '%s'\n", a);
             usage(stderr);
@@ -180,12 +232,17 @@ int colony_supervisor_up_main(int argc, char **argv)
                 "colony up: stopped %d instance%s left by a supervisor that did not "
                 "stop cleanly\n",
                 left, left == 1 ? "" : "s");
+    int ready_fd = -1;
+    if (daemon && (rc = daemonize(dir, &ready_fd)) != 0) {
+        colony__sup_ecosystem_free(&eco);
+        return rc > 0 ? rc - 1 : 1; /* the parent's exit code, +1 */
+    }
     colony__sup_claim(dir);
 
     up_state u;
     memset(&u, 0, sizeof(u));
     uv_loop_init(&u.loop);
-    sup_options so = {.state_dir = dir, .echo = !quiet};
+    sup_options so = {.state_dir = dir, .echo = !quiet && !daemon};
     rc = colony__sup_new(&u.loop, &eco, &so, &u.sup);
     if (!rc) rc = colony__sup_control_start(u.sup, dir, begin_stop, &u, &u.control);
     if (rc) {
@@ -210,6 +267,11 @@ int colony_supervisor_up_main(int argc, char **argv)
     fprintf(stderr, "colony up: %zu apps from %s; state in %s (colony ps, colony down)\n",
             u.sup->napps, file, dir);
     colony__sup_start(u.sup);
+    if (ready_fd >= 0) { /* the parent may go: the control socket answers */
+        ssize_t w = write(ready_fd, "1", 1);
+        (void)w;
+        close(ready_fd);
+    }
     uv_run(&u.loop, UV_RUN_DEFAULT);
     colony__sup_free(u.sup);
     rc = uv_loop_close(&u.loop);
