@@ -77,15 +77,16 @@ int colony__sup_new(uv_loop_t *loop, sup_ecosystem *eco, const sup_options *o, s
     s->clock = o->clock;
     s->eco = *eco;
     memset(eco, 0, sizeof(*eco));
-    s->napps = s->eco.napps;
     int rc = 0;
     if (!(s->state_dir = colony__strdup(o->state_dir)) ||
-        !(s->apps = colony__calloc(s->napps, sizeof(sup_app_rt))))
+        !(s->apps = colony__calloc(s->eco.napps, sizeof(sup_app_rt))))
         rc = COLONY_ENOMEM;
     uv_timer_init(loop, &s->sampler);
     s->sampler.data = s;
     s->open_handles = 1;
-    for (size_t a = 0; !rc && a < s->napps; a++) {
+    /* napps counts the apps whose instances exist, so that a failure half way
+     * still closes exactly what was opened. */
+    for (size_t a = 0; !rc && a < s->eco.napps; a++) {
         sup_app_rt *app = &s->apps[a];
         sup_app *conf = &s->eco.apps[a];
         app->sup = s;
@@ -97,11 +98,12 @@ int colony__sup_new(uv_loop_t *loop, sup_ecosystem *eco, const sup_options *o, s
         app->policy.exp_backoff_ms = (uint64_t)conf->exp_backoff_ms;
         app->policy.stop_exit_codes = conf->stop_exit_codes;
         app->policy.nstop_exit_codes = conf->nstop_exit_codes;
-        if (!(app->instances = colony__calloc((size_t)conf->instances, sizeof(sup_instance))) ||
-            !(app->dependents = colony__calloc(s->napps, sizeof(size_t)))) {
+        if (!(app->dependents = colony__calloc(s->eco.napps, sizeof(size_t))) ||
+            !(app->instances = colony__calloc((size_t)conf->instances, sizeof(sup_instance)))) {
             rc = COLONY_ENOMEM;
             break;
         }
+        s->napps = a + 1;
         for (int i = 0; i < conf->instances; i++) {
             int irc = colony__sup_instance_init(s, app, i);
             if (irc && !rc) rc = irc;
@@ -222,7 +224,7 @@ void colony__sup_shutdown(sup *s, sup_done_cb done, void *ud)
 void colony__sup_free(sup *s)
 {
     if (!s) return;
-    for (size_t a = 0; s->apps && a < s->napps; a++) {
+    for (size_t a = 0; s->apps && a < s->eco.napps; a++) {
         colony__free(s->apps[a].instances);
         colony__free(s->apps[a].dependents);
     }
