@@ -45,7 +45,7 @@ done
 LOG=$STATE/logs/flaky-error.log
 grep -c "exited on signal 9" "$LOG" | grep -qx 4 || fail "kills logged: $(cat "$LOG")"
 # Each "exited" to the next "started": the delay the log announces, and the
-# measured gap at least that and at most 300 ms more.
+# measured gap at least that and at most 1 s more (a loaded CI machine).
 awk '
   function ms(t) { split(substr(t, 12, 12), a, ":"); return (a[1] * 3600 + a[2] * 60 + a[3]) * 1000 }
   /exited on signal 9/ { exited = ms($1) }
@@ -55,7 +55,7 @@ awk '
     split("200 300 450 675", want, " ")
     for (i = 1; i <= 4; i++) {
       if (announced[i] != want[i]) { print "restart " i " announced " announced[i] " ms, wanted " want[i]; bad = 1 }
-      if (gap[i] < want[i] - 2 || gap[i] > want[i] + 300) { print "restart " i " after " gap[i] " ms, wanted " want[i]; bad = 1 }
+      if (gap[i] < want[i] - 2 || gap[i] > want[i] + 1000) { print "restart " i " after " gap[i] " ms, wanted " want[i]; bad = 1 }
     }
     exit bad
   }' "$LOG" >gaps.out || fail "backoff schedule: $(cat gaps.out) $(cat "$LOG")"
