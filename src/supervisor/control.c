@@ -4,7 +4,9 @@
  *   GET  /v1/logs?app=NAME&lines=N      the tails of the log files; with
  *                                       follow=1 the response stays open and
  *                                       carries every new line (chunked)
- *   POST /v1/down                       stop everything and exit */
+ *   POST /v1/down                       stop everything and exit
+ *   GET  /metrics                       Prometheus text: per instance and the
+ *                                       supervisor's own process_* */
 #include "supervisor/control.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "colony/error.h"
+#include "colony/metrics.h"
 #include "colony/request.h"
 #include "core/alloc.h"
 #include "core/list.h"
@@ -249,6 +252,58 @@ static void do_logs(sup_control *c, colony_request *req)
     colony__free(text);
 }
 
+/* A registry built for each scrape from the live state: counters start at
+ * the instance's total, so nothing is kept between scrapes. */
+static void do_metrics(sup_control *c, colony_request *req)
+{
+    static const char *const inst_labels[] = {"app", "instance", NULL};
+    static const char *const status_labels[] = {"app", "instance", "status", NULL};
+    colony_metrics *m = colony_metrics_new();
+    colony_metric *restarts =
+        m ? colony_metrics_counter(m, "colony_supervisor_instance_restarts_total",
+                                   "Restarts of each instance (crashes, memory, users).",
+                                   inst_labels)
+          : NULL;
+    colony_metric *status =
+        m ? colony_metrics_gauge(m, "colony_supervisor_instance_status",
+                                 "1 for the status each instance is in.", status_labels)
+          : NULL;
+    colony_metric *memory =
+        m ? colony_metrics_gauge(m, "colony_supervisor_instance_memory_bytes",
+                                 "Resident memory of each instance.", inst_labels)
+          : NULL;
+    colony_metric *cpu =
+        m ? colony_metrics_gauge(m, "colony_supervisor_instance_cpu_percent",
+                                 "CPU use of each instance over the last second.", inst_labels)
+          : NULL;
+    colony_buf out;
+    colony_buf_init(&out, 4u << 20); /* 4 MiB: far more than 1024 instances need */
+    int rc =
+        restarts && status && memory && cpu ? colony_metrics_register_process(m) : COLONY_ENOMEM;
+    for (size_t a = 0; !rc && a < c->sup->napps; a++) {
+        for (int i = 0; i < c->sup->apps[a].conf->instances; i++) {
+            const sup_instance *inst = &c->sup->apps[a].instances[i];
+            const char *name = c->sup->apps[a].conf->name;
+            char index[16];
+            snprintf(index, sizeof(index), "%d", i);
+            uint64_t ticks = 0, rss = 0;
+            if (inst->pid) colony__sup_proc_usage(inst->pid, &ticks, &rss);
+            colony_metric_inc(colony_metric_with(restarts, name, index), inst->restart.restarts);
+            colony_metric_set(
+                colony_metric_with(status, name, index, colony__sup_status_name(inst->status)), 1);
+            colony_metric_set(colony_metric_with(memory, name, index), (double)rss);
+            colony_metric_set(colony_metric_with(cpu, name, index), inst->cpu_percent);
+        }
+    }
+    if (!rc) rc = colony_metrics_write(m, &out);
+    if (rc)
+        colony_respond_error(req, 500, "internal", colony_strerror(rc));
+    else
+        colony_respond_buf(req, 200, COLONY_METRICS_CONTENT_TYPE, &out);
+    colony_buf_free(&out);
+    colony_metrics_free(m);
+}
+
 static void handle(colony_request *req, void *ud)
 {
     sup_control *c = ud;
@@ -264,6 +319,8 @@ static void handle(colony_request *req, void *ud)
     } else if (post && strcmp(path, "/v1/down") == 0) {
         respond_json_new(req, 202, json_pack("{s:s}", "status", "stopping"));
         if (c->down) c->down(c->down_ud);
+    } else if (get && strcmp(path, "/metrics") == 0) {
+        do_metrics(c, req);
     } else if (get && strcmp(path, "/health") == 0) {
         respond_json_new(req, 200, json_pack("{s:s}", "status", "ok"));
     } else {

@@ -3,7 +3,7 @@
 # restarted on PM2's exponential backoff schedule (200, 300, 450, 675 ms: read
 # from the tagged log timestamps, with a tolerance) and ps counts the
 # restarts; a crash loop ends as errored after max_restarts and stays so
-# until a user's start; an exit code in stop_exit_codes is not restarted; an
+# until a user's start (both shown in ps and /metrics); an exit code in stop_exit_codes is not restarted; an
 # instance over max_memory_restart is restarted; an
 # instance that ignores SIGTERM is killed after kill_timeout; restart gives a
 # new process.
@@ -70,6 +70,12 @@ grep -q "errored: 3 unstable restarts" "$STATE/logs/crash-error.log" || fail "er
 sleep 0.5
 [ "$(sup_status crash)" = errored ] && [ "$(sup_field crash 0 pid)" = 0 ] || fail "errored restarted"
 "$BIN/colony" ps --state-dir "$STATE" | grep -qE '^crash +0 +- +errored' || fail "ps: errored row"
+# ... and in the supervisor's /metrics, with the kills counted and its own RSS.
+curl -sf --unix-socket "$STATE/control.sock" http://supervisor/metrics >metrics.txt || fail "/metrics"
+grep -qx 'colony_supervisor_instance_status{app="crash",instance="0",status="errored"} 1' metrics.txt &&
+  grep -qx 'colony_supervisor_instance_restarts_total{app="crash",instance="0"} 2' metrics.txt &&
+  grep -qx 'colony_supervisor_instance_restarts_total{app="flaky",instance="0"} 4' metrics.txt &&
+  grep -qE '^process_resident_memory_bytes [0-9]+' metrics.txt || fail "metrics: $(cat metrics.txt)"
 # A user's start begins a fresh count: three more runs, errored again.
 "$BIN/colony" start crash --state-dir "$STATE" >/dev/null
 six_runs() { [ "$(grep -c crashing "$STATE/logs/crash-error.log")" = 6 ] && crash_errored; }
