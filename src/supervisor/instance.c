@@ -83,6 +83,7 @@ static void run_handle_closed(uv_handle_t *h)
     sup_run *run = h->data;
     if (--run->open_handles > 0) return;
     sup *s = run->inst->app->sup;
+    colony__list_remove(&run->node);
     colony__free(run);
     s->open_runs--;
     colony__sup_pump(s);
@@ -187,6 +188,7 @@ static void on_process_exit(uv_process_t *proc, int64_t exit_status, int term_si
 {
     sup_run *run = proc->data;
     sup_instance *inst = run->inst;
+    run->exited = 1;
     uv_close((uv_handle_t *)proc, run_handle_closed);
     if (inst->run == run) inst->run = NULL;
     ended(inst, (int)exit_status, term_signal);
@@ -279,6 +281,7 @@ void colony__sup_instance_spawn(sup_instance *inst)
     po.stdio_count = 3;
     po.stdio = stdio;
     s->open_runs++;
+    colony__list_push_back(&s->runs, &run->node);
     int rc = uv_spawn(s->loop, &run->proc, &po);
     free_env(env);
     if (rc) {
@@ -290,6 +293,7 @@ void colony__sup_instance_spawn(sup_instance *inst)
         return;
     }
     run->open_handles = 3;
+    run->pid = run->proc.pid;
     inst->run = run;
     inst->pid = run->proc.pid;
     inst->cpu_ticks = 0;
@@ -300,6 +304,23 @@ void colony__sup_instance_spawn(sup_instance *inst)
     colony__sup_pidfile_write(s->state_dir, app->name, inst->index, inst->pid);
     colony__sup_log_event(inst, "started pid %d", inst->pid);
     colony__sup_ready_begin(inst);
+}
+
+void colony__sup_close_lingering_runs(sup *s)
+{
+    colony__list *n, *tmp;
+    COLONY__LIST_FOREACH_SAFE(n, tmp, &s->runs)
+    {
+        sup_run *run = COLONY__CONTAINER_OF(n, sup_run, node);
+        if (!run->exited) continue;
+        /* The group outlives its leader while a member holds the pipe, so
+         * the leader's pid still names that group and no other process. */
+        if (run->pid > 0) kill(-run->pid, SIGKILL);
+        if (!uv_is_closing((uv_handle_t *)&run->out))
+            uv_close((uv_handle_t *)&run->out, run_handle_closed);
+        if (!uv_is_closing((uv_handle_t *)&run->err))
+            uv_close((uv_handle_t *)&run->err, run_handle_closed);
+    }
 }
 
 /* ---- stop ---- */

@@ -10,6 +10,7 @@
 #include "supervisor/runtime.h"
 
 #define SAMPLE_INTERVAL_MS 1000
+#define LINGER_MS          500
 
 static uint64_t now_ms(const sup *s)
 {
@@ -25,7 +26,7 @@ void colony__sup_handle_released(sup *s)
     }
 }
 
-static void sampler_closed(uv_handle_t *h)
+static void own_timer_closed(uv_handle_t *h)
 {
     colony__sup_handle_released(h->data);
 }
@@ -73,6 +74,7 @@ int colony__sup_new(uv_loop_t *loop, sup_ecosystem *eco, const sup_options *o, s
     sup *s = colony__calloc(1, sizeof(*s));
     if (!s) return COLONY_ENOMEM;
     s->loop = loop;
+    colony__list_init(&s->runs);
     s->echo = o->echo;
     s->clock = o->clock;
     s->eco = *eco;
@@ -83,7 +85,9 @@ int colony__sup_new(uv_loop_t *loop, sup_ecosystem *eco, const sup_options *o, s
         rc = COLONY_ENOMEM;
     uv_timer_init(loop, &s->sampler);
     s->sampler.data = s;
-    s->open_handles = 1;
+    uv_timer_init(loop, &s->linger);
+    s->linger.data = s;
+    s->open_handles = 2;
     /* napps counts the apps whose instances exist, so that a failure half way
      * still closes exactly what was opened. */
     for (size_t a = 0; !rc && a < s->eco.napps; a++) {
@@ -157,7 +161,13 @@ static void close_all(sup *s)
                 colony__sup_instance_close(&s->apps[a].instances[i]);
         }
     }
-    uv_close((uv_handle_t *)&s->sampler, sampler_closed);
+    uv_close((uv_handle_t *)&s->sampler, own_timer_closed);
+    uv_close((uv_handle_t *)&s->linger, own_timer_closed);
+}
+
+static void linger_expired(uv_timer_t *t)
+{
+    colony__sup_close_lingering_runs(t->data);
 }
 
 /* Down: an app stops once nothing that depends on it still runs; when
@@ -178,6 +188,10 @@ static void pump_down(sup *s)
             colony__sup_instance_stop(&app->instances[i]);
         busy |= app_running(app);
     }
+    /* Pipes still open with nothing running: give them a moment to deliver
+     * the last lines, then close what a background leftover still holds. */
+    if (!busy && s->open_runs && !uv_is_active((uv_handle_t *)&s->linger))
+        uv_timer_start(&s->linger, linger_expired, LINGER_MS, 0);
     if (!busy && !s->open_runs && !s->open_probes && !s->closing) close_all(s);
 }
 

@@ -9,6 +9,7 @@
 #include <uv.h>
 #include "colony/clock.h"
 #include "colony/http_client.h"
+#include "core/list.h"
 #include "supervisor/ecosystem.h"
 #include "supervisor/restart.h"
 
@@ -30,6 +31,9 @@ const char *colony__sup_status_name(sup_status s);
 
 /* One child process and its output pipes; freed when all three are closed. */
 typedef struct sup_run {
+    colony__list node; /* in sup.runs */
+    int pid;
+    int exited; /* the process is gone; its pipes may outlive it */
     uv_process_t proc;
     uv_pipe_t out, err;
     int open_handles;
@@ -90,9 +94,11 @@ struct sup {
     int echo;
     colony_clock clock;
     colony_client *client; /* readiness GETs; created on first need */
-    uv_timer_t sampler;    /* CPU samples every 2 s */
+    uv_timer_t sampler;    /* CPU and memory samples every second */
+    uv_timer_t linger;     /* shutdown: grace for pipes that outlive their process */
     int shutting_down;
-    int open_runs;   /* sup_run not yet freed */
+    int open_runs; /* sup_run not yet freed */
+    colony__list runs;
     int open_probes; /* TCP probes not yet closed */
     int closing;     /* handles are being closed */
     int open_handles;
@@ -127,6 +133,10 @@ int colony__sup_instance_init(sup *s, sup_app_rt *app, int index);
 void colony__sup_instance_spawn(sup_instance *inst);
 void colony__sup_instance_stop(sup_instance *inst);
 void colony__sup_instance_close(sup_instance *inst);
+/* Shutdown, nothing running: a run whose process exited but whose output
+ * pipes are still held (by something it left in the background) has its
+ * process group killed and its pipes closed. */
+void colony__sup_close_lingering_runs(sup *s);
 /* Re-evaluates what may start or stop now (after any change of status). */
 void colony__sup_pump(sup *s);
 /* One of the supervisor's handles finished closing. */

@@ -1,7 +1,7 @@
 /* The runtime in-process, with real children: dependency order, an exit code
  * in stop_exit_codes left stopped, a crash loop errored, shutdown closing
- * every handle (a leaked handle or allocation fails the test), and every
- * allocation failure while building the runtime handled. */
+ * every handle (also pipes a background leftover holds, killing it) (a leaked handle or allocation
+ * fails the test), and every allocation failure while building the runtime handled. */
 #include "test_support.h"
 #include <limits.h>
 #include <stdio.h>
@@ -108,6 +108,49 @@ static void runs_and_stops(void **st)
     colony_test_loop_close(&loop);
 }
 
+/* An instance that exits leaving a background process that holds its output
+ * pipe: shutdown does not wait for it forever, and kills it. */
+static void leftover_holding_the_pipe(void **st)
+{
+    (void)st;
+    char text[512], bgfile[128];
+    snprintf(bgfile, sizeof(bgfile), "%s/bg.pid", state_dir);
+    snprintf(text, sizeof(text),
+             "{\"apps\": [{\"name\": \"leaky\", \"cmd\": \"sleep 30 & echo $! > %s; exit 0\",\n"
+             "  \"stop_exit_codes\": 0}]}",
+             bgfile);
+    sup_ecosystem eco;
+    colony_config_error err;
+    assert_int_equal(
+        colony__sup_ecosystem_parse("t.json", "/tmp", text, strlen(text), NULL, &eco, &err), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sup *s;
+    sup_options o = {.state_dir = state_dir};
+    assert_int_equal(colony__sup_new(&loop, &eco, &o, &s), 0);
+    colony__sup_start(s);
+    uint64_t deadline = colony_test_now_ms() + 10000;
+    while (status_of(s, "leaky", 0) != SUP_STOPPED && colony_test_now_ms() < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(status_of(s, "leaky", 0), SUP_STOPPED);
+    assert_int_equal(s->open_runs, 1); /* the pipes, held by sleep */
+    FILE *f = fopen(bgfile, "r");
+    assert_non_null(f);
+    int bg = 0;
+    assert_int_equal(fscanf(f, "%d", &bg), 1);
+    fclose(f);
+    uint64_t start;
+    assert_int_equal(colony__sup_proc_starttime(bg, &start), 0);
+    int done = 0;
+    colony__sup_shutdown(s, on_done, &done);
+    assert_true(colony_test_run_until(&loop, &done, 5000));
+    colony__sup_free(s);
+    colony_test_loop_close(&loop);
+    for (int i = 0; i < 100 && colony__sup_proc_starttime(bg, &start) == 0; i++)
+        usleep(10000);
+    assert_int_not_equal(colony__sup_proc_starttime(bg, &start), 0);
+}
+
 /* Every allocation failure while building: refused, and what was opened closes. */
 static void allocation_failures(void **st)
 {
@@ -141,6 +184,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(runs_and_stops),
+        cmocka_unit_test(leftover_holding_the_pipe),
         cmocka_unit_test(allocation_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
