@@ -25,13 +25,13 @@ int colony__sup_proc_starttime(int pid, uint64_t *ticks)
     buf[n] = '\0';
     /* After "(comm)" (which may hold spaces): state is field 3, starttime 22. */
     char *p = strrchr(buf, ')');
-    if (!p) return -EIO;
+    if (!p || p[1] != ' ' || !p[2]) return -EIO;
+    if (p[2] == 'Z' || p[2] == 'X') return -ESRCH; /* dead, not yet reaped */
     p++;
     for (int field = 3; field < 22; field++) {
         p = strchr(p + 1, ' ');
         if (!p) return -EIO;
     }
-    if (p[-1] == 'Z') return -ESRCH;
     return sscanf(p + 1, "%" SCNu64, ticks) == 1 ? 0 : -EIO;
 }
 
