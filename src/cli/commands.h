@@ -16,5 +16,13 @@ int colony_cli_gateway(int argc, char **argv);
 int colony_cli_broker(int argc, char **argv);
 int colony_cli_services(int argc, char **argv);
 int colony_cli_kv(int argc, char **argv);
+/* The supervisor: cmd_up.c and cmd_ps.c. */
+int colony_cli_up(int argc, char **argv);
+int colony_cli_ps(int argc, char **argv);
+int colony_cli_stop(int argc, char **argv);
+int colony_cli_start(int argc, char **argv);
+int colony_cli_restart(int argc, char **argv);
+int colony_cli_logs(int argc, char **argv);
+int colony_cli_down(int argc, char **argv);
 
 #endif

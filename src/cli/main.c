@@ -16,6 +16,14 @@ static const colony_cli_command commands[] = {
      colony_cli_broker},
     {"services", "list registered services, instances and health", colony_cli_services},
     {"kv", "get, put, delete or list registry keys: colony kv get|put|delete|ls", colony_cli_kv},
+    {"up", "start and supervise the apps of colony.json / PM2's ecosystem.json", colony_cli_up},
+    {"ps", "list the supervised instances (colony up): status, restarts, CPU, memory",
+     colony_cli_ps},
+    {"stop", "stop an app's instances (or all) under colony up", colony_cli_stop},
+    {"start", "start an app's stopped or errored instances (or all)", colony_cli_start},
+    {"restart", "restart an app's instances (or all)", colony_cli_restart},
+    {"logs", "print the last lines of an app's logs (or every app's)", colony_cli_logs},
+    {"down", "stop every app and the supervisor (colony up)", colony_cli_down},
 };
 
 static const size_t command_count = sizeof(commands) / sizeof(commands[0]);
