@@ -489,8 +489,13 @@ static void cache_woken(gw_cache_waiter *w);
 static void forward_or_answer(proxy_call *pc)
 {
     gw_proxy *p = pc->proxy;
-    /* A WebSocket upgrade or a request with a body is never a cache hit. */
-    if (!pc->route->cache || p->cache_closed || pc->ws || pc->upload) {
+    if (!pc->route->cache || p->cache_closed) {
+        start_attempt(pc);
+        return;
+    }
+    if (pc->ws || pc->upload) { /* an upgrade or a request with a body: never a hit */
+        pc->cache_status = GW_CACHE_BYPASS;
+        colony__gw_cache_count(&p->cache, pc->route->match.name, pc->cache_status);
         start_attempt(pc);
         return;
     }
