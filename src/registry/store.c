@@ -24,6 +24,7 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
+#include "core/dir_lock.h"
 #include "registry/registry_internal.h"
 #include "registry/store.h"
 #include "registry/store_internal.h"
@@ -54,34 +55,9 @@ void colony__reg_op_free(reg_op *op)
 /* Takes the data dir's lock, or says which process holds it. */
 static int take_lock(reg_store *s, const char *dir, char *msg, size_t msg_size)
 {
-    char path[REG_STORE_PATH_MAX];
-    snprintf(path, sizeof(path), "%s/registry.lock", dir);
-    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (s->lock_fd < 0) {
-        int err = -errno;
-        snprintf(msg, msg_size, "cannot open %s: %s", path, colony_strerror(err));
-        return err;
-    }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        int err = -errno;
-        char pid[32] = "";
-        ssize_t n = pread(s->lock_fd, pid, sizeof(pid) - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        if (err == -EWOULDBLOCK)
-            snprintf(msg, msg_size, "data-dir %s is in use by another registry (pid %s holds %s)",
-                     dir, *pid ? pid : "unknown", path);
-        else
-            snprintf(msg, msg_size, "cannot lock %s: %s", path, colony_strerror(err));
-        return err == -EWOULDBLOCK ? COLONY_EBUSY : err;
-    }
-    char pid[32];
-    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)n, 0) != n) {
-        int err = -errno;
-        snprintf(msg, msg_size, "cannot write %s: %s", path, colony_strerror(err));
-        return err;
-    }
+    int fd = colony__dir_lock(dir, "registry", msg, msg_size);
+    if (fd < 0) return fd;
+    s->lock_fd = fd;
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
+#include "core/dir_lock.h"
 
 #define BSTORE_PATH 4096
 
@@ -67,31 +68,9 @@ static int decode_name(const char *enc, char *out, size_t size)
 
 static int take_lock(colony__bstore *s, const char *dir, char *msg, size_t msg_size)
 {
-    char path[BSTORE_PATH];
-    snprintf(path, sizeof(path), "%s/broker.lock", dir);
-    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (s->lock_fd < 0) {
-        int err = -errno;
-        snprintf(msg, msg_size, "cannot open %s: %s", path, colony_strerror(err));
-        return err;
-    }
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        int err = -errno;
-        char pid[32] = "";
-        ssize_t n = pread(s->lock_fd, pid, sizeof(pid) - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        snprintf(msg, msg_size, "data-dir %s is in use by another broker (pid %s holds %s)", dir,
-                 *pid ? pid : "unknown", path);
-        return err == -EWOULDBLOCK ? COLONY_EBUSY : err;
-    }
-    char pid[32];
-    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)n, 0) != n) {
-        int err = -errno;
-        snprintf(msg, msg_size, "cannot write %s: %s", path, colony_strerror(err));
-        return err;
-    }
+    int fd = colony__dir_lock(dir, "broker", msg, msg_size);
+    if (fd < 0) return fd;
+    s->lock_fd = fd;
     return 0;
 }
 
