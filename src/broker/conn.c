@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "broker/commands.h"
 #include "broker/conn.h"
+#include "http/address.h"
 
 #define READ_CHUNK (64 * 1024)
 #define PAUSE_AT   (1024 * 1024)     /* unsent bytes that stop reading */
@@ -383,40 +384,11 @@ int colony__broker_client_start(colony__broker_resp *srv, colony__broker_client 
     return uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-/* "host:port", "[v6]:port", "localhost:port", ":port" (all IPv4). */
-static int parse_address(const char *address, struct sockaddr_storage *ss)
-{
-    char host[64];
-    const char *port_str;
-    if (address[0] == '[') {
-        const char *close = strchr(address, ']');
-        if (!close || close[1] != ':' || (size_t)(close - address - 1) >= sizeof(host))
-            return COLONY_EINVAL;
-        memcpy(host, address + 1, (size_t)(close - address - 1));
-        host[close - address - 1] = '\0';
-        port_str = close + 2;
-    } else {
-        const char *colon = strrchr(address, ':');
-        if (!colon || (size_t)(colon - address) >= sizeof(host)) return COLONY_EINVAL;
-        memcpy(host, address, (size_t)(colon - address));
-        host[colon - address] = '\0';
-        port_str = colon + 1;
-        if (!host[0] || strcmp(host, "*") == 0) strcpy(host, "0.0.0.0");
-        if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
-    }
-    char *end;
-    long port = strtol(port_str, &end, 10);
-    if (!*port_str || *end || port < 0 || port > 65535) return COLONY_EINVAL;
-    memset(ss, 0, sizeof(*ss));
-    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0) return 0;
-    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0) return 0;
-    return COLONY_EINVAL;
-}
-
 int colony__broker_resp_listen(colony__broker_resp *srv, const char *address)
 {
     struct sockaddr_storage ss;
-    int rc = parse_address(address, &ss);
+    socklen_t ss_len;
+    int rc = colony__address_parse_tcp(address, &ss, &ss_len);
     if (rc) return rc;
     rc = uv_tcp_init(srv->loop, &srv->listener);
     if (rc) return rc;

@@ -13,6 +13,7 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
+#include "http/address.h"
 #include "http/server_internal.h"
 #include "http/sigpipe.h"
 #include "http/tls.h"
@@ -96,16 +97,6 @@ typedef struct listen_address {
     const char *unix_path;
 } listen_address;
 
-static int parse_port(const char *s, int *port)
-{
-    if (!*s) return COLONY_EINVAL;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v < 0 || v > 65535) return COLONY_EINVAL;
-    *port = (int)v;
-    return 0;
-}
-
 static int parse_address(const char *address, listen_address *out)
 {
     memset(out, 0, sizeof(*out));
@@ -116,31 +107,7 @@ static int parse_address(const char *address, listen_address *out)
         out->unix_path = path;
         return 0;
     }
-    char host[64];
-    const char *port_str;
-    int port;
-    if (address[0] == '[') {
-        const char *close = strchr(address, ']');
-        if (!close || close[1] != ':' || (size_t)(close - address - 1) >= sizeof(host))
-            return COLONY_EINVAL;
-        memcpy(host, address + 1, (size_t)(close - address - 1));
-        host[close - address - 1] = '\0';
-        port_str = close + 2;
-        if (parse_port(port_str, &port)) return COLONY_EINVAL;
-        if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&out->ss)) return COLONY_EINVAL;
-        out->len = sizeof(struct sockaddr_in6);
-        return 0;
-    }
-    const char *colon = strrchr(address, ':');
-    if (!colon || (size_t)(colon - address) >= sizeof(host)) return COLONY_EINVAL;
-    memcpy(host, address, (size_t)(colon - address));
-    host[colon - address] = '\0';
-    if (parse_port(colon + 1, &port)) return COLONY_EINVAL;
-    if (!host[0] || strcmp(host, "*") == 0) strcpy(host, "0.0.0.0");
-    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&out->ss)) return COLONY_EINVAL;
-    out->len = sizeof(struct sockaddr_in);
-    return 0;
+    return colony__address_parse_tcp(address, &out->ss, &out->len);
 }
 
 static int tcp_socket(const listen_address *a, int reuseport)
