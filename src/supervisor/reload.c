@@ -4,13 +4,25 @@
  * the successor's own process listens on that port it becomes the instance,
  * and the old process gets SIGTERM (it deregisters and drains), SIGKILL
  * after kill_timeout. The next instance's turn comes when the old one has
- * exited. A successor not listening within listen_timeout is killed and the
- * old process keeps serving: the reload stops there, failed. */
+ * exited.
+ *
+ * Not one connection is lost on the way: before the SIGTERM, the old
+ * process's listening sockets on the port get a socket filter that drops
+ * SYNs (the supervisor takes a copy of each with pidfd_getfd). New clients'
+ * SYNs to those sockets go unanswered and are sent again after a second, by
+ * when the sockets are closed and the kernel hands them to the successor;
+ * what the old sockets had queued is accepted by the old process in the
+ * FENCE_MS before its SIGTERM. Without the filter, closing a SO_REUSEPORT
+ * socket resets the connections in its accept queue. A successor not listening within
+ * listen_timeout is killed and the old process keeps serving: the reload stops there, failed. */
 #include <dirent.h>
+#include <linux/filter.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "colony/error.h"
 #include "colony/log.h"
@@ -19,6 +31,7 @@
 
 #define HANDOVER_POLL_MS 50
 #define MAX_LISTENERS    64 /* listening sockets on one port that we look at */
+#define FENCE_MS         50 /* from the SYN filter to the SIGTERM: the queue drains */
 
 static uint64_t now_ms(const sup *s)
 {
@@ -49,15 +62,20 @@ static size_t listening_inodes(int port, unsigned long *inodes, size_t max)
     return n;
 }
 
-static int holds_one_of(int pid, const unsigned long *inodes, size_t n)
+/* With a listening socket found: 1 = stop; fd is the holder's number. */
+typedef int (*listener_fn)(int pid, int fd, void *ud);
+
+/* Calls fn (when not NULL) for each of pid's descriptors that is one of the
+ * sockets; returns how many there are (fn may stop the walk early). */
+static int each_listener(int pid, const unsigned long *inodes, size_t n, listener_fn fn, void *ud)
 {
     char dir[64];
     snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
     DIR *d = opendir(dir);
     if (!d) return 0;
-    int found = 0;
+    int found = 0, stop = 0;
     struct dirent *e;
-    while (!found && (e = readdir(d))) {
+    while (!stop && (e = readdir(d))) {
         char path[384], target[64];
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         ssize_t len = readlink(path, target, sizeof(target) - 1);
@@ -65,31 +83,76 @@ static int holds_one_of(int pid, const unsigned long *inodes, size_t n)
         target[len] = '\0';
         unsigned long inode;
         if (sscanf(target, "socket:[%lu]", &inode) != 1) continue;
-        for (size_t i = 0; i < n && !found; i++)
-            found = inodes[i] == inode;
+        for (size_t i = 0; i < n; i++) {
+            if (inodes[i] != inode) continue;
+            found++;
+            stop = fn ? fn(pid, atoi(e->d_name), ud) : 1;
+            break;
+        }
     }
     closedir(d);
     return found;
 }
 
-/* pid, or one of its children (a shell that did not exec), holds a socket
- * listening on port. The shared port cannot tell the old process from the
- * new by connecting to it, so we ask the kernel whose socket it is. */
-static int tree_listens_on(int pid, int port)
+/* Calls each_listener for pid and its children (a shell that did not exec);
+ * returns how many listening sockets on port they hold. */
+static int tree_listeners(int pid, int port, listener_fn fn, void *ud)
 {
     unsigned long inodes[MAX_LISTENERS];
     size_t n = listening_inodes(port, inodes, MAX_LISTENERS);
     if (!n) return 0;
-    if (holds_one_of(pid, inodes, n)) return 1;
+    int found = each_listener(pid, inodes, n, fn, ud);
+    if (found && !fn) return found;
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
     FILE *f = fopen(path, "re");
-    if (!f) return 0;
-    int child, found = 0;
-    while (!found && fscanf(f, "%d", &child) == 1)
-        found = holds_one_of(child, inodes, n);
+    if (!f) return found;
+    int child;
+    while (fscanf(f, "%d", &child) == 1)
+        found += each_listener(child, inodes, n, fn, ud);
     fclose(f);
     return found;
+}
+
+/* pid, or a child of it, holds a socket listening on port. The shared port
+ * cannot tell the old process from the new by connecting to it, so we ask
+ * the kernel whose socket it is. */
+static int tree_listens_on(int pid, int port)
+{
+    return tree_listeners(pid, port, NULL, NULL) > 0;
+}
+
+/* Attaches the SYN-dropping filter to pid's descriptor fd (a copy taken with
+ * pidfd_getfd, closed again: the filter stays on the socket). */
+static int fence_one(int pid, int fd, void *ud)
+{
+    int *fenced = ud;
+    /* TCP header at offset 0: flags at byte 13; SYN without ACK -> drop. */
+    static struct sock_filter drop_syn[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+    };
+    struct sock_fprog prog = {.len = sizeof(drop_syn) / sizeof(drop_syn[0]), .filter = drop_syn};
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) return 0;
+    int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    close(pidfd);
+    if (copy < 0) return 0;
+    if (setsockopt(copy, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == 0) (*fenced)++;
+    close(copy);
+    return 0;
+}
+
+/* Fences every socket of pid (and children) listening on port: the number
+ * fenced, and in *found the number there are. */
+static int fence_listeners(int pid, int port, int *found)
+{
+    int fenced = 0;
+    *found = tree_listeners(pid, port, fence_one, &fenced);
+    return fenced;
 }
 
 /* ---- the reload of one app ---- */
@@ -126,6 +189,17 @@ static void retiree_kill(uv_timer_t *t)
     kill(pid, SIGKILL);
 }
 
+/* FENCE_MS after the fence: the old process's queue is empty; SIGTERM. */
+static void retiree_term(uv_timer_t *t)
+{
+    sup_instance *inst = t->data;
+    sup_run *old = inst->retiring;
+    if (!old || old->exited) return;
+    if (kill(-old->pid, SIGTERM) != 0) kill(old->pid, SIGTERM);
+    uv_timer_start(&inst->handover_timer, retiree_kill, (uint64_t)inst->app->conf->kill_timeout_ms,
+                   0);
+}
+
 /* The successor is ready: it becomes the instance; the old process drains. */
 static void switch_over(sup_instance *inst)
 {
@@ -151,9 +225,15 @@ static void switch_over(sup_instance *inst)
     }
     old->role = SUP_RUN_RETIRED;
     inst->retiring = old;
-    if (kill(-old->pid, SIGTERM) != 0) kill(old->pid, SIGTERM);
-    uv_timer_start(&inst->handover_timer, retiree_kill, (uint64_t)inst->app->conf->kill_timeout_ms,
-                   0);
+    int port = inst->app->conf->port ? inst->app->conf->port + inst->index : 0;
+    int found = 0, fenced = port ? fence_listeners(old->pid, port, &found) : 0;
+    if (fenced < found)
+        colony__sup_log_event(inst,
+                              "reload: could not filter new connections off %d of the old "
+                              "process's %d listening sockets (pidfd_getfd): connections queued "
+                              "on them when it closes them are reset",
+                              found - fenced, found);
+    uv_timer_start(&inst->handover_timer, retiree_term, fenced ? FENCE_MS : 0, 0);
 }
 
 static void successor_poll(uv_timer_t *t)

@@ -4,6 +4,11 @@
 #   with SO_REUSEPORT: --workers 2) while a client hammers both ports with a
 #   new connection per request: zero failed requests, new pids, the old pids
 #   gone, restarts counted (1 per reload, as PM2 counts them), twice over;
+# - the old process's listening socket is fenced before its SIGTERM (new
+#   SYNs dropped, so clients retry onto the successor): an app that stops
+#   accepting at SIGTERM but closes its socket only 1.5 s later loses no
+#   connection made in that window (without the fence the kernel queues about
+#   half of them on the old socket and resets them when it closes);
 # - a replacement that never listens: killed after listen_timeout, the reload
 #   fails with a clear message, the old instance keeps its pid and serves;
 # - `colony scale web 4` starts instances 2 and 3 on PORT+2 and PORT+3;
@@ -16,11 +21,30 @@ STATE=$WORK/state
 trap 'rc=$?; [ -f "$WORK/load.stop" ] || touch "$WORK/load.stop"; sup_kill_recorded "$STATE"; (exit $rc); fixture_cleanup' EXIT
 cd "$WORK"
 
-read -r WEB STUCK < <(sup_free_ports 4 1)
+read -r WEB STUCK SLOW < <(sup_free_ports 4 1 1)
+# slow.py: SO_REUSEPORT; at SIGTERM it stops accepting, closes 1.5 s later.
+cat >slow.py <<'PY'
+import os, signal, socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("127.0.0.1", int(os.environ["PORT"])))
+s.listen(128)
+def term(*_):
+    time.sleep(1.5)
+    s.close()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+while True:
+    c, _ = s.accept()
+    c.recv(4096)
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    c.close()
+PY
 cat >colony.json <<JSON
 {"apps": [
   {"name": "web", "instances": 2, "port": $WEB, "kill_timeout": 3000, "listen_timeout": 5000,
    "cmd": "exec '$BIN/echo_server' --listen 127.0.0.1:\$PORT --workers 2 --name web\$COLONY_INSTANCE"},
+  {"name": "slow", "port": $SLOW, "kill_timeout": 5000, "cmd": ["python3", "$WORK/slow.py"]},
   {"name": "stuck", "port": $STUCK, "listen_timeout": 600,
    "cmd": "if [ -e '$WORK/stuck.once' ]; then exec sleep 1000; fi; touch '$WORK/stuck.once'; exec '$BIN/echo_server' --listen 127.0.0.1:\$PORT --workers 2"}
 ]}
@@ -88,6 +112,34 @@ grep -q "reload: replacement pid $new0 started beside pid" "$STATE/logs/web-erro
   grep -q "reload: pid $new0 ready; stopping old pid" "$STATE/logs/web-error-0.log" ||
   fail "reload not logged: $(cat "$STATE/logs/web-error-0.log")"
 curl -sf "http://127.0.0.1:$WEB/x" | jq -e '.instance == "web0"' >/dev/null || fail "web0 answers"
+
+! grep -q "could not filter" "$STATE"/logs/web-error-*.log || fail "the fence was not set"
+
+# ---- the fence: connections made while the old socket lingers all succeed ----
+old=$(sup_field slow 0 pid)
+"$BIN/colony" reload slow --state-dir "$STATE" >slow.out 2>&1 &
+RELOAD=$!
+switched() { p=$(sup_field slow 0 pid) && [ "$p" != "$old" ] && [ "$p" != 0 ]; }
+sup_wait_until "slow switched over" 10 switched
+python3 - "$SLOW" >fence.out <<'PY' || fail "connections lost while the old socket lingered: $(cat fence.out)"
+import http.client, sys, threading
+port, bad = int(sys.argv[1]), []
+def one(i):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/%d" % i)
+        if c.getresponse().status != 200: bad.append("status")
+    except Exception as e:
+        bad.append(repr(e))
+threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("failed: %d of 16 %s" % (len(bad), bad[:3]))
+sys.exit(1 if bad else 0)
+PY
+fixture_wait "$RELOAD"
+[ "$FIXTURE_RC" = 0 ] || fail "reload slow: $(cat slow.out)"
+grep -q "slow: 1 instance reloaded" slow.out || fail "reload slow said: $(cat slow.out)"
 
 # ---- a replacement that never listens: the old instance keeps serving ----
 stuck_pid=$(sup_field stuck 0 pid)
