@@ -144,7 +144,8 @@ static void ended(sup_instance *inst, int exit_code, int signal_no)
     sup_app *app = inst->app->conf;
     inst->last_exit_code = exit_code;
     inst->last_signal = signal_no;
-    if (inst->successor) colony__sup_handover_abort(inst, "the instance being replaced exited");
+    if (inst->successor)
+        colony__sup_handover_abort(inst, "abandoned: the instance it replaces exited");
     uv_timer_stop(&inst->timer);
     colony__sup_ready_stop(inst);
     if (inst->pid) colony__sup_pidfile_remove(s->state_dir, app->name, inst->index);
@@ -361,7 +362,7 @@ static void kill_timer_cb(uv_timer_t *t)
 void colony__sup_instance_stop(sup_instance *inst)
 {
     inst->want_running = 0;
-    if (inst->successor) colony__sup_handover_abort(inst, "the instance is stopping");
+    if (inst->successor) colony__sup_handover_abort(inst, "abandoned: the instance is stopping");
     switch (inst->status) {
     case SUP_LAUNCHING:
     case SUP_ONLINE:

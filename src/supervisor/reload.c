@@ -269,13 +269,17 @@ void colony__sup_handover_abort(sup_instance *inst, const char *why)
     inst->retiring = next;
     kill(-next->pid, SIGKILL);
     kill(next->pid, SIGKILL);
-    colony__sup_log_event(inst, "reload: replacement pid %d %s: killed; pid %d keeps serving",
-                          next->pid, why, inst->pid);
+    /* The old process still serves unless it is the one that ended or stops. */
+    int serving = inst->run && inst->want_running;
+    char rest[64] = "";
+    if (serving) snprintf(rest, sizeof(rest), ", the old pid %d keeps serving", inst->pid);
+    colony__sup_log_event(inst, "reload: replacement pid %d was %s: killed%s", next->pid, why,
+                          rest);
     if (app->reloading)
         finish(app, 1,
-               "%s instance %d: the replacement (pid %d) was %s; killed, the old pid %d "
-               "keeps serving; %d of the instances reloaded before it",
-               app->conf->name, inst->index, next->pid, why, inst->pid, app->reload_done);
+               "%s instance %d: the replacement (pid %d) was %s; killed%s; %d of the "
+               "instances reloaded before it",
+               app->conf->name, inst->index, next->pid, why, rest, app->reload_done);
 }
 
 void colony__sup_handover_exited(sup_instance *inst, sup_run *run, int exit_code, int signal_no)

@@ -9,6 +9,7 @@
 #   accepting at SIGTERM but closes its socket only 1.5 s later loses no
 #   connection made in that window (without the fence the kernel queues about
 #   half of them on the old socket and resets them when it closes);
+#   A second reload while one runs is refused (409);
 # - a replacement that never listens: killed after listen_timeout, the reload
 #   fails with a clear message, the old instance keeps its pid and serves;
 # - `colony scale web 4` starts instances 2 and 3 on PORT+2 and PORT+3;
@@ -121,6 +122,9 @@ old=$(sup_field slow 0 pid)
 RELOAD=$!
 switched() { p=$(sup_field slow 0 pid) && [ "$p" != "$old" ] && [ "$p" != 0 ]; }
 sup_wait_until "slow switched over" 10 switched
+# Its old process is still draining: a second reload is refused meanwhile.
+if "$BIN/colony" reload slow --state-dir "$STATE" >busy.out 2>&1; then fail "a second reload ran"; fi
+grep -q "answered 409.*still running" busy.out || fail "second reload: $(cat busy.out)"
 python3 - "$SLOW" >fence.out <<'PY' || fail "connections lost while the old socket lingered: $(cat fence.out)"
 import http.client, sys, threading
 port, bad = int(sys.argv[1]), []
