@@ -1,4 +1,4 @@
-/* colony ps | stop | start | restart | logs | down: the supervisor's control
+/* colony ps | stop | start | restart | reload | scale | logs | down: the supervisor's control
  * API, over the Unix socket in its state folder (./.colony by default). */
 #include <jansson.h>
 #include <limits.h>
@@ -16,6 +16,7 @@
 typedef struct ctl_args {
     const char *state_dir;
     const char *target; /* app or "all" */
+    const char *count;  /* scale's N */
     int json;
     int lines;
     int follow;
@@ -35,6 +36,16 @@ static void usage(FILE *out, const char *cmd)
     else if (strcmp(cmd, "down") == 0)
         fprintf(out, "usage: colony down [--state-dir DIR]\n"
                      "Stops every app, dependents first, and the supervisor; waits for it.\n");
+    else if (strcmp(cmd, "reload") == 0)
+        fprintf(out, "usage: colony reload APP|all [--state-dir DIR]\n"
+                     "Replaces each instance by a new process without downtime, one at a\n"
+                     "time: the new one starts beside the old with the same PORT (the app\n"
+                     "shares it with SO_REUSEPORT), and once it listens the old one gets\n"
+                     "SIGTERM. Waits for the end; exit 1 if a replacement was not ready\n"
+                     "within listen_timeout (the old instance then keeps serving).\n");
+    else if (strcmp(cmd, "scale") == 0)
+        fprintf(out, "usage: colony scale APP N [--state-dir DIR]\n"
+                     "Starts instances up to N, or stops the highest indexes above N.\n");
     else
         fprintf(out, "usage: colony %s APP|all [--state-dir DIR]\n", cmd);
     fprintf(out, "The state folder is ./.colony unless --state-dir or $COLONY_STATE_DIR.\n");
@@ -66,13 +77,15 @@ static int parse_args(int argc, char **argv, int want_target, ctl_args *a)
             return 1;
         } else if (s[0] != '-' && want_target && !a->target)
             a->target = s;
+        else if (s[0] != '-' && want_target && strcmp(argv[0], "scale") == 0 && !a->count)
+            a->count = s;
         else {
             fprintf(stderr, "colony %s: unexpected argument '%s'\n", argv[0], s);
             usage(stderr, argv[0]);
             return 2;
         }
     }
-    if (want_target == 2 && !a->target) {
+    if ((want_target == 2 && !a->target) || (strcmp(argv[0], "scale") == 0 && !a->count)) {
         usage(stderr, argv[0]);
         return 2;
     }
@@ -233,6 +246,95 @@ int colony_cli_start(int argc, char **argv)
 int colony_cli_restart(int argc, char **argv)
 {
     return action(argc, argv, "restart");
+}
+
+/* Polls ps until no reload of the target runs; prints how each went. */
+static int wait_reload(const ctl_args *a)
+{
+    for (int tick = 0; tick < 36000; tick++) { /* 1 hour at most */
+        cli_http_response res;
+        int rc = call("reload", a, "GET", "/v1/ps", &res);
+        if (rc) return rc;
+        json_t *doc = res.status == 200 ? json_loads(res.body, 0, NULL) : NULL;
+        cli_http_response_free(&res);
+        json_t *reloads = json_object_get(doc, "reloads");
+        if (!doc) {
+            fprintf(stderr, "colony reload: the supervisor's answer is not readable\n");
+            return 1;
+        }
+        int running = 0, failed = 0;
+        const char *name;
+        json_t *r;
+        json_object_foreach(reloads, name, r)
+        {
+            if (strcmp(a->target, "all") != 0 && strcmp(a->target, name) != 0) continue;
+            const char *state = json_string_value(json_object_get(r, "state"));
+            running |= state && strcmp(state, "running") == 0;
+            failed |= state && strcmp(state, "failed") == 0;
+        }
+        if (!running) {
+            json_object_foreach(reloads, name, r)
+            {
+                if (strcmp(a->target, "all") != 0 && strcmp(a->target, name) != 0) continue;
+                const char *state = json_string_value(json_object_get(r, "state"));
+                fprintf(state && strcmp(state, "failed") == 0 ? stderr : stdout,
+                        "colony reload: %s\n", json_string_value(json_object_get(r, "message")));
+            }
+            json_decref(doc);
+            return failed ? 1 : 0;
+        }
+        json_decref(doc);
+        usleep(100 * 1000);
+    }
+    fprintf(stderr, "colony reload: still running after an hour\n");
+    return 1;
+}
+
+int colony_cli_reload(int argc, char **argv)
+{
+    ctl_args a;
+    int rc = parse_args(argc, argv, 2, &a);
+    if (rc) return rc == 1 ? 0 : rc;
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/apps/%s/reload", a.target);
+    cli_http_response res;
+    if ((rc = call("reload", &a, "POST", path, &res))) return rc;
+    if (res.status != 202) {
+        cli_http_print_status("reload", &res);
+        rc = res.status == 404 ? 2 : 1;
+        cli_http_response_free(&res);
+        return rc;
+    }
+    cli_http_response_free(&res);
+    return wait_reload(&a);
+}
+
+int colony_cli_scale(int argc, char **argv)
+{
+    ctl_args a;
+    int rc = parse_args(argc, argv, 2, &a);
+    if (rc) return rc == 1 ? 0 : rc;
+    char *end;
+    long n = strtol(a.count, &end, 10);
+    if (*end || n < 0 || n > 1024) {
+        fprintf(stderr, "colony scale: N is 0 to 1024, not '%s'\n", a.count);
+        return 2;
+    }
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/apps/%s/scale?instances=%ld", a.target, n);
+    cli_http_response res;
+    if ((rc = call("scale", &a, "POST", path, &res))) return rc;
+    if (res.status == 200) {
+        json_t *doc = json_loads(res.body, 0, NULL);
+        printf("scale %s: %lld -> %ld instance%s\n", a.target,
+               json_integer_value(json_object_get(doc, "before")), n, n == 1 ? "" : "s");
+        json_decref(doc);
+    } else {
+        cli_http_print_status("scale", &res);
+        rc = res.status == 404 || res.status == 400 ? 2 : 1;
+    }
+    cli_http_response_free(&res);
+    return rc;
 }
 
 /* ---- logs -f: a streamed response, printed as it comes ---- */

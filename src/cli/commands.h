@@ -22,6 +22,8 @@ int colony_cli_ps(int argc, char **argv);
 int colony_cli_stop(int argc, char **argv);
 int colony_cli_start(int argc, char **argv);
 int colony_cli_restart(int argc, char **argv);
+int colony_cli_reload(int argc, char **argv);
+int colony_cli_scale(int argc, char **argv);
 int colony_cli_logs(int argc, char **argv);
 int colony_cli_down(int argc, char **argv);
 

@@ -22,6 +22,9 @@ static const colony_cli_command commands[] = {
     {"stop", "stop an app's instances (or all) under colony up", colony_cli_stop},
     {"start", "start an app's stopped or errored instances (or all)", colony_cli_start},
     {"restart", "restart an app's instances (or all)", colony_cli_restart},
+    {"reload", "replace an app's instances (or all) one by one without downtime",
+     colony_cli_reload},
+    {"scale", "run N instances of an app (colony up): colony scale APP N", colony_cli_scale},
     {"logs", "print the last lines of an app's logs (or every app's)", colony_cli_logs},
     {"down", "stop every app and the supervisor (colony up)", colony_cli_down},
 };

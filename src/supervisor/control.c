@@ -1,6 +1,9 @@
 /* The control API (control.h). Routes:
  *   GET  /v1/ps                         the instances, as colony__sup_ps
  *   POST /v1/apps/<app|all>/<stop|start|restart>
+ *   POST /v1/apps/<app|all>/reload      202: begun; GET /v1/ps "reloads" says
+ *                                       how it goes (409 while one runs)
+ *   POST /v1/apps/<app>/scale?instances=N
  *   GET  /v1/logs?app=NAME&lines=N      the tails of the log files; with
  *                                       follow=1 the response stays open and
  *                                       carries every new line (chunked)
@@ -109,7 +112,7 @@ int colony__sup_logs_tail(const sup *s, const char *app, int lines, char **out, 
     for (size_t a = 0; !rc && a < s->napps; a++) {
         const sup_app *conf = s->apps[a].conf;
         if (app && strcmp(conf->name, app) != 0) continue;
-        int files = conf->merge_logs || conf->instances == 1 ? 1 : conf->instances;
+        int files = conf->merge_logs || conf->instances == 1 ? 1 : s->apps[a].ninstances;
         for (int i = 0; !rc && i < files; i++) {
             for (int is_err = 0; !rc && is_err < 2; is_err++) {
                 char path[PATH_MAX];
@@ -149,15 +152,34 @@ static void do_action(sup_control *c, colony_request *req, const char *rest)
     }
     snprintf(app, sizeof(app), "%.*s", (int)(slash - rest), rest);
     const char *action = slash + 1;
-    int rc;
-    if (strcmp(action, "stop") == 0)
+    int rc, status = 200;
+    if (strcmp(action, "scale") == 0) {
+        const char *text = colony_request_query_param(req, "instances");
+        char *end = NULL;
+        long n = text && *text ? strtol(text, &end, 10) : -1;
+        if (!end || *end || n < 0 || n > SUP_SCALE_MAX) {
+            colony_respond_error(req, 400, "bad_request", "instances is 0 to 1024");
+            return;
+        }
+        rc = colony__sup_scale(c->sup, app, (int)n);
+        if (rc >= 0) {
+            respond_json_new(req, 200,
+                             json_pack("{s:s, s:s, s:i, s:i}", "app", app, "action", action,
+                                       "before", rc, "instances", (int)n));
+            return;
+        }
+    } else if (strcmp(action, "reload") == 0) {
+        rc = colony__sup_reload(c->sup, app);
+        status = 202;
+    } else if (strcmp(action, "stop") == 0)
         rc = colony__sup_stop(c->sup, app);
     else if (strcmp(action, "start") == 0)
         rc = colony__sup_start_app(c->sup, app);
     else if (strcmp(action, "restart") == 0)
         rc = colony__sup_restart(c->sup, app);
     else {
-        colony_respond_error(req, 404, "not_found", "the actions are stop, start and restart");
+        colony_respond_error(req, 404, "not_found",
+                             "the actions are stop, start, restart, reload and scale");
         return;
     }
     if (rc == COLONY_ENOENT) {
@@ -166,11 +188,19 @@ static void do_action(sup_control *c, colony_request *req, const char *rest)
         colony_respond_error(req, 404, "unknown_app", msg);
         return;
     }
+    if (rc == COLONY_EBUSY) {
+        colony_respond_error(req, 409, "busy", "a reload of that app is still running");
+        return;
+    }
+    if (rc == COLONY_ENOMEM) {
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
     if (rc < 0) {
         colony_respond_error(req, 503, "shutting_down", "the supervisor is stopping");
         return;
     }
-    respond_json_new(req, 200,
+    respond_json_new(req, status,
                      json_pack("{s:s, s:s, s:i}", "app", app, "action", action, "instances", rc));
 }
 
@@ -281,8 +311,9 @@ static void do_metrics(sup_control *c, colony_request *req)
     int rc =
         restarts && status && memory && cpu ? colony_metrics_register_process(m) : COLONY_ENOMEM;
     for (size_t a = 0; !rc && a < c->sup->napps; a++) {
-        for (int i = 0; i < c->sup->apps[a].conf->instances; i++) {
-            const sup_instance *inst = &c->sup->apps[a].instances[i];
+        for (int i = 0; i < c->sup->apps[a].ninstances; i++) {
+            const sup_instance *inst = c->sup->apps[a].instances[i];
+            if (inst->retired_slot && inst->status == SUP_STOPPED) continue;
             const char *name = c->sup->apps[a].conf->name;
             char index[16];
             snprintf(index, sizeof(index), "%d", i);

@@ -42,7 +42,7 @@ const char *colony__sup_status_name(sup_status st)
 
 int colony__sup_instance_init(sup *s, sup_app_rt *app, int index)
 {
-    sup_instance *inst = &app->instances[index];
+    sup_instance *inst = app->instances[index];
     inst->app = app;
     inst->index = index;
     inst->status = SUP_WAITING;
@@ -52,7 +52,9 @@ int colony__sup_instance_init(sup *s, sup_app_rt *app, int index)
     inst->timer.data = inst;
     uv_timer_init(s->loop, &inst->probe_timer);
     inst->probe_timer.data = inst;
-    s->open_handles += 2;
+    uv_timer_init(s->loop, &inst->handover_timer);
+    inst->handover_timer.data = inst;
+    s->open_handles += 3;
     return colony__sup_logs_open(inst);
 }
 
@@ -66,6 +68,7 @@ void colony__sup_instance_close(sup_instance *inst)
 {
     uv_close((uv_handle_t *)&inst->timer, timer_closed);
     uv_close((uv_handle_t *)&inst->probe_timer, timer_closed);
+    uv_close((uv_handle_t *)&inst->handover_timer, timer_closed);
 }
 
 /* ---- output: split into lines, tag, write ---- */
@@ -141,6 +144,8 @@ static void ended(sup_instance *inst, int exit_code, int signal_no)
     sup_app *app = inst->app->conf;
     inst->last_exit_code = exit_code;
     inst->last_signal = signal_no;
+    if (inst->successor)
+        colony__sup_handover_abort(inst, "abandoned: the instance it replaces exited");
     uv_timer_stop(&inst->timer);
     colony__sup_ready_stop(inst);
     if (inst->pid) colony__sup_pidfile_remove(s->state_dir, app->name, inst->index);
@@ -190,6 +195,10 @@ static void on_process_exit(uv_process_t *proc, int64_t exit_status, int term_si
     sup_instance *inst = run->inst;
     run->exited = 1;
     uv_close((uv_handle_t *)proc, run_handle_closed);
+    if (run->role != SUP_RUN_CURRENT) {
+        colony__sup_handover_exited(inst, run, (int)exit_status, term_signal);
+        return;
+    }
     if (inst->run == run) inst->run = NULL;
     ended(inst, (int)exit_status, term_signal);
 }
@@ -242,23 +251,23 @@ static void free_env(char **env)
     colony__free(env);
 }
 
-void colony__sup_instance_spawn(sup_instance *inst)
+/* Spawns a process for the instance with its output pipes read and tagged;
+ * on failure logs why and returns the libuv error (nothing left open). */
+int colony__sup_run_start(sup_instance *inst, int role, sup_run **out)
 {
     sup *s = inst->app->sup;
     sup_app *app = inst->app->conf;
+    *out = NULL;
     sup_run *run = colony__calloc(1, sizeof(*run));
     char **env = child_env(inst);
-    inst->generation++;
-    inst->status = SUP_LAUNCHING;
-    colony__sup_restart_started(&inst->restart, now_ms(s));
     if (!run || !env) {
         colony__free(run);
         free_env(env);
         colony__sup_log_event(inst, "cannot start: out of memory");
-        ended(inst, 127, 0);
-        return;
+        return UV_ENOMEM;
     }
     run->inst = inst;
+    run->role = role;
     uv_pipe_init(s->loop, &run->out, 0);
     uv_pipe_init(s->loop, &run->err, 0);
     run->out.data = run->err.data = run->proc.data = run;
@@ -289,18 +298,33 @@ void colony__sup_instance_spawn(sup_instance *inst)
         uv_close((uv_handle_t *)&run->out, run_handle_closed);
         uv_close((uv_handle_t *)&run->err, run_handle_closed);
         colony__sup_log_event(inst, "cannot start %s: %s", app->argv[0], uv_strerror(rc));
-        ended(inst, 127, 0);
-        return;
+        return rc;
     }
     run->open_handles = 3;
     run->pid = run->proc.pid;
+    uv_read_start((uv_stream_t *)&run->out, on_alloc, on_read);
+    uv_read_start((uv_stream_t *)&run->err, on_alloc, on_read);
+    *out = run;
+    return 0;
+}
+
+void colony__sup_instance_spawn(sup_instance *inst)
+{
+    sup *s = inst->app->sup;
+    sup_app *app = inst->app->conf;
+    inst->generation++;
+    inst->status = SUP_LAUNCHING;
+    colony__sup_restart_started(&inst->restart, now_ms(s));
+    sup_run *run;
+    if (colony__sup_run_start(inst, SUP_RUN_CURRENT, &run) != 0) {
+        ended(inst, 127, 0);
+        return;
+    }
     inst->run = run;
-    inst->pid = run->proc.pid;
+    inst->pid = run->pid;
     inst->cpu_ticks = 0;
     inst->cpu_sampled_ms = 0;
     inst->cpu_percent = 0;
-    uv_read_start((uv_stream_t *)&run->out, on_alloc, on_read);
-    uv_read_start((uv_stream_t *)&run->err, on_alloc, on_read);
     colony__sup_pidfile_write(s->state_dir, app->name, inst->index, inst->pid);
     colony__sup_log_event(inst, "started pid %d", inst->pid);
     colony__sup_ready_begin(inst);
@@ -338,6 +362,7 @@ static void kill_timer_cb(uv_timer_t *t)
 void colony__sup_instance_stop(sup_instance *inst)
 {
     inst->want_running = 0;
+    if (inst->successor) colony__sup_handover_abort(inst, "abandoned: the instance is stopping");
     switch (inst->status) {
     case SUP_LAUNCHING:
     case SUP_ONLINE:

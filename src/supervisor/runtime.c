@@ -47,8 +47,8 @@ static void sample_cpu(uv_timer_t *t)
     long hz = sysconf(_SC_CLK_TCK);
     uint64_t now = now_ms(s);
     for (size_t a = 0; a < s->napps; a++) {
-        for (int i = 0; i < s->apps[a].conf->instances; i++) {
-            sup_instance *inst = &s->apps[a].instances[i];
+        for (int i = 0; i < s->apps[a].ninstances; i++) {
+            sup_instance *inst = s->apps[a].instances[i];
             uint64_t ticks, rss;
             if (!inst->pid || colony__sup_proc_usage(inst->pid, &ticks, &rss) != 0) continue;
             if (inst->cpu_sampled_ms && now > inst->cpu_sampled_ms && hz > 0)
@@ -103,12 +103,17 @@ int colony__sup_new(uv_loop_t *loop, sup_ecosystem *eco, const sup_options *o, s
         app->policy.stop_exit_codes = conf->stop_exit_codes;
         app->policy.nstop_exit_codes = conf->nstop_exit_codes;
         if (!(app->dependents = colony__calloc(s->eco.napps, sizeof(size_t))) ||
-            !(app->instances = colony__calloc((size_t)conf->instances, sizeof(sup_instance)))) {
+            !(app->instances = colony__calloc((size_t)conf->instances, sizeof(sup_instance *)))) {
             rc = COLONY_ENOMEM;
             break;
         }
         s->napps = a + 1;
         for (int i = 0; i < conf->instances; i++) {
+            if (!(app->instances[i] = colony__calloc(1, sizeof(sup_instance)))) {
+                rc = COLONY_ENOMEM;
+                break;
+            }
+            app->ninstances = i + 1;
             int irc = colony__sup_instance_init(s, app, i);
             if (irc && !rc) rc = irc;
         }
@@ -123,17 +128,28 @@ int colony__sup_new(uv_loop_t *loop, sup_ecosystem *eco, const sup_options *o, s
     return rc;
 }
 
+int colony__sup_app_count(const sup_app_rt *app)
+{
+    int n = 0;
+    for (int i = 0; i < app->ninstances; i++)
+        n += !app->instances[i]->retired_slot;
+    return n;
+}
+
 static int app_running(const sup_app_rt *app)
 {
-    for (int i = 0; i < app->conf->instances; i++)
-        if (app->instances[i].run || app->instances[i].status == SUP_STOPPING) return 1;
+    for (int i = 0; i < app->ninstances; i++) {
+        const sup_instance *inst = app->instances[i];
+        if (inst->run || inst->successor || inst->retiring || inst->status == SUP_STOPPING)
+            return 1;
+    }
     return 0;
 }
 
 static int app_all_ready(const sup_app_rt *app)
 {
-    for (int i = 0; i < app->conf->instances; i++)
-        if (app->instances[i].status != SUP_ONLINE) return 0;
+    for (int i = 0; i < app->ninstances; i++)
+        if (!app->instances[i]->retired_slot && app->instances[i]->status != SUP_ONLINE) return 0;
     return 1;
 }
 
@@ -141,10 +157,10 @@ static void start_app(sup_app_rt *app)
 {
     app->started = 1;
     COLONY_LOG_INFO("starting app", COLONY_LF_STR("app", app->conf->name),
-                    COLONY_LF_INT("instances", app->conf->instances));
-    for (int i = 0; i < app->conf->instances; i++)
-        if (app->instances[i].want_running && app->instances[i].status == SUP_WAITING)
-            colony__sup_instance_spawn(&app->instances[i]);
+                    COLONY_LF_INT("instances", app->ninstances));
+    for (int i = 0; i < app->ninstances; i++)
+        if (app->instances[i]->want_running && app->instances[i]->status == SUP_WAITING)
+            colony__sup_instance_spawn(app->instances[i]);
 }
 
 static void close_all(sup *s)
@@ -155,10 +171,10 @@ static void close_all(sup *s)
         s->client = NULL;
     }
     for (size_t a = 0; a < s->napps; a++) {
-        for (int i = 0; i < s->apps[a].conf->instances; i++) {
-            colony__sup_logs_close(&s->apps[a].instances[i]);
-            if (s->apps[a].instances[i].timer.loop)
-                colony__sup_instance_close(&s->apps[a].instances[i]);
+        for (int i = 0; i < s->apps[a].ninstances; i++) {
+            colony__sup_logs_close(s->apps[a].instances[i]);
+            if (s->apps[a].instances[i]->timer.loop)
+                colony__sup_instance_close(s->apps[a].instances[i]);
         }
     }
     uv_close((uv_handle_t *)&s->sampler, own_timer_closed);
@@ -184,8 +200,8 @@ static void pump_down(sup *s)
             busy = 1;
             continue;
         }
-        for (int i = 0; i < app->conf->instances; i++)
-            colony__sup_instance_stop(&app->instances[i]);
+        for (int i = 0; i < app->ninstances; i++)
+            colony__sup_instance_stop(app->instances[i]);
         busy |= app_running(app);
     }
     /* Pipes still open with nothing running: give them a moment to deliver
@@ -239,6 +255,8 @@ void colony__sup_free(sup *s)
 {
     if (!s) return;
     for (size_t a = 0; s->apps && a < s->eco.napps; a++) {
+        for (int i = 0; i < s->apps[a].ninstances; i++)
+            colony__free(s->apps[a].instances[i]);
         colony__free(s->apps[a].instances);
         colony__free(s->apps[a].dependents);
     }
@@ -259,8 +277,11 @@ static int for_target(sup *s, const char *target, inst_action act)
     if (!all && app_index(s, target) < 0) return COLONY_ENOENT;
     for (size_t a = 0; a < s->napps; a++) {
         if (!all && strcmp(s->apps[a].conf->name, target) != 0) continue;
-        for (int i = 0; i < s->apps[a].conf->instances; i++, count++)
-            act(&s->apps[a].instances[i]);
+        for (int i = 0; i < s->apps[a].ninstances; i++) {
+            if (s->apps[a].instances[i]->retired_slot) continue;
+            act(s->apps[a].instances[i]);
+            count++;
+        }
     }
     colony__sup_pump(s);
     return count;
@@ -304,13 +325,62 @@ int colony__sup_restart(sup *s, const char *target)
     return for_target(s, target, restart_one);
 }
 
+int colony__sup_scale(sup *s, const char *target, int n)
+{
+    if (s->shutting_down) return COLONY_ESHUTDOWN;
+    int idx = app_index(s, target);
+    if (idx < 0) return COLONY_ENOENT;
+    if (n < 0 || n > SUP_SCALE_MAX) return COLONY_EINVAL;
+    sup_app_rt *app = &s->apps[idx];
+    if (app->reloading) return COLONY_EBUSY;
+    int before = colony__sup_app_count(app);
+    if (n > app->ninstances) {
+        sup_instance **grown = colony__realloc(app->instances, (size_t)n * sizeof(sup_instance *));
+        if (!grown) return COLONY_ENOMEM;
+        app->instances = grown;
+        while (app->ninstances < n) {
+            sup_instance *inst = colony__calloc(1, sizeof(*inst));
+            if (!inst) return COLONY_ENOMEM;
+            app->instances[app->ninstances++] = inst;
+            int rc = colony__sup_instance_init(s, app, app->ninstances - 1);
+            if (rc) return rc;
+            inst->retired_slot = 1; /* brought in below */
+            inst->status = SUP_STOPPED;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        sup_instance *inst = app->instances[i];
+        if (!inst->retired_slot) continue;
+        inst->retired_slot = 0;
+        colony__sup_log_event(inst, "scale: instance %d of %d", i, n);
+        if (app->started)
+            start_one(inst);
+        else {
+            inst->want_running = 1;
+            inst->status = SUP_WAITING;
+        }
+    }
+    for (int i = app->ninstances; i-- > n;) { /* highest index first */
+        sup_instance *inst = app->instances[i];
+        if (inst->retired_slot) continue;
+        inst->retired_slot = 1;
+        colony__sup_log_event(inst, "scale: stopping (down to %d)", n);
+        colony__sup_instance_stop(inst);
+    }
+    COLONY_LOG_INFO("scaled", COLONY_LF_STR("app", app->conf->name), COLONY_LF_INT("from", before),
+                    COLONY_LF_INT("to", n));
+    colony__sup_pump(s);
+    return before;
+}
+
 json_t *colony__sup_ps(sup *s)
 {
     json_t *list = json_array();
     uint64_t now = now_ms(s);
     for (size_t a = 0; list && a < s->napps; a++) {
-        for (int i = 0; i < s->apps[a].conf->instances; i++) {
-            sup_instance *inst = &s->apps[a].instances[i];
+        for (int i = 0; i < s->apps[a].ninstances; i++) {
+            sup_instance *inst = s->apps[a].instances[i];
+            if (inst->retired_slot && inst->status == SUP_STOPPED) continue;
             uint64_t ticks = 0, rss = 0;
             if (inst->pid) colony__sup_proc_usage(inst->pid, &ticks, &rss);
             int live = inst->status == SUP_ONLINE || inst->status == SUP_LAUNCHING ||
@@ -332,7 +402,20 @@ json_t *colony__sup_ps(sup *s)
                 json_object_set_new(row, "exit_code", json_integer(inst->last_exit_code));
         }
     }
-    json_t *doc =
-        list ? json_pack("{s:o, s:i}", "apps", list, "supervisor_pid", (int)getpid()) : NULL;
-    return doc;
+    json_t *reloads = list ? json_object() : NULL;
+    for (size_t a = 0; reloads && a < s->napps; a++) {
+        const sup_app_rt *app = &s->apps[a];
+        if (!app->reload_message[0]) continue;
+        const char *state = app->reloading ? "running" : app->reload_failed ? "failed" : "done";
+        json_object_set_new(reloads, app->conf->name,
+                            json_pack("{s:s, s:s, s:i}", "state", state, "message",
+                                      app->reload_message, "reloaded", app->reload_done));
+    }
+    if (!list || !reloads) { /* json_pack's "o" takes both, even when it fails */
+        json_decref(list);
+        json_decref(reloads);
+        return NULL;
+    }
+    return json_pack("{s:o, s:o, s:i}", "apps", list, "reloads", reloads, "supervisor_pid",
+                     (int)getpid());
 }

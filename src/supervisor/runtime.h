@@ -29,6 +29,12 @@ typedef enum sup_status {
 
 const char *colony__sup_status_name(sup_status s);
 
+enum {
+    SUP_RUN_CURRENT,   /* inst->run: the instance's process */
+    SUP_RUN_SUCCESSOR, /* a reload's replacement, not ready yet (inst->successor) */
+    SUP_RUN_RETIRED,   /* replaced by a reload, draining (inst->retiring) */
+};
+
 /* One child process and its output pipes; freed when all three are closed. */
 typedef struct sup_run {
     colony__list node; /* in sup.runs */
@@ -38,6 +44,7 @@ typedef struct sup_run {
     uv_pipe_t out, err;
     int open_handles;
     sup_instance *inst;
+    int role; /* SUP_RUN_CURRENT, or a reload's successor or retired run */
     char out_line[4096], err_line[4096]; /* a partial line waiting for its end */
     size_t out_len, err_len;
 } sup_run;
@@ -61,6 +68,14 @@ struct sup_instance {
     int last_exit_code; /* -1: killed by a signal */
     int last_signal;
     int out_fd, err_fd; /* log files, O_APPEND */
+    int retired_slot;   /* scaled down: not shown, started again by a scale up */
+    /* A reload's handover (reload.c): the successor runs beside inst->run
+     * until it listens, then inst->run retires (SIGTERM, SIGKILL after
+     * kill_timeout) and the next instance's turn comes when it has exited. */
+    sup_run *successor;
+    sup_run *retiring;
+    uv_timer_t handover_timer; /* successor's readiness polls, then retiree's kill timeout */
+    uint64_t handover_deadline_ms;
     uint64_t cpu_ticks; /* last sample, for cpu_percent */
     uint64_t cpu_sampled_ms;
     double cpu_percent;
@@ -70,11 +85,18 @@ struct sup_app_rt {
     sup *sup;
     sup_app *conf;
     sup_restart_policy policy;
-    sup_instance *instances;
+    sup_instance **instances; /* ninstances slots; a scale up adds some */
+    int ninstances;
     int started;        /* its instances were launched once */
     int ever_ready;     /* every instance was ready once: dependents may start */
     size_t *dependents; /* indexes of apps that depend on this one */
     size_t ndependents;
+    /* `colony reload`: one instance at a time, from reload_next up. */
+    int reloading;
+    int reload_next;
+    int reload_done;          /* instances handed over so far */
+    int reload_failed;        /* the last reload ended in failure */
+    char reload_message[320]; /* how the last (or current) reload went */
 };
 
 typedef struct sup_options {
@@ -124,6 +146,19 @@ void colony__sup_free(sup *s);
 int colony__sup_stop(sup *s, const char *target);
 int colony__sup_start_app(sup *s, const char *target);
 int colony__sup_restart(sup *s, const char *target);
+/* colony reload <app|all>: begins a zero-downtime reload of each app (one
+ * instance at a time; reload.c); returns the number of instances, or
+ * COLONY_ENOENT, COLONY_ESHUTDOWN, COLONY_EBUSY (a reload of it runs). Its
+ * progress and outcome are in the ps document's "reloads". */
+int colony__sup_reload(sup *s, const char *target);
+/* colony scale <app> <n>: starts instances up to n or stops the highest
+ * indexes above it; returns the previous count, or COLONY_ENOENT,
+ * COLONY_EINVAL (n outside 0..SUP_SCALE_MAX), COLONY_EBUSY (a reload runs),
+ * COLONY_ENOMEM, COLONY_ESHUTDOWN. */
+#define SUP_SCALE_MAX 1024
+int colony__sup_scale(sup *s, const char *target, int n);
+/* The instance slots an app shows (not scaled away). */
+int colony__sup_app_count(const sup_app_rt *app);
 /* The `ps` document: {"apps": [{name, instance, pid, status, uptime_ms,
  * restarts, unstable_restarts, exit_code, cpu, memory}]}. New reference. */
 json_t *colony__sup_ps(sup *s);
@@ -154,6 +189,14 @@ int colony__sup_log_path(const sup *s, const sup_app *app, int index, int is_err
                          size_t size);
 /* Formats now as log_date_format (moment.js tokens), or ISO 8601 UTC. */
 size_t colony__sup_format_time(const char *fmt, char *buf, size_t size);
+
+/* reload.c: the instance is being stopped, or its current run ended: a
+ * handover in progress is abandoned (the successor is killed). */
+void colony__sup_handover_abort(sup_instance *inst, const char *why);
+/* reload.c: a successor or retired run's process exited. */
+void colony__sup_handover_exited(sup_instance *inst, sup_run *run, int exit_code, int signal_no);
+/* Starts a process for the instance as role, without changing its status. */
+int colony__sup_run_start(sup_instance *inst, int role, sup_run **out);
 
 void colony__sup_ready_begin(sup_instance *inst);
 void colony__sup_ready_stop(sup_instance *inst);

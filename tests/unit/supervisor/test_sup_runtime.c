@@ -60,7 +60,7 @@ static void on_done(sup *s, void *ud)
 static sup_status status_of(sup *s, const char *app, int i)
 {
     for (size_t a = 0; a < s->napps; a++)
-        if (strcmp(s->apps[a].conf->name, app) == 0) return s->apps[a].instances[i].status;
+        if (strcmp(s->apps[a].conf->name, app) == 0) return s->apps[a].instances[i]->status;
     return SUP_WAITING;
 }
 
@@ -84,11 +84,11 @@ static void runs_and_stops(void **st)
     while (!settled(s) && colony_test_now_ms() < deadline)
         uv_run(&loop, UV_RUN_ONCE);
     assert_true(settled(s));
-    assert_true(s->apps[0].instances[0].pid > 0);
-    assert_true(s->apps[0].instances[1].pid != s->apps[0].instances[0].pid);
-    assert_int_equal(s->apps[2].instances[0].last_exit_code, 3);
-    assert_int_equal(s->apps[3].instances[0].restart.restarts, 1);
-    int pid_first = s->apps[0].instances[0].pid;
+    assert_true(s->apps[0].instances[0]->pid > 0);
+    assert_true(s->apps[0].instances[1]->pid != s->apps[0].instances[0]->pid);
+    assert_int_equal(s->apps[2].instances[0]->last_exit_code, 3);
+    assert_int_equal(s->apps[3].instances[0]->restart.restarts, 1);
+    int pid_first = s->apps[0].instances[0]->pid;
     char pidfile[PATH_MAX];
     snprintf(pidfile, sizeof(pidfile), "%s/pids/first-0.pid", state_dir);
     assert_int_equal(access(pidfile, F_OK), 0);
