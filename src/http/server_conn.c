@@ -11,15 +11,25 @@
 
 #define AWAITING_MAX      16 /* answered requests held until written: each keeps its arena */
 #define LINGER_MS         2000
+#define FRESH_GRACE_MS    2000 /* at shutdown: a new connection's wait for its first request */
 #define OUT_KEEP_CAPACITY (256 * 1024) /* output buffer kept between responses */
 
 static void conn_process(colony__conn *c);
 static void update_reading(colony__conn *c);
+
 static void on_timer(uv_timer_t *t);
 
 static colony_server *conn_server(const colony__conn *c)
 {
     return c->worker->srv;
+}
+
+/* How long an idle connection may stay idle. During a shutdown, one that has
+ * not sent its first request yet gets FRESH_GRACE_MS for it. */
+static uint64_t idle_limit_ms(const colony__conn *c)
+{
+    uint64_t ms = conn_server(c)->opts.idle_timeout_ms;
+    return c->close_after && c->requests == 0 && ms > FRESH_GRACE_MS ? FRESH_GRACE_MS : ms;
 }
 
 static void on_close(uv_handle_t *h)
@@ -217,7 +227,7 @@ void colony__conn_update_timer(colony__conn *c)
         switch (c->phase) {
         case COLONY__PHASE_IDLE:
             mode = c->final_sent ? COLONY__TIMER_NONE : COLONY__TIMER_IDLE;
-            ms = o->idle_timeout_ms;
+            ms = idle_limit_ms(c);
             break;
         case COLONY__PHASE_HEAD: {
             mode = COLONY__TIMER_HEAD;
@@ -275,7 +285,7 @@ static void on_timer(uv_timer_t *t)
         return;
     case COLONY__TIMER_IDLE: {
         uint64_t now = uv_now(c->worker->loop);
-        uint64_t due = c->idle_since + conn_server(c)->opts.idle_timeout_ms;
+        uint64_t due = c->idle_since + idle_limit_ms(c);
         if (now < due) { /* requests came since it was armed */
             c->timer_mode = COLONY__TIMER_IDLE;
             uv_timer_start(&c->timer, on_timer, due - now, 0);
@@ -495,6 +505,15 @@ void colony__conn_shutdown(colony__conn *c)
     if (c->closing) return;
     c->close_after = 1;
     if (c->phase == COLONY__PHASE_IDLE && !c->req && c->rpos == c->rlen) {
+        if (c->requests == 0 && drained(c)) {
+            /* Accepted before the listener closed: its first request may be
+             * on the way (a client that connects and sends at once), and
+             * closing now would reset it. It is answered, with Connection:
+             * close; one that sends nothing goes after FRESH_GRACE_MS. */
+            c->timer_mode = COLONY__TIMER_NONE; /* re-armed with the shorter limit */
+            colony__conn_update_timer(c);
+            return;
+        }
         if (drained(c))
             colony__conn_close(c, 0);
         else

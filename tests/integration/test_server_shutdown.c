@@ -1,4 +1,5 @@
-/* HTTP server: graceful shutdown with requests in flight, the deadline
+/* HTTP server: graceful shutdown with requests in flight (and a connection
+ * whose first request comes after the shutdown began), the deadline
  * force-close (with a handler that answers after its connection died), and
  * two workers serving many concurrent connections. */
 #include "server_test_util.h"
@@ -70,6 +71,8 @@ static void client_graceful(tclient *t)
     tconn *idle = tc_connect(t->port);
     TCHECK(t, tc_send(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
     TCHECK(t, tc_read_response(idle, &r, 0) == 0 && r.status == 200);
+    /* connected before the shutdown, its request sent only after it began */
+    tconn *fresh = tc_connect(t->port);
     tconn *c[IN_FLIGHT];
     for (int i = 0; i < IN_FLIGHT; i++) {
         c[i] = tc_connect(t->port);
@@ -78,6 +81,13 @@ static void client_graceful(tclient *t)
     /* the idle keep-alive connection is closed once shutdown begins */
     TCHECK(t, tc_wait_closed(idle));
     tc_close(idle);
+    /* a connection that had not sent its first request is answered, not reset
+     * (a supervisor's reload hands the port over while clients connect) */
+    TCHECK(t, tc_send(fresh, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+    TCHECK(t, tc_read_response(fresh, &r, 0) == 0 && r.status == 200);
+    TCHECK(t, strstr(r.head, "Connection: close") != NULL);
+    TCHECK(t, tc_wait_closed(fresh));
+    tc_close(fresh);
     /* new connections are refused */
     int fd = tc_open_fd(t->port);
     TCHECK(t, fd < 0);
