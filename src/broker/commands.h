@@ -67,5 +67,15 @@ int colony__cmd_pubsub_channels(colony__broker_client *c, const colony__resp_arg
                                 size_t argc);
 int colony__cmd_pubsub_numsub(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 int colony__cmd_pubsub_numpat(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xadd(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xlen(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xrange(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xrevrange(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xdel(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xtrim(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xread(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_del(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_exists(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_type(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 
 #endif
