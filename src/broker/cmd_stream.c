@@ -196,7 +196,8 @@ static long parse_add_args(colony__broker_client *c, const colony__resp_arg *arg
             a->id_given = 1;
             break;
         } else {
-            break;
+            *rc = colony__resp_error(&c->out, SYNTAX); /* XTRIM: an unknown option */
+            return -1;
         }
     }
     if (a->limit && a->trim == TRIM_NONE) {
@@ -218,11 +219,21 @@ static long parse_add_args(colony__broker_client *c, const colony__resp_arg *arg
     return (long)i;
 }
 
-/* Trims st as a says: exact (the store's trim) or "~" (whole segments, as
- * Redis removes whole nodes; LIMIT is then moot). Returns entries removed. */
+/* Trims st as a says: exact (the store's trim) or "~": whole segments, as
+ * Redis removes whole nodes, and, as Redis does with its last node, all of
+ * it when every entry goes (MAXLEN ~ 0, MINID ~ past the last entry) unless
+ * LIMIT is below the entries. Returns entries removed. */
 static long trim(colony__bstream *st, const add_args *a)
 {
-    if (!a->approx)
+    int all = 0;
+    if (a->approx) {
+        colony__bstream_info info;
+        colony__bstream_info_get(st, &info);
+        all = a->trim == TRIM_MAXLEN ? a->maxlen == 0
+                                     : info.length && colony__bid_cmp(info.last, a->minid) < 0;
+        if (all && a->limit && (uint64_t)a->limit < info.length) return 0;
+    }
+    if (!a->approx || all)
         return a->trim == TRIM_MAXLEN ? colony__bstream_trim_maxlen(st, (uint64_t)a->maxlen)
                                       : colony__bstream_trim_minid(st, a->minid);
     colony__bstream_info before, after;
@@ -462,7 +473,7 @@ int colony__cmd_xread(colony__broker_client *c, const colony__resp_arg *argv, si
             nstreams = argc - streams_arg;
             if (nstreams % 2)
                 return colony__resp_error(&c->out,
-                                          "ERR Unbalanced 'xread' list of streams: for each stream "
+                                          "ERR Unbalanced XREAD list of streams: for each stream "
                                           "key an ID or '$' must be specified.");
             nstreams /= 2;
             break;
