@@ -62,18 +62,42 @@ static int reply_store_error(colony__broker_client *c, int err)
     return colony__resp_errorf(&c->out, "ERR %s", colony_strerror(err));
 }
 
+/* A commit wait: the parked reply, and the stream whose blocked readers
+ * (XREAD BLOCK) are served once the entry is durable ("" for none), so no
+ * reader sees an entry a crash could take back. */
+typedef struct commit_wait {
+    colony__broker_park *park;
+    colony__broker_resp *srv;
+    char wake[];
+} commit_wait;
+
 static void on_commit(void *ud, int err)
 {
-    colony__broker_park_done(ud, err);
+    commit_wait *w = ud;
+    if (!err && w->wake[0]) colony__xread_wake(w->srv, w->wake);
+    colony__broker_park_done(w->park, err);
+    colony__free(w);
 }
 
-/* Holds the reply just written until what st wrote is durable. */
-static int park_until_durable(colony__broker_client *c, colony__bstream *st)
+/* Holds the reply just written until what st wrote is durable; then wakes
+ * the readers blocked on wake (NULL: none). */
+static int park_until_durable(colony__broker_client *c, colony__bstream *st, const char *wake)
 {
-    colony__broker_park *p = colony__broker_park_new(c);
-    if (!p) return COLONY_ENOMEM;
-    int rc = colony__bcommit_wait(c->srv->commit, st, on_commit, p);
-    if (rc) colony__broker_park_done(p, rc); /* closes the client: no ack */
+    size_t n = wake ? strlen(wake) : 0;
+    commit_wait *w = colony__malloc(sizeof(*w) + n + 1);
+    if (!w) return COLONY_ENOMEM;
+    memcpy(w->wake, wake ? wake : "", n + 1);
+    w->srv = c->srv;
+    w->park = colony__broker_park_new(c);
+    if (!w->park) {
+        colony__free(w);
+        return COLONY_ENOMEM;
+    }
+    int rc = colony__bcommit_wait(c->srv->commit, st, on_commit, w);
+    if (rc) { /* closes the client: no ack */
+        colony__broker_park_done(w->park, rc);
+        colony__free(w);
+    }
     return 0;
 }
 
@@ -300,7 +324,7 @@ int colony__cmd_xadd(colony__broker_client *c, const colony__resp_arg *argv, siz
             COLONY_LOG_WARN("broker: XADD trim failed", COLONY_LF_STR("stream", name),
                             COLONY_LF_STR("error", colony_strerror((int)removed)));
     }
-    return park_until_durable(c, st);
+    return park_until_durable(c, st, name);
 }
 
 int colony__cmd_xtrim(colony__broker_client *c, const colony__resp_arg *argv, size_t argc)
@@ -317,7 +341,7 @@ int colony__cmd_xtrim(colony__broker_client *c, const colony__resp_arg *argv, si
     long removed = trim(st, &a);
     if (removed < 0) return reply_store_error(c, (int)removed);
     if ((rc = colony__resp_int(&c->out, removed))) return rc;
-    return park_until_durable(c, st);
+    return park_until_durable(c, st, NULL);
 }
 
 int colony__cmd_xdel(colony__broker_client *c, const colony__resp_arg *argv, size_t argc)
@@ -343,7 +367,7 @@ int colony__cmd_xdel(colony__broker_client *c, const colony__resp_arg *argv, siz
     if (ids != small) colony__free(ids);
     if (rc < 0) return reply_store_error(c, rc);
     if ((rc = colony__resp_int(&c->out, deleted))) return rc;
-    return deleted ? park_until_durable(c, st) : 0;
+    return deleted ? park_until_durable(c, st, NULL) : 0;
 }
 
 int colony__cmd_xlen(colony__broker_client *c, const colony__resp_arg *argv, size_t argc)
@@ -451,6 +475,177 @@ int colony__cmd_type(colony__broker_client *c, const colony__resp_arg *argv, siz
 
 /* ---- XREAD ---- */
 
+/* One stream to read: its key as given (the reply names it so), the stream
+ * (NULL: none) and the id entries must be above. */
+typedef struct xsource {
+    const char *key;
+    size_t key_len;
+    colony__bstream *st;
+    colony__bid after;
+} xsource;
+
+/* XREAD's reply for what the streams hold past their ids, into c->out: the
+ * number of streams served (0: nothing written), or a negative error. */
+static long serve(colony__broker_client *c, const xsource *src, size_t n, size_t count)
+{
+    colony_buf body;
+    colony_buf_init(&body, (size_t)1 << 40);
+    size_t served = 0;
+    int rc = 0;
+    for (size_t k = 0; k < n && !rc; k++) {
+        if (!src[k].st) continue;
+        colony__bstream_info info;
+        colony__bstream_info_get(src[k].st, &info);
+        if (!info.length || colony__bid_cmp(info.last, src[k].after) <= 0) continue;
+        colony__bid start = src[k].after, max = {UINT64_MAX, UINT64_MAX};
+        colony__xid_incr(&start);
+        range_out r = {.rc = 0};
+        colony_buf_init(&r.buf, (size_t)1 << 40);
+        long got = colony__bstream_range(src[k].st, start, max, 0, count, emit_entry, &r);
+        if (got < 0) {
+            rc = r.rc ? r.rc : (int)got;
+        } else {
+            served++;
+            rc = colony__resp_array(&body, 2);
+            if (!rc) rc = colony__resp_bulk(&body, src[k].key, src[k].key_len);
+            if (!rc) rc = colony__resp_array(&body, (size_t)got);
+            if (!rc && r.buf.len) rc = colony_buf_append(&body, r.buf.data, r.buf.len);
+        }
+        colony_buf_free(&r.buf);
+    }
+    if (!rc && served) {
+        rc = colony__resp_array(&c->out, served);
+        if (!rc) rc = colony_buf_append(&c->out, body.data, body.len);
+    }
+    colony_buf_free(&body);
+    return rc ? rc : (long)served;
+}
+
+/* A client blocked in XREAD BLOCK: its streams by name (a DEL and a new XADD
+ * meanwhile find the new stream) and ids, and its timeout. */
+typedef struct xblock {
+    colony__list link; /* in srv->blocked */
+    colony__broker_client *c;
+    uv_timer_t timer;
+    size_t n, count;
+    colony__bid *after;
+    char **names;
+} xblock;
+
+static void xblock_free(uv_handle_t *h)
+{
+    colony__free(h->data);
+}
+
+static void xblock_end(xblock *b)
+{
+    colony__list_remove(&b->link);
+    b->c->blocked = NULL;
+    b->c = NULL;
+    uv_timer_stop(&b->timer);
+    uv_close((uv_handle_t *)&b->timer, xblock_free);
+}
+
+void colony__xread_cancel(colony__broker_client *c)
+{
+    if (c->blocked) xblock_end(c->blocked);
+}
+
+static void on_block_timeout(uv_timer_t *t)
+{
+    xblock *b = t->data;
+    colony__broker_client *c = b->c;
+    colony__broker_resp *srv = c->srv;
+    size_t before = c->out.len;
+    xblock_end(b);
+    if (colony__resp_null_array(&c->out)) {
+        colony__broker_client_close(c);
+        return;
+    }
+    colony__broker_client_unblock(c, before);
+    colony__broker_resp_flush_dirty(srv);
+}
+
+/* Serves b from its streams now: 1 served (b has ended), 0 not yet, <0 error. */
+static int xblock_try(xblock *b)
+{
+    colony__broker_client *c = b->c;
+    xsource small[8], *src = small;
+    memset(small, 0, sizeof(small));
+    if (b->n > 8 && !(src = colony__malloc(b->n * sizeof(*src)))) return COLONY_ENOMEM;
+    for (size_t k = 0; k < b->n; k++) {
+        src[k].key = b->names[k];
+        src[k].key_len = strlen(b->names[k]);
+        src[k].st = b->names[k][0] ? colony__bstore_get(c->srv->store, b->names[k]) : NULL;
+        src[k].after = b->after[k];
+    }
+    size_t before = c->out.len;
+    long served = serve(c, src, b->n, b->count);
+    if (src != small) colony__free(src);
+    if (served <= 0) return (int)served;
+    xblock_end(b);
+    colony__broker_client_unblock(c, before);
+    return 1;
+}
+
+void colony__xread_wake(colony__broker_resp *srv, const char *name)
+{
+    colony__list waiting, *n;
+    colony__list_init(&waiting);
+    while ((n = colony__list_pop_front(&srv->blocked)))
+        colony__list_push_back(&waiting, n);
+    while ((n = colony__list_pop_front(&waiting))) {
+        xblock *b = COLONY__CONTAINER_OF(n, xblock, link);
+        colony__list_push_back(&srv->blocked, &b->link);
+        int match = 0;
+        for (size_t k = 0; k < b->n && !match; k++)
+            match = strcmp(b->names[k], name) == 0;
+        if (!match) continue;
+        int rc = xblock_try(b);
+        if (rc < 0) {
+            colony__broker_client *c = b->c;
+            xblock_end(b);
+            colony__broker_client_close(c);
+        }
+    }
+}
+
+/* Blocks c until an XADD to one of src's streams (or the timeout, 0 = none). */
+static int block(colony__broker_client *c, const xsource *src, size_t n, size_t count,
+                 long long timeout)
+{
+    size_t bytes = sizeof(xblock) + n * (sizeof(colony__bid) + sizeof(char *));
+    for (size_t k = 0; k < n; k++)
+        bytes += src[k].key_len + 1;
+    xblock *b = colony__calloc(1, bytes);
+    if (!b) return COLONY_ENOMEM;
+    b->after = (colony__bid *)(b + 1);
+    b->names = (char **)(b->after + n);
+    char *p = (char *)(b->names + n);
+    for (size_t k = 0; k < n; k++) {
+        b->after[k] = src[k].after;
+        b->names[k] = p;
+        /* a name no stream can have (NUL, too long) never matches: "" */
+        if (src[k].key_len <= NAME_MAX_LEN && !memchr(src[k].key, '\0', src[k].key_len)) {
+            memcpy(p, src[k].key, src[k].key_len);
+            p += src[k].key_len;
+        }
+        *p++ = '\0';
+    }
+    b->n = n;
+    b->count = count;
+    b->c = c;
+    if (uv_timer_init(c->srv->loop, &b->timer)) {
+        colony__free(b);
+        return COLONY_ENOMEM;
+    }
+    b->timer.data = b;
+    colony__list_push_back(&c->srv->blocked, &b->link);
+    c->blocked = b;
+    if (timeout > 0) uv_timer_start(&b->timer, on_block_timeout, (uint64_t)timeout, 0);
+    return 0;
+}
+
 int colony__cmd_xread(colony__broker_client *c, const colony__resp_arg *argv, size_t argc)
 {
     long long count = 0, timeout = -1;
@@ -488,33 +683,28 @@ int colony__cmd_xread(colony__broker_client *c, const colony__resp_arg *argv, si
         }
     }
     if (!streams_arg) return colony__resp_error(&c->out, SYNTAX);
-    colony__bid small[8], *ids = small;
-    if (nstreams > 8 && !(ids = colony__malloc(nstreams * sizeof(*ids)))) return COLONY_ENOMEM;
-    colony__bstream *st_small[8], **sts = st_small;
-    if (nstreams > 8 && !(sts = colony__malloc(nstreams * sizeof(*sts)))) {
-        if (ids != small) colony__free(ids);
-        return COLONY_ENOMEM;
-    }
-    for (size_t k = 0; k < nstreams && !rc; k++) {
-        const colony__resp_arg *key = &argv[streams_arg + k],
-                               *ida = &argv[streams_arg + nstreams + k];
+    if (!c->srv->store)
+        return colony__resp_error(&c->out, "ERR the broker's stream storage is not open");
+    xsource small[8], *src = small;
+    if (nstreams > 8 && !(src = colony__malloc(nstreams * sizeof(*src)))) return COLONY_ENOMEM;
+    for (size_t k = 0; k < nstreams; k++) {
+        const colony__resp_arg *key = &argv[streams_arg + k];
+        const colony__resp_arg *ida = &argv[streams_arg + nstreams + k];
         char name[NAME_MAX_LEN + 1];
-        sts[k] = NULL;
-        if (!c->srv->store) {
-            key_name(c, key, name, &rc);
-            goto done;
-        }
+        src[k].key = key->ptr;
+        src[k].key_len = key->len;
+        src[k].st = NULL;
         if (key->len && key->len <= NAME_MAX_LEN && !memchr(key->ptr, '\0', key->len)) {
             memcpy(name, key->ptr, key->len);
             name[key->len] = '\0';
-            sts[k] = lookup(c, name);
+            src[k].st = lookup(c, name);
         }
         if (ida->len == 1 && ida->ptr[0] == '$') {
-            colony__bstream_info info;
-            ids[k] = (colony__bid){0, 0};
-            if (sts[k]) {
-                colony__bstream_info_get(sts[k], &info);
-                ids[k] = info.top;
+            src[k].after = (colony__bid){0, 0};
+            if (src[k].st) {
+                colony__bstream_info info;
+                colony__bstream_info_get(src[k].st, &info);
+                src[k].after = info.top;
             }
             continue;
         }
@@ -524,48 +714,19 @@ int colony__cmd_xread(colony__broker_client *c, const colony__resp_arg *argv, si
                                              "option.");
             goto done;
         }
-        if (colony__xid_parse(ida->ptr, ida->len, 0, 1, NULL, &ids[k])) {
+        if (colony__xid_parse(ida->ptr, ida->len, 0, 1, NULL, &src[k].after)) {
             rc = colony__resp_error(&c->out, INVALID_ID);
             goto done;
         }
     }
-    /* serve what is there now */
-    colony_buf body;
-    colony_buf_init(&body, (size_t)1 << 40);
-    size_t served = 0;
-    for (size_t k = 0; k < nstreams && !rc; k++) {
-        if (!sts[k]) continue;
-        colony__bstream_info info;
-        colony__bstream_info_get(sts[k], &info);
-        if (!info.length || colony__bid_cmp(info.last, ids[k]) <= 0) continue;
-        colony__bid start = ids[k], max = {UINT64_MAX, UINT64_MAX};
-        colony__xid_incr(&start);
-        const colony__resp_arg *key = &argv[streams_arg + k];
-        range_out r = {.rc = 0};
-        colony_buf_init(&r.buf, (size_t)1 << 40);
-        long n = colony__bstream_range(sts[k], start, max, 0, (size_t)count, emit_entry, &r);
-        if (n < 0) {
-            rc = r.rc ? r.rc : (int)n;
-        } else {
-            served++;
-            rc = colony__resp_array(&body, 2);
-            if (!rc) rc = colony__resp_bulk(&body, key->ptr, key->len);
-            if (!rc) rc = colony__resp_array(&body, (size_t)n);
-            if (!rc && r.buf.len) rc = colony_buf_append(&body, r.buf.data, r.buf.len);
-        }
-        colony_buf_free(&r.buf);
-    }
-    if (rc < 0 && rc != COLONY_ENOMEM)
-        rc = reply_store_error(c, rc);
-    else if (!rc && served) {
-        rc = colony__resp_array(&c->out, served);
-        if (!rc) rc = colony_buf_append(&c->out, body.data, body.len);
-    } else if (!rc) {
-        rc = colony__resp_null_array(&c->out); /* BLOCK: not yet */
-    }
-    colony_buf_free(&body);
+    long served = serve(c, src, nstreams, (size_t)count);
+    if (served < 0)
+        rc = served == COLONY_ENOMEM ? COLONY_ENOMEM : reply_store_error(c, (int)served);
+    else if (served == 0 && timeout >= 0)
+        rc = block(c, src, nstreams, (size_t)count, timeout);
+    else if (served == 0)
+        rc = colony__resp_null_array(&c->out);
 done:
-    if (ids != small) colony__free(ids);
-    if (sts != st_small) colony__free(sts);
+    if (src != small) colony__free(src);
     return rc;
 }

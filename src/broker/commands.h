@@ -76,6 +76,10 @@ int colony__cmd_xtrim(colony__broker_client *c, const colony__resp_arg *argv, si
 int colony__cmd_xread(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 int colony__cmd_del(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 int colony__cmd_exists(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+/* Ends c's XREAD BLOCK (its client closes). */
+void colony__xread_cancel(colony__broker_client *c);
+/* Serves the clients blocked on stream name (an XADD to it is durable). */
+void colony__xread_wake(colony__broker_resp *srv, const char *name);
 int colony__cmd_type(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 
 #endif

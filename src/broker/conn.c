@@ -35,6 +35,7 @@ void colony__broker_resp_init(colony__broker_resp *srv, uv_loop_t *loop,
     srv->settings = *settings;
     colony__list_init(&srv->clients);
     colony__list_init(&srv->dirty);
+    colony__list_init(&srv->blocked);
     srv->next_id = 1;
     srv->started_ms = colony__broker_now_ms();
 }
@@ -62,6 +63,7 @@ static void on_client_closed(uv_handle_t *h)
     colony__broker_client *c = h->data;
     colony__broker_resp *srv = c->srv;
     colony__broker_subs_drop(c);
+    if (c->blocked) colony__xread_cancel(c);
     colony__list *pn;
     while ((pn = colony__list_pop_front(&c->parks))) {
         colony__broker_park *p = COLONY__CONTAINER_OF(pn, colony__broker_park, link);
@@ -152,11 +154,25 @@ void colony__broker_client_queue(colony__broker_client *c)
         colony__list_push_back(&c->srv->dirty, &c->dirty_link);
 }
 
+static void process(colony__broker_client *c);
+
 static void flush_dirty(colony__broker_resp *srv)
 {
     colony__list *n;
-    while ((n = colony__list_pop_front(&srv->dirty)))
-        colony__broker_client_flush(COLONY__CONTAINER_OF(n, colony__broker_client, dirty_link));
+    while ((n = colony__list_pop_front(&srv->dirty))) {
+        colony__broker_client *c = COLONY__CONTAINER_OF(n, colony__broker_client, dirty_link);
+        if (c->resume_pending && !c->processing && !c->closing) {
+            c->resume_pending = 0;
+            process(c); /* its reply, then the commands it read while blocked */
+        } else {
+            colony__broker_client_flush(c);
+        }
+    }
+}
+
+void colony__broker_resp_flush_dirty(colony__broker_resp *srv)
+{
+    if (!srv->in_process) flush_dirty(srv);
 }
 
 void colony__broker_client_flush(colony__broker_client *c)
@@ -262,6 +278,7 @@ void colony__broker_park_done(colony__broker_park *p, int err)
     }
     if (c->processing || c->closing) return; /* process() releases at its end */
     if (release_parked(c) == 0) colony__broker_client_flush(c);
+    colony__broker_resp_flush_dirty(srv);
 }
 
 /* After a command: once a ticket is waiting, its reply and every later one
@@ -283,6 +300,17 @@ static int park_replies(colony__broker_client *c, size_t before)
     return 0;
 }
 
+void colony__broker_client_unblock(colony__broker_client *c, size_t before)
+{
+    c->blocked = NULL;
+    if (park_replies(c, before) < 0) {
+        colony__broker_client_close(c);
+        return;
+    }
+    c->resume_pending = 1;
+    colony__broker_client_queue(c);
+}
+
 /* Runs every complete command in the input, in order. */
 static void process(colony__broker_client *c)
 {
@@ -293,7 +321,8 @@ static void process(colony__broker_client *c)
     if (srv->settings.output_limit && srv->settings.output_limit / 2 < pause_at)
         pause_at = srv->settings.output_limit / 2;
     c->processing = 1;
-    while (!c->closing && !c->close_after_reply) {
+    srv->in_process++;
+    while (!c->closing && !c->close_after_reply && !c->blocked) {
         if (colony__broker_client_pending(c) >= pause_at) {
             colony__broker_client_flush(c);
             if (c->closing) break;
@@ -310,7 +339,7 @@ static void process(colony__broker_client *c)
             srv->stats.protocol_errors++;
             if (colony__resp_errorf(&c->out, "ERR %s", c->parser.error)) {
                 colony__broker_client_close(c);
-                return;
+                break;
             }
             colony__broker_client_close_after_reply(c);
             break;
@@ -333,6 +362,7 @@ static void process(colony__broker_client *c)
         colony__resp_parser_next(&c->parser);
     }
     c->processing = 0;
+    srv->in_process--;
     if (c->closing) {
         flush_dirty(srv); /* what this client published before it failed */
         return;

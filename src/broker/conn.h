@@ -75,6 +75,8 @@ struct colony__broker_client {
     colony_buf parked;
     uint64_t parked_base; /* absolute offset of parked.data[0] */
     colony__list parks;
+    void *blocked;      /* XREAD BLOCK's state (cmd_stream.c); NULL when not blocked */
+    int resume_pending; /* unblocked: run the rest of its input from flush_dirty */
 };
 
 struct colony__broker_resp {
@@ -93,6 +95,8 @@ struct colony__broker_resp {
     struct colony__bstore *store;   /* the streams (NULL: stream commands fail) */
     struct colony__bcommit *commit; /* its group commit */
     uint64_t commits_inflight;      /* tickets whose commit has not called back */
+    colony__list blocked;           /* XREAD BLOCK states, oldest first */
+    int in_process;                 /* a client's commands are running */
     /* shutdown: done runs once the listener and every client have closed */
     void (*closed)(void *ud);
     void *closed_ud;
@@ -135,5 +139,12 @@ colony__broker_park *colony__broker_park_new(colony__broker_client *c);
 /* The write is durable (err 0) or not (err < 0: the client is closed, so it
  * never sees a success that was not kept). Frees p when its client is gone. */
 void colony__broker_park_done(colony__broker_park *p, int err);
+
+/* A blocked command (c->blocked) has written its reply since out.len was
+ * `before`: c is unblocked and runs the rest of its input once
+ * colony__broker_resp_flush_dirty runs (at once unless commands are running). */
+void colony__broker_client_unblock(colony__broker_client *c, size_t before);
+/* Sends what commands gave other clients, and runs unblocked clients. */
+void colony__broker_resp_flush_dirty(colony__broker_resp *srv);
 
 #endif

@@ -3,7 +3,9 @@
 # - byte-for-byte differential (tests/support/resp_diff_streams.py): XADD
 #   (explicit ids, ms-*, NOMKSTREAM, MAXLEN/MINID with = and ~, LIMIT), XLEN,
 #   XRANGE/XREVRANGE, XDEL, XTRIM, DEL, EXISTS, TYPE, XREAD with COUNT, and
-#   their errors; '*' ids checked on the broker for form and order;
+#   their errors; XREAD BLOCK woken by an XADD on its stream (not by another
+#   stream, nor below its id), its timeout, and the pipelined command after
+#   it; '*' ids checked on the broker for form and order;
 # - the same redis-cli commands give the same output;
 # - reply after fsync: under strace, the reply to an XADD is written only
 #   after an fdatasync that follows the request (and with --fsync never
@@ -45,6 +47,7 @@ bport=$BPORT
 
 # 1. differential, and '*' ids
 python3 "$diff_py" "$rport" "$bport" diff || fail "stream replies differ from redis-server"
+python3 "$diff_py" "$rport" "$bport" block || fail "XREAD BLOCK differs from redis-server"
 python3 "$diff_py" - "$bport" auto || fail "auto ids"
 
 # 2. redis-cli, same output
@@ -79,6 +82,9 @@ timeout 60 redis-benchmark -p "$bport" -n 2000 -P 16 -q XADD bench '*' f v >>ben
 cat bench.out
 [ "$(grep -c 'requests per second' bench.out)" -ge 2 ] || fail "benchmark"
 [ "$(redis-cli -p "$bport" xlen bench)" = 4000 ] || fail "XLEN after the benchmark"
+# a DEL pipelined right after an XADD to a new stream removes the folder the
+# XADD's commit syncs: that commit is done, not retried
+! grep -q 'commit failed' "$WORK/broker.log" || fail "a commit failed"
 redis-cli -p "$bport" info keyspace | grep -q '^db0:keys=1,' || fail "INFO keyspace"
 
 # 4. kill -9 right after XADD replies; the entries are there after a restart

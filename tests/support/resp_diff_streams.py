@@ -5,7 +5,7 @@ stream, replies compared byte for byte. Ids are explicit in every case (ids
 from '*' differ between servers by nature; the `auto` suite checks them for
 form and order on the broker alone).
 
-usage: resp_diff_streams.py REDIS_PORT BROKER_PORT diff
+usage: resp_diff_streams.py REDIS_PORT BROKER_PORT diff|block
        resp_diff_streams.py - BROKER_PORT auto
 Exit status 0 when every case matches; the mismatches are printed."""
 import os
@@ -127,7 +127,8 @@ CASES = [
         ("XREAD", "COUNT", "1", "s", "0"), ("XREAD", "GROUP", "g", "c", "STREAMS", "s", ">"),
         ("XREAD", "NOACK", "STREAMS", "s", "0"), ("XREAD", "BLOCK", "x", "STREAMS", "s", "0"),
         ("XREAD", "BLOCK", "-1", "STREAMS", "s", "0"), ("XREAD", "BLOCK", "0", "STREAMS", "s", "0"),
-        ("XREAD", "STREAMS"), ("XREAD", "COUNT", "1", "STREAMS")],
+        ("XREAD", "STREAMS"), ("XREAD", "COUNT", "1", "STREAMS"),
+        ("XREAD", "BLOCK", "50", "STREAMS", "nokey", "$"), ("XREAD", "BLOCK", "50", "STREAMS", "s", "$")],
     [("XADD", "s", "1-1", "f", "v"), ("XDEL", "s", "1-1"), ("XREAD", "STREAMS", "s", "0"),
      ("XREAD", "STREAMS", "s", "$"), ("XLEN", "s"), ("XADD", "s", "1-1", "f", "v")],
     # binary-safe fields and values, many fields
@@ -137,6 +138,61 @@ CASES = [
     [("XADD", "s", "%d-1" % i, "f", "v") for i in range(1, 101)] + [("XLEN", "s"), ("PING",)] +
     [("XDEL", "s", "%d-1" % i) for i in range(1, 51)] + [("XTRIM", "s", "MAXLEN", "10"), ("XLEN", "s")],
 ]
+
+
+def blocked_run(port, blocking, writes):
+    """One client sends `blocking` (XREAD BLOCK ... then PING __end__); once it
+    waits, a second sends `writes`. Returns both clients' replies and the
+    seconds the first waited."""
+    import socket
+    exchange(port, seq(*RESET), "end")
+    a = socket.create_connection(("127.0.0.1", port))
+    a.settimeout(5)
+    t0 = time.time()
+    a.sendall(seq(*blocking) + END)
+    time.sleep(0.15)
+    w = exchange(port, seq(*writes), "end") if writes else b""
+    out = b""
+    while not out.endswith(END_REPLY):
+        chunk = a.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    return out, w, time.time() - t0
+
+
+BLOCKED = [
+    # woken by an XADD on its stream; the PING after it waits its turn
+    ([("XREAD", "BLOCK", "3000", "STREAMS", "s", "$"), ("PING",)], [("XADD", "s", "1-1", "f", "v")]),
+    # several streams, woken by the second, COUNT applies
+    ([("XADD", "s", "1-1", "f", "v"), ("XREAD", "COUNT", "1", "BLOCK", "3000", "STREAMS", "s", "t",
+                                       "$", "0")],
+     [("XADD", "t", "1-1", "a", "1", "b", "2"), ("XADD", "t", "2-1", "c", "3")]),
+    # an XADD to another stream does not wake it; the timeout ends it
+    ([("XREAD", "BLOCK", "400", "STREAMS", "s", "$")], [("XADD", "u", "1-1", "f", "v")]),
+    # an id given explicitly: an XADD below it does not wake it
+    ([("XADD", "s", "1-1", "f", "v"), ("XREAD", "BLOCK", "400", "STREAMS", "s", "5-0")],
+     [("XADD", "s", "2-1", "f", "v")]),
+    # BLOCK with data there answers at once
+    ([("XADD", "s", "1-1", "f", "v"), ("XREAD", "BLOCK", "3000", "STREAMS", "s", "0")], []),
+]
+
+
+def block(redis_port, broker_port):
+    failed = 0
+    for blocking, writes in BLOCKED:
+        want = blocked_run(redis_port, blocking, writes)
+        got = blocked_run(broker_port, blocking, writes)
+        if want[:2] != got[:2]:
+            failed += 1
+            print("MISMATCH for %r\n  redis : %r\n  broker: %r" % (blocking, want[:2], got[:2]))
+        if abs(want[2] - got[2]) > 0.3:
+            failed += 1
+            print("WAITED %.2fs (redis %.2fs) for %r" % (got[2], want[2], blocking))
+    exchange(redis_port, seq(*RESET), "end")
+    exchange(broker_port, seq(*RESET), "end")
+    print("streams block: %d cases, %d mismatches" % (len(BLOCKED), failed))
+    return 1 if failed else 0
 
 
 def diff(redis_port, broker_port):
@@ -177,6 +233,8 @@ def auto(broker_port):
 
 if __name__ == "__main__":
     suite = sys.argv[3]
+    if suite == "block":
+        sys.exit(block(int(sys.argv[1]), int(sys.argv[2])))
     if suite == "diff":
         sys.exit(diff(int(sys.argv[1]), int(sys.argv[2])))
     sys.exit(auto(int(sys.argv[2])))
