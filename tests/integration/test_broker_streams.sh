@@ -10,6 +10,8 @@
 # - reply after fsync: under strace, the reply to an XADD is written only
 #   after an fdatasync that follows the request (and with --fsync never
 #   there is none: the check can tell);
+# - the same with --fsync batch and never (commit callbacks at once); a
+#   second broker on the same data-dir and a bad --fsync are refused;
 # - kill -9 right after XADD replies, restart: the entries are there;
 # - redis-benchmark XADD (plain and pipelined) completes, XLEN counts them.
 set -euo pipefail
@@ -43,12 +45,27 @@ start_broker() {
 
 start_broker broker broker
 bport=$BPORT
+bpid=$BPID
 [ -d "$WORK/broker.d/nested/streams" ] || fail "data-dir not created"
 
 # 1. differential, and '*' ids
 python3 "$diff_py" "$rport" "$bport" diff || fail "stream replies differ from redis-server"
 python3 "$diff_py" "$rport" "$bport" block || fail "XREAD BLOCK differs from redis-server"
 python3 "$diff_py" - "$bport" auto || fail "auto ids"
+
+# the same with the commit calling back at once (batch, never): replies
+# and wake-ups from inside the command that wrote
+for mode in batch never; do
+  start_broker "broker_$mode" "broker_$mode" --fsync "$mode"
+  python3 "$diff_py" "$rport" "$BPORT" diff || fail "--fsync $mode: replies differ"
+  python3 "$diff_py" "$rport" "$BPORT" block || fail "--fsync $mode: XREAD BLOCK differs"
+  fixture_terminate "$BPID"
+  [ "$FIXTURE_RC" = 0 ] || fail "--fsync $mode: broker exited $FIXTURE_RC on SIGTERM"
+done
+"$BIN/colony" broker --resp-listen 127.0.0.1:0 --listen 127.0.0.1:0 \
+  --data-dir "$WORK/broker.d/nested" >busy.out 2>&1 && fail "a second broker opened the same data-dir"
+"$BIN/colony" broker --fsync sometimes >badsync.out 2>&1 && fail "--fsync sometimes accepted"
+grep -q 'always, batch or never' badsync.out || fail "--fsync not explained"
 
 # 2. redis-cli, same output
 cli_script() {
@@ -101,8 +118,8 @@ for i in range(1, 51):
         got += s.recv(100)
     assert got == want, got
 PY
-kill -9 "$BPID"
-fixture_wait "$BPID"
+kill -9 "$bpid"
+fixture_wait "$bpid"
 start_broker restarted broker
 bport=$BPORT
 [ "$(redis-cli -p "$bport" xlen crash)" = 50 ] || fail "entries lost after kill -9"
