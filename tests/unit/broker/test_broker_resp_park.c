@@ -174,12 +174,64 @@ static void client_gone_while_its_commit_runs(void **state)
     teardown_srv(); /* waits for the commits; LeakSanitizer checks the tickets */
 }
 
+/* Reads until the reply holds "PONG\r\n" or the connection ends. */
+static const char *read_to_pong(tclient *t)
+{
+    static char got[4096];
+    size_t n = 0;
+    got[0] = '\0';
+    for (int i = 0; i < 2000 && !strstr(got, "PONG\r\n"); i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        ssize_t r = recv(t->peer, got + n, sizeof(got) - 1 - n, MSG_DONTWAIT);
+        if (r == 0) {
+            memcpy(got + n, "<EOF>", 6);
+            return got;
+        }
+        if (r > 0) {
+            n += (size_t)r;
+            got[n] = '\0';
+        } else {
+            usleep(500);
+        }
+    }
+    return got;
+}
+
+/* XADD to a new stream, then PING, with allocation n failing: the client
+ * gets both replies, an error then PONG, or is closed; nothing leaks and
+ * the server's close finds no commit in flight. */
+static void allocation_failures_are_handled(void **state)
+{
+    (void)state;
+    int clean = 0;
+    for (long n = 0; n < 600 && !clean; n++) {
+        setup_srv();
+        tclient a = new_client();
+        colony__alloc_fail_once_after(n);
+        const char *in = "XADD s 1-1 f v\r\nPING\r\n";
+        (void)send(a.peer, in, strlen(in), MSG_NOSIGNAL);
+        const char *r = read_to_pong(&a);
+        if (colony__alloc_failures() == 0) {
+            assert_string_equal(r, "$3\r\n1-1\r\n+PONG\r\n");
+            clean = 1;
+            print_message("clean after %ld allocations failed one at a time\n", n);
+        } else {
+            assert_true(strstr(r, "PONG\r\n") || strstr(r, "<EOF>"));
+        }
+        colony__alloc_fail_reset();
+        close(a.peer);
+        teardown_srv();
+    }
+    assert_true(clean);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replies_wait_for_the_commit),
         cmocka_unit_test(quit_after_a_parked_reply),
         cmocka_unit_test(client_gone_while_its_commit_runs),
+        cmocka_unit_test(allocation_failures_are_handled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
