@@ -82,6 +82,9 @@ static void close_resp(daemon_ctx *d)
 {
     if (d->resp_closing) return;
     d->resp_closing = 1;
+    /* a last attempt for a failing fsync instead of retries for ever: the
+     * close below waits for every commit a reply is parked on */
+    if (d->commit) colony__bcommit_shutdown(d->commit);
     if (!d->resp_ready) {
         d->resp_closed = 1;
         return;
