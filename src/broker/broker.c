@@ -4,20 +4,27 @@
  * Shutdown: the stopping hook closes the RESP listener and its clients (pub/sub
  * is at most once: nothing is lost that Redis would keep), the shutdown hook
  * waits for their handles, then frees. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "colony/error.h"
 #include "colony/log.h"
 #include "colony/service.h"
 #include "core/alloc.h"
 #include "broker/broker.h"
 #include "broker/conn.h"
+#include "broker/store/store.h"
 
 static const colony_config_setting broker_settings[] = {
     {"resp-listen", COLONY_CONFIG_STRING, "127.0.0.1:6380", 0,
      "Redis protocol (RESP2) address: host:port or [v6]:port", 0, 0},
     {"data-dir", COLONY_CONFIG_STRING, "./data/broker", 0,
-     "folder for the broker's streams (used by the storage)", 0, 0},
+     "folder for the broker's streams (created, with its parents)", 0, 0},
+    {"fsync", COLONY_CONFIG_STRING, "always", 0,
+     "always: a write is acknowledged after its fsync (group commit); batch: at once, fsync "
+     "every 100 ms (a crash of the machine loses up to that); never: the OS writes back",
+     0, 0},
     {"requirepass", COLONY_CONFIG_STRING, "", 0,
      "password RESP clients must give with AUTH or HELLO AUTH (Redis's requirepass); empty = none",
      0, 0},
@@ -44,11 +51,16 @@ typedef struct daemon_ctx {
     colony_service *svc;
     int resp_ready, resp_closing, resp_closed;
     char *requirepass, *data_dir;
+    colony__bstore *store;
+    colony__bcommit *commit;
     void (*done)(colony_service *);
 } daemon_ctx;
 
 static void free_ctx(daemon_ctx *d)
 {
+    /* every commit has called back (the RESP side waits for them) */
+    if (d->commit) colony__bcommit_close(d->commit);
+    if (d->store) colony__bstore_close(d->store);
     colony__free(d->requirepass);
     colony__free(d->data_dir);
     colony__free(d);
@@ -70,6 +82,9 @@ static void close_resp(daemon_ctx *d)
 {
     if (d->resp_closing) return;
     d->resp_closing = 1;
+    /* a last attempt for a failing fsync instead of retries for ever: the
+     * close below waits for every commit a reply is parked on */
+    if (d->commit) colony__bcommit_shutdown(d->commit);
     if (!d->resp_ready) {
         d->resp_closed = 1;
         return;
@@ -117,6 +132,59 @@ static double output_limit_gauge(void *ud)
     return (double)((colony__broker_resp *)ud)->stats.output_limit_disconnects;
 }
 
+/* mkdir -p */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf)) return COLONY_EINVAL;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char ch = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) && errno != EEXIST) return -errno;
+        buf[i] = ch;
+    }
+    return 0;
+}
+
+static int open_store(daemon_ctx *d, colony_config *cfg)
+{
+    const char *mode = colony_config_get_string(cfg, "fsync");
+    colony__bsync_mode sync;
+    if (strcmp(mode, "always") == 0)
+        sync = COLONY__BSYNC_ALWAYS;
+    else if (strcmp(mode, "batch") == 0)
+        sync = COLONY__BSYNC_BATCH;
+    else if (strcmp(mode, "never") == 0)
+        sync = COLONY__BSYNC_NEVER;
+    else {
+        fprintf(stderr, "broker: fsync must be always, batch or never (not %s)\n", mode);
+        return COLONY_EINVAL;
+    }
+    int rc = make_dirs(d->data_dir);
+    if (rc) {
+        fprintf(stderr, "broker: cannot create data-dir %s: %s\n", d->data_dir,
+                colony_strerror(rc));
+        return rc;
+    }
+    char msg[512] = "";
+    colony__bstore_options o = {.dir = d->data_dir, .roll_unsynced = sync == COLONY__BSYNC_NEVER};
+    rc = colony__bstore_open(&d->store, &o, msg, sizeof(msg));
+    if (rc) {
+        fprintf(stderr, "broker: cannot open data-dir %s: %s %s\n", d->data_dir,
+                colony_strerror(rc), msg);
+        COLONY_LOG_ERROR("broker: cannot open the store", COLONY_LF_STR("data-dir", d->data_dir),
+                         COLONY_LF_STR("error", colony_strerror(rc)), COLONY_LF_STR("why", msg));
+        d->store = NULL;
+        return rc;
+    }
+    rc = colony__bcommit_new(&d->commit, colony_service_loop(d->svc), sync, 0);
+    if (rc) d->commit = NULL;
+    return rc;
+}
+
 static int setup(daemon_ctx *d, colony_config *cfg)
 {
     colony__broker_settings s = {0};
@@ -136,12 +204,16 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     d->requirepass = colony__strdup(colony_config_get_string(cfg, "requirepass"));
     d->data_dir = colony__strdup(colony_config_get_string(cfg, "data-dir"));
     if (!d->requirepass || !d->data_dir) return COLONY_ENOMEM;
+    int rc = open_store(d, cfg);
+    if (rc) return rc;
     s.requirepass = d->requirepass;
     colony__broker_resp_init(&d->resp, colony_service_loop(d->svc), &s);
     d->resp.data_dir = d->data_dir;
+    d->resp.store = d->store;
+    d->resp.commit = d->commit;
     d->resp_ready = 1;
     const char *addr = colony_config_get_string(cfg, "resp-listen");
-    int rc = colony__broker_resp_listen(&d->resp, addr);
+    rc = colony__broker_resp_listen(&d->resp, addr);
     if (rc) {
         fprintf(stderr, "broker: cannot listen on resp-listen %s: %s\n", addr, colony_strerror(rc));
         COLONY_LOG_ERROR("cannot listen", COLONY_LF_STR("resp-listen", addr),

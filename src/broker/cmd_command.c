@@ -1,7 +1,8 @@
 /* COMMAND, COMMAND COUNT/INFO/DOCS from the command table: enough for
  * redis-cli (which asks COMMAND DOCS at start for its hints) and for clients
  * that read COMMAND to learn what the server knows. Keys are not described
- * (first/last/step 0): no command of the table takes keys yet. */
+ * (first/last/step 0), not even the streams' (a cluster client would need
+ * them; redis-cli and the Redis clients we test with do not). */
 #include <string.h>
 #include "colony/error.h"
 #include "broker/commands.h"

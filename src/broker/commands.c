@@ -42,7 +42,7 @@ static const colony__broker_command pubsub_subs[] = {
      "Returns a count of unique pattern subscriptions.", "pubsub loading stale", NULL, 0},
 };
 
-/* The streams commands (XADD, XREADGROUP, ...) join this table. */
+/* The group commands (XREADGROUP, XACK, ...) join this table. */
 static const colony__broker_command table[] = {
     {"ping", -1, COLONY__CMD_PUBSUB_OK, colony__cmd_ping, "connection", "1.0.0",
      "Returns the server's liveliness response.", "fast", NULL, 0},
@@ -78,6 +78,30 @@ static const colony__broker_command table[] = {
      "pubsub noscript loading stale", NULL, 0},
     {"pubsub", -2, 0, NULL, "pubsub", "2.8.0", "A container for Pub/Sub commands.", "",
      SUB(pubsub_subs)},
+    {"xadd", -5, 0, colony__cmd_xadd, "stream", "5.0.0",
+     "Appends a new message to a stream. Creates the key if it doesn't exist.",
+     "write denyoom fast", NULL, 0},
+    {"xlen", 2, 0, colony__cmd_xlen, "stream", "5.0.0",
+     "Return the number of messages in a stream.", "readonly fast", NULL, 0},
+    {"xrange", -4, 0, colony__cmd_xrange, "stream", "5.0.0",
+     "Returns the messages from a stream within a range of IDs.", "readonly", NULL, 0},
+    {"xrevrange", -4, 0, colony__cmd_xrevrange, "stream", "5.0.0",
+     "Returns the messages from a stream within a range of IDs in reverse order.", "readonly", NULL,
+     0},
+    {"xdel", -3, 0, colony__cmd_xdel, "stream", "5.0.0",
+     "Returns the number of messages after removing them from a stream.", "write fast", NULL, 0},
+    {"xtrim", -4, 0, colony__cmd_xtrim, "stream", "5.0.0",
+     "Deletes messages from the beginning of a stream.", "write", NULL, 0},
+    {"xread", -4, 0, colony__cmd_xread, "stream", "5.0.0",
+     "Returns messages from multiple streams with IDs greater than the ones requested. Blocks "
+     "until a message is available otherwise.",
+     "readonly blocking", NULL, 0},
+    {"del", -2, 0, colony__cmd_del, "keyspace", "1.0.0", "Deletes one or more keys.", "write", NULL,
+     0},
+    {"exists", -2, 0, colony__cmd_exists, "keyspace", "1.0.0",
+     "Determines whether one or more keys exist.", "readonly fast", NULL, 0},
+    {"type", 2, 0, colony__cmd_type, "keyspace", "1.0.0",
+     "Determines the type of value stored at a key.", "readonly fast", NULL, 0},
 };
 
 const colony__broker_command *colony__broker_command_table(size_t *n)

@@ -67,5 +67,19 @@ int colony__cmd_pubsub_channels(colony__broker_client *c, const colony__resp_arg
                                 size_t argc);
 int colony__cmd_pubsub_numsub(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 int colony__cmd_pubsub_numpat(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xadd(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xlen(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xrange(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xrevrange(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xdel(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xtrim(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xread(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_del(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_exists(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+/* Ends c's XREAD BLOCK (its client closes). */
+void colony__xread_cancel(colony__broker_client *c);
+/* Serves the clients blocked on stream name (an XADD to it is durable). */
+void colony__xread_wake(colony__broker_resp *srv, const char *name);
+int colony__cmd_type(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 
 #endif

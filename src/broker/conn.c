@@ -36,18 +36,22 @@ void colony__broker_resp_init(colony__broker_resp *srv, uv_loop_t *loop,
     srv->settings = *settings;
     colony__list_init(&srv->clients);
     colony__list_init(&srv->dirty);
+    colony__list_init(&srv->blocked);
     srv->next_id = 1;
     srv->started_ms = colony__broker_now_ms();
 }
 
 size_t colony__broker_client_pending(const colony__broker_client *c)
 {
-    return c->out.len + c->inflight.len - c->inflight_off;
+    return c->out.len + c->inflight.len - c->inflight_off + c->parked.len;
 }
 
+/* Closed once the listener, every client and every commit a reply waits
+ * for are done (the commit callbacks reach srv). */
 static void maybe_closed(colony__broker_resp *srv)
 {
-    if (srv->stopped && !srv->listening && srv->nclients == 0 && srv->closed) {
+    if (srv->stopped && !srv->listening && srv->nclients == 0 && srv->commits_inflight == 0 &&
+        srv->closed) {
         void (*closed)(void *) = srv->closed;
         srv->closed = NULL;
         colony__broker_pubsub_free(&srv->pubsub);
@@ -60,6 +64,14 @@ static void on_client_closed(uv_handle_t *h)
     colony__broker_client *c = h->data;
     colony__broker_resp *srv = c->srv;
     colony__broker_subs_drop(c);
+    if (c->blocked) colony__xread_cancel(c);
+    colony__list *pn;
+    while ((pn = colony__list_pop_front(&c->parks))) {
+        colony__broker_park *p = COLONY__CONTAINER_OF(pn, colony__broker_park, link);
+        p->client = NULL; /* the commit callback frees it */
+        if (p->done) colony__free(p);
+    }
+    colony_buf_free(&c->parked);
     colony__list_remove(&c->link);
     colony__list_remove(&c->dirty_link);
     srv->nclients--;
@@ -143,11 +155,25 @@ void colony__broker_client_queue(colony__broker_client *c)
         colony__list_push_back(&c->srv->dirty, &c->dirty_link);
 }
 
+static void process(colony__broker_client *c);
+
 static void flush_dirty(colony__broker_resp *srv)
 {
     colony__list *n;
-    while ((n = colony__list_pop_front(&srv->dirty)))
-        colony__broker_client_flush(COLONY__CONTAINER_OF(n, colony__broker_client, dirty_link));
+    while ((n = colony__list_pop_front(&srv->dirty))) {
+        colony__broker_client *c = COLONY__CONTAINER_OF(n, colony__broker_client, dirty_link);
+        if (c->resume_pending && !c->processing && !c->closing) {
+            c->resume_pending = 0;
+            process(c); /* its reply, then the commands it read while blocked */
+        } else {
+            colony__broker_client_flush(c);
+        }
+    }
+}
+
+void colony__broker_resp_flush_dirty(colony__broker_resp *srv)
+{
+    if (!srv->in_process) flush_dirty(srv);
 }
 
 void colony__broker_client_flush(colony__broker_client *c)
@@ -186,11 +212,104 @@ void colony__broker_client_flush(colony__broker_client *c)
         c->writing = 1;
         return;
     }
-    if (c->close_after_reply) {
+    if (c->close_after_reply && c->parked.len == 0) { /* QUIT after a parked reply waits */
         colony__broker_client_close(c);
         return;
     }
     if (c->paused && !c->processing) resume(c); /* everything is sent */
+}
+
+colony__broker_park *colony__broker_park_new(colony__broker_client *c)
+{
+    colony__broker_park *p = colony__calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    p->client = c;
+    p->srv = c->srv;
+    p->start = UINT64_MAX; /* set by process() once the reply is written */
+    colony__list_push_back(&c->parks, &p->link);
+    c->srv->commits_inflight++;
+    return p;
+}
+
+/* Moves to `out` the parked replies no unfinished ticket holds back.
+ * 0, or <0 when c was closed (a failed commit, or no memory). */
+static int release_parked(colony__broker_client *c)
+{
+    uint64_t upto = c->parked_base + c->parked.len;
+    colony__list *n;
+    while ((n = colony__list_first(&c->parks))) {
+        colony__broker_park *p = COLONY__CONTAINER_OF(n, colony__broker_park, link);
+        if (!p->done) {
+            if (p->start != UINT64_MAX) upto = p->start;
+            break;
+        }
+        if (p->err) {
+            COLONY_LOG_WARN("broker: client closed: a write it made is not durable",
+                            COLONY_LF_INT("client", (long long)c->id),
+                            COLONY_LF_STR("error", colony_strerror(p->err)));
+            colony__broker_client_close(c);
+            return p->err;
+        }
+        colony__list_remove(n);
+        colony__free(p);
+    }
+    size_t len = (size_t)(upto - c->parked_base);
+    if (!len) return 0;
+    if (colony_buf_append(&c->out, c->parked.data, len)) {
+        colony__broker_client_close(c);
+        return COLONY_ENOMEM;
+    }
+    colony_buf_consume(&c->parked, len);
+    c->parked_base += len;
+    if (c->parked.len == 0 && c->parked.cap > 4 * READ_CHUNK) colony_buf_free(&c->parked);
+    return 0;
+}
+
+void colony__broker_park_done(colony__broker_park *p, int err)
+{
+    colony__broker_resp *srv = p->srv;
+    colony__broker_client *c = p->client;
+    p->done = 1;
+    p->err = err;
+    srv->commits_inflight--;
+    if (!c) {
+        colony__free(p);
+        maybe_closed(srv);
+        return;
+    }
+    if (c->processing || c->closing) return; /* process() releases at its end */
+    if (release_parked(c) == 0) colony__broker_client_flush(c);
+    colony__broker_resp_flush_dirty(srv);
+}
+
+/* After a command: once a ticket is waiting, its reply and every later one
+ * go to `parked` instead of `out`, so they stay behind it in order. */
+static int park_replies(colony__broker_client *c, size_t before)
+{
+    if (colony__list_empty(&c->parks)) return 0;
+    uint64_t at = c->parked_base + c->parked.len;
+    if (c->out.len > before) {
+        if (colony_buf_append(&c->parked, c->out.data + before, c->out.len - before))
+            return COLONY_ENOMEM;
+        c->out.len = before;
+    }
+    for (colony__list *n = c->parks.prev; n != &c->parks; n = n->prev) {
+        colony__broker_park *p = COLONY__CONTAINER_OF(n, colony__broker_park, link);
+        if (p->start != UINT64_MAX) break;
+        p->start = at;
+    }
+    return 0;
+}
+
+void colony__broker_client_unblock(colony__broker_client *c, size_t before)
+{
+    c->blocked = NULL;
+    if (park_replies(c, before) < 0) {
+        colony__broker_client_close(c);
+        return;
+    }
+    c->resume_pending = 1;
+    colony__broker_client_queue(c);
 }
 
 /* Runs every complete command in the input, in order. */
@@ -203,7 +322,8 @@ static void process(colony__broker_client *c)
     if (srv->settings.output_limit && srv->settings.output_limit / 2 < pause_at)
         pause_at = srv->settings.output_limit / 2;
     c->processing = 1;
-    while (!c->closing && !c->close_after_reply) {
+    srv->in_process++;
+    while (!c->closing && !c->close_after_reply && !c->blocked) {
         if (colony__broker_client_pending(c) >= pause_at) {
             colony__broker_client_flush(c);
             if (c->closing) break;
@@ -220,7 +340,7 @@ static void process(colony__broker_client *c)
             srv->stats.protocol_errors++;
             if (colony__resp_errorf(&c->out, "ERR %s", c->parser.error)) {
                 colony__broker_client_close(c);
-                return;
+                break;
             }
             colony__broker_client_close_after_reply(c);
             break;
@@ -232,7 +352,9 @@ static void process(colony__broker_client *c)
         if (c->parser.nargs) {
             c->last_ms = colony__broker_now_ms();
             srv->stats.commands_processed++;
-            if (colony__broker_dispatch(c, c->parser.args, c->parser.nargs) < 0) {
+            size_t before = c->out.len;
+            if (colony__broker_dispatch(c, c->parser.args, c->parser.nargs) < 0 ||
+                park_replies(c, before) < 0) {
                 colony__broker_client_close(c);
                 break;
             }
@@ -241,12 +363,17 @@ static void process(colony__broker_client *c)
         colony__resp_parser_next(&c->parser);
     }
     c->processing = 0;
+    srv->in_process--;
     if (c->closing) {
         flush_dirty(srv); /* what this client published before it failed */
         return;
     }
     /* a command being parsed keeps offsets from its first byte, which stays first */
     colony_buf_consume(&c->in, at);
+    if (release_parked(c) < 0) {
+        flush_dirty(srv);
+        return;
+    }
     colony__broker_client_flush(c);
     flush_dirty(srv);
     if (!c->closing && c->in.len == 0 && c->in.cap > 4 * READ_CHUNK)
@@ -361,6 +488,8 @@ int colony__broker_client_start(colony__broker_resp *srv, colony__broker_client 
     c->tcp.data = c;
     c->srv = srv;
     colony__list_init(&c->dirty_link);
+    colony__list_init(&c->parks);
+    colony_buf_init(&c->parked, MAX_REPLY);
     c->id = srv->next_id++;
     colony__resp_parser_init(&c->parser, &srv->settings.limits);
     const char *pass = srv->settings.requirepass;

@@ -34,8 +34,24 @@ typedef struct colony__broker_stats {
 } colony__broker_stats;
 
 typedef struct colony__broker_resp colony__broker_resp;
+typedef struct colony__broker_client colony__broker_client;
+struct colony__bstore;
+struct colony__bcommit;
 
-typedef struct colony__broker_client {
+/* A reply parked until its write is durable (XADD, XDEL, XTRIM): the
+ * command writes its reply as usual; from then on that reply and every reply
+ * after it wait in the client's `parked` buffer, in order, and go out once
+ * the tickets before them are done. A ticket outlives its client (the commit
+ * callback still holds it): client is NULL then. */
+typedef struct colony__broker_park {
+    colony__list link; /* in the client's parks, oldest first */
+    colony__broker_client *client;
+    colony__broker_resp *srv;
+    uint64_t start; /* where its reply starts in the client's parked bytes (absolute) */
+    int done, err;
+} colony__broker_park;
+
+struct colony__broker_client {
     colony__list link;       /* in the server's clients */
     colony__list dirty_link; /* in the server's dirty: output queued by another client */
     colony__broker_resp *srv;
@@ -55,7 +71,13 @@ typedef struct colony__broker_client {
     uint64_t created_ms, last_ms;
     const char *last_cmd;     /* the table's name of the last command, or NULL */
     colony__broker_subs subs; /* pub/sub state (pubsub.h) */
-} colony__broker_client;
+    /* replies waiting for a commit (colony__broker_park), in order */
+    colony_buf parked;
+    uint64_t parked_base; /* absolute offset of parked.data[0] */
+    colony__list parks;
+    void *blocked;      /* XREAD BLOCK's state (cmd_stream.c); NULL when not blocked */
+    int resume_pending; /* unblocked: run the rest of its input from flush_dirty */
+};
 
 struct colony__broker_resp {
     uv_loop_t *loop;
@@ -70,6 +92,11 @@ struct colony__broker_resp {
     colony__broker_stats stats;
     colony__broker_pubsub pubsub;
     const char *data_dir;
+    struct colony__bstore *store;   /* the streams (NULL: stream commands fail) */
+    struct colony__bcommit *commit; /* its group commit */
+    uint64_t commits_inflight;      /* tickets whose commit has not called back */
+    colony__list blocked;           /* XREAD BLOCK states, oldest first */
+    int in_process;                 /* a client's commands are running */
     /* shutdown: done runs once the listener and every client have closed */
     void (*closed)(void *ud);
     void *closed_ud;
@@ -105,5 +132,19 @@ void colony__broker_client_close(colony__broker_client *c);
 size_t colony__broker_client_pending(const colony__broker_client *c);
 
 uint64_t colony__broker_now_ms(void);
+
+/* Parks c's reply to the command running now until colony__broker_park_done
+ * (called by the commit callback). NULL when out of memory. */
+colony__broker_park *colony__broker_park_new(colony__broker_client *c);
+/* The write is durable (err 0) or not (err < 0: the client is closed, so it
+ * never sees a success that was not kept). Frees p when its client is gone. */
+void colony__broker_park_done(colony__broker_park *p, int err);
+
+/* A blocked command (c->blocked) has written its reply since out.len was
+ * `before`: c is unblocked and runs the rest of its input once
+ * colony__broker_resp_flush_dirty runs (at once unless commands are running). */
+void colony__broker_client_unblock(colony__broker_client *c, size_t before);
+/* Sends what commands gave other clients, and runs unblocked clients. */
+void colony__broker_resp_flush_dirty(colony__broker_resp *srv);
 
 #endif

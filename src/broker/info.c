@@ -10,6 +10,7 @@
 #include "colony/error.h"
 #include "colony/version.h"
 #include "broker/commands.h"
+#include "broker/store/store.h"
 
 enum {
     S_SERVER = 1,
@@ -132,16 +133,23 @@ static int render(colony_buf *b, colony__broker_resp *srv, unsigned want)
                                     (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec,
                                     (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec);
     }
-    if (!rc && (want & S_KEYSPACE)) rc = section(b, &first, "Keyspace");
+    size_t streams = 0;
+    for (size_t pos = 0; srv->store && colony__bstore_next(srv->store, &pos);)
+        streams++;
+    if (!rc && (want & S_KEYSPACE)) {
+        rc = section(b, &first, "Keyspace");
+        if (!rc && streams) /* Redis lists db0 once it has keys */
+            rc = colony_buf_appendf(b, "db0:keys=%zu,expires=0,avg_ttl=0\r\n", streams);
+    }
     if (!rc && (want & S_BROKER)) {
         rc = section(b, &first, "Broker");
         if (!rc)
             rc = colony_buf_appendf(b,
                                     "data_dir:%s\r\nresp_max_bulk:%zu\r\nresp_max_args:%zu\r\n"
-                                    "resp_max_query_buffer:%zu\r\nstreams:0\r\n",
+                                    "resp_max_query_buffer:%zu\r\nstreams:%zu\r\n",
                                     srv->data_dir ? srv->data_dir : "",
                                     srv->settings.limits.max_bulk, srv->settings.limits.max_args,
-                                    srv->settings.max_query_buffer);
+                                    srv->settings.max_query_buffer, streams);
     }
     return rc;
 }

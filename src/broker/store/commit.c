@@ -73,7 +73,9 @@ static int commit_batch(void *ud, const colony__list *batch)
             f->synced_gen = gen;
             if (!f->dir_synced) {
                 int rc = colony__bdir_sync(f->dir);
-                if (rc) return rc;
+                /* gone: the stream was dropped (DEL syncs the parent) after
+                 * this write; nothing of it is left to make durable */
+                if (rc && rc != COLONY_ENOENT) return rc;
                 f->dir_synced = 1;
             }
             if (ndone < sizeof(done) / sizeof(done[0])) done[ndone++] = f;
