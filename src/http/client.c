@@ -28,7 +28,9 @@ void colony_client_options_init(colony_client_options *opts)
 
 static void free_client_on_close(uv_handle_t *h)
 {
-    colony__free(h->data);
+    colony_client *c = h->data;
+    colony__free(c->tls_ca_file);
+    colony__free(c);
 }
 
 colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts)
@@ -46,11 +48,22 @@ colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *o
     if (c->opts.max_response_body == 0) c->opts.max_response_body = 8u << 20;
     if (c->opts.max_origins == 0) c->opts.max_origins = 1024;
     colony_http_limits_init(&c->opts.limits);
+    if (c->opts.ca_file) {
+        size_t n = strlen(c->opts.ca_file) + 1;
+        c->tls_ca_file = colony__malloc(n);
+        if (!c->tls_ca_file) {
+            colony__free(c);
+            return NULL;
+        }
+        memcpy(c->tls_ca_file, c->opts.ca_file, n);
+    }
+    c->opts.ca_file = c->tls_ca_file;
     colony__list_init(&c->origins);
     colony__list_init(&c->empty_origins);
     colony__list_init(&c->deferred);
     colony__list_init(&c->tunnels);
     if (uv_timer_init(loop, &c->defer_timer) != 0) {
+        colony__free(c->tls_ca_file);
         colony__free(c);
         return NULL;
     }
@@ -69,6 +82,7 @@ static void on_client_closed(void *client)
     colony_client_closed_cb cb = c->closed_cb;
     void *ud = c->closed_ud;
     colony__client_origin_free_all(c);
+    colony__client_tls_ctx_free(c);
     colony__free(c);
     if (cb) cb(ud);
 }
@@ -488,6 +502,7 @@ int colony_client_get_pool_stats(colony_client *c, const char *origin,
     out->queued = o->n_queued;
     out->connects = o->connects;
     out->reused = o->reused;
+    out->tls_resumed = o->tls_resumed;
     return 0;
 }
 

@@ -37,6 +37,7 @@ static void maybe_free(colony__client_conn *conn)
     if (conn->refs) return;
     colony_client *c = conn_client(conn);
     if (conn->addrs) uv_freeaddrinfo(conn->addrs);
+    colony__client_tls_free(conn);
     colony__client_bytes_free(&conn->in);
     colony__client_bytes_free(&conn->body);
     colony__free(conn->headers);
@@ -269,7 +270,7 @@ static void send_request(colony__client_conn *conn)
     call->body_ended = !call->body_cb;
     conn->write_req.data = conn;
     uv_buf_t buf = uv_buf_init(call->req, (unsigned)call->req_len);
-    if (!call->body_cb) {
+    if (!call->body_cb && !conn->ssl) {
         /* Most requests fit the socket buffer: writing them at once spares
          * uv_write's completion round trip (and an epoll_ctl per request). */
         int n = uv_try_write(&conn->io.stream, &buf, 1);
@@ -285,7 +286,7 @@ static void send_request(colony__client_conn *conn)
         if (n > 0) buf = uv_buf_init(call->req + n, (unsigned)(call->req_len - (size_t)n));
     }
     conn->writes_pending++;
-    int rc = uv_write(&conn->write_req, &conn->io.stream, &buf, 1, on_head_written);
+    int rc = colony__client_conn_write(conn, &conn->write_req, buf.base, buf.len, on_head_written);
     if (rc) {
         conn->writes_pending--;
         exchange_failed(conn, rc);
@@ -324,12 +325,22 @@ static void on_connect(uv_connect_t *req, int status)
     if (!conn->origin->url.is_unix) uv_tcp_nodelay(&conn->io.tcp, 1);
     conn->origin->connects++;
     int rc = uv_read_start(&conn->io.stream, on_alloc, on_read);
+    if (!rc && conn->origin->url.is_https) rc = colony__client_tls_start(conn);
     if (rc) {
         connect_failed(conn, rc);
         return;
     }
+    if (conn->ssl) return; /* connecting until the handshake is done (on_read) */
     conn->state = COLONY__CONN_BUSY;
     send_request(conn);
+}
+
+int colony__client_conn_write(colony__client_conn *conn, uv_write_t *req, const char *data,
+                              size_t len, uv_write_cb cb)
+{
+    if (conn->ssl) return colony__client_tls_write(conn, req, data, len, cb);
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    return uv_write(req, &conn->io.stream, &b, 1, cb);
 }
 
 struct chunk_write {
@@ -376,9 +387,8 @@ int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data,
         memcpy(w->data + n + len, "\r\n", 2);
         n += len + 2;
     }
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)n);
     conn->writes_pending++;
-    int rc = uv_write(&w->req, &conn->io.stream, &buf, 1, on_chunk_written);
+    int rc = colony__client_conn_write(conn, &w->req, w->data, n, on_chunk_written);
     if (rc) {
         conn->writes_pending--;
         colony__free(w);
@@ -617,6 +627,23 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     colony__client_conn *conn = s->data;
     if (nread == 0 || conn->state == COLONY__CONN_CLOSING) return;
+    if (conn->state == COLONY__CONN_CONNECTING) { /* https: the handshake */
+        int rc = colony__client_tls_handshake(conn, nread);
+        if (rc < 0) connect_failed(conn, rc);
+        if (rc == 1) {
+            conn->state = COLONY__CONN_BUSY;
+            send_request(conn);
+        }
+        return;
+    }
+    if (conn->ssl && nread > 0) {
+        char *before = conn->in.data;
+        int eof = 0;
+        nread = colony__client_tls_read(conn, (size_t)nread, &eof);
+        if (nread == 0 && eof) nread = UV_EOF;
+        if (nread == 0) return;
+        if (conn->in.data != before && conn->head_len && conn->call) rebind_head(conn);
+    }
     if (conn->state == COLONY__CONN_IDLE || !conn->call) {
         colony__client_conn_close(conn); /* closed by the server, or bytes nobody asked for */
         return;

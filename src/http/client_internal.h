@@ -24,6 +24,7 @@
 
 typedef struct colony__client_url {
     int is_unix;
+    int is_https;
     char host[COLONY__URL_HOST_MAX + 1]; /* lowercased name, IPv6 literal without
                                             brackets, or the decoded socket path */
     uint16_t port;                       /* 0 for unix */
@@ -33,9 +34,9 @@ typedef struct colony__client_url {
     int target_needs_slash; /* "http://h?q": the target is "/" + target */
 } colony__client_url;
 
-/* Parses an http:// or http+unix:// URL. Returns 0 or COLONY_EINVAL. */
+/* Parses an http://, https:// or http+unix:// URL. Returns 0 or COLONY_EINVAL. */
 int colony__client_url_parse(const char *url, colony__client_url *out);
-/* The pool key: "http://host:port" ("http://[::1]:80") or the unix socket path.
+/* The pool key: "http://host:port" ("https://[::1]:443") or the unix socket path.
  * Returns its length, or COLONY_E2BIG if cap is too small. */
 int colony__client_url_origin(const colony__client_url *u, char *out, size_t cap);
 /* The Host header value: "host", "host:port", "[v6]:port", "localhost" for unix. */
@@ -113,6 +114,8 @@ struct colony__client_origin {
     unsigned n_conns, n_idle, n_queued;
     int dispatching; /* colony__client_pool_dispatch is running for this origin */
     uint64_t connects, reused;
+    struct ssl_session_st *tls_session; /* https: the last session, for resumption */
+    uint64_t tls_resumed;
 };
 
 enum colony__client_conn_state {
@@ -163,6 +166,8 @@ struct colony__client_conn {
     uint64_t body_remaining;
     colony_http_chunked chunked;
 
+    struct ssl_st *ssl; /* https (client_tls.c); the conn stays CONNECTING during the handshake */
+
     /* Upgrade (client_upgrade.c): set with state COLONY__CONN_TUNNEL, freed with the conn. */
     struct colony_client_tunnel *tunnel;
 };
@@ -185,6 +190,8 @@ struct colony_client {
     unsigned live_conns, live_calls;
     colony_client_closed_cb closed_cb;
     void *closed_ud;
+    struct ssl_ctx_st *tls_ctx; /* made at the first https connection (client_tls.c) */
+    char *tls_ca_file;          /* a copy of opts.ca_file */
 };
 
 /* client.c */
@@ -241,6 +248,31 @@ int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data,
 void colony__client_tunnel_switch(colony__client_conn *conn, colony_client_call *call);
 /* colony_client_close: ends every open tunnel with COLONY_ECANCELED. */
 void colony__client_tunnels_close(colony_client *c);
+
+/* Writes len bytes (not copied: they live until cb) on conn, encrypted on an
+ * https conn. 0 or a negative code (cb then never runs). */
+int colony__client_conn_write(colony__client_conn *conn, uv_write_t *req, const char *data,
+                              size_t len, uv_write_cb cb);
+
+/* client_tls.c */
+/* The TCP connection of an https conn is up: starts the handshake. 0 or a
+ * negative code (the connect failed). */
+int colony__client_tls_start(colony__client_conn *conn);
+/* The read callback's nread during the handshake (bytes at in.data + in.len,
+ * or a read error): 1 when the handshake is done, 0 while it goes on,
+ * COLONY_EPROTO (reason logged) or ENOMEM. */
+int colony__client_tls_handshake(colony__client_conn *conn, ssize_t n);
+/* n ciphertext bytes were read at in.data + in.len: decrypts them in place
+ * (in may grow and move). The plaintext bytes now there, *eof after the
+ * server's close_notify, or COLONY_EPROTO / ENOMEM. */
+ssize_t colony__client_tls_read(colony__client_conn *conn, size_t n, int *eof);
+/* colony__client_conn_write for an https conn: encrypts, then one uv_write. */
+int colony__client_tls_write(colony__client_conn *conn, uv_write_t *req, const char *data,
+                             size_t len, uv_write_cb cb);
+void colony__client_tls_free(colony__client_conn *conn);
+/* The client closes: frees the SSL_CTX; an origin that goes frees its session. */
+void colony__client_tls_ctx_free(colony_client *c);
+void colony__client_tls_origin_free(colony__client_origin *o);
 
 /* Stops (pause = 1) or resumes reading the response of the connection's
  * call. 0, or COLONY_EINVAL when the connection is not busy with a call. */

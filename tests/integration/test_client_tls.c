@@ -1,0 +1,310 @@
+/* HTTP client over https:// against the library's own TLS listener
+ * (colony_server_listen_tls), with a throwaway CA made by the openssl CLI at
+ * test time: GET and POST, keep-alive (one handshake for many requests), a wrong host name, an
+ * unknown CA, insecure, and a plain HTTP server refused as a connect failure (was_sent 0). The
+ * client and the server share one loop. LeakSanitizer fails the test on any leak. */
+#include "server_test_util.h"
+#include "colony/http_client.h"
+
+static uv_loop_t loop;
+static char dir[64];
+
+static void run(const char *cmd)
+{
+    char full[2048];
+    snprintf(full, sizeof(full), "cd %s && %s >/dev/null 2>&1", dir, cmd);
+    assert_int_equal(system(full), 0);
+}
+
+/* ca.pem signs srv.pem (good.test and 127.0.0.1); other.pem is a CA that
+ * signed nothing here. */
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/colony_ctls_XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 %s -keyout ca.key -out ca.pem -days 2 -subj /CN=TestCA "
+             "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign",
+             ec);
+    run(cmd);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 %s -keyout other.key -out other.pem -days 2 -subj /CN=OtherCA "
+             "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign",
+             ec);
+    run(cmd);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -new %s -keyout srv.key -out srv.csr -subj /CN=good.test", ec);
+    run(cmd);
+    run("printf 'subjectAltName=DNS:good.test,IP:127.0.0.1\\n' > ext.cnf && "
+        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out srv.pem -days 2 -extfile ext.cnf");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void handler(colony_request *req, void *ud)
+{
+    (void)ud;
+    size_t n = 0;
+    const char *body = colony_request_body(req, &n);
+    char out[256];
+    int len =
+        snprintf(out, sizeof(out), "tls=%d %s %s %.*s", colony_request_is_tls(req),
+                 colony_request_method(req), colony_request_path(req), (int)n, body ? body : "");
+    colony_respond(req, 200, "text/plain", out, (size_t)len);
+}
+
+typedef struct server {
+    colony_server *srv;
+    colony_tls_ctx *ctx;
+    int port;
+} server;
+
+static void server_start(server *s, int tls)
+{
+    memset(s, 0, sizeof(*s));
+    s->srv = colony_server_new(&loop, NULL, handler, NULL);
+    assert_non_null(s->srv);
+    if (tls) {
+        s->ctx = colony_tls_ctx_new();
+        char cert[128], key[128], err[256];
+        snprintf(cert, sizeof(cert), "%s/srv.pem", dir);
+        snprintf(key, sizeof(key), "%s/srv.key", dir);
+        assert_int_equal(colony_tls_ctx_add_certificate(s->ctx, cert, key, err, sizeof(err)), 0);
+        assert_int_equal(colony_server_listen_tls(s->srv, "127.0.0.1:0", s->ctx), 0);
+    } else {
+        assert_int_equal(colony_server_listen(s->srv, "127.0.0.1:0"), 0);
+    }
+    s->port = colony_server_port(s->srv);
+    assert_true(s->port > 0);
+}
+
+static uint64_t accepted(server *s)
+{
+    colony_server_stats st;
+    colony_server_get_stats(s->srv, &st);
+    return st.connections_accepted;
+}
+
+static void on_srv_closed(colony_server *srv, void *ud)
+{
+    (void)srv;
+    *(int *)ud = 1;
+}
+
+static void server_stop(server *s)
+{
+    int closed = 0;
+    colony_server_shutdown(s->srv, 1000, on_srv_closed, &closed);
+    while (!closed)
+        uv_run(&loop, UV_RUN_ONCE);
+    colony_server_free(s->srv);
+    colony_tls_ctx_free(s->ctx);
+}
+
+typedef struct result {
+    int done, err, status, was_sent;
+    char body[256];
+} result;
+
+static void on_done(colony_client_call *call, int err, const colony_client_response *res, void *ud)
+{
+    result *r = ud;
+    r->done = 1;
+    r->err = err;
+    r->was_sent = colony_client_call_was_sent(call);
+    if (res) {
+        r->status = res->status;
+        snprintf(r->body, sizeof(r->body), "%.*s", (int)res->body_len, res->body);
+    }
+}
+
+/* Sends one request and runs the loop until it is done. */
+static result call(colony_client *c, const char *method, const char *url, const char *body,
+                   const char *const *headers)
+{
+    result r = {0};
+    colony_client_request req = {.method = method,
+                                 .url = url,
+                                 .headers = headers,
+                                 .body = body,
+                                 .body_len = body ? strlen(body) : 0};
+    assert_int_equal(colony_client_request_send(c, &req, on_done, &r, NULL), 0);
+    while (!r.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    return r;
+}
+
+static colony_client *client_with(const char *ca, int insecure)
+{
+    colony_client_options o;
+    colony_client_options_init(&o);
+    char ca_file[128];
+    if (ca) {
+        snprintf(ca_file, sizeof(ca_file), "%s/%s", dir, ca);
+        o.ca_file = ca_file; /* copied */
+    }
+    o.insecure = insecure;
+    colony_client *c = colony_client_new(&loop, &o);
+    assert_non_null(c);
+    return c;
+}
+
+static void on_client_closed(void *ud)
+{
+    *(int *)ud = 1;
+}
+
+static void client_close(colony_client *c)
+{
+    int closed = 0;
+    colony_client_close(c, on_client_closed, &closed);
+    while (!closed)
+        uv_run(&loop, UV_RUN_ONCE);
+}
+
+/* GET and POST over https; ten requests on one connection (one handshake);
+ * after "Connection: close" the next request opens a new one. */
+static void get_post_keepalive_resumption(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&s, 1);
+    colony_client *c = client_with("ca.pem", 0);
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/hello", s.port);
+    uint64_t before = accepted(&s);
+
+    result r = call(c, "GET", url, NULL, NULL);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "tls=1 GET /hello ");
+    r = call(c, "POST", url, "name=colony", NULL);
+    assert_int_equal(r.err, 0);
+    assert_string_equal(r.body, "tls=1 POST /hello name=colony");
+    for (int i = 0; i < 8; i++) {
+        r = call(c, "GET", url, NULL, NULL);
+        assert_int_equal(r.err, 0);
+        assert_int_equal(r.status, 200);
+    }
+    assert_int_equal(accepted(&s) - before, 1); /* ten requests, one connection */
+    colony_client_pool_stats ps;
+    char origin[64];
+    snprintf(origin, sizeof(origin), "https://127.0.0.1:%d", s.port);
+    assert_int_equal(colony_client_get_pool_stats(c, origin, &ps), 0);
+    assert_int_equal(ps.connects, 1);
+    assert_int_equal(ps.reused, 9);
+    assert_int_equal(ps.tls_resumed, 0);
+
+    /* "Connection: close" ends that connection; the next one is a new one. */
+    const char *close_hdr[] = {"Connection", "close", NULL};
+    r = call(c, "GET", url, NULL, close_hdr);
+    assert_int_equal(r.err, 0);
+    r = call(c, "GET", url, NULL, NULL);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(accepted(&s) - before, 2);
+    assert_int_equal(colony_client_get_pool_stats(c, origin, &ps), 0);
+    assert_int_equal(ps.connects, 2);
+
+    /* http:// and https:// to the same host and port are two origins. */
+    char plain[64];
+    snprintf(plain, sizeof(plain), "http://127.0.0.1:%d", s.port);
+    assert_int_equal(colony_client_get_pool_stats(c, plain, &ps), COLONY_ENOENT);
+
+    client_close(c);
+    server_stop(&s);
+    colony_test_loop_close(&loop);
+}
+
+/* Verification: a name the certificate does not hold, a CA that did not sign
+ * it are refused as connect failures (EPROTO, nothing sent); insecure takes
+ * it; the system store does not know the throwaway CA. */
+static void verification(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&s, 1);
+    char url[128];
+
+    colony_client *c = client_with("ca.pem", 0);
+    snprintf(url, sizeof(url), "https://localhost:%d/", s.port); /* SAN: good.test, 127.0.0.1 */
+    result r = call(c, "GET", url, NULL, NULL);
+    assert_int_equal(r.err, COLONY_EPROTO);
+    assert_int_equal(r.was_sent, 0);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", s.port);
+    r = call(c, "GET", url, NULL, NULL);
+    assert_int_equal(r.err, 0);
+    client_close(c);
+
+    c = client_with("other.pem", 0);
+    r = call(c, "GET", url, NULL, NULL);
+    assert_int_equal(r.err, COLONY_EPROTO);
+    assert_int_equal(r.was_sent, 0);
+    client_close(c);
+
+    c = client_with(NULL, 0); /* system store */
+    r = call(c, "GET", url, NULL, NULL);
+    assert_int_equal(r.err, COLONY_EPROTO);
+    client_close(c);
+
+    c = client_with("other.pem", 1);
+    snprintf(url, sizeof(url), "https://localhost:%d/x", s.port);
+    r = call(c, "GET", url, NULL, NULL);
+    assert_int_equal(r.err, 0);
+    assert_string_equal(r.body, "tls=1 GET /x ");
+    client_close(c);
+
+    c = client_with("missing.pem", 0); /* a CA file that is not there */
+    r = call(c, "GET", url, NULL, NULL);
+    assert_int_equal(r.err, COLONY_EPROTO);
+    assert_int_equal(r.was_sent, 0);
+    client_close(c);
+
+    server_stop(&s);
+    colony_test_loop_close(&loop);
+}
+
+/* https:// to a plain HTTP server: its 400 to the ClientHello is no TLS, the
+ * call fails EPROTO unsent, and nothing is left open. */
+static void plain_server_refused(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&s, 0);
+    colony_client *c = client_with("ca.pem", 0);
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", s.port);
+    result r = call(c, "GET", url, NULL, NULL);
+    assert_int_equal(r.err, COLONY_EPROTO);
+    assert_int_equal(r.was_sent, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
+    r = call(c, "GET", url, NULL, NULL);
+    assert_int_equal(r.err, 0);
+    assert_string_equal(r.body, "tls=0 GET / ");
+    client_close(c);
+    server_stop(&s);
+    colony_test_loop_close(&loop);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(get_post_keepalive_resumption),
+        cmocka_unit_test(verification),
+        cmocka_unit_test(plain_server_refused),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
