@@ -1,8 +1,8 @@
 /* HTTP client: the public API, request validation and building, and the life
  * of a call (queued → bound to a connection → done). A call is one allocation
  * holding the request bytes (head and fixed body) so sending it is one
- * uv_write. Completions that happen inside a public function are deferred to
- * a zero-delay timer so done_cb never runs re-entrantly. */
+ * uv_write; a streamed body is written piece by piece. Completions that happen inside a public
+ * function are deferred to a zero-delay timer so done_cb never runs re-entrantly. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -460,6 +460,64 @@ static int call_stream_check(colony_client_call *call)
         return COLONY_ESHUTDOWN;
     if (call->body_ended) return COLONY_EINVAL;
     if (!call->conn || call->conn->state != COLONY__CONN_BUSY) return COLONY_EAGAIN;
+    return 0;
+}
+
+/* ---- a streamed request body: chunks, or raw bytes with body_length ---- */
+
+struct chunk_write {
+    uv_write_t req;
+    colony__client_conn *conn;
+    char data[];
+};
+
+static void on_chunk_written(uv_write_t *req, int status)
+{
+    struct chunk_write *w = COLONY__CONTAINER_OF(req, struct chunk_write, req);
+    colony__client_conn *conn = w->conn;
+    colony__free(w);
+    colony__client_conn_write_done(conn, status);
+}
+
+int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data, size_t len,
+                                    int last)
+{
+    if (len > UINT32_MAX - 64) return COLONY_E2BIG; /* one uv_buf_t */
+    colony_client_call *call = conn->call;
+    if (call->body_sized) { /* Content-Length: raw bytes, and they must add up */
+        if (last) {
+            if (call->body_left) return COLONY_EINVAL;
+            call->body_ended = 1;
+            return 0;
+        }
+        if (len > call->body_left) return COLONY_E2BIG;
+    }
+    size_t need = last ? 5 : 16 + 2 + len + 2;
+    struct chunk_write *w = colony__malloc(sizeof(*w) + need);
+    if (!w) return COLONY_ENOMEM;
+    w->conn = conn;
+    size_t n;
+    if (last) {
+        memcpy(w->data, "0\r\n\r\n", 5);
+        n = 5;
+    } else if (call->body_sized) {
+        memcpy(w->data, data, len);
+        n = len;
+    } else {
+        n = (size_t)sprintf(w->data, "%zx\r\n", len);
+        memcpy(w->data + n, data, len);
+        memcpy(w->data + n + len, "\r\n", 2);
+        n += len + 2;
+    }
+    conn->writes_pending++;
+    int rc = colony__client_conn_write(conn, &w->req, w->data, n, on_chunk_written);
+    if (rc) {
+        conn->writes_pending--;
+        colony__free(w);
+        return rc;
+    }
+    if (last) call->body_ended = 1;
+    if (call->body_sized) call->body_left -= len;
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* One client connection: resolve (libuv thread pool), connect trying each
- * address in order, write a request (one uv_write for head and fixed body,
- * chunk writes for a streamed body), read and frame the response
+ * address in order (then the TLS handshake of an https conn, client_tls.c),
+ * write a request (one uv_write for head and fixed body; the streamed body's
+ * pieces are client.c's), read and frame the response
  * (Content-Length, chunked, close-delimited, none), and the connect / read /
  * idle timer. Buffers live in the connection and are reused across requests. */
 #include <stdio.h>
@@ -241,7 +242,7 @@ static void exchange_failed(colony__client_conn *conn, int err)
 
 /* A write of the request (head or body chunk) finished: it counts as
  * activity, and a streamed body is asked for more once all writes are out. */
-static void write_finished(colony__client_conn *conn, int status)
+void colony__client_conn_write_done(colony__client_conn *conn, int status)
 {
     conn->writes_pending--;
     if (status == UV_ECANCELED || conn->state == COLONY__CONN_CLOSING) return;
@@ -257,7 +258,7 @@ static void write_finished(colony__client_conn *conn, int status)
 
 static void on_head_written(uv_write_t *req, int status)
 {
-    write_finished(req->data, status);
+    colony__client_conn_write_done(req->data, status);
 }
 
 static void send_request(colony__client_conn *conn)
@@ -333,70 +334,6 @@ static void on_connect(uv_connect_t *req, int status)
     if (conn->ssl) return; /* connecting until the handshake is done (on_read) */
     conn->state = COLONY__CONN_BUSY;
     send_request(conn);
-}
-
-int colony__client_conn_write(colony__client_conn *conn, uv_write_t *req, const char *data,
-                              size_t len, uv_write_cb cb)
-{
-    if (conn->ssl) return colony__client_tls_write(conn, req, data, len, cb);
-    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-    return uv_write(req, &conn->io.stream, &b, 1, cb);
-}
-
-struct chunk_write {
-    uv_write_t req;
-    colony__client_conn *conn;
-    char data[];
-};
-
-static void on_chunk_written(uv_write_t *req, int status)
-{
-    struct chunk_write *w = COLONY__CONTAINER_OF(req, struct chunk_write, req);
-    colony__client_conn *conn = w->conn;
-    colony__free(w);
-    write_finished(conn, status);
-}
-
-int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data, size_t len,
-                                    int last)
-{
-    if (len > UINT32_MAX - 64) return COLONY_E2BIG; /* one uv_buf_t */
-    colony_client_call *call = conn->call;
-    if (call->body_sized) { /* Content-Length: raw bytes, and they must add up */
-        if (last) {
-            if (call->body_left) return COLONY_EINVAL;
-            call->body_ended = 1;
-            return 0;
-        }
-        if (len > call->body_left) return COLONY_E2BIG;
-    }
-    size_t need = last ? 5 : 16 + 2 + len + 2;
-    struct chunk_write *w = colony__malloc(sizeof(*w) + need);
-    if (!w) return COLONY_ENOMEM;
-    w->conn = conn;
-    size_t n;
-    if (last) {
-        memcpy(w->data, "0\r\n\r\n", 5);
-        n = 5;
-    } else if (call->body_sized) {
-        memcpy(w->data, data, len);
-        n = len;
-    } else {
-        n = (size_t)sprintf(w->data, "%zx\r\n", len);
-        memcpy(w->data + n, data, len);
-        memcpy(w->data + n + len, "\r\n", 2);
-        n += len + 2;
-    }
-    conn->writes_pending++;
-    int rc = colony__client_conn_write(conn, &w->req, w->data, n, on_chunk_written);
-    if (rc) {
-        conn->writes_pending--;
-        colony__free(w);
-        return rc;
-    }
-    if (last) call->body_ended = 1;
-    if (call->body_sized) call->body_left -= len;
-    return 0;
 }
 
 /* An idle pooled connection does not keep the loop alive (like Node's agent):

@@ -237,6 +237,11 @@ void colony__client_conn_start(colony__client_conn *conn, colony_client_call *ca
 void colony__client_conn_close(colony__client_conn *conn);
 /* Starts the idle timeout on a conn just put in the idle list. */
 void colony__client_conn_idle_timer_start(colony__client_conn *conn);
+/* A write of the request (head or body piece) finished: it counts as
+ * activity, and a streamed body is asked for more once all writes are out. */
+void colony__client_conn_write_done(colony__client_conn *conn, int status);
+
+/* client.c */
 /* Streams a body chunk (copied) or the final chunk on the call's conn. */
 int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data, size_t len,
                                     int last);
@@ -249,12 +254,11 @@ void colony__client_tunnel_switch(colony__client_conn *conn, colony_client_call 
 /* colony_client_close: ends every open tunnel with COLONY_ECANCELED. */
 void colony__client_tunnels_close(colony_client *c);
 
+/* client_tls.c */
 /* Writes len bytes (not copied: they live until cb) on conn, encrypted on an
  * https conn. 0 or a negative code (cb then never runs). */
 int colony__client_conn_write(colony__client_conn *conn, uv_write_t *req, const char *data,
                               size_t len, uv_write_cb cb);
-
-/* client_tls.c */
 /* The TCP connection of an https conn is up: starts the handshake. 0 or a
  * negative code (the connect failed). */
 int colony__client_tls_start(colony__client_conn *conn);

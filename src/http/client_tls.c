@@ -230,3 +230,11 @@ void colony__client_tls_origin_free(colony__client_origin *o)
     SSL_SESSION_free(o->tls_session);
     o->tls_session = NULL;
 }
+
+int colony__client_conn_write(colony__client_conn *conn, uv_write_t *req, const char *data,
+                              size_t len, uv_write_cb cb)
+{
+    if (conn->ssl) return colony__client_tls_write(conn, req, data, len, cb);
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    return uv_write(req, &conn->io.stream, &b, 1, cb);
+}
