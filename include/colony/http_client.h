@@ -90,6 +90,12 @@ typedef struct colony_client_request {
      * colony_client_call_end (a write past it fails with COLONY_E2BIG, an end
      * short of it with COLONY_EINVAL). 0: chunked. */
     uint64_t body_length;
+    /* https only, both optional: verify against the PEM CA certificates in
+     * tls_ca_file instead of the client's ca_file / system store, and send
+     * and verify tls_server_name instead of the URL's host (for an upstream
+     * reached by IP address). Calls with other values use other pools. */
+    const char *tls_ca_file;
+    const char *tls_server_name;
 } colony_client_request;
 
 /* Starts a call. Returns 0 and (if out) the call handle, or COLONY_EINVAL for a

@@ -368,6 +368,9 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
     int rc = colony__client_url_parse(r->url, &u);
     if (rc) return rc;
     if (colony__client_url_origin(&u, key, sizeof(key)) < 0) return COLONY_EINVAL;
+    int own_tls = u.is_https && (r->tls_ca_file || r->tls_server_name);
+    if (own_tls && colony__client_tls_key(key, sizeof(key), r->tls_ca_file, r->tls_server_name) < 0)
+        return COLONY_EINVAL;
     if (colony__client_url_host_header(&u, host_header, sizeof(host_header)) < 0)
         return COLONY_EINVAL;
     rc = plan_request(r, &u, host_header, &plan);
@@ -379,6 +382,11 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
         return COLONY_EBUSY;
     rc = colony__client_origin_get(c, &u, key, &o);
     if (rc) return rc;
+    if (own_tls && !o->tls_ca_file && !o->tls_server_name &&
+        colony__client_tls_origin_init(o, r->tls_ca_file, r->tls_server_name)) {
+        colony__client_origin_check_empty(o);
+        return COLONY_ENOMEM;
+    }
     colony_client_call *call = colony__malloc(sizeof(*call) + plan.size);
     if (!call) {
         colony__client_origin_check_empty(o); /* a new origin no call went to */

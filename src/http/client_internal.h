@@ -115,6 +115,9 @@ struct colony__client_origin {
     int dispatching; /* colony__client_pool_dispatch is running for this origin */
     uint64_t connects, reused;
     struct ssl_session_st *tls_session; /* https: the last session, for resumption */
+    char *tls_ca_file;                  /* the calls' tls_ca_file (copied), or NULL */
+    char *tls_server_name;              /* the calls' tls_server_name (copied), or NULL */
+    struct ssl_ctx_st *tls_ctx;         /* made for tls_ca_file; NULL: the client's */
     uint64_t tls_resumed;
 };
 
@@ -214,6 +217,13 @@ colony__client_origin *colony__client_origin_find(colony_client *c, const char *
  * or COLONY_EBUSY when every origin is in use. */
 int colony__client_origin_get(colony_client *c, const colony__client_url *u, const char *key,
                               colony__client_origin **out);
+/* https: the origin key of a call with its own tls_ca_file or tls_server_name
+ * is the URL's plus "#" and a hash of both (other pools than the default).
+ * Returns the key's length or COLONY_E2BIG. */
+int colony__client_tls_key(char *key, size_t cap, const char *ca_file, const char *server_name);
+/* A new origin takes copies of the call's TLS settings. 0 or ENOMEM. */
+int colony__client_tls_origin_init(colony__client_origin *o, const char *ca_file,
+                                   const char *server_name);
 /* Call when o may have lost its last conn or call: an empty origin starts its
  * idle countdown (it is freed from a timer, never from inside this call). */
 void colony__client_origin_check_empty(colony__client_origin *o);

@@ -14,15 +14,15 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 #include "http/client_internal.h"
+#include "core/hash.h"
 #include "http/tls_bio.h"
 
 static int on_new_session(SSL *ssl, SSL_SESSION *sess);
 
-/* The client's one SSL_CTX, made at the first https connection: verifying
- * against ca_file or the system store, TLS 1.2 minimum. */
-static SSL_CTX *client_ctx(colony_client *c, int *err)
+/* A client SSL_CTX verifying against ca_file (NULL: the system store), TLS
+ * 1.2 minimum, keeping sessions for resumption. NULL with *err set. */
+static SSL_CTX *new_ctx(const char *ca_file, int insecure, int *err)
 {
-    if (c->tls_ctx) return c->tls_ctx;
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
@@ -34,22 +34,63 @@ static SSL_CTX *client_ctx(colony_client *c, int *err)
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
-    int ok = c->tls_ca_file ? SSL_CTX_load_verify_locations(ctx, c->tls_ca_file, NULL)
-                            : SSL_CTX_set_default_verify_paths(ctx);
+    int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                     : SSL_CTX_set_default_verify_paths(ctx);
     if (ok != 1) {
         unsigned long e = ERR_peek_error();
         const char *why = e ? ERR_reason_error_string(e) : NULL;
-        COLONY_LOG_ERROR("http client: cannot load the CA certificates",
-                         COLONY_LF_STR("ca_file", c->tls_ca_file ? c->tls_ca_file : "(system)"),
-                         COLONY_LF_STR("error", why ? why : "unknown"));
+        COLONY_LOG_ERROR("https: cannot load the CA certificates",
+                         COLONY_LF_STR("ca_file", ca_file ? ca_file : "(system)"),
+                         COLONY_LF_STR("error", why ? why : "unreadable"));
         ERR_clear_error();
         SSL_CTX_free(ctx);
         *err = COLONY_EPROTO;
         return NULL;
     }
-    SSL_CTX_set_verify(ctx, c->opts.insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
-    c->tls_ctx = ctx;
+    SSL_CTX_set_verify(ctx, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
     return ctx;
+}
+
+/* The SSL_CTX of o's connections: its own for a tls_ca_file, else the
+ * client's; each is made at its first connection. */
+static SSL_CTX *origin_ctx(colony__client_origin *o, int *err)
+{
+    colony_client *c = o->client;
+    if (o->tls_ca_file) {
+        if (!o->tls_ctx) o->tls_ctx = new_ctx(o->tls_ca_file, c->opts.insecure, err);
+        return o->tls_ctx;
+    }
+    if (!c->tls_ctx) c->tls_ctx = new_ctx(c->tls_ca_file, c->opts.insecure, err);
+    return c->tls_ctx;
+}
+
+int colony__client_tls_key(char *key, size_t cap, const char *ca_file, const char *server_name)
+{
+    uint64_t h = COLONY_FNV1A_OFFSET;
+    if (ca_file) h = colony__fnv1a(h, ca_file, strlen(ca_file) + 1);
+    h = colony__fnv1a(h, "|", 1);
+    if (server_name) h = colony__fnv1a(h, server_name, strlen(server_name) + 1);
+    size_t len = strlen(key);
+    int n = snprintf(key + len, cap - len, "#%016llx", (unsigned long long)h);
+    return n < 0 || (size_t)n >= cap - len ? COLONY_E2BIG : (int)len + n;
+}
+
+static char *copy(const char *s, int *failed)
+{
+    if (!s) return NULL;
+    char *d = colony__strdup(s);
+    if (!d) *failed = 1;
+    return d;
+}
+
+int colony__client_tls_origin_init(colony__client_origin *o, const char *ca_file,
+                                   const char *server_name)
+{
+    int failed = 0;
+    o->tls_ca_file = copy(ca_file, &failed);
+    o->tls_server_name = copy(server_name, &failed);
+    if (failed) colony__client_tls_origin_free(o);
+    return failed ? COLONY_ENOMEM : 0;
 }
 
 /* OpenSSL made a session (TLS 1.3: from a ticket after the handshake): the
@@ -126,7 +167,7 @@ int colony__client_tls_start(colony__client_conn *conn)
 {
     colony__client_origin *o = conn->origin;
     int err = 0;
-    SSL_CTX *ctx = client_ctx(conn->client, &err);
+    SSL_CTX *ctx = origin_ctx(o, &err);
     if (!ctx) return err;
     conn->ssl = colony__tls_bio_new(ctx, 0);
     if (!conn->ssl) return COLONY_ENOMEM;
@@ -134,8 +175,8 @@ int colony__client_tls_start(colony__client_conn *conn)
     SSL_set_app_data(ssl, conn);
     static const unsigned char alpn[] = "\x08http/1.1";
     int ok = SSL_set_alpn_protos(ssl, alpn, sizeof(alpn) - 1) == 0;
-    const char *name = o->url.host;
-    int is_ip = o->url.is_ipv6_literal || o->has_numeric_addr;
+    const char *name = o->tls_server_name ? o->tls_server_name : o->url.host;
+    int is_ip = !o->tls_server_name && (o->url.is_ipv6_literal || o->has_numeric_addr);
     if (ok && !is_ip) ok = SSL_set_tlsext_host_name(ssl, name) == 1;
     if (ok && !conn->client->opts.insecure) {
         if (is_ip)
@@ -229,6 +270,11 @@ void colony__client_tls_origin_free(colony__client_origin *o)
 {
     SSL_SESSION_free(o->tls_session);
     o->tls_session = NULL;
+    SSL_CTX_free(o->tls_ctx);
+    o->tls_ctx = NULL;
+    colony__free(o->tls_ca_file);
+    colony__free(o->tls_server_name);
+    o->tls_ca_file = o->tls_server_name = NULL;
 }
 
 int colony__client_conn_write(colony__client_conn *conn, uv_write_t *req, const char *data,

@@ -145,6 +145,20 @@ static result call(colony_client *c, const char *method, const char *url, const 
     return r;
 }
 
+/* One request with its own tls_ca_file / tls_server_name. */
+static result call_tls(colony_client *c, const char *url, const char *ca, const char *server_name)
+{
+    char ca_file[128];
+    snprintf(ca_file, sizeof(ca_file), "%s/%s", dir, ca ? ca : "");
+    result r = {0};
+    colony_client_request req = {
+        .url = url, .tls_ca_file = ca ? ca_file : NULL, .tls_server_name = server_name};
+    assert_int_equal(colony_client_request_send(c, &req, on_done, &r, NULL), 0);
+    while (!r.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    return r;
+}
+
 static colony_client *client_with(const char *ca, int insecure)
 {
     colony_client_options o;
@@ -264,6 +278,27 @@ static void verification(void **state)
     r = call(c, "GET", url, NULL, NULL);
     assert_int_equal(r.err, 0);
     assert_string_equal(r.body, "tls=1 GET /x ");
+    client_close(c);
+
+    /* Per call: the system store does not know the CA, the call's CA file
+     * does; a server name the certificate holds or does not; each setting
+     * its own pool. */
+    c = client_with(NULL, 0);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", s.port);
+    r = call_tls(c, url, NULL, NULL);
+    assert_int_equal(r.err, COLONY_EPROTO);
+    r = call_tls(c, url, "ca.pem", NULL);
+    assert_int_equal(r.err, 0);
+    r = call_tls(c, url, "ca.pem", "good.test");
+    assert_int_equal(r.err, 0);
+    r = call_tls(c, url, "ca.pem", "bad.test");
+    assert_int_equal(r.err, COLONY_EPROTO);
+    assert_int_equal(r.was_sent, 0);
+    r = call_tls(c, url, "ca.pem", NULL); /* its pool's connection is reused */
+    assert_int_equal(r.err, 0);
+    colony_client_stats cs;
+    colony_client_get_stats(c, &cs);
+    assert_int_equal(cs.origins, 4);
     client_close(c);
 
     c = client_with("missing.pem", 0); /* a CA file that is not there */
