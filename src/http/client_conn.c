@@ -72,6 +72,7 @@ void colony__client_conn_close(colony__client_conn *conn)
     }
     colony__list_remove(&conn->all_link);
     o->n_conns--;
+    colony__client_tls_close_notify(conn);
     conn->state = COLONY__CONN_CLOSING;
     uv_close((uv_handle_t *)&conn->timer, on_timer_closed);
     if (conn->io_open && !uv_is_closing(&conn->io.handle)) uv_close(&conn->io.handle, on_io_closed);

@@ -283,6 +283,8 @@ ssize_t colony__client_tls_read(colony__client_conn *conn, size_t n, int *eof);
 /* colony__client_conn_write for an https conn: encrypts, then one uv_write. */
 int colony__client_tls_write(colony__client_conn *conn, uv_write_t *req, const char *data,
                              size_t len, uv_write_cb cb);
+/* Before an https conn closes: its close_notify, best effort (one try). */
+void colony__client_tls_close_notify(colony__client_conn *conn);
 void colony__client_tls_free(colony__client_conn *conn);
 /* The client closes: frees the SSL_CTX; an origin that goes frees its session. */
 void colony__client_tls_ctx_free(colony_client *c);

@@ -252,6 +252,21 @@ int colony__client_tls_write(colony__client_conn *conn, uv_write_t *req, const c
     return flush_records(conn, req, cb);
 }
 
+void colony__client_tls_close_notify(colony__client_conn *conn)
+{
+    if (!conn->ssl || !SSL_is_init_finished(conn->ssl) || !conn->io_open) return;
+    ERR_clear_error();
+    SSL_shutdown(conn->ssl); /* also keeps the session resumable (SSL_free would not) */
+    ERR_clear_error();
+    char *p;
+    long n = BIO_get_mem_data(SSL_get_wbio(conn->ssl), &p);
+    if (n > 0) {
+        uv_buf_t b = uv_buf_init(p, (unsigned)n);
+        uv_try_write(&conn->io.stream, &b, 1);
+    }
+    (void)BIO_reset(SSL_get_wbio(conn->ssl));
+}
+
 void colony__client_tls_free(colony__client_conn *conn)
 {
     SSL_free(conn->ssl);

@@ -1,6 +1,7 @@
 /* HTTP client over https:// against the library's own TLS listener
  * (colony_server_listen_tls), with a throwaway CA made by the openssl CLI at
- * test time: GET and POST, keep-alive (one handshake for many requests), a wrong host name, an
+ * test time: GET and POST, keep-alive (one handshake for many requests) and
+ * session resumption, a wrong host name, an
  * unknown CA, insecure, and a plain HTTP server refused as a connect failure (was_sent 0). The
  * client and the server share one loop. LeakSanitizer fails the test on any leak. */
 #include "server_test_util.h"
@@ -188,7 +189,8 @@ static void client_close(colony_client *c)
 }
 
 /* GET and POST over https; ten requests on one connection (one handshake);
- * after "Connection: close" the next request opens a new one. */
+ * after "Connection: close" the next request opens a new one that resumes
+ * the session. */
 static void get_post_keepalive_resumption(void **state)
 {
     (void)state;
@@ -221,7 +223,8 @@ static void get_post_keepalive_resumption(void **state)
     assert_int_equal(ps.reused, 9);
     assert_int_equal(ps.tls_resumed, 0);
 
-    /* "Connection: close" ends that connection; the next one is a new one. */
+    /* "Connection: close" ends that connection (the client sends its
+     * close_notify); the next one resumes the TLS session. */
     const char *close_hdr[] = {"Connection", "close", NULL};
     r = call(c, "GET", url, NULL, close_hdr);
     assert_int_equal(r.err, 0);
@@ -230,6 +233,7 @@ static void get_post_keepalive_resumption(void **state)
     assert_int_equal(accepted(&s) - before, 2);
     assert_int_equal(colony_client_get_pool_stats(c, origin, &ps), 0);
     assert_int_equal(ps.connects, 2);
+    assert_int_equal(ps.tls_resumed, 1);
 
     /* http:// and https:// to the same host and port are two origins. */
     char plain[64];
