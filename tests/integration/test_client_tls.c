@@ -53,9 +53,19 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+#define BIG_LEN (1u << 20)
+
 static void handler(colony_request *req, void *ud)
 {
     (void)ud;
+    if (strcmp(colony_request_path(req), "/big") == 0) { /* 1 MiB of a pattern */
+        char *big = malloc(BIG_LEN);
+        for (size_t i = 0; i < BIG_LEN; i++)
+            big[i] = (char)('a' + i % 26);
+        colony_respond(req, 200, "text/plain", big, BIG_LEN);
+        free(big);
+        return;
+    }
     size_t n = 0;
     const char *body = colony_request_body(req, &n);
     char out[256];
@@ -245,6 +255,83 @@ static void get_post_keepalive_resumption(void **state)
     colony_test_loop_close(&loop);
 }
 
+typedef struct big_result {
+    int done, err, status;
+    size_t len, bad;
+} big_result;
+
+static void on_big(colony_client_call *call, int err, const colony_client_response *res, void *ud)
+{
+    (void)call;
+    big_result *r = ud;
+    r->done = 1;
+    r->err = err;
+    if (!res) return;
+    r->status = res->status;
+    r->len = res->body_len;
+    for (size_t i = 0; i < res->body_len; i++)
+        r->bad += res->body[i] != (char)('a' + i % 26);
+}
+
+typedef struct upload {
+    result r; /* first: done_cb gets the same ud */
+    int pieces;
+} upload;
+
+/* Writes "one," "two," "three" as three chunks, one per call, then ends. */
+static void on_body_ready(colony_client_call *call, void *ud)
+{
+    upload *u = ud;
+    static const char *const pieces[] = {"one,", "two,", "three"};
+    if (u->pieces >= 3) return;
+    const char *piece = pieces[u->pieces++];
+    assert_int_equal(colony_client_call_write(call, piece, strlen(piece)), 0);
+    if (u->pieces == 3) assert_int_equal(colony_client_call_end(call), 0);
+}
+
+/* A 1 MiB response (many records, the buffer grows while the head stays
+ * readable) and a streamed chunked request body, both over TLS. */
+static void big_response_and_streamed_body(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&s, 1);
+    colony_client_options o;
+    colony_client_options_init(&o);
+    char ca_file[128];
+    snprintf(ca_file, sizeof(ca_file), "%s/ca.pem", dir);
+    o.ca_file = ca_file;
+    o.max_response_body = 2u << 20;
+    colony_client *c = colony_client_new(&loop, &o);
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/big", s.port);
+    for (int i = 0; i < 2; i++) { /* the second on the pooled connection */
+        big_result r = {0};
+        colony_client_request req = {.url = url};
+        assert_int_equal(colony_client_request_send(c, &req, on_big, &r, NULL), 0);
+        while (!r.done)
+            uv_run(&loop, UV_RUN_ONCE);
+        assert_int_equal(r.err, 0);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.len, BIG_LEN);
+        assert_int_equal(r.bad, 0);
+    }
+
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/up", s.port);
+    upload u = {0};
+    colony_client_request req = {.method = "POST", .url = url, .body_cb = on_body_ready};
+    assert_int_equal(colony_client_request_send(c, &req, on_done, &u, NULL), 0);
+    while (!u.r.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(u.r.err, 0);
+    assert_int_equal(u.pieces, 3);
+    assert_string_equal(u.r.body, "tls=1 POST /up one,two,three");
+    client_close(c);
+    server_stop(&s);
+    colony_test_loop_close(&loop);
+}
+
 /* Verification: a name the certificate does not hold, a CA that did not sign
  * it are refused as connect failures (EPROTO, nothing sent); insecure takes
  * it; the system store does not know the throwaway CA. */
@@ -342,6 +429,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(get_post_keepalive_resumption),
+        cmocka_unit_test(big_response_and_streamed_body),
         cmocka_unit_test(verification),
         cmocka_unit_test(plain_server_refused),
     };
