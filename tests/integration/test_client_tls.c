@@ -6,6 +6,7 @@
  * client and the server share one loop. LeakSanitizer fails the test on any leak. */
 #include "server_test_util.h"
 #include "colony/http_client.h"
+#include "core/alloc.h"
 
 static uv_loop_t loop;
 static char dir[64];
@@ -425,6 +426,49 @@ static void plain_server_refused(void **state)
     colony_test_loop_close(&loop);
 }
 
+/* Every allocation of an https call failed in turn (the server, on the same
+ * allocator, may fail too): the call still ends exactly once, with a body
+ * that is whole when it succeeds, and nothing leaks. */
+static void allocation_failures(void **state)
+{
+    (void)state;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&s, 1);
+    char url[128];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/a", s.port);
+    char ca_file[128];
+    snprintf(ca_file, sizeof(ca_file), "%s/ca.pem", dir);
+    int ok = 0;
+    for (long n = 0; n < 60; n++) {
+        colony__alloc_fail_after(n);
+        colony_client *c = colony_client_new(&loop, NULL);
+        if (!c) {
+            colony__alloc_fail_reset();
+            continue;
+        }
+        result r = {0};
+        colony_client_request req = {.url = url, .tls_ca_file = ca_file};
+        int rc = colony_client_request_send(c, &req, on_done, &r, NULL);
+        if (rc == 0) {
+            while (!r.done)
+                uv_run(&loop, UV_RUN_ONCE);
+            assert_true(r.err <= 0);
+            if (r.err == 0) {
+                assert_string_equal(r.body, "tls=1 GET /a ");
+                ok++;
+            }
+        } else {
+            assert_int_equal(rc, COLONY_ENOMEM);
+        }
+        colony__alloc_fail_reset();
+        client_close(c);
+    }
+    assert_true(ok > 0);
+    server_stop(&s);
+    colony_test_loop_close(&loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +476,7 @@ int main(void)
         cmocka_unit_test(big_response_and_streamed_body),
         cmocka_unit_test(verification),
         cmocka_unit_test(plain_server_refused),
+        cmocka_unit_test(allocation_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
