@@ -13,8 +13,8 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
-#include "http/client_internal.h"
 #include "core/hash.h"
+#include "http/client_internal.h"
 #include "http/tls_bio.h"
 
 static int on_new_session(SSL *ssl, SSL_SESSION *sess);
