@@ -7,7 +7,9 @@
 # https from the TLS listener), keep-alive holds one TLS connection for many
 # requests, a wrong server name or no CA file (system store) is a 502 and a
 # refused handshake is retried on another instance as a connect failure;
-# --check names file, line and key of a CA file that is not there.
+# a WebSocket tunnel works over the TLS connection (python3-websockets with
+# TLS as the upstream); --check names file, line and key of a CA file that is
+# not there.
 set -euo pipefail
 . "$(dirname "$0")/../support/fixtures.sh"
 fixture_init "$1"
@@ -48,6 +50,32 @@ fixture_wait_log_port front "$front" '"msg":"proxy listening".*"port":[0-9]*'
 grep -q '"msg":"proxy listening".*"address":"127.0.0.1:'"$tp"'".*"protocol":"https"' \
   "$work/front.log" || fail "the upstream's TLS listener did not start"
 
+# A WebSocket echo over TLS (python3-websockets with the same certificate).
+PY=
+for p in python3 /usr/bin/python3; do
+  if "$p" -c 'import websockets' 2>/dev/null; then PY=$p; break; fi
+done
+[ -n "$PY" ] || fail "python3-websockets is missing (scripts/bootstrap installs it)"
+cat >wss.py <<'PY'
+import asyncio, ssl, sys, websockets
+
+async def echo(ws, path=None):
+    async for msg in ws:
+        await ws.send(msg)
+
+async def main():
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+    async with websockets.serve(echo, "127.0.0.1", 0, ssl=ctx, max_size=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        print(f'{{"msg":"listening","port":{port}}}', flush=True)
+        await asyncio.Future()
+
+asyncio.run(main())
+PY
+fixture_start_listening wss "$PY" wss.py "$work/up.pem" "$work/up.key"
+pw=$FIXTURE_PORT
+
 cat >routes.json <<JSON
 {
   "upstreams": {
@@ -58,14 +86,17 @@ cat >routes.json <<JSON
                   "tls": {"ca_file": "$work/ca.pem", "server_name": "other.test"}},
     "system": {"targets": ["https://127.0.0.1:$tp"]},
     "mixed": {"targets": ["https://127.0.0.1:$pe", "https://127.0.0.1:$tp"],
-              "strategy": "round_robin", "tls": {"ca_file": "$work/ca.pem"}}
+              "strategy": "round_robin", "tls": {"ca_file": "$work/ca.pem"}},
+    "wss": {"targets": ["https://127.0.0.1:$pw"],
+            "tls": {"ca_file": "$work/ca.pem", "server_name": "up.test"}}
   },
   "routes": [
     {"prefix": "/secure", "upstream": "secure"},
     {"prefix": "/byip", "upstream": "byip"},
     {"prefix": "/wrongname", "upstream": "wrongname"},
     {"prefix": "/system", "upstream": "system"},
-    {"prefix": "/mixed", "upstream": "mixed", "retries": {"attempts": 1}}
+    {"prefix": "/mixed", "upstream": "mixed", "retries": {"attempts": 1}},
+    {"prefix": "/ws", "upstream": "wss", "websocket": true}
   ]
 }
 JSON
@@ -136,5 +167,20 @@ for i in 1 2 3 4; do
     fail "request $i to the mixed upstream was not retried"
 done
 grep -q '"error":"wrong version number"' "$work/gw.log" || fail "the plain target was not tried"
+
+# a WebSocket tunnel over the TLS connection: text and 1 MiB binary both ways
+"$PY" - "$port" <<'PY' || fail "WebSocket through the https upstream"
+import asyncio, os, sys, websockets
+
+async def main():
+    async with websockets.connect(f"ws://127.0.0.1:{sys.argv[1]}/ws/echo", max_size=None) as ws:
+        await ws.send("hello over tls")
+        assert await ws.recv() == "hello over tls", "text echo"
+        blob = os.urandom(1 << 20)
+        await ws.send(blob)
+        assert await ws.recv() == blob, "binary echo"
+
+asyncio.run(main())
+PY
 
 echo "ok"
