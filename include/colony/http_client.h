@@ -25,6 +25,12 @@ typedef struct colony_client_options {
     unsigned max_queued;         /* 1024: calls waiting for a connection per origin; then EBUSY */
     unsigned max_origins;        /* 1024: origins (pools) held at once; see below */
     colony_http_limits limits;   /* response head limits */
+    /* https:// upstreams: the peer's certificate and host name are verified
+     * against the system CA store, or against the PEM certificates in ca_file
+     * (copied by colony_client_new). insecure = 1 skips the verification
+     * (tests, lab setups): encryption without authentication. */
+    const char *ca_file;
+    int insecure;
 } colony_client_options;
 
 /* Origins: a pool exists per origin while it has connections or queued calls;
@@ -67,8 +73,8 @@ typedef void (*colony_client_data_cb)(colony_client_call *call, const char *data
 typedef void (*colony_client_body_cb)(colony_client_call *call, void *ud);
 
 typedef struct colony_client_request {
-    const char *method;         /* "GET" if NULL */
-    const char *url;            /* http://host:port/path?query or http+unix://%2Fpath%2Fsock/path */
+    const char *method; /* "GET" if NULL */
+    const char *url;    /* http[s]://host:port/path?query or http+unix://%2Fpath%2Fsock/path */
     const char *const *headers; /* NULL-terminated name, value, name, value, ... */
     const void *body;           /* copied; or NULL */
     size_t body_len;
@@ -84,6 +90,12 @@ typedef struct colony_client_request {
      * colony_client_call_end (a write past it fails with COLONY_E2BIG, an end
      * short of it with COLONY_EINVAL). 0: chunked. */
     uint64_t body_length;
+    /* https only, both optional: verify against the PEM CA certificates in
+     * tls_ca_file instead of the client's ca_file / system store, and send
+     * and verify tls_server_name instead of the URL's host (for an upstream
+     * reached by IP address). Calls with other values use other pools. */
+    const char *tls_ca_file;
+    const char *tls_server_name;
 } colony_client_request;
 
 /* Starts a call. Returns 0 and (if out) the call handle, or COLONY_EINVAL for a
@@ -160,8 +172,9 @@ COLONY_API void colony_client_tunnel_close(colony_client_tunnel *t);
 /* Pool statistics for one origin ("http://127.0.0.1:8080"). */
 typedef struct colony_client_pool_stats {
     unsigned idle, busy, queued;
-    uint64_t connects; /* connections opened so far */
-    uint64_t reused;   /* requests sent on an already-used connection */
+    uint64_t connects;    /* connections opened so far */
+    uint64_t reused;      /* requests sent on an already-used connection */
+    uint64_t tls_resumed; /* https: connections that resumed a TLS session */
 } colony_client_pool_stats;
 COLONY_API int colony_client_get_pool_stats(colony_client *c, const char *origin,
                                             colony_client_pool_stats *out);

@@ -16,7 +16,7 @@
 #include "gateway/route.h"
 
 typedef struct gw_target {
-    char *url;     /* origin: "http://127.0.0.1:3001" */
+    char *url;     /* origin: "http://127.0.0.1:3001" or "https://..." */
     char *address; /* "127.0.0.1:3001", the balancer's endpoint address */
     uint32_t weight;
 } gw_target;
@@ -35,6 +35,9 @@ typedef struct gw_upstream {
     uint32_t max_ejection_percent;
     gw_active_health active; /* health.active: probes per instance (path NULL: off) */
     gw_breaker_conf breaker; /* breaker: per upstream (enabled 0: none) */
+    int https;               /* https:// targets, or "tls" on a service upstream */
+    char *tls_ca_file;       /* tls.ca_file: verify the upstream against it; NULL: system */
+    char *tls_server_name;   /* tls.server_name: SNI and name verified; NULL: the host */
 } gw_upstream;
 
 typedef struct gw_split {

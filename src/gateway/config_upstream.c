@@ -1,8 +1,10 @@
 /* Upstreams of the routes file: static targets or a registry service, the
- * balancing strategy and hashing, passive and active health, the breaker
- * (config_upstream.h). */
+ * balancing strategy and hashing, passive and active health, the breaker, and
+ * TLS to https upstreams (config_upstream.h). */
 #include "gateway/config_upstream.h"
+#include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
@@ -43,14 +45,17 @@ static int parse_strategy(gw_parse *p, const json_t *obj, gw_upstream *u)
     return rc;
 }
 
-/* "http://host:port" with nothing after the port: the route decides the path. */
-static int parse_target_url(gw_parse *p, gw_target *t)
+/* "http://host:port" or "https://host:port" with nothing after the port: the
+ * route decides the path. *https says which. */
+static int parse_target_url(gw_parse *p, gw_target *t, int *https)
 {
     const char *url = t->url;
-    if (strncmp(url, "http://", 7) != 0)
-        return colony__gw_parse_fail(
-            p, NULL, "\"url\" must be http://host:port (https upstreams are not supported yet)");
-    const char *host = url + 7;
+    size_t scheme_len = strncmp(url, "https://", 8) == 0 ? 8 : 7;
+    if (scheme_len == 7 && strncmp(url, "http://", 7) != 0)
+        return colony__gw_parse_fail(p, NULL,
+                                     "\"url\" must be http://host:port or https://host:port");
+    *https = scheme_len == 8;
+    const char *host = url + scheme_len;
     size_t len = strlen(host);
     while (len > 0 && host[len - 1] == '/')
         len--;
@@ -70,7 +75,7 @@ static int parse_target_url(gw_parse *p, gw_target *t)
     }
     if (port == 0) return colony__gw_parse_fail(p, NULL, "\"url\" has a bad port");
     t->address = colony__strndup(host, len);
-    t->url[7 + len] = '\0'; /* drop trailing slashes */
+    t->url[scheme_len + len] = '\0'; /* drop trailing slashes */
     return t->address ? 0 : colony__gw_parse_fail(p, NULL, "out of memory");
 }
 
@@ -102,7 +107,13 @@ static int parse_targets(gw_parse *p, const json_t *arr, gw_upstream *u)
         tg->weight = (uint32_t)weight;
         if (!rc) {
             size_t at_url = json_is_object(t) ? colony__gw_parse_push(p, "url") : strlen(p->path);
-            rc = parse_target_url(p, tg);
+            int https = 0;
+            rc = parse_target_url(p, tg, &https);
+            if (!rc && i > 0 && https != u->https)
+                rc = colony__gw_parse_fail(p, NULL,
+                                           "the targets of an upstream are all http:// or all "
+                                           "https://");
+            u->https = https;
             colony__gw_parse_pop(p, at_url);
         }
         for (size_t j = 0; !rc && j + 1 < u->ntargets; j++)
@@ -114,11 +125,38 @@ static int parse_targets(gw_parse *p, const json_t *arr, gw_upstream *u)
     return rc;
 }
 
+/* "tls": {"ca_file": PEM CA certificates to verify the upstream against
+ * (checked readable now), "server_name": the name sent (SNI) and verified
+ * instead of the target's host}. Makes a service upstream's instances https. */
+static int parse_tls(gw_parse *p, const json_t *tls, gw_upstream *u)
+{
+    static const char *const keys[] = {"ca_file", "server_name", NULL};
+    size_t at = colony__gw_parse_push(p, "tls");
+    int rc = 0;
+    if (!json_is_object(tls)) rc = colony__gw_parse_fail(p, NULL, "\"tls\" must be an object");
+    if (!rc) rc = colony__gw_parse_only(p, tls, keys);
+    if (!rc) rc = colony__gw_parse_string(p, tls, "ca_file", 0, &u->tls_ca_file);
+    if (!rc) rc = colony__gw_parse_string(p, tls, "server_name", 0, &u->tls_server_name);
+    if (!rc && u->tls_ca_file) {
+        FILE *f = fopen(u->tls_ca_file, "r");
+        if (!f)
+            rc = colony__gw_parse_fail(p, "ca_file", "CA file '%s': %s", u->tls_ca_file,
+                                       strerror(errno));
+        else
+            fclose(f);
+    }
+    if (!rc && u->targets && !u->https)
+        rc = colony__gw_parse_fail(p, NULL, "\"tls\" needs https:// targets");
+    if (!rc) u->https = 1;
+    colony__gw_parse_pop(p, at);
+    return rc;
+}
+
 static int parse_upstream(gw_parse *p, const char *name, const json_t *obj, gw_upstream *u)
 {
-    static const char *const keys[] = {"targets",  "service",     "tag",
-                                       "strategy", "hash_header", "hash_cookie",
-                                       "health",   "breaker",     NULL};
+    static const char *const keys[] = {"targets",     "service",     "tag",    "strategy",
+                                       "hash_header", "hash_cookie", "health", "breaker",
+                                       "tls",         NULL};
     static const char *const health_keys[] = {"consecutive_failures", "base_ejection",
                                               "max_ejection_percent", "active", NULL};
     if (!(u->name = colony__strdup(name))) return colony__gw_parse_fail(p, NULL, "out of memory");
@@ -166,6 +204,12 @@ static int parse_upstream(gw_parse *p, const char *name, const json_t *obj, gw_u
     }
     json_t *breaker = json_object_get(obj, "breaker");
     if (!rc && breaker) rc = colony__gw_parse_breaker(p, breaker, &u->breaker);
+    json_t *tls = json_object_get(obj, "tls");
+    if (!rc && tls) rc = parse_tls(p, tls, u);
+    if (!rc && u->https && u->active.path) /* the prober speaks plain http only */
+        rc = colony__gw_parse_fail(p, NULL,
+                                   "active health checks (health.active) of https upstreams are "
+                                   "not supported yet");
     return rc;
 }
 
@@ -203,5 +247,7 @@ void colony__gw_upstream_clear(gw_upstream *u)
     colony__free(u->tag);
     colony__free(u->hash_header);
     colony__free(u->hash_cookie);
+    colony__free(u->tls_ca_file);
+    colony__free(u->tls_server_name);
     colony__gw_active_health_clear(&u->active);
 }

@@ -151,21 +151,27 @@ int colony__gw_forward_add_headers(gw_forward *f, const char *const *added, size
     return 0;
 }
 
-int colony__gw_forward_target(gw_forward *f, const char *address, colony_client_request *out)
+int colony__gw_forward_target(gw_forward *f, const char *address, const gw_upstream *up,
+                              colony_client_request *out)
 {
-    size_t need = sizeof("http://") + strlen(address) + strlen(f->path_query);
+    int https = up && up->https;
+    size_t need = sizeof("https://") + strlen(address) + strlen(f->path_query);
     if (need > f->url_size) {
         f->url = colony_arena_alloc(f->arena, need);
         if (!f->url) return COLONY_ENOMEM;
         f->url_size = need;
     }
-    snprintf(f->url, f->url_size, "http://%s%s", address, f->path_query);
+    snprintf(f->url, f->url_size, "%s://%s%s", https ? "https" : "http", address, f->path_query);
     f->headers[f->host_slot + 1] = address;
     *out = (colony_client_request){.method = f->method,
                                    .url = f->url,
                                    .headers = f->headers,
                                    .body = f->body,
                                    .body_len = f->body_len};
+    if (https) {
+        out->tls_ca_file = up->tls_ca_file;
+        out->tls_server_name = up->tls_server_name;
+    }
     return 0;
 }
 

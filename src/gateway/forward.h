@@ -16,7 +16,7 @@ typedef struct gw_forward {
     const char **headers; /* name, value, ..., NULL; headers[host_slot + 1] is set per attempt */
     size_t host_slot;
     char *path_query; /* the upstream path and "?query" */
-    char *url;        /* http://address + path_query, rebuilt per attempt */
+    char *url;        /* http[s]://address + path_query, rebuilt per attempt */
     size_t url_size;
     colony_arena *arena;
     const void *body;
@@ -32,8 +32,10 @@ int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_matc
 /* Appends n name/value pairs (added: name, value, ...) to the upstream
  * headers; the strings must outlive the request (arena or config). */
 int colony__gw_forward_add_headers(gw_forward *f, const char *const *added, size_t n);
-/* Fills out with the request for one attempt at address ("host:port"). */
-int colony__gw_forward_target(gw_forward *f, const char *address, colony_client_request *out);
+/* Fills out with the request for one attempt at address ("host:port"): https
+ * with the upstream's TLS settings when up is https (up may be NULL: http). */
+int colony__gw_forward_target(gw_forward *f, const char *address, const gw_upstream *up,
+                              colony_client_request *out);
 /* 1 if attempt number `attempts` may be followed by another. */
 int colony__gw_forward_may_retry(const gw_forward *f, const gw_route_conf *r, unsigned attempts);
 /* The balancer key of req for a hashing upstream (header, cookie or client

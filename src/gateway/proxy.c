@@ -354,7 +354,8 @@ static void start_attempt(proxy_call *pc)
     uint64_t timeout = pc->route->try_timeout_ms < left ? pc->route->try_timeout_ms : left;
     colony_client_request r = {0};
     int rc = colony__gw_transform_deadline(&pc->fwd, pc->deadline_slot, left);
-    if (rc == 0) rc = colony__gw_forward_target(&pc->fwd, colony_endpoint_address(pc->ep), &r);
+    if (rc == 0)
+        rc = colony__gw_forward_target(&pc->fwd, colony_endpoint_address(pc->ep), pc->up->conf, &r);
     if (rc == 0) {
         r.head_cb = head_arrived;
         r.data_cb = data_arrived;

@@ -1,8 +1,8 @@
 /* HTTP client: the public API, request validation and building, and the life
  * of a call (queued → bound to a connection → done). A call is one allocation
  * holding the request bytes (head and fixed body) so sending it is one
- * uv_write. Completions that happen inside a public function are deferred to
- * a zero-delay timer so done_cb never runs re-entrantly. */
+ * uv_write; a streamed body is written piece by piece. Completions that happen inside a public
+ * function are deferred to a zero-delay timer so done_cb never runs re-entrantly. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -28,7 +28,9 @@ void colony_client_options_init(colony_client_options *opts)
 
 static void free_client_on_close(uv_handle_t *h)
 {
-    colony__free(h->data);
+    colony_client *c = h->data;
+    colony__free(c->tls_ca_file);
+    colony__free(c);
 }
 
 colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts)
@@ -46,11 +48,22 @@ colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *o
     if (c->opts.max_response_body == 0) c->opts.max_response_body = 8u << 20;
     if (c->opts.max_origins == 0) c->opts.max_origins = 1024;
     colony_http_limits_init(&c->opts.limits);
+    if (c->opts.ca_file) {
+        size_t n = strlen(c->opts.ca_file) + 1;
+        c->tls_ca_file = colony__malloc(n);
+        if (!c->tls_ca_file) {
+            colony__free(c);
+            return NULL;
+        }
+        memcpy(c->tls_ca_file, c->opts.ca_file, n);
+    }
+    c->opts.ca_file = c->tls_ca_file;
     colony__list_init(&c->origins);
     colony__list_init(&c->empty_origins);
     colony__list_init(&c->deferred);
     colony__list_init(&c->tunnels);
     if (uv_timer_init(loop, &c->defer_timer) != 0) {
+        colony__free(c->tls_ca_file);
         colony__free(c);
         return NULL;
     }
@@ -69,6 +82,7 @@ static void on_client_closed(void *client)
     colony_client_closed_cb cb = c->closed_cb;
     void *ud = c->closed_ud;
     colony__client_origin_free_all(c);
+    colony__client_tls_ctx_free(c);
     colony__free(c);
     if (cb) cb(ud);
 }
@@ -354,6 +368,9 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
     int rc = colony__client_url_parse(r->url, &u);
     if (rc) return rc;
     if (colony__client_url_origin(&u, key, sizeof(key)) < 0) return COLONY_EINVAL;
+    int own_tls = u.is_https && (r->tls_ca_file || r->tls_server_name);
+    if (own_tls && colony__client_tls_key(key, sizeof(key), r->tls_ca_file, r->tls_server_name) < 0)
+        return COLONY_EINVAL;
     if (colony__client_url_host_header(&u, host_header, sizeof(host_header)) < 0)
         return COLONY_EINVAL;
     rc = plan_request(r, &u, host_header, &plan);
@@ -365,6 +382,11 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
         return COLONY_EBUSY;
     rc = colony__client_origin_get(c, &u, key, &o);
     if (rc) return rc;
+    if (own_tls && !o->tls_ca_file && !o->tls_server_name &&
+        colony__client_tls_origin_init(o, r->tls_ca_file, r->tls_server_name)) {
+        colony__client_origin_check_empty(o);
+        return COLONY_ENOMEM;
+    }
     colony_client_call *call = colony__malloc(sizeof(*call) + plan.size);
     if (!call) {
         colony__client_origin_check_empty(o); /* a new origin no call went to */
@@ -449,6 +471,64 @@ static int call_stream_check(colony_client_call *call)
     return 0;
 }
 
+/* ---- a streamed request body: chunks, or raw bytes with body_length ---- */
+
+struct chunk_write {
+    uv_write_t req;
+    colony__client_conn *conn;
+    char data[];
+};
+
+static void on_chunk_written(uv_write_t *req, int status)
+{
+    struct chunk_write *w = COLONY__CONTAINER_OF(req, struct chunk_write, req);
+    colony__client_conn *conn = w->conn;
+    colony__free(w);
+    colony__client_conn_write_done(conn, status);
+}
+
+int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data, size_t len,
+                                    int last)
+{
+    if (len > UINT32_MAX - 64) return COLONY_E2BIG; /* one uv_buf_t */
+    colony_client_call *call = conn->call;
+    if (call->body_sized) { /* Content-Length: raw bytes, and they must add up */
+        if (last) {
+            if (call->body_left) return COLONY_EINVAL;
+            call->body_ended = 1;
+            return 0;
+        }
+        if (len > call->body_left) return COLONY_E2BIG;
+    }
+    size_t need = last ? 5 : 16 + 2 + len + 2;
+    struct chunk_write *w = colony__malloc(sizeof(*w) + need);
+    if (!w) return COLONY_ENOMEM;
+    w->conn = conn;
+    size_t n;
+    if (last) {
+        memcpy(w->data, "0\r\n\r\n", 5);
+        n = 5;
+    } else if (call->body_sized) {
+        memcpy(w->data, data, len);
+        n = len;
+    } else {
+        n = (size_t)sprintf(w->data, "%zx\r\n", len);
+        memcpy(w->data + n, data, len);
+        memcpy(w->data + n + len, "\r\n", 2);
+        n += len + 2;
+    }
+    conn->writes_pending++;
+    int rc = colony__client_conn_write(conn, &w->req, w->data, n, on_chunk_written);
+    if (rc) {
+        conn->writes_pending--;
+        colony__free(w);
+        return rc;
+    }
+    if (last) call->body_ended = 1;
+    if (call->body_sized) call->body_left -= len;
+    return 0;
+}
+
 int colony_client_call_write(colony_client_call *call, const void *data, size_t len)
 {
     int rc = call_stream_check(call);
@@ -488,6 +568,7 @@ int colony_client_get_pool_stats(colony_client *c, const char *origin,
     out->queued = o->n_queued;
     out->connects = o->connects;
     out->reused = o->reused;
+    out->tls_resumed = o->tls_resumed;
     return 0;
 }
 

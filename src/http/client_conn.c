@@ -1,6 +1,7 @@
 /* One client connection: resolve (libuv thread pool), connect trying each
- * address in order, write a request (one uv_write for head and fixed body,
- * chunk writes for a streamed body), read and frame the response
+ * address in order (then the TLS handshake of an https conn, client_tls.c),
+ * write a request (one uv_write for head and fixed body; the streamed body's
+ * pieces are client.c's), read and frame the response
  * (Content-Length, chunked, close-delimited, none), and the connect / read /
  * idle timer. Buffers live in the connection and are reused across requests. */
 #include <stdio.h>
@@ -37,6 +38,7 @@ static void maybe_free(colony__client_conn *conn)
     if (conn->refs) return;
     colony_client *c = conn_client(conn);
     if (conn->addrs) uv_freeaddrinfo(conn->addrs);
+    colony__client_tls_free(conn);
     colony__client_bytes_free(&conn->in);
     colony__client_bytes_free(&conn->body);
     colony__free(conn->headers);
@@ -70,6 +72,7 @@ void colony__client_conn_close(colony__client_conn *conn)
     }
     colony__list_remove(&conn->all_link);
     o->n_conns--;
+    colony__client_tls_close_notify(conn);
     conn->state = COLONY__CONN_CLOSING;
     uv_close((uv_handle_t *)&conn->timer, on_timer_closed);
     if (conn->io_open && !uv_is_closing(&conn->io.handle)) uv_close(&conn->io.handle, on_io_closed);
@@ -240,7 +243,7 @@ static void exchange_failed(colony__client_conn *conn, int err)
 
 /* A write of the request (head or body chunk) finished: it counts as
  * activity, and a streamed body is asked for more once all writes are out. */
-static void write_finished(colony__client_conn *conn, int status)
+void colony__client_conn_write_done(colony__client_conn *conn, int status)
 {
     conn->writes_pending--;
     if (status == UV_ECANCELED || conn->state == COLONY__CONN_CLOSING) return;
@@ -256,7 +259,7 @@ static void write_finished(colony__client_conn *conn, int status)
 
 static void on_head_written(uv_write_t *req, int status)
 {
-    write_finished(req->data, status);
+    colony__client_conn_write_done(req->data, status);
 }
 
 static void send_request(colony__client_conn *conn)
@@ -269,7 +272,7 @@ static void send_request(colony__client_conn *conn)
     call->body_ended = !call->body_cb;
     conn->write_req.data = conn;
     uv_buf_t buf = uv_buf_init(call->req, (unsigned)call->req_len);
-    if (!call->body_cb) {
+    if (!call->body_cb && !conn->ssl) {
         /* Most requests fit the socket buffer: writing them at once spares
          * uv_write's completion round trip (and an epoll_ctl per request). */
         int n = uv_try_write(&conn->io.stream, &buf, 1);
@@ -285,7 +288,7 @@ static void send_request(colony__client_conn *conn)
         if (n > 0) buf = uv_buf_init(call->req + n, (unsigned)(call->req_len - (size_t)n));
     }
     conn->writes_pending++;
-    int rc = uv_write(&conn->write_req, &conn->io.stream, &buf, 1, on_head_written);
+    int rc = colony__client_conn_write(conn, &conn->write_req, buf.base, buf.len, on_head_written);
     if (rc) {
         conn->writes_pending--;
         exchange_failed(conn, rc);
@@ -324,69 +327,14 @@ static void on_connect(uv_connect_t *req, int status)
     if (!conn->origin->url.is_unix) uv_tcp_nodelay(&conn->io.tcp, 1);
     conn->origin->connects++;
     int rc = uv_read_start(&conn->io.stream, on_alloc, on_read);
+    if (!rc && conn->origin->url.is_https) rc = colony__client_tls_start(conn);
     if (rc) {
         connect_failed(conn, rc);
         return;
     }
+    if (conn->ssl) return; /* connecting until the handshake is done (on_read) */
     conn->state = COLONY__CONN_BUSY;
     send_request(conn);
-}
-
-struct chunk_write {
-    uv_write_t req;
-    colony__client_conn *conn;
-    char data[];
-};
-
-static void on_chunk_written(uv_write_t *req, int status)
-{
-    struct chunk_write *w = COLONY__CONTAINER_OF(req, struct chunk_write, req);
-    colony__client_conn *conn = w->conn;
-    colony__free(w);
-    write_finished(conn, status);
-}
-
-int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data, size_t len,
-                                    int last)
-{
-    if (len > UINT32_MAX - 64) return COLONY_E2BIG; /* one uv_buf_t */
-    colony_client_call *call = conn->call;
-    if (call->body_sized) { /* Content-Length: raw bytes, and they must add up */
-        if (last) {
-            if (call->body_left) return COLONY_EINVAL;
-            call->body_ended = 1;
-            return 0;
-        }
-        if (len > call->body_left) return COLONY_E2BIG;
-    }
-    size_t need = last ? 5 : 16 + 2 + len + 2;
-    struct chunk_write *w = colony__malloc(sizeof(*w) + need);
-    if (!w) return COLONY_ENOMEM;
-    w->conn = conn;
-    size_t n;
-    if (last) {
-        memcpy(w->data, "0\r\n\r\n", 5);
-        n = 5;
-    } else if (call->body_sized) {
-        memcpy(w->data, data, len);
-        n = len;
-    } else {
-        n = (size_t)sprintf(w->data, "%zx\r\n", len);
-        memcpy(w->data + n, data, len);
-        memcpy(w->data + n + len, "\r\n", 2);
-        n += len + 2;
-    }
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)n);
-    conn->writes_pending++;
-    int rc = uv_write(&w->req, &conn->io.stream, &buf, 1, on_chunk_written);
-    if (rc) {
-        conn->writes_pending--;
-        colony__free(w);
-        return rc;
-    }
-    if (last) call->body_ended = 1;
-    if (call->body_sized) call->body_left -= len;
-    return 0;
 }
 
 /* An idle pooled connection does not keep the loop alive (like Node's agent):
@@ -617,6 +565,23 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     colony__client_conn *conn = s->data;
     if (nread == 0 || conn->state == COLONY__CONN_CLOSING) return;
+    if (conn->state == COLONY__CONN_CONNECTING) { /* https: the handshake */
+        int rc = colony__client_tls_handshake(conn, nread);
+        if (rc < 0) connect_failed(conn, rc);
+        if (rc == 1) {
+            conn->state = COLONY__CONN_BUSY;
+            send_request(conn);
+        }
+        return;
+    }
+    if (conn->ssl && nread > 0) {
+        char *before = conn->in.data;
+        int eof = 0;
+        nread = colony__client_tls_read(conn, (size_t)nread, &eof);
+        if (nread == 0 && eof) nread = UV_EOF;
+        if (nread == 0) return;
+        if (conn->in.data != before && conn->head_len && conn->call) rebind_head(conn);
+    }
     if (conn->state == COLONY__CONN_IDLE || !conn->call) {
         colony__client_conn_close(conn); /* closed by the server, or bytes nobody asked for */
         return;

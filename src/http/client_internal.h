@@ -24,6 +24,7 @@
 
 typedef struct colony__client_url {
     int is_unix;
+    int is_https;
     char host[COLONY__URL_HOST_MAX + 1]; /* lowercased name, IPv6 literal without
                                             brackets, or the decoded socket path */
     uint16_t port;                       /* 0 for unix */
@@ -33,9 +34,9 @@ typedef struct colony__client_url {
     int target_needs_slash; /* "http://h?q": the target is "/" + target */
 } colony__client_url;
 
-/* Parses an http:// or http+unix:// URL. Returns 0 or COLONY_EINVAL. */
+/* Parses an http://, https:// or http+unix:// URL. Returns 0 or COLONY_EINVAL. */
 int colony__client_url_parse(const char *url, colony__client_url *out);
-/* The pool key: "http://host:port" ("http://[::1]:80") or the unix socket path.
+/* The pool key: "http://host:port" ("https://[::1]:443") or the unix socket path.
  * Returns its length, or COLONY_E2BIG if cap is too small. */
 int colony__client_url_origin(const colony__client_url *u, char *out, size_t cap);
 /* The Host header value: "host", "host:port", "[v6]:port", "localhost" for unix. */
@@ -113,6 +114,11 @@ struct colony__client_origin {
     unsigned n_conns, n_idle, n_queued;
     int dispatching; /* colony__client_pool_dispatch is running for this origin */
     uint64_t connects, reused;
+    struct ssl_session_st *tls_session; /* https: the last session, for resumption */
+    char *tls_ca_file;                  /* the calls' tls_ca_file (copied), or NULL */
+    char *tls_server_name;              /* the calls' tls_server_name (copied), or NULL */
+    struct ssl_ctx_st *tls_ctx;         /* made for tls_ca_file; NULL: the client's */
+    uint64_t tls_resumed;
 };
 
 enum colony__client_conn_state {
@@ -163,6 +169,8 @@ struct colony__client_conn {
     uint64_t body_remaining;
     colony_http_chunked chunked;
 
+    struct ssl_st *ssl; /* https (client_tls.c); the conn stays CONNECTING during the handshake */
+
     /* Upgrade (client_upgrade.c): set with state COLONY__CONN_TUNNEL, freed with the conn. */
     struct colony_client_tunnel *tunnel;
 };
@@ -185,6 +193,8 @@ struct colony_client {
     unsigned live_conns, live_calls;
     colony_client_closed_cb closed_cb;
     void *closed_ud;
+    struct ssl_ctx_st *tls_ctx; /* made at the first https connection (client_tls.c) */
+    char *tls_ca_file;          /* a copy of opts.ca_file */
 };
 
 /* client.c */
@@ -207,6 +217,13 @@ colony__client_origin *colony__client_origin_find(colony_client *c, const char *
  * or COLONY_EBUSY when every origin is in use. */
 int colony__client_origin_get(colony_client *c, const colony__client_url *u, const char *key,
                               colony__client_origin **out);
+/* https: the origin key of a call with its own tls_ca_file or tls_server_name
+ * is the URL's plus "#" and a hash of both (other pools than the default).
+ * Returns the key's length or COLONY_E2BIG. */
+int colony__client_tls_key(char *key, size_t cap, const char *ca_file, const char *server_name);
+/* A new origin takes copies of the call's TLS settings. 0 or ENOMEM. */
+int colony__client_tls_origin_init(colony__client_origin *o, const char *ca_file,
+                                   const char *server_name);
 /* Call when o may have lost its last conn or call: an empty origin starts its
  * idle countdown (it is freed from a timer, never from inside this call). */
 void colony__client_origin_check_empty(colony__client_origin *o);
@@ -230,6 +247,11 @@ void colony__client_conn_start(colony__client_conn *conn, colony_client_call *ca
 void colony__client_conn_close(colony__client_conn *conn);
 /* Starts the idle timeout on a conn just put in the idle list. */
 void colony__client_conn_idle_timer_start(colony__client_conn *conn);
+/* A write of the request (head or body piece) finished: it counts as
+ * activity, and a streamed body is asked for more once all writes are out. */
+void colony__client_conn_write_done(colony__client_conn *conn, int status);
+
+/* client.c */
 /* Streams a body chunk (copied) or the final chunk on the call's conn. */
 int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data, size_t len,
                                     int last);
@@ -241,6 +263,32 @@ int colony__client_conn_write_chunk(colony__client_conn *conn, const void *data,
 void colony__client_tunnel_switch(colony__client_conn *conn, colony_client_call *call);
 /* colony_client_close: ends every open tunnel with COLONY_ECANCELED. */
 void colony__client_tunnels_close(colony_client *c);
+
+/* client_tls.c */
+/* Writes len bytes (not copied: they live until cb) on conn, encrypted on an
+ * https conn. 0 or a negative code (cb then never runs). */
+int colony__client_conn_write(colony__client_conn *conn, uv_write_t *req, const char *data,
+                              size_t len, uv_write_cb cb);
+/* The TCP connection of an https conn is up: starts the handshake. 0 or a
+ * negative code (the connect failed). */
+int colony__client_tls_start(colony__client_conn *conn);
+/* The read callback's nread during the handshake (bytes at in.data + in.len,
+ * or a read error): 1 when the handshake is done, 0 while it goes on,
+ * COLONY_EPROTO (reason logged) or ENOMEM. */
+int colony__client_tls_handshake(colony__client_conn *conn, ssize_t n);
+/* n ciphertext bytes were read at in.data + in.len: decrypts them in place
+ * (in may grow and move). The plaintext bytes now there, *eof after the
+ * server's close_notify, or COLONY_EPROTO / ENOMEM. */
+ssize_t colony__client_tls_read(colony__client_conn *conn, size_t n, int *eof);
+/* colony__client_conn_write for an https conn: encrypts, then one uv_write. */
+int colony__client_tls_write(colony__client_conn *conn, uv_write_t *req, const char *data,
+                             size_t len, uv_write_cb cb);
+/* Before an https conn closes: its close_notify, best effort (one try). */
+void colony__client_tls_close_notify(colony__client_conn *conn);
+void colony__client_tls_free(colony__client_conn *conn);
+/* The client closes: frees the SSL_CTX; an origin that goes frees its session. */
+void colony__client_tls_ctx_free(colony_client *c);
+void colony__client_tls_origin_free(colony__client_origin *o);
 
 /* Stops (pause = 1) or resumes reading the response of the connection's
  * call. 0, or COLONY_EINVAL when the connection is not busy with a call. */

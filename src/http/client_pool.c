@@ -31,6 +31,7 @@ static void origin_free(colony__client_origin *o)
     colony__list_remove(&o->lru_link);
     colony__list_remove(&o->empty_link);
     c->n_origins--;
+    colony__client_tls_origin_free(o);
     colony__free(o);
 }
 

@@ -100,6 +100,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     colony__client_conn *conn = s->data;
     colony_client_tunnel *t = conn->tunnel;
     if (nread == 0 || t->ended) return;
+    if (conn->ssl && nread > 0) { /* https: decrypted in place at in.data */
+        int eof = 0;
+        nread = colony__client_tls_read(conn, (size_t)nread, &eof);
+        if (nread == 0 && eof) nread = UV_EOF;
+        if (nread == 0) return;
+    }
     if (nread > 0) {
         t->on_data(t, conn->in.data, (size_t)nread, t->ud);
         return;
@@ -245,8 +251,7 @@ int colony_client_tunnel_write(colony_client_tunnel *t, const void *data, size_t
     w->cb = cb;
     w->ud = ud;
     w->len = len;
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-    int rc = uv_write(&w->req, &t->conn->io.stream, &b, 1, on_write);
+    int rc = colony__client_conn_write(t->conn, &w->req, w->data, len, on_write);
     if (rc) {
         colony__free(w);
         return rc;

@@ -1,7 +1,7 @@
 /* URL parsing for the HTTP client: http://host[:port][/path][?query] with
  * [IPv6] literals and default port 80, and http+unix://<percent-encoded
- * socket path>[/path][?query]. Userinfo, https and fragments are refused or
- * dropped: the client speaks plain HTTP/1.1 to services it knows. */
+ * socket path>[/path][?query], and https:// (default port 443; the TLS is
+ * client_tls.c's). Userinfo is refused and fragments dropped. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -46,7 +46,8 @@ static int parse_port(const char *p, size_t len, uint16_t *port)
     return 0;
 }
 
-static int parse_tcp_authority(const char *p, colony__client_url *out, const char **rest)
+static int parse_tcp_authority(const char *p, colony__client_url *out, const char **rest,
+                               uint16_t default_port)
 {
     const char *host;
     size_t host_len;
@@ -74,7 +75,7 @@ static int parse_tcp_authority(const char *p, colony__client_url *out, const cha
         }
         out->host[host_len] = '\0';
     }
-    out->port = 80;
+    out->port = default_port;
     if (*p == ':') {
         const char *port = ++p;
         while (*p >= '0' && *p <= '9')
@@ -124,8 +125,11 @@ int colony__client_url_parse(const char *url, colony__client_url *out)
     const char *rest;
     int rc;
     if (strncasecmp(url, "http://", 7) == 0)
-        rc = parse_tcp_authority(url + 7, out, &rest);
-    else if (strncasecmp(url, "http+unix://", 12) == 0)
+        rc = parse_tcp_authority(url + 7, out, &rest, 80);
+    else if (strncasecmp(url, "https://", 8) == 0) {
+        out->is_https = 1;
+        rc = parse_tcp_authority(url + 8, out, &rest, 443);
+    } else if (strncasecmp(url, "http+unix://", 12) == 0)
         rc = parse_unix_authority(url + 12, out, &rest);
     else
         return COLONY_EINVAL;
@@ -136,12 +140,13 @@ int colony__client_url_parse(const char *url, colony__client_url *out)
 int colony__client_url_origin(const colony__client_url *u, char *out, size_t cap)
 {
     int n;
+    const char *scheme = u->is_https ? "https" : "http";
     if (u->is_unix)
         n = snprintf(out, cap, "%s", u->host);
     else if (u->is_ipv6_literal)
-        n = snprintf(out, cap, "http://[%s]:%u", u->host, (unsigned)u->port);
+        n = snprintf(out, cap, "%s://[%s]:%u", scheme, u->host, (unsigned)u->port);
     else
-        n = snprintf(out, cap, "http://%s:%u", u->host, (unsigned)u->port);
+        n = snprintf(out, cap, "%s://%s:%u", scheme, u->host, (unsigned)u->port);
     return n < 0 || (size_t)n >= cap ? COLONY_E2BIG : n;
 }
 
@@ -152,7 +157,7 @@ int colony__client_url_host_header(const colony__client_url *u, char *out, size_
     const char *close = u->is_ipv6_literal ? "]" : "";
     if (u->is_unix)
         n = snprintf(out, cap, "localhost");
-    else if (u->port == 80)
+    else if (u->port == (u->is_https ? 443 : 80))
         n = snprintf(out, cap, "%s%s%s", open, u->host, close);
     else
         n = snprintf(out, cap, "%s%s%s:%u", open, u->host, close, (unsigned)u->port);

@@ -15,11 +15,11 @@
 #include "core/alloc.h"
 #include "http/server_internal.h"
 #include "http/tls.h"
+#include "http/tls_bio.h"
 
-#define TLS_BATCH      (64 * 1024)    /* plaintext encrypted per write */
-#define TLS_RECORD_MAX (16384 + 2048) /* a record's plaintext, with room to spare */
-#define TLS_COUT_MAX   ((size_t)1 << 40)
-#define TLS_COUT_KEEP  (256 * 1024) /* cout capacity kept between writes */
+#define TLS_BATCH     (64 * 1024) /* plaintext encrypted per write */
+#define TLS_COUT_MAX  ((size_t)1 << 40)
+#define TLS_COUT_KEEP (256 * 1024) /* cout capacity kept between writes */
 
 /* An immutable set of certificates: one SSL_CTX each, ctxs[0] the default.
  * Connections hold a reference, so a set replaced by colony_tls_ctx_update()
@@ -37,8 +37,8 @@ struct colony_tls_ctx {
 };
 
 struct colony__tls_conn {
-    SSL *ssl; /* owns rbio (ciphertext in) and wbio (records out) */
-    BIO *rbio, *wbio;
+    SSL *ssl;  /* owns its memory BIOs (tls_bio.h) */
+    BIO *wbio; /* records out */
     tls_certs *certs;
     colony_buf cout;     /* records being written */
     size_t cout_off;     /* bytes of cout the kernel took */
@@ -251,17 +251,9 @@ int colony__tls_conn_new(colony__conn *c, colony_tls_ctx *ctx)
     uv_mutex_unlock(&ctx->lock);
     c->tls = t;
     if (!t->certs->count) goto fail;
-    t->ssl = SSL_new(t->certs->ctxs[0]);
+    t->ssl = colony__tls_bio_new(t->certs->ctxs[0], 1);
     if (!t->ssl) goto fail;
-    t->rbio = BIO_new(BIO_s_mem());
-    t->wbio = BIO_new(BIO_s_mem());
-    if (!t->rbio || !t->wbio) {
-        BIO_free(t->rbio);
-        BIO_free(t->wbio);
-        goto fail;
-    }
-    SSL_set_bio(t->ssl, t->rbio, t->wbio);
-    SSL_set_accept_state(t->ssl);
+    t->wbio = SSL_get_wbio(t->ssl);
     return 0;
 fail:
     ERR_clear_error();
@@ -283,12 +275,7 @@ void colony__tls_conn_free(colony__conn *c)
 /* Moves the records OpenSSL produced into cout (only while no write uses it). */
 static int take_records(colony__tls_conn *t)
 {
-    char *p;
-    long n = BIO_get_mem_data(t->wbio, &p);
-    if (n <= 0) return 0;
-    int rc = colony_buf_append(&t->cout, p, (size_t)n);
-    if (rc == 0) (void)BIO_reset(t->wbio);
-    return rc;
+    return colony__tls_bio_take(t->ssl, &t->cout);
 }
 
 /* Best effort, outside the write path: the records for an alert or a
@@ -452,37 +439,15 @@ static void handshake_finished(colony__conn *c)
 ssize_t colony__tls_on_read(colony__conn *c, size_t n)
 {
     colony__tls_conn *t = c->tls;
-    if (BIO_write(t->rbio, c->rbuf + c->rlen, (int)n) != (int)n) return COLONY_ENOMEM;
     if (!t->handshake_done && c->phase == COLONY__PHASE_IDLE) {
         /* The header timeout covers the handshake. */
         c->phase = COLONY__PHASE_HEAD;
         c->head_deadline = uv_now(c->worker->loop) + c->worker->srv->opts.header_timeout_ms;
     }
-    size_t got = 0;
-    int eof = 0;
-    ERR_clear_error();
-    for (;;) {
-        if (c->rlen + got == c->rcap) { /* records completed by this read: room for one */
-            char *p = colony__realloc(c->rbuf, c->rcap + TLS_RECORD_MAX);
-            if (!p) return COLONY_ENOMEM;
-            c->rbuf = p;
-            c->rcap += TLS_RECORD_MAX;
-        }
-        size_t room = c->rcap - c->rlen - got;
-        int r = SSL_read(t->ssl, c->rbuf + c->rlen + got, room > INT32_MAX ? INT32_MAX : (int)room);
-        if (r > 0) {
-            got += (size_t)r;
-            continue;
-        }
-        int e = SSL_get_error(t->ssl, r);
-        if (e == SSL_ERROR_WANT_READ) break;
-        if (e == SSL_ERROR_ZERO_RETURN) {
-            eof = 1;
-            break;
-        }
-        return fail_tls(c);
-    }
-    ERR_clear_error();
+    int eof;
+    ssize_t got = colony__tls_bio_decrypt(t->ssl, &c->rbuf, &c->rcap, 0, c->rlen, n, &eof);
+    if (got == COLONY_ENOMEM) return COLONY_ENOMEM;
+    if (got < 0) return fail_tls(c);
     if (!t->handshake_done && SSL_is_init_finished(t->ssl)) handshake_finished(c);
     /* Handshake messages, session tickets: sent now unless a write is in flight
      * (then after it, from on_tls_write). */
@@ -491,7 +456,7 @@ ssize_t colony__tls_on_read(colony__conn *c, size_t n)
         if (send_records(c, 1) < 0) return COLONY_EIO;
     }
     if (eof && !got) return UV_EOF;
-    return (ssize_t)got;
+    return got;
 }
 
 void colony__tls_close_notify(colony__conn *c)

@@ -307,7 +307,7 @@ static void invalid_requests(void **state)
         assert_int_equal(colony_client_request_send(c, &req, on_done_record, &r, NULL),
                          COLONY_EINVAL);
     }
-    colony_client_request req = {.url = "https://example.com/"};
+    colony_client_request req = {.url = "ftp://example.com/"};
     assert_int_equal(colony_client_request_send(c, &req, on_done_record, &r, NULL), COLONY_EINVAL);
     colony_client_request nobody = {.url = url, .body_len = 3};
     assert_int_equal(colony_client_request_send(c, &nobody, on_done_record, &r, NULL),

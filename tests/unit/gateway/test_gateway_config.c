@@ -101,8 +101,8 @@ static void mistakes_name_their_line(void **state)
             "routes.2", "needs \"prefix\"");
     refused("\"strategy\": \"least_conn\"", "\"strategy\": \"fastest\"", 3,
             "upstreams.users.strategy", "must be one of");
-    refused("\"http://127.0.0.1:3001/\"", "\"https://127.0.0.1:3001\"", 4,
-            "upstreams.static.targets.0", "https");
+    refused("\"http://127.0.0.1:3001/\"", "\"ftp://127.0.0.1:3001\"", 4,
+            "upstreams.static.targets.0", "http://host:port or https://host:port");
     refused("\"http://127.0.0.1:3001/\"", "\"http://127.0.0.1:3001/x\"", 4,
             "upstreams.static.targets.0", "without a path");
     refused("\"url\": \"http://127.0.0.1:3002\"", "\"url\": \"http://127.0.0.1:99999\"", 5,

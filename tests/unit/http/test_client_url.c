@@ -44,6 +44,11 @@ static void ipv6_literals(void **state)
     check_url("http://[::1]:8080/x", "http://[::1]:8080", "[::1]:8080", "/x");
     check_url("http://[::1]/", "http://[::1]:80", "[::1]", "/");
     check_url("http://[2001:db8::7]", "http://[2001:db8::7]:80", "[2001:db8::7]", "/");
+    /* https: default port 443, its own origin key (apart from http's) */
+    check_url("https://Example.com/a", "https://example.com:443", "example.com", "/a");
+    check_url("HTTPS://h:443/", "https://h:443", "h", "/");
+    check_url("https://h:80/", "https://h:80", "h:80", "/");
+    check_url("https://[::1]:8443/x", "https://[::1]:8443", "[::1]:8443", "/x");
     colony__client_url u;
     assert_int_equal(colony__client_url_parse("http://[::1]:9/", &u), 0);
     assert_true(u.is_ipv6_literal);
@@ -70,7 +75,8 @@ static void refused(void **state)
         NULL,
         "",
         "example.com/x",
-        "https://example.com/",
+        "https://user@example.com/",
+        "https://",
         "ftp://example.com/",
         "http://",
         "http:///path",
