@@ -166,8 +166,15 @@ if strace -f -o /dev/null true 2>/dev/null; then
       ! reply_after_sync "$sport" "$WORK/trace_$mode" 5-1 ||
         fail "fsync never synced: the strace check cannot tell"
     fi
+    # The broker first: strace killed alone detaches and leaves it running.
+    bpid=$(pgrep -P "$spid" | head -1 || true)
+    [ -n "$bpid" ] && kill -TERM "$bpid" 2>/dev/null
     fixture_stop "$spid"
     fixture_forget "$spid"
+    if [ -n "$bpid" ]; then
+      for ((i = 0; i < 100; i++)); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.05; done
+      ! kill -0 "$bpid" 2>/dev/null || fail "the traced broker $bpid outlived its test"
+    fi
   done
 else
   echo "strace cannot trace here: the reply-after-fsync check is skipped"
