@@ -175,9 +175,10 @@ int colony__gw_forward_target(gw_forward *f, const char *address, const gw_upstr
     return 0;
 }
 
-int colony__gw_forward_may_retry(const gw_forward *f, const gw_route_conf *r, unsigned attempts)
+int colony__gw_forward_may_retry(const gw_forward *f, const gw_route_conf *r, unsigned attempts,
+                                 int unsent)
 {
-    return attempts <= r->retries && (f->idempotent || r->retry_non_idempotent);
+    return attempts <= r->retries && (unsent || f->idempotent || r->retry_non_idempotent);
 }
 
 /* The value of cookie `name` in a Cookie header, or NULL. */

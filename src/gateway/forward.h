@@ -36,8 +36,12 @@ int colony__gw_forward_add_headers(gw_forward *f, const char *const *added, size
  * with the upstream's TLS settings when up is https (up may be NULL: http). */
 int colony__gw_forward_target(gw_forward *f, const char *address, const gw_upstream *up,
                               colony_client_request *out);
-/* 1 if attempt number `attempts` may be followed by another. */
-int colony__gw_forward_may_retry(const gw_forward *f, const gw_route_conf *r, unsigned attempts);
+/* 1 if attempt number `attempts` may be followed by another. unsent: the
+ * attempt failed before its request reached a connection, so the upstream saw
+ * nothing and any method may go again (nginx's rule); otherwise only an
+ * idempotent one, unless the route allows the others. */
+int colony__gw_forward_may_retry(const gw_forward *f, const gw_route_conf *r, unsigned attempts,
+                                 int unsent);
 /* The balancer key of req for a hashing upstream (header, cookie or client
  * address), or NULL. */
 const char *colony__gw_forward_hash_key(gw_forward *f, colony_request *req, const gw_upstream *up,

@@ -149,7 +149,8 @@ static int head_arrived(colony_client_call *call, const colony_client_response *
                    : res->status == 503 ? GW_RETRY_503
                    : res->status == 504 ? GW_RETRY_504
                                         : 0;
-    if ((r->retry_on & bit) && !pc->ws && colony__gw_forward_may_retry(&pc->fwd, r, pc->attempts) &&
+    if ((r->retry_on & bit) && !pc->ws &&
+        colony__gw_forward_may_retry(&pc->fwd, r, pc->attempts, 0) &&
         (!pc->upload || colony__gw_upload_replayable(pc->upload))) {
         pc->retry_status = res->status;
         return 1; /* abort this attempt; done_cb retries */
@@ -280,8 +281,7 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     } else if (pc->upload && colony__gw_upload_too_large(pc->upload)) {
         respond_error(pc, 413, "payload_too_large", "the body is larger than this route allows");
     } else if (!pc->ws && (pc->retry_status || retryable_error(pc->route, err, unsent)) &&
-               (unsent ? pc->attempts <= pc->route->retries
-                       : colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts)) &&
+               colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts, unsent) &&
                (!pc->upload || colony__gw_upload_replayable(pc->upload)) &&
                now - pc->start_ms < pc->total_ms && retry_in_budget(pc)) {
         pc->retry_status = 0;
