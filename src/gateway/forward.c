@@ -14,8 +14,7 @@ static const char *const hop_by_hop[] = {"Connection", "Proxy-Connection",  "Kee
                                          "TE",         "Transfer-Encoding", "Upgrade",
                                          "Trailer"};
 
-/* 1 if the comma-separated list holds token (case-insensitive). */
-static int list_has(const char *list, const char *token, size_t len)
+int colony__gw_list_has(const char *list, const char *token, size_t len)
 {
     for (const char *p = list; p && *p;) {
         while (*p == ' ' || *p == '\t' || *p == ',')
@@ -32,7 +31,7 @@ int colony__gw_hop_by_hop(const char *name, size_t name_len, const char *connect
     for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++)
         if (strlen(hop_by_hop[i]) == name_len && strncasecmp(name, hop_by_hop[i], name_len) == 0)
             return 1;
-    return connection && list_has(connection, name, name_len);
+    return colony__gw_list_has(connection, name, name_len);
 }
 
 /* Headers the gateway sets itself, or that no client may set: identity headers

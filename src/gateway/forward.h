@@ -49,6 +49,10 @@ const char *colony__gw_forward_hash_key(gw_forward *f, colony_request *req, cons
 /* Copies the upstream response's end-to-end headers onto req's response. */
 int colony__gw_forward_response_head(colony_request *req, const colony_client_response *res);
 
+/* 1 if the comma-separated header value list (may be NULL) holds token
+ * (len bytes), case-insensitively: Connection, Upgrade. */
+int colony__gw_list_has(const char *list, const char *token, size_t len);
+
 /* 1 if name is hop-by-hop for a message whose Connection header is
  * `connection` (may be NULL): never forwarded either way. */
 int colony__gw_hop_by_hop(const char *name, size_t name_len, const char *connection);

@@ -50,15 +50,7 @@ int colony__gw_ws_init(gw_ws *ws, colony_metrics *m, int access_log)
 /* 1 if the comma-separated list holds token (case-insensitive). */
 static int list_has(const char *list, const char *token)
 {
-    size_t len = strlen(token);
-    for (const char *p = list; p && *p;) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        size_t n = strcspn(p, ", \t");
-        if (n == len && strncasecmp(p, token, len) == 0) return 1;
-        p += n;
-    }
-    return 0;
+    return colony__gw_list_has(list, token, strlen(token));
 }
 
 int colony__gw_ws_requested(colony_request *req)
