@@ -51,6 +51,8 @@ int colony__bdelivery_open(colony__bdelivery **out, const colony__bdelivery_opti
  * redelivered and moved again after a restart). */
 void colony__bdelivery_close(colony__bdelivery *d);
 uint64_t colony__bdelivery_now(const colony__bdelivery *d);
+/* The store it was opened on. */
+colony__bstore *colony__bdelivery_store(const colony__bdelivery *d);
 
 /* ---- policies (durable: written atomically to <stream dir>/policy) ---- */
 enum {

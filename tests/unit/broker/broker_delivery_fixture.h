@@ -6,6 +6,7 @@
 
 #include "broker_store_fixture.h"
 #include "broker/delivery/delivery.h"
+#include "broker/topic/topic.h"
 #include "colony/log.h"
 
 static char bd_dir[64];
