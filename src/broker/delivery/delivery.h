@@ -161,7 +161,9 @@ int colony__bdelivery_extend(colony__bdelivery *d, const char *stream, const cha
                              colony__bid id, uint64_t ms);
 /* When the next entry of group becomes deliverable: now if new entries wait
  * or a pending entry is due, else the earliest due time; UINT64_MAX: none.
- * With stream NULL: the earliest over every group of every stream. */
+ * With stream NULL: the earliest over every group of every stream (groups
+ * read only over RESP count too: a daemon arms its timer from the groups it
+ * has waiters on, else it would wake for entries nobody here asks for). */
 uint64_t colony__bdelivery_next_due(colony__bdelivery *d, const char *stream, const char *group);
 /* Streams written by the last publish / next / nack / replay besides the one
  * named in the call (dead-letter streams, replay destinations): the caller

@@ -142,12 +142,11 @@ static int parse(bd_pol *p, char *text, int *lineno)
 
 bd_pol *colony__bd_pol(colony__bdelivery *d, colony__bstream *st, int *err)
 {
-    colony__bstream_info info;
-    colony__bstream_info_get(st, &info);
-    bd_pol *p = colony__map_get(&d->pols, info.name);
+    const char *name = colony__bstream_name(st);
+    bd_pol *p = colony__map_get(&d->pols, name);
     if (p && p->st == st) return p;
     if (p) { /* the stream was dropped and made again: its policies went with it */
-        colony__map_remove(&d->pols, info.name);
+        colony__map_remove(&d->pols, name);
         pol_free(p);
     }
     p = colony__calloc(1, sizeof(*p));
@@ -167,10 +166,10 @@ bd_pol *colony__bd_pol(colony__bdelivery *d, colony__bstream *st, int *err)
         rc = 0;
     colony__free(text);
     if (rc) {
-        COLONY_LOG_ERROR("broker delivery: bad policy file", COLONY_LF_STR("stream", info.name),
+        COLONY_LOG_ERROR("broker delivery: bad policy file", COLONY_LF_STR("stream", name),
                          COLONY_LF_INT("line", line), COLONY_LF_STR("error", colony_strerror(rc)));
     } else {
-        rc = colony__map_put(&d->pols, info.name, p);
+        rc = colony__map_put(&d->pols, name, p);
     }
     if (rc) {
         pol_free(p);
@@ -302,14 +301,13 @@ int colony__bd_group_pol(colony__bdelivery *d, colony__bstream *st, const char *
         }
     }
     if (!g->resolved) {
-        colony__bstream_info info;
-        colony__bstream_info_get(st, &info);
-        size_t n = strlen(info.name) + strlen(group) + 8;
+        const char *name = colony__bstream_name(st);
+        size_t n = strlen(name) + strlen(group) + 8;
         if (!(g->resolved = colony__malloc(n))) return COLONY_ENOMEM;
         if (g->dead_letter)
             snprintf(g->resolved, n, "%s", g->dead_letter);
         else
-            snprintf(g->resolved, n, "dlq:%s:%s", info.name, group);
+            snprintf(g->resolved, n, "dlq:%s:%s", name, group);
     }
     *out = g->p;
     out->dead_letter = g->resolved;
