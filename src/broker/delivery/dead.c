@@ -276,13 +276,12 @@ long colony__bdelivery_dead_replay(colony__bdelivery *d, const char *dlq, colony
         long k = colony__bstream_range(st, start, end, 0, REPLAY_BATCH, replay_collect, &c);
         if (k < 0) rc = (int)k;
         for (size_t i = 0; i < c.n; i++) {
-            colony__bstream *o = colony__bstore_get(d->store, c.origin[i]);
-            colony__bid got, zero = {0, 0};
-            if (!rc && !o) rc = colony__bstore_create(d->store, c.origin[i], &o);
-            if (!rc)
-                rc = colony__bstream_append(o, COLONY__BID_AUTO, zero, c.items[i].strs,
-                                            c.items[i].n, &got);
-            if (!rc) {
+            colony__bid got;
+            colony__bpublish m = {c.items[i].strs, c.items[i].n, 0, 0};
+            /* under the stream's policy: a full stream (reject) stops the replay */
+            if (!rc) rc = colony__bd_publish(d, c.origin[i], &m, &got);
+            colony__bstream *o = rc ? NULL : colony__bstore_get(d->store, c.origin[i]);
+            if (o) {
                 colony__bd_touch(d, o);
                 rc = after_durable(d, o, dlq, NULL, c.items[i].id, 1);
             }

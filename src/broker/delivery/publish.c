@@ -76,6 +76,12 @@ int colony__bdelivery_publish(colony__bdelivery *d, const char *stream, const co
                               colony__bid *out)
 {
     d->ntouched = 0;
+    return colony__bd_publish(d, stream, m, out);
+}
+
+int colony__bd_publish(colony__bdelivery *d, const char *stream, const colony__bpublish *m,
+                       colony__bid *out)
+{
     if (!m || m->n % 2 || (!m->strs && m->n)) return COLONY_EINVAL;
     colony__bstream *st = colony__bstore_get(d->store, stream);
     int rc = st ? 0 : colony__bstore_create(d->store, stream, &st);
