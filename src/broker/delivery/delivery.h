@@ -40,11 +40,13 @@ typedef struct colony__bdelivery_options {
                                 NULL: a move completes at once (tests, fsync never) */
     colony_clock clock;      /* wall-clock ms; zeroed = the store's clock */
     uint64_t seed;           /* jitter's PRNG seed; 0 = from the clock */
-    char *msg;               /* open: why it failed (policy file, line); may be NULL */
+    char *msg;               /* reserved (unused): a bad policy file is logged, with its
+                                line, when its stream is first used, and that call fails */
     size_t msg_size;
 } colony__bdelivery_options;
 
-/* Loads every policy from the streams' directories. Free with _close(). */
+/* Makes an engine on o->store; each stream's policies are read from its
+ * directory when the stream is first used. Free with _close(). */
 int colony__bdelivery_open(colony__bdelivery **out, const colony__bdelivery_options *o);
 /* Frees the engine; moves still waiting on an fsync are finished by their
  * callbacks, which find the engine gone and do nothing (the pending entry is
@@ -114,7 +116,8 @@ typedef struct colony__bpublish {
     const colony__bstr *strs; /* field, value, ... (as XADD) */
     size_t n;                 /* even */
     uint64_t deliver_at_ms;   /* not delivered to groups before; 0 = now */
-    uint64_t ttl_ms;          /* expires this long after the append; 0 = the stream's */
+    uint64_t ttl_ms;          /* expires this long after the publish (delay included);
+                                 0 = the stream's */
 } colony__bpublish;
 /* Appends m to stream (created if missing) under its policy: max length
  * (drop-oldest trims, reject refuses with COLONY__BDELIVERY_EFULL), TTL and
