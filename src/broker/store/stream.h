@@ -48,7 +48,9 @@ struct colony__bstream {
     colony__bid first; /* first id marker (logical trim); entries below are gone */
     colony__bid top;   /* greatest id ever added */
     uint64_t length, bytes;
-    colony__bid *deleted; /* sorted ids of tombstoned entries at or past first */
+    uint64_t removed_entries; /* entry records in segments removed (entries-added) */
+    colony__bid max_deleted;  /* greatest id XDEL removed (max-deleted-entry-id) */
+    colony__bid *deleted;     /* sorted ids of tombstoned entries at or past first */
     size_t ndeleted, capdeleted;
     bfile *unsynced[4]; /* sealed segments written since the last commit wait */
     size_t nunsynced;
@@ -92,6 +94,9 @@ int colony__bdir_sync(const char *dir);
 
 /* read.c: entry records of g below id (deleted or not). */
 long colony__bseg_count_below(colony__bstream *st, bseg *g, colony__bid id);
+
+/* journal.c: records the counters (after segments were removed). Best effort. */
+void colony__bjournal_counters(colony__bstream *st);
 
 /* group.c */
 int colony__bgroups_open(colony__bstream *st, int create, char *msg, size_t msg_size);
