@@ -222,6 +222,18 @@ CASES = [
         ("XGROUP", "SETID", "s", "g", "0"),
         ("XREADGROUP", "GROUP", "g", "c2", "STREAMS", "s", ">"), ("XPENDING", "s", "g"),
         ("XPENDING", "s", "g", "-", "+", "10"), ("XINFO", "GROUPS", "s"), ("XINFO", "GROUPS", "t")],
+    # many streams in one XREADGROUP; many ids in one XCLAIM and XACK
+    [("XGROUP", "CREATE", "k%d" % i, "g", "0", "MKSTREAM") for i in range(10)] +
+    [("XADD", "k%d" % i, "1-%d" % i, "f", "v") for i in range(0, 10, 2)] +
+    [("XREADGROUP", "GROUP", "g", "c", "STREAMS") + tuple("k%d" % i for i in range(10)) +
+     (">",) * 10,
+     ("XREADGROUP", "GROUP", "g", "c", "STREAMS") + tuple("k%d" % i for i in range(10)) +
+     ("0",) * 10, ("DEL",) + tuple("k%d" % i for i in range(10))],
+    fill("s", 30) + G0 + [("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"),
+                          ("XCLAIM", "s", "g", "d", "0") + tuple("%d-1" % i for i in range(1, 21)) +
+                          ("JUSTID",),
+                          ("XACK", "s", "g") + tuple("%d-1" % i for i in range(5, 30)),
+                          ("XPENDING", "s", "g")],
     # pipelined: many reads and acks in one write, replies in order
     fill("s", 50) + G0 +
     [("XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s", ">") for _ in range(20)] +
