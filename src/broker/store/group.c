@@ -106,15 +106,21 @@ static int note_first(void *ud, const colony__bentry *e)
     return 1;
 }
 
-/* (A read: not from inside a range callback; read_new reads it before.) */
-static colony__bid first_of(counters *c)
+/* The first visible entry into *first: 1, or 0 when it would take a read
+ * from inside a range callback (a delivery recorded from one, which store.h
+ * allows: the entry being given lives in the scratch buffer a read would
+ * reuse). The counters are then "unknown", as Redis says when it cannot
+ * tell; read_new reads the first entry before its range. */
+static int first_of(counters *c, colony__bid *first)
 {
     if (!c->have_first && c->length) {
+        if (c->st->range_depth) return 0;
         colony__bid zero = {0, 0}, max = {UINT64_MAX, UINT64_MAX};
         colony__bstream_range(c->st, zero, max, 0, 1, note_first, &c->first);
     }
     c->have_first = 1;
-    return c->first;
+    *first = c->first;
+    return 1;
 }
 
 static int is_zero(colony__bid id)
@@ -125,8 +131,10 @@ static int is_zero(colony__bid id)
 /* A tombstone at or after start. */
 static int tombstones_after(counters *c, colony__bid start)
 {
+    colony__bid first;
     if (!c->length || is_zero(c->max_deleted)) return 0;
-    if (colony__bid_cmp(first_of(c), c->max_deleted) > 0) return 0;
+    if (!first_of(c, &first)) return 1; /* unknown: as if one were ahead */
+    if (colony__bid_cmp(first, c->max_deleted) > 0) return 0;
     return colony__bid_cmp(start, c->max_deleted) <= 0;
 }
 
@@ -138,8 +146,10 @@ static int64_t estimate(counters *c, colony__bid id)
     int cmp_last = colony__bid_cmp(id, c->top);
     if (cmp_last == 0) return (int64_t)c->added;
     if (cmp_last > 0) return -1;
-    if (is_zero(c->max_deleted) || colony__bid_cmp(c->max_deleted, first_of(c)) < 0) {
-        int cmp_first = colony__bid_cmp(id, first_of(c));
+    colony__bid first;
+    if (!first_of(c, &first)) return -1;
+    if (is_zero(c->max_deleted) || colony__bid_cmp(c->max_deleted, first) < 0) {
+        int cmp_first = colony__bid_cmp(id, first);
         if (cmp_first < 0) return (int64_t)(c->added - c->length);
         if (cmp_first == 0) return (int64_t)(c->added - c->length + 1);
     }
@@ -344,7 +354,8 @@ long colony__bgroup_read_new(colony__bgroup *g, const char *consumer, size_t cou
     else
         from.seq++;
     read_new_ctx c = {g, consumer, due_ms, cb, ud, {0}};
+    colony__bid first;
     counters_get(g->st, &c.pre);
-    first_of(&c.pre);
+    first_of(&c.pre, &first);
     return colony__bstream_range(g->st, from, max, 0, count, deliver_one, &c);
 }

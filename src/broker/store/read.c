@@ -195,8 +195,11 @@ long colony__bstream_range(colony__bstream *st, colony__bid start, colony__bid e
 {
     if (colony__bid_cmp(start, st->first) < 0) start = st->first;
     if (colony__bid_cmp(start, end) > 0) return 0;
-    return reverse ? range_backward(st, start, end, count, cb, ud)
-                   : range_forward(st, start, end, count, cb, ud);
+    st->range_depth++;
+    long n = reverse ? range_backward(st, start, end, count, cb, ud)
+                     : range_forward(st, start, end, count, cb, ud);
+    st->range_depth--;
+    return n;
 }
 
 static int note_id(void *ud, const colony__bentry *e)

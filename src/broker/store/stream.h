@@ -60,6 +60,7 @@ struct colony__bstream {
     bseg *hint_seg;
     colony__bid hint_id;
     uint64_t hint_off;
+    int range_depth; /* colony__bstream_range calls running (their callbacks must not read) */
     bfile *journal;
     uint64_t journal_bytes, journal_at_compact;
     colony__map groups; /* name -> colony__bgroup */
