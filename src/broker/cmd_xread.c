@@ -310,7 +310,7 @@ static int block(colony__broker_client *c, const xsource *src, size_t n, size_t 
         b->go.consumer = strcpy(p, go->consumer);
     }
     b->n = n;
-    b->count = count;
+    b->count = count ? count : 1000; /* Redis's XREAD_BLOCKED_DEFAULT_COUNT */
     b->c = c;
     if (uv_timer_init(c->srv->loop, &b->timer)) {
         colony__free(b);
