@@ -41,9 +41,13 @@ int colony__xreply_range(colony__broker_client *c, colony__bstream *st, colony__
 /* The entry id as [id, [field, value...]] into out: 1, or 0 if it is not there. */
 int colony__xreply_entry(colony__bstream *st, colony__bid id, colony_buf *out);
 
-/* cmd_xgroup.c: XREADGROUP's serving of one stream, shared with the wake-up
- * of blocked readers: ">" (new entries) or the consumer's history from
- * after, into out as XREAD's [key, entries]. Returns entries given, or <0. */
+/* cmd_xgroup.c: XREADGROUP's serving of one stream of the group g (from a
+ * command or from the wake-up of a blocked reader): new entries past `after`
+ * (the cursor), each recorded as delivered to consumer (NOACK: the cursor
+ * moves, nothing is pending), or (history) the consumer's pending entries
+ * past `after`, each delivery counted. Writes the entries array (the part
+ * of XREAD's [key, entries] after the key) into out. Returns entries given,
+ * or <0. */
 long colony__xgroup_serve(colony__bstream *st, colony__bgroup *g, const char *consumer, int history,
                           colony__bid after, size_t count, int noack, uint64_t now,
                           colony_buf *out);
