@@ -9,24 +9,23 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: colony deploy FILE ENV [setup|update|revert [N]|list|exec CMD]\n\n"
-            "Deploys with the \"deploy\" section of an ecosystem file, as pm2 deploy does:\n"
-            "deploy.ENV gives user, host (one or an array), port, key, ssh_options, repo,\n"
-            "ref (origin/main), path, env and the hooks pre-setup, post-setup,\n"
-            "pre-deploy-local (run here), pre-deploy and post-deploy. Remote steps run\n"
-            "over ssh -o BatchMode=yes, host after host, stopping at the first failure.\n\n"
-            "  setup        pre-setup; clone repo into PATH/source; make PATH/shared and\n"
-            "               PATH/releases; post-setup (in PATH/source)\n"
-            "  update       (the default) pre-deploy-local; pre-deploy; fetch; export ref\n"
-            "               into PATH/releases/<time>-<commit>; switch PATH/current to it\n"
-            "               atomically; post-deploy in PATH/current (if it fails, current\n"
-            "               goes back); record it in PATH/.deploys\n"
-            "  revert [N]   switch current back N deploys (1); post-deploy; record it\n"
-            "  list         the deploys of PATH/.deploys, newest first; * marks current\n"
-            "  exec CMD     run CMD in PATH/current\n\n"
-            "Exit status: 0 done, 1 a step failed (the step, its exit status and the\n"
-            "last line of its stderr are printed), 2 bad arguments or a bad file.\n");
+    fprintf(out, "usage: colony deploy FILE ENV [setup|update|revert [N]|list|exec CMD]\n\n"
+                 "Deploys with the \"deploy\" section of an ecosystem file, as pm2 deploy does:\n"
+                 "deploy.ENV gives user, host (one or an array), port, key, ssh_options, repo,\n"
+                 "ref (origin/main), path, env and the hooks pre-setup, post-setup,\n"
+                 "pre-deploy-local (run here), pre-deploy and post-deploy. Remote steps run\n"
+                 "over ssh -o BatchMode=yes, host after host, stopping at the first failure.\n\n"
+                 "  setup        pre-setup; clone repo into PATH/source; make PATH/shared and\n"
+                 "               PATH/releases; post-setup (in PATH/source)\n"
+                 "  update       (the default) pre-deploy-local; pre-deploy; fetch; export ref\n"
+                 "               into PATH/releases/<time>-<commit>; switch PATH/current to it\n"
+                 "               atomically; post-deploy in PATH/current (if it fails, current\n"
+                 "               goes back); record it in PATH/.deploys\n"
+                 "  revert [N]   switch current back N deploys (1); post-deploy; record it\n"
+                 "  list         the deploys of PATH/.deploys, newest first; * marks current\n"
+                 "  exec CMD     run CMD in PATH/current\n\n"
+                 "Exit status: 0 done, 1 a step failed (the step, its exit status and the\n"
+                 "last line of its stderr are printed), 2 bad arguments or a bad file.\n");
 }
 
 int colony_cli_deploy(int argc, char **argv)
@@ -85,7 +84,8 @@ int colony_cli_deploy(int argc, char **argv)
     int rc = colony__sup_deploy_load(file, env, &d, &err);
     if (rc) {
         char text[512];
-        fprintf(stderr, "colony deploy: %s\n", colony_config_error_format(&err, text, sizeof(text)));
+        fprintf(stderr, "colony deploy: %s\n",
+                colony_config_error_format(&err, text, sizeof(text)));
         return 2;
     }
     rc = colony__sup_deploy_run(&d, action, n, cmd);

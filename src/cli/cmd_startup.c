@@ -11,18 +11,17 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: colony startup [systemd] [--user USER] [-f FILE]\n\n"
-            "Prints a systemd unit that runs 'colony up -f FILE' (absolute) as USER at\n"
-            "boot, on stdout, and the commands to install it, on stderr. Installs\n"
-            "nothing. The unit: Type=simple (colony up stays in the foreground),\n"
-            "Restart=on-failure, WorkingDirectory = FILE's folder (its .colony state\n"
-            "folder), LimitNOFILE=65536, KillMode=mixed (SIGTERM to colony up alone: it\n"
-            "stops its apps, dependents first; whatever is left then gets SIGKILL).\n\n"
-            "  systemd          the init system (the only one supported)\n"
-            "  -u, --user USER  the account to run as (default: the current one)\n"
-            "  -f, --file FILE  the ecosystem file (default: colony.json, ecosystem.json\n"
-            "                   or ecosystem.config.json in this folder)\n");
+    fprintf(out, "usage: colony startup [systemd] [--user USER] [-f FILE]\n\n"
+                 "Prints a systemd unit that runs 'colony up -f FILE' (absolute) as USER at\n"
+                 "boot, on stdout, and the commands to install it, on stderr. Installs\n"
+                 "nothing. The unit: Type=simple (colony up stays in the foreground),\n"
+                 "Restart=on-failure, WorkingDirectory = FILE's folder (its .colony state\n"
+                 "folder), LimitNOFILE=65536, KillMode=mixed (SIGTERM to colony up alone: it\n"
+                 "stops its apps, dependents first; whatever is left then gets SIGKILL).\n\n"
+                 "  systemd          the init system (the only one supported)\n"
+                 "  -u, --user USER  the account to run as (default: the current one)\n"
+                 "  -f, --file FILE  the ecosystem file (default: colony.json, ecosystem.json\n"
+                 "                   or ecosystem.config.json in this folder)\n");
 }
 
 /* A value with systemd's specifiers escaped: %% is a literal %. */
@@ -75,8 +74,8 @@ int colony_cli_startup(int argc, char **argv)
         } else if ((strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) && i + 1 < argc) {
             file = argv[++i];
         } else {
-            fprintf(stderr, "colony startup: unexpected argument '%s' (only systemd is supported)\n",
-                    a);
+            fprintf(stderr,
+                    "colony startup: unexpected argument '%s' (only systemd is supported)\n", a);
             usage(stderr);
             return 2;
         }

@@ -72,70 +72,101 @@ int colony__sup_step(const sup_deploy_env *d, const char *host, const char *what
     return 1;
 }
 
-/* A hook of the file run on host: cd into dir, SHARED set as PM2 sets it. */
-int colony__sup_hook(const sup_deploy_env *d, const char *host, const char *name,
-                     const char *hook, const char *dir)
+/* A hook of the file run on host in dir (or alt_dir when dir is not there),
+ * SHARED set as PM2 sets it; then the script after, if the hook succeeded
+ * (both in one ssh connection). hook NULL runs only after. */
+int colony__sup_hook(const sup_deploy_env *d, const char *host, const char *name, const char *hook,
+                     const char *dir, const char *alt_dir, const colony_buf *after)
 {
-    if (!hook) return 0;
-    printf("--> %s: %s: %s\n", host, name, hook);
+    if (!hook && (!after || !after->len)) return 0;
+    if (hook) printf("--> %s: %s: %s\n", host, name, hook);
     colony_buf s;
-    colony_buf_init(&s, 1024 * 1024);
+    colony_buf_init(&s, 2 * 1024 * 1024);
     char shared[4200];
     snprintf(shared, sizeof(shared), "%s/shared", d->path);
-    int rc = colony__sup_script_add(&s, "SHARED=%s; export SHARED\ncd %s || exit 1\n", shared, dir);
-    if (!rc) rc = colony_buf_append_str(&s, hook);
+    int rc = colony__sup_script_add(&s, "SHARED=%s; export SHARED\n", shared);
+    if (!rc && alt_dir)
+        rc = colony__sup_script_add(&s, "cd %s 2>/dev/null || cd %s || exit 1\n", dir, alt_dir);
+    else if (!rc)
+        rc = colony__sup_script_add(&s, "cd %s || exit 1\n", dir);
+    /* A subshell: the hook's own exit (or exit N) ends only the hook. */
+    if (!rc && hook) rc = colony__sup_script_add(&s, "(\n");
+    if (!rc && hook) rc = colony_buf_append_str(&s, hook);
+    if (!rc && hook) rc = colony__sup_script_add(&s, "\n) || exit $?\n");
+    if (!rc && after && after->len) rc = colony_buf_append(&s, after->data, after->len);
     if (rc) {
         colony_buf_free(&s);
         fprintf(stderr, "colony deploy: %s: %s\n", name, colony_strerror(rc));
         return 1;
     }
-    rc = colony__sup_step(d, host, name, &s, NULL, 0);
+    rc = colony__sup_step(d, host, hook ? name : "recording the deploy", &s, NULL, 0);
     colony_buf_free(&s);
     return rc;
 }
 
-/* Points path/current at target (absolute), or removes it when target is
- * empty: a new link under a temporary name renamed over current (mv -T is
- * rename(2)), so current is always the old release or the new one. */
-int colony__sup_switch(const sup_deploy_env *d, const char *host, const char *target)
+/* Script lines that point path/current at target (absolute), or remove it
+ * when target is empty: a new link under a temporary name renamed over
+ * current (mv -T is rename(2)), so current is always the old release or the
+ * new one. */
+int colony__sup_switch_script(colony_buf *s, const sup_deploy_env *d, const char *target)
 {
-    colony_buf s;
-    colony_buf_init(&s, 64 * 1024);
-    int rc = colony__sup_script_add(&s, "set -e\ncd %s\n", d->path);
+    int rc = colony__sup_script_add(s, "cd %s || exit 1\n", d->path);
     if (!rc && *target)
-        rc = colony__sup_script_add(&s,
-                                    "ln -s %s .current.$$\n"
-                                    "mv -T .current.$$ current\n",
+        rc = colony__sup_script_add(s,
+                                    "ln -s %s .current.$$ && mv -T .current.$$ current || "
+                                    "{ rm -f .current.$$; exit 6; }\n",
                                     target);
     else if (!rc)
-        rc = colony_buf_append_str(&s, "rm -f current\n");
-    rc = rc ? 1 : colony__sup_step(d, host, "switching current", &s, NULL, 0);
-    colony_buf_free(&s);
+        rc = colony_buf_append_str(s, "rm -f current\n");
     return rc;
 }
 
-/* Appends one line to path/.deploys: time, action, release, commit, ref. */
-int colony__sup_record(const sup_deploy_env *d, const char *host, const char *action,
-                       const char *release, const char *sha)
+/* Script lines appending one line to path/.deploys: time, action, release,
+ * commit, ref. */
+int colony__sup_record_script(colony_buf *s, const sup_deploy_env *d, const char *action,
+                              const char *release, const char *sha)
 {
     char stamp[32], line[600];
     time_t now = time(NULL);
     struct tm tm;
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
     snprintf(line, sizeof(line), "%s %s %s %s %s", stamp, action, release, sha, d->ref);
+    return colony__sup_script_add(s, "printf '%%s\\n' %s >> %s/.deploys || exit 1\n", line,
+                                  d->path);
+}
+
+/* Runs post-deploy in the new current, then records the deploy; if the
+ * hook fails, current goes back to prev and the release drop (if given) is
+ * removed: the deploy did not happen. */
+int colony__sup_post_switch(const sup_deploy_env *d, const char *host, const char *prev,
+                            const char *action, const char *release, const char *sha,
+                            const char *drop)
+{
+    char current[4200];
+    snprintf(current, sizeof(current), "%s/current", d->path);
+    colony_buf rec;
+    colony_buf_init(&rec, 64 * 1024);
+    int rc = colony__sup_record_script(&rec, d, action, release, sha);
+    if (!rc) rc = colony__sup_hook(d, host, "post-deploy", d->post_deploy, current, NULL, &rec);
+    colony_buf_free(&rec);
+    if (!rc) return 0;
     colony_buf s;
     colony_buf_init(&s, 64 * 1024);
-    int rc = colony__sup_script_add(&s, "printf '%%s\\n' %s >> %s/.deploys\n", line, d->path);
-    rc = rc ? 1 : colony__sup_step(d, host, "recording the deploy", &s, NULL, 0);
+    rc = colony__sup_switch_script(&s, d, prev);
+    if (!rc && drop) rc = colony__sup_script_add(&s, "rm -rf -- %s\n", drop);
+    rc = rc ? 1 : colony__sup_step(d, host, "switching current back", &s, NULL, 0);
     colony_buf_free(&s);
-    return rc;
+    if (!rc)
+        fprintf(stderr, "colony deploy: %s: current is back at %s\n", host,
+                *prev ? prev : "(none: no deploy before)");
+    return 1;
 }
 
 /* ---- setup ---- */
 
 static int setup(const sup_deploy_env *d, const char *host)
 {
-    if (colony__sup_hook(d, host, "pre-setup", d->pre_setup, "."))
+    if (colony__sup_hook(d, host, "pre-setup", d->pre_setup, ".", NULL, NULL))
         return 1; /* PM2 runs it in the login folder */
     printf("--> %s: cloning %s into %s/source\n", host, d->repo, d->path);
     colony_buf s;
@@ -155,89 +186,47 @@ static int setup(const sup_deploy_env *d, const char *host)
     if (rc) return 1;
     char source[4200];
     snprintf(source, sizeof(source), "%s/source", d->path);
-    if (colony__sup_hook(d, host, "post-setup", d->post_setup, source)) return 1;
+    if (colony__sup_hook(d, host, "post-setup", d->post_setup, source, NULL, NULL)) return 1;
     printf("--> %s: setup done\n", host);
     return 0;
 }
 
 /* ---- update: fetch, export a release, switch, post-deploy, record ---- */
 
-/* Fetches and resolves ref on host into sha (40 hex digits). */
-static int resolve_ref(const sup_deploy_env *d, const char *host, char sha[64])
+/* Fetches ref, exports its commit into a new release folder and switches
+ * current to it, in one connection. out gets three lines: the commit, the
+ * release's name, what current was before ("" when none). */
+static int release_and_switch(const sup_deploy_env *d, const char *host, char *out, size_t size)
 {
-    char spec[600];
+    char spec[600], stamp[32];
     snprintf(spec, sizeof(spec), "%s^{commit}", d->ref);
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", gmtime_r(&now, &tm));
     colony_buf s;
     colony_buf_init(&s, 64 * 1024);
     int rc = colony__sup_script_add(
         &s,
         "cd %s/source 2>/dev/null || { echo 'no source/ folder: run setup first' >&2; exit 2; }\n"
         "git fetch --quiet --all --tags || exit 3\n"
-        "git rev-parse --verify --quiet %s || { echo 'ref '%s' not found in the repository' >&2; "
-        "exit 4; }\n",
-        d->path, spec, d->ref);
-    char out[200];
-    rc = rc ? 1 : colony__sup_step(d, host, "fetching the ref", &s, out, sizeof(out));
-    colony_buf_free(&s);
-    if (rc) return 1;
-    size_t n = strspn(out, "0123456789abcdef");
-    if (n < 40 || n >= 64) {
-        fprintf(stderr, "colony deploy: %s: git rev-parse gave no commit for %s\n", host, d->ref);
-        return 1;
-    }
-    memcpy(sha, out, n);
-    sha[n] = '\0';
-    return 0;
-}
-
-/* Exports sha into a new release folder; prints its name and what current
- * was (empty when none) into out as two lines. */
-static int make_release(const sup_deploy_env *d, const char *host, const char *sha, char *out,
-                        size_t size)
-{
-    char name[64];
-    time_t now = time(NULL);
-    struct tm tm;
-    strftime(name, sizeof(name), "%Y%m%d-%H%M%S-", gmtime_r(&now, &tm));
-    snprintf(name + strlen(name), sizeof(name) - strlen(name), "%.12s", sha);
-    colony_buf s;
-    colony_buf_init(&s, 64 * 1024);
-    int rc = colony__sup_script_add(
-        &s,
-        "set -e\ncd %s\nmkdir -p releases\nn=%s; i=1\n"
-        "while [ -e \"releases/$n\" ]; do i=$((i+1)); n=%s.$i; done\n"
-        "rm -rf \"releases/.$n\"; mkdir \"releases/.$n\"\n"
-        "git -C source archive --format=tar %s > \"releases/.$n.tar\"\n"
-        "tar -xf \"releases/.$n.tar\" -C \"releases/.$n\"; rm -f \"releases/.$n.tar\"\n"
-        "echo %s > \"releases/.$n/REVISION\"\n"
-        "mv \"releases/.$n\" \"releases/$n\"\n"
-        "echo \"$n\"; readlink current || echo\n",
-        d->path, name, name, sha, sha);
-    rc = rc ? 1 : colony__sup_step(d, host, "making the release", &s, out, size);
+        "sha=$(git rev-parse --verify --quiet %s) || "
+        "{ echo 'ref '%s' not found in the repository' >&2; exit 4; }\n"
+        "cd .. && mkdir -p releases || exit 1\n"
+        "n=%s-$(echo \"$sha\" | cut -c1-12); base=$n; i=1\n"
+        "while [ -e \"releases/$n\" ]; do i=$((i+1)); n=$base.$i; done\n"
+        "rm -rf \"releases/.$n\" && mkdir \"releases/.$n\" || exit 1\n"
+        "git -C source archive --format=tar \"$sha\" > \"releases/.$n.tar\" || exit 5\n"
+        "tar -xf \"releases/.$n.tar\" -C \"releases/.$n\" || exit 5\n"
+        "rm -f \"releases/.$n.tar\"; echo \"$sha\" > \"releases/.$n/REVISION\"\n"
+        "mv \"releases/.$n\" \"releases/$n\" || exit 1\n"
+        "prev=$(readlink current)\n"
+        "ln -s \"$PWD/releases/$n\" .current.$$ && mv -T .current.$$ current || "
+        "{ rm -f .current.$$; exit 6; }\n"
+        "printf '%%s\\n%%s\\n%%s\\n' \"$sha\" \"$n\" \"$prev\"\n",
+        d->path, spec, d->ref, stamp);
+    rc = rc ? 1 : colony__sup_step(d, host, "update", &s, out, size);
     colony_buf_free(&s);
     return rc;
-}
-
-static int remove_release(const sup_deploy_env *d, const char *host, const char *release)
-{
-    colony_buf s;
-    colony_buf_init(&s, 64 * 1024);
-    int rc = colony__sup_script_add(&s, "cd %s/releases && rm -rf -- %s\n", d->path, release);
-    rc = rc ? 1 : colony__sup_step(d, host, "removing the failed release", &s, NULL, 0);
-    colony_buf_free(&s);
-    return rc;
-}
-
-/* Runs post-deploy in the new current; if it fails, current goes back to
- * prev (the deploy did not happen). */
-int colony__sup_post_switch(const sup_deploy_env *d, const char *host, const char *prev)
-{
-    char current[4200];
-    snprintf(current, sizeof(current), "%s/current", d->path);
-    if (!colony__sup_hook(d, host, "post-deploy", d->post_deploy, current)) return 0;
-    if (colony__sup_switch(d, host, prev)) return 1;
-    fprintf(stderr, "colony deploy: %s: current is back at %s\n", host, *prev ? prev : "(none)");
-    return 1;
 }
 
 static int update(const sup_deploy_env *d, const char *host)
@@ -246,37 +235,18 @@ static int update(const sup_deploy_env *d, const char *host)
     snprintf(current, sizeof(current), "%s/current", d->path);
     snprintf(source, sizeof(source), "%s/source", d->path);
     /* Before the first deploy there is no current: pre-deploy runs in source. */
-    if (d->pre_deploy) {
-        char dir[4300];
-        snprintf(dir, sizeof(dir), "%s", current);
-        colony_buf probe;
-        colony_buf_init(&probe, 64 * 1024);
-        char out[8] = "";
-        int rc = colony__sup_script_add(&probe, "[ -d %s ] && echo y || echo n\n", current);
-        rc = rc ? 1 : colony__sup_step(d, host, "looking for current", &probe, out, sizeof(out));
-        colony_buf_free(&probe);
-        if (rc) return 1;
-        if (out[0] != 'y') snprintf(dir, sizeof(dir), "%s", source);
-        if (colony__sup_hook(d, host, "pre-deploy", d->pre_deploy, dir)) return 1;
-    }
-    printf("--> %s: fetching %s\n", host, d->ref);
-    char sha[64];
-    if (resolve_ref(d, host, sha)) return 1;
-    char out[4400] = "", release[200], prev[4200] = "";
-    if (make_release(d, host, sha, out, sizeof(out))) return 1;
-    if (sscanf(out, "%199[^\n]\n%4199[^\n]", release, prev) < 1) {
-        fprintf(stderr, "colony deploy: %s: no release name came back\n", host);
+    if (colony__sup_hook(d, host, "pre-deploy", d->pre_deploy, current, source, NULL)) return 1;
+    printf("--> %s: fetching %s, exporting it, switching current\n", host, d->ref);
+    char out[4600] = "", sha[64] = "", release[200] = "", prev[4200] = "";
+    if (release_and_switch(d, host, out, sizeof(out))) return 1;
+    if (sscanf(out, "%63[0-9a-f]\n%199[^\n]\n%4199[^\n]", sha, release, prev) < 2) {
+        fprintf(stderr, "colony deploy: %s: update: unexpected answer: %.200s\n", host, out);
         return 1;
     }
-    char target[4500];
-    snprintf(target, sizeof(target), "%s/releases/%s", d->path, release);
-    printf("--> %s: releases/%s (%.12s): switching current\n", host, release, sha);
-    if (colony__sup_switch(d, host, target)) return 1;
-    if (colony__sup_post_switch(d, host, prev)) {
-        remove_release(d, host, release);
-        return 1;
-    }
-    if (colony__sup_record(d, host, "deploy", release, sha)) return 1;
+    char path[4500];
+    snprintf(path, sizeof(path), "%s/releases/%s", d->path, release);
+    printf("--> %s: current -> releases/%s\n", host, release);
+    if (colony__sup_post_switch(d, host, prev, "deploy", release, sha, path)) return 1;
     printf("--> %s: deployed %s (%.12s)\n", host, d->ref, sha);
     return 0;
 }
@@ -285,7 +255,7 @@ static int exec_cmd(const sup_deploy_env *d, const char *host, const char *cmd)
 {
     char current[4200];
     snprintf(current, sizeof(current), "%s/current", d->path);
-    return colony__sup_hook(d, host, "exec", cmd, current);
+    return colony__sup_hook(d, host, "exec", cmd, current, NULL, NULL);
 }
 
 int colony__sup_deploy_run(const sup_deploy_env *d, sup_deploy_action action, int revert_n,
@@ -305,11 +275,21 @@ int colony__sup_deploy_run(const sup_deploy_env *d, sup_deploy_action action, in
         const char *host = d->hosts[i];
         int rc = 1;
         switch (action) {
-        case SUP_DEPLOY_SETUP: rc = setup(d, host); break;
-        case SUP_DEPLOY_UPDATE: rc = update(d, host); break;
-        case SUP_DEPLOY_REVERT: rc = colony__sup_revert(d, host, revert_n); break;
-        case SUP_DEPLOY_LIST: rc = colony__sup_list(d, host); break;
-        case SUP_DEPLOY_EXEC: rc = exec_cmd(d, host, cmd); break;
+        case SUP_DEPLOY_SETUP:
+            rc = setup(d, host);
+            break;
+        case SUP_DEPLOY_UPDATE:
+            rc = update(d, host);
+            break;
+        case SUP_DEPLOY_REVERT:
+            rc = colony__sup_revert(d, host, revert_n);
+            break;
+        case SUP_DEPLOY_LIST:
+            rc = colony__sup_list(d, host);
+            break;
+        case SUP_DEPLOY_EXEC:
+            rc = exec_cmd(d, host, cmd);
+            break;
         }
         if (rc) return 1;
     }

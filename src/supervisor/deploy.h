@@ -10,12 +10,12 @@
 #include "colony/config.h"
 
 typedef struct sup_deploy_env {
-    char *name;     /* the environment: the key under "deploy" */
-    char **hosts;   /* NULL-terminated: "host" (a string or an array) */
-    size_t nhosts;  /* >= 1 */
-    char *user;     /* NULL: ssh's default */
-    int port;       /* 0: ssh's default */
-    char *key;      /* identity file (-i), "~/" expanded; NULL = none */
+    char *name;         /* the environment: the key under "deploy" */
+    char **hosts;       /* NULL-terminated: "host" (a string or an array) */
+    size_t nhosts;      /* >= 1 */
+    char *user;         /* NULL: ssh's default */
+    int port;           /* 0: ssh's default */
+    char *key;          /* identity file (-i), "~/" expanded; NULL = none */
     char **ssh_options; /* NULL-terminated, each passed as -o OPTION */
     size_t nssh_options;
     char *repo;

@@ -106,12 +106,13 @@ int colony__sup_revert(const sup_deploy_env *d, const char *host, int n)
         colony_buf_init(&s, 64 * 1024);
         rc = colony__sup_script_add(&s, "[ -d %s ] || { echo %s' is gone' >&2; exit 5; }\n", path,
                                     path);
-        rc = rc ? 1 : colony__sup_step(d, host, "finding the release", &s, NULL, 0);
+        if (!rc) rc = colony__sup_switch_script(&s, d, path);
+        rc = rc ? 1 : colony__sup_step(d, host, "revert", &s, NULL, 0);
         colony_buf_free(&s);
     }
-    if (!rc) rc = colony__sup_switch(d, host, path);
-    if (!rc) rc = colony__sup_post_switch(d, host, h.current_path);
-    if (!rc) rc = colony__sup_record(d, host, "revert", target->release, target->sha);
+    if (!rc)
+        rc = colony__sup_post_switch(d, host, h.current_path, "revert", target->release,
+                                     target->sha, NULL);
     if (!rc) printf("--> %s: current is releases/%s\n", host, target->release);
     colony__free(h.lines);
     return rc;
@@ -125,15 +126,16 @@ int colony__sup_list(const sup_deploy_env *d, const char *host)
         return 1;
     }
     printf("%s:%s\n", host, h.n ? "" : " no deploys yet");
-    if (h.n) printf("  %-20s  %-6s  %-30s  %-12s  %s\n", "TIME", "ACTION", "RELEASE", "COMMIT", "REF");
+    if (h.n)
+        printf("  %-20s  %-6s  %-30s  %-12s  %s\n", "TIME", "ACTION", "RELEASE", "COMMIT", "REF");
     /* Newest first; '*' marks the release current points to (its newest line). */
     int marked = 0;
     for (size_t i = h.n; i-- > 0;) {
         const deploy_line *l = &h.lines[i];
         int is_current = !marked && strcmp(l->release, h.current) == 0;
         marked |= is_current;
-        printf("%c %-20s  %-6s  %-30s  %-12.12s  %s\n", is_current ? '*' : ' ', l->stamp,
-               l->action, l->release, l->sha, l->ref);
+        printf("%c %-20s  %-6s  %-30s  %-12.12s  %s\n", is_current ? '*' : ' ', l->stamp, l->action,
+               l->release, l->sha, l->ref);
     }
     colony__free(h.lines);
     return 0;

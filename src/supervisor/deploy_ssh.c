@@ -48,7 +48,8 @@ static int remote_command(const sup_deploy_env *d, const char *script, char **ou
         const char *eq = strchr(d->env[i], '=');
         rc = colony_buf_appendf(&body, "%.*s=", (int)(eq - d->env[i]), d->env[i]);
         if (!rc) rc = colony__sup_shell_quote(&body, eq + 1);
-        if (!rc) rc = colony_buf_appendf(&body, "; export %.*s\n", (int)(eq - d->env[i]), d->env[i]);
+        if (!rc)
+            rc = colony_buf_appendf(&body, "; export %.*s\n", (int)(eq - d->env[i]), d->env[i]);
     }
     if (!rc) rc = colony_buf_append_str(&body, script);
     if (!rc) rc = colony_buf_append_str(&cmd, "sh -c ");
@@ -143,7 +144,8 @@ static void drain(int fds[2], char *capture, size_t capture_size, sup_run_result
                 keep_tail(res, buf, (size_t)n);
                 fwrite(buf, 1, (size_t)n, stderr);
             } else if (got + 1 < capture_size) {
-                size_t take = (size_t)n < capture_size - 1 - got ? (size_t)n : capture_size - 1 - got;
+                size_t take =
+                    (size_t)n < capture_size - 1 - got ? (size_t)n : capture_size - 1 - got;
                 memcpy(capture + got, buf, take);
                 got += take;
                 capture[got] = '\0';
@@ -152,8 +154,7 @@ static void drain(int fds[2], char *capture, size_t capture_size, sup_run_result
     }
 }
 
-int colony__sup_run_argv(char *const *argv, char *capture, size_t capture_size,
-                         sup_run_result *res)
+int colony__sup_run_argv(char *const *argv, char *capture, size_t capture_size, sup_run_result *res)
 {
     memset(res, 0, sizeof(*res));
     res->status = -1;

@@ -13,16 +13,21 @@ int colony__sup_script_add(colony_buf *b, const char *fmt, ...);
  * status and the last line of its stderr). */
 int colony__sup_step(const sup_deploy_env *d, const char *host, const char *what,
                      const colony_buf *script, char *capture, size_t capture_size);
-/* Runs hook (a shell command of the file, NULL = none) in dir on host. */
-int colony__sup_hook(const sup_deploy_env *d, const char *host, const char *name,
-                     const char *hook, const char *dir);
-/* Points path/current at target atomically ("" removes it). */
-int colony__sup_switch(const sup_deploy_env *d, const char *host, const char *target);
-/* Runs post-deploy in current; on failure switches current back to prev. */
-int colony__sup_post_switch(const sup_deploy_env *d, const char *host, const char *prev);
-/* Appends a line to path/.deploys. */
-int colony__sup_record(const sup_deploy_env *d, const char *host, const char *action,
-                       const char *release, const char *sha);
+/* Runs hook (a shell command of the file, NULL = none) in dir (else alt_dir,
+ * if given) on host, then after (script lines) if it succeeded. */
+int colony__sup_hook(const sup_deploy_env *d, const char *host, const char *name, const char *hook,
+                     const char *dir, const char *alt_dir, const colony_buf *after);
+/* Appends script lines that point path/current at target atomically ("":
+ * remove it), exit 6 if that fails. */
+int colony__sup_switch_script(colony_buf *s, const sup_deploy_env *d, const char *target);
+/* Appends script lines that add a line to path/.deploys. */
+int colony__sup_record_script(colony_buf *s, const sup_deploy_env *d, const char *action,
+                              const char *release, const char *sha);
+/* Runs post-deploy in current and records action; if the hook fails,
+ * switches current back to prev and removes drop (a folder, NULL = none). */
+int colony__sup_post_switch(const sup_deploy_env *d, const char *host, const char *prev,
+                            const char *action, const char *release, const char *sha,
+                            const char *drop);
 /* deploy_history.c */
 int colony__sup_revert(const sup_deploy_env *d, const char *host, int n);
 int colony__sup_list(const sup_deploy_env *d, const char *host);

@@ -145,7 +145,7 @@ grep -q "127.0.0.1: post-deploy failed (exit 7): failing-hook" fail.out || fail 
 rc=0
 "$BIN/colony" deploy eco.json badref >badref.out 2>&1 || rc=$?
 [ "$rc" = 1 ] || fail "bad ref: exit $rc"
-grep -q "fetching the ref failed (exit 4): ref origin/nope not found" badref.out ||
+grep -q "127.0.0.1: update failed (exit 4): ref origin/nope not found" badref.out ||
   fail "bad ref: $(cat badref.out)"
 [ "$(current)" = "$REL2" ] || fail "a bad ref moved current"
 
