@@ -46,6 +46,14 @@ PidFile $WORK/ssh/sshd.pid
 LogLevel ERROR
 EOF
 fixture_start sshd "$SSHD" -D -e -f "$WORK/ssh/sshd_config" -p "$PORT"
+# The deploys share one connection (ssh_options: ControlMaster, as a user
+# would set it up): on a loaded machine each new ssh connection costs seconds.
+# The master is ssh's own background process: ask it to leave at the end (it
+# also leaves when sshd goes).
+stop_master() {
+  ssh -o ControlPath="$WORK/ssh/cm-%C" -p "$PORT" -l "$(id -un)" -O exit 127.0.0.1 2>/dev/null || true
+}
+trap 'rc=$?; stop_master; (exit $rc); fixture_cleanup' EXIT
 ME=$(id -un)
 SSH=(ssh -o BatchMode=yes -o IdentitiesOnly=yes -i ssh/id -o UserKnownHostsFile="$WORK/ssh/known_hosts"
   -o StrictHostKeyChecking=accept-new -p "$PORT" -l "$ME" 127.0.0.1)
@@ -79,7 +87,9 @@ env_block() { # env_block NAME PORT REF POST_DEPLOY
       "user": "$ME", "host": ["127.0.0.1"], "port": $2,
       "key": "$WORK/ssh/id",
       "ssh_options": ["UserKnownHostsFile=$WORK/ssh/known_hosts",
-                      "StrictHostKeyChecking=accept-new", "IdentitiesOnly=yes"],
+                      "StrictHostKeyChecking=accept-new", "IdentitiesOnly=yes",
+                      "ControlMaster=auto", "ControlPath=$WORK/ssh/cm-%C",
+                      "ControlPersist=60"],
       "repo": "$WORK/repo.git", "ref": "$3", "path": "$APP",
       "post-setup": "echo setup > \"\$SHARED/post-setup.txt\"",
       "pre-deploy-local": "echo local >> '$WORK/local.txt'",
