@@ -31,35 +31,35 @@ static int load(const sup_deploy_env *d, const char *host, history *h)
     colony_buf s;
     colony_buf_init(&s, 64 * 1024);
     int rc = !out || !h->lines ? COLONY_ENOMEM : 0;
+    if (!rc) rc = colony__sup_script_begin(&s, d, host, 1);
     if (!rc)
-        rc = colony__sup_script_add(&s,
-                                    "cd %s 2>/dev/null || { echo 'no such folder: run setup first' "
-                                    ">&2; exit 2; }\n"
-                                    "readlink current || echo\n"
-                                    "tail -n %s .deploys 2>/dev/null || true\n",
-                                    d->path, "500");
+        rc = colony__sup_script_add(
+            &s,
+            "step 'reading .deploys'\n"
+            "[ -d \"$colony_p\" ] || { echo \"no $colony_p: run setup first\"; exit 2; }\n"
+            "printf 'data current %%s\\n' \"$(readlink \"$colony_p/current\")\" >&3\n"
+            "tail -n %s \"$colony_p/.deploys\" 2>/dev/null | sed 's/^/line /' >&3\n",
+            "500");
     if (rc) {
         fprintf(stderr, "colony deploy: %s\n", colony_strerror(rc));
         rc = 1;
     } else {
-        rc = colony__sup_step(d, host, "reading .deploys", &s, out, HISTORY_BYTES);
+        rc = colony__sup_session(d, host, &s, out, HISTORY_BYTES);
     }
     colony_buf_free(&s);
     if (rc) {
         colony__free(out);
         return 1;
     }
-    char *save = NULL, *line = strtok_r(out, "\n", &save);
-    /* The first line is readlink's answer (maybe empty: strtok skips it). */
-    if (out[0] != '\n' && line) {
-        snprintf(h->current_path, sizeof(h->current_path), "%s", line);
-        const char *slash = strrchr(line, '/');
-        snprintf(h->current, sizeof(h->current), "%s", slash ? slash + 1 : line);
-        line = strtok_r(NULL, "\n", &save);
-    }
-    for (; line && h->n < HISTORY_LINES; line = strtok_r(NULL, "\n", &save)) {
+    colony__sup_session_data(out, "current", h->current_path, sizeof(h->current_path));
+    const char *slash = strrchr(h->current_path, '/');
+    snprintf(h->current, sizeof(h->current), "%.127s", slash ? slash + 1 : h->current_path);
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line && h->n < HISTORY_LINES;
+         line = strtok_r(NULL, "\n", &save)) {
         deploy_line *l = &h->lines[h->n];
-        if (sscanf(line, "%31s %15s %127s %63s %199s", l->stamp, l->action, l->release, l->sha,
+        if (strncmp(line, "line ", 5) == 0 &&
+            sscanf(line + 5, "%31s %15s %127s %63s %199s", l->stamp, l->action, l->release, l->sha,
                    l->ref) == 5)
             h->n++;
     }
@@ -97,23 +97,27 @@ int colony__sup_revert(const sup_deploy_env *d, const char *host, int n)
                 at, h.current);
     else
         rc = 0;
-    char path[4500];
     if (!rc) {
+        char path[4500], said[600];
         snprintf(path, sizeof(path), "%s/releases/%s", d->path, target->release);
-        printf("--> %s: reverting %d: releases/%s (%.12s)\n", host, n, target->release,
-               target->sha);
+        snprintf(said, sizeof(said), "reverting %d: releases/%s (%.12s)", n, target->release,
+                 target->sha);
         colony_buf s;
-        colony_buf_init(&s, 64 * 1024);
-        rc = colony__sup_script_add(&s, "[ -d %s ] || { echo %s' is gone' >&2; exit 5; }\n", path,
-                                    path);
-        if (!rc) rc = colony__sup_switch_script(&s, d, path);
-        rc = rc ? 1 : colony__sup_step(d, host, "revert", &s, NULL, 0);
+        colony_buf_init(&s, 2 * 1024 * 1024);
+        rc = colony__sup_script_begin(&s, d, host, 1);
+        if (!rc)
+            rc = colony__sup_script_add(
+                &s,
+                "step revert %s\ncolony_target=%s; colony_n=%s; colony_sha=%s\n"
+                "[ -d \"$colony_target\" ] || { echo \"$colony_target is gone\"; exit 5; }\n",
+                said, path, target->release, target->sha);
+        if (!rc) rc = colony__sup_script_switch(&s, d, "revert", 0);
+        if (rc) fprintf(stderr, "colony deploy: %s\n", colony_strerror(rc));
+        char out[1024];
+        rc = rc ? 1 : colony__sup_session(d, host, &s, out, sizeof(out));
         colony_buf_free(&s);
     }
-    if (!rc)
-        rc = colony__sup_post_switch(d, host, h.current_path, "revert", target->release,
-                                     target->sha, NULL);
-    if (!rc) printf("--> %s: current is releases/%s\n", host, target->release);
+    if (!rc) fprintf(stderr, "--> %s: current is releases/%s\n", host, target->release);
     colony__free(h.lines);
     return rc;
 }

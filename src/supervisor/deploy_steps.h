@@ -1,5 +1,10 @@
-/* The remote steps deploy.c shares with deploy_history.c (revert, list).
- * Each returns 0, or 1 after printing what failed on which host. Internal. */
+/* The remote scripts of colony deploy, shared by deploy.c (setup, update,
+ * exec) and deploy_history.c (revert, list); built and run by
+ * deploy_script.c. One deploy is one ssh session: every new session costs a
+ * login shell on the host (and its rc files), so the stages of a deploy run
+ * in one script that announces each stage on a side channel (fd 3 -> ssh's
+ * stdout: "step NAME", "data KEY VALUE") while everything else the script
+ * and the hooks print goes to stderr and on to the user. Internal. */
 #ifndef COLONY_SUPERVISOR_DEPLOY_STEPS_H
 #define COLONY_SUPERVISOR_DEPLOY_STEPS_H
 
@@ -9,25 +14,31 @@
 /* Appends fmt to b; each %s inserts its string argument shell-quoted, %% is
  * a '%'. 0 or COLONY_E2BIG / COLONY_ENOMEM. */
 int colony__sup_script_add(colony_buf *b, const char *fmt, ...);
-/* Runs script on host; what names the step in the error (with the exit
- * status and the last line of its stderr). */
-int colony__sup_step(const sup_deploy_env *d, const char *host, const char *what,
-                     const colony_buf *script, char *capture, size_t capture_size);
-/* Runs hook (a shell command of the file, NULL = none) in dir (else alt_dir,
- * if given) on host, then after (script lines) if it succeeded. */
-int colony__sup_hook(const sup_deploy_env *d, const char *host, const char *name, const char *hook,
-                     const char *dir, const char *alt_dir, const colony_buf *after);
-/* Appends script lines that point path/current at target atomically ("":
- * remove it), exit 6 if that fails. */
-int colony__sup_switch_script(colony_buf *s, const sup_deploy_env *d, const char *target);
-/* Appends script lines that add a line to path/.deploys. */
-int colony__sup_record_script(colony_buf *s, const sup_deploy_env *d, const char *action,
-                              const char *release, const char *sha);
-/* Runs post-deploy in current and records action; if the hook fails,
- * switches current back to prev and removes drop (a folder, NULL = none). */
-int colony__sup_post_switch(const sup_deploy_env *d, const char *host, const char *prev,
-                            const char *action, const char *release, const char *sha,
-                            const char *drop);
+/* Starts a script for host: colony_p (the path) and SHARED set, step()
+ * defined; with protocol, stdout goes to stderr and fd 3 is the side
+ * channel (else the script's stdout is the user's). */
+int colony__sup_script_begin(colony_buf *s, const sup_deploy_env *d, const char *host,
+                             int protocol);
+/* Appends a stage running hook (NULL: nothing) in a subshell, in dir (else
+ * alt_dir; dir NULL: where the session starts); a failing hook ends the
+ * script with its exit status. */
+int colony__sup_script_hook(colony_buf *s, const char *name, const char *hook, const char *dir,
+                            const char *alt_dir);
+/* Appends: current -> "$colony_target" (a new link renamed over it; exit 6
+ * on failure), what it was in colony_prev; then post-deploy in current and,
+ * if it fails, current back to colony_prev (and, with drop, the release
+ * colony_n removed), exiting with the hook's status; then a .deploys line:
+ * time, action, colony_n, colony_sha, ref. */
+int colony__sup_script_switch(colony_buf *s, const sup_deploy_env *d, const char *action, int drop);
+/* Runs s on host. 0, or 1 after printing the host, the stage that failed
+ * (the last "step"), its exit status and the last line of its stderr. out
+ * gets what the side channel said; with out NULL, the script's stdout is
+ * the user's (and the failed stage is not named). */
+int colony__sup_session(const sup_deploy_env *d, const char *host, const colony_buf *s, char *out,
+                        size_t size);
+/* The value of "data KEY VALUE" in a session's out, into buf; 0 or -1. */
+int colony__sup_session_data(const char *out, const char *key, char *buf, size_t size);
+
 /* deploy_history.c */
 int colony__sup_revert(const sup_deploy_env *d, const char *host, int n);
 int colony__sup_list(const sup_deploy_env *d, const char *host);
