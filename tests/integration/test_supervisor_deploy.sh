@@ -6,7 +6,8 @@
 # must arrive as written, in a path with a blank and a quote); a new commit
 # and deploy move current to commit 2; revert brings commit 1 back; list
 # shows the history; a failing post-deploy, a bad ref and an unreachable
-# host each stop with a clear error and leave current unchanged; a missing
+# host, a failing pre-deploy or pre-deploy-local each stop with a clear error
+# (the stage, its exit status, its stderr) and leave current unchanged; a missing
 # environment names the file and line. Skipped (loudly) only if sshd cannot
 # start.
 set -euo pipefail
@@ -86,9 +87,9 @@ commit 1
 SHA1=$(git -C work rev-parse HEAD)
 
 APP="$WORK/srv/my app's"
-env_block() { # env_block NAME PORT REF POST_DEPLOY
+env_block() { # env_block NAME PORT REF POST_DEPLOY [MORE_KEYS]
   cat <<EOF
-    "$1": {
+    "$1": {${5:-}
       "user": "$ME", "host": ["127.0.0.1"], "port": $2,
       "key": "$WORK/ssh/id",
       "ssh_options": ["UserKnownHostsFile=$WORK/ssh/known_hosts",
@@ -97,7 +98,7 @@ env_block() { # env_block NAME PORT REF POST_DEPLOY
                       "ControlPersist=60"],
       "repo": "$WORK/repo.git", "ref": "$3", "path": "$APP",
       "post-setup": "echo setup > \"\$SHARED/post-setup.txt\"",
-      "pre-deploy-local": "echo local >> '$WORK/local.txt'",
+      "pre-deploy-local": "${LOCAL_HOOK:-echo local >> '$WORK/local.txt'}",
       "post-deploy": "$4",
       "env": {"GREETING": "it's \$(echo not-run) here", "N": 7}
     }
@@ -114,6 +115,10 @@ EOF
   env_block badref "$PORT" origin/nope 'true'
   echo ,
   env_block unreachable "$(fixture_free_port)" origin/main 'true'
+  echo ,
+  env_block prefail "$PORT" origin/main 'true' '"pre-deploy": "echo pre-hook-says-no >&2; exit 5",'
+  echo ,
+  LOCAL_HOOK='exit 3' env_block localfail "$PORT" origin/main 'true'
   echo ' }}'
 } >eco.json
 
@@ -171,6 +176,18 @@ rc=0
 grep -q "ssh failed (exit 255): .*Connection refused" unreach.out || fail "unreachable: $(cat unreach.out)"
 [ "$(current)" = "$REL2" ] || fail "an unreachable host moved current"
 
+# ---- a failing pre-deploy (on the host) or pre-deploy-local (here) ----
+rc=0
+"$BIN/colony" deploy eco.json prefail >prefail.out 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "127.0.0.1: pre-deploy failed (exit 5): pre-hook-says-no" prefail.out ||
+  fail "failing pre-deploy: exit $rc: $(cat prefail.out)"
+rc=0
+"$BIN/colony" deploy eco.json localfail >localfail.out 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "pre-deploy-local failed (exit 3)" localfail.out ||
+  fail "failing pre-deploy-local: exit $rc: $(cat localfail.out)"
+[ "$(current)" = "$REL2" ] || fail "a failing pre-deploy moved current"
+[ "$(ls "$APP/releases" | wc -l)" = 2 ] || fail "a failing pre-deploy made a release"
+
 # ---- revert: back to commit 1, post-deploy ran there ----
 "$BIN/colony" deploy eco.json production revert >revert.out 2>&1 || fail "revert: $(cat revert.out)"
 [ "$(current)" = "$REL1" ] || fail "revert: current -> $(current)"
@@ -194,7 +211,7 @@ grep -qx 1 exec.out || fail "exec: $(cat exec.out)"
 rc=0
 "$BIN/colony" deploy eco.json staging >missing.out 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "missing env: exit $rc"
-grep -q 'eco.json:2: deploy: no environment "staging" (the file has: production, failing, badref, unreachable)' \
+grep -q 'eco.json:2: deploy: no environment "staging" (the file has: production, failing, badref, unreachable, prefail, localfail)' \
   missing.out || fail "missing env: $(cat missing.out)"
 
-echo "deploy: setup, deploy x2, failing hook, bad ref, unreachable host, revert, list, exec, missing env: passed"
+echo "deploy: setup, deploy x2, failing post-deploy, bad ref, unreachable host, failing pre-deploy and pre-deploy-local, revert, list, exec, missing env: passed"
