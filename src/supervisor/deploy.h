@@ -1,7 +1,9 @@
 /* colony deploy: PM2's deploy section of the ecosystem file (deploy.<env>)
  * and the deploy cycle over ssh (setup, update, revert, list, exec). The
- * section is read by deploy_config.c, remote commands are quoted and run by
- * deploy_ssh.c, the steps live in deploy.c. */
+ * section is read by deploy_config.c; ssh is spawned and values quoted by
+ * deploy_ssh.c; the remote scripts are built and run by deploy_script.c
+ * (deploy_steps.h); setup/update/exec are deploy.c, revert/list
+ * deploy_history.c, the command line deploy_main.c. */
 #ifndef COLONY_SUPERVISOR_DEPLOY_H
 #define COLONY_SUPERVISOR_DEPLOY_H
 

@@ -89,7 +89,10 @@ static int read_hosts(parse_ctx *c, sup_deploy_env *d, const json_t *v)
     for (size_t i = 0; i < n; i++) {
         const json_t *one = json_is_array(v) ? json_array_get(v, i) : v;
         if (!json_is_string(one) || !plain_word(json_string_value(one)))
-            return fail(c, "host %zu: expected a host name (no blanks, not starting with '-')", i);
+            return fail(
+                c,
+                "host %zu: expected a host name (no blanks, quotes or '@'; not starting with '-')",
+                i);
         int rc = strv_push(c, &d->hosts, &d->nhosts, json_string_value(one));
         if (rc) return rc;
     }
