@@ -245,12 +245,15 @@ static int parse_env(parse_ctx *c, const char *name, const json_t *obj, sup_depl
     if (!d->path) return fail(c, "no \"path\" (the folder on the host)");
     set_key(c, name, "path");
     if (d->path[0] != '/') return fail(c, "expected an absolute path");
+    if (strlen(d->path) > 4000) return fail(c, "longer than 4000 bytes");
     size_t n = strlen(d->path);
     while (n > 1 && d->path[n - 1] == '/') /* "/srv/app/" -> "/srv/app" */
         d->path[--n] = '\0';
     if (!d->ref && !(d->ref = colony__strdup("origin/main"))) return nomem(c);
     set_key(c, name, "ref");
     if (d->ref[0] == '-') return fail(c, "a ref cannot start with '-'");
+    if (strlen(d->ref) > 255 || strpbrk(d->ref, " \t\r\n"))
+        return fail(c, "expected a git ref (no blanks, at most 255 bytes)");
     return expand_key(c, d);
 }
 

@@ -109,6 +109,7 @@ static void mistakes_name_their_line(void **state)
         {"\"host\": \"h\", \"env\": {\"A\": []}", "deploy.p.env.A", "a string, a number"},
         {"\"host\": \"h\", \"ref\": \"--upload-pack=x\"", "deploy.p.ref", "cannot start with '-'"},
         {"\"host\": \"h\", \"post-deploy\": 3", "deploy.p.post-deploy", "expected a string"},
+        {"\"host\": \"h\", \"ref\": \"origin/a b\"", "deploy.p.ref", "no blanks"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         snprintf(text, sizeof(text), "%s %s}}}\n", head, cases[i].line3);
