@@ -96,8 +96,8 @@ static int update(const sup_deploy_env *d, const char *host)
             "rm -f \"releases/.$colony_n.tar\"\n"
             "printf '%%s\\n' \"$colony_sha\" > \"releases/.$colony_n/REVISION\" &&\n"
             "  mv \"releases/.$colony_n\" \"releases/$colony_n\" || exit 1\n"
-            "colony_target=\"$colony_p/releases/$colony_n\"\n",
-            said, spec, d->ref, stamp);
+            "colony_target=\"$colony_p/releases/$colony_n\"; colony_ref=%s\n",
+            said, spec, d->ref, stamp, d->ref);
     if (!rc) rc = colony__sup_script_switch(&s, d, "deploy", 1);
     char out[4096] = "";
     rc = built(rc) ? 1 : colony__sup_session(d, host, &s, out, sizeof(out));

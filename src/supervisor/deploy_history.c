@@ -108,9 +108,9 @@ int colony__sup_revert(const sup_deploy_env *d, const char *host, int n)
         if (!rc)
             rc = colony__sup_script_add(
                 &s,
-                "step revert %s\ncolony_target=%s; colony_n=%s; colony_sha=%s\n"
+                "step revert %s\ncolony_target=%s; colony_n=%s; colony_sha=%s; colony_ref=%s\n"
                 "[ -d \"$colony_target\" ] || { echo \"$colony_target is gone\"; exit 5; }\n",
-                said, path, target->release, target->sha);
+                said, path, target->release, target->sha, target->ref);
         if (!rc) rc = colony__sup_script_switch(&s, d, "revert", 0);
         if (rc) fprintf(stderr, "colony deploy: %s\n", colony_strerror(rc));
         char out[1024];

@@ -96,13 +96,14 @@ int colony__sup_script_switch(colony_buf *s, const sup_deploy_env *d, const char
                                           "  exit $colony_s\nfi\n");
     }
     if (!rc)
-        rc = colony__sup_script_add(s,
-                                    "step record\n"
-                                    "printf '%%s %%s %%s %%s %%s\\n' %s %s \"$colony_n\" "
-                                    "\"$colony_sha\" %s >> \"$colony_p/.deploys\" || exit 1\n"
-                                    "printf 'data release %%s\\ndata sha %%s\\n' \"$colony_n\" "
-                                    "\"$colony_sha\" >&3\n",
-                                    stamp, action, d->ref);
+        rc = colony__sup_script_add(
+            s,
+            "step record\n"
+            "printf '%%s %%s %%s %%s %%s\\n' %s %s \"$colony_n\" "
+            "\"$colony_sha\" \"${colony_ref:-}\" >> \"$colony_p/.deploys\" || exit 1\n"
+            "printf 'data release %%s\\ndata sha %%s\\n' \"$colony_n\" "
+            "\"$colony_sha\" >&3\n",
+            stamp, action);
     return rc;
 }
 

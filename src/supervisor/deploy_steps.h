@@ -28,7 +28,7 @@ int colony__sup_script_hook(colony_buf *s, const char *name, const char *hook, c
  * on failure), what it was in colony_prev; then post-deploy in current and,
  * if it fails, current back to colony_prev (and, with drop, the release
  * colony_n removed), exiting with the hook's status; then a .deploys line:
- * time, action, colony_n, colony_sha, ref. */
+ * time, action, colony_n, colony_sha, colony_ref (the ref it came from). */
 int colony__sup_script_switch(colony_buf *s, const sup_deploy_env *d, const char *action, int drop);
 /* Runs s on host. 0, or 1 after printing the host, the stage that failed
  * (the last "step"), its exit status and the last line of its stderr. out
