@@ -58,7 +58,9 @@ fixture_start sshd "$SSHD" -D -e -f "$WORK/ssh/sshd_config" -p "$PORT"
 stop_master() {
   ssh -o ControlPath="$WORK/ssh/cm-%C" -p "$PORT" -l "$(id -un)" -O exit 127.0.0.1 2>/dev/null || true
 }
-trap 'rc=$?; stop_master; (exit $rc); fixture_cleanup' EXIT
+# (No `(exit $rc)` in the trap: under set -e it would end the trap there, on
+# a failure, before fixture_cleanup stops sshd. bash keeps the exit status.)
+trap 'stop_master; fixture_cleanup' EXIT
 ME=$(id -un)
 # Up when it accepts and greets (an ssh login would run the login shell's
 # rc files: seconds on a loaded machine).
