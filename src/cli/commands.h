@@ -26,5 +26,8 @@ int colony_cli_reload(int argc, char **argv);
 int colony_cli_scale(int argc, char **argv);
 int colony_cli_logs(int argc, char **argv);
 int colony_cli_down(int argc, char **argv);
+/* Deploys and boot: cmd_deploy.c, cmd_startup.c. */
+int colony_cli_deploy(int argc, char **argv);
+int colony_cli_startup(int argc, char **argv);
 
 #endif

@@ -27,6 +27,10 @@ static const colony_cli_command commands[] = {
     {"scale", "run N instances of an app (colony up): colony scale APP N", colony_cli_scale},
     {"logs", "print the last lines of an app's logs (or every app's)", colony_cli_logs},
     {"down", "stop every app and the supervisor (colony up)", colony_cli_down},
+    {"deploy", "deploy with an ecosystem file's deploy section over ssh (as pm2 deploy)",
+     colony_cli_deploy},
+    {"startup", "print a systemd unit that runs colony up at boot (as pm2 startup)",
+     colony_cli_startup},
 };
 
 static const size_t command_count = sizeof(commands) / sizeof(commands[0]);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "supervisor/deploy.h"
 #include "supervisor/ecosystem_parse.h"
 
 /* ---- the whole file ---- */
@@ -135,8 +136,12 @@ static int parse_doc(parse_ctx *c, sup_ecosystem *out)
         {
             snprintf(c->path, sizeof(c->path), "%s", key);
             if (strcmp(key, "apps") == 0) continue;
-            warn(c, strcmp(key, "deploy") == 0 ? "accepted, not supported yet (deploys)"
-                                               : "unknown key, ignored");
+            if (strcmp(key, "deploy") == 0) { /* colony deploy's; checked here so up refuses it */
+                int rc = colony__sup_deploy_check(c, v);
+                if (rc) return rc;
+                continue;
+            }
+            warn(c, "unknown key, ignored");
         }
         apps = json_object_get(root, "apps");
         snprintf(c->path, sizeof(c->path), "apps");

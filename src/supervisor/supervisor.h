@@ -6,5 +6,8 @@
  * the exit code: 0 after everything stopped, 1 when it cannot start, 2 for a
  * bad ecosystem file or bad arguments. */
 int colony_supervisor_up_main(int argc, char **argv);
+/* colony deploy (deploy_main.c), argv[0] = "deploy": 0 done, 1 a step
+ * failed, 2 bad arguments or a bad file. */
+int colony_supervisor_deploy_main(int argc, char **argv);
 
 #endif
