@@ -8,6 +8,10 @@
 #include <stdint.h>
 #include "colony/config.h"
 
+#define SUP_LOG_MAX_SIZE_DEFAULT (10 * 1024 * 1024)
+#define SUP_LOG_RETAIN_DEFAULT   5
+#define SUP_LOG_RETAIN_MAX       1000
+
 typedef struct sup_app {
     char *name;
     char **argv; /* NULL-terminated: [interpreter [interpreter_args]] script [args] or cmd */
@@ -32,6 +36,8 @@ typedef struct sup_app {
     char *error_file;      /* NULL: <state>/logs/<name>-error[-<i>].log */
     int merge_logs;        /* 0: one file per instance (PM2's -<i> suffix) */
     char *log_date_format; /* moment.js-style (PM2), NULL = ISO 8601 UTC */
+    int64_t log_max_size;  /* max_size: 10 MiB; a log file past it is rotated; 0 = never */
+    int log_retain;        /* retain: 5 rotated files kept (<file>.1 newest) */
     char **depends_on;     /* names, each an app of the same file */
     size_t ndepends_on;
 } sup_app;

@@ -197,6 +197,8 @@ static void app_defaults(sup_app *a)
     a->min_uptime_ms = 1000;
     a->kill_timeout_ms = 1600;
     a->listen_timeout_ms = 3000;
+    a->log_max_size = SUP_LOG_MAX_SIZE_DEFAULT;
+    a->log_retain = SUP_LOG_RETAIN_DEFAULT;
 }
 
 /* PM2's interpreter by extension; NULL runs the script itself. */
@@ -249,8 +251,6 @@ static const char *const accepted_unsupported[] = {
     "append_env_to_name",
     "force",
     "post_update",
-    "max_size",
-    "retain",
     "combine_logs_file",
     "exec_interpreter",
     "pmx",
@@ -371,6 +371,9 @@ static int read_key(parse_ctx *c, size_t idx, sup_app *a, app_src *src, const ch
     if (strcmp(key, "error_file") == 0 || strcmp(key, "err_file") == 0 || strcmp(key, "error") == 0)
         return read_string(c, v, &a->error_file);
     if (strcmp(key, "log_date_format") == 0) return read_string(c, v, &a->log_date_format);
+    /* pm2-logrotate's names: "10M", "1G", bytes; retain: rotated files kept. */
+    if (strcmp(key, "max_size") == 0) return read_size(c, v, &a->log_max_size);
+    if (strcmp(key, "retain") == 0) return read_count(c, v, 0, SUP_LOG_RETAIN_MAX, &a->log_retain);
     if (strcmp(key, "depends_on") == 0) return read_depends(c, a, v);
     if (is_accepted_unsupported(key))
         warn(c, "accepted, not supported yet");

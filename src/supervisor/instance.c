@@ -47,7 +47,6 @@ int colony__sup_instance_init(sup *s, sup_app_rt *app, int index)
     inst->index = index;
     inst->status = SUP_WAITING;
     inst->want_running = 1;
-    inst->out_fd = inst->err_fd = -1;
     uv_timer_init(s->loop, &inst->timer);
     inst->timer.data = inst;
     uv_timer_init(s->loop, &inst->probe_timer);
