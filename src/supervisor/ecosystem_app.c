@@ -184,6 +184,8 @@ void colony__sup_eco_app_free(sup_app *a)
     colony__free(a->out_file);
     colony__free(a->error_file);
     colony__free(a->log_date_format);
+    colony__free(a->registry_url);
+    colony__free(a->registry_service);
     strv_free(a->depends_on);
     memset(a, 0, sizeof(*a));
 }
@@ -301,6 +303,38 @@ static int read_depends(parse_ctx *c, sup_app *a, const json_t *v)
     return 0;
 }
 
+static int registry_url_ok(const char *url)
+{
+    return strncmp(url, "http://", 7) == 0 && url[7] && strlen(url) < 400;
+}
+
+/* "registry": "http://127.0.0.1:8500", or {"url": ..., "service": ...}: the
+ * Consul-API registry the app's instances register with. */
+static int read_registry(parse_ctx *c, sup_app *a, const json_t *v)
+{
+    const json_t *url = json_is_object(v) ? json_object_get(v, "url") : v;
+    const json_t *service = json_is_object(v) ? json_object_get(v, "service") : NULL;
+    if (!json_is_string(url) || !registry_url_ok(json_string_value(url)))
+        return fail(c, "expected an http:// URL, or {\"url\": URL, \"service\": NAME}");
+    if (service && (!json_is_string(service) || !valid_name(json_string_value(service))))
+        return fail(c, "service: expected a service name");
+    int rc = read_string(c, url, &a->registry_url);
+    return rc || !service ? rc : read_string(c, service, &a->registry_service);
+}
+
+/* Without a "registry" key, COLONY_REGISTRY_URL in the app's env names it. */
+static int registry_from_env(parse_ctx *c, sup_app *a)
+{
+    if (a->registry_url) return 0;
+    for (size_t i = 0; i < a->nenv; i++) {
+        if (strncmp(a->env[i], "COLONY_REGISTRY_URL=", 20) != 0) continue;
+        const char *url = a->env[i] + 20;
+        if (!registry_url_ok(url)) return 0; /* empty or not http: the app's business */
+        if (!(a->registry_url = colony__strdup(url))) return nomem(c);
+    }
+    return 0;
+}
+
 /* Reads one key of app number idx into a (or src for keys resolved later). */
 static int read_key(parse_ctx *c, size_t idx, sup_app *a, app_src *src, const char *key,
                     const json_t *v)
@@ -375,6 +409,7 @@ static int read_key(parse_ctx *c, size_t idx, sup_app *a, app_src *src, const ch
     if (strcmp(key, "max_size") == 0) return read_size(c, v, &a->log_max_size);
     if (strcmp(key, "retain") == 0) return read_count(c, v, 0, SUP_LOG_RETAIN_MAX, &a->log_retain);
     if (strcmp(key, "depends_on") == 0) return read_depends(c, a, v);
+    if (strcmp(key, "registry") == 0) return read_registry(c, a, v);
     if (is_accepted_unsupported(key))
         warn(c, "accepted, not supported yet");
     else
@@ -577,6 +612,7 @@ int colony__sup_eco_parse_app(parse_ctx *c, size_t idx, const json_t *obj, sup_a
         snprintf(key_name, sizeof(key_name), "env_%s", c->opts->env_name);
         if ((rc = read_env(c, idx, a, src.env_chosen, key_name))) return rc;
     }
+    if ((rc = registry_from_env(c, a))) return rc;
     if ((rc = resolve_instances(c, idx, a, src.instances))) return rc;
     return resolve_port(c, idx, a, src.port);
 }

@@ -58,7 +58,8 @@ typedef struct sup_run {
     uv_pipe_t out, err;
     int open_handles;
     sup_instance *inst;
-    int role; /* SUP_RUN_CURRENT, or a reload's successor or retired run */
+    int role;             /* SUP_RUN_CURRENT, or a reload's successor or retired run */
+    char service_id[160]; /* COLONY_SERVICE_ID given to it (app with a registry), or "" */
     char out_line[4096], err_line[4096]; /* a partial line waiting for its end */
     size_t out_len, err_len;
 } sup_run;
@@ -75,6 +76,8 @@ struct sup_instance {
     uv_timer_t timer;          /* restart delay, or the kill timeout */
     uv_timer_t probe_timer;    /* readiness polling */
     int probing;               /* a probe is in flight */
+    int port_ready;            /* the port (or ready path) answered; the registry is next */
+    int registry_probing;      /* a reload's registry probe is in flight */
     unsigned probe_generation; /* the run an HTTP probe in flight asks about */
     uint64_t ready_deadline_ms;
     uint64_t online_since_ms;
@@ -135,10 +138,11 @@ struct sup {
     int shutting_down;
     int open_runs; /* sup_run not yet freed */
     colony__list runs;
-    int open_probes;       /* TCP probes not yet closed */
-    int closing;           /* handles are being closed */
-    colony__map logfiles;  /* path -> sup_logfile, the apps' files */
-    sup_logfile *combined; /* logs/colony.log: every app's tagged lines */
+    int open_probes;         /* TCP probes not yet closed */
+    unsigned long spawn_seq; /* numbers each process's service ID */
+    int closing;             /* handles are being closed */
+    colony__map logfiles;    /* path -> sup_logfile, the apps' files */
+    sup_logfile *combined;   /* logs/colony.log: every app's tagged lines */
     int open_handles;
     sup_done_cb done;
     void *done_ud;
@@ -223,6 +227,15 @@ void colony__sup_handover_abort(sup_instance *inst, const char *why);
 void colony__sup_handover_exited(sup_instance *inst, sup_run *run, int exit_code, int signal_no);
 /* Starts a process for the instance as role, without changing its status. */
 int colony__sup_run_start(sup_instance *inst, int role, sup_run **out);
+
+/* The registry's view of run (ready.c): GET <registry>/v1/health/service/
+ * <service>?passing, then cb(inst, run_pid, passing) where passing is 1 when
+ * an entry with run's service ID (or, for a run without one, the instance's
+ * port) is in it. cb runs once, unless the send fails (nonzero return). */
+typedef void (*sup_registry_cb)(sup_instance *inst, int run_pid, int passing);
+int colony__sup_registry_probe(sup_instance *inst, const sup_run *run, sup_registry_cb cb);
+/* The service ID a new process of inst registers under (COLONY_SERVICE_ID). */
+void colony__sup_service_id(sup_instance *inst, char *buf, size_t size);
 
 void colony__sup_ready_begin(sup_instance *inst);
 void colony__sup_ready_stop(sup_instance *inst);
