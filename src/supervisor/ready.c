@@ -171,13 +171,13 @@ int colony__sup_registry_probe(sup_instance *inst, const sup_run *run, sup_regis
     memset(&r, 0, sizeof(r));
     r.url = url;
     r.timeout_ms = PROBE_TIMEOUT_MS;
+    s->open_probes++; /* before the send: its answer may come at any time after */
     int rc = colony_client_request_send(s->client, &r, registry_probe_done, p, NULL);
     if (rc) {
+        s->open_probes--;
         colony__free(p);
-        return rc;
     }
-    s->open_probes++;
-    return 0;
+    return rc;
 }
 
 /* Start-up: the port answered; now the registry must list the instance. */
@@ -193,9 +193,11 @@ static void start_registry_result(sup_instance *inst, int pid, int passing)
 
 static void probe_registry(sup_instance *inst)
 {
-    if (!inst->run || colony__sup_registry_probe(inst, inst->run, start_registry_result) != 0)
-        return schedule(inst);
     inst->probing = 1;
+    if (!inst->run || colony__sup_registry_probe(inst, inst->run, start_registry_result) != 0) {
+        inst->probing = 0;
+        schedule(inst);
+    }
 }
 
 static void probe_now(uv_timer_t *t)

@@ -260,9 +260,11 @@ static void successor_poll(uv_timer_t *t)
             return;
         }
         /* Listening is not enough: the gateway finds it through the registry. */
-        if (!inst->registry_probing &&
-            colony__sup_registry_probe(inst, next, successor_registry_result) == 0)
+        if (!inst->registry_probing) {
             inst->registry_probing = 1;
+            if (colony__sup_registry_probe(inst, next, successor_registry_result) != 0)
+                inst->registry_probing = 0;
+        }
     }
     if (now_ms(s) >= inst->handover_deadline_ms) {
         char why[160];
