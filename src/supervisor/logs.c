@@ -123,6 +123,11 @@ static int logfile_new(const char *path, int64_t max_size, int retain, sup_logfi
     f->max_size = regular ? max_size : 0;
     f->retain = retain;
     f->refs = 1;
+    /* The rotated files a previous run left: a rotation renames only those. */
+    char old[PATH_MAX + 16];
+    while (f->max_size && f->kept < retain &&
+           snprintf(old, sizeof(old), "%s.%d", path, f->kept + 1) > 0 && access(old, F_OK) == 0)
+        f->kept++;
     *out = f;
     return 0;
 }
@@ -143,7 +148,7 @@ static void rotate(sup_logfile *f)
 {
     char from[PATH_MAX + 16], to[PATH_MAX + 16];
     if (f->retain > 0) {
-        for (int k = f->retain - 1; k >= 1; k--) {
+        for (int k = f->kept < f->retain ? f->kept : f->retain - 1; k >= 1; k--) {
             snprintf(from, sizeof(from), "%s.%d", f->path, k);
             snprintf(to, sizeof(to), "%s.%d", f->path, k + 1);
             rename(from, to); /* ENOENT: fewer files so far */
@@ -167,6 +172,7 @@ static void rotate(sup_logfile *f)
     close(f->fd);
     f->fd = fd;
     f->size = 0;
+    if (f->kept < f->retain) f->kept++;
 }
 
 static void write_all(int fd, const char *p, size_t len)

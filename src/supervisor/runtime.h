@@ -28,6 +28,7 @@ typedef struct sup_logfile {
     uint64_t size;
     int64_t max_size; /* rotate before a line would take it past this; 0 = never */
     int retain;       /* rotated files kept: path.1 (newest) .. path.retain */
+    int kept;         /* rotated files there now (at most retain) */
     int refs;
 } sup_logfile;
 
