@@ -3,7 +3,8 @@
 # ones) starts the registry, the broker, two hello instances and the gateway;
 # both hellos register, the gateway routes /api/hello to them through the
 # registry and both answer; `colony ps` lists every app online; the printed
-# commands are right; SIGINT to the script (what Ctrl-C sends: it execs
+# commands are right; `colony reload hello` under a client loop through the
+# gateway fails no request; SIGINT to the script (what Ctrl-C sends: it execs
 # `colony up`) stops everything: hello deregistered, `colony up` exits 0, no
 # process of the demo remains and every port is free again.
 set -euo pipefail
@@ -64,14 +65,51 @@ for _ in $(seq 1 60); do
 done
 [ "$both" = 1 ] || fail "not both hello instances answered through the gateway"
 
+# colony reload hello under a client loop through the gateway: no request fails,
+# and both instances are new processes, passing in the registry.
+OLD_HELLO=$(sup_ps '[.apps[] | select(.name == "hello") | .pid] | join(" ")')
+python3 - "$gw" "$BIN/colony" "$STATE" >"$WORK/reload.out" 2>&1 <<'PY' || fail "reload through the gateway: $(cat "$WORK/reload.out")"
+import http.client, subprocess, sys, threading, time
+port, colony, state = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ok, bad, stop = [0], [], threading.Event()
+def loop():
+    while not stop.is_set():
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/api/hello")
+            r = c.getresponse(); r.read(); c.close()
+            if r.status == 200: ok[0] += 1
+            else: bad.append(r.status)
+        except Exception as e:
+            bad.append(repr(e))
+threads = [threading.Thread(target=loop) for _ in range(2)]
+for t in threads: t.start()
+time.sleep(0.3)
+r = subprocess.run([colony, "reload", "hello", "--state-dir", state], capture_output=True,
+                   text=True, timeout=60)
+time.sleep(0.3)
+stop.set()
+for t in threads: t.join()
+print(r.stdout + r.stderr, "requests:", ok[0] + len(bad), "failed:", len(bad), bad[:3])
+sys.exit(0 if r.returncode == 0 and not bad and ok[0] > 0 else 1)
+PY
+grep -q "hello: 2 instances reloaded" "$WORK/reload.out" || fail "reload: $(cat "$WORK/reload.out")"
+for p in $OLD_HELLO; do
+  [ "$(sup_ps "[.apps[] | select(.pid == $p)] | length")" = 0 ] || fail "hello pid $p not replaced"
+done
+sup_wait_until "both new hello instances passing" 15 passing
+
 # Ctrl-C: SIGINT to the script, which is `colony up` now.
 kill -INT "$pid"
 gone() { ! kill -0 "$pid"; }
 sup_wait_until "colony up to exit after SIGINT" 20 gone
 fixture_wait "$pid"
 [ "$FIXTURE_RC" = 0 ] || fail "colony up exited $FIXTURE_RC after SIGINT"
-[ "$(cat "$STATE"/logs/hello-error-*.log | grep -c '"msg":"deregistered from the registry"')" = 2 ] ||
+# 2 old processes at the reload, 2 at Ctrl-C.
+[ "$(cat "$STATE"/logs/hello-error-*.log | grep -c '"msg":"deregistered from the registry"')" = 4 ] ||
   fail "hello did not deregister"
+[ "$(curl -s "http://127.0.0.1:$reg/v1/health/service/hello" 2>/dev/null)" = "" ] ||
+  fail "the registry still answers after Ctrl-C"
 for p in $PIDS; do sup_alive "$p" && fail "pid $p still runs after Ctrl-C"; done
 python3 - $ports <<'PY' || fail "a port of the demo is still taken"
 import socket, sys
