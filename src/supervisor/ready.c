@@ -162,11 +162,9 @@ int colony__sup_registry_probe(sup_instance *inst, const sup_run *run, sup_regis
     snprintf(p->service_id, sizeof(p->service_id), "%s", run->service_id);
     char url[640];
     size_t n = strlen(app->registry_url);
+    if (n && app->registry_url[n - 1] == '/') n--; /* no "//" */
     snprintf(url, sizeof(url), "%.*s/v1/health/service/%s?passing", (int)n, app->registry_url,
              app->registry_service ? app->registry_service : app->name);
-    if (n && app->registry_url[n - 1] == '/') /* no "//" */
-        snprintf(url, sizeof(url), "%.*s/v1/health/service/%s?passing", (int)(n - 1),
-                 app->registry_url, app->registry_service ? app->registry_service : app->name);
     colony_client_request r;
     memset(&r, 0, sizeof(r));
     r.url = url;
