@@ -25,9 +25,9 @@ SH
 chmod +x talk.sh
 cat >colony.json <<'JSON'
 {"apps": [
-  {"name": "keep", "script": "talk.sh", "args": "3000", "instances": 2,
-   "max_size": 16384, "retain": 100},
-  {"name": "few", "script": "talk.sh", "args": ["2000"], "max_size": "4K", "retain": 2}
+  {"name": "keep", "script": "talk.sh", "args": "1500", "instances": 2,
+   "max_size": 8192, "retain": 100},
+  {"name": "few", "script": "talk.sh", "args": ["1000"], "max_size": "4K", "retain": 2}
 ]}
 JSON
 "$BIN/colony" up --check 2>check.err >/dev/null || fail "--check: $(cat check.err)"
@@ -40,7 +40,7 @@ for f in keep-out-0 keep-out-1 few-out; do
   sup_wait_until "$f written" 20 grep -q "^.* done " "$LOGS/$f.log"
 done
 
-# keep: 3000 lines per instance across the files, in order, whole, tagged; each
+# keep: 1500 lines per instance across the files, in order, whole, tagged; each
 # file at most max_size; several rotations happened.
 check_files() { # BASE N MAX INSTANCE APP
   python3 - "$@" <<'PY' || fail "check of $1: see above"
@@ -68,16 +68,16 @@ else:
     assert seen[-1] == -n, "%s: last line %d" % (base, seen[-1])
 PY
 }
-check_files "$LOGS/keep-out-0.log" 3000 16384 0 keep
-check_files "$LOGS/keep-out-1.log" 3000 16384 1 keep
+check_files "$LOGS/keep-out-0.log" 1500 8192 0 keep
+check_files "$LOGS/keep-out-1.log" 1500 8192 1 keep
 # few: retain 2 -> the file, .1 and .2, nothing older; what is kept is the
 # newest lines in order.
 [ -f "$LOGS/few-out.log.1" ] && [ -f "$LOGS/few-out.log.2" ] || fail "few: not rotated: $(ls "$LOGS")"
 [ ! -e "$LOGS/few-out.log.3" ] || fail "few: retain 2 kept more: $(ls "$LOGS")"
-check_files "$LOGS/few-out.log" -2000 4096 0 few
+check_files "$LOGS/few-out.log" -1000 4096 0 few
 
 # The combined log: every app's lines, tagged, rotated at the largest
-# max_size (16384), nothing lost (retain 100 is enough to hold them all).
+# max_size (8192), nothing lost (retain 100 is enough to hold them all).
 python3 - "$LOGS/colony.log" <<'PY' || fail "combined log"
 import glob, os, re, sys
 base = sys.argv[1]
@@ -85,13 +85,13 @@ files = sorted(glob.glob(base + ".*"), key=lambda p: -int(p.rsplit(".", 1)[1])) 
 assert len(files) > 5, files
 counts = {}
 for f in files:
-    assert os.path.getsize(f) <= 16384, f
+    assert os.path.getsize(f) <= 8192, f
     for line in open(f):
         m = re.match(r"^\S+ \[(\w+):(\d)( err)?\] ", line)
         assert m, "untagged %r" % line
         if " line " in line:
             counts[m.group(1) + ":" + m.group(2)] = counts.get(m.group(1) + ":" + m.group(2), 0) + 1
-assert counts == {"keep:0": 3000, "keep:1": 3000, "few:0": 2000}, counts
+assert counts == {"keep:0": 1500, "keep:1": 1500, "few:0": 1000}, counts
 PY
 
 # colony logs APP --lines N: the last N lines of each of its files.
@@ -113,7 +113,7 @@ FOLLOW=$FIXTURE_PID
 sup_wait_until "logs -f prints the tail" 10 grep -q "==> " "$WORK/follow.log"
 "$BIN/colony" restart few --state-dir "$STATE" >/dev/null
 sup_wait_until "logs -f follows few's restart" 15 grep -q "\[few:0\] done few 0" "$WORK/follow.log"
-[ "$(grep -c '\[few:0\] line few 0' "$WORK/follow.log")" = 2000 ] ||
+[ "$(grep -c '\[few:0\] line few 0' "$WORK/follow.log")" = 1000 ] ||
   fail "logs -f lost lines: $(grep -c '\[few:0\] line few 0' "$WORK/follow.log")"
 [ ! -e "$LOGS/few-out.log.3" ] || fail "few: retain 2 kept more after a restart"
 
