@@ -30,9 +30,9 @@ static void usage(FILE *out, const char *cmd)
                      "restarts, CPU and memory.\n");
     else if (strcmp(cmd, "logs") == 0)
         fprintf(out, "usage: colony logs [APP] [--lines N] [-f] [--state-dir DIR]\n"
-                     "Prints the last N (15) lines of each log file of APP (or every app);\n"
-                     "-f (--follow) then prints new lines as they come, until Ctrl-C or\n"
-                     "the supervisor stops.\n");
+                     "Prints the last N (15) lines of each log file of APP, or without APP\n"
+                     "of the combined log (logs/colony.log: every app's lines); -f (--follow)\n"
+                     "then prints new lines as they come, until Ctrl-C or the supervisor stops.\n");
     else if (strcmp(cmd, "down") == 0)
         fprintf(out, "usage: colony down [--state-dir DIR]\n"
                      "Stops every app, dependents first, and the supervisor; waits for it.\n");

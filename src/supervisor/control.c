@@ -109,7 +109,10 @@ int colony__sup_logs_tail(const sup *s, const char *app, int lines, char **out, 
 {
     text_out t = {0};
     int rc = append(&t, "", 0);
-    for (size_t a = 0; !rc && a < s->napps; a++) {
+    char combined[PATH_MAX];
+    if (!rc && !app && colony__sup_combined_log_path(s, combined, sizeof(combined)) == 0)
+        rc = tail_file(&t, combined, lines); /* every app: the combined log */
+    for (size_t a = 0; !rc && app && a < s->napps; a++) {
         const sup_app *conf = s->apps[a].conf;
         if (app && strcmp(conf->name, app) != 0) continue;
         int files = conf->merge_logs || conf->instances == 1 ? 1 : s->apps[a].ninstances;

@@ -8,6 +8,10 @@
 #include <stdint.h>
 #include "colony/config.h"
 
+#define SUP_LOG_MAX_SIZE_DEFAULT (10 * 1024 * 1024)
+#define SUP_LOG_RETAIN_DEFAULT   5
+#define SUP_LOG_RETAIN_MAX       1000
+
 typedef struct sup_app {
     char *name;
     char **argv; /* NULL-terminated: [interpreter [interpreter_args]] script [args] or cmd */
@@ -28,11 +32,15 @@ typedef struct sup_app {
     int64_t max_memory_bytes;  /* 0 = none (parsed, not enforced yet) */
     int *stop_exit_codes;      /* exit codes that are not restarted */
     size_t nstop_exit_codes;
-    char *out_file;        /* NULL: <state>/logs/<name>-out[-<i>].log */
-    char *error_file;      /* NULL: <state>/logs/<name>-error[-<i>].log */
-    int merge_logs;        /* 0: one file per instance (PM2's -<i> suffix) */
-    char *log_date_format; /* moment.js-style (PM2), NULL = ISO 8601 UTC */
-    char **depends_on;     /* names, each an app of the same file */
+    char *out_file;         /* NULL: <state>/logs/<name>-out[-<i>].log */
+    char *error_file;       /* NULL: <state>/logs/<name>-error[-<i>].log */
+    int merge_logs;         /* 0: one file per instance (PM2's -<i> suffix) */
+    char *log_date_format;  /* moment.js-style (PM2), NULL = ISO 8601 UTC */
+    int64_t log_max_size;   /* max_size: 10 MiB; a log file past it is rotated; 0 = never */
+    int log_retain;         /* retain: 5 rotated files kept (<file>.1 newest) */
+    char *registry_url;     /* "registry": readiness also waits for the instance to pass there */
+    char *registry_service; /* the service name it registers as (default: the app's name) */
+    char **depends_on;      /* names, each an app of the same file */
     size_t ndepends_on;
 } sup_app;
 

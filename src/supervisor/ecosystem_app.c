@@ -184,6 +184,8 @@ void colony__sup_eco_app_free(sup_app *a)
     colony__free(a->out_file);
     colony__free(a->error_file);
     colony__free(a->log_date_format);
+    colony__free(a->registry_url);
+    colony__free(a->registry_service);
     strv_free(a->depends_on);
     memset(a, 0, sizeof(*a));
 }
@@ -197,6 +199,8 @@ static void app_defaults(sup_app *a)
     a->min_uptime_ms = 1000;
     a->kill_timeout_ms = 1600;
     a->listen_timeout_ms = 3000;
+    a->log_max_size = SUP_LOG_MAX_SIZE_DEFAULT;
+    a->log_retain = SUP_LOG_RETAIN_DEFAULT;
 }
 
 /* PM2's interpreter by extension; NULL runs the script itself. */
@@ -249,8 +253,6 @@ static const char *const accepted_unsupported[] = {
     "append_env_to_name",
     "force",
     "post_update",
-    "max_size",
-    "retain",
     "combine_logs_file",
     "exec_interpreter",
     "pmx",
@@ -297,6 +299,38 @@ static int read_depends(parse_ctx *c, sup_app *a, const json_t *v)
         int rc = strv_push_str(&a->depends_on, &a->ndepends_on, json_string_value(item));
         if (rc == COLONY_E2BIG) return fail(c, "more than %d dependencies", MAX_LIST);
         if (rc) return nomem(c);
+    }
+    return 0;
+}
+
+static int registry_url_ok(const char *url)
+{
+    return strncmp(url, "http://", 7) == 0 && url[7] && strlen(url) < 400;
+}
+
+/* "registry": "http://127.0.0.1:8500", or {"url": ..., "service": ...}: the
+ * Consul-API registry the app's instances register with. */
+static int read_registry(parse_ctx *c, sup_app *a, const json_t *v)
+{
+    const json_t *url = json_is_object(v) ? json_object_get(v, "url") : v;
+    const json_t *service = json_is_object(v) ? json_object_get(v, "service") : NULL;
+    if (!json_is_string(url) || !registry_url_ok(json_string_value(url)))
+        return fail(c, "expected an http:// URL, or {\"url\": URL, \"service\": NAME}");
+    if (service && (!json_is_string(service) || !valid_name(json_string_value(service))))
+        return fail(c, "service: expected a service name");
+    int rc = read_string(c, url, &a->registry_url);
+    return rc || !service ? rc : read_string(c, service, &a->registry_service);
+}
+
+/* Without a "registry" key, COLONY_REGISTRY_URL in the app's env names it. */
+static int registry_from_env(parse_ctx *c, sup_app *a)
+{
+    if (a->registry_url) return 0;
+    for (size_t i = 0; i < a->nenv; i++) {
+        if (strncmp(a->env[i], "COLONY_REGISTRY_URL=", 20) != 0) continue;
+        const char *url = a->env[i] + 20;
+        if (!registry_url_ok(url)) return 0; /* empty or not http: the app's business */
+        if (!(a->registry_url = colony__strdup(url))) return nomem(c);
     }
     return 0;
 }
@@ -371,7 +405,11 @@ static int read_key(parse_ctx *c, size_t idx, sup_app *a, app_src *src, const ch
     if (strcmp(key, "error_file") == 0 || strcmp(key, "err_file") == 0 || strcmp(key, "error") == 0)
         return read_string(c, v, &a->error_file);
     if (strcmp(key, "log_date_format") == 0) return read_string(c, v, &a->log_date_format);
+    /* pm2-logrotate's names: "10M", "1G", bytes; retain: rotated files kept. */
+    if (strcmp(key, "max_size") == 0) return read_size(c, v, &a->log_max_size);
+    if (strcmp(key, "retain") == 0) return read_count(c, v, 0, SUP_LOG_RETAIN_MAX, &a->log_retain);
     if (strcmp(key, "depends_on") == 0) return read_depends(c, a, v);
+    if (strcmp(key, "registry") == 0) return read_registry(c, a, v);
     if (is_accepted_unsupported(key))
         warn(c, "accepted, not supported yet");
     else
@@ -574,6 +612,7 @@ int colony__sup_eco_parse_app(parse_ctx *c, size_t idx, const json_t *obj, sup_a
         snprintf(key_name, sizeof(key_name), "env_%s", c->opts->env_name);
         if ((rc = read_env(c, idx, a, src.env_chosen, key_name))) return rc;
     }
+    if ((rc = registry_from_env(c, a))) return rc;
     if ((rc = resolve_instances(c, idx, a, src.instances))) return rc;
     return resolve_port(c, idx, a, src.port);
 }

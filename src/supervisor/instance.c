@@ -47,7 +47,6 @@ int colony__sup_instance_init(sup *s, sup_app_rt *app, int index)
     inst->index = index;
     inst->status = SUP_WAITING;
     inst->want_running = 1;
-    inst->out_fd = inst->err_fd = -1;
     uv_timer_init(s->loop, &inst->timer);
     inst->timer.data = inst;
     uv_timer_init(s->loop, &inst->probe_timer);
@@ -205,15 +204,17 @@ static void on_process_exit(uv_process_t *proc, int64_t exit_status, int term_si
 
 /* The child's environment: ours, then the app's, then its instance's; a
  * variable set again by a later layer is taken from that layer only. */
-static char **child_env(const sup_instance *inst)
+static char **child_env(const sup_instance *inst, const char *service_id)
 {
     const sup_app *app = inst->app->conf;
-    char extra[4][96];
+    char extra[5][192];
     size_t nextra = 0;
     snprintf(extra[nextra++], sizeof(extra[0]), "COLONY_INSTANCE=%d", inst->index);
     snprintf(extra[nextra++], sizeof(extra[0]), "NODE_APP_INSTANCE=%d", inst->index);
     snprintf(extra[nextra++], sizeof(extra[0]), "COLONY_APP=%s", app->name);
     if (app->port) snprintf(extra[nextra++], sizeof(extra[0]), "PORT=%d", app->port + inst->index);
+    if (*service_id)
+        snprintf(extra[nextra++], sizeof(extra[0]), "COLONY_SERVICE_ID=%s", service_id);
     size_t n = 0;
     while (environ[n])
         n++;
@@ -259,7 +260,8 @@ int colony__sup_run_start(sup_instance *inst, int role, sup_run **out)
     sup_app *app = inst->app->conf;
     *out = NULL;
     sup_run *run = colony__calloc(1, sizeof(*run));
-    char **env = child_env(inst);
+    if (run) colony__sup_service_id(inst, run->service_id, sizeof(run->service_id));
+    char **env = run ? child_env(inst, run->service_id) : NULL;
     if (!run || !env) {
         colony__free(run);
         free_env(env);

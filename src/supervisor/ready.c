@@ -1,10 +1,13 @@
 /* Readiness of an instance (runtime.h): with a port, the port accepting a
  * connection (or, with "ready": "/path", GET answering 200), polled every
- * 100 ms; past listen_timeout it is taken as ready with a warning, as PM2
- * does. Without a port an instance is ready once started. */
+ * 100 ms; with a "registry", then also its entry passing there (Consul's
+ * /v1/health/service/<name>?passing); past listen_timeout it is taken as
+ * ready with a warning, as PM2 does. Without a port or registry an instance
+ * is ready once started. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
@@ -41,10 +44,14 @@ static void probe_result(sup_instance *inst, unsigned generation, int ok)
 {
     inst->probing = 0;
     if (generation != inst->generation || inst->status != SUP_LAUNCHING) return;
-    if (ok)
-        became_ready(inst, 0);
-    else
+    if (ok && inst->app->conf->registry_url) {
+        inst->port_ready = 1; /* the registry's turn, at the next poll */
         schedule(inst);
+    } else if (ok) {
+        became_ready(inst, 0);
+    } else {
+        schedule(inst);
+    }
 }
 
 static void tcp_probe_closed(uv_handle_t *h)
@@ -74,6 +81,123 @@ static void http_probe_done(colony_client_call *call, int err, const colony_clie
     colony__sup_pump(inst->app->sup);
 }
 
+/* ---- the registry ---- */
+
+void colony__sup_service_id(sup_instance *inst, char *buf, size_t size)
+{
+    const sup_app *app = inst->app->conf;
+    buf[0] = '\0';
+    if (!app->registry_url) return;
+    for (size_t i = 0; i < app->nenv; i++)
+        if (strncmp(app->env[i], "COLONY_SERVICE_ID=", 18) == 0) return; /* the app chose */
+    /* One ID per process: during a reload the old process deregisters its own
+     * entry, not its replacement's (they share the port, not the ID). */
+    sup *s = inst->app->sup;
+    snprintf(buf, size, "%s-%d-%lu", app->registry_service ? app->registry_service : app->name,
+             app->port ? app->port + inst->index : inst->index, ++s->spawn_seq);
+}
+
+typedef struct registry_probe {
+    sup_instance *inst;
+    int pid;
+    int port;
+    char service_id[160];
+    sup_registry_cb cb;
+} registry_probe;
+
+static int ensure_client(sup *s)
+{
+    if (s->client) return 0;
+    colony_client_options o;
+    memset(&o, 0, sizeof(o));
+    colony_client_options_init(&o);
+    o.max_per_origin = 2;
+    o.idle_timeout_ms = 1;
+    s->client = colony_client_new(s->loop, &o);
+    return s->client ? 0 : COLONY_ENOMEM;
+}
+
+/* The entries of ?passing: one with our ID, or (no ID) on our port. */
+static int listed(const registry_probe *p, const colony_client_response *res)
+{
+    if (res->status != 200 || !res->body) return 0;
+    json_t *doc = json_loadb(res->body, res->body_len, 0, NULL);
+    int found = 0;
+    size_t i;
+    json_t *entry;
+    json_array_foreach(doc, i, entry)
+    {
+        json_t *svc = json_object_get(entry, "Service");
+        const char *id = json_string_value(json_object_get(svc, "ID"));
+        json_int_t port = json_integer_value(json_object_get(svc, "Port"));
+        if (p->service_id[0] ? id && strcmp(id, p->service_id) == 0 : port == p->port) found = 1;
+    }
+    json_decref(doc);
+    return found;
+}
+
+static void registry_probe_done(colony_client_call *call, int err,
+                                const colony_client_response *res, void *ud)
+{
+    (void)call;
+    registry_probe *p = ud;
+    sup *s = p->inst->app->sup;
+    s->open_probes--;
+    p->cb(p->inst, p->pid, !err && listed(p, res));
+    colony__free(p);
+    colony__sup_pump(s);
+}
+
+int colony__sup_registry_probe(sup_instance *inst, const sup_run *run, sup_registry_cb cb)
+{
+    sup *s = inst->app->sup;
+    const sup_app *app = inst->app->conf;
+    if (ensure_client(s)) return COLONY_ENOMEM;
+    registry_probe *p = colony__calloc(1, sizeof(*p));
+    if (!p) return COLONY_ENOMEM;
+    p->inst = inst;
+    p->pid = run->pid;
+    p->port = app->port ? app->port + inst->index : 0;
+    p->cb = cb;
+    snprintf(p->service_id, sizeof(p->service_id), "%s", run->service_id);
+    char url[640];
+    size_t n = strlen(app->registry_url);
+    if (n && app->registry_url[n - 1] == '/') n--; /* no "//" */
+    snprintf(url, sizeof(url), "%.*s/v1/health/service/%s?passing", (int)n, app->registry_url,
+             app->registry_service ? app->registry_service : app->name);
+    colony_client_request r;
+    memset(&r, 0, sizeof(r));
+    r.url = url;
+    r.timeout_ms = PROBE_TIMEOUT_MS;
+    s->open_probes++; /* before the send: its answer may come at any time after */
+    int rc = colony_client_request_send(s->client, &r, registry_probe_done, p, NULL);
+    if (rc) {
+        s->open_probes--;
+        colony__free(p);
+    }
+    return rc;
+}
+
+/* Start-up: the port answered; now the registry must list the instance. */
+static void start_registry_result(sup_instance *inst, int pid, int passing)
+{
+    inst->probing = 0;
+    if (pid != inst->pid || inst->status != SUP_LAUNCHING) return;
+    if (passing)
+        became_ready(inst, 0);
+    else
+        schedule(inst);
+}
+
+static void probe_registry(sup_instance *inst)
+{
+    inst->probing = 1;
+    if (!inst->run || colony__sup_registry_probe(inst, inst->run, start_registry_result) != 0) {
+        inst->probing = 0;
+        schedule(inst);
+    }
+}
+
 static void probe_now(uv_timer_t *t)
 {
     sup_instance *inst = t->data;
@@ -83,18 +207,14 @@ static void probe_now(uv_timer_t *t)
         became_ready(inst, 1);
         return;
     }
+    if (inst->port_ready) {
+        probe_registry(inst);
+        return;
+    }
     int port = inst->app->conf->port + inst->index;
     const char *path = inst->app->conf->ready_path;
     if (path) {
-        if (!s->client) {
-            colony_client_options o;
-            memset(&o, 0, sizeof(o));
-            colony_client_options_init(&o);
-            o.max_per_origin = 2;
-            o.idle_timeout_ms = 1;
-            s->client = colony_client_new(s->loop, &o);
-            if (!s->client) return schedule(inst);
-        }
+        if (ensure_client(s)) return schedule(inst);
         char url[512];
         snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
         colony_client_request r;
@@ -131,7 +251,8 @@ static void schedule(sup_instance *inst)
 void colony__sup_ready_begin(sup_instance *inst)
 {
     sup *s = inst->app->sup;
-    if (!inst->app->conf->port) {
+    inst->port_ready = !inst->app->conf->port;
+    if (!inst->app->conf->port && !inst->app->conf->registry_url) {
         became_ready(inst, 0);
         return;
     }

@@ -236,6 +236,17 @@ static void switch_over(sup_instance *inst)
     uv_timer_start(&inst->handover_timer, retiree_term, fenced ? FENCE_MS : 0, 0);
 }
 
+/* The registry's answer about the successor: passing there, it takes over. */
+static void successor_registry_result(sup_instance *inst, int pid, int passing)
+{
+    inst->registry_probing = 0;
+    if (!inst->successor || inst->successor->pid != pid || inst->successor->exited) return;
+    if (passing) {
+        uv_timer_stop(&inst->handover_timer);
+        switch_over(inst);
+    }
+}
+
 static void successor_poll(uv_timer_t *t)
 {
     sup_instance *inst = t->data;
@@ -244,13 +255,23 @@ static void successor_poll(uv_timer_t *t)
     if (!next || next->exited) return;
     int port = inst->app->conf->port ? inst->app->conf->port + inst->index : 0;
     if (!port || tree_listens_on(next->pid, port)) {
-        switch_over(inst);
-        return;
+        if (!inst->app->conf->registry_url) {
+            switch_over(inst);
+            return;
+        }
+        /* Listening is not enough: the gateway finds it through the registry. */
+        if (!inst->registry_probing) {
+            inst->registry_probing = 1;
+            if (colony__sup_registry_probe(inst, next, successor_registry_result) != 0)
+                inst->registry_probing = 0;
+        }
     }
     if (now_ms(s) >= inst->handover_deadline_ms) {
         char why[160];
-        snprintf(why, sizeof(why), "not listening on port %d within listen_timeout %lld ms", port,
-                 (long long)inst->app->conf->listen_timeout_ms);
+        snprintf(why, sizeof(why), "not %s port %d within listen_timeout %lld ms",
+                 inst->app->conf->registry_url ? "passing in the registry and listening on"
+                                               : "listening on",
+                 port, (long long)inst->app->conf->listen_timeout_ms);
         colony__sup_handover_abort(inst, why);
         return;
     }

@@ -83,6 +83,7 @@ int colony__sup_new(uv_loop_t *loop, sup_ecosystem *eco, const sup_options *o, s
     if (!(s->state_dir = colony__strdup(o->state_dir)) ||
         !(s->apps = colony__calloc(s->eco.napps, sizeof(sup_app_rt))))
         rc = COLONY_ENOMEM;
+    if (!rc) rc = colony__sup_logs_init(s);
     uv_timer_init(loop, &s->sampler);
     s->sampler.data = s;
     uv_timer_init(loop, &s->linger);
@@ -177,6 +178,7 @@ static void close_all(sup *s)
                 colony__sup_instance_close(s->apps[a].instances[i]);
         }
     }
+    colony__sup_logs_shutdown(s);
     uv_close((uv_handle_t *)&s->sampler, own_timer_closed);
     uv_close((uv_handle_t *)&s->linger, own_timer_closed);
 }
@@ -255,11 +257,15 @@ void colony__sup_free(sup *s)
 {
     if (!s) return;
     for (size_t a = 0; s->apps && a < s->eco.napps; a++) {
-        for (int i = 0; i < s->apps[a].ninstances; i++)
+        for (int i = 0; i < s->apps[a].ninstances; i++) {
+            if (s->apps[a].instances[i] && s->apps[a].instances[i]->app)
+                colony__sup_logs_close(s->apps[a].instances[i]);
             colony__free(s->apps[a].instances[i]);
+        }
         colony__free(s->apps[a].instances);
         colony__free(s->apps[a].dependents);
     }
+    colony__sup_logs_shutdown(s);
     colony__free(s->apps);
     colony__free(s->state_dir);
     colony__sup_ecosystem_free(&s->eco);

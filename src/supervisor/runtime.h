@@ -10,12 +10,27 @@
 #include "colony/clock.h"
 #include "colony/http_client.h"
 #include "core/list.h"
+#include "core/map.h"
 #include "supervisor/ecosystem.h"
 #include "supervisor/restart.h"
 
 typedef struct sup sup;
 typedef struct sup_app_rt sup_app_rt;
 typedef struct sup_instance sup_instance;
+
+/* One log file, shared by every instance that writes to it (merge_logs, an
+ * out_file named twice) so that a rotation moves every writer to the new
+ * file at once. Opened O_APPEND; size is what it held at open plus what we
+ * wrote since. */
+typedef struct sup_logfile {
+    char *path;
+    int fd;
+    uint64_t size;
+    int64_t max_size; /* rotate before a line would take it past this; 0 = never */
+    int retain;       /* rotated files kept: path.1 (newest) .. path.retain */
+    int kept;         /* rotated files there now (at most retain) */
+    int refs;
+} sup_logfile;
 
 typedef enum sup_status {
     SUP_WAITING,    /* not started: its dependencies are not ready yet */
@@ -44,7 +59,8 @@ typedef struct sup_run {
     uv_pipe_t out, err;
     int open_handles;
     sup_instance *inst;
-    int role; /* SUP_RUN_CURRENT, or a reload's successor or retired run */
+    int role;             /* SUP_RUN_CURRENT, or a reload's successor or retired run */
+    char service_id[160]; /* COLONY_SERVICE_ID given to it (app with a registry), or "" */
     char out_line[4096], err_line[4096]; /* a partial line waiting for its end */
     size_t out_len, err_len;
 } sup_run;
@@ -61,14 +77,16 @@ struct sup_instance {
     uv_timer_t timer;          /* restart delay, or the kill timeout */
     uv_timer_t probe_timer;    /* readiness polling */
     int probing;               /* a probe is in flight */
+    int port_ready;            /* the port (or ready path) answered; the registry is next */
+    int registry_probing;      /* a reload's registry probe is in flight */
     unsigned probe_generation; /* the run an HTTP probe in flight asks about */
     uint64_t ready_deadline_ms;
     uint64_t online_since_ms;
     sup_restart_state restart;
     int last_exit_code; /* -1: killed by a signal */
     int last_signal;
-    int out_fd, err_fd; /* log files, O_APPEND */
-    int retired_slot;   /* scaled down: not shown, started again by a scale up */
+    sup_logfile *out_log, *err_log; /* NULL until opened */
+    int retired_slot;               /* scaled down: not shown, started again by a scale up */
     /* A reload's handover (reload.c): the successor runs beside inst->run
      * until it listens, then inst->run retires (SIGTERM, SIGKILL after
      * kill_timeout) and the next instance's turn comes when it has exited. */
@@ -121,8 +139,11 @@ struct sup {
     int shutting_down;
     int open_runs; /* sup_run not yet freed */
     colony__list runs;
-    int open_probes; /* TCP probes not yet closed */
-    int closing;     /* handles are being closed */
+    int open_probes;         /* TCP probes not yet closed */
+    unsigned long spawn_seq; /* numbers each process's service ID */
+    int closing;             /* handles are being closed */
+    colony__map logfiles;    /* path -> sup_logfile, the apps' files */
+    sup_logfile *combined;   /* logs/colony.log: every app's tagged lines */
     int open_handles;
     sup_done_cb done;
     void *done_ud;
@@ -177,8 +198,18 @@ void colony__sup_pump(sup *s);
 /* One of the supervisor's handles finished closing. */
 void colony__sup_handle_released(sup *s);
 
+/* The combined log (state/logs/colony.log), rotated at the largest
+ * max_size of the apps, keeping the largest retain; closed by
+ * colony__sup_logs_shutdown. */
+int colony__sup_logs_init(sup *s);
+void colony__sup_logs_shutdown(sup *s);
+int colony__sup_combined_log_path(const sup *s, char *buf, size_t size);
+/* Opens (or shares) the instance's out and error files. */
 int colony__sup_logs_open(sup_instance *inst);
 void colony__sup_logs_close(sup_instance *inst);
+/* Writes one whole line to f, rotating first when the line would take it
+ * past max_size: the line lands in one file, never split. */
+void colony__sup_logfile_write(sup_logfile *f, const char *line, size_t len);
 /* Writes one line of the instance's stdout (is_err 0) or stderr, tagged. */
 void colony__sup_log_line(sup_instance *inst, int is_err, const char *line, size_t len);
 /* A line from the supervisor itself about an instance, to its error log. */
@@ -197,6 +228,15 @@ void colony__sup_handover_abort(sup_instance *inst, const char *why);
 void colony__sup_handover_exited(sup_instance *inst, sup_run *run, int exit_code, int signal_no);
 /* Starts a process for the instance as role, without changing its status. */
 int colony__sup_run_start(sup_instance *inst, int role, sup_run **out);
+
+/* The registry's view of run (ready.c): GET <registry>/v1/health/service/
+ * <service>?passing, then cb(inst, run_pid, passing) where passing is 1 when
+ * an entry with run's service ID (or, for a run without one, the instance's
+ * port) is in it. cb runs once, unless the send fails (nonzero return). */
+typedef void (*sup_registry_cb)(sup_instance *inst, int run_pid, int passing);
+int colony__sup_registry_probe(sup_instance *inst, const sup_run *run, sup_registry_cb cb);
+/* The service ID a new process of inst registers under (COLONY_SERVICE_ID). */
+void colony__sup_service_id(sup_instance *inst, char *buf, size_t size);
 
 void colony__sup_ready_begin(sup_instance *inst);
 void colony__sup_ready_stop(sup_instance *inst);

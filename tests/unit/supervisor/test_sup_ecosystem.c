@@ -260,6 +260,63 @@ static void loading_a_file(void **state)
 }
 
 /* Every allocation failure is refused cleanly (LeakSanitizer checks nothing leaks). */
+/* max_size / retain (pm2-logrotate's names) and registry: values, defaults,
+ * COLONY_REGISTRY_URL in env as the registry, mistakes with their line. */
+static void log_and_registry_keys(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "{\"apps\": [\n"
+        "{\"name\": \"a\", \"script\": \"a.js\", \"max_size\": \"10M\", \"retain\": 3,\n"
+        " \"registry\": \"http://127.0.0.1:8500\"},\n"
+        "{\"name\": \"b\", \"script\": \"b.js\", \"max_size\": 4096,\n"
+        " \"registry\": {\"url\": \"http://r:1\", \"service\": \"bee\"}},\n"
+        "{\"name\": \"c\", \"script\": \"c.js\", \"env\": {\"COLONY_REGISTRY_URL\": "
+        "\"http://r:2\"}},\n"
+        "{\"name\": \"d\", \"script\": \"d.js\"}]}\n";
+    warnings w = {0};
+    sup_ecosystem eco;
+    colony_config_error err;
+    assert_int_equal(parse(text, NULL, &w, &eco, &err), 0);
+    assert_int_equal(w.count, 0);
+    const sup_app *a = colony__sup_ecosystem_find(&eco, "a");
+    assert_int_equal(a->log_max_size, 10 * 1024 * 1024);
+    assert_int_equal(a->log_retain, 3);
+    assert_string_equal(a->registry_url, "http://127.0.0.1:8500");
+    assert_null(a->registry_service);
+    const sup_app *b = colony__sup_ecosystem_find(&eco, "b");
+    assert_int_equal(b->log_max_size, 4096);
+    assert_int_equal(b->log_retain, SUP_LOG_RETAIN_DEFAULT);
+    assert_string_equal(b->registry_url, "http://r:1");
+    assert_string_equal(b->registry_service, "bee");
+    assert_string_equal(colony__sup_ecosystem_find(&eco, "c")->registry_url, "http://r:2");
+    const sup_app *d = colony__sup_ecosystem_find(&eco, "d");
+    assert_null(d->registry_url);
+    assert_int_equal(d->log_max_size, SUP_LOG_MAX_SIZE_DEFAULT);
+    colony__sup_ecosystem_free(&eco);
+
+    static const struct {
+        const char *text, *key, *reason;
+    } bad[] = {
+        {"{\"apps\": [\n{\"name\": \"a\", \"script\": \"a.js\",\n \"max_size\": \"big\"}]}",
+         "apps.0.max_size", "\"200M\""},
+        {"{\"apps\": [\n{\"name\": \"a\", \"script\": \"a.js\",\n \"retain\": -1}]}",
+         "apps.0.retain", "0 to 1000"},
+        {"{\"apps\": [\n{\"name\": \"a\", \"script\": \"a.js\",\n \"registry\": \"r:8500\"}]}",
+         "apps.0.registry", "http:// URL"},
+        {"{\"apps\": [\n{\"name\": \"a\", \"script\": \"a.js\",\n \"registry\": {\"url\": "
+         "\"http://r\", \"service\": \"a b\"}}]}",
+         "apps.0.registry", "service name"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&w, 0, sizeof(w));
+        assert_int_equal(parse(bad[i].text, NULL, &w, &eco, &err), COLONY_EINVAL);
+        assert_int_equal(err.line, 3);
+        assert_string_equal(err.key, bad[i].key);
+        if (!strstr(err.reason, bad[i].reason)) fail_msg("%s: %s", bad[i].key, err.reason);
+    }
+}
+
 static void allocation_failures(void **state)
 {
     (void)state;
@@ -287,11 +344,9 @@ static void allocation_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(pm2_sample_reads_as_pm2_runs_it),
-        cmocka_unit_test(colony_keys_and_order),
-        cmocka_unit_test(mistakes_name_their_line),
-        cmocka_unit_test(loading_a_file),
-        cmocka_unit_test(allocation_failures),
+        cmocka_unit_test(pm2_sample_reads_as_pm2_runs_it), cmocka_unit_test(colony_keys_and_order),
+        cmocka_unit_test(mistakes_name_their_line),        cmocka_unit_test(loading_a_file),
+        cmocka_unit_test(log_and_registry_keys),           cmocka_unit_test(allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
