@@ -13,7 +13,9 @@ set -euo pipefail
 fixture_init "$1"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 STATE=$WORK/state/colony
-trap 'rc=$?; sup_kill_recorded "$STATE"; (exit $rc); fixture_cleanup' EXIT
+# (No `(exit $rc)` here: under set -e it ends the trap before fixture_cleanup
+# on a failure, leaving processes behind. bash keeps the script's status.)
+trap 'sup_kill_recorded "$STATE" || true; fixture_cleanup' EXIT
 read -r reg broker resp hello gw admin < <(sup_free_ports 1 1 1 2 1 1)
 ports="$reg $broker $resp $hello $((hello + 1)) $gw $admin"
 

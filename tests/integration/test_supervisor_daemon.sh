@@ -17,7 +17,9 @@ cleanup_daemon() {
   fi
   sup_kill_recorded "$STATE"
 }
-trap 'rc=$?; cleanup_daemon; (exit $rc); fixture_cleanup' EXIT
+# (No `(exit $rc)` here: under set -e it ends the trap before fixture_cleanup
+# on a failure, leaving processes behind. bash keeps the script's status.)
+trap 'cleanup_daemon || true; fixture_cleanup' EXIT
 cd "$WORK"
 cat >colony.json <<'JSON'
 {"apps": [{"name": "worker", "cmd": "echo working; exec sleep 1000", "instances": 2}]}

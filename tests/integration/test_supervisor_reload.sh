@@ -19,7 +19,9 @@ set -euo pipefail
 . "$(dirname "$0")/../support/supervisor_fixtures.sh"
 fixture_init "$1"
 STATE=$WORK/state
-trap 'rc=$?; [ -f "$WORK/load.stop" ] || touch "$WORK/load.stop"; sup_kill_recorded "$STATE"; (exit $rc); fixture_cleanup' EXIT
+# (No `(exit $rc)` here: under set -e it ends the trap before fixture_cleanup
+# on a failure, leaving processes behind. bash keeps the script's status.)
+trap '[ -f "$WORK/load.stop" ] || touch "$WORK/load.stop" || true; sup_kill_recorded "$STATE" || true; fixture_cleanup' EXIT
 cd "$WORK"
 
 read -r WEB STUCK SLOW < <(sup_free_ports 4 1 1)
@@ -45,7 +47,7 @@ cat >colony.json <<JSON
 {"apps": [
   {"name": "web", "instances": 2, "port": $WEB, "kill_timeout": 3000, "listen_timeout": 5000,
    "cmd": "exec '$BIN/echo_server' --listen 127.0.0.1:\$PORT --workers 2 --name web\$COLONY_INSTANCE"},
-  {"name": "slow", "port": $SLOW, "kill_timeout": 5000, "cmd": ["python3", "$WORK/slow.py"]},
+  {"name": "slow", "port": $SLOW, "kill_timeout": 5000, "listen_timeout": 15000, "cmd": ["python3", "$WORK/slow.py"]},
   {"name": "stuck", "port": $STUCK, "listen_timeout": 600,
    "cmd": "if [ -e '$WORK/stuck.once' ]; then exec sleep 1000; fi; touch '$WORK/stuck.once'; exec '$BIN/echo_server' --listen 127.0.0.1:\$PORT --workers 2"}
 ]}

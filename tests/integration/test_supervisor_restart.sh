@@ -12,7 +12,9 @@ set -euo pipefail
 . "$(dirname "$0")/../support/supervisor_fixtures.sh"
 fixture_init "$1"
 STATE=$WORK/state
-trap 'rc=$?; sup_kill_recorded "$STATE"; (exit $rc); fixture_cleanup' EXIT
+# (No `(exit $rc)` here: under set -e it ends the trap before fixture_cleanup
+# on a failure, leaving processes behind. bash keeps the script's status.)
+trap 'sup_kill_recorded "$STATE" || true; fixture_cleanup' EXIT
 cd "$WORK"
 
 cat >colony.json <<'JSON'

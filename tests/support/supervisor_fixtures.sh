@@ -45,13 +45,17 @@ sup_all_online() {
 }
 
 # sup_wait_until DESC SECONDS CMD...: runs CMD every 50 ms until it succeeds.
+# The limit is wall-clock seconds (not a count of tries: on a loaded machine
+# each try of the condition can take far longer than the 50 ms pause).
 sup_wait_until() {
-  local desc=$1 limit=$2 i
+  local desc=$1 limit=$2 end
   shift 2
-  for ((i = 0; i < limit * 20; i++)); do
+  end=$((${EPOCHREALTIME//[.,]/} + limit * 1000000))
+  while ((${EPOCHREALTIME//[.,]/} < end)); do
     if "$@" >/dev/null 2>&1; then return 0; fi
     sleep 0.05
   done
+  "$@" >/dev/null 2>&1 && return 0
   fail "timed out after ${limit}s waiting for: $desc"
 }
 
