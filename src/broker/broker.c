@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "broker/broker.h"
 #include "broker/conn.h"
+#include "broker/http/http.h"
 #include "broker/store/store.h"
 
 static const colony_config_setting broker_settings[] = {
@@ -44,6 +45,14 @@ static const colony_config_setting broker_settings[] = {
      1, 1LL << 34},
     {"resp.max-clients", COLONY_CONFIG_INT, "10000", 0,
      "RESP connections at once; more get \"-ERR max number of clients reached\"", 1, 1000000},
+    {"api.idempotency-window", COLONY_CONFIG_DURATION, "2m", 0,
+     "a publish repeated with the same Idempotency-Key within this is dropped (0 = off)", 0,
+     86400000},
+    {"api.idempotency-keys", COLONY_CONFIG_INT, "100000", 0,
+     "Idempotency-Keys remembered at most (the oldest is forgotten first)", 0, 10000000},
+    {"api.max-wait", COLONY_CONFIG_DURATION, "5m", 0, "longest ?wait= of a long-poll", 0, 3600000},
+    {"api.max-batch", COLONY_CONFIG_INT, "10000", 0,
+     "most messages in one NDJSON publish or one consume", 1, 1000000},
 };
 
 typedef struct daemon_ctx {
@@ -53,12 +62,15 @@ typedef struct daemon_ctx {
     char *requirepass, *data_dir;
     colony__bstore *store;
     colony__bcommit *commit;
+    colony__bhttp api;
+    int api_ready;
     void (*done)(colony_service *);
 } daemon_ctx;
 
 static void free_ctx(daemon_ctx *d)
 {
     /* every commit has called back (the RESP side waits for them) */
+    if (d->api_ready) colony__bhttp_free(&d->api);
     if (d->commit) colony__bcommit_close(d->commit);
     if (d->store) colony__bstore_close(d->store);
     colony__free(d->requirepass);
@@ -97,7 +109,9 @@ static void close_resp(daemon_ctx *d)
 static void on_stopping(colony_service *svc, void *ud)
 {
     (void)svc;
-    close_resp(ud);
+    daemon_ctx *d = ud;
+    if (d->api_ready) colony__bhttp_stopping(&d->api);
+    close_resp(d);
 }
 
 static void on_shutdown(colony_service *svc, void (*done)(colony_service *), void *ud)
@@ -234,6 +248,16 @@ static int setup(daemon_ctx *d, colony_config *cfg)
                                       "RESP clients closed at their output limit since start",
                                       output_limit_gauge, &d->resp)))
         return COLONY_ENOMEM;
+    colony__bhttp_settings hs = {
+        .idem_window_ms = (uint64_t)colony_config_get_int(cfg, "api.idempotency-window"),
+        .idem_max_keys = (size_t)colony_config_get_int(cfg, "api.idempotency-keys"),
+        .max_wait_ms = (uint64_t)colony_config_get_int(cfg, "api.max-wait"),
+        .max_batch = (size_t)colony_config_get_int(cfg, "api.max-batch"),
+    };
+    colony__bhttp_init(&d->api, colony_service_loop(d->svc), d->store, d->commit, &d->resp, &hs);
+    d->api_ready = 1;
+    rc = colony__bhttp_routes(&d->api, colony_service_router(d->svc));
+    if (rc) return rc;
     return colony_service_on_stopping(d->svc, on_stopping, d);
 }
 
