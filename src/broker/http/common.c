@@ -137,12 +137,13 @@ void colony__bhttp_free(colony__bhttp *h)
     colony__bidem_free(&h->idem);
 }
 
-/* An answer held until the writes before it are durable. Two owners: the
- * commit callback and the request's finish hook; the last one frees it. */
+/* An answer held until the writes before it are durable. Owners: each
+ * commit wait and the request's finish hook; the last one frees it. */
 typedef struct durable_reply {
     colony__bhttp *h;
     colony_request *req; /* NULL once the request is over (client gone) */
-    int status, refs;
+    int status, refs, err;
+    size_t waits; /* commit callbacks still to come */
     json_t *body;
     colony__bhttp_durable_cb after;
     void *after_ud;
@@ -164,23 +165,32 @@ static void durable_finished(colony_request *req, int status, void *ud)
     durable_release(w);
 }
 
-static void durable_committed(void *ud, int err)
+static void durable_answer(durable_reply *w)
 {
-    durable_reply *w = ud;
     w->refs++; /* the answer may finish the request inside this call */
-    if (w->after) w->after(w->after_ud, err);
+    if (w->after) w->after(w->after_ud, w->err);
     if (w->req) {
-        if (err)
-            colony__bhttp_store_error(w->req, err, "not durable (fsync failed)");
+        if (w->err == COLONY_ENOMEM)
+            colony_respond_error(w->req, 500, "internal", "out of memory");
+        else if (w->err)
+            colony__bhttp_store_error(w->req, w->err, "not durable (fsync failed)");
         else
             colony_respond_json(w->req, w->status, w->body);
     }
     durable_release(w);
+}
+
+static void durable_committed(void *ud, int err)
+{
+    durable_reply *w = ud;
+    if (err && !w->err) w->err = err;
+    if (--w->waits == 0) durable_answer(w);
     durable_release(w);
 }
 
-int colony__bhttp_reply_durable(colony__bhttp *h, colony_request *req, colony__bstream *st,
-                                int status, json_t *body, colony__bhttp_durable_cb after, void *ud)
+int colony__bhttp_reply_durable_n(colony__bhttp *h, colony_request *req, colony__bstream **sts,
+                                  size_t n, int status, json_t *body,
+                                  colony__bhttp_durable_cb after, void *ud)
 {
     durable_reply *w = body ? colony__calloc(1, sizeof(*w)) : NULL;
     if (!w) {
@@ -200,14 +210,27 @@ int colony__bhttp_reply_durable(colony__bhttp *h, colony_request *req, colony__b
         w->refs++;
     else
         w->req = NULL;
-    int rc = colony__bcommit_wait(h->commit, st, durable_committed, w);
-    if (rc) {
-        if (after) after(ud, rc);
-        if (w->req) colony_respond_error(req, 500, "internal", "out of memory");
-        durable_release(w);
-        return rc;
+    w->waits = 1; /* held by this call until every wait is issued */
+    for (size_t i = 0; i < n; i++) {
+        if (!sts[i]) continue;
+        w->waits++;
+        w->refs++;
+        int rc = colony__bcommit_wait(h->commit, sts[i], durable_committed, w);
+        if (rc) {
+            w->waits--;
+            w->refs--;
+            if (!w->err) w->err = rc;
+        }
     }
+    if (--w->waits == 0) durable_answer(w);
+    durable_release(w);
     return 0;
+}
+
+int colony__bhttp_reply_durable(colony__bhttp *h, colony_request *req, colony__bstream *st,
+                                int status, json_t *body, colony__bhttp_durable_cb after, void *ud)
+{
+    return colony__bhttp_reply_durable_n(h, req, &st, 1, status, body, after, ud);
 }
 
 int colony__bhttp_body_json(colony_request *req, json_t **out)

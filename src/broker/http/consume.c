@@ -1,21 +1,452 @@
-/* Consuming over HTTP (long-poll, ack, nack, extend): joins with the
- * delivery engine. */
+/* Consuming over HTTP, through the delivery engine (delivery/delivery.h):
+ *
+ *   GET  /streams/:stream/groups/:group/messages?consumer=c&max=N&wait=30s
+ *   POST /streams/:stream/groups/:group/ack     {"ids": [...]}
+ *   POST /streams/:stream/groups/:group/nack    {"id", "delay"?, "error"?, "dead_letter"?}
+ *   POST /streams/:stream/groups/:group/extend  {"id", "ms"}
+ *
+ * A long-poll answers at once when something is due; else it waits (a poll
+ * on h->polls) until a publish to its stream becomes durable (any door:
+ * colony__bhttp_wake), until the engine's next due time for the group (its
+ * timer is armed at the earlier of that and the deadline), or until the
+ * deadline (an empty answer). Deliveries are answered once durable. */
+#include <stdlib.h>
+#include <string.h>
+#include "colony/config.h"
+#include "colony/error.h"
+#include "core/alloc.h"
+#include "core/closer.h"
 #include "broker/http/http.h"
+
+#define CONSUMER_MAX 255
+#define MIN_REARM_MS 5 /* a due time that gave nothing is looked at again after this */
+
+typedef struct poll {
+    colony__list link; /* in h->polls */
+    colony__bhttp *h;
+    colony_request *req; /* NULL once answered or gone */
+    char *stream, *group, *consumer;
+    size_t max;
+    uint64_t deadline; /* uv_now */
+    uv_timer_t timer;
+    colony__closer closer;
+} poll;
+
+/* ---- one delivery attempt ---- */
+
+typedef struct collect {
+    json_t *arr;
+    int rc;
+} collect;
+
+static int on_delivered(void *ud, const colony__bdelivered *d)
+{
+    collect *c = ud;
+    colony__bentry e = {.id = d->id, .time_ms = d->time_ms, .strs = d->strs, .n = d->n};
+    json_t *m = colony__bmsg_to_json(&e);
+    if (!m || json_object_set_new(m, "deliveries", json_integer((json_int_t)d->count)) ||
+        json_object_set_new(m, "due_ms", json_integer((json_int_t)d->due_ms)) ||
+        json_array_append_new(c->arr, m)) {
+        c->rc = COLONY_ENOMEM;
+        return COLONY_ENOMEM;
+    }
+    return 0;
+}
+
+/* The stream and every stream the engine's last call touched: what an
+ * answer waits on. */
+static size_t touched(colony__bhttp *h, colony__bstream *st, colony__bstream **out, size_t max)
+{
+    size_t n = 0;
+    out[n++] = st;
+    colony__bstream *t;
+    for (size_t i = 0; n < max && (t = colony__bdelivery_touched(h->engine, i)); i++)
+        out[n++] = t;
+    return n;
+}
+
+/* Delivers up to max to consumer: >0 answered with that many, 0 nothing due
+ * (not answered), <0 answered with the error. */
+static long try_deliver(colony__bhttp *h, colony_request *req, const char *stream,
+                        const char *group, const char *consumer, size_t max)
+{
+    colony__bstream *st = colony__bstore_get(h->store, stream);
+    if (!st || !colony__bgroup_get(st, group)) {
+        colony__bhttp_fail(req, 404, "not_found", "no %s %.300s", st ? "group" : "stream",
+                           st ? group : stream);
+        return COLONY_ENOENT;
+    }
+    collect c = {json_array(), 0};
+    if (!c.arr) {
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return COLONY_ENOMEM;
+    }
+    long n = colony__bdelivery_next(h->engine, stream, group, consumer, max, on_delivered, &c);
+    if (n < 0 || c.rc) {
+        json_decref(c.arr);
+        colony__bhttp_store_error(req, n < 0 ? (int)n : c.rc, "delivery failed");
+        return n < 0 ? n : c.rc;
+    }
+    if (n == 0) {
+        json_decref(c.arr);
+        return 0;
+    }
+    h->stats.delivered += (uint64_t)n;
+    colony__bstream *sts[8];
+    size_t ns = touched(h, st, sts, 8);
+    colony__bhttp_reply_durable_n(h, req, sts, ns, 200, json_pack("{s:o}", "messages", c.arr), NULL,
+                                  NULL);
+    return n;
+}
+
+static void answer_empty(colony_request *req)
+{
+    colony__bhttp_reply(req, 200, json_pack("{s:[]}", "messages"));
+}
+
+/* ---- waiting polls ---- */
+
+static void poll_free(void *ud)
+{
+    poll *p = ud;
+    colony__free(p->stream);
+    colony__free(p->group);
+    colony__free(p->consumer);
+    colony__free(p);
+}
+
+static void poll_finished(colony_request *req, int status, void *ud)
+{
+    (void)req;
+    (void)status;
+    poll *p = ud;
+    colony__list_remove(&p->link);
+    p->req = NULL;
+    colony__closer_close(&p->closer, (uv_handle_t *)&p->timer);
+    colony__closer_finish(&p->closer, p->h->loop);
+}
+
+static void poll_timeout(uv_timer_t *t);
+
+/* Arms the timer at the earlier of the deadline and the group's next due time. */
+static void poll_arm(poll *p)
+{
+    colony__bhttp *h = p->h;
+    uint64_t now = uv_now(h->loop);
+    uint64_t left = p->deadline > now ? p->deadline - now : 0;
+    uint64_t due = colony__bdelivery_next_due(h->engine, p->stream, p->group);
+    if (due != UINT64_MAX) {
+        uint64_t wall = colony__bdelivery_now(h->engine);
+        uint64_t in = due > wall ? due - wall : 0;
+        if (in < MIN_REARM_MS) in = MIN_REARM_MS;
+        if (in < left) left = in;
+    }
+    uv_timer_start(&p->timer, poll_timeout, left, 0);
+}
+
+/* Looks again: answers (and ends the poll) when something was delivered,
+ * on an error, or at the deadline; else re-arms. */
+static void poll_check(poll *p)
+{
+    colony_request *req = p->req;
+    if (!req) return;
+    if (p->h->stopping) {
+        answer_empty(req);
+        return;
+    }
+    long n = try_deliver(p->h, req, p->stream, p->group, p->consumer, p->max);
+    if (n != 0) return; /* answered */
+    if (uv_now(p->h->loop) >= p->deadline) {
+        answer_empty(req);
+        return;
+    }
+    poll_arm(p);
+}
+
+static void poll_timeout(uv_timer_t *t)
+{
+    poll_check(t->data);
+}
 
 void colony__bhttp_wake(colony__bhttp *h, const char *name)
 {
-    (void)h;
-    (void)name;
+    if (!h->engine) return;
+    /* a poll answered here leaves the list: walk a snapshot */
+    colony__list todo, *n;
+    colony__list_init(&todo);
+    while (!colony__list_empty(&h->polls)) {
+        n = h->polls.next;
+        colony__list_remove(n);
+        colony__list_push_back(&todo, n);
+    }
+    while (!colony__list_empty(&todo)) {
+        n = todo.next;
+        colony__list_remove(n);
+        colony__list_push_back(&h->polls, n);
+        poll *p = COLONY__CONTAINER_OF(n, poll, link);
+        if (!name || strcmp(p->stream, name) == 0) poll_check(p);
+    }
 }
 
 void colony__bhttp_stopping(colony__bhttp *h)
 {
     h->stopping = 1;
+    colony__bhttp_wake(h, NULL);
+}
+
+static int wait_param(colony__bhttp *h, colony_request *req, uint64_t *ms)
+{
+    const char *w = colony_request_query_param(req, "wait");
+    *ms = 0;
+    if (!w || !*w) return 0;
+    int64_t v;
+    if (colony_config_parse_duration(w, &v) || v < 0) {
+        colony__bhttp_fail(req, 400, "bad_request", "wait is a duration (\"30s\", \"500ms\")");
+        return COLONY_EINVAL;
+    }
+    *ms = (uint64_t)v > h->set.max_wait_ms ? h->set.max_wait_ms : (uint64_t)v;
+    return 0;
+}
+
+static int engine_ready(colony__bhttp *h, colony_request *req)
+{
+    if (h->engine) return 1;
+    colony__bhttp_fail(req, 501, "not_implemented", "the delivery engine is not available");
+    return 0;
+}
+
+static int count_param(colony_request *req, const char *name, size_t dflt, size_t max, size_t *out)
+{
+    const char *s = colony_request_query_param(req, name);
+    *out = dflt;
+    if (!s || !*s) return 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || *s == '-' || v == 0 || v > max) {
+        colony__bhttp_fail(req, 400, "bad_request", "%s is 1 to %zu", name, max);
+        return COLONY_EINVAL;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
+static void get_messages(colony_request *req, void *ud)
+{
+    colony__bhttp *h = ud;
+    if (!engine_ready(h, req)) return;
+    const char *stream = colony_request_param(req, "stream");
+    const char *group = colony_request_param(req, "group");
+    const char *consumer = colony_request_query_param(req, "consumer");
+    if (!consumer || !*consumer || strlen(consumer) > CONSUMER_MAX) {
+        colony__bhttp_fail(req, 400, "bad_request", "consumer=NAME (1 to %d bytes) is required",
+                           CONSUMER_MAX);
+        return;
+    }
+    if (!colony__bhttp_name_ok(stream)) {
+        colony__bhttp_fail(req, 400, "bad_request", "a stream name is 1 to %d bytes",
+                           COLONY__BHTTP_NAME_MAX);
+        return;
+    }
+    size_t max;
+    uint64_t wait_ms;
+    if (count_param(req, "max", 1, h->set.max_batch, &max) || wait_param(h, req, &wait_ms)) return;
+    long n = try_deliver(h, req, stream, group, consumer, max);
+    if (n != 0) return;
+    if (wait_ms == 0 || h->stopping) {
+        answer_empty(req);
+        return;
+    }
+    poll *p = colony__calloc(1, sizeof(*p));
+    if (!p || !(p->stream = colony__strdup(stream)) || !(p->group = colony__strdup(group)) ||
+        !(p->consumer = colony__strdup(consumer))) {
+        if (p) poll_free(p);
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    p->h = h;
+    p->req = req;
+    p->max = max;
+    p->deadline = uv_now(h->loop) + wait_ms;
+    colony__closer_init(&p->closer, poll_free, p);
+    uv_timer_init(h->loop, &p->timer);
+    p->timer.data = p;
+    if (colony_request_on_finish(req, poll_finished, p)) {
+        colony__closer_close(&p->closer, (uv_handle_t *)&p->timer);
+        colony__closer_finish(&p->closer, h->loop);
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    colony__list_push_back(&h->polls, &p->link);
+    poll_arm(p);
+}
+
+/* ---- ack, nack, extend ---- */
+
+/* The route's stream (404 unless it exists) and the body as an object. */
+static colony__bstream *prelude(colony__bhttp *h, colony_request *req, json_t **body)
+{
+    *body = NULL;
+    if (!engine_ready(h, req)) return NULL;
+    colony__bstream *st = colony__bhttp_stream(h, req, NULL);
+    if (!st) return NULL;
+    const char *group = colony_request_param(req, "group");
+    if (!colony__bgroup_get(st, group)) {
+        colony__bhttp_fail(req, 404, "not_found", "no group %.255s", group);
+        return NULL;
+    }
+    if (colony__bhttp_body_json(req, body)) return NULL;
+    if (!json_is_object(*body)) {
+        json_decref(*body);
+        *body = NULL;
+        colony__bhttp_fail(req, 400, "bad_request", "the body is a JSON object");
+        return NULL;
+    }
+    return st;
+}
+
+static int id_field(colony_request *req, json_t *body, colony__bid *id)
+{
+    json_t *v = json_object_get(body, "id");
+    if (json_is_string(v) && colony__bhttp_id_parse(json_string_value(v), id) == 0) return 0;
+    colony__bhttp_fail(req, 400, "bad_request", "\"id\" is an entry id (\"ms-seq\")");
+    return COLONY_EINVAL;
+}
+
+/* A duration field: a number of ms or a string ("5s"). 1 if absent. */
+int colony__bhttp_duration_field(colony_request *req, json_t *body, const char *name, uint64_t *ms)
+{
+    json_t *v = json_object_get(body, name);
+    if (!v || json_is_null(v)) return 1;
+    int64_t x = -1;
+    if (json_is_integer(v))
+        x = json_integer_value(v);
+    else if (json_is_string(v) && colony_config_parse_duration(json_string_value(v), &x))
+        x = -1;
+    if (x < 0) {
+        colony__bhttp_fail(req, 400, "bad_request",
+                           "\"%s\" is a duration: milliseconds or a string (\"5s\")", name);
+        return COLONY_EINVAL;
+    }
+    *ms = (uint64_t)x;
+    return 0;
+}
+
+static void post_ack(colony_request *req, void *ud)
+{
+    colony__bhttp *h = ud;
+    json_t *body;
+    colony__bstream *st = prelude(h, req, &body);
+    if (!st) return;
+    json_t *ids = json_object_get(body, "ids");
+    size_t n = json_array_size(ids);
+    if (!json_is_array(ids) || n == 0 || n > h->set.max_batch) {
+        json_decref(body);
+        colony__bhttp_fail(req, 400, "bad_request", "\"ids\" is an array of 1 to %zu ids",
+                           h->set.max_batch);
+        return;
+    }
+    colony__bid *list = colony__malloc(n * sizeof(*list));
+    if (!list) {
+        json_decref(body);
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(ids, i);
+        if (!json_is_string(v) || colony__bhttp_id_parse(json_string_value(v), &list[i])) {
+            colony__free(list);
+            json_decref(body);
+            colony__bhttp_fail(req, 400, "bad_request", "ids[%zu] is not an entry id", i);
+            return;
+        }
+    }
+    json_decref(body);
+    long acked = colony__bdelivery_ack(h->engine, colony_request_param(req, "stream"),
+                                       colony_request_param(req, "group"), list, n);
+    colony__free(list);
+    if (acked < 0) {
+        colony__bhttp_store_error(req, (int)acked, "ack failed");
+        return;
+    }
+    h->stats.acked += (uint64_t)acked;
+    colony__bhttp_reply_durable(h, req, st, 200, json_pack("{s:I}", "acked", (json_int_t)acked),
+                                NULL, NULL);
+}
+
+static void post_nack(colony_request *req, void *ud)
+{
+    colony__bhttp *h = ud;
+    json_t *body;
+    colony__bstream *st = prelude(h, req, &body);
+    if (!st) return;
+    colony__bid id;
+    uint64_t delay = COLONY__BNACK_BACKOFF;
+    json_t *err = json_object_get(body, "error"), *dl = json_object_get(body, "dead_letter");
+    if (id_field(req, body, &id) || colony__bhttp_duration_field(req, body, "delay", &delay) < 0) {
+        json_decref(body);
+        return;
+    }
+    if ((err && !json_is_string(err)) || (dl && !json_is_boolean(dl))) {
+        json_decref(body);
+        colony__bhttp_fail(req, 400, "bad_request",
+                           "\"error\" is a string and \"dead_letter\" a boolean");
+        return;
+    }
+    int rc = colony__bdelivery_nack(h->engine, colony_request_param(req, "stream"),
+                                    colony_request_param(req, "group"), id, delay,
+                                    err ? json_string_value(err) : NULL,
+                                    err ? json_string_length(err) : 0, json_is_true(dl));
+    json_decref(body);
+    if (rc == COLONY_ENOENT) {
+        colony__bhttp_fail(req, 404, "not_pending", "that entry is not pending in this group");
+        return;
+    }
+    if (rc) {
+        colony__bhttp_store_error(req, rc, "nack failed");
+        return;
+    }
+    h->stats.nacked++;
+    colony__bstream *sts[8];
+    size_t ns = touched(h, st, sts, 8);
+    colony__bhttp_reply_durable_n(h, req, sts, ns, 200, json_pack("{s:b}", "nacked", 1), NULL,
+                                  NULL);
+}
+
+static void post_extend(colony_request *req, void *ud)
+{
+    colony__bhttp *h = ud;
+    json_t *body;
+    colony__bstream *st = prelude(h, req, &body);
+    if (!st) return;
+    colony__bid id;
+    uint64_t ms = 0;
+    int r = 0;
+    if (id_field(req, body, &id) || (r = colony__bhttp_duration_field(req, body, "ms", &ms)) != 0) {
+        json_decref(body);
+        if (r > 0) colony__bhttp_fail(req, 400, "bad_request", "\"ms\" is required");
+        return;
+    }
+    json_decref(body);
+    int rc = colony__bdelivery_extend(h->engine, colony_request_param(req, "stream"),
+                                      colony_request_param(req, "group"), id, ms);
+    if (rc == COLONY_ENOENT) {
+        colony__bhttp_fail(req, 404, "not_pending", "that entry is not pending in this group");
+        return;
+    }
+    if (rc) {
+        colony__bhttp_store_error(req, rc, "extend failed");
+        return;
+    }
+    colony__bhttp_reply_durable(h, req, st, 200, json_pack("{s:b}", "extended", 1), NULL, NULL);
 }
 
 int colony__bhttp_routes_consume(colony__bhttp *h, colony_router *r)
 {
-    (void)h;
-    (void)r;
-    return 0;
+    int rc =
+        colony_router_add(r, "GET", "/streams/:stream/groups/:group/messages", get_messages, h);
+    if (!rc) rc = colony_router_add(r, "POST", "/streams/:stream/groups/:group/ack", post_ack, h);
+    if (!rc) rc = colony_router_add(r, "POST", "/streams/:stream/groups/:group/nack", post_nack, h);
+    if (!rc)
+        rc = colony_router_add(r, "POST", "/streams/:stream/groups/:group/extend", post_extend, h);
+    return rc;
 }

@@ -14,6 +14,8 @@
 #include "core/list.h"
 #include "core/map.h"
 #include "broker/store/store.h"
+#include "broker/delivery/delivery.h"
+#include "broker/topic/topic.h"
 
 typedef struct colony__broker_resp colony__broker_resp; /* conn.h */
 
@@ -39,6 +41,8 @@ typedef struct colony__bhttp {
     colony__bstore *store;
     colony__bcommit *commit;
     colony__broker_resp *resp; /* XREAD BLOCK readers woken by an HTTP publish; may be NULL */
+    colony__bdelivery *engine; /* policies, consume, dead letters; NULL: those answer 501 */
+    colony__btopics *topics;   /* bindings; NULL: those answer 501 */
     colony__bhttp_settings set;
     colony__bidem idem;
     colony__list polls; /* long-polls waiting, oldest first (consume.c) */
@@ -84,6 +88,13 @@ int colony__bhttp_reply_durable(colony__bhttp *h, colony_request *req, colony__b
 /* The body as JSON whatever its Content-Type (curl -d sends a form type):
  * *out NULL for an empty body; on bad JSON it has answered 400. */
 int colony__bhttp_body_json(colony_request *req, json_t **out);
+/* The same once every stream of sts (NULL entries skipped) is durable. */
+int colony__bhttp_reply_durable_n(colony__bhttp *h, colony_request *req, colony__bstream **sts,
+                                  size_t n, int status, json_t *body,
+                                  colony__bhttp_durable_cb after, void *ud);
+/* A duration field of body (ms as a number, or "5s"): 0 set, 1 absent,
+ * <0 after answering 400. */
+int colony__bhttp_duration_field(colony_request *req, json_t *body, const char *name, uint64_t *ms);
 /* "ms-seq" JSON string. */
 json_t *colony__bhttp_id_json(colony__bid id);
 /* Parses "ms-seq" (or "ms"); 0 or COLONY_EINVAL. */

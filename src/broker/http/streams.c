@@ -4,12 +4,15 @@
  *   PUT    /streams/:stream                  create (201; 200 if it exists)
  *   GET    /streams/:stream                  one stream, with its groups
  *   DELETE /streams/:stream                  delete it and its files
+ *   GET    /streams/:stream/messages         read entries (?start=&end=&count=&reverse=1),
+ *                                            as XRANGE: no group, nothing recorded
  *   GET    /streams/:stream/groups           its groups
  *   PUT    /streams/:stream/groups/:group    create ({"start": "0"|"$"|id})
  *   GET    /streams/:stream/groups/:group    one group, with its consumers
  *   DELETE /streams/:stream/groups/:group    delete it (its pending entries too)
  *
  * Creations and deletions answer once durable. */
+#include <stdlib.h>
 #include <string.h>
 #include "colony/error.h"
 #include "broker/http/http.h"
@@ -153,6 +156,56 @@ static void delete_stream(colony_request *req, void *ud)
     colony__bhttp_reply(req, 200, json_pack("{s:s}", "deleted", name));
 }
 
+static int add_entry(void *ud, const colony__bentry *e)
+{
+    json_t *m = colony__bmsg_to_json(e);
+    return json_array_append_new(ud, m) ? COLONY_ENOMEM : 0;
+}
+
+/* A bound of a range: an id, "-" / "+" or absent (the dflt). */
+static int bound_param(colony_request *req, const char *name, colony__bid dflt, colony__bid *out)
+{
+    const char *s = colony_request_query_param(req, name);
+    *out = dflt;
+    if (!s || !*s || !strcmp(s, "-") || !strcmp(s, "+")) {
+        if (s && !strcmp(s, "-")) *out = (colony__bid){0, 0};
+        if (s && !strcmp(s, "+")) *out = (colony__bid){UINT64_MAX, UINT64_MAX};
+        return 0;
+    }
+    if (colony__bhttp_id_parse(s, out) == 0) return 0;
+    colony__bhttp_fail(req, 400, "bad_request", "%s is an entry id, - or +", name);
+    return COLONY_EINVAL;
+}
+
+static void read_messages(colony_request *req, void *ud)
+{
+    colony__bhttp *h = ud;
+    colony__bstream *st = colony__bhttp_stream(h, req, NULL);
+    if (!st) return;
+    colony__bid start, end;
+    const char *c = colony_request_query_param(req, "count");
+    const char *rev = colony_request_query_param(req, "reverse");
+    char *stop = NULL;
+    unsigned long long count = c && *c ? strtoull(c, &stop, 10) : 100;
+    if ((stop && *stop) || count == 0 || count > h->set.max_batch) {
+        colony__bhttp_fail(req, 400, "bad_request", "count is 1 to %zu", h->set.max_batch);
+        return;
+    }
+    if (bound_param(req, "start", (colony__bid){0, 0}, &start) ||
+        bound_param(req, "end", (colony__bid){UINT64_MAX, UINT64_MAX}, &end))
+        return;
+    int reverse = rev && (!strcmp(rev, "1") || !strcmp(rev, "true"));
+    json_t *arr = json_array();
+    long n = arr ? colony__bstream_range(st, start, end, reverse, (size_t)count, add_entry, arr)
+                 : COLONY_ENOMEM;
+    if (n < 0) {
+        json_decref(arr);
+        colony__bhttp_store_error(req, (int)n, "read failed");
+        return;
+    }
+    colony__bhttp_reply(req, 200, json_pack("{s:o}", "messages", arr));
+}
+
 static void list_groups(colony_request *req, void *ud)
 {
     colony__bstream *st = colony__bhttp_stream(ud, req, NULL);
@@ -262,6 +315,7 @@ int colony__bhttp_routes_streams(colony__bhttp *h, colony_router *r)
         {"PUT", "/streams/:stream", put_stream},
         {"GET", "/streams/:stream", get_stream},
         {"DELETE", "/streams/:stream", delete_stream},
+        {"GET", "/streams/:stream/messages", read_messages},
         {"GET", "/streams/:stream/groups", list_groups},
         {"PUT", "/streams/:stream/groups/:group", put_group},
         {"GET", "/streams/:stream/groups/:group", get_group},
