@@ -14,7 +14,9 @@
 #include "core/alloc.h"
 #include "broker/broker.h"
 #include "broker/conn.h"
+#include "broker/delivery/delivery.h"
 #include "broker/http/http.h"
+#include "broker/topic/topic.h"
 #include "broker/store/store.h"
 
 static const colony_config_setting broker_settings[] = {
@@ -62,6 +64,8 @@ typedef struct daemon_ctx {
     char *requirepass, *data_dir;
     colony__bstore *store;
     colony__bcommit *commit;
+    colony__bdelivery *engine; /* NULL while the engine is not built (ENOTSUP) */
+    colony__btopics *topics;
     colony__bhttp api;
     int api_ready;
     void (*done)(colony_service *);
@@ -71,6 +75,8 @@ static void free_ctx(daemon_ctx *d)
 {
     /* every commit has called back (the RESP side waits for them) */
     if (d->api_ready) colony__bhttp_free(&d->api);
+    if (d->topics) colony__btopics_close(d->topics);
+    if (d->engine) colony__bdelivery_close(d->engine);
     if (d->commit) colony__bcommit_close(d->commit);
     if (d->store) colony__bstore_close(d->store);
     colony__free(d->requirepass);
@@ -146,6 +152,12 @@ static double output_limit_gauge(void *ud)
     return (double)((colony__broker_resp *)ud)->stats.output_limit_disconnects;
 }
 
+/* A write over RESP (XADD...) is durable: HTTP long-polls on it look again. */
+static void wake_polls(void *ud, const char *stream)
+{
+    colony__bhttp_wake(ud, stream);
+}
+
 /* mkdir -p */
 static int make_dirs(const char *path)
 {
@@ -161,6 +173,39 @@ static int make_dirs(const char *path)
         buf[i] = ch;
     }
     return 0;
+}
+
+/* The delivery engine and the bindings (delivery/, topic/). Until they are
+ * built (ENOTSUP) the broker runs without them: the HTTP calls that need
+ * them answer 501. */
+static int open_engine(daemon_ctx *d)
+{
+    char msg[512] = "";
+    colony__bdelivery_options o = {
+        .store = d->store, .commit = d->commit, .msg = msg, .msg_size = sizeof(msg)};
+    int rc = colony__bdelivery_open(&d->engine, &o);
+    if (rc == COLONY_ENOTSUP) {
+        d->engine = NULL;
+        return 0;
+    }
+    if (rc) {
+        d->engine = NULL;
+        fprintf(stderr, "broker: cannot load the delivery policies: %s %s\n", colony_strerror(rc),
+                msg);
+        return rc;
+    }
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/bindings", d->data_dir);
+    rc = colony__btopics_open(&d->topics, path, msg, sizeof(msg));
+    if (rc == COLONY_ENOTSUP) {
+        d->topics = NULL;
+        return 0;
+    }
+    if (rc) {
+        d->topics = NULL;
+        fprintf(stderr, "broker: cannot load the bindings: %s %s\n", colony_strerror(rc), msg);
+    }
+    return rc;
 }
 
 static int open_store(daemon_ctx *d, colony_config *cfg)
@@ -195,8 +240,11 @@ static int open_store(daemon_ctx *d, colony_config *cfg)
         return rc;
     }
     rc = colony__bcommit_new(&d->commit, colony_service_loop(d->svc), sync, 0);
-    if (rc) d->commit = NULL;
-    return rc;
+    if (rc) {
+        d->commit = NULL;
+        return rc;
+    }
+    return open_engine(d);
 }
 
 static int setup(daemon_ctx *d, colony_config *cfg)
@@ -255,6 +303,10 @@ static int setup(daemon_ctx *d, colony_config *cfg)
         .max_batch = (size_t)colony_config_get_int(cfg, "api.max-batch"),
     };
     colony__bhttp_init(&d->api, colony_service_loop(d->svc), d->store, d->commit, &d->resp, &hs);
+    d->api.engine = d->engine;
+    d->api.topics = d->topics;
+    d->resp.on_durable = wake_polls;
+    d->resp.on_durable_ud = &d->api;
     d->api_ready = 1;
     rc = colony__bhttp_routes(&d->api, colony_service_router(d->svc));
     if (rc) return rc;

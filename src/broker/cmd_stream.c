@@ -592,6 +592,7 @@ void colony__xread_wake(colony__broker_resp *srv, const char *name)
 {
     colony__list waiting, *n;
     colony__list_init(&waiting);
+    if (srv->on_durable) srv->on_durable(srv->on_durable_ud, name);
     while ((n = colony__list_pop_front(&srv->blocked)))
         colony__list_push_back(&waiting, n);
     while ((n = colony__list_pop_front(&waiting))) {

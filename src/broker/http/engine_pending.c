@@ -46,3 +46,84 @@ colony__bstream *colony__bdelivery_touched(const colony__bdelivery *d, size_t i)
     (void)d, (void)i;
     return NULL;
 }
+int colony__bdelivery_publish(colony__bdelivery *d, const char *stream, const colony__bpublish *m,
+                              colony__bid *out)
+{
+    (void)d, (void)stream, (void)m, (void)out;
+    return COLONY_ENOTSUP;
+}
+void colony__bstream_policy_default(colony__bstream_policy *p)
+{
+    *p = (colony__bstream_policy){0};
+}
+void colony__bgroup_policy_default(colony__bgroup_policy *p)
+{
+    *p = (colony__bgroup_policy){.visibility_ms = COLONY__BVISIBILITY_DEFAULT_MS,
+                                 .max_deliveries = COLONY__BMAX_DELIVERIES_DEFAULT};
+}
+int colony__bdelivery_stream_policy_set(colony__bdelivery *d, const char *stream,
+                                        const colony__bstream_policy *p)
+{
+    (void)d, (void)stream, (void)p;
+    return COLONY_ENOTSUP;
+}
+int colony__bdelivery_stream_policy_get(colony__bdelivery *d, const char *stream,
+                                        colony__bstream_policy *out)
+{
+    (void)d, (void)stream, (void)out;
+    return COLONY_ENOTSUP;
+}
+int colony__bdelivery_group_policy_set(colony__bdelivery *d, const char *stream, const char *group,
+                                       const colony__bgroup_policy *p)
+{
+    (void)d, (void)stream, (void)group, (void)p;
+    return COLONY_ENOTSUP;
+}
+int colony__bdelivery_group_policy_get(colony__bdelivery *d, const char *stream, const char *group,
+                                       colony__bgroup_policy *out)
+{
+    (void)d, (void)stream, (void)group, (void)out;
+    return COLONY_ENOTSUP;
+}
+long colony__bdelivery_dead_list(colony__bdelivery *d, const char *dlq, colony__bid start,
+                                 colony__bid end, size_t count, colony__bdead_cb cb, void *ud)
+{
+    (void)d, (void)dlq, (void)start, (void)end, (void)count, (void)cb, (void)ud;
+    return COLONY_ENOTSUP;
+}
+long colony__bdelivery_dead_replay(colony__bdelivery *d, const char *dlq, colony__bid start,
+                                   colony__bid end)
+{
+    (void)d, (void)dlq, (void)start, (void)end;
+    return COLONY_ENOTSUP;
+}
+long colony__bdelivery_dead_purge(colony__bdelivery *d, const char *dlq, colony__bid upto)
+{
+    (void)d, (void)dlq, (void)upto;
+    return COLONY_ENOTSUP;
+}
+int colony__btopics_bind(colony__btopics *t, const char *pattern, size_t pattern_len,
+                         const char *stream)
+{
+    (void)t, (void)pattern, (void)pattern_len, (void)stream;
+    return COLONY_ENOTSUP;
+}
+int colony__btopics_unbind(colony__btopics *t, const char *pattern, size_t pattern_len,
+                           const char *stream)
+{
+    (void)t, (void)pattern, (void)pattern_len, (void)stream;
+    return COLONY_ENOTSUP;
+}
+int colony__btopics_next(const colony__btopics *t, size_t *pos, const char **pattern,
+                         size_t *pattern_len, const char **stream)
+{
+    (void)t, (void)pos, (void)pattern, (void)pattern_len, (void)stream;
+    return COLONY_ENOENT;
+}
+long colony__btopics_publish(colony__btopics *t, colony__bdelivery *d, const char *topic,
+                             size_t topic_len, const colony__bpublish *m,
+                             colony__btopic_target *out, size_t max_out)
+{
+    (void)t, (void)d, (void)topic, (void)topic_len, (void)m, (void)out, (void)max_out;
+    return COLONY_ENOTSUP;
+}

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include "colony/config.h"
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "broker/conn.h"
@@ -23,7 +24,9 @@
 typedef struct batch {
     json_t **objs; /* parsed messages */
     colony__bmsg *msgs;
+    uint64_t *delay, *ttl; /* per message, ms (0: none) */
     size_t n;
+    uint64_t q_delay, q_ttl; /* ?delay= and ?ttl=: for messages without their own */
 } batch;
 
 static void batch_free(batch *b)
@@ -34,6 +37,23 @@ static void batch_free(batch *b)
     }
     colony__free(b->objs);
     colony__free(b->msgs);
+    colony__free(b->delay);
+    colony__free(b->ttl);
+}
+
+/* ?name= as a duration; 0 when absent. */
+static int query_duration(colony_request *req, const char *name, uint64_t *ms)
+{
+    const char *s = colony_request_query_param(req, name);
+    int64_t v = 0;
+    *ms = 0;
+    if (!s || !*s) return 0;
+    if (colony_config_parse_duration(s, &v) || v < 0) {
+        colony__bhttp_fail(req, 400, "bad_request", "%s is a duration (\"30s\", \"500ms\")", name);
+        return COLONY_EINVAL;
+    }
+    *ms = (uint64_t)v;
+    return 0;
 }
 
 static int is_ndjson(colony_request *req)
@@ -59,7 +79,30 @@ static int parse_one(colony_request *req, batch *b, const char *text, size_t len
         return COLONY_EINVAL;
     }
     b->objs[b->n] = obj;
-    int rc = colony__bmsg_from_json(obj, &b->msgs[b->n], why, sizeof(why));
+    b->delay[b->n] = b->q_delay;
+    b->ttl[b->n] = b->q_ttl;
+    int rc = json_is_object(obj) ? 0 : COLONY_EINVAL;
+    for (int k = 0; !rc && k < 2; k++) {
+        const char *f = k ? "ttl" : "delay";
+        json_t *v = json_object_get(obj, f);
+        int64_t ms = -1;
+        if (!v) continue;
+        if (json_is_integer(v))
+            ms = json_integer_value(v);
+        else if (json_is_string(v) && colony_config_parse_duration(json_string_value(v), &ms))
+            ms = -1;
+        if (ms < 0) {
+            json_decref(obj);
+            if (line)
+                colony__bhttp_fail(req, 400, "bad_request", "line %zu: \"%s\" is a duration", line,
+                                   f);
+            else
+                colony__bhttp_fail(req, 400, "bad_request", "\"%s\" is a duration", f);
+            return COLONY_EINVAL;
+        }
+        (k ? b->ttl : b->delay)[b->n] = (uint64_t)ms;
+    }
+    rc = colony__bmsg_from_json(obj, &b->msgs[b->n], why, sizeof(why));
     if (rc) {
         json_decref(obj);
         if (rc == COLONY_ENOMEM)
@@ -89,9 +132,13 @@ static int parse_body(colony__bhttp *h, colony_request *req, batch *b)
                            h->set.max_batch);
         return COLONY_E2BIG;
     }
+    if (query_duration(req, "delay", &b->q_delay) || query_duration(req, "ttl", &b->q_ttl))
+        return COLONY_EINVAL;
     b->objs = colony__calloc(lines, sizeof(*b->objs));
     b->msgs = colony__calloc(lines, sizeof(*b->msgs));
-    if (!b->objs || !b->msgs) {
+    b->delay = colony__calloc(lines, sizeof(*b->delay));
+    b->ttl = colony__calloc(lines, sizeof(*b->ttl));
+    if (!b->objs || !b->msgs || !b->delay || !b->ttl) {
         colony_respond_error(req, 500, "internal", "out of memory");
         return COLONY_ENOMEM;
     }
@@ -131,10 +178,11 @@ static void on_durable(void *ud, int err)
     if (err) {
         if (p->key) colony__bidem_forget(&p->h->idem, p->name, p->key);
     } else {
-        colony__bhttp_wake(p->h, p->name);
-        if (p->h->resp) {
+        if (p->h->resp) { /* XREAD BLOCK readers, and (its hook) the long-polls */
             colony__xread_wake(p->h->resp, p->name);
             colony__broker_resp_flush_dirty(p->h->resp);
+        } else {
+            colony__bhttp_wake(p->h, p->name);
         }
     }
     colony__free(p->key);
@@ -154,6 +202,36 @@ static published *published_new(colony__bhttp *h, const char *name, const char *
         return NULL;
     }
     return p;
+}
+
+/* Message i of b to the stream: through the engine (its max length,
+ * overflow, TTL, delay) when there is one, else straight to the store. */
+static int append_one(colony__bhttp *h, colony__bstream *st, const char *name, const batch *b,
+                      size_t i, colony__bid *id)
+{
+    if (!h->engine) {
+        if (b->delay[i] || b->ttl[i]) return COLONY_ENOTSUP;
+        return colony__bstream_append(st, COLONY__BID_AUTO, (colony__bid){0, 0}, b->msgs[i].strs,
+                                      b->msgs[i].n, id);
+    }
+    colony__bpublish m = {.strs = b->msgs[i].strs, .n = b->msgs[i].n, .ttl_ms = b->ttl[i]};
+    if (b->delay[i]) m.deliver_at_ms = colony__bdelivery_now(h->engine) + b->delay[i];
+    return colony__bdelivery_publish(h->engine, name, &m, id);
+}
+
+/* An append's error as an answer: 507 stream_full for max length + reject. */
+static void publish_error(colony_request *req, int rc, const char *name, size_t done)
+{
+    if (rc == COLONY__BDELIVERY_EFULL)
+        colony__bhttp_fail(req, 507, "stream_full",
+                           "stream %.300s is at its max length and its overflow is reject "
+                           "(%zu message(s) of this request were appended before)",
+                           name, done);
+    else if (rc == COLONY_ENOTSUP)
+        colony__bhttp_fail(req, 501, "not_implemented",
+                           "delay and ttl need the delivery engine, not available");
+    else
+        colony__bhttp_store_error(req, rc, "publish failed");
 }
 
 static void publish_stream(colony_request *req, void *ud)
@@ -190,8 +268,7 @@ static void publish_stream(colony_request *req, void *ud)
     size_t done = 0;
     for (; !rc && done < b.n; done++) {
         colony__bid id;
-        rc = colony__bstream_append(st, COLONY__BID_AUTO, (colony__bid){0, 0}, b.msgs[done].strs,
-                                    b.msgs[done].n, &id);
+        rc = append_one(h, st, name, &b, done, &id);
         if (!rc) rc = json_array_append_new(ids, colony__bhttp_id_json(id)) ? COLONY_ENOMEM : 0;
         if (rc) break;
     }
@@ -200,7 +277,7 @@ static void publish_stream(colony_request *req, void *ud)
     if (rc) {
         /* those appended before the failure are kept (durable with the next
          * commit); the answer says which */
-        colony__bhttp_store_error(req, rc, "publish failed");
+        publish_error(req, rc, name, done);
         json_decref(ids);
         return;
     }
@@ -216,7 +293,12 @@ static void publish_stream(colony_request *req, void *ud)
                         ? json_pack("{s:O}", "id", json_array_get(ids, 0))
                         : json_pack("{s:O}", "ids", ids);
     json_decref(ids);
-    colony__bhttp_reply_durable(h, req, st, 201, reply, on_durable, p);
+    colony__bstream *sts[9] = {st};
+    size_t ns = 1;
+    colony__bstream *t;
+    for (size_t i = 0; h->engine && ns < 9 && (t = colony__bdelivery_touched(h->engine, i)); i++)
+        sts[ns++] = t;
+    colony__bhttp_reply_durable_n(h, req, sts, ns, 201, reply, on_durable, p);
 }
 
 int colony__bhttp_routes_publish(colony__bhttp *h, colony_router *r)
