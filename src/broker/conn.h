@@ -96,14 +96,14 @@ struct colony__broker_resp {
     struct colony__bcommit *commit; /* its group commit */
     uint64_t commits_inflight;      /* tickets whose commit has not called back */
     colony__list blocked;           /* XREAD BLOCK states, oldest first */
+    int in_process;                 /* a client's commands are running */
+    /* shutdown: done runs once the listener and every client have closed */
+    void (*closed)(void *ud);
+    void *closed_ud;
     /* entries of a stream became durable (colony__xread_wake): the HTTP
      * API's long-polls look again; NULL: none */
     void (*on_durable)(void *ud, const char *stream);
     void *on_durable_ud;
-    int in_process; /* a client's commands are running */
-    /* shutdown: done runs once the listener and every client have closed */
-    void (*closed)(void *ud);
-    void *closed_ud;
 };
 
 /* Sets up srv (nothing listens yet); settings are copied, strings borrowed. */
