@@ -126,6 +126,13 @@ int colony__bidem_put(colony__bidem *c, const char *target, const char *key, jso
                       uint64_t now);
 void colony__bidem_forget(colony__bidem *c, const char *target, const char *key);
 
+/* policy.c: policies as JSON. _parse reads the fields body names over p;
+ * 0, or <0 after answering 400. */
+int colony__bhttp_stream_policy_parse(colony_request *req, json_t *body, colony__bstream_policy *p);
+json_t *colony__bhttp_stream_policy_json(const colony__bstream_policy *p);
+int colony__bhttp_group_policy_parse(colony_request *req, json_t *body, colony__bgroup_policy *p);
+json_t *colony__bhttp_group_policy_json(const colony__bgroup_policy *p);
+
 /* The route groups. */
 int colony__bhttp_routes_streams(colony__bhttp *h, colony_router *r);
 int colony__bhttp_routes_publish(colony__bhttp *h, colony_router *r);

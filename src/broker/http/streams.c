@@ -1,13 +1,15 @@
 /* Streams and groups as resources: list, create, inspect, delete.
  *
  *   GET    /streams                          every stream with its figures
- *   PUT    /streams/:stream                  create (201; 200 if it exists)
+ *   PUT    /streams/:stream                  create (201; 200 if it exists), and set
+ *                                            the policy fields the body names
  *   GET    /streams/:stream                  one stream, with its groups
  *   DELETE /streams/:stream                  delete it and its files
  *   GET    /streams/:stream/messages         read entries (?start=&end=&count=&reverse=1),
  *                                            as XRANGE: no group, nothing recorded
  *   GET    /streams/:stream/groups           its groups
- *   PUT    /streams/:stream/groups/:group    create ({"start": "0"|"$"|id})
+ *   PUT    /streams/:stream/groups/:group    create ({"start": "0"|"$"|id}) and set
+ *                                            the policy fields the body names
  *   GET    /streams/:stream/groups/:group    one group, with its consumers
  *   DELETE /streams/:stream/groups/:group    delete it (its pending entries too)
  *
@@ -19,14 +21,37 @@
 
 #define GROUP_NAME_MAX 255
 
-static json_t *group_json(colony__bstream *st, colony__bgroup *g, int with_consumers)
+/* Entries in the group's dead-letter stream (0 without the engine); the
+ * group's policy is added to policy_out when given. */
+static uint64_t dead_letters(colony__bhttp *h, const char *stream, const char *group,
+                             json_t *policy_out)
+{
+    colony__bgroup_policy gp;
+    if (!h->engine || colony__bdelivery_group_policy_get(h->engine, stream, group, &gp)) return 0;
+    if (policy_out) json_object_set_new(policy_out, "policy", colony__bhttp_group_policy_json(&gp));
+    colony__bstream *dlq = gp.dead_letter ? colony__bstore_get(h->store, gp.dead_letter) : NULL;
+    if (!dlq) return 0;
+    colony__bstream_info si;
+    colony__bstream_info_get(dlq, &si);
+    return si.length;
+}
+
+static json_t *group_json(colony__bhttp *h, colony__bstream *st, colony__bgroup *g,
+                          int with_consumers)
 {
     colony__bgroup_info gi;
+    colony__bstream_info si;
     colony__bgroup_info_get(g, &gi);
+    colony__bstream_info_get(st, &si);
     json_t *o =
         json_pack("{s:s, s:o, s:I, s:I, s:I}", "name", gi.name, "cursor",
                   colony__bhttp_id_json(gi.cursor), "pending", (json_int_t)gi.pending, "consumers",
                   (json_int_t)gi.consumers, "lag", (json_int_t)colony__bhttp_lag(st, gi.cursor));
+    if (o && json_object_set_new(o, "dead_letters",
+                                 json_integer((json_int_t)dead_letters(h, si.name, gi.name, o)))) {
+        json_decref(o);
+        return NULL;
+    }
     if (!o || !with_consumers) return o;
     json_t *list = json_array();
     size_t pos = 0, pending;
@@ -45,11 +70,11 @@ static json_t *group_json(colony__bstream *st, colony__bgroup *g, int with_consu
 }
 
 /* A stream's figures; its groups listed when with_groups. */
-static json_t *stream_json(colony__bstream *st, int with_groups)
+static json_t *stream_json(colony__bhttp *h, colony__bstream *st, int with_groups)
 {
     colony__bstream_info si;
     colony__bstream_info_get(st, &si);
-    uint64_t pending = 0, lag = 0;
+    uint64_t pending = 0, lag = 0, dead = 0;
     json_t *groups = with_groups ? json_array() : NULL;
     if (with_groups && !groups) return NULL;
     size_t pos = 0;
@@ -58,9 +83,10 @@ static json_t *stream_json(colony__bstream *st, int with_groups)
         colony__bgroup_info gi;
         colony__bgroup_info_get(g, &gi);
         pending += gi.pending;
+        dead += dead_letters(h, si.name, gi.name, NULL);
         uint64_t l = colony__bhttp_lag(st, gi.cursor);
         if (l > lag) lag = l;
-        if (groups && json_array_append_new(groups, group_json(st, g, 0))) {
+        if (groups && json_array_append_new(groups, group_json(h, st, g, 0))) {
             json_decref(groups);
             return NULL;
         }
@@ -86,7 +112,7 @@ static void list_streams(colony_request *req, void *ud)
     size_t pos = 0;
     colony__bstream *st;
     while (arr && (st = colony__bstore_next(h->store, &pos)))
-        if (json_array_append_new(arr, stream_json(st, 0))) {
+        if (json_array_append_new(arr, stream_json(h, st, 0))) {
             json_decref(arr);
             arr = NULL;
         }
@@ -100,6 +126,26 @@ static void list_streams(colony_request *req, void *ud)
     colony__bhttp_reply(req, 200, arr ? json_pack("{s:o}", "streams", arr) : NULL);
 }
 
+/* Sets the policy fields body names (over the current policy); 0, or <0
+ * after answering. */
+static int apply_stream_policy(colony__bhttp *h, colony_request *req, const char *name,
+                               json_t *body)
+{
+    if (!body || json_object_size(body) == 0) return 0;
+    if (!h->engine) {
+        colony__bhttp_fail(req, 501, "not_implemented",
+                           "policies need the delivery engine, not available");
+        return COLONY_ENOTSUP;
+    }
+    colony__bstream_policy p;
+    if (colony__bdelivery_stream_policy_get(h->engine, name, &p))
+        colony__bstream_policy_default(&p);
+    if (colony__bhttp_stream_policy_parse(req, body, &p)) return COLONY_EINVAL;
+    int rc = colony__bdelivery_stream_policy_set(h->engine, name, &p);
+    if (rc) colony__bhttp_store_error(req, rc, "cannot set the policy");
+    return rc;
+}
+
 static void put_stream(colony_request *req, void *ud)
 {
     colony__bhttp *h = ud;
@@ -109,29 +155,39 @@ static void put_stream(colony_request *req, void *ud)
                            COLONY__BHTTP_NAME_MAX);
         return;
     }
+    json_t *body;
+    if (colony__bhttp_body_json(req, &body)) return;
+    if (body && !json_is_object(body)) {
+        json_decref(body);
+        colony__bhttp_fail(req, 400, "bad_request", "the body is a policy object");
+        return;
+    }
     colony__bstream *st = colony__bstore_get(h->store, name);
-    if (st) {
-        colony__bhttp_reply(req, 200, stream_json(st, 1));
-        return;
+    int status = 200;
+    if (!st) {
+        int rc = colony__bstore_create(h->store, name, &st);
+        if (rc == COLONY_EIO) {
+            json_decref(body);
+            colony__bhttp_fail(req, 409, "damaged", "a damaged stream is named %.300s: %s", name,
+                               colony__bstore_damaged(h->store, name));
+            return;
+        }
+        if (rc) {
+            json_decref(body);
+            colony__bhttp_store_error(req, rc, "cannot create the stream");
+            return;
+        }
+        status = 201; /* the directory is fsynced by create */
     }
-    int rc = colony__bstore_create(h->store, name, &st);
-    if (rc == COLONY_EIO) {
-        colony__bhttp_fail(req, 409, "damaged", "a damaged stream is named %.300s: %s", name,
-                           colony__bstore_damaged(h->store, name));
-        return;
-    }
-    if (rc) {
-        colony__bhttp_store_error(req, rc, "cannot create the stream");
-        return;
-    }
-    /* the directory is fsynced by create */
-    colony__bhttp_reply(req, 201, stream_json(st, 1));
+    int rc = apply_stream_policy(h, req, name, body);
+    json_decref(body);
+    if (!rc) colony__bhttp_reply(req, status, stream_json(h, st, 1));
 }
 
 static void get_stream(colony_request *req, void *ud)
 {
     colony__bstream *st = colony__bhttp_stream(ud, req, NULL);
-    if (st) colony__bhttp_reply(req, 200, stream_json(st, 1));
+    if (st) colony__bhttp_reply(req, 200, stream_json(ud, st, 1));
 }
 
 static void delete_stream(colony_request *req, void *ud)
@@ -214,7 +270,7 @@ static void list_groups(colony_request *req, void *ud)
     size_t pos = 0;
     colony__bgroup *g;
     while (arr && (g = colony__bgroup_next(st, &pos)))
-        if (json_array_append_new(arr, group_json(st, g, 0))) {
+        if (json_array_append_new(arr, group_json(ud, st, g, 0))) {
             json_decref(arr);
             arr = NULL;
         }
@@ -236,40 +292,58 @@ static const char *group_param(colony_request *req)
 static void put_group(colony_request *req, void *ud)
 {
     colony__bhttp *h = ud;
-    colony__bstream *st = colony__bhttp_stream(h, req, NULL);
+    const char *sname;
+    colony__bstream *st = colony__bhttp_stream(h, req, &sname);
     const char *name = st ? group_param(req) : NULL;
     if (!name) return;
-    colony__bgroup *g = colony__bgroup_get(st, name);
-    if (g) {
-        colony__bhttp_reply(req, 200, group_json(st, g, 1));
-        return;
-    }
     json_t *body;
     if (colony__bhttp_body_json(req, &body)) return;
-    json_t *start = body ? json_object_get(body, "start") : NULL;
-    colony__bid cursor = {0, 0};
-    if (start && !json_is_string(start)) {
+    if (body && !json_is_object(body)) {
         json_decref(body);
-        colony__bhttp_fail(req, 400, "bad_request", "\"start\" is \"0\", \"$\" or an id");
+        colony__bhttp_fail(req, 400, "bad_request", "the body is an object (start, policy)");
         return;
     }
+    json_t *start = body ? json_object_get(body, "start") : NULL;
+    colony__bid cursor = {0, 0};
     const char *s = start ? json_string_value(start) : "0";
-    if (strcmp(s, "$") == 0) {
+    if (s && strcmp(s, "$") == 0) {
         colony__bstream_info si;
         colony__bstream_info_get(st, &si);
         cursor = si.top;
-    } else if (colony__bhttp_id_parse(s, &cursor)) {
+    } else if (!s || colony__bhttp_id_parse(s, &cursor)) {
         json_decref(body);
         colony__bhttp_fail(req, 400, "bad_request", "\"start\" is \"0\", \"$\" or an id");
         return;
     }
-    json_decref(body);
-    int rc = colony__bgroup_create(st, name, cursor, &g);
+    colony__bgroup_policy p;
+    int has_policy = body && json_object_size(body) > (size_t)(start != NULL);
+    if (has_policy && !h->engine) {
+        json_decref(body);
+        colony__bhttp_fail(req, 501, "not_implemented",
+                           "policies need the delivery engine, not available");
+        return;
+    }
+    if (has_policy) {
+        if (colony__bdelivery_group_policy_get(h->engine, sname, name, &p))
+            colony__bgroup_policy_default(&p);
+        if (colony__bhttp_group_policy_parse(req, body, &p)) {
+            json_decref(body);
+            return;
+        }
+    }
+    colony__bgroup *g = colony__bgroup_get(st, name);
+    int status = 200, rc = 0;
+    if (!g) {
+        rc = colony__bgroup_create(st, name, cursor, &g);
+        status = 201;
+    }
+    if (!rc && has_policy) rc = colony__bdelivery_group_policy_set(h->engine, sname, name, &p);
+    json_decref(body); /* p.dead_letter pointed into it: set already */
     if (rc) {
         colony__bhttp_store_error(req, rc, "cannot create the group");
         return;
     }
-    colony__bhttp_reply_durable(h, req, st, 201, group_json(st, g, 1), NULL, NULL);
+    colony__bhttp_reply_durable(h, req, st, status, group_json(h, st, g, 1), NULL, NULL);
 }
 
 static void get_group(colony_request *req, void *ud)
@@ -282,7 +356,7 @@ static void get_group(colony_request *req, void *ud)
         colony__bhttp_fail(req, 404, "not_found", "no group %.255s", name);
         return;
     }
-    colony__bhttp_reply(req, 200, group_json(st, g, 1));
+    colony__bhttp_reply(req, 200, group_json(ud, st, g, 1));
 }
 
 static void delete_group(colony_request *req, void *ud)
