@@ -211,6 +211,7 @@ void colony__bstream_free(colony__bstream *st)
 {
     if (!st) return;
     colony__bgroups_free(st);
+    colony__bnotes_free(st);
     for (size_t i = 0; i < st->nsegs; i++)
         colony__bseg_free(st->segs[i]);
     for (size_t i = 0; i < st->nunsynced; i++)

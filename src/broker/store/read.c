@@ -44,7 +44,8 @@ static int emit(colony__bstream *st, const brec *rec, colony__bentry_cb cb, void
     if (!rc) rc = colony__bstore_strs(s, n ? n : 1);
     if (!rc) rc = colony__brec_strs(rec, s->strs, n, &n);
     if (rc) return rc;
-    colony__bentry e = {rec->id, rec->time_ms, s->strs, n};
+    colony__bentry e = {rec->id, rec->time_ms, s->strs, n, {NULL, 0}};
+    if (n % 2) e.meta = s->strs[--e.n]; /* metadata section (meta.c) */
     return cb(ud, &e);
 }
 

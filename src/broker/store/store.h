@@ -106,6 +106,11 @@ typedef struct colony__bentry {
     uint64_t time_ms; /* when it was appended */
     const colony__bstr *strs;
     size_t n;
+    /* The entry's metadata section (the delivery engine's delay and TTL,
+     * store/meta.c): a record with an odd number of strings keeps it in the
+     * last one, which views do not show. Empty for entries XADD wrote (XADD
+     * always writes pairs). */
+    colony__bstr meta;
 } colony__bentry;
 /* Called per entry; e and its strings are valid during the call only (they
  * live in a scratch buffer of the store). It may change group state (record a
@@ -195,6 +200,29 @@ typedef int (*colony__bpending_cb)(void *ud, const colony__bpending *p);
 long colony__bgroup_pending_range(const colony__bgroup *g, colony__bid start, colony__bid end,
                                   const char *consumer, size_t count, colony__bpending_cb cb,
                                   void *ud);
+
+/* ---- for the delivery engine (docs/broker.md, "Delivery") ---- */
+/* meta.c: colony__bstream_append with a metadata section (meta.len > 0) after
+ * the n strings (n even); it reads back as colony__bentry.meta. */
+int colony__bstream_append_meta(colony__bstream *st, int id_mode, colony__bid id,
+                                const colony__bstr *strs, size_t n, colony__bstr meta,
+                                colony__bid *out);
+/* meta.c: a small file in the stream's directory (policies), replaced
+ * atomically (temp file, fsync, rename, fsync dir) before it returns. name is
+ * a plain file name not ending in .seg or .jnl. */
+int colony__bstream_file_put(colony__bstream *st, const char *name, const void *data, size_t len);
+/* Reads it whole into *data (colony__malloc'd, NUL-terminated, the caller
+ * frees). COLONY_ENOENT if absent. */
+int colony__bstream_file_get(colony__bstream *st, const char *name, char **data, size_t *len);
+/* notes.c: one text per (group, entry id): the last error sent with a nack.
+ * Kept in <stream>/notes.jnl (checksummed records, compacted), durable with
+ * the next colony__bcommit_wait on st. Replaces an older note. */
+int colony__bnote_put(colony__bstream *st, const char *group, colony__bid id, const char *text,
+                      size_t len);
+/* 0 with *out (valid until the next note change), or COLONY_ENOENT. */
+int colony__bnote_get(colony__bstream *st, const char *group, colony__bid id, colony__bstr *out);
+/* 1 dropped, 0 there was none. */
+int colony__bnote_drop(colony__bstream *st, const char *group, colony__bid id);
 
 /* ---- durability: fsync always / batch / never ---- */
 typedef enum colony__bsync_mode {

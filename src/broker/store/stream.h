@@ -61,6 +61,8 @@ struct colony__bstream {
     bfile *journal;
     uint64_t journal_bytes, journal_at_compact;
     colony__map groups; /* name -> colony__bgroup */
+    /* notes.c, loaded on first use */
+    struct colony__bnotes *notes;
 };
 
 /* log.c */
@@ -92,6 +94,11 @@ int colony__bdir_sync(const char *dir);
 
 /* read.c: entry records of g below id (deleted or not). */
 long colony__bseg_count_below(colony__bstream *st, bseg *g, colony__bid id);
+
+/* notes.c */
+void colony__bnotes_free(colony__bstream *st);
+/* Makes f part of what the next colony__bcommit_wait on st syncs. */
+int colony__bstream_sync_later(colony__bstream *st, bfile *f);
 
 /* group.c */
 int colony__bgroups_open(colony__bstream *st, int create, char *msg, size_t msg_size);

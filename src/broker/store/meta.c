@@ -1,0 +1,93 @@
+/* What the delivery engine keeps in the store besides entries and groups: an
+ * entry's metadata section (an odd last string, which views do not show) and
+ * small side files in a stream's directory (policies), each replaced
+ * atomically. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "broker/store/stream.h"
+#include "colony/error.h"
+#include "core/alloc.h"
+
+int colony__bstream_append_meta(colony__bstream *st, int id_mode, colony__bid id,
+                                const colony__bstr *strs, size_t n, colony__bstr meta,
+                                colony__bid *out)
+{
+    if (n % 2) return COLONY_EINVAL;
+    if (!meta.len) return colony__bstream_append(st, id_mode, id, strs, n, out);
+    colony__bstr *all = colony__malloc((n + 1) * sizeof(*all));
+    if (!all) return COLONY_ENOMEM;
+    if (n) memcpy(all, strs, n * sizeof(*all));
+    all[n] = meta;
+    int rc = colony__bstream_append(st, id_mode, id, all, n + 1, out);
+    colony__free(all);
+    return rc;
+}
+
+static int side_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+    if (!len || len > 64 || strchr(name, '/') || name[0] == '.') return 0;
+    return !(len >= 4 && (!strcmp(name + len - 4, ".seg") || !strcmp(name + len - 4, ".jnl")));
+}
+
+int colony__bstream_file_put(colony__bstream *st, const char *name, const void *data, size_t len)
+{
+    if (!side_name_ok(name)) return COLONY_EINVAL;
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof(path), "%s/%s", st->dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    int rc = 0;
+    size_t done = 0;
+    while (!rc && done < len) {
+        ssize_t k = write(fd, (const char *)data + done, len - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0)
+            rc = k < 0 ? -errno : COLONY_EIO;
+        else
+            done += (size_t)k;
+    }
+    if (!rc && fsync(fd) != 0) rc = -errno;
+    if (close(fd) != 0 && !rc) rc = -errno;
+    if (!rc && rename(tmp, path) != 0) rc = -errno;
+    if (!rc) rc = colony__bdir_sync(st->dir);
+    if (rc) unlink(tmp);
+    return rc;
+}
+
+int colony__bstream_file_get(colony__bstream *st, const char *name, char **data, size_t *len)
+{
+    if (!side_name_ok(name)) return COLONY_EINVAL;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", st->dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat sb;
+    int rc = fstat(fd, &sb) == 0 ? 0 : -errno;
+    if (!rc && sb.st_size > 1 << 20) rc = COLONY_E2BIG; /* side files are small */
+    char *buf = rc ? NULL : colony__malloc((size_t)sb.st_size + 1);
+    if (!rc && !buf) rc = COLONY_ENOMEM;
+    size_t got = 0;
+    while (!rc && got < (size_t)sb.st_size) {
+        ssize_t k = read(fd, buf + got, (size_t)sb.st_size - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0)
+            rc = k < 0 ? -errno : COLONY_EIO;
+        else
+            got += (size_t)k;
+    }
+    close(fd);
+    if (rc) {
+        colony__free(buf);
+        return rc;
+    }
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    return 0;
+}
