@@ -129,6 +129,8 @@ int colony__bhttp_routes(colony__bhttp *h, colony_router *r)
     int rc = colony__bhttp_routes_streams(h, r);
     if (!rc) rc = colony__bhttp_routes_publish(h, r);
     if (!rc) rc = colony__bhttp_routes_consume(h, r);
+    if (!rc) rc = colony__bhttp_routes_dlq(h, r);
+    if (!rc) rc = colony__bhttp_routes_topics(h, r);
     return rc;
 }
 

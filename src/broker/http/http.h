@@ -137,5 +137,7 @@ json_t *colony__bhttp_group_policy_json(const colony__bgroup_policy *p);
 int colony__bhttp_routes_streams(colony__bhttp *h, colony_router *r);
 int colony__bhttp_routes_publish(colony__bhttp *h, colony_router *r);
 int colony__bhttp_routes_consume(colony__bhttp *h, colony_router *r);
+int colony__bhttp_routes_dlq(colony__bhttp *h, colony_router *r);
+int colony__bhttp_routes_topics(colony__bhttp *h, colony_router *r);
 
 #endif

@@ -164,44 +164,59 @@ static int parse_body(colony__bhttp *h, colony_request *req, batch *b)
     return 0;
 }
 
-/* What the commit callback needs: where to wake, which key to forget if the
- * fsync failed. */
+/* What the commit callback needs: the streams whose readers to wake, and
+ * the key to forget if the fsync failed. */
 typedef struct published {
     colony__bhttp *h;
-    char *key; /* Idempotency-Key, or NULL */
-    char name[];
+    char *key;       /* Idempotency-Key, or NULL */
+    char *target;    /* the key's scope: the stream's name, or "topic:" + topic */
+    colony_buf wake; /* stream names, each ending with a NUL */
 } published;
+
+static void published_free(published *p)
+{
+    colony__free(p->key);
+    colony__free(p->target);
+    colony_buf_free(&p->wake);
+    colony__free(p);
+}
 
 static void on_durable(void *ud, int err)
 {
     published *p = ud;
     if (err) {
-        if (p->key) colony__bidem_forget(&p->h->idem, p->name, p->key);
+        if (p->key) colony__bidem_forget(&p->h->idem, p->target, p->key);
     } else {
-        if (p->h->resp) { /* XREAD BLOCK readers, and (its hook) the long-polls */
-            colony__xread_wake(p->h->resp, p->name);
-            colony__broker_resp_flush_dirty(p->h->resp);
-        } else {
-            colony__bhttp_wake(p->h, p->name);
+        for (size_t off = 0; off < p->wake.len; off += strlen(p->wake.data + off) + 1) {
+            const char *name = p->wake.data + off;
+            if (p->h->resp) /* XREAD BLOCK readers, and (its hook) the long-polls */
+                colony__xread_wake(p->h->resp, name);
+            else
+                colony__bhttp_wake(p->h, name);
         }
+        if (p->h->resp) colony__broker_resp_flush_dirty(p->h->resp);
     }
-    colony__free(p->key);
-    colony__free(p);
+    published_free(p);
 }
 
-static published *published_new(colony__bhttp *h, const char *name, const char *key)
+static published *published_new(colony__bhttp *h, const char *target, const char *key)
 {
-    size_t n = strlen(name);
-    published *p = colony__malloc(sizeof(*p) + n + 1);
+    published *p = colony__calloc(1, sizeof(*p));
     if (!p) return NULL;
     p->h = h;
-    memcpy(p->name, name, n + 1);
+    colony_buf_init(&p->wake, 1 << 20);
+    p->target = colony__strdup(target);
     p->key = key ? colony__strdup(key) : NULL;
-    if (key && !p->key) {
-        colony__free(p);
+    if (!p->target || (key && !p->key)) {
+        published_free(p);
         return NULL;
     }
     return p;
+}
+
+static int published_wake(published *p, const char *name)
+{
+    return colony_buf_append(&p->wake, name, strlen(name) + 1);
 }
 
 /* Message i of b to the stream: through the engine (its max length,
@@ -283,6 +298,10 @@ static void publish_stream(colony_request *req, void *ud)
     }
     if (key && colony__bidem_put(&h->idem, name, key, ids, now)) key = NULL;
     published *p = published_new(h, name, key);
+    if (p && published_wake(p, name)) {
+        published_free(p);
+        p = NULL;
+    }
     if (!p) {
         if (key) colony__bidem_forget(&h->idem, name, key);
         json_decref(ids);
@@ -301,7 +320,125 @@ static void publish_stream(colony_request *req, void *ud)
     colony__bhttp_reply_durable_n(h, req, sts, ns, 201, reply, on_durable, p);
 }
 
+#define MAX_TARGETS 64 /* streams one topic publish reaches at most */
+
+/* Message i of b to every stream bound to topic: its targets as JSON, the
+ * streams to wait on appended to sts (grown), their names to p->wake. */
+static int publish_one_topic(colony__bhttp *h, const char *topic, const batch *b, size_t i,
+                             published *p, colony__bstream ***sts, size_t *ns, size_t *cap,
+                             json_t **out)
+{
+    colony__btopic_target t[MAX_TARGETS];
+    colony__bpublish m = {.strs = b->msgs[i].strs, .n = b->msgs[i].n, .ttl_ms = b->ttl[i]};
+    if (b->delay[i]) m.deliver_at_ms = colony__bdelivery_now(h->engine) + b->delay[i];
+    long n =
+        colony__btopics_publish(h->topics, h->engine, topic, strlen(topic), &m, t, MAX_TARGETS);
+    if (n < 0) return (int)n;
+    json_t *arr = json_array();
+    if (!arr) return COLONY_ENOMEM;
+    size_t got = (size_t)n < MAX_TARGETS ? (size_t)n : MAX_TARGETS;
+    for (size_t k = 0; k < got; k++) {
+        json_t *o = t[k].err ? json_pack("{s:s, s:s}", "stream", t[k].stream, "error",
+                                         t[k].err == COLONY__BDELIVERY_EFULL
+                                             ? "stream full (max length, overflow reject)"
+                                             : colony_strerror(t[k].err))
+                             : json_pack("{s:s, s:o}", "stream", t[k].stream, "id",
+                                         colony__bhttp_id_json(t[k].id));
+        if (json_array_append_new(arr, o)) goto oom;
+        if (t[k].err || !t[k].st) continue;
+        if (*ns + 9 > *cap) {
+            size_t nc = *cap * 2 + 16;
+            colony__bstream **g = colony__realloc(*sts, nc * sizeof(**sts));
+            if (!g) goto oom;
+            *sts = g;
+            *cap = nc;
+        }
+        (*sts)[(*ns)++] = t[k].st;
+        if (published_wake(p, t[k].stream)) goto oom;
+    }
+    colony__bstream *x;
+    for (size_t k = 0; *ns < *cap && (x = colony__bdelivery_touched(h->engine, k)); k++)
+        (*sts)[(*ns)++] = x;
+    *out = arr;
+    return 0;
+oom:
+    json_decref(arr);
+    return COLONY_ENOMEM;
+}
+
+/* POST /topics/:topic/messages: as a stream publish, to every bound stream
+ * (each under its own policy). The answer lists, per message, each stream
+ * with the id appended or why it refused; 404 when no stream is bound. */
+static void publish_topic(colony_request *req, void *ud)
+{
+    colony__bhttp *h = ud;
+    if (!h->topics || !h->engine) {
+        colony__bhttp_fail(req, 501, "not_implemented", "topics are not available");
+        return;
+    }
+    const char *topic = colony_request_param(req, "topic");
+    if (!topic || !*topic || strlen(topic) > 1024) {
+        colony__bhttp_fail(req, 400, "bad_request", "a topic name is 1 to 1024 bytes");
+        return;
+    }
+    const char *key = colony_request_header(req, "Idempotency-Key");
+    if (key && (strlen(key) == 0 || strlen(key) > MAX_KEY_LEN)) {
+        colony__bhttp_fail(req, 400, "bad_request", "Idempotency-Key is 1 to %d bytes",
+                           MAX_KEY_LEN);
+        return;
+    }
+    char target[1040];
+    snprintf(target, sizeof(target), "topic:%s", topic);
+    uint64_t now = colony__bstore_now(h->store);
+    json_t *seen = key ? colony__bidem_get(&h->idem, target, key, now) : NULL;
+    if (seen) {
+        h->stats.idem_hits++;
+        colony__bhttp_reply(req, 200, json_pack("{s:O, s:b}", "messages", seen, "duplicate", 1));
+        return;
+    }
+    batch b = {0};
+    if (parse_body(h, req, &b)) {
+        batch_free(&b);
+        return;
+    }
+    published *p = published_new(h, target, NULL);
+    json_t *msgs = json_array();
+    colony__bstream **sts = NULL;
+    size_t ns = 0, cap = 0;
+    int rc = p && msgs ? 0 : COLONY_ENOMEM;
+    for (size_t i = 0; !rc && i < b.n; i++) {
+        json_t *one = NULL;
+        rc = publish_one_topic(h, topic, &b, i, p, &sts, &ns, &cap, &one);
+        if (!rc && json_array_append_new(msgs, json_pack("{s:o}", "streams", one)))
+            rc = COLONY_ENOMEM;
+    }
+    batch_free(&b);
+    if (!rc && ns == 0 && json_array_size(msgs) &&
+        json_array_size(json_object_get(json_array_get(msgs, 0), "streams")) == 0) {
+        colony__free(sts);
+        json_decref(msgs);
+        published_free(p);
+        colony__bhttp_fail(req, 404, "no_binding", "no stream is bound to topic %.300s", topic);
+        return;
+    }
+    if (rc) {
+        colony__free(sts);
+        json_decref(msgs);
+        if (p) published_free(p);
+        colony__bhttp_store_error(req, rc, "publish failed");
+        return;
+    }
+    h->stats.published += b.n;
+    if (key && !colony__bidem_put(&h->idem, target, key, msgs, now)) p->key = colony__strdup(key);
+    json_t *reply = json_pack("{s:O}", "messages", msgs);
+    json_decref(msgs);
+    colony__bhttp_reply_durable_n(h, req, sts, ns, 201, reply, on_durable, p);
+    colony__free(sts);
+}
+
 int colony__bhttp_routes_publish(colony__bhttp *h, colony_router *r)
 {
-    return colony_router_add(r, "POST", "/streams/:stream/messages", publish_stream, h);
+    int rc = colony_router_add(r, "POST", "/streams/:stream/messages", publish_stream, h);
+    if (!rc) rc = colony_router_add(r, "POST", "/topics/:topic/messages", publish_topic, h);
+    return rc;
 }

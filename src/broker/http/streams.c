@@ -96,7 +96,10 @@ static json_t *stream_json(colony__bhttp *h, colony__bstream *st, int with_group
                   (json_int_t)si.length, "bytes", (json_int_t)si.bytes, "segments",
                   (json_int_t)si.segments, "first_id", colony__bhttp_id_json(si.first), "last_id",
                   colony__bhttp_id_json(si.last), "groups", (json_int_t)si.groups, "pending",
-                  (json_int_t)pending, "lag", (json_int_t)lag, "dead_letters", (json_int_t)0);
+                  (json_int_t)pending, "lag", (json_int_t)lag, "dead_letters", (json_int_t)dead);
+    colony__bstream_policy sp;
+    if (o && h->engine && !colony__bdelivery_stream_policy_get(h->engine, si.name, &sp))
+        json_object_set_new(o, "policy", colony__bhttp_stream_policy_json(&sp));
     if (o && groups && json_object_set_new(o, "group_list", groups)) {
         json_decref(o);
         return NULL;
