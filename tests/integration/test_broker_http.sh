@@ -14,7 +14,9 @@
 set -euo pipefail
 . "$(dirname "$0")/../support/fixtures.sh"
 fixture_init "$1"
-command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 0; }
+for tool in curl jq; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 0; }
+done
 cd "$WORK"
 
 start_broker() {
@@ -42,7 +44,7 @@ expect() { # expect CODE [SUBSTRING]
   [ "$CODE" = "$1" ] || fail "expected $1, got $CODE: $BODY"
   [ -z "${2:-}" ] || [[ "$BODY" == *"$2"* ]] || fail "expected '$2' in: $BODY"
 }
-jget() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$BODY" "$1"; }
+jget() { jq -r "$1" <<<"$BODY"; }
 
 start_broker broker --http.max_body 64kb
 
@@ -51,7 +53,7 @@ req PUT /streams/orders; expect 201 '"name":"orders"'
 req PUT /streams/orders; expect 200 '"entries":0'
 req PUT /streams/other; expect 201
 req GET /streams; expect 200 '"name":"orders"'
-[ "$(jget 'len(d["streams"])')" = 2 ] || fail "two streams listed: $BODY"
+[ "$(jget '.streams|length')" = 2 ] || fail "two streams listed: $BODY"
 req GET /streams/nope; expect 404 '"error":"not_found"'
 req DELETE /streams/nope; expect 404
 req PUT "/streams/$(printf 'x%.0s' {1..301})"; expect 400 'stream name'
@@ -62,15 +64,15 @@ req GET /streams/other; expect 404
 # ---- publish
 req POST /streams/orders/messages -d '{"data":{"id":1},"headers":{"trace":"t1"}}'
 expect 201 '"id":"'
-id1=$(jget 'd["id"]')
+id1=$(jget '.id')
 req POST /streams/orders/messages -H 'Content-Type: application/json' -d '{"data":"plain"}'
 expect 201
-id2=$(jget 'd["id"]')
+id2=$(jget '.id')
 req POST /streams/orders/messages -H 'Content-Type: application/x-ndjson' \
   --data-binary $'{"data":"a"}\n\n{"data":"b"}\r\n{"data":[1,2]}\n'
 expect 201 '"ids":['
-[ "$(jget 'len(d["ids"])')" = 3 ] || fail "three ids: $BODY"
-[ "$(jget 'd["ids"] == sorted(d["ids"], key=lambda i: tuple(map(int, i.split("-"))))')" = True ] ||
+[ "$(jget '.ids|length')" = 3 ] || fail "three ids: $BODY"
+[ "$(jget '.ids == (.ids|sort_by(split("-")|map(tonumber)))')" = true ] ||
   fail "ids not in order: $BODY"
 req GET /streams/orders; expect 200 '"entries":5'
 # a bad line: 400 naming it, nothing appended
@@ -85,7 +87,7 @@ req POST /streams/orders/messages -d '{"data":'; expect 400 'invalid JSON'
 req POST /streams/orders/messages -d '{"data":1,"dta":1}'; expect 400 'unknown field'
 req POST /streams/orders/messages -d '{"data":1,"headers":{"a":1}}'; expect 400 'strings'
 req POST /streams/orders/messages -d '[1]'; expect 400 'object'
-big=$(python3 -c 'print("{\"data\":\"" + "x"*70000 + "\"}")')
+big="{\"data\":\"$(head -c 70000 /dev/zero | tr '\0' x)\"}"
 req POST /streams/orders/messages --data-binary "$big"; expect 413
 req POST /streams/nope/messages -d '{"data":1}'; expect 404 'no stream nope'
 req GET /streams/orders; expect 200 '"entries":5'
@@ -101,10 +103,10 @@ fi
 
 # ---- idempotency
 req POST /streams/orders/messages -H 'Idempotency-Key: k-1' -d '{"data":"once"}'; expect 201
-idk=$(jget 'd["id"]')
+idk=$(jget '.id')
 req POST /streams/orders/messages -H 'Idempotency-Key: k-1' -d '{"data":"once"}'
 expect 200 '"duplicate":true'
-[ "$(jget 'd["id"]')" = "$idk" ] || fail "duplicate answered another id: $BODY"
+[ "$(jget '.id')" = "$idk" ] || fail "duplicate answered another id: $BODY"
 req GET /streams/orders; expect 200 '"entries":6'
 req POST /streams/orders/messages -H 'Idempotency-Key: k-2' -d '{"data":"twice"}'; expect 201
 req GET /streams/orders; expect 200 '"entries":7'
@@ -113,12 +115,12 @@ expect 400 'Idempotency-Key'
 
 # ---- groups
 req PUT /streams/orders/groups/g1; expect 201 '"name":"g1"'
-[ "$(jget 'd["lag"]')" = 7 ] || fail "a group from 0 lags by every entry: $BODY"
+[ "$(jget '.lag')" = 7 ] || fail "a group from 0 lags by every entry: $BODY"
 req PUT /streams/orders/groups/g2 -d '{"start":"$"}'; expect 201 '"lag":0'
 req PUT /streams/orders/groups/g3 -d '{"start":"nope"}'; expect 400 'start'
 req PUT /streams/orders/groups/g1; expect 200
 req GET /streams/orders/groups; expect 200 '"name":"g2"'
-[ "$(jget 'len(d["groups"])')" = 2 ] || fail "two groups: $BODY"
+[ "$(jget '.groups|length')" = 2 ] || fail "two groups: $BODY"
 req GET /streams/orders/groups/g1; expect 200 '"consumer_list":[]'
 req GET /streams/orders/groups/nope; expect 404
 req GET /streams/nope/groups; expect 404
@@ -154,8 +156,7 @@ fixture_wait "$BPID"
 start_broker broker2
 req GET /streams/orders; expect 200
 req GET '/streams/orders/messages?count=1000'; expect 200
-python3 -c 'import json,sys; print("\n".join(m["id"] for m in json.load(sys.stdin)["messages"]))' \
-  <<<"$BODY" >present.txt
+jq -r '.messages[].id' <<<"$BODY" >present.txt
 missing=$(comm -23 <(sort acked.txt) <(sort present.txt) | wc -l)
 [ "$missing" = 0 ] || fail "$missing acknowledged publishes lost after kill -9"
 fixture_terminate "$BPID"
