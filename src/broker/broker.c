@@ -309,6 +309,7 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     d->resp.on_durable_ud = &d->api;
     d->api_ready = 1;
     rc = colony__bhttp_routes(&d->api, colony_service_router(d->svc));
+    if (!rc && m) rc = colony__bhttp_metrics(&d->api, m, colony_service_router(d->svc));
     if (rc) return rc;
     return colony_service_on_stopping(d->svc, on_stopping, d);
 }

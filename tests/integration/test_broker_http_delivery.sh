@@ -13,6 +13,8 @@
 #   nack with dead_letter: true;
 # - policies: PUT bodies shown by GET, bad values 400; max length with
 #   overflow reject -> 507 stream_full;
+# - /metrics: entries, pending, lag, dead letters, published, acked,
+#   redelivered, the commit-wait histogram; a deleted stream's series reads 0;
 # - a long-poll held at SIGTERM is answered and the broker exits 0.
 set -euo pipefail
 . "$(dirname "$0")/../support/fixtures.sh"
@@ -142,6 +144,8 @@ if [ "$n" = 1 ]; then # the second may come due a moment later
 fi
 req POST $V/ack -d "{\"ids\":[$ids]}"; expect 200 '"acked":2'
 req GET "$V/messages?consumer=c2&max=10&wait=300ms"; expect 200 '"messages":[]'
+grep -q '^colony_broker_group_pending{stream="jobs",group="vis"} 0' <<<"$(curl -s "$U/metrics")" ||
+  fail "vis group's pending metric"
 req DELETE $V; expect 200
 # the work group w saw them too: take and ack
 req GET "$G/messages?consumer=c1&max=10"; expect 200
@@ -178,12 +182,29 @@ req POST $G/dlq/replay -d '{"id":"bad"}'; expect 400
 req DELETE $G/dlq; expect 200 '"purged":1'
 req GET $G/dlq; expect 200 '"dead_letters":[]'
 
+# ---- /metrics: per stream and group
+m=$(curl -s "$U/metrics")
+grep -q '^colony_broker_stream_entries{stream="jobs"} [1-9]' <<<"$m" || fail "entries metric: $m"
+grep -q '^colony_broker_group_pending{stream="jobs",group="w"} 0' <<<"$m" || fail "pending metric"
+grep -q '^colony_broker_group_lag{stream="jobs",group="w"} 0' <<<"$m" || fail "lag metric"
+grep -q '^colony_broker_group_dead_letters{stream="jobs",group="w"} 0' <<<"$m" || fail "dlq metric"
+grep -q '^colony_broker_redelivered_total{stream="jobs",group="w"} [1-9]' <<<"$m" ||
+  fail "redelivered metric"
+grep -q '^colony_broker_acked_total{stream="jobs",group="w"} [1-9]' <<<"$m" || fail "acked metric"
+grep -q '^colony_broker_published_total{stream="jobs"} [1-9]' <<<"$m" || fail "published metric"
+grep -q '^colony_broker_commit_wait_seconds_count [1-9]' <<<"$m" || fail "commit wait histogram"
+
 # ---- max length with overflow reject: 507 stream_full
 req PUT /streams/small -d '{"max_len":2,"overflow":"reject"}'; expect 201 '"overflow":"reject"'
 req POST /streams/small/messages -d '{"data":1}'; expect 201
 req POST /streams/small/messages -d '{"data":2}'; expect 201
 req POST /streams/small/messages -d '{"data":3}'; expect 507 'stream_full'
 req GET /streams/small; expect 200 '"entries":2'
+grep -q '^colony_broker_stream_entries{stream="small"} 2' <<<"$(curl -s "$U/metrics")" ||
+  fail "entries of small"
+req DELETE /streams/small; expect 200
+grep -q '^colony_broker_stream_entries{stream="small"} 0' <<<"$(curl -s "$U/metrics")" ||
+  fail "a deleted stream's entries series does not read 0"
 
 # ---- SIGTERM answers a held long-poll; exit 0
 curl -s "$U$G/messages?consumer=c1&wait=60s" >poll3.out &

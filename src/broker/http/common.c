@@ -137,6 +137,7 @@ int colony__bhttp_routes(colony__bhttp *h, colony_router *r)
 void colony__bhttp_free(colony__bhttp *h)
 {
     colony__bidem_free(&h->idem);
+    colony__bhttp_metrics_free(h);
 }
 
 /* An answer held until the writes before it are durable. Owners: each
@@ -145,7 +146,8 @@ typedef struct durable_reply {
     colony__bhttp *h;
     colony_request *req; /* NULL once the request is over (client gone) */
     int status, refs, err;
-    size_t waits; /* commit callbacks still to come */
+    size_t waits;   /* commit callbacks still to come */
+    uint64_t start; /* uv_hrtime at the call */
     json_t *body;
     colony__bhttp_durable_cb after;
     void *after_ud;
@@ -170,6 +172,9 @@ static void durable_finished(colony_request *req, int status, void *ud)
 static void durable_answer(durable_reply *w)
 {
     w->refs++; /* the answer may finish the request inside this call */
+    if (w->h->m.commit_wait)
+        colony_metric_observe(colony_metric_with(w->h->m.commit_wait),
+                              (double)(uv_hrtime() - w->start) / 1e9);
     if (w->after) w->after(w->after_ud, w->err);
     if (w->req) {
         if (w->err == COLONY_ENOMEM)
@@ -207,7 +212,8 @@ int colony__bhttp_reply_durable_n(colony__bhttp *h, colony_request *req, colony_
                          .refs = 1,
                          .body = body,
                          .after = after,
-                         .after_ud = ud};
+                         .after_ud = ud,
+                         .start = uv_hrtime()};
     if (colony_request_on_finish(req, durable_finished, w) == 0)
         w->refs++;
     else

@@ -37,12 +37,14 @@ typedef struct poll {
 typedef struct collect {
     json_t *arr;
     int rc;
+    size_t redelivered;
 } collect;
 
 static int on_delivered(void *ud, const colony__bdelivered *d)
 {
     collect *c = ud;
     colony__bentry e = {.id = d->id, .time_ms = d->time_ms, .strs = d->strs, .n = d->n};
+    if (d->count > 1) c->redelivered++;
     json_t *m = colony__bmsg_to_json(&e);
     if (!m || json_object_set_new(m, "deliveries", json_integer((json_int_t)d->count)) ||
         json_object_set_new(m, "due_ms", json_integer((json_int_t)d->due_ms)) ||
@@ -76,7 +78,7 @@ static long try_deliver(colony__bhttp *h, colony_request *req, const char *strea
                            st ? group : stream);
         return COLONY_ENOENT;
     }
-    collect c = {json_array(), 0};
+    collect c = {json_array(), 0, 0};
     if (!c.arr) {
         colony_respond_error(req, 500, "internal", "out of memory");
         return COLONY_ENOMEM;
@@ -92,6 +94,8 @@ static long try_deliver(colony__bhttp *h, colony_request *req, const char *strea
         return 0;
     }
     h->stats.delivered += (uint64_t)n;
+    colony__bhttp_count(h->m.delivered, stream, group, (double)n);
+    colony__bhttp_count(h->m.redelivered, stream, group, (double)c.redelivered);
     colony__bstream *sts[8];
     size_t ns = touched(h, st, sts, 8);
     colony__bhttp_reply_durable_n(h, req, sts, ns, 200, json_pack("{s:o}", "messages", c.arr), NULL,
@@ -369,6 +373,8 @@ static void post_ack(colony_request *req, void *ud)
         return;
     }
     h->stats.acked += (uint64_t)acked;
+    colony__bhttp_count(h->m.acked, colony_request_param(req, "stream"),
+                        colony_request_param(req, "group"), (double)acked);
     colony__bhttp_reply_durable(h, req, st, 200, json_pack("{s:I}", "acked", (json_int_t)acked),
                                 NULL, NULL);
 }

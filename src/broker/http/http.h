@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include <jansson.h>
+#include "colony/metrics.h"
 #include "colony/router.h"
 #include "core/list.h"
 #include "core/map.h"
@@ -50,6 +51,12 @@ typedef struct colony__bhttp {
     struct {
         uint64_t published, acked, nacked, delivered, redelivered, idem_hits;
     } stats;
+    struct { /* metrics.c; NULL families: metrics off */
+        colony_metric *entries, *bytes, *pending, *lag, *dead;
+        colony_metric *published, *delivered, *redelivered, *acked, *commit_wait;
+        colony__map seen; /* gauge series set by a scrape, to zero when gone */
+        uint64_t epoch;
+    } m;
 } colony__bhttp;
 
 /* Sets h up (nothing allocated yet); store, commit, resp are borrowed. */
@@ -132,6 +139,13 @@ int colony__bhttp_stream_policy_parse(colony_request *req, json_t *body, colony_
 json_t *colony__bhttp_stream_policy_json(const colony__bstream_policy *p);
 int colony__bhttp_group_policy_parse(colony_request *req, json_t *body, colony__bgroup_policy *p);
 json_t *colony__bhttp_group_policy_json(const colony__bgroup_policy *p);
+
+/* metrics.c: registers the families in m and a middleware on r that reads
+ * the gauges before /metrics answers. 0 or COLONY_ENOMEM. */
+int colony__bhttp_metrics(colony__bhttp *h, colony_metrics *m, colony_router *r);
+void colony__bhttp_metrics_free(colony__bhttp *h);
+/* Adds v to the counter f's series {stream[, group]} (f NULL: nothing). */
+void colony__bhttp_count(colony_metric *f, const char *stream, const char *group, double v);
 
 /* The route groups. */
 int colony__bhttp_routes_streams(colony__bhttp *h, colony_router *r);
