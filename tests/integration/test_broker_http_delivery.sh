@@ -15,6 +15,9 @@
 #   overflow reject -> 507 stream_full;
 # - /metrics: entries, pending, lag, dead letters, published, acked,
 #   redelivered, the commit-wait histogram; a deleted stream's series reads 0;
+# - bindings (bind, list, unbind), publish to a topic reaches every bound
+#   stream, 404 with none bound; a RESP PUBLISH to a bound channel wakes a
+#   long-poll;
 # - a long-poll held at SIGTERM is answered and the broker exits 0.
 set -euo pipefail
 . "$(dirname "$0")/../support/fixtures.sh"
@@ -181,6 +184,33 @@ req GET $G/dlq; expect 200 '"reason":"rejected"'
 req POST $G/dlq/replay -d '{"id":"bad"}'; expect 400
 req DELETE $G/dlq; expect 200 '"purged":1'
 req GET $G/dlq; expect 200 '"dead_letters":[]'
+
+# ---- bindings and topics
+req PUT /bindings -d '{"topic":"order.*","stream":"jobs"}'; expect 201
+req PUT /bindings -d '{"topic":"order.*","stream":"jobs"}'; expect 200
+req PUT /bindings -d '{"topic":"order.created","stream":"audit"}'; expect 201
+req PUT /bindings -d '{"stream":"jobs"}'; expect 400 'topic'
+req GET /bindings; expect 200 '"topic":"order.*"'
+[ "$(jget '.bindings|length')" = 2 ] || fail "two bindings: $BODY"
+req POST /topics/order.created/messages -d '{"data":"fan-out"}'; expect 201
+[ "$(jget '.messages[0].streams|length')" = 2 ] || fail "both bound streams: $BODY"
+req GET /streams/audit; expect 200 '"entries":1'
+req GET "$G/messages?consumer=c1"; expect 200 '"data":"fan-out"'
+ida=$(jget '.messages[0].id')
+req POST $G/ack -d "{\"ids\":[\"$ida\"]}"; expect 200 '"acked":1'
+req POST /topics/nothing.bound/messages -d '{"data":1}'; expect 404 'no_binding'
+if command -v redis-cli >/dev/null; then # a RESP PUBLISH to a bound channel wakes a long-poll
+  curl -s "$U$G/messages?consumer=c1&wait=10s" >poll4.out &
+  ppid=$!
+  sleep 0.3
+  redis-cli -p "$RPORT" publish order.paid hello >/dev/null
+  wait "$ppid"
+  grep -q '"message":"hello"' poll4.out || fail "long-poll not woken by RESP PUBLISH: $(cat poll4.out)"
+  idb=$(jq -r '.messages[0].id' poll4.out)
+  req POST $G/ack -d "{\"ids\":[\"$idb\"]}"; expect 200 '"acked":1'
+fi
+req DELETE '/bindings?topic=order.created&stream=audit'; expect 200
+req DELETE '/bindings?topic=order.created&stream=audit'; expect 404
 
 # ---- /metrics: per stream and group
 m=$(curl -s "$U/metrics")
