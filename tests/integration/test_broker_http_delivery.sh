@@ -6,6 +6,8 @@
 #   delayed message's due time; errors (no consumer, bad wait, unknown group);
 # - ack (acked count, not redelivered), nack with a delay -> redelivered with
 #   its delivery count, extend, 404 for an entry not pending;
+# - streamed consume (NDJSON): at most prefetch unacked lines, one more per
+#   ack, in order;
 # - a consumer that takes messages and goes away: they come back to another
 #   consumer after the visibility timeout, with count 2;
 # - poison message: nacked until max deliveries -> dead letter with reason,
@@ -119,7 +121,7 @@ req POST $G/ack -d "{\"ids\":[\"$idl\"]}"; expect 200 '"acked":1'
 req POST /streams/jobs/messages -d '{"data":"retry-me"}'; expect 201
 req GET "$G/messages?consumer=c1"; expect 200 '"deliveries":1'
 idr=$(jget '.messages[0].id')
-req POST $G/nack -d "{\"id\":\"$idr\",\"delay\":\"300ms\",\"error\":\"db down\"}"; expect 200
+req POST $G/nack -d "{\"id\":\"$idr\",\"delay\":\"2s\",\"error\":\"db down\"}"; expect 200
 req GET "$G/messages?consumer=c1"; expect 200 '"messages":[]'
 req GET "$G/messages?consumer=c1&wait=5s"; expect 200 '"deliveries":2'
 [ "$(jget '.messages[0].id')" = "$idr" ] || fail "another entry redelivered: $BODY"
@@ -154,6 +156,36 @@ req DELETE $V; expect 200
 req GET "$G/messages?consumer=c1&max=10"; expect 200
 ids=$(jget '[.messages[].id|tojson]|join(",")')
 req POST $G/ack -d "{\"ids\":[$ids]}"; expect 200 '"acked":2'
+
+# ---- streamed consume: NDJSON lines, at most prefetch unacked in flight
+S=/streams/jobs/groups/str
+req PUT $S -d '{"start":"$"}'; expect 201
+curl -sN "$U$S/messages?consumer=s1&stream=1&prefetch=2" >stream.out &
+spid=$!
+req POST /streams/jobs/messages -H 'Content-Type: application/x-ndjson' \
+  --data-binary $'{"data":"s1"}\n{"data":"s2"}\n{"data":"s3"}\n{"data":"s4"}\n{"data":"s5"}\n'
+expect 201
+lines() { grep -c '"data"' stream.out || true; }
+for ((i = 0; i < 100; i++)); do [ "$(lines)" -ge 2 ] && break; sleep 0.05; done
+sleep 0.3
+[ "$(lines)" = 2 ] || fail "prefetch 2: $(lines) lines in flight: $(cat stream.out)"
+first=$(head -1 stream.out | jq -r .id)
+req POST $S/ack -d "{\"ids\":[\"$first\"]}"; expect 200 '"acked":1'
+for ((i = 0; i < 100; i++)); do [ "$(lines)" -ge 3 ] && break; sleep 0.05; done
+sleep 0.3
+[ "$(lines)" = 3 ] || fail "one ack lets one more through: $(lines) lines"
+ids=$(jq -r .id stream.out | tail -2 | jq -R . | paste -sd, -)
+req POST $S/ack -d "{\"ids\":[$ids]}"; expect 200 '"acked":2'
+for ((i = 0; i < 100; i++)); do [ "$(lines)" -ge 5 ] && break; sleep 0.05; done
+[ "$(lines)" = 5 ] || fail "two acks, two more: $(lines) lines"
+jq -e -s 'map(.data) == ["s1","s2","s3","s4","s5"]' stream.out >/dev/null ||
+  fail "streamed in order: $(cat stream.out)"
+kill "$spid" 2>/dev/null || true
+wait "$spid" 2>/dev/null || true
+req DELETE $S; expect 200
+req GET "$G/messages?consumer=c1&max=10"; expect 200 # group w saw them too
+ids=$(jget '[.messages[].id|tojson]|join(",")')
+req POST $G/ack -d "{\"ids\":[$ids]}"; expect 200 '"acked":5'
 
 # ---- poison message: nacked to max deliveries -> dead letter -> replay -> purge
 req POST /streams/jobs/messages -d '{"data":"poison","headers":{"k":"v"}}'; expect 201

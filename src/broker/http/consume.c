@@ -28,6 +28,7 @@ typedef struct poll {
     char *stream, *group, *consumer;
     size_t max;
     uint64_t deadline; /* uv_now */
+    int streaming;     /* an NDJSON response that stays open: max is the prefetch window */
     uv_timer_t timer;
     colony__closer closer;
 } poll;
@@ -148,12 +149,18 @@ static void poll_arm(poll *p)
     uv_timer_start(&p->timer, poll_timeout, left, 0);
 }
 
+static void stream_check(poll *p);
+
 /* Looks again: answers (and ends the poll) when something was delivered,
  * on an error, or at the deadline; else re-arms. */
 static void poll_check(poll *p)
 {
     colony_request *req = p->req;
     if (!req) return;
+    if (p->streaming) {
+        stream_check(p);
+        return;
+    }
     if (p->h->stopping) {
         answer_empty(req);
         return;
@@ -170,6 +177,121 @@ static void poll_check(poll *p)
 static void poll_timeout(uv_timer_t *t)
 {
     poll_check(t->data);
+}
+
+/* ---- streamed consume: NDJSON lines on one open response ----
+ * At most p->max entries of the consumer are pending at a time (the
+ * prefetch window): more are sent as acks (or nacks, or redelivery to
+ * others) bring the consumer's pending count down. Lines are written once
+ * their deliveries are durable. */
+
+typedef struct stream_batch {
+    poll *p;
+    colony_buf text;
+    size_t waits;
+    int err;
+} stream_batch;
+
+static void batch_written(void *ud, int err)
+{
+    stream_batch *b = ud;
+    if (err && !b->err) b->err = err;
+    if (--b->waits > 0) return;
+    poll *p = b->p;
+    if (p->req) {
+        if (b->err || colony_response_write(p->req, b->text.data, b->text.len, NULL, NULL))
+            colony_response_abort(p->req);
+    }
+    colony_buf_free(&b->text);
+    colony__free(b);
+    colony__closer_release(&p->closer);
+}
+
+static size_t consumer_pending(const colony__bgroup *g, const char *consumer)
+{
+    size_t pos = 0, pending;
+    const char *c;
+    while ((c = colony__bgroup_consumer_next(g, &pos, &pending)))
+        if (strcmp(c, consumer) == 0) return pending;
+    return 0;
+}
+
+/* Sends what the window allows, then re-arms at the group's next due time. */
+static void stream_check(poll *p)
+{
+    colony__bhttp *h = p->h;
+    colony__bstream *st = colony__bstore_get(h->store, p->stream);
+    colony__bgroup *g = st ? colony__bgroup_get(st, p->group) : NULL;
+    if (h->stopping || !g) {
+        colony_response_end(p->req); /* the group or the broker is going */
+        return;
+    }
+    size_t held = consumer_pending(g, p->consumer);
+    if (held < p->max) {
+        collect c = {json_array(), 0, 0};
+        long n = c.arr ? colony__bdelivery_next(h->engine, p->stream, p->group, p->consumer,
+                                                p->max - held, on_delivered, &c)
+                       : COLONY_ENOMEM;
+        stream_batch *b = n > 0 && !c.rc ? colony__calloc(1, sizeof(*b)) : NULL;
+        if (n < 0 || c.rc || (n > 0 && !b)) {
+            json_decref(c.arr);
+            colony_response_abort(p->req);
+            return;
+        }
+        if (n > 0) {
+            h->stats.delivered += (uint64_t)n;
+            colony__bhttp_count(h->m.delivered, p->stream, p->group, (double)n);
+            colony__bhttp_count(h->m.redelivered, p->stream, p->group, (double)c.redelivered);
+            colony_buf_init(&b->text, SIZE_MAX);
+            size_t i;
+            json_t *m;
+            int rc = 0;
+            json_array_foreach(c.arr, i, m)
+            {
+                char *line = json_dumps(m, JSON_COMPACT);
+                rc = !line || colony_buf_append_str(&b->text, line) ||
+                     colony_buf_append(&b->text, "\n", 1);
+                free(line);
+                if (rc) break;
+            }
+            json_decref(c.arr);
+            if (rc) {
+                colony_buf_free(&b->text);
+                colony__free(b);
+                colony_response_abort(p->req);
+                return;
+            }
+            b->p = p;
+            colony__bstream *sts[8];
+            size_t ns = touched(h, st, sts, 8);
+            colony__closer_hold(&p->closer);
+            b->waits = 1;
+            for (size_t k = 0; k < ns; k++) {
+                b->waits++;
+                if (colony__bcommit_wait(h->commit, sts[k], batch_written, b)) {
+                    b->waits--;
+                    b->err = COLONY_ENOMEM;
+                }
+            }
+            batch_written(b, 0);
+        } else {
+            json_decref(c.arr);
+        }
+    }
+    p->deadline = uv_now(h->loop) + 60000; /* look again at least once a minute */
+    poll_arm(p);
+}
+
+/* Starts a streamed consume on req; 0, or it has answered an error. */
+static void start_stream(poll *p)
+{
+    colony_request *req = p->req;
+    if (colony_response_header(req, "Content-Type", "application/x-ndjson") ||
+        colony_response_start(req, 200)) {
+        colony_response_abort(req);
+        return;
+    }
+    stream_check(p);
 }
 
 void colony__bhttp_wake(colony__bhttp *h, const char *name)
@@ -253,12 +375,32 @@ static void get_messages(colony_request *req, void *ud)
     }
     size_t max;
     uint64_t wait_ms;
-    if (count_param(req, "max", 1, h->set.max_batch, &max) || wait_param(h, req, &wait_ms)) return;
-    long n = try_deliver(h, req, stream, group, consumer, max);
-    if (n != 0) return;
-    if (wait_ms == 0 || h->stopping) {
-        answer_empty(req);
+    const char *accept = colony_request_header(req, "Accept");
+    const char *sq = colony_request_query_param(req, "stream");
+    int streaming = (sq && (!strcmp(sq, "1") || !strcmp(sq, "true"))) ||
+                    (accept && strstr(accept, "application/x-ndjson"));
+    if (streaming ? count_param(req, "prefetch", 10, h->set.max_batch, &max)
+                  : count_param(req, "max", 1, h->set.max_batch, &max))
         return;
+    if (wait_param(h, req, &wait_ms)) return;
+    if (streaming) {
+        colony__bstream *st = colony__bstore_get(h->store, stream);
+        if (!st || !colony__bgroup_get(st, group)) {
+            colony__bhttp_fail(req, 404, "not_found", "no %s %.300s", st ? "group" : "stream",
+                               st ? group : stream);
+            return;
+        }
+        if (h->stopping) {
+            colony__bhttp_fail(req, 503, "stopping", "the broker is shutting down");
+            return;
+        }
+    } else {
+        long n = try_deliver(h, req, stream, group, consumer, max);
+        if (n != 0) return;
+        if (wait_ms == 0 || h->stopping) {
+            answer_empty(req);
+            return;
+        }
     }
     poll *p = colony__calloc(1, sizeof(*p));
     if (!p || !(p->stream = colony__strdup(stream)) || !(p->group = colony__strdup(group)) ||
@@ -281,7 +423,11 @@ static void get_messages(colony_request *req, void *ud)
         return;
     }
     colony__list_push_back(&h->polls, &p->link);
-    poll_arm(p);
+    p->streaming = streaming;
+    if (streaming)
+        start_stream(p);
+    else
+        poll_arm(p);
 }
 
 /* ---- ack, nack, extend ---- */
@@ -375,6 +521,7 @@ static void post_ack(colony_request *req, void *ud)
     h->stats.acked += (uint64_t)acked;
     colony__bhttp_count(h->m.acked, colony_request_param(req, "stream"),
                         colony_request_param(req, "group"), (double)acked);
+    colony__bhttp_wake(h, colony_request_param(req, "stream")); /* streamed windows refill */
     colony__bhttp_reply_durable(h, req, st, 200, json_pack("{s:I}", "acked", (json_int_t)acked),
                                 NULL, NULL);
 }
@@ -412,6 +559,7 @@ static void post_nack(colony_request *req, void *ud)
         return;
     }
     h->stats.nacked++;
+    colony__bhttp_wake(h, colony_request_param(req, "stream"));
     colony__bstream *sts[8];
     size_t ns = touched(h, st, sts, 8);
     colony__bhttp_reply_durable_n(h, req, sts, ns, 200, json_pack("{s:b}", "nacked", 1), NULL,
