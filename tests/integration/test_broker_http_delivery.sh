@@ -271,7 +271,7 @@ grep -q '^colony_broker_stream_entries{stream="small"} 0' <<<"$(curl -s "$U/metr
 # ---- SIGTERM answers a held long-poll; exit 0
 curl -s "$U$G/messages?consumer=c1&wait=60s" >poll3.out &
 ppid=$!
-sleep 0.3
+sleep 1 # (a loaded machine: let curl connect and the poll park)
 fixture_terminate "$BPID"
 [ "$FIXTURE_RC" = 0 ] || fail "broker exited $FIXTURE_RC on SIGTERM"
 wait "$ppid" || true
