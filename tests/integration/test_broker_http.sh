@@ -10,7 +10,9 @@
 #   different key or stream appends;
 # - durability: kill -9 right after a burst of acknowledged publishes,
 #   restart: every acknowledged id is there;
-# - an XREAD BLOCK reader over RESP is woken by an HTTP publish.
+# - an XREAD BLOCK reader over RESP is woken by an HTTP publish;
+# - a long-poll woken by a burst of publishes answers once, and every entry
+#   it was given is in its answer (none pending unseen).
 set -euo pipefail
 . "$(dirname "$0")/../support/fixtures.sh"
 fixture_init "$1"
@@ -138,6 +140,26 @@ if command -v redis-cli >/dev/null; then
   wait "$rpid" || true
   grep -q wake xread.out || fail "XREAD BLOCK not woken by an HTTP publish"
 fi
+
+# ---- a long-poll woken by many publishes answers once, with everything it
+# took: an answer waiting for its fsync is not given again by a later wake
+req PUT /streams/burst; expect 201
+req PUT /streams/burst/groups/g; expect 201
+curl -s "$U/streams/burst/groups/g/messages?consumer=c&max=100&wait=10s" >burst_poll.out &
+ppid=$!
+sleep 0.5
+pids=()
+for i in $(seq 1 20); do
+  curl -s -o /dev/null -X POST "$U/streams/burst/messages" -d "{\"data\":$i}" &
+  pids+=($!)
+done
+wait "$ppid"
+wait "${pids[@]}"
+got=$(jq '.messages|length' burst_poll.out)
+((got >= 1)) || fail "long-poll got nothing: $(cat burst_poll.out)"
+req GET /streams/burst/groups/g; expect 200
+[ "$(jget '.pending')" = "$got" ] ||
+  fail "the group holds $(jget '.pending') pending for the consumer, the poll returned $got"
 
 # ---- durability: kill -9 after a burst of acknowledged publishes
 python3 - "$HPORT" >acked.txt <<'PY'

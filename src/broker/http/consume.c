@@ -139,6 +139,17 @@ static void poll_arm(poll *p)
 
 static void stream_check(poll *p);
 
+/* The poll's answer is given (or being given): it leaves the list and its
+ * timer stops, so no wake-up looks again; poll_finished frees it when the
+ * request is over. */
+static void poll_done(poll *p)
+{
+    if (!p->req) return;
+    colony__list_remove(&p->link);
+    uv_timer_stop(&p->timer);
+    p->req = NULL;
+}
+
 /* Looks again: answers (and ends the poll) when something was delivered,
  * on an error, or at the deadline; else re-arms. */
 static void poll_check(poll *p)
@@ -150,15 +161,20 @@ static void poll_check(poll *p)
         return;
     }
     if (p->h->stopping) {
+        poll_done(p);
         answer_empty(req);
         return;
     }
+    /* taken out first: an answer held for its fsync must not be given twice */
+    poll_done(p);
     long n = try_deliver(p->h, req, p->stream, p->group, p->consumer, p->max);
     if (n != 0) return; /* answered */
     if (uv_now(p->h->loop) >= p->deadline) {
         answer_empty(req);
         return;
     }
+    p->req = req; /* waits on */
+    colony__list_push_back(&p->h->polls, &p->link);
     poll_arm(p);
 }
 
@@ -186,9 +202,10 @@ static void batch_written(void *ud, int err)
     if (err && !b->err) b->err = err;
     if (--b->waits > 0) return;
     poll *p = b->p;
-    if (p->req) {
-        if (b->err || colony_response_write(p->req, b->text.data, b->text.len, NULL, NULL))
-            colony_response_abort(p->req);
+    colony_request *req = p->req;
+    if (req && (b->err || colony_response_write(req, b->text.data, b->text.len, NULL, NULL))) {
+        poll_done(p);
+        colony_response_abort(req);
     }
     colony_buf_free(&b->text);
     colony__free(b);
@@ -211,7 +228,9 @@ static void stream_check(poll *p)
     colony__bstream *st = colony__bstore_get(h->store, p->stream);
     colony__bgroup *g = st ? colony__bgroup_get(st, p->group) : NULL;
     if (h->stopping || !g) {
-        colony_response_end(p->req); /* the group or the broker is going */
+        colony_request *req = p->req;
+        poll_done(p);
+        colony_response_end(req); /* the group or the broker is going */
         return;
     }
     size_t held = consumer_pending(g, p->consumer);
@@ -223,7 +242,9 @@ static void stream_check(poll *p)
         stream_batch *b = n > 0 && !c.rc ? colony__calloc(1, sizeof(*b)) : NULL;
         if (n < 0 || c.rc || (n > 0 && !b)) {
             json_decref(c.arr);
-            colony_response_abort(p->req);
+            colony_request *req = p->req;
+            poll_done(p);
+            colony_response_abort(req);
             return;
         }
         if (n > 0) {
@@ -246,7 +267,9 @@ static void stream_check(poll *p)
             if (rc) {
                 colony_buf_free(&b->text);
                 colony__free(b);
-                colony_response_abort(p->req);
+                colony_request *req = p->req;
+                poll_done(p);
+                colony_response_abort(req);
                 return;
             }
             b->p = p;
@@ -276,6 +299,7 @@ static void start_stream(poll *p)
     colony_request *req = p->req;
     if (colony_response_header(req, "Content-Type", "application/x-ndjson") ||
         colony_response_start(req, 200)) {
+        poll_done(p);
         colony_response_abort(req);
         return;
     }
