@@ -14,6 +14,9 @@
 #include "core/alloc.h"
 #include "broker/broker.h"
 #include "broker/conn.h"
+#include "broker/delivery/delivery.h"
+#include "broker/http/http.h"
+#include "broker/topic/topic.h"
 #include "broker/store/store.h"
 
 static const colony_config_setting broker_settings[] = {
@@ -44,6 +47,14 @@ static const colony_config_setting broker_settings[] = {
      1, 1LL << 34},
     {"resp.max-clients", COLONY_CONFIG_INT, "10000", 0,
      "RESP connections at once; more get \"-ERR max number of clients reached\"", 1, 1000000},
+    {"api.idempotency-window", COLONY_CONFIG_DURATION, "2m", 0,
+     "a publish repeated with the same Idempotency-Key within this is dropped (0 = off)", 0,
+     86400000},
+    {"api.idempotency-keys", COLONY_CONFIG_INT, "100000", 0,
+     "Idempotency-Keys remembered at most (the oldest is forgotten first)", 0, 10000000},
+    {"api.max-wait", COLONY_CONFIG_DURATION, "5m", 0, "longest ?wait= of a long-poll", 0, 3600000},
+    {"api.max-batch", COLONY_CONFIG_INT, "10000", 0,
+     "most messages in one NDJSON publish or one consume", 1, 1000000},
 };
 
 typedef struct daemon_ctx {
@@ -53,12 +64,19 @@ typedef struct daemon_ctx {
     char *requirepass, *data_dir;
     colony__bstore *store;
     colony__bcommit *commit;
+    colony__bdelivery *engine; /* NULL while the engine is not built (ENOTSUP) */
+    colony__btopics *topics;
+    colony__bhttp api;
+    int api_ready;
     void (*done)(colony_service *);
 } daemon_ctx;
 
 static void free_ctx(daemon_ctx *d)
 {
     /* every commit has called back (the RESP side waits for them) */
+    if (d->api_ready) colony__bhttp_free(&d->api);
+    if (d->topics) colony__btopics_close(d->topics);
+    if (d->engine) colony__bdelivery_close(d->engine);
     if (d->commit) colony__bcommit_close(d->commit);
     if (d->store) colony__bstore_close(d->store);
     colony__free(d->requirepass);
@@ -97,7 +115,9 @@ static void close_resp(daemon_ctx *d)
 static void on_stopping(colony_service *svc, void *ud)
 {
     (void)svc;
-    close_resp(ud);
+    daemon_ctx *d = ud;
+    if (d->api_ready) colony__bhttp_stopping(&d->api);
+    close_resp(d);
 }
 
 static void on_shutdown(colony_service *svc, void (*done)(colony_service *), void *ud)
@@ -132,6 +152,12 @@ static double output_limit_gauge(void *ud)
     return (double)((colony__broker_resp *)ud)->stats.output_limit_disconnects;
 }
 
+/* A write over RESP (XADD...) is durable: HTTP long-polls on it look again. */
+static void wake_polls(void *ud, const char *stream)
+{
+    colony__bhttp_wake(ud, stream);
+}
+
 /* mkdir -p */
 static int make_dirs(const char *path)
 {
@@ -147,6 +173,39 @@ static int make_dirs(const char *path)
         buf[i] = ch;
     }
     return 0;
+}
+
+/* The delivery engine and the bindings (delivery/, topic/). Until they are
+ * built (ENOTSUP) the broker runs without them: the HTTP calls that need
+ * them answer 501. */
+static int open_engine(daemon_ctx *d)
+{
+    char msg[512] = "";
+    colony__bdelivery_options o = {
+        .store = d->store, .commit = d->commit, .msg = msg, .msg_size = sizeof(msg)};
+    int rc = colony__bdelivery_open(&d->engine, &o);
+    if (rc == COLONY_ENOTSUP) {
+        d->engine = NULL;
+        return 0;
+    }
+    if (rc) {
+        d->engine = NULL;
+        fprintf(stderr, "broker: cannot load the delivery policies: %s %s\n", colony_strerror(rc),
+                msg);
+        return rc;
+    }
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/bindings", d->data_dir);
+    rc = colony__btopics_open(&d->topics, path, msg, sizeof(msg));
+    if (rc == COLONY_ENOTSUP) {
+        d->topics = NULL;
+        return 0;
+    }
+    if (rc) {
+        d->topics = NULL;
+        fprintf(stderr, "broker: cannot load the bindings: %s %s\n", colony_strerror(rc), msg);
+    }
+    return rc;
 }
 
 static int open_store(daemon_ctx *d, colony_config *cfg)
@@ -181,8 +240,11 @@ static int open_store(daemon_ctx *d, colony_config *cfg)
         return rc;
     }
     rc = colony__bcommit_new(&d->commit, colony_service_loop(d->svc), sync, 0);
-    if (rc) d->commit = NULL;
-    return rc;
+    if (rc) {
+        d->commit = NULL;
+        return rc;
+    }
+    return open_engine(d);
 }
 
 static int setup(daemon_ctx *d, colony_config *cfg)
@@ -234,6 +296,23 @@ static int setup(daemon_ctx *d, colony_config *cfg)
                                       "RESP clients closed at their output limit since start",
                                       output_limit_gauge, &d->resp)))
         return COLONY_ENOMEM;
+    colony__bhttp_settings hs = {
+        .idem_window_ms = (uint64_t)colony_config_get_int(cfg, "api.idempotency-window"),
+        .idem_max_keys = (size_t)colony_config_get_int(cfg, "api.idempotency-keys"),
+        .max_wait_ms = (uint64_t)colony_config_get_int(cfg, "api.max-wait"),
+        .max_batch = (size_t)colony_config_get_int(cfg, "api.max-batch"),
+    };
+    colony__bhttp_init(&d->api, colony_service_loop(d->svc), d->store, d->commit, &d->resp, &hs);
+    d->api.engine = d->engine;
+    d->api.topics = d->topics;
+    d->resp.topics = d->topics; /* RESP PUBLISH reaches the bound streams */
+    d->resp.delivery = d->engine;
+    d->resp.on_durable = wake_polls;
+    d->resp.on_durable_ud = &d->api;
+    d->api_ready = 1;
+    rc = colony__bhttp_routes(&d->api, colony_service_router(d->svc));
+    if (!rc && m) rc = colony__bhttp_metrics(&d->api, m, colony_service_router(d->svc));
+    if (rc) return rc;
     return colony_service_on_stopping(d->svc, on_stopping, d);
 }
 

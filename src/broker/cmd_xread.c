@@ -253,6 +253,8 @@ static void wake_one(xblock *b, const char *name)
 
 void colony__xread_wake(colony__broker_resp *srv, const char *name)
 {
+    /* the HTTP door's long-polls wait on the same streams */
+    if (srv->on_durable) srv->on_durable(srv->on_durable_ud, name);
     each_blocked(srv, name, wake_one);
 }
 

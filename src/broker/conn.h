@@ -104,6 +104,10 @@ struct colony__broker_resp {
      * both are set (broker.c); NULL: PUBLISH is Redis's alone */
     struct colony__btopics *topics;
     struct colony__bdelivery *delivery;
+    /* entries of a stream became durable (colony__xread_wake): the HTTP
+     * API's long-polls look again; NULL: none */
+    void (*on_durable)(void *ud, const char *stream);
+    void *on_durable_ud;
 };
 
 /* Sets up srv (nothing listens yet); settings are copied, strings borrowed. */
