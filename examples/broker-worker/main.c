@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <colony/colony.h>
-#include <colony/broker_client.h>
 
 static colony_broker_verdict on_order(colony_broker_msg *m, void *ud)
 {
