@@ -67,7 +67,7 @@ static void on_published(colony_broker_client *c, int err, int status, json_t *b
     publish *p = ud;
     const char *code = json_string_value(json_object_get(body, "error"));
     if (!err && status == 404 && p->stream_path && !p->created && code &&
-        strcmp(code, "not_found") == 0 && !c->closing) {
+        strcmp(code, "not_found") == 0) { /* also while closing: it is in flight */
         p->created = 1;
         err = colony__bc_call(c, "PUT", p->stream_path, NULL, NULL, 0, on_created, p, NULL);
         if (!err) return;
@@ -86,6 +86,7 @@ static int publish_send(publish *p)
 /* The JSON body of m, or NULL (EINVAL / ENOMEM in *err). */
 static char *message_body(const colony_broker_message *m, int *err)
 {
+    unsigned long failed = colony__alloc_failed_count(); /* jansson hides ENOMEM as bad input */
     size_t len = m->len ? m->len : strlen(m->data);
     json_t *data =
         m->json ? json_loadb(m->data, len, JSON_DECODE_ANY, NULL) : json_stringn(m->data, len);
@@ -94,9 +95,9 @@ static char *message_body(const colony_broker_message *m, int *err)
     if (!data || !obj || json_object_set(obj, "data", data)) goto out;
     for (size_t i = 0; m->headers && m->headers[i]; i += 2) {
         if (!m->headers[i + 1]) goto out;
-        json_t *v = json_string(m->headers[i + 1]);
         if (!headers && !(headers = json_object())) goto out;
-        if (!v || json_object_set_new(headers, m->headers[i], v)) goto out;
+        if (json_object_set_new(headers, m->headers[i], json_string(m->headers[i + 1])))
+            goto out; /* the value is stolen even then */
     }
     if (headers && json_object_set(obj, "headers", headers)) goto out;
     if (m->delay_ms && json_object_set_new(obj, "delay", json_integer((json_int_t)m->delay_ms)))
@@ -112,6 +113,7 @@ out:
     json_decref(data);
     json_decref(headers);
     json_decref(obj);
+    if (colony__alloc_failed_count() != failed) *err = COLONY_ENOMEM;
     return NULL;
 }
 
