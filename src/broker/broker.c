@@ -305,6 +305,8 @@ static int setup(daemon_ctx *d, colony_config *cfg)
     colony__bhttp_init(&d->api, colony_service_loop(d->svc), d->store, d->commit, &d->resp, &hs);
     d->api.engine = d->engine;
     d->api.topics = d->topics;
+    d->resp.topics = d->topics; /* RESP PUBLISH reaches the bound streams */
+    d->resp.delivery = d->engine;
     d->resp.on_durable = wake_polls;
     d->resp.on_durable_ud = &d->api;
     d->api_ready = 1;

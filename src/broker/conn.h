@@ -100,6 +100,10 @@ struct colony__broker_resp {
     /* shutdown: done runs once the listener and every client have closed */
     void (*closed)(void *ud);
     void *closed_ud;
+    /* PUBLISH also appends to the streams bound to the channel (topic/) when
+     * both are set (broker.c); NULL: PUBLISH is Redis's alone */
+    struct colony__btopics *topics;
+    struct colony__bdelivery *delivery;
     /* entries of a stream became durable (colony__xread_wake): the HTTP
      * API's long-polls look again; NULL: none */
     void (*on_durable)(void *ud, const char *stream);

@@ -11,6 +11,7 @@
 #include "broker/commands.h"
 #include "broker/conn.h"
 #include "broker/pubsub.h"
+#include "broker/topic/resp_publish.h"
 
 typedef struct topic {
     colony__list subs; /* subscription.in_topic */
@@ -343,6 +344,9 @@ int colony__cmd_publish(colony__broker_client *c, const colony__resp_arg *argv, 
     long long n = publish(srv, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len, &nomem);
     if (nomem) return COLONY_ENOMEM;
     srv->stats.pubsub_messages++;
+    if (srv->topics && srv->delivery) /* bound streams: topic/resp_publish.c */
+        return colony__btopic_resp_publish(c, argv[1].ptr, argv[1].len, argv[2].ptr, argv[2].len,
+                                           n);
     /* HOOK: durable streams bound to this channel (by name or pattern) get
      * the message here, once the store and the bindings exist. */
     if (srv->pubsub.hook) {

@@ -16,6 +16,10 @@ int colony_cli_gateway(int argc, char **argv);
 int colony_cli_broker(int argc, char **argv);
 int colony_cli_services(int argc, char **argv);
 int colony_cli_kv(int argc, char **argv);
+/* The broker's streams over its HTTP API: cmd_streams.c, cmd_publish.c, cmd_dlq.c. */
+int colony_cli_streams(int argc, char **argv);
+int colony_cli_publish(int argc, char **argv);
+int colony_cli_dlq(int argc, char **argv);
 /* The supervisor: cmd_up.c and cmd_ps.c. */
 int colony_cli_up(int argc, char **argv);
 int colony_cli_ps(int argc, char **argv);

@@ -6,6 +6,8 @@
 #   delayed message's due time; errors (no consumer, bad wait, unknown group);
 # - ack (acked count, not redelivered), nack with a delay -> redelivered with
 #   its delivery count, extend, 404 for an entry not pending;
+# - streamed consume (NDJSON): at most prefetch unacked lines, one more per
+#   ack, in order;
 # - a consumer that takes messages and goes away: they come back to another
 #   consumer after the visibility timeout, with count 2;
 # - poison message: nacked until max deliveries -> dead letter with reason,
@@ -15,6 +17,9 @@
 #   overflow reject -> 507 stream_full;
 # - /metrics: entries, pending, lag, dead letters, published, acked,
 #   redelivered, the commit-wait histogram; a deleted stream's series reads 0;
+# - bindings (bind, list, unbind), publish to a topic reaches every bound
+#   stream, 404 with none bound; a RESP PUBLISH to a bound channel wakes a
+#   long-poll;
 # - a long-poll held at SIGTERM is answered and the broker exits 0.
 set -euo pipefail
 . "$(dirname "$0")/../support/fixtures.sh"
@@ -116,7 +121,7 @@ req POST $G/ack -d "{\"ids\":[\"$idl\"]}"; expect 200 '"acked":1'
 req POST /streams/jobs/messages -d '{"data":"retry-me"}'; expect 201
 req GET "$G/messages?consumer=c1"; expect 200 '"deliveries":1'
 idr=$(jget '.messages[0].id')
-req POST $G/nack -d "{\"id\":\"$idr\",\"delay\":\"300ms\",\"error\":\"db down\"}"; expect 200
+req POST $G/nack -d "{\"id\":\"$idr\",\"delay\":\"2s\",\"error\":\"db down\"}"; expect 200
 req GET "$G/messages?consumer=c1"; expect 200 '"messages":[]'
 req GET "$G/messages?consumer=c1&wait=5s"; expect 200 '"deliveries":2'
 [ "$(jget '.messages[0].id')" = "$idr" ] || fail "another entry redelivered: $BODY"
@@ -152,6 +157,36 @@ req GET "$G/messages?consumer=c1&max=10"; expect 200
 ids=$(jget '[.messages[].id|tojson]|join(",")')
 req POST $G/ack -d "{\"ids\":[$ids]}"; expect 200 '"acked":2'
 
+# ---- streamed consume: NDJSON lines, at most prefetch unacked in flight
+S=/streams/jobs/groups/str
+req PUT $S -d '{"start":"$"}'; expect 201
+curl -sN "$U$S/messages?consumer=s1&stream=1&prefetch=2" >stream.out &
+spid=$!
+req POST /streams/jobs/messages -H 'Content-Type: application/x-ndjson' \
+  --data-binary $'{"data":"s1"}\n{"data":"s2"}\n{"data":"s3"}\n{"data":"s4"}\n{"data":"s5"}\n'
+expect 201
+lines() { grep -c '"data"' stream.out || true; }
+for ((i = 0; i < 100; i++)); do [ "$(lines)" -ge 2 ] && break; sleep 0.05; done
+sleep 0.3
+[ "$(lines)" = 2 ] || fail "prefetch 2: $(lines) lines in flight: $(cat stream.out)"
+first=$(head -1 stream.out | jq -r .id)
+req POST $S/ack -d "{\"ids\":[\"$first\"]}"; expect 200 '"acked":1'
+for ((i = 0; i < 100; i++)); do [ "$(lines)" -ge 3 ] && break; sleep 0.05; done
+sleep 0.3
+[ "$(lines)" = 3 ] || fail "one ack lets one more through: $(lines) lines"
+ids=$(jq -r .id stream.out | tail -2 | jq -R . | paste -sd, -)
+req POST $S/ack -d "{\"ids\":[$ids]}"; expect 200 '"acked":2'
+for ((i = 0; i < 100; i++)); do [ "$(lines)" -ge 5 ] && break; sleep 0.05; done
+[ "$(lines)" = 5 ] || fail "two acks, two more: $(lines) lines"
+jq -e -s 'map(.data) == ["s1","s2","s3","s4","s5"]' stream.out >/dev/null ||
+  fail "streamed in order: $(cat stream.out)"
+kill "$spid" 2>/dev/null || true
+wait "$spid" 2>/dev/null || true
+req DELETE $S; expect 200
+req GET "$G/messages?consumer=c1&max=10"; expect 200 # group w saw them too
+ids=$(jget '[.messages[].id|tojson]|join(",")')
+req POST $G/ack -d "{\"ids\":[$ids]}"; expect 200 '"acked":5'
+
 # ---- poison message: nacked to max deliveries -> dead letter -> replay -> purge
 req POST /streams/jobs/messages -d '{"data":"poison","headers":{"k":"v"}}'; expect 201
 idp=$(jget '.id')
@@ -182,6 +217,33 @@ req POST $G/dlq/replay -d '{"id":"bad"}'; expect 400
 req DELETE $G/dlq; expect 200 '"purged":1'
 req GET $G/dlq; expect 200 '"dead_letters":[]'
 
+# ---- bindings and topics
+req PUT /bindings -d '{"topic":"order.*","stream":"jobs"}'; expect 201
+req PUT /bindings -d '{"topic":"order.*","stream":"jobs"}'; expect 200
+req PUT /bindings -d '{"topic":"order.created","stream":"audit"}'; expect 201
+req PUT /bindings -d '{"stream":"jobs"}'; expect 400 'topic'
+req GET /bindings; expect 200 '"topic":"order.*"'
+[ "$(jget '.bindings|length')" = 2 ] || fail "two bindings: $BODY"
+req POST /topics/order.created/messages -d '{"data":"fan-out"}'; expect 201
+[ "$(jget '.messages[0].streams|length')" = 2 ] || fail "both bound streams: $BODY"
+req GET /streams/audit; expect 200 '"entries":1'
+req GET "$G/messages?consumer=c1"; expect 200 '"data":"fan-out"'
+ida=$(jget '.messages[0].id')
+req POST $G/ack -d "{\"ids\":[\"$ida\"]}"; expect 200 '"acked":1'
+req POST /topics/nothing.bound/messages -d '{"data":1}'; expect 404 'no_binding'
+if command -v redis-cli >/dev/null; then # a RESP PUBLISH to a bound channel wakes a long-poll
+  curl -s "$U$G/messages?consumer=c1&wait=10s" >poll4.out &
+  ppid=$!
+  sleep 0.3
+  redis-cli -p "$RPORT" publish order.paid hello >/dev/null
+  wait "$ppid"
+  grep -q '"message":"hello"' poll4.out || fail "long-poll not woken by RESP PUBLISH: $(cat poll4.out)"
+  idb=$(jq -r '.messages[0].id' poll4.out)
+  req POST $G/ack -d "{\"ids\":[\"$idb\"]}"; expect 200 '"acked":1'
+fi
+req DELETE '/bindings?topic=order.created&stream=audit'; expect 200
+req DELETE '/bindings?topic=order.created&stream=audit'; expect 404
+
 # ---- /metrics: per stream and group
 m=$(curl -s "$U/metrics")
 grep -q '^colony_broker_stream_entries{stream="jobs"} [1-9]' <<<"$m" || fail "entries metric: $m"
@@ -209,7 +271,7 @@ grep -q '^colony_broker_stream_entries{stream="small"} 0' <<<"$(curl -s "$U/metr
 # ---- SIGTERM answers a held long-poll; exit 0
 curl -s "$U$G/messages?consumer=c1&wait=60s" >poll3.out &
 ppid=$!
-sleep 0.3
+sleep 1 # (a loaded machine: let curl connect and the poll park)
 fixture_terminate "$BPID"
 [ "$FIXTURE_RC" = 0 ] || fail "broker exited $FIXTURE_RC on SIGTERM"
 wait "$ppid" || true

@@ -129,9 +129,8 @@ int colony__bd_dead_letter(colony__bdelivery *d, colony__bstream *st, colony__bg
                            colony__bid id, const char *reason, uint64_t count)
 {
     colony__bgroup_info gi;
-    colony__bstream_info si;
     colony__bgroup_info_get(g, &gi);
-    colony__bstream_info_get(st, &si);
+    const char *sname = colony__bstream_name(st);
     colony__bgroup_policy pol;
     int rc = colony__bd_group_pol(d, st, gi.name, &pol);
     if (rc) return rc;
@@ -150,12 +149,12 @@ int colony__bd_dead_letter(colony__bdelivery *d, colony__bstream *st, colony__bg
     snprintf(ids, sizeof(ids), "%" PRIu64 "-%" PRIu64, id.ms, id.seq);
     snprintf(counts, sizeof(counts), "%" PRIu64, count);
     snprintf(times, sizeof(times), "%" PRIu64, now);
-    const char *vals[DLQ_FIELDS] = {si.name, gi.name, ids, reason, NULL, counts, times};
+    const char *vals[DLQ_FIELDS] = {sname, gi.name, ids, reason, NULL, counts, times};
     for (size_t i = 0; i < DLQ_FIELDS; i++) {
         c.strs[c.n++] = (colony__bstr){dlq_names[i], strlen(dlq_names[i])};
         c.strs[c.n++] = i == 4 ? err : (colony__bstr){vals[i], strlen(vals[i])};
     }
-    char *group = colony__strdup(gi.name), *stream = colony__strdup(si.name);
+    char *group = colony__strdup(gi.name), *stream = colony__strdup(sname);
     colony__bstream *dst = colony__bstore_get(d->store, pol.dead_letter);
     rc = group && stream ? 0 : COLONY_ENOMEM;
     if (!rc && !dst) rc = colony__bstore_create(d->store, pol.dead_letter, &dst);
@@ -277,13 +276,12 @@ long colony__bdelivery_dead_replay(colony__bdelivery *d, const char *dlq, colony
         long k = colony__bstream_range(st, start, end, 0, REPLAY_BATCH, replay_collect, &c);
         if (k < 0) rc = (int)k;
         for (size_t i = 0; i < c.n; i++) {
-            colony__bstream *o = colony__bstore_get(d->store, c.origin[i]);
-            colony__bid got, zero = {0, 0};
-            if (!rc && !o) rc = colony__bstore_create(d->store, c.origin[i], &o);
-            if (!rc)
-                rc = colony__bstream_append(o, COLONY__BID_AUTO, zero, c.items[i].strs,
-                                            c.items[i].n, &got);
-            if (!rc) {
+            colony__bid got;
+            colony__bpublish m = {c.items[i].strs, c.items[i].n, 0, 0};
+            /* under the stream's policy: a full stream (reject) stops the replay */
+            if (!rc) rc = colony__bd_publish(d, c.origin[i], &m, &got);
+            colony__bstream *o = rc ? NULL : colony__bstore_get(d->store, c.origin[i]);
+            if (o) {
                 colony__bd_touch(d, o);
                 rc = after_durable(d, o, dlq, NULL, c.items[i].id, 1);
             }

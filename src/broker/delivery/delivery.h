@@ -40,17 +40,21 @@ typedef struct colony__bdelivery_options {
                                 NULL: a move completes at once (tests, fsync never) */
     colony_clock clock;      /* wall-clock ms; zeroed = the store's clock */
     uint64_t seed;           /* jitter's PRNG seed; 0 = from the clock */
-    char *msg;               /* open: why it failed (policy file, line); may be NULL */
+    char *msg;               /* reserved (unused): a bad policy file is logged, with its
+                                line, when its stream is first used, and that call fails */
     size_t msg_size;
 } colony__bdelivery_options;
 
-/* Loads every policy from the streams' directories. Free with _close(). */
+/* Makes an engine on o->store; each stream's policies are read from its
+ * directory when the stream is first used. Free with _close(). */
 int colony__bdelivery_open(colony__bdelivery **out, const colony__bdelivery_options *o);
 /* Frees the engine; moves still waiting on an fsync are finished by their
  * callbacks, which find the engine gone and do nothing (the pending entry is
  * redelivered and moved again after a restart). */
 void colony__bdelivery_close(colony__bdelivery *d);
 uint64_t colony__bdelivery_now(const colony__bdelivery *d);
+/* The store it was opened on. */
+colony__bstore *colony__bdelivery_store(const colony__bdelivery *d);
 
 /* ---- policies (durable: written atomically to <stream dir>/policy) ---- */
 enum {
@@ -112,7 +116,8 @@ typedef struct colony__bpublish {
     const colony__bstr *strs; /* field, value, ... (as XADD) */
     size_t n;                 /* even */
     uint64_t deliver_at_ms;   /* not delivered to groups before; 0 = now */
-    uint64_t ttl_ms;          /* expires this long after the append; 0 = the stream's */
+    uint64_t ttl_ms;          /* expires this long after the publish (delay included);
+                                 0 = the stream's */
 } colony__bpublish;
 /* Appends m to stream (created if missing) under its policy: max length
  * (drop-oldest trims, reject refuses with COLONY__BDELIVERY_EFULL), TTL and
@@ -159,7 +164,9 @@ int colony__bdelivery_extend(colony__bdelivery *d, const char *stream, const cha
                              colony__bid id, uint64_t ms);
 /* When the next entry of group becomes deliverable: now if new entries wait
  * or a pending entry is due, else the earliest due time; UINT64_MAX: none.
- * With stream NULL: the earliest over every group of every stream. */
+ * With stream NULL: the earliest over every group of every stream (groups
+ * read only over RESP count too: a daemon arms its timer from the groups it
+ * has waiters on, else it would wake for entries nobody here asks for). */
 uint64_t colony__bdelivery_next_due(colony__bdelivery *d, const char *stream, const char *group);
 /* Streams written by the last publish / next / nack / replay besides the one
  * named in the call (dead-letter streams, replay destinations): the caller

@@ -40,6 +40,11 @@ uint64_t colony__bdelivery_now(const colony__bdelivery *d)
     return d->clock.now_ms ? colony_clock_now(&d->clock) : colony__bstore_now(d->store);
 }
 
+colony__bstore *colony__bdelivery_store(const colony__bdelivery *d)
+{
+    return d->store;
+}
+
 void colony__bd_touch(colony__bdelivery *d, colony__bstream *st)
 {
     for (size_t i = 0; i < d->ntouched; i++)

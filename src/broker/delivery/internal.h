@@ -57,6 +57,9 @@ typedef struct bd_meta {
     uint64_t deliver_at, expire_at; /* 0 = none */
 } bd_meta;
 void colony__bd_meta_parse(colony__bstr m, bd_meta *out);
+/* colony__bdelivery_publish without resetting the touched streams (replay). */
+int colony__bd_publish(colony__bdelivery *d, const char *stream, const colony__bpublish *m,
+                       colony__bid *out);
 /* Retention after a publish or an ack (work-queue). */
 void colony__bd_retain(colony__bdelivery *d, colony__bstream *st);
 

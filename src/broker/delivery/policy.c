@@ -63,22 +63,25 @@ static int hex_put(char *out, size_t size, const char *s)
     return 0;
 }
 
-static char *hex_get(const char *h)
+/* Decodes hex h into *out (colony__malloc'd): COLONY_EINVAL if it is not hex
+ * of a name, COLONY_ENOMEM. */
+static int hex_get(const char *h, char **out)
 {
     size_t n = strlen(h);
-    if (n % 2) return NULL;
+    if (n % 2) return COLONY_EINVAL;
     char *s = colony__malloc(n / 2 + 1);
-    if (!s) return NULL;
+    if (!s) return COLONY_ENOMEM;
     for (size_t i = 0; i < n / 2; i++) {
         unsigned v;
         if (sscanf(h + 2 * i, "%2x", &v) != 1 || !v) {
             colony__free(s);
-            return NULL;
+            return COLONY_EINVAL;
         }
         s[i] = (char)v;
     }
     s[n / 2] = '\0';
-    return s;
+    *out = s;
+    return 0;
 }
 
 static int group_line(bd_pol *p, const char *line)
@@ -91,13 +94,14 @@ static int group_line(bd_pol *p, const char *line)
         kind > 2 || jitter > 100)
         return COLONY_EINVAL;
     bd_group_pol *g = colony__calloc(1, sizeof(*g));
-    char *name = hex_get(gh);
-    int rc = g && name ? 0 : COLONY_EINVAL;
-    if (!rc && strcmp(dh, "-") && !(g->dead_letter = hex_get(dh))) rc = COLONY_EINVAL;
+    char *name = NULL;
+    int rc = g ? hex_get(gh, &name) : COLONY_ENOMEM;
+    if (!rc && strcmp(dh, "-")) rc = hex_get(dh, &g->dead_letter);
     if (!rc) {
         g->p = (colony__bgroup_policy){vis, max, {(int)kind, delay, cap, jitter}, NULL};
-        group_pol_free(colony__map_get(&p->groups, name));
+        bd_group_pol *old = colony__map_get(&p->groups, name);
         rc = colony__map_put(&p->groups, name, g);
+        if (!rc) group_pol_free(old);
     }
     colony__free(name);
     if (rc) group_pol_free(g);
@@ -142,12 +146,11 @@ static int parse(bd_pol *p, char *text, int *lineno)
 
 bd_pol *colony__bd_pol(colony__bdelivery *d, colony__bstream *st, int *err)
 {
-    colony__bstream_info info;
-    colony__bstream_info_get(st, &info);
-    bd_pol *p = colony__map_get(&d->pols, info.name);
+    const char *name = colony__bstream_name(st);
+    bd_pol *p = colony__map_get(&d->pols, name);
     if (p && p->st == st) return p;
     if (p) { /* the stream was dropped and made again: its policies went with it */
-        colony__map_remove(&d->pols, info.name);
+        colony__map_remove(&d->pols, name);
         pol_free(p);
     }
     p = colony__calloc(1, sizeof(*p));
@@ -167,10 +170,10 @@ bd_pol *colony__bd_pol(colony__bdelivery *d, colony__bstream *st, int *err)
         rc = 0;
     colony__free(text);
     if (rc) {
-        COLONY_LOG_ERROR("broker delivery: bad policy file", COLONY_LF_STR("stream", info.name),
+        COLONY_LOG_ERROR("broker delivery: bad policy file", COLONY_LF_STR("stream", name),
                          COLONY_LF_INT("line", line), COLONY_LF_STR("error", colony_strerror(rc)));
     } else {
-        rc = colony__map_put(&d->pols, info.name, p);
+        rc = colony__map_put(&d->pols, name, p);
     }
     if (rc) {
         pol_free(p);
@@ -302,14 +305,13 @@ int colony__bd_group_pol(colony__bdelivery *d, colony__bstream *st, const char *
         }
     }
     if (!g->resolved) {
-        colony__bstream_info info;
-        colony__bstream_info_get(st, &info);
-        size_t n = strlen(info.name) + strlen(group) + 8;
+        const char *name = colony__bstream_name(st);
+        size_t n = strlen(name) + strlen(group) + 8;
         if (!(g->resolved = colony__malloc(n))) return COLONY_ENOMEM;
         if (g->dead_letter)
             snprintf(g->resolved, n, "%s", g->dead_letter);
         else
-            snprintf(g->resolved, n, "dlq:%s:%s", info.name, group);
+            snprintf(g->resolved, n, "dlq:%s:%s", name, group);
     }
     *out = g->p;
     out->dead_letter = g->resolved;

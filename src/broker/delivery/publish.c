@@ -76,17 +76,21 @@ int colony__bdelivery_publish(colony__bdelivery *d, const char *stream, const co
                               colony__bid *out)
 {
     d->ntouched = 0;
+    return colony__bd_publish(d, stream, m, out);
+}
+
+int colony__bd_publish(colony__bdelivery *d, const char *stream, const colony__bpublish *m,
+                       colony__bid *out)
+{
     if (!m || m->n % 2 || (!m->strs && m->n)) return COLONY_EINVAL;
     colony__bstream *st = colony__bstore_get(d->store, stream);
     int rc = st ? 0 : colony__bstore_create(d->store, stream, &st);
     if (rc) return rc;
     bd_pol *p = colony__bd_pol(d, st, &rc);
     if (!p) return rc;
-    if (p->p.max_len && p->p.overflow == COLONY__BOVERFLOW_REJECT) {
-        colony__bstream_info info;
-        colony__bstream_info_get(st, &info);
-        if (info.length >= p->p.max_len) return COLONY__BDELIVERY_EFULL;
-    }
+    if (p->p.max_len && p->p.overflow == COLONY__BOVERFLOW_REJECT &&
+        colony__bstream_length(st) >= p->p.max_len)
+        return COLONY__BDELIVERY_EFULL;
     uint64_t now = colony__bdelivery_now(d);
     uint64_t ttl = m->ttl_ms ? m->ttl_ms : p->p.ttl_ms;
     uint8_t meta[19];
@@ -108,7 +112,8 @@ int colony__bdelivery_publish(colony__bdelivery *d, const char *stream, const co
     rc = colony__bstream_append_meta(st, COLONY__BID_AUTO, zero, m->strs, m->n,
                                      (colony__bstr){(const char *)meta, mlen}, out);
     if (rc) return rc;
-    if (p->p.max_len && p->p.overflow == COLONY__BOVERFLOW_DROP_OLDEST)
+    if (p->p.max_len && p->p.overflow == COLONY__BOVERFLOW_DROP_OLDEST &&
+        colony__bstream_length(st) > p->p.max_len)
         (void)colony__bstream_trim_maxlen(st, p->p.max_len);
     colony__bd_retain(d, st);
     return 0;

@@ -129,6 +129,7 @@ int colony__bhttp_routes(colony__bhttp *h, colony_router *r)
     int rc = colony__bhttp_routes_streams(h, r);
     if (!rc) rc = colony__bhttp_routes_publish(h, r);
     if (!rc) rc = colony__bhttp_routes_consume(h, r);
+    if (!rc) rc = colony__bhttp_routes_settle(h, r);
     if (!rc) rc = colony__bhttp_routes_dlq(h, r);
     if (!rc) rc = colony__bhttp_routes_topics(h, r);
     return rc;
@@ -253,4 +254,24 @@ int colony__bhttp_body_json(colony_request *req, json_t **out)
     colony__bhttp_fail(req, 400, "bad_request", "invalid JSON at line %d, column %d: %s", err.line,
                        err.column, err.text);
     return COLONY_EINVAL;
+}
+
+/* The stream and every stream the engine's last call touched: what an
+ * answer waits on. */
+size_t colony__bhttp_touched(colony__bhttp *h, colony__bstream *st, colony__bstream **out,
+                             size_t max)
+{
+    size_t n = 0;
+    out[n++] = st;
+    colony__bstream *t;
+    for (size_t i = 0; n < max && (t = colony__bdelivery_touched(h->engine, i)); i++)
+        out[n++] = t;
+    return n;
+}
+
+int colony__bhttp_engine_ready(colony__bhttp *h, colony_request *req)
+{
+    if (h->engine) return 1;
+    colony__bhttp_fail(req, 501, "not_implemented", "the delivery engine is not available");
+    return 0;
 }

@@ -1,9 +1,9 @@
 /* Consuming over HTTP, through the delivery engine (delivery/delivery.h):
  *
  *   GET  /streams/:stream/groups/:group/messages?consumer=c&max=N&wait=30s
- *   POST /streams/:stream/groups/:group/ack     {"ids": [...]}
- *   POST /streams/:stream/groups/:group/nack    {"id", "delay"?, "error"?, "dead_letter"?}
- *   POST /streams/:stream/groups/:group/extend  {"id", "ms"}
+ *   GET  /streams/:stream/groups/:group/messages?consumer=c&stream=1&prefetch=N
+ *
+ * (ack, nack and extend are settle.c)
  *
  * A long-poll answers at once when something is due; else it waits (a poll
  * on h->polls) until a publish to its stream becomes durable (any door:
@@ -28,6 +28,7 @@ typedef struct poll {
     char *stream, *group, *consumer;
     size_t max;
     uint64_t deadline; /* uv_now */
+    int streaming;     /* an NDJSON response that stays open: max is the prefetch window */
     uv_timer_t timer;
     colony__closer closer;
 } poll;
@@ -53,18 +54,6 @@ static int on_delivered(void *ud, const colony__bdelivered *d)
         return COLONY_ENOMEM;
     }
     return 0;
-}
-
-/* The stream and every stream the engine's last call touched: what an
- * answer waits on. */
-static size_t touched(colony__bhttp *h, colony__bstream *st, colony__bstream **out, size_t max)
-{
-    size_t n = 0;
-    out[n++] = st;
-    colony__bstream *t;
-    for (size_t i = 0; n < max && (t = colony__bdelivery_touched(h->engine, i)); i++)
-        out[n++] = t;
-    return n;
 }
 
 /* Delivers up to max to consumer: >0 answered with that many, 0 nothing due
@@ -97,7 +86,7 @@ static long try_deliver(colony__bhttp *h, colony_request *req, const char *strea
     colony__bhttp_count(h->m.delivered, stream, group, (double)n);
     colony__bhttp_count(h->m.redelivered, stream, group, (double)c.redelivered);
     colony__bstream *sts[8];
-    size_t ns = touched(h, st, sts, 8);
+    size_t ns = colony__bhttp_touched(h, st, sts, 8);
     colony__bhttp_reply_durable_n(h, req, sts, ns, 200, json_pack("{s:o}", "messages", c.arr), NULL,
                                   NULL);
     return n;
@@ -148,12 +137,18 @@ static void poll_arm(poll *p)
     uv_timer_start(&p->timer, poll_timeout, left, 0);
 }
 
+static void stream_check(poll *p);
+
 /* Looks again: answers (and ends the poll) when something was delivered,
  * on an error, or at the deadline; else re-arms. */
 static void poll_check(poll *p)
 {
     colony_request *req = p->req;
     if (!req) return;
+    if (p->streaming) {
+        stream_check(p);
+        return;
+    }
     if (p->h->stopping) {
         answer_empty(req);
         return;
@@ -170,6 +165,121 @@ static void poll_check(poll *p)
 static void poll_timeout(uv_timer_t *t)
 {
     poll_check(t->data);
+}
+
+/* ---- streamed consume: NDJSON lines on one open response ----
+ * At most p->max entries of the consumer are pending at a time (the
+ * prefetch window): more are sent as acks (or nacks, or redelivery to
+ * others) bring the consumer's pending count down. Lines are written once
+ * their deliveries are durable. */
+
+typedef struct stream_batch {
+    poll *p;
+    colony_buf text;
+    size_t waits;
+    int err;
+} stream_batch;
+
+static void batch_written(void *ud, int err)
+{
+    stream_batch *b = ud;
+    if (err && !b->err) b->err = err;
+    if (--b->waits > 0) return;
+    poll *p = b->p;
+    if (p->req) {
+        if (b->err || colony_response_write(p->req, b->text.data, b->text.len, NULL, NULL))
+            colony_response_abort(p->req);
+    }
+    colony_buf_free(&b->text);
+    colony__free(b);
+    colony__closer_release(&p->closer);
+}
+
+static size_t consumer_pending(const colony__bgroup *g, const char *consumer)
+{
+    size_t pos = 0, pending;
+    const char *c;
+    while ((c = colony__bgroup_consumer_next(g, &pos, &pending)))
+        if (strcmp(c, consumer) == 0) return pending;
+    return 0;
+}
+
+/* Sends what the window allows, then re-arms at the group's next due time. */
+static void stream_check(poll *p)
+{
+    colony__bhttp *h = p->h;
+    colony__bstream *st = colony__bstore_get(h->store, p->stream);
+    colony__bgroup *g = st ? colony__bgroup_get(st, p->group) : NULL;
+    if (h->stopping || !g) {
+        colony_response_end(p->req); /* the group or the broker is going */
+        return;
+    }
+    size_t held = consumer_pending(g, p->consumer);
+    if (held < p->max) {
+        collect c = {json_array(), 0, 0};
+        long n = c.arr ? colony__bdelivery_next(h->engine, p->stream, p->group, p->consumer,
+                                                p->max - held, on_delivered, &c)
+                       : COLONY_ENOMEM;
+        stream_batch *b = n > 0 && !c.rc ? colony__calloc(1, sizeof(*b)) : NULL;
+        if (n < 0 || c.rc || (n > 0 && !b)) {
+            json_decref(c.arr);
+            colony_response_abort(p->req);
+            return;
+        }
+        if (n > 0) {
+            h->stats.delivered += (uint64_t)n;
+            colony__bhttp_count(h->m.delivered, p->stream, p->group, (double)n);
+            colony__bhttp_count(h->m.redelivered, p->stream, p->group, (double)c.redelivered);
+            colony_buf_init(&b->text, SIZE_MAX);
+            size_t i;
+            json_t *m;
+            int rc = 0;
+            json_array_foreach(c.arr, i, m)
+            {
+                char *line = json_dumps(m, JSON_COMPACT);
+                rc = !line || colony_buf_append_str(&b->text, line) ||
+                     colony_buf_append(&b->text, "\n", 1);
+                free(line);
+                if (rc) break;
+            }
+            json_decref(c.arr);
+            if (rc) {
+                colony_buf_free(&b->text);
+                colony__free(b);
+                colony_response_abort(p->req);
+                return;
+            }
+            b->p = p;
+            colony__bstream *sts[8];
+            size_t ns = colony__bhttp_touched(h, st, sts, 8);
+            colony__closer_hold(&p->closer);
+            b->waits = 1;
+            for (size_t k = 0; k < ns; k++) {
+                b->waits++;
+                if (colony__bcommit_wait(h->commit, sts[k], batch_written, b)) {
+                    b->waits--;
+                    b->err = COLONY_ENOMEM;
+                }
+            }
+            batch_written(b, 0);
+        } else {
+            json_decref(c.arr);
+        }
+    }
+    p->deadline = uv_now(h->loop) + 60000; /* look again at least once a minute */
+    poll_arm(p);
+}
+
+/* Starts a streamed consume on req; 0, or it has answered an error. */
+static void start_stream(poll *p)
+{
+    colony_request *req = p->req;
+    if (colony_response_header(req, "Content-Type", "application/x-ndjson") ||
+        colony_response_start(req, 200)) {
+        colony_response_abort(req);
+        return;
+    }
+    stream_check(p);
 }
 
 void colony__bhttp_wake(colony__bhttp *h, const char *name)
@@ -212,13 +322,6 @@ static int wait_param(colony__bhttp *h, colony_request *req, uint64_t *ms)
     return 0;
 }
 
-static int engine_ready(colony__bhttp *h, colony_request *req)
-{
-    if (h->engine) return 1;
-    colony__bhttp_fail(req, 501, "not_implemented", "the delivery engine is not available");
-    return 0;
-}
-
 static int count_param(colony_request *req, const char *name, size_t dflt, size_t max, size_t *out)
 {
     const char *s = colony_request_query_param(req, name);
@@ -237,7 +340,7 @@ static int count_param(colony_request *req, const char *name, size_t dflt, size_
 static void get_messages(colony_request *req, void *ud)
 {
     colony__bhttp *h = ud;
-    if (!engine_ready(h, req)) return;
+    if (!colony__bhttp_engine_ready(h, req)) return;
     const char *stream = colony_request_param(req, "stream");
     const char *group = colony_request_param(req, "group");
     const char *consumer = colony_request_query_param(req, "consumer");
@@ -253,12 +356,32 @@ static void get_messages(colony_request *req, void *ud)
     }
     size_t max;
     uint64_t wait_ms;
-    if (count_param(req, "max", 1, h->set.max_batch, &max) || wait_param(h, req, &wait_ms)) return;
-    long n = try_deliver(h, req, stream, group, consumer, max);
-    if (n != 0) return;
-    if (wait_ms == 0 || h->stopping) {
-        answer_empty(req);
+    const char *accept = colony_request_header(req, "Accept");
+    const char *sq = colony_request_query_param(req, "stream");
+    int streaming = (sq && (!strcmp(sq, "1") || !strcmp(sq, "true"))) ||
+                    (accept && strstr(accept, "application/x-ndjson"));
+    if (streaming ? count_param(req, "prefetch", 10, h->set.max_batch, &max)
+                  : count_param(req, "max", 1, h->set.max_batch, &max))
         return;
+    if (wait_param(h, req, &wait_ms)) return;
+    if (streaming) {
+        colony__bstream *st = colony__bstore_get(h->store, stream);
+        if (!st || !colony__bgroup_get(st, group)) {
+            colony__bhttp_fail(req, 404, "not_found", "no %s %.300s", st ? "group" : "stream",
+                               st ? group : stream);
+            return;
+        }
+        if (h->stopping) {
+            colony__bhttp_fail(req, 503, "stopping", "the broker is shutting down");
+            return;
+        }
+    } else {
+        long n = try_deliver(h, req, stream, group, consumer, max);
+        if (n != 0) return;
+        if (wait_ms == 0 || h->stopping) {
+            answer_empty(req);
+            return;
+        }
     }
     poll *p = colony__calloc(1, sizeof(*p));
     if (!p || !(p->stream = colony__strdup(stream)) || !(p->group = colony__strdup(group)) ||
@@ -281,178 +404,14 @@ static void get_messages(colony_request *req, void *ud)
         return;
     }
     colony__list_push_back(&h->polls, &p->link);
-    poll_arm(p);
-}
-
-/* ---- ack, nack, extend ---- */
-
-/* The route's stream (404 unless it exists) and the body as an object. */
-static colony__bstream *prelude(colony__bhttp *h, colony_request *req, json_t **body)
-{
-    *body = NULL;
-    if (!engine_ready(h, req)) return NULL;
-    colony__bstream *st = colony__bhttp_stream(h, req, NULL);
-    if (!st) return NULL;
-    const char *group = colony_request_param(req, "group");
-    if (!colony__bgroup_get(st, group)) {
-        colony__bhttp_fail(req, 404, "not_found", "no group %.255s", group);
-        return NULL;
-    }
-    if (colony__bhttp_body_json(req, body)) return NULL;
-    if (!json_is_object(*body)) {
-        json_decref(*body);
-        *body = NULL;
-        colony__bhttp_fail(req, 400, "bad_request", "the body is a JSON object");
-        return NULL;
-    }
-    return st;
-}
-
-static int id_field(colony_request *req, json_t *body, colony__bid *id)
-{
-    json_t *v = json_object_get(body, "id");
-    if (json_is_string(v) && colony__bhttp_id_parse(json_string_value(v), id) == 0) return 0;
-    colony__bhttp_fail(req, 400, "bad_request", "\"id\" is an entry id (\"ms-seq\")");
-    return COLONY_EINVAL;
-}
-
-/* A duration field: a number of ms or a string ("5s"). 1 if absent. */
-int colony__bhttp_duration_field(colony_request *req, json_t *body, const char *name, uint64_t *ms)
-{
-    json_t *v = json_object_get(body, name);
-    if (!v || json_is_null(v)) return 1;
-    int64_t x = -1;
-    if (json_is_integer(v))
-        x = json_integer_value(v);
-    else if (json_is_string(v) && colony_config_parse_duration(json_string_value(v), &x))
-        x = -1;
-    if (x < 0) {
-        colony__bhttp_fail(req, 400, "bad_request",
-                           "\"%s\" is a duration: milliseconds or a string (\"5s\")", name);
-        return COLONY_EINVAL;
-    }
-    *ms = (uint64_t)x;
-    return 0;
-}
-
-static void post_ack(colony_request *req, void *ud)
-{
-    colony__bhttp *h = ud;
-    json_t *body;
-    colony__bstream *st = prelude(h, req, &body);
-    if (!st) return;
-    json_t *ids = json_object_get(body, "ids");
-    size_t n = json_array_size(ids);
-    if (!json_is_array(ids) || n == 0 || n > h->set.max_batch) {
-        json_decref(body);
-        colony__bhttp_fail(req, 400, "bad_request", "\"ids\" is an array of 1 to %zu ids",
-                           h->set.max_batch);
-        return;
-    }
-    colony__bid *list = colony__malloc(n * sizeof(*list));
-    if (!list) {
-        json_decref(body);
-        colony_respond_error(req, 500, "internal", "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(ids, i);
-        if (!json_is_string(v) || colony__bhttp_id_parse(json_string_value(v), &list[i])) {
-            colony__free(list);
-            json_decref(body);
-            colony__bhttp_fail(req, 400, "bad_request", "ids[%zu] is not an entry id", i);
-            return;
-        }
-    }
-    json_decref(body);
-    long acked = colony__bdelivery_ack(h->engine, colony_request_param(req, "stream"),
-                                       colony_request_param(req, "group"), list, n);
-    colony__free(list);
-    if (acked < 0) {
-        colony__bhttp_store_error(req, (int)acked, "ack failed");
-        return;
-    }
-    h->stats.acked += (uint64_t)acked;
-    colony__bhttp_count(h->m.acked, colony_request_param(req, "stream"),
-                        colony_request_param(req, "group"), (double)acked);
-    colony__bhttp_reply_durable(h, req, st, 200, json_pack("{s:I}", "acked", (json_int_t)acked),
-                                NULL, NULL);
-}
-
-static void post_nack(colony_request *req, void *ud)
-{
-    colony__bhttp *h = ud;
-    json_t *body;
-    colony__bstream *st = prelude(h, req, &body);
-    if (!st) return;
-    colony__bid id;
-    uint64_t delay = COLONY__BNACK_BACKOFF;
-    json_t *err = json_object_get(body, "error"), *dl = json_object_get(body, "dead_letter");
-    if (id_field(req, body, &id) || colony__bhttp_duration_field(req, body, "delay", &delay) < 0) {
-        json_decref(body);
-        return;
-    }
-    if ((err && !json_is_string(err)) || (dl && !json_is_boolean(dl))) {
-        json_decref(body);
-        colony__bhttp_fail(req, 400, "bad_request",
-                           "\"error\" is a string and \"dead_letter\" a boolean");
-        return;
-    }
-    int rc = colony__bdelivery_nack(h->engine, colony_request_param(req, "stream"),
-                                    colony_request_param(req, "group"), id, delay,
-                                    err ? json_string_value(err) : NULL,
-                                    err ? json_string_length(err) : 0, json_is_true(dl));
-    json_decref(body);
-    if (rc == COLONY_ENOENT) {
-        colony__bhttp_fail(req, 404, "not_pending", "that entry is not pending in this group");
-        return;
-    }
-    if (rc) {
-        colony__bhttp_store_error(req, rc, "nack failed");
-        return;
-    }
-    h->stats.nacked++;
-    colony__bstream *sts[8];
-    size_t ns = touched(h, st, sts, 8);
-    colony__bhttp_reply_durable_n(h, req, sts, ns, 200, json_pack("{s:b}", "nacked", 1), NULL,
-                                  NULL);
-}
-
-static void post_extend(colony_request *req, void *ud)
-{
-    colony__bhttp *h = ud;
-    json_t *body;
-    colony__bstream *st = prelude(h, req, &body);
-    if (!st) return;
-    colony__bid id;
-    uint64_t ms = 0;
-    int r = 0;
-    if (id_field(req, body, &id) || (r = colony__bhttp_duration_field(req, body, "ms", &ms)) != 0) {
-        json_decref(body);
-        if (r > 0) colony__bhttp_fail(req, 400, "bad_request", "\"ms\" is required");
-        return;
-    }
-    json_decref(body);
-    int rc = colony__bdelivery_extend(h->engine, colony_request_param(req, "stream"),
-                                      colony_request_param(req, "group"), id, ms);
-    if (rc == COLONY_ENOENT) {
-        colony__bhttp_fail(req, 404, "not_pending", "that entry is not pending in this group");
-        return;
-    }
-    if (rc) {
-        colony__bhttp_store_error(req, rc, "extend failed");
-        return;
-    }
-    colony__bhttp_reply_durable(h, req, st, 200, json_pack("{s:b}", "extended", 1), NULL, NULL);
+    p->streaming = streaming;
+    if (streaming)
+        start_stream(p);
+    else
+        poll_arm(p);
 }
 
 int colony__bhttp_routes_consume(colony__bhttp *h, colony_router *r)
 {
-    int rc =
-        colony_router_add(r, "GET", "/streams/:stream/groups/:group/messages", get_messages, h);
-    if (!rc) rc = colony_router_add(r, "POST", "/streams/:stream/groups/:group/ack", post_ack, h);
-    if (!rc) rc = colony_router_add(r, "POST", "/streams/:stream/groups/:group/nack", post_nack, h);
-    if (!rc)
-        rc = colony_router_add(r, "POST", "/streams/:stream/groups/:group/extend", post_extend, h);
-    return rc;
+    return colony_router_add(r, "GET", "/streams/:stream/groups/:group/messages", get_messages, h);
 }

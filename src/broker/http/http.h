@@ -102,6 +102,12 @@ int colony__bhttp_reply_durable_n(colony__bhttp *h, colony_request *req, colony_
 /* A duration field of body (ms as a number, or "5s"): 0 set, 1 absent,
  * <0 after answering 400. */
 int colony__bhttp_duration_field(colony_request *req, json_t *body, const char *name, uint64_t *ms);
+/* st and the streams the engine's last call touched (dead-letter streams,
+ * replay destinations) into out (at most max): what an answer waits on. */
+size_t colony__bhttp_touched(colony__bhttp *h, colony__bstream *st, colony__bstream **out,
+                             size_t max);
+/* 1 if the delivery engine is there, else 0 after answering 501. */
+int colony__bhttp_engine_ready(colony__bhttp *h, colony_request *req);
 /* "ms-seq" JSON string. */
 json_t *colony__bhttp_id_json(colony__bid id);
 /* Parses "ms-seq" (or "ms"); 0 or COLONY_EINVAL. */
@@ -151,6 +157,7 @@ void colony__bhttp_count(colony_metric *f, const char *stream, const char *group
 int colony__bhttp_routes_streams(colony__bhttp *h, colony_router *r);
 int colony__bhttp_routes_publish(colony__bhttp *h, colony_router *r);
 int colony__bhttp_routes_consume(colony__bhttp *h, colony_router *r);
+int colony__bhttp_routes_settle(colony__bhttp *h, colony_router *r);
 int colony__bhttp_routes_dlq(colony__bhttp *h, colony_router *r);
 int colony__bhttp_routes_topics(colony__bhttp *h, colony_router *r);
 

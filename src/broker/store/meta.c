@@ -12,6 +12,16 @@
 #include "colony/error.h"
 #include "core/alloc.h"
 
+const char *colony__bstream_name(const colony__bstream *st)
+{
+    return st->name;
+}
+
+uint64_t colony__bstream_length(const colony__bstream *st)
+{
+    return st->length;
+}
+
 int colony__bstream_append_meta(colony__bstream *st, int id_mode, colony__bid id,
                                 const colony__bstr *strs, size_t n, colony__bstr meta,
                                 colony__bid *out)

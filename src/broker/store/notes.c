@@ -126,6 +126,38 @@ static int note_record(benc *e, uint8_t type, const char *group, colony__bid id,
     return colony__benc_record(e, type, id, 0, s, type == BREC_NOTE ? 2 : 1);
 }
 
+/* 1 if the note under key belongs to an entry still pending in its group
+ * (an entry acked by XACK over RESP leaves its note behind: compaction drops
+ * it), with the key's id and group. */
+static int note_live(colony__bstream *st, const char *key, colony__bid *id, const char **group)
+{
+    int used = 0;
+    if (sscanf(key, "%" SCNu64 "-%" SCNu64 " %n", &id->ms, &id->seq, &used) != 2 || !used) return 0;
+    *group = key + used;
+    colony__bgroup *g = colony__bgroup_get(st, *group);
+    return g && colony__bgroup_pending(g, *id);
+}
+
+/* Forgets the notes of entries no longer pending (after a compaction that
+ * left them out); out of memory, they stay until the next one. */
+static void notes_prune(colony__bstream *st)
+{
+    struct colony__bnotes *nt = st->notes;
+    char **dead = colony__malloc((nt->map.count + 1) * sizeof(char *));
+    size_t n = 0, pos = 0;
+    colony__map_slot *sl;
+    colony__bid id;
+    const char *group;
+    while (dead && (sl = colony__map_next(&nt->map, &pos)))
+        if (!note_live(st, sl->key, &id, &group)) dead[n++] = sl->key;
+    for (size_t i = 0; i < n; i++) {
+        char *key = colony__strdup(dead[i]); /* the map frees its own copy */
+        if (key) colony__free(colony__map_remove(&nt->map, key));
+        colony__free(key);
+    }
+    colony__free(dead);
+}
+
 /* Rewrites the journal as the live notes: temp file, fsync, rename, fsync dir. */
 static int notes_compact(colony__bstream *st)
 {
@@ -136,10 +168,10 @@ static int notes_compact(colony__bstream *st)
     colony__map_slot *sl;
     while (!rc && (sl = colony__map_next(&nt->map, &pos))) {
         colony__bid id;
-        int used = 0;
-        if (sscanf(sl->key, "%" SCNu64 "-%" SCNu64 " %n", &id.ms, &id.seq, &used) != 2) continue;
+        const char *group;
+        if (!note_live(st, sl->key, &id, &group)) continue;
         bnote *n = sl->value;
-        rc = note_record(&e, BREC_NOTE, sl->key + used, id, n->text, n->len);
+        rc = note_record(&e, BREC_NOTE, group, id, n->text, n->len);
     }
     bfile *f = NULL;
     if (!rc) {
@@ -160,6 +192,7 @@ static int notes_compact(colony__bstream *st)
         colony__bfile_unref(nt->file);
         nt->file = f;
         nt->bytes = nt->at_compact = e.len;
+        notes_prune(st);
     } else {
         colony__bfile_unref(f);
     }

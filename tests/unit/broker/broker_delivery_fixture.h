@@ -6,6 +6,7 @@
 
 #include "broker_store_fixture.h"
 #include "broker/delivery/delivery.h"
+#include "broker/topic/topic.h"
 #include "colony/log.h"
 
 static char bd_dir[64];
@@ -97,7 +98,7 @@ static inline bd_got bd_next(const char *stream, const char *group, const char *
 typedef struct bd_deads {
     colony__bid id[64], original[64];
     char reason[64][24], error[64][64], stream[64][32], group[64][32];
-    uint64_t count[64];
+    uint64_t count[64], time_ms[64];
     int value[64];
     size_t n;
 } bd_deads;
@@ -113,6 +114,7 @@ static inline int bd_dead_collect(void *ud, const colony__bdead *e)
     snprintf(d->stream[i], sizeof(d->stream[i]), "%.*s", (int)e->stream_len, e->stream);
     snprintf(d->group[i], sizeof(d->group[i]), "%.*s", (int)e->group_len, e->group);
     d->count[i] = e->count;
+    d->time_ms[i] = e->time_ms;
     assert_int_equal(e->n, 2);
     char v[32] = "";
     memcpy(v, e->strs[1].data, e->strs[1].len < 31 ? e->strs[1].len : 31);

@@ -94,6 +94,16 @@ static void replay_one_range_all(void **state)
     assert_int_equal(g.value[1], 5);
     assert_int_equal(bd_dead("dlq:jobs:g").n, 0);
     assert_int_equal(colony__bdelivery_dead_replay(bd, "nope", bs_min, bs_max), COLONY_ENOENT);
+    /* replay goes through the stream's policy: a full stream (reject) stops it */
+    five_dead(&d);
+    colony__bstream_policy sp;
+    colony__bstream_policy_default(&sp);
+    sp.max_len = 1;
+    sp.overflow = COLONY__BOVERFLOW_REJECT;
+    assert_int_equal(colony__bdelivery_stream_policy_set(bd, "jobs", &sp), 0);
+    assert_int_equal(colony__bdelivery_dead_replay(bd, "dlq:jobs:g", bs_min, bs_max),
+                     COLONY__BDELIVERY_EFULL);
+    assert_int_equal(bd_dead("dlq:jobs:g").n, 5);
 }
 
 static void purge_upto_and_all(void **state)

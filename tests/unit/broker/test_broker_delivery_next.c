@@ -82,6 +82,14 @@ static void delayed_publish_waits_as_ownerless_pending(void **state)
     colony__bdelivery_ack(bd, "jobs", "g", &ack, 1);
     assert_int_equal(colony__bdelivery_next_due(bd, "jobs", "g"), t);
     assert_int_equal(colony__bdelivery_next_due(bd, NULL, NULL), t);
+    /* it is group state: a restart keeps it waiting, ownerless, until t */
+    bd_close();
+    bd_open();
+    st = colony__bstore_get(bd_store, "jobs");
+    p = colony__bgroup_pending(colony__bgroup_get(st, "g"), a);
+    assert_non_null(p);
+    assert_string_equal(p->consumer, "");
+    assert_int_equal(p->due_ms, t);
     bd_advance(9999);
     bd_next("jobs", "g", "c1", 10, 0);
     bd_advance(1);
@@ -174,6 +182,7 @@ static void rejected_by_handler_goes_to_dead_letter(void **state)
     assert_string_equal(d.group[0], "g");
     assert_int_equal(d.count[0], 1);
     assert_int_equal(d.value[0], 7);
+    assert_int_equal(d.time_ms[0], bs_clock.now_ms);
     bd_advance(COLONY__BVISIBILITY_DEFAULT_MS);
     bd_next("jobs", "g", "c1", 1, 0);
 }

@@ -122,6 +122,30 @@ static void work_queue_retention_drops_acked_segments(void **state)
     assert_true(after.length < before.length);
 }
 
+/* max-entries retention, applied after each publish: whole sealed segments
+ * go while the entries left stay at least max_entries. */
+static void retention_max_entries_on_publish(void **state)
+{
+    (void)state;
+    bd_pub("r", 0, 0, 0);
+    colony__bstream_policy sp;
+    colony__bstream_policy_default(&sp);
+    sp.max_entries = 10;
+    assert_int_equal(colony__bdelivery_stream_policy_set(bd, "r", &sp), 0);
+    char big[600];
+    memset(big, 'x', sizeof(big));
+    colony__bstr f[2] = {{"k", 1}, {big, sizeof(big)}};
+    colony__bpublish m = {f, 2, 0, 0};
+    for (int i = 0; i < 60; i++) {
+        colony__bid id;
+        assert_int_equal(colony__bdelivery_publish(bd, "r", &m, &id), 0);
+    }
+    colony__bstream_info info;
+    colony__bstream_info_get(colony__bstore_get(bd_store, "r"), &info);
+    assert_true(info.length >= 10);
+    assert_true(info.length < 30); /* 61 published, older segments gone */
+}
+
 /* Policies and the last error text come back after close + reopen. */
 static void policies_survive_reopen(void **state)
 {
@@ -183,6 +207,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(max_length_drop_oldest_and_reject, bd_setup, bd_teardown),
         cmocka_unit_test_setup_teardown(work_queue_retention_drops_acked_segments, bd_setup,
                                         bd_teardown),
+        cmocka_unit_test_setup_teardown(retention_max_entries_on_publish, bd_setup, bd_teardown),
         cmocka_unit_test_setup_teardown(policies_survive_reopen, bd_setup, bd_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
