@@ -24,6 +24,7 @@
 #include "discovery.h"
 #include "policy.h"
 #include "probe.h"
+#include "broker_client.h"
 #include "version.h"
 
 #endif
