@@ -42,7 +42,32 @@ static const colony__broker_command pubsub_subs[] = {
      "Returns a count of unique pattern subscriptions.", "pubsub loading stale", NULL, 0},
 };
 
-/* The group commands (XREADGROUP, XACK, ...) join this table. */
+static const colony__broker_command xgroup_subs[] = {
+    {"xgroup|create", -5, 0, colony__cmd_xgroup_create, "stream", "5.0.0",
+     "Creates a consumer group.", "write denyoom", NULL, 0},
+    {"xgroup|createconsumer", 5, 0, colony__cmd_xgroup_createconsumer, "stream", "6.2.0",
+     "Creates a consumer in a consumer group.", "write denyoom", NULL, 0},
+    {"xgroup|delconsumer", 5, 0, colony__cmd_xgroup_delconsumer, "stream", "5.0.0",
+     "Deletes a consumer from a consumer group.", "write", NULL, 0},
+    {"xgroup|destroy", 4, 0, colony__cmd_xgroup_destroy, "stream", "5.0.0",
+     "Destroys a consumer group.", "write", NULL, 0},
+    {"xgroup|help", 2, 0, colony__cmd_xgroup_help, "stream", "5.0.0",
+     "Returns helpful text about the different subcommands.", "loading stale", NULL, 0},
+    {"xgroup|setid", -5, 0, colony__cmd_xgroup_setid, "stream", "5.0.0",
+     "Sets the last-delivered ID of a consumer group.", "write", NULL, 0},
+};
+
+static const colony__broker_command xinfo_subs[] = {
+    {"xinfo|consumers", 4, 0, colony__cmd_xinfo_consumers, "stream", "5.0.0",
+     "Returns a list of the consumers in a consumer group.", "readonly", NULL, 0},
+    {"xinfo|groups", 3, 0, colony__cmd_xinfo_groups, "stream", "5.0.0",
+     "Returns a list of the consumer groups of a stream.", "readonly", NULL, 0},
+    {"xinfo|help", 2, 0, colony__cmd_xinfo_help, "stream", "5.0.0",
+     "Returns helpful text about the different subcommands.", "loading stale", NULL, 0},
+    {"xinfo|stream", -3, 0, colony__cmd_xinfo_stream, "stream", "5.0.0",
+     "Returns information about a stream.", "readonly", NULL, 0},
+};
+
 static const colony__broker_command table[] = {
     {"ping", -1, COLONY__CMD_PUBSUB_OK, colony__cmd_ping, "connection", "1.0.0",
      "Returns the server's liveliness response.", "fast", NULL, 0},
@@ -96,6 +121,29 @@ static const colony__broker_command table[] = {
      "Returns messages from multiple streams with IDs greater than the ones requested. Blocks "
      "until a message is available otherwise.",
      "readonly blocking", NULL, 0},
+    {"xreadgroup", -7, 0, colony__cmd_xreadgroup, "stream", "5.0.0",
+     "Returns new or historical messages from a stream for a consumer in a group. Blocks until a "
+     "message is available otherwise.",
+     "write blocking", NULL, 0},
+    {"xack", -4, 0, colony__cmd_xack, "stream", "5.0.0",
+     "Returns the number of messages that were successfully acknowledged by the consumer group "
+     "member of a stream.",
+     "write fast", NULL, 0},
+    {"xpending", -3, 0, colony__cmd_xpending, "stream", "5.0.0",
+     "Returns the information and entries from a stream consumer group's pending entries list.",
+     "readonly", NULL, 0},
+    {"xclaim", -6, 0, colony__cmd_xclaim, "stream", "5.0.0",
+     "Changes, or acquires, ownership of a message in a consumer group, as if the message was "
+     "delivered a consumer group member.",
+     "write fast", NULL, 0},
+    {"xautoclaim", -6, 0, colony__cmd_xautoclaim, "stream", "6.2.0",
+     "Changes, or acquires, ownership of messages in a consumer group, as if the messages were "
+     "delivered to as consumer group member.",
+     "write fast", NULL, 0},
+    {"xgroup", -2, 0, NULL, "stream", "5.0.0", "A container for consumer groups commands.", "",
+     SUB(xgroup_subs)},
+    {"xinfo", -2, 0, NULL, "stream", "5.0.0", "A container for stream introspection commands.", "",
+     SUB(xinfo_subs)},
     {"del", -2, 0, colony__cmd_del, "keyspace", "1.0.0", "Deletes one or more keys.", "write", NULL,
      0},
     {"exists", -2, 0, colony__cmd_exists, "keyspace", "1.0.0",

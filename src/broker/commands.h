@@ -74,9 +74,27 @@ int colony__cmd_xrevrange(colony__broker_client *c, const colony__resp_arg *argv
 int colony__cmd_xdel(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 int colony__cmd_xtrim(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 int colony__cmd_xread(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xreadgroup(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xack(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xpending(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xclaim(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xautoclaim(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xgroup_create(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xgroup_setid(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xgroup_destroy(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xgroup_createconsumer(colony__broker_client *c, const colony__resp_arg *argv,
+                                      size_t argc);
+int colony__cmd_xgroup_delconsumer(colony__broker_client *c, const colony__resp_arg *argv,
+                                   size_t argc);
+int colony__cmd_xgroup_help(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xinfo_stream(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xinfo_groups(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
+int colony__cmd_xinfo_consumers(colony__broker_client *c, const colony__resp_arg *argv,
+                                size_t argc);
+int colony__cmd_xinfo_help(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 int colony__cmd_del(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 int colony__cmd_exists(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
-/* Ends c's XREAD BLOCK (its client closes). */
+/* cmd_xread.c: ends c's XREAD(GROUP) BLOCK (its client closes). */
 void colony__xread_cancel(colony__broker_client *c);
 /* Serves the clients blocked on stream name (an XADD to it is durable). */
 void colony__xread_wake(colony__broker_resp *srv, const char *name);

@@ -4,6 +4,10 @@
 # handshakes, PING, ECHO, CLIENT SETNAME, pub/sub with channels and patterns
 # and PUBLISH's counts, AUTH right and wrong. The same script runs against a
 # real redis-server first, so a failure is the broker's, not the script's.
+# Consumer groups (broker-clients/groups.js: xGroupCreate, xReadGroup with
+# BLOCK woken by another client, xAck, xPending both forms, xAutoClaim,
+# xClaim, xInfo through both clients) print their results, which must be
+# the same from redis-server and from the broker.
 # Usage: test_broker_clients.sh <bin-dir>. Bounded to 90 s overall.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -42,6 +46,14 @@ if command -v redis-server >/dev/null; then
   run_clients clients_redis "$port_redis" "$port_redis_auth"
 fi
 
+# run_groups NAME PORT: the consumer-group script, its results in NAME.log
+run_groups() {
+  fixture_start "$1" timeout 25 node "$client_dir/groups.js" "$2"
+  fixture_wait "$FIXTURE_PID"
+  [ "$FIXTURE_RC" -eq 0 ] || { cat "$WORK/$1.log"; fail "$1: npm clients consumer groups"; }
+}
+[ -n "${port_redis:-}" ] && run_groups groups_redis "$port_redis"
+
 for name in broker broker_auth; do
   extra=()
   [ "$name" = broker_auth ] && extra=(--requirepass sekret)
@@ -50,6 +62,13 @@ for name in broker broker_auth; do
     --data-dir "$WORK/$name" "${extra[@]}"
 done
 run_clients clients_broker "$PORT_broker" "$PORT_broker_auth"
+run_groups groups_broker "$PORT_broker"
+[ "$(wc -l <"$WORK/groups_broker.log")" -ge 20 ] || fail "consumer groups: results missing"
+if [ -n "${port_redis:-}" ]; then
+  diff -u "$WORK/groups_redis.log" "$WORK/groups_broker.log" ||
+    fail "consumer groups through npm clients differ from redis-server"
+fi
+echo "consumer groups through node-redis and ioredis: the same results as redis-server"
 fixture_terminate "$PID_broker"
 [ "$FIXTURE_RC" = 0 ] || fail "broker exited $FIXTURE_RC on SIGTERM"
 echo "PASS: npm redis and ioredis clients interop with colony broker"

@@ -54,19 +54,138 @@ int colony__bgroup_destroy(colony__bstream *st, const char *name)
     return 0;
 }
 
-int colony__bgroup_setid(colony__bgroup *g, colony__bid cursor)
+int colony__bgroup_setid_read(colony__bgroup *g, colony__bid cursor, int64_t entries_read)
 {
     colony__bstr s = STR(g->name);
-    int rc = colony__bjournal_put(g->st, BREC_GROUP, cursor, 0, &s, 1);
+    if (entries_read < -1) entries_read = -1;
+    int rc = colony__bjournal_put(g->st, BREC_GROUP, cursor, (uint64_t)(entries_read + 1), &s, 1);
     if (rc) return rc;
     g->cursor = cursor;
+    g->entries_read = entries_read;
     colony__bjournal_maybe_compact(g->st);
     return 0;
 }
 
+int colony__bgroup_setid(colony__bgroup *g, colony__bid cursor)
+{
+    return colony__bgroup_setid_read(g, cursor, -1);
+}
+
+int colony__bgroup_advance(colony__bgroup *g, colony__bid id)
+{
+    if (colony__bid_cmp(id, g->cursor) <= 0) return 0;
+    return colony__bgroup_setid_read(g, id, colony__bgroup_read_counter(g, id));
+}
+
 void colony__bgroup_info_get(const colony__bgroup *g, colony__bgroup_info *out)
 {
-    *out = (colony__bgroup_info){g->name, g->cursor, g->npend, g->consumers.count};
+    *out = (colony__bgroup_info){g->name, g->cursor, g->npend, g->consumers.count, g->entries_read};
+}
+
+/* ---- Redis 7's read counters (t_stream.c: streamRangeHasTombstones,
+ * streamEstimateDistanceFromFirstEverEntry, streamReplyWithCGLag) ---- */
+
+typedef struct counters {
+    colony__bstream *st;
+    uint64_t added, length;
+    colony__bid top, max_deleted;
+    colony__bid first; /* first visible entry, read when needed */
+    int have_first;
+} counters;
+
+static void counters_get(colony__bstream *st, counters *c)
+{
+    *c = (counters){st, st->removed_entries, st->length, st->top, st->max_deleted, {0, 0}, 0};
+    for (size_t i = 0; i < st->nsegs; i++)
+        c->added += st->segs[i]->entries;
+}
+
+static int note_first(void *ud, const colony__bentry *e)
+{
+    *(colony__bid *)ud = e->id;
+    return 1;
+}
+
+/* The first visible entry into *first: 1, or 0 when it would take a read
+ * from inside a range callback (a delivery recorded from one, which store.h
+ * allows: the entry being given lives in the scratch buffer a read would
+ * reuse). The counters are then "unknown", as Redis says when it cannot
+ * tell; read_new reads the first entry before its range. */
+static int first_of(counters *c, colony__bid *first)
+{
+    if (!c->have_first && c->length) {
+        if (c->st->range_depth) return 0;
+        colony__bid zero = {0, 0}, max = {UINT64_MAX, UINT64_MAX};
+        colony__bstream_range(c->st, zero, max, 0, 1, note_first, &c->first);
+    }
+    c->have_first = 1;
+    *first = c->first;
+    return 1;
+}
+
+static int is_zero(colony__bid id)
+{
+    return !id.ms && !id.seq;
+}
+
+/* A tombstone at or after start. */
+static int tombstones_after(counters *c, colony__bid start)
+{
+    colony__bid first;
+    if (!c->length || is_zero(c->max_deleted)) return 0;
+    if (!first_of(c, &first)) return 1; /* unknown: as if one were ahead */
+    if (colony__bid_cmp(first, c->max_deleted) > 0) return 0;
+    return colony__bid_cmp(start, c->max_deleted) <= 0;
+}
+
+/* The read counter of id, or -1 when it cannot be known. */
+static int64_t estimate(counters *c, colony__bid id)
+{
+    if (!c->added) return 0;
+    if (!c->length && colony__bid_cmp(id, c->top) < 1) return (int64_t)c->added;
+    int cmp_last = colony__bid_cmp(id, c->top);
+    if (cmp_last == 0) return (int64_t)c->added;
+    if (cmp_last > 0) return -1;
+    colony__bid first;
+    if (!first_of(c, &first)) return -1;
+    if (is_zero(c->max_deleted) || colony__bid_cmp(c->max_deleted, first) < 0) {
+        int cmp_first = colony__bid_cmp(id, first);
+        if (cmp_first < 0) return (int64_t)(c->added - c->length);
+        if (cmp_first == 0) return (int64_t)(c->added - c->length + 1);
+    }
+    return -1;
+}
+
+static int64_t read_counter(colony__bgroup *g, colony__bid id, counters *c)
+{
+    if (g->entries_read != -1 && !tombstones_after(c, id)) return g->entries_read + 1;
+    if (c->added) return estimate(c, id);
+    return g->entries_read;
+}
+
+int64_t colony__bgroup_read_counter(colony__bgroup *g, colony__bid id)
+{
+    counters c;
+    counters_get(g->st, &c);
+    return read_counter(g, id, &c);
+}
+
+int colony__bgroup_lag(colony__bgroup *g, int64_t *lag)
+{
+    counters c;
+    counters_get(g->st, &c);
+    if (!c.added) {
+        *lag = 0;
+        return 1;
+    }
+    if (g->entries_read != -1 && !tombstones_after(&c, g->cursor)) {
+        *lag = (int64_t)c.added - g->entries_read;
+        return 1;
+    }
+    int64_t read = estimate(&c, g->cursor);
+    if (read == -1) return 0;
+    *lag = (int64_t)c.added - read;
+    return 1;
 }
 
 int colony__bgroup_consumer_add(colony__bgroup *g, const char *consumer)
@@ -95,6 +214,22 @@ const char *colony__bgroup_consumer_next(const colony__bgroup *g, size_t *pos, s
     return c->name;
 }
 
+int colony__bgroup_consumer_seen(const colony__bgroup *g, const char *consumer, uint64_t *seen_ms,
+                                 size_t *pending)
+{
+    bconsumer *c = colony__map_get(&g->consumers, consumer);
+    if (!c) return 0;
+    if (seen_ms) *seen_ms = c->seen_ms;
+    if (pending) *pending = c->pending;
+    return 1;
+}
+
+void colony__bgroup_consumer_touch(colony__bgroup *g, const char *consumer)
+{
+    bconsumer *c = colony__map_get(&g->consumers, consumer);
+    if (c) c->seen_ms = colony__bstore_now(g->st->store);
+}
+
 long colony__bgroup_consumer_delete(colony__bgroup *g, const char *consumer)
 {
     bconsumer *c = colony__map_get(&g->consumers, consumer);
@@ -109,35 +244,52 @@ long colony__bgroup_consumer_delete(colony__bgroup *g, const char *consumer)
 }
 
 static int pending_set(colony__bgroup *g, const char *consumer, colony__bid id, uint64_t count,
-                       uint64_t last_ms, uint64_t due_ms, int deliver)
+                       uint64_t last_ms, uint64_t due_ms, int deliver, counters *pre)
 {
     if (strlen(consumer) >= 256) return COLONY_E2BIG;
     bconsumer *c =
         colony__bconsumer_get(g, consumer, 1); /* a consumer is created by use, as in Redis */
     if (!c || colony__bpend_reserve(g)) return COLONY_ENOMEM;
     colony__bpending p = {id, c->name, count, last_ms, due_ms};
-    uint8_t nums[16];
-    colony__bstr strs[5];
-    colony__bjournal_pending_strs(g, &p, deliver, nums, strs);
-    int rc = colony__bjournal_put(g->st, BREC_PENDING, id, last_ms, strs, 5);
+    uint8_t nums[24];
+    colony__bstr strs[6];
+    int moves = deliver && colony__bid_cmp(id, g->cursor) > 0;
+    int64_t read = !moves ? g->entries_read
+                   : pre  ? read_counter(g, id, pre)
+                          : colony__bgroup_read_counter(g, id);
+    size_t n = colony__bjournal_pending_strs(g, &p, deliver, read, nums, strs);
+    int rc = colony__bjournal_put(g->st, BREC_PENDING, id, last_ms, strs, n);
     if (rc) return rc;
     colony__bpend_apply(g, c, id, count, last_ms, due_ms, deliver);
+    g->entries_read = read;
     colony__bjournal_maybe_compact(g->st);
     return 0;
 }
 
-int colony__bgroup_deliver(colony__bgroup *g, const char *consumer, colony__bid id, uint64_t due_ms)
+static int deliver(colony__bgroup *g, const char *consumer, colony__bid id, uint64_t due_ms,
+                   counters *pre)
 {
     const colony__bpending *p = colony__bgroup_pending(g, id);
     return pending_set(g, consumer, id, p ? p->count + 1 : 1, colony__bstore_now(g->st->store),
-                       due_ms, 1);
+                       due_ms, 1, pre);
+}
+
+int colony__bgroup_deliver(colony__bgroup *g, const char *consumer, colony__bid id, uint64_t due_ms)
+{
+    return deliver(g, consumer, id, due_ms, NULL);
 }
 
 int colony__bgroup_update(colony__bgroup *g, const char *consumer, colony__bid id, uint64_t count,
                           uint64_t last_ms, uint64_t due_ms)
 {
     if (!colony__bgroup_pending(g, id)) return COLONY_ENOENT;
-    return pending_set(g, consumer, id, count, last_ms, due_ms, 0);
+    return pending_set(g, consumer, id, count, last_ms, due_ms, 0, NULL);
+}
+
+int colony__bgroup_claim(colony__bgroup *g, const char *consumer, colony__bid id, uint64_t count,
+                         uint64_t last_ms, uint64_t due_ms)
+{
+    return pending_set(g, consumer, id, count, last_ms, due_ms, 0, NULL);
 }
 
 int colony__bgroup_ack(colony__bgroup *g, colony__bid id)
@@ -182,12 +334,13 @@ typedef struct read_new_ctx {
     uint64_t due_ms;
     colony__bentry_cb cb;
     void *ud;
+    counters pre; /* read before the range: no read from inside it */
 } read_new_ctx;
 
 static int deliver_one(void *ud, const colony__bentry *e)
 {
     read_new_ctx *c = ud;
-    int rc = colony__bgroup_deliver(c->g, c->consumer, e->id, c->due_ms);
+    int rc = deliver(c->g, c->consumer, e->id, c->due_ms, &c->pre);
     return rc ? rc : c->cb(c->ud, e);
 }
 
@@ -200,6 +353,9 @@ long colony__bgroup_read_new(colony__bgroup *g, const char *consumer, size_t cou
         from = (colony__bid){from.ms + 1, 0};
     else
         from.seq++;
-    read_new_ctx c = {g, consumer, due_ms, cb, ud};
+    read_new_ctx c = {g, consumer, due_ms, cb, ud, {0}};
+    colony__bid first;
+    counters_get(g->st, &c.pre);
+    first_of(&c.pre, &first);
     return colony__bstream_range(g->st, from, max, 0, count, deliver_one, &c);
 }

@@ -10,12 +10,14 @@
 typedef struct bconsumer {
     char *name;
     size_t pending;
+    uint64_t seen_ms; /* in memory only (XINFO CONSUMERS idle) */
 } bconsumer;
 
 struct colony__bgroup {
     colony__bstream *st;
     char *name;
     colony__bid cursor;
+    int64_t entries_read; /* -1: unknown (journal: BREC_GROUP time = entries_read + 1) */
     colony__bpending *pend;
     size_t npend, cappend;
     colony__map consumers; /* name -> bconsumer */
@@ -40,7 +42,12 @@ int colony__bjournal_put(colony__bstream *st, uint8_t type, colony__bid id, uint
                          const colony__bstr *strs, size_t n);
 /* After a change is applied in memory: compacts when the journal has grown. */
 void colony__bjournal_maybe_compact(colony__bstream *st);
-void colony__bjournal_pending_strs(const colony__bgroup *g, const colony__bpending *p, int deliver,
-                                   uint8_t nums[16], colony__bstr strs[5]);
+/* A BREC_PENDING record's strings; a delivery past the cursor carries the
+ * group's entries_read after it as a sixth. Returns how many. */
+size_t colony__bjournal_pending_strs(const colony__bgroup *g, const colony__bpending *p,
+                                     int deliver, int64_t entries_read, uint8_t nums[24],
+                                     colony__bstr strs[6]);
+/* group.c: entries_read once id (past the cursor) is read, as Redis 7 counts. */
+int64_t colony__bgroup_read_counter(colony__bgroup *g, colony__bid id);
 
 #endif

@@ -68,6 +68,7 @@ bconsumer *colony__bconsumer_get(colony__bgroup *g, const char *name, int create
     bconsumer *c = colony__map_get(&g->consumers, name);
     if (c || !create) return c;
     c = colony__calloc(1, sizeof(*c));
+    if (c) c->seen_ms = colony__bstore_now(g->st->store);
     if (c && !(c->name = colony__strdup(name))) {
         colony__free(c);
         return NULL;
@@ -86,6 +87,7 @@ colony__bgroup *colony__bgroup_new(colony__bstream *st, const char *name, colony
     if (!g) return NULL;
     g->st = st;
     g->cursor = cursor;
+    g->entries_read = -1;
     if (!(g->name = colony__strdup(name)) || colony__map_put(&st->groups, name, g)) {
         colony__free(g->name);
         colony__free(g);

@@ -37,9 +37,11 @@ void colony__bjournal_maybe_compact(colony__bstream *st)
                         COLONY_LF_STR("error", colony_strerror(rc)));
 }
 
-/* A BREC_PENDING record's strings: group, consumer, count, due, d(eliver)/u. */
-void colony__bjournal_pending_strs(const colony__bgroup *g, const colony__bpending *p, int deliver,
-                                   uint8_t nums[16], colony__bstr strs[5])
+/* A BREC_PENDING record's strings: group, consumer, count, due, d(eliver)/u
+ * [, entries_read + 1 when the delivery moves the cursor]. */
+size_t colony__bjournal_pending_strs(const colony__bgroup *g, const colony__bpending *p,
+                                     int deliver, int64_t entries_read, uint8_t nums[24],
+                                     colony__bstr strs[6])
 {
     colony__bput64(nums, p->count);
     colony__bput64(nums + 8, p->due_ms);
@@ -48,6 +50,21 @@ void colony__bjournal_pending_strs(const colony__bgroup *g, const colony__bpendi
     strs[2] = (colony__bstr){(const char *)nums, 8};
     strs[3] = (colony__bstr){(const char *)nums + 8, 8};
     strs[4] = (colony__bstr){deliver ? "d" : "u", 1};
+    if (!deliver || colony__bid_cmp(p->id, g->cursor) <= 0) return 5;
+    colony__bput64(nums + 16, (uint64_t)(entries_read + 1));
+    strs[5] = (colony__bstr){(const char *)nums + 16, 8};
+    return 6;
+}
+
+void colony__bjournal_counters(colony__bstream *st)
+{
+    colony__bstr none = {"", 0};
+    int rc =
+        colony__bjournal_put(st, BREC_COUNTERS, st->max_deleted, st->removed_entries, &none, 1);
+    if (rc)
+        COLONY_LOG_WARN("broker store: cannot record the stream's counters",
+                        COLONY_LF_STR("stream", st->name),
+                        COLONY_LF_STR("error", colony_strerror(rc)));
 }
 
 /* Writes the live state as a new journal: temp file, fsync, rename, fsync dir. */
@@ -58,10 +75,14 @@ static int journal_compact(colony__bstream *st)
     size_t pos = 0;
     colony__map_slot *sl;
     colony__bid zero = {0, 0};
+    colony__bstr none = {"", 0};
+    if (st->removed_entries || st->max_deleted.ms || st->max_deleted.seq)
+        rc = colony__benc_record(&e, BREC_COUNTERS, st->max_deleted, st->removed_entries, &none, 1);
     while (!rc && (sl = colony__map_next(&st->groups, &pos))) {
         colony__bgroup *g = sl->value;
         colony__bstr name = STR(g->name);
-        rc = colony__benc_record(&e, BREC_GROUP, g->cursor, 0, &name, 1);
+        rc = colony__benc_record(&e, BREC_GROUP, g->cursor, (uint64_t)(g->entries_read + 1), &name,
+                                 1);
         size_t cpos = 0;
         colony__map_slot *cs;
         while (!rc && (cs = colony__map_next(&g->consumers, &cpos))) {
@@ -69,9 +90,9 @@ static int journal_compact(colony__bstream *st)
             rc = colony__benc_record(&e, BREC_CONSUMER, zero, 0, strs, 2);
         }
         for (size_t i = 0; !rc && i < g->npend; i++) {
-            uint8_t nums[16];
-            colony__bstr strs[5];
-            colony__bjournal_pending_strs(g, &g->pend[i], 0, nums, strs);
+            uint8_t nums[24];
+            colony__bstr strs[6];
+            colony__bjournal_pending_strs(g, &g->pend[i], 0, -1, nums, strs);
             rc = colony__benc_record(&e, BREC_PENDING, g->pend[i].id, g->pend[i].last_ms, strs, 5);
         }
     }
@@ -104,10 +125,15 @@ static int journal_compact(colony__bstream *st)
 static int replay(void *ud, const brec *r)
 {
     colony__bstream *st = ud;
-    colony__bstr s[5];
+    colony__bstr s[6];
     size_t n;
-    int rc = colony__brec_strs(r, s, 5, &n);
-    if (rc || n < 1 || n > 5) return COLONY_EIO;
+    if (r->type == BREC_COUNTERS) {
+        st->removed_entries = r->time_ms;
+        if (colony__bid_cmp(r->id, st->max_deleted) > 0) st->max_deleted = r->id;
+        return 0;
+    }
+    int rc = colony__brec_strs(r, s, 6, &n);
+    if (rc || n < 1 || n > 6) return COLONY_EIO;
     char name[256], cons[256];
     if (s[0].len >= sizeof(name) || (n > 1 && s[1].len >= sizeof(cons))) return COLONY_EIO;
     memcpy(name, s[0].data, s[0].len);
@@ -120,8 +146,10 @@ static int replay(void *ud, const brec *r)
     bconsumer *c;
     switch (r->type) {
     case BREC_GROUP:
-        if (g) g->cursor = r->id;
-        return g || colony__bgroup_new(st, name, r->id) ? 0 : COLONY_ENOMEM;
+        if (!g && !(g = colony__bgroup_new(st, name, r->id))) return COLONY_ENOMEM;
+        g->cursor = r->id;
+        g->entries_read = (int64_t)r->time_ms - 1;
+        return 0;
     case BREC_UNGROUP:
         if (g) {
             colony__map_remove(&st->groups, name);
@@ -136,9 +164,13 @@ static int replay(void *ud, const brec *r)
         if ((c = colony__bconsumer_get(g, cons, 0))) colony__bconsumer_drop(g, c);
         return 0;
     case BREC_PENDING:
-        if (!g || n != 5 || s[2].len != 8 || s[3].len != 8 || s[4].len != 1) return COLONY_EIO;
+        if (!g || n < 5 || s[2].len != 8 || s[3].len != 8 || s[4].len != 1 ||
+            (n == 6 && s[5].len != 8))
+            return COLONY_EIO;
         if (!(c = colony__bconsumer_get(g, cons, 1)) || colony__bpend_reserve(g))
             return COLONY_ENOMEM;
+        if (n == 6 && colony__bid_cmp(r->id, g->cursor) > 0)
+            g->entries_read = (int64_t)colony__bget64((const uint8_t *)s[5].data) - 1;
         colony__bpend_apply(g, c, r->id, colony__bget64((const uint8_t *)s[2].data), r->time_ms,
                             colony__bget64((const uint8_t *)s[3].data), s[4].data[0] == 'd');
         return 0;

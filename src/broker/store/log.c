@@ -122,6 +122,7 @@ static int scan_record(void *ud, const brec *r)
         if (colony__bid_cmp(r->id, st->top) > 0) st->top = r->id;
         return colony__bseg_note_entry(ss->g, r->id, r->time_ms, r->off, st->store->o.index_every);
     case BREC_DELETE:
+        if (colony__bid_cmp(r->id, st->max_deleted) > 0) st->max_deleted = r->id;
         return push_deleted(st, r->id);
     case BREC_FIRST:
         if (colony__bid_cmp(r->id, st->first) > 0) st->first = r->id;

@@ -196,8 +196,11 @@ long colony__bstream_range(colony__bstream *st, colony__bid start, colony__bid e
 {
     if (colony__bid_cmp(start, st->first) < 0) start = st->first;
     if (colony__bid_cmp(start, end) > 0) return 0;
-    return reverse ? range_backward(st, start, end, count, cb, ud)
-                   : range_forward(st, start, end, count, cb, ud);
+    st->range_depth++;
+    long n = reverse ? range_backward(st, start, end, count, cb, ud)
+                     : range_forward(st, start, end, count, cb, ud);
+    st->range_depth--;
+    return n;
 }
 
 static int note_id(void *ud, const colony__bentry *e)
@@ -216,6 +219,10 @@ void colony__bstream_info_get(colony__bstream *st, colony__bstream_info *out)
     out->segments = st->nsegs;
     out->top = st->top;
     out->groups = st->groups.count;
+    out->max_deleted = st->max_deleted;
+    out->entries_added = st->removed_entries;
+    for (size_t i = 0; i < st->nsegs; i++)
+        out->entries_added += st->segs[i]->entries;
     if (st->length) {
         colony__bstream_range(st, zero, max, 0, 1, note_id, &out->first);
         colony__bstream_range(st, zero, max, 1, 1, note_id, &out->last);
@@ -258,6 +265,7 @@ int colony__bstream_delete(colony__bstream *st, colony__bid id)
     memmove(st->deleted + pos + 1, st->deleted + pos, (st->ndeleted - pos) * sizeof(colony__bid));
     st->deleted[pos] = id;
     st->ndeleted++;
+    if (colony__bid_cmp(id, st->max_deleted) > 0) st->max_deleted = id;
     colony__bstream_seg_for(st, id, NULL)->live--;
     st->length--;
     return 1;
@@ -270,6 +278,7 @@ static void drop_first_segment(colony__bstream *st)
     if (st->hint_seg == g) st->hint_seg = NULL;
     st->length -= g->live;
     st->bytes -= g->bytes;
+    st->removed_entries += g->entries;
     if (unlink(g->file->path) != 0)
         COLONY_LOG_WARN("broker store: cannot remove segment", COLONY_LF_STR("file", g->file->path),
                         COLONY_LF_STR("error", strerror(errno)));
@@ -316,10 +325,13 @@ static long set_first(colony__bstream *st, colony__bid first)
     }
     st->length -= (uint64_t)removed;
     st->first = first;
+    int dropped = 0;
     while (st->nsegs > 1 && colony__bid_cmp(st->segs[0]->last, first) < 0) {
         st->segs[0]->live = 0;
         drop_first_segment(st);
+        dropped = 1;
     }
+    if (dropped) colony__bjournal_counters(st);
     size_t cut;
     colony__bstream_deleted_find(st, first, &cut);
     if (cut) memmove(st->deleted, st->deleted + cut, (st->ndeleted - cut) * sizeof(colony__bid));
@@ -384,6 +396,7 @@ long colony__bstream_retain(colony__bstream *st, const colony__bretention *r)
     /* A removed file can come back after a crash (its unlink not yet on
      * disk): a first-id record keeps its entries out then. Best effort: this
      * runs when the disk is full too. */
+    if (removed) colony__bjournal_counters(st);
     if (removed && write_marker(st, BREC_FIRST, st->first))
         COLONY_LOG_WARN("broker store: cannot record the first id after retention",
                         COLONY_LF_STR("stream", st->name));

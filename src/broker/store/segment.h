@@ -31,6 +31,9 @@ enum {
     BREC_PENDING = 14,    /* journal: entry id delivered/claimed/nacked/extended;
                              strs: group, consumer, u64 count, u64 due ms */
     BREC_ACK = 15,        /* journal: entry id acked; strs: group */
+    BREC_COUNTERS = 16,   /* journal: id: greatest id ever deleted; time: entries in
+                             removed segments (XINFO's max-deleted-entry-id and
+                             entries-added outlive the segments); strs: "" */
 };
 
 /* A file open for records. Refcounted: a sync in flight keeps it (and its fd)

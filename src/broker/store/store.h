@@ -83,6 +83,8 @@ typedef struct colony__bstream_info {
     colony__bid last;  /* last entry visible */
     colony__bid top;   /* greatest id ever added (XADD refuses ids <= top) */
     size_t groups;
+    uint64_t entries_added;  /* entries ever appended (XINFO entries-added) */
+    colony__bid max_deleted; /* greatest id XDEL removed, 0-0 if none */
 } colony__bstream_info;
 /* (Reads the first and last entries: not const.) */
 void colony__bstream_info_get(colony__bstream *st, colony__bstream_info *out);
@@ -156,6 +158,7 @@ typedef struct colony__bgroup_info {
     const char *name;
     colony__bid cursor; /* last delivered id */
     size_t pending, consumers;
+    int64_t entries_read; /* Redis 7's logical read counter of cursor; -1 unknown */
 } colony__bgroup_info;
 
 /* COLONY_EEXIST (BUSYGROUP) if it exists. */
@@ -166,12 +169,27 @@ colony__bgroup *colony__bgroup_get(colony__bstream *st, const char *name);
 colony__bgroup *colony__bgroup_next(colony__bstream *st, size_t *pos);
 int colony__bgroup_destroy(colony__bstream *st, const char *name);
 int colony__bgroup_setid(colony__bgroup *g, colony__bid cursor);
+/* SETID with Redis 7's ENTRIESREAD (-1: unknown, as SETID without it). */
+int colony__bgroup_setid_read(colony__bgroup *g, colony__bid cursor, int64_t entries_read);
+/* Moves the cursor to id (past it) without a pending entry (XREADGROUP
+ * NOACK), counting the read as Redis 7 does. */
+int colony__bgroup_advance(colony__bgroup *g, colony__bid id);
 void colony__bgroup_info_get(const colony__bgroup *g, colony__bgroup_info *out);
+/* Redis 7's lag of the group (entries not yet delivered): 1 with *lag set,
+ * 0 when it cannot be known (XDEL fragments what is ahead). */
+int colony__bgroup_lag(colony__bgroup *g, int64_t *lag);
 /* 1 created, 0 it existed. */
 int colony__bgroup_consumer_add(colony__bgroup *g, const char *consumer);
 /* Iteration over consumers: start with *pos = 0; NULL at the end, else the
  * consumer's name with *pending = the entries it holds. No changes meanwhile. */
 const char *colony__bgroup_consumer_next(const colony__bgroup *g, size_t *pos, size_t *pending);
+/* A consumer's last-seen time (Redis 7.0's seen-time: set when it is created
+ * or used by a read or a claim; in memory only: a restart sets it to the
+ * time of the restart). 1 found, 0 no such consumer. */
+int colony__bgroup_consumer_seen(const colony__bgroup *g, const char *consumer, uint64_t *seen_ms,
+                                 size_t *pending);
+/* Marks consumer as seen now (no-op if absent). */
+void colony__bgroup_consumer_touch(colony__bgroup *g, const char *consumer);
 /* Removes a consumer and its pending entries: returns how many it held, or
  * COLONY_ENOENT. */
 long colony__bgroup_consumer_delete(colony__bgroup *g, const char *consumer);
@@ -190,6 +208,10 @@ long colony__bgroup_read_new(colony__bgroup *g, const char *consumer, size_t cou
  * times as given. COLONY_ENOENT if id is not pending. */
 int colony__bgroup_update(colony__bgroup *g, const char *consumer, colony__bid id, uint64_t count,
                           uint64_t last_ms, uint64_t due_ms);
+/* XCLAIM ... FORCE: sets the pending entry for id (created if absent) without
+ * moving the cursor. */
+int colony__bgroup_claim(colony__bgroup *g, const char *consumer, colony__bid id, uint64_t count,
+                         uint64_t last_ms, uint64_t due_ms);
 /* 1 acked, 0 it was not pending. */
 int colony__bgroup_ack(colony__bgroup *g, colony__bid id);
 /* The pending entry for id, or NULL (valid until the next change). */

@@ -48,7 +48,9 @@ struct colony__bstream {
     colony__bid first; /* first id marker (logical trim); entries below are gone */
     colony__bid top;   /* greatest id ever added */
     uint64_t length, bytes;
-    colony__bid *deleted; /* sorted ids of tombstoned entries at or past first */
+    uint64_t removed_entries; /* entry records in segments removed (entries-added) */
+    colony__bid max_deleted;  /* greatest id XDEL removed (max-deleted-entry-id) */
+    colony__bid *deleted;     /* sorted ids of tombstoned entries at or past first */
     size_t ndeleted, capdeleted;
     bfile *unsynced[4]; /* sealed segments written since the last commit wait */
     size_t nunsynced;
@@ -58,6 +60,7 @@ struct colony__bstream {
     bseg *hint_seg;
     colony__bid hint_id;
     uint64_t hint_off;
+    int range_depth; /* colony__bstream_range calls running (their callbacks must not read) */
     bfile *journal;
     uint64_t journal_bytes, journal_at_compact;
     colony__map groups; /* name -> colony__bgroup */
@@ -99,6 +102,8 @@ long colony__bseg_count_below(colony__bstream *st, bseg *g, colony__bid id);
 void colony__bnotes_free(colony__bstream *st);
 /* Makes f part of what the next colony__bcommit_wait on st syncs. */
 int colony__bstream_sync_later(colony__bstream *st, bfile *f);
+/* journal.c: records the counters (after segments were removed). Best effort. */
+void colony__bjournal_counters(colony__bstream *st);
 
 /* group.c */
 int colony__bgroups_open(colony__bstream *st, int create, char *msg, size_t msg_size);
