@@ -104,6 +104,16 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void process(colony__broker_client *c);
 
+/* Unsent output (parked replies included) that stops reading: well below the
+ * output limit, so that a paused client is not cut off. */
+static size_t pause_threshold(const colony__broker_resp *srv)
+{
+    size_t pause_at = PAUSE_AT;
+    if (srv->settings.output_limit && srv->settings.output_limit / 2 < pause_at)
+        pause_at = srv->settings.output_limit / 2;
+    return pause_at;
+}
+
 static void resume(colony__broker_client *c)
 {
     if (!c->paused || c->closing || c->close_after_reply) return;
@@ -216,7 +226,12 @@ void colony__broker_client_flush(colony__broker_client *c)
         colony__broker_client_close(c);
         return;
     }
-    if (c->paused && !c->processing) resume(c); /* everything is sent */
+    /* Everything written is sent; a parked reply still over the threshold
+     * (a big XREADGROUP waiting for its fsync) keeps the client paused until
+     * its release flushes again: resuming now would pause again at once, and
+     * recurse through process() until the stack ran out. */
+    if (c->paused && !c->processing && colony__broker_client_pending(c) < pause_threshold(c->srv))
+        resume(c);
 }
 
 colony__broker_park *colony__broker_park_new(colony__broker_client *c)
@@ -317,10 +332,7 @@ static void process(colony__broker_client *c)
 {
     colony__broker_resp *srv = c->srv;
     size_t at = 0;
-    /* well below the output limit, so that a paused client is not cut off */
-    size_t pause_at = PAUSE_AT;
-    if (srv->settings.output_limit && srv->settings.output_limit / 2 < pause_at)
-        pause_at = srv->settings.output_limit / 2;
+    size_t pause_at = pause_threshold(srv);
     c->processing = 1;
     srv->in_process++;
     while (!c->closing && !c->close_after_reply && !c->blocked) {
