@@ -62,7 +62,7 @@ PY
 }
 
 start --max_connections_per_address=2
-curl -fsS "http://127.0.0.1:$port/metrics" | grep -q '^http_output_bytes_buffered 0$' ||
+curl -fsS "http://127.0.0.1:$port/metrics" | grep '^http_output_bytes_buffered 0$' >/dev/null ||
   fail "http_output_bytes_buffered gauge missing"
 out=$(probe 2)
 [ "$(sed -n 1p <<<"$out")" = "HTTP/1.1 503 Service Unavailable" ] ||
