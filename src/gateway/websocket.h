@@ -16,8 +16,8 @@
 #include "gateway/forward.h"
 
 typedef struct gw_ws {
-    uint64_t open;                 /* tunnels open now */
-    uint64_t total;                /* tunnels ever opened */
+    _Atomic uint64_t open;         /* tunnels open now (read by the admin API) */
+    _Atomic uint64_t total;        /* tunnels ever opened */
     uint64_t bytes_up, bytes_down; /* client to upstream, upstream to client */
     int access_log;
     colony_metric *m_open;  /* gateway_websocket_tunnels (gauge) */
