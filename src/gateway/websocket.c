@@ -93,6 +93,7 @@ static void maybe_free(gw_tunnel *gt)
             COLONY_LF_STR("upstream_end", gt->up_err ? colony_strerror(gt->up_err) : "closed"));
     colony__free(gt->route);
     colony__free(gt);
+    if (ws->open == 0 && ws->on_idle) ws->on_idle(ws->idle_ud);
 }
 
 /* A write to the upstream that crossed GW_WS_HIGH reached the kernel. */

@@ -139,12 +139,18 @@ static void worker_limits_closed(void *ud)
 
 void colony__gw_worker_maybe_close(gw_proxy *w)
 {
-    if (w->closing || !atomic_load(&w->main->stopping) || w->stats.in_flight) return;
+    if (w->closing || !atomic_load(&w->main->stopping) || w->stats.in_flight || w->ws.open)
+        return; /* called again when the last call or tunnel ends */
     w->closing = 1;
     gw_runtime *rt = w->current;
     w->current = NULL;
     colony__gw_runtime_unref(rt);
     colony__gw_ratelimit_close(&w->rl, worker_limits_closed, w);
+}
+
+static void tunnels_idle(void *ud)
+{
+    colony__gw_worker_maybe_close(ud);
 }
 
 static void wake_cb(uv_async_t *a)
@@ -179,6 +185,8 @@ static int worker_init(gw_proxy *w, gw_proxy *m, uv_loop_t *loop, unsigned index
     w->ws.m_open = m->ws.m_open;
     w->ws.m_bytes = m->ws.m_bytes;
     w->ws.m_total = m->ws.m_total;
+    w->ws.on_idle = tunnels_idle;
+    w->ws.idle_ud = w;
     colony__list_init(&w->woken);
     if (uv_mutex_init(&w->mail_lock) != 0) return COLONY_ENOMEM;
     w->mail_ready = 1;
