@@ -19,7 +19,8 @@ typedef struct gw_checked {
 
 struct gw_active {
     colony_prober *prober;
-    colony_balancer *balancer;
+    colony_balancer *balancer; /* its set changes only on this loop; up/down under lock */
+    uv_mutex_t *lock;
     const gw_active_health *conf;
     const char *name;
     colony__map probes; /* "id\naddress" -> gw_checked */
@@ -37,7 +38,11 @@ static void status_changed(colony_probe *p, const colony_probe_result *r, void *
     gw_checked *c = ud;
     int down = r->status == COLONY_PROBE_CRITICAL;
     colony_endpoint *ep = endpoint_of(c);
-    if (ep) colony_endpoint_set_down(ep, down);
+    if (ep) {
+        uv_mutex_lock(c->owner->lock);
+        colony_endpoint_set_down(ep, down);
+        uv_mutex_unlock(c->owner->lock);
+    }
     if (down)
         COLONY_LOG_WARN("instance failed its health check: out of rotation",
                         COLONY_LF_STR("upstream", c->owner->name), COLONY_LF_STR("id", c->id),
@@ -112,8 +117,10 @@ int colony__gw_active_sync(gw_active *a)
         gw_checked *c = colony__map_get(&a->probes, key);
         if (c) {
             c->seen = 1;
-            colony_endpoint_set_down(ep,
-                                     colony_probe_get_status(c->probe) == COLONY_PROBE_CRITICAL);
+            int down = colony_probe_get_status(c->probe) == COLONY_PROBE_CRITICAL;
+            uv_mutex_lock(a->lock);
+            colony_endpoint_set_down(ep, down);
+            uv_mutex_unlock(a->lock);
         } else if (!rc) {
             rc = start_probe(a, ep, key);
         }
@@ -137,7 +144,7 @@ int colony__gw_active_sync(gw_active *a)
     return rc;
 }
 
-int colony__gw_active_start(colony_prober *pr, colony_balancer *balancer,
+int colony__gw_active_start(colony_prober *pr, colony_balancer *balancer, uv_mutex_t *lock,
                             const gw_active_health *conf, const char *name, gw_active **out)
 {
     *out = NULL;
@@ -145,6 +152,7 @@ int colony__gw_active_start(colony_prober *pr, colony_balancer *balancer,
     if (!a) return COLONY_ENOMEM;
     a->prober = pr;
     a->balancer = balancer;
+    a->lock = lock;
     a->conf = conf;
     a->name = name;
     int rc = colony__gw_active_sync(a);

@@ -69,9 +69,11 @@ static void get_routes(colony_request *req, void *ud)
     json_decref(body);
 }
 
-static json_t *upstream_json(const gw_upstream_rt *u, uint64_t now)
+/* The balancer is shared with the workers: read under the upstream's lock. */
+static json_t *upstream_json(gw_upstream_rt *u, uint64_t now)
 {
     json_t *eps = json_array();
+    uv_mutex_lock(&u->lock);
     size_t n = colony_balancer_count(u->balancer);
     for (size_t i = 0; eps && i < n; i++) {
         colony_endpoint *ep = colony_balancer_at(u->balancer, i);
@@ -83,22 +85,36 @@ static json_t *upstream_json(const gw_upstream_rt *u, uint64_t now)
         if (one) json_object_set_new(one, "down", json_boolean(colony_endpoint_down(ep)));
         json_array_append_new(eps, one);
     }
-    json_t *o =
-        json_pack("{s:s,s:I,s:o}", "name", u->conf->name, "available",
-                  (json_int_t)colony_balancer_available(u->balancer, now), "instances", eps);
-    if (o && u->breaker)
+    size_t available = colony_balancer_available(u->balancer, now);
+    uv_mutex_unlock(&u->lock);
+    json_t *o = json_pack("{s:s,s:I,s:o}", "name", u->conf->name, "available",
+                          (json_int_t)available, "instances", eps);
+    if (o && u->breaker_share)
         json_object_set_new(
             o, "breaker",
-            json_string(colony_breaker_state_name(colony_breaker_get_state(u->breaker))));
+            json_string(colony_breaker_state_name(colony__gw_breaker_state(u->breaker_share))));
     return o;
+}
+
+/* Per worker: requests answered and the generation of the runtime it holds. */
+static json_t *workers_json(const gw_proxy_totals *t)
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; a && i < t->workers; i++)
+        json_array_append_new(a, json_pack("{s:i,s:I,s:I}", "worker", (int)i, "requests",
+                                           (json_int_t)t->per_worker[i], "generation",
+                                           (json_int_t)t->generation[i]));
+    return a;
 }
 
 static void get_stats(colony_request *req, void *ud)
 {
     gw_daemon *d = ud;
     if (!authorized(d, req)) return;
-    const gw_proxy_stats *s = &d->proxy.stats;
-    const gw_runtime *rt = d->proxy.current;
+    gw_proxy_totals totals;
+    colony__gw_proxy_totals(&d->proxy, &totals);
+    const gw_proxy_totals *s = &totals;
+    gw_runtime *rt = d->proxy.current;
     uint64_t now = uv_now(d->loop);
     json_t *ups = json_array();
     for (size_t i = 0; ups && i < rt->cfg->nupstreams; i++)
@@ -114,9 +130,11 @@ static void get_stats(colony_request *req, void *ud)
         json_object_set_new(body, "circuit_open", json_integer((json_int_t)s->circuit_open));
         json_object_set_new(body, "retries_over_budget",
                             json_integer((json_int_t)s->retries_over_budget));
-        json_object_set_new(body, "websocket_tunnels", json_integer((json_int_t)d->proxy.ws.open));
-        json_object_set_new(body, "websocket_tunnels_total",
-                            json_integer((json_int_t)d->proxy.ws.total));
+        json_object_set_new(body, "websocket_tunnels", json_integer((json_int_t)s->ws_open));
+        json_object_set_new(body, "websocket_tunnels_total", json_integer((json_int_t)s->ws_total));
+        json_object_set_new(body, "workers", json_integer((json_int_t)d->workers));
+        json_object_set_new(body, "per_worker", workers_json(s));
+        uv_mutex_lock(&d->proxy.cache_lock);
         const gw_cache *c = &d->proxy.cache;
         json_object_set_new(
             body, "cache",
@@ -129,6 +147,7 @@ static void get_stats(colony_request *req, void *ud)
                       (json_int_t)c->max_bytes));
         json_object_set_new(json_object_get(body, "cache"), "coalesced",
                             json_integer((json_int_t)c->stats.coalesced));
+        uv_mutex_unlock(&d->proxy.cache_lock);
     }
     if (body)
         colony_respond_json(req, 200, body);

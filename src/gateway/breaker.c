@@ -53,6 +53,11 @@ int colony__gw_breaker_get(const gw_upstream *u, gw_breaker_share *prev, gw_brea
         colony__free(s);
         return COLONY_ENOMEM;
     }
+    if (uv_mutex_init(&s->lock) != 0) {
+        colony_breaker_free(s->breaker);
+        colony__free(s);
+        return COLONY_ENOMEM;
+    }
     *out = s;
     return 0;
 }
@@ -61,7 +66,31 @@ void colony__gw_breaker_put(gw_breaker_share *s)
 {
     if (!s || --s->refs > 0) return;
     colony_breaker_free(s->breaker);
+    uv_mutex_destroy(&s->lock);
     colony__free(s);
+}
+
+int colony__gw_breaker_allow(gw_breaker_share *s)
+{
+    uv_mutex_lock(&s->lock);
+    int rc = colony_breaker_allow(s->breaker);
+    uv_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void colony__gw_breaker_record(gw_breaker_share *s, int ok, uint64_t duration_ms)
+{
+    uv_mutex_lock(&s->lock);
+    colony_breaker_record(s->breaker, ok, duration_ms);
+    uv_mutex_unlock(&s->lock);
+}
+
+colony_breaker_state colony__gw_breaker_state(gw_breaker_share *s)
+{
+    uv_mutex_lock(&s->lock);
+    colony_breaker_state st = colony_breaker_get_state(s->breaker);
+    uv_mutex_unlock(&s->lock);
+    return st;
 }
 
 int colony__gw_retry_budget_new(const gw_route_conf *r, colony_retry_budget **out)

@@ -134,6 +134,7 @@ static void on_stopping(colony_service *svc, void *ud)
     gw_daemon *d = ud;
     colony_reload_watch_stop(d->watch);
     d->watch = NULL;
+    if (d->proxy_ready) colony__gw_proxy_stop_workers(&d->proxy);
     if (d->proxy_server) {
         uint64_t deadline =
             (uint64_t)colony_config_get_int(colony_service_config(svc), "shutdown_timeout");
@@ -160,7 +161,7 @@ static int start_proxy_server(gw_daemon *d, colony_config *conf)
     colony_server_options so;
     memset(&so, 0, sizeof(so));
     colony_server_options_init(&so);
-    so.workers = 1;
+    so.workers = d->workers;
     so.limits.max_body = (uint64_t)colony_config_get_int(conf, "proxy.max_body");
     so.idle_timeout_ms = (uint64_t)colony_config_get_int(conf, "proxy.idle_timeout");
     so.tunnel_idle_timeout_ms = (uint64_t)colony_config_get_int(conf, "proxy.tunnel_idle_timeout");
@@ -197,6 +198,9 @@ int colony__gw_daemon_setup(gw_daemon *d, colony_service *svc, const char *const
     const char *token = colony_config_get_string(conf, "admin.token");
     d->token = token && *token ? token : NULL;
     d->routes_file = file && *file ? file : NULL;
+    int64_t workers = colony_config_get_int(conf, "workers");
+    if (workers <= 0) workers = (int64_t)uv_available_parallelism();
+    d->workers = (unsigned)(workers < 1 ? 1 : workers > GW_MAX_WORKERS ? GW_MAX_WORKERS : workers);
     d->quick_routes = routes;
     d->nquick = nroutes;
     if (d->routes_file && nroutes) {

@@ -19,6 +19,7 @@ typedef struct gw_daemon {
     const char *const *quick_routes;
     size_t nquick;
     const char *token; /* admin bearer token; NULL: none */
+    unsigned workers;  /* proxy worker threads (loops), each on its own SO_REUSEPORT listener */
     uint64_t generation;
     uint64_t reloads, reloads_failed;
     colony_config_error last_error; /* of the last refused load */

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "gateway/daemon.h"
 #include "gateway/proxy.h"
+#include "gateway/worker.h"
 
 static const colony_config_setting gateway_settings[] = {
     {"listen", COLONY_CONFIG_STRING, "0.0.0.0:8000", 0,
@@ -21,6 +22,10 @@ static const colony_config_setting gateway_settings[] = {
      "registry URL for upstreams that name a service", 0, 0},
     {"admin.token", COLONY_CONFIG_STRING, "", 0,
      "bearer token required by /gateway/... on the admin listener; empty = none", 0, 0},
+    {"workers", COLONY_CONFIG_INT, "0", 0,
+     "proxy worker threads, each a loop with its own SO_REUSEPORT listener; 0 = one per core "
+     "(the admin API runs on the main loop)",
+     0, GW_MAX_WORKERS},
     {"access-log", COLONY_CONFIG_BOOL, "true", 1, "one JSON log line per proxied request", 0, 0},
     {"proxy.max_body", COLONY_CONFIG_SIZE, "8mb", 0,
      "largest request body forwarded, streamed or not; 0 = no limit", 0, 0},
@@ -111,8 +116,8 @@ static int run(gateway_args *a)
     o.argv = a->rest;
     o.listen = "127.0.0.1:8001";
     o.listen_key = "admin-listen";
-    /* One loop: the proxy's state (balancers, pools) has one owner for now;
-     * see docs/gateway.md, "Threads". */
+    /* The admin API stays on the main loop; the proxy server has its own
+     * workers ("workers"; docs/gateway.md, "Threads"). */
     o.workers = 1;
     o.usage = "colony gateway [--route PATH=URL ...] [--check FILE]";
     colony_service *svc = colony_service_new(&o, stderr, &code);

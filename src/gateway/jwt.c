@@ -190,7 +190,13 @@ static int verified_token(const gw_jwt *j, colony_request *req, const char *toke
 {
     int64_t now = (int64_t)time(NULL);
     *fresh = NULL;
-    if ((*out = colony__gw_jwt_cache_get(j->cache, token, now, (int64_t)(j->leeway_ms / 1000))))
+    /* This worker's cache (only this thread touches it); NULL when it could
+     * not be made: every token is then verified in full. */
+    gw_jwt_cache **slot = (gw_jwt_cache **)&j->caches[colony__gw_worker % GW_MAX_WORKERS];
+    if (!*slot) *slot = colony__gw_jwt_cache_new();
+    gw_jwt_cache *cache = *slot;
+    if (cache &&
+        (*out = colony__gw_jwt_cache_get(cache, token, now, (int64_t)(j->leeway_ms / 1000))))
         return 0;
     json_t *claims = NULL;
     const char *why = "";
@@ -206,7 +212,7 @@ static int verified_token(const gw_jwt *j, colony_request *req, const char *toke
         colony_respond_error(req, 503, "overloaded", "out of memory");
         return 503;
     }
-    if (colony__gw_jwt_cache_put(j->cache, token, v) != 0) *fresh = v;
+    if (!cache || colony__gw_jwt_cache_put(cache, token, v) != 0) *fresh = v;
     *out = v;
     return 0;
 }

@@ -297,7 +297,7 @@ int colony__gw_jwt_parse(gw_parse *p, const json_t *obj, gw_jwt **out)
     gw_jwt *j = colony__calloc(1, sizeof(*j));
     if (!j) return colony__gw_parse_fail(p, NULL, "out of memory");
     *out = j;
-    if (!(j->cache = colony__gw_jwt_cache_new()))
+    if (!(j->caches[0] = colony__gw_jwt_cache_new()))
         return colony__gw_parse_fail(p, NULL, "out of memory");
     j->leeway_ms = 0;
     unsigned route_algs = 0;
@@ -409,6 +409,7 @@ void colony__gw_jwt_free(gw_jwt *j)
     colony__free(j->claims);
     colony__free(j->headers);
     colony__gw_strings_free(j->roles, j->nroles);
-    colony__gw_jwt_cache_free(j->cache);
+    for (size_t i = 0; i < GW_MAX_WORKERS; i++)
+        colony__gw_jwt_cache_free(j->caches[i]);
     colony__free(j);
 }

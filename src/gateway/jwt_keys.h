@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "gateway/jwt.h"
 #include "gateway/jwt_cache.h"
+#include "gateway/worker.h"
 
 #define GW_JWT_MAX_TOKEN 8192
 #define GW_JWT_MAX_KEYS  100
@@ -29,7 +30,10 @@ struct gw_jwt {
     size_t nclaims;
     char **roles; /* the "role" claim must be one of these; none: any */
     size_t nroles;
-    gw_jwt_cache *cache; /* tokens verified under these settings (mutable) */
+    /* Tokens verified under these settings, one cache per worker thread
+     * (indexed by colony__gw_worker, made on its first use there): a miss
+     * on another worker costs one verification, and no lock is taken. */
+    gw_jwt_cache *caches[GW_MAX_WORKERS];
 };
 
 /* The GW_JWT_* bit of an algorithm name ("RS256"), 0 for any other. */

@@ -2,6 +2,7 @@
  * retries on another instance while nothing has been sent downstream. */
 #include "gateway/proxy.h"
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -18,6 +19,8 @@
 #define GW_MAX_PIECES 64           /* downstream writes waiting at once */
 #define GW_QUEUE_HIGH (256u << 10) /* pause the upstream above this many bytes */
 #define GW_QUEUE_LOW  (64u << 10)  /* and resume below this many */
+
+_Thread_local unsigned colony__gw_worker;
 
 typedef struct proxy_call {
     gw_proxy *proxy;
@@ -69,18 +72,23 @@ static void cache_release(proxy_call *pc)
 {
     if (!pc->cache_lead) return;
     pc->cache_lead = 0;
-    colony__gw_cache_release(&pc->proxy->cache, pc->cache_key);
+    gw_proxy *m = pc->proxy->main;
+    uv_mutex_lock(&m->cache_lock);
+    colony__gw_cache_release(&m->cache, pc->cache_key); /* wakes by cache_wake_post */
+    uv_mutex_unlock(&m->cache_lock);
 }
 
 static void call_unref(proxy_call *pc)
 {
     if (--pc->refs > 0) return;
+    gw_proxy *p = pc->proxy;
     cache_release(pc);
     colony__gw_cache_fill_abort(pc->fill);
     colony__free(pc->cache_key);
     colony__gw_runtime_unref(pc->rt);
-    pc->proxy->stats.in_flight--;
+    p->stats.in_flight--;
     colony__free(pc);
+    if (p != p->main) colony__gw_worker_maybe_close(p); /* the last request of a stopping worker */
 }
 
 static uint64_t next_random(gw_proxy *p)
@@ -129,10 +137,13 @@ static gw_cache_request cache_request(proxy_call *pc);
  * when it may be (gw_cache_fill_begin decides). */
 static int cache_head(proxy_call *pc, const colony_client_response *res)
 {
-    if (pc->cache_key && !pc->fill && !pc->proxy->cache_closed) {
+    gw_proxy *m = pc->proxy->main;
+    if (pc->cache_key && !pc->fill && !m->cache_closed) {
         gw_cache_request cr = cache_request(pc);
-        pc->fill = colony__gw_cache_fill_begin(&pc->proxy->cache, pc->route->cache, pc->cache_key,
-                                               &cr, res, uv_now(pc->proxy->loop));
+        uv_mutex_lock(&m->cache_lock);
+        pc->fill = colony__gw_cache_fill_begin(&m->cache, pc->route->cache, pc->cache_key, &cr, res,
+                                               uv_now(pc->proxy->loop));
+        uv_mutex_unlock(&m->cache_lock);
     }
     if (!pc->fill) cache_release(pc); /* nothing to wait for: the waiters go upstream */
     return colony_response_header(pc->req, "X-Cache-Status",
@@ -224,8 +235,7 @@ static int retryable_error(const gw_route_conf *r, int err, int unsent)
 /* Counts the retry against the route's budget: 1 if it may go. */
 static int retry_in_budget(proxy_call *pc)
 {
-    colony_retry_budget *b = colony__gw_runtime_budget(pc->rt, pc->route);
-    if (!b || colony_retry_budget_allow(b) == 0) return 1;
+    if (colony__gw_runtime_budget_retry(pc->rt, pc->route)) return 1;
     pc->proxy->stats.retries_over_budget++;
     return 0;
 }
@@ -240,10 +250,14 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     if (pc->upload) colony__gw_upload_detach(pc->upload);
     uint64_t now = uv_now(p->loop);
     if (pc->fill) { /* kept only when the whole body came and went downstream */
-        if (!err && pc->started && !pc->client_gone && !p->cache_closed)
-            colony__gw_cache_fill_commit(&p->cache, pc->fill, now);
-        else
+        gw_proxy *m = p->main;
+        if (!err && pc->started && !pc->client_gone && !m->cache_closed) {
+            uv_mutex_lock(&m->cache_lock);
+            colony__gw_cache_fill_commit(&m->cache, pc->fill, now);
+            uv_mutex_unlock(&m->cache_lock);
+        } else {
             colony__gw_cache_fill_abort(pc->fill);
+        }
         pc->fill = NULL;
     }
     cache_release(pc);
@@ -252,11 +266,11 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     /* A call cancelled because the client left says nothing about the
      * instance: release it without feeding passive health (a NULL balancer). */
     int client_left = pc->client_gone;
-    colony_balancer_release(client_left ? NULL : pc->up->balancer, pc->ep, !failed,
-                            now - pc->try_start_ms, now);
+    colony__gw_upstream_release(pc->up, pc->ep, !client_left, !failed, now - pc->try_start_ms, now);
     pc->ep = NULL;
     if (pc->breaker_call) /* a call the client cancelled proves nothing: not a failure */
-        colony_breaker_record(pc->up->breaker, client_left || !failed, now - pc->try_start_ms);
+        colony__gw_breaker_record(pc->up->breaker_share, client_left || !failed,
+                                  now - pc->try_start_ms);
     pc->breaker_call = 0;
     if (pc->ws && !err && res && res->status == 101 && !pc->client_gone) {
         int rc = colony__gw_ws_start(&p->ws, pc->req, pc->route, call, res, &pc->bytes_out);
@@ -334,22 +348,23 @@ static void start_attempt(proxy_call *pc)
     uint64_t now = uv_now(p->loop);
     pc->try_start_ms = now;
     pc->attempts++;
-    if (colony_balancer_pick(pc->up->balancer, pc->hash_key, pc->hash_key_len, now, &pc->ep)) {
+    if (colony__gw_upstream_pick(pc->up, pc->hash_key, pc->hash_key_len, now, &pc->ep)) {
         p->stats.no_instance++;
         respond_error(pc, 503, "no_healthy_upstream",
                       pc->attempts > 1 ? "no other healthy instance to retry on"
                                        : "no healthy instance of the upstream");
         return;
     }
-    if (pc->up->breaker && colony_breaker_allow(pc->up->breaker)) {
-        colony_balancer_release(NULL, pc->ep, 1, 0, now); /* no call made */
+    gw_breaker_share *breaker = pc->up->breaker_share;
+    if (breaker && colony__gw_breaker_allow(breaker)) {
+        colony__gw_upstream_release(pc->up, pc->ep, 0, 1, 0, now); /* no call made */
         pc->ep = NULL;
         p->stats.circuit_open++;
         respond_error(pc, 503, "circuit_open",
                       "the upstream is failing: its circuit breaker is open");
         return;
     }
-    pc->breaker_call = pc->up->breaker != NULL;
+    pc->breaker_call = breaker != NULL;
     uint64_t left = now - pc->start_ms < pc->total_ms ? pc->total_ms - (now - pc->start_ms) : 1;
     uint64_t timeout = pc->route->try_timeout_ms < left ? pc->route->try_timeout_ms : left;
     colony_client_request r = {0};
@@ -366,9 +381,9 @@ static void start_attempt(proxy_call *pc)
         if (rc == 0 && pc->upload) colony__gw_upload_attach(pc->upload, pc->call);
     }
     if (rc) {
-        colony_balancer_release(pc->up->balancer, pc->ep, 1, 0, now);
+        colony__gw_upstream_release(pc->up, pc->ep, 1, 1, 0, now);
         pc->ep = NULL;
-        if (pc->breaker_call) colony_breaker_record(pc->up->breaker, 1, 0);
+        if (pc->breaker_call) colony__gw_breaker_record(breaker, 1, 0);
         pc->breaker_call = 0;
         p->stats.no_instance++;
         respond_error(pc, 503, "overloaded", "the gateway cannot reach the upstream now");
@@ -388,6 +403,7 @@ static void log_access(proxy_call *pc, colony_request *req)
         COLONY_LF_INT("duration_ms", (long long)ms),
         COLONY_LF_STR("upstream", pc->up ? pc->up->conf->name : ""),
         COLONY_LF_INT("attempts", pc->attempts), COLONY_LF_STR("client", colony_request_peer(req)),
+        COLONY_LF_INT("worker", pc->proxy->index),
         COLONY_LF_STR("trace_id", pc->span ? colony_span_trace_id_hex(pc->span) : ""));
 }
 
@@ -482,21 +498,23 @@ static gw_cache_request cache_request(proxy_call *pc)
                                                                    pc->route->access->jwt)};
 }
 
-static void cache_woken(gw_cache_waiter *w);
+static void cache_wake_post(gw_cache_waiter *w);
 
 /* Answers from the route's cache when it holds a fresh answer, else goes
  * upstream (and notes where to store what comes back). A miss while another
  * request of the same key is upstream waits for it (coalescing), once. */
 static void forward_or_answer(proxy_call *pc)
 {
-    gw_proxy *p = pc->proxy;
-    if (!pc->route->cache || p->cache_closed) {
+    gw_proxy *p = pc->proxy, *m = p->main;
+    if (!pc->route->cache || m->cache_closed) {
         start_attempt(pc);
         return;
     }
     if (pc->ws || pc->upload) { /* an upgrade or a request with a body: never a hit */
         pc->cache_status = GW_CACHE_BYPASS;
-        colony__gw_cache_count(&p->cache, pc->route->match.name, pc->cache_status);
+        uv_mutex_lock(&m->cache_lock);
+        colony__gw_cache_count(&m->cache, pc->route->match.name, pc->cache_status);
+        uv_mutex_unlock(&m->cache_lock);
         start_attempt(pc);
         return;
     }
@@ -505,20 +523,27 @@ static void forward_or_answer(proxy_call *pc)
     int store;
     uint64_t now = uv_now(p->loop);
     colony__free(pc->cache_key); /* a waiter looks again */
-    pc->cache_status = colony__gw_cache_lookup(&p->cache, pc->route->cache, &cr, now,
+    /* The entries are shared by the workers: a hit is answered under the lock
+     * (its bytes are copied into the response), so no worker evicts it meanwhile. */
+    uv_mutex_lock(&m->cache_lock);
+    pc->cache_status = colony__gw_cache_lookup(&m->cache, pc->route->cache, &cr, now,
                                                &pc->cache_key, &hit, &store);
     if (!hit && pc->cache_key && pc->cache_status != GW_CACHE_BYPASS && !pc->cache_woken) {
-        pc->waiter.wake = cache_woken;
-        int joined = colony__gw_cache_join(&p->cache, pc->cache_key, &pc->waiter);
+        /* Misses coalesce across workers: the leader may run on another
+         * loop, so the waiter is woken through its own worker's mailbox. */
+        pc->waiter.wake = cache_wake_post;
+        int joined = colony__gw_cache_join(&m->cache, pc->cache_key, &pc->waiter);
         if (joined == 1) {
+            uv_mutex_unlock(&m->cache_lock);
             pc->cache_waiting = 1;
             pc->refs++;
             return;
         }
         pc->cache_lead = joined == 0;
     }
-    colony__gw_cache_count(&p->cache, pc->route->match.name, pc->cache_status);
+    colony__gw_cache_count(&m->cache, pc->route->match.name, pc->cache_status);
     if (!hit) {
+        uv_mutex_unlock(&m->cache_lock);
         start_attempt(pc);
         return;
     }
@@ -526,7 +551,20 @@ static void forward_or_answer(proxy_call *pc)
     pc->started = 1;
     pc->bytes_out = strcmp(cr.method, "HEAD") == 0 ? 0 : hit->body_len;
     if (pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
-    if (colony__gw_cache_respond(pc->req, hit, pc->route, now) != 0) colony_response_abort(pc->req);
+    int rc = colony__gw_cache_respond(pc->req, hit, pc->route, now);
+    uv_mutex_unlock(&m->cache_lock);
+    if (rc != 0) colony_response_abort(pc->req);
+}
+
+/* Called by the leader's thread (under the cache lock): the waiter goes to
+ * its worker's mailbox, and that loop wakes it (colony__gw_proxy_wake_waiters). */
+static void cache_wake_post(gw_cache_waiter *w)
+{
+    gw_proxy *p = COLONY__CONTAINER_OF(w, proxy_call, waiter)->proxy;
+    uv_mutex_lock(&p->mail_lock);
+    colony__list_push_back(&p->woken, &w->link);
+    uv_mutex_unlock(&p->mail_lock);
+    uv_async_send(&p->wake);
 }
 
 static void cache_woken(gw_cache_waiter *w)
@@ -539,6 +577,18 @@ static void cache_woken(gw_cache_waiter *w)
     else
         forward_or_answer(pc);
     call_unref(pc);
+}
+
+void colony__gw_proxy_wake_waiters(gw_proxy *p)
+{
+    colony__list list;
+    colony__list_init(&list);
+    uv_mutex_lock(&p->mail_lock);
+    for (colony__list *n; (n = colony__list_pop_front(&p->woken));)
+        colony__list_push_back(&list, n);
+    uv_mutex_unlock(&p->mail_lock);
+    for (colony__list *n; (n = colony__list_pop_front(&list));)
+        cache_woken(COLONY__CONTAINER_OF(n, gw_cache_waiter, link));
 }
 
 /* The tighter of two limits (global and route) is the one the headers tell. */
@@ -568,7 +618,7 @@ static void route_checked(void *ud, const gw_rl_result *res)
 
 static void route_request(gw_proxy *p, colony_request *req, const gw_rl_result *global)
 {
-    if (!p->current) {
+    if (!p->current) { /* this worker's runtime, held while its requests start */
         colony_respond_error(req, 503, "not_ready", "the gateway has no routes loaded");
         return;
     }
@@ -638,8 +688,7 @@ static void route_request(gw_proxy *p, colony_request *req, const gw_rl_result *
     }
     pc->hash_key = colony__gw_forward_hash_key(&pc->fwd, req, pc->up->conf, &pc->hash_key_len);
     pc->total_ms = colony__gw_deadline_total(req, pc->route);
-    colony_retry_budget *budget = colony__gw_runtime_budget(rt, pc->route);
-    if (budget) colony_retry_budget_record_request(budget);
+    colony__gw_runtime_budget_request(rt, pc->route);
     const gw_ratelimit_conf *limit = pc->route->rate_limit;
     if (!limit) {
         forward_or_answer(pc);
@@ -672,8 +721,12 @@ static void global_checked(void *ud, const gw_rl_result *res)
 /* The global rate limit comes before routing: it protects the gateway too. */
 void colony__gw_proxy_handle(colony_request *req, void *proxy)
 {
-    gw_proxy *p = proxy;
     if (colony__gw_upload_body_done(req)) return; /* routed from the head hook (upload.c) */
+    gw_proxy *p = colony__gw_worker_of(proxy, req);
+    if (!p) {
+        colony_respond_error(req, 503, "shutting_down", "the gateway is shutting down");
+        return;
+    }
     const gw_ratelimit_conf *limit = p->current ? p->current->cfg->rate_limit : NULL;
     if (!limit) {
         route_request(p, req, NULL);
@@ -699,6 +752,7 @@ int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int a
     memset(p, 0, sizeof(*p));
     colony__gw_cache_init(&p->cache, GW_CACHE_DEFAULT_MAX_BYTES); /* before anything can fail */
     p->loop = loop;
+    p->main = p;
     p->access_log = access_log;
     p->random_state = uv_hrtime();
     colony_client_options co;
@@ -723,7 +777,8 @@ int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int a
     }
     if (colony__gw_ws_init(&p->ws, m, access_log)) return COLONY_ENOMEM;
     if (m && colony__gw_cache_metrics(&p->cache, m) != 0) return COLONY_ENOMEM;
-    return colony__gw_ratelimit_init(&p->rl, loop, m, (colony_clock){0});
+    int rc = colony__gw_ratelimit_init(&p->rl, loop, m, (colony_clock){0});
+    return rc ? rc : colony__gw_workers_init(p); /* last: its handle must be closed */
 }
 
 static int route_still_cached(void *ud, const char *route, size_t len)
@@ -740,11 +795,14 @@ static int route_still_cached(void *ud, const char *route, size_t len)
 void colony__gw_proxy_install(gw_proxy *p, gw_runtime *rt)
 {
     gw_runtime *old = p->current;
-    p->current = rt;
+    if (rt) colony__gw_workers_adopt(p, rt);
+    colony__gw_workers_publish(p, rt); /* the workers take it at their next request */
     if (rt) colony__gw_ratelimit_use_redis(&p->rl, rt->cfg->ratelimit_redis);
     if (rt) { /* entries of routes that kept their name and cache stay */
+        uv_mutex_lock(&p->cache_lock);
         colony__gw_cache_set_max(&p->cache, rt->cfg->cache_max_bytes);
         colony__gw_cache_retain(&p->cache, route_still_cached, rt->cfg);
+        uv_mutex_unlock(&p->cache_lock);
     }
     colony__gw_runtime_unref(old);
 }
@@ -754,7 +812,8 @@ static void limits_closed(void *ud)
     gw_proxy *p = ud;
     p->cache_closed = 1; /* first: waiters woken by the free go upstream */
     colony__gw_cache_free(&p->cache);
-    colony_client_close(p->client, p->close_cb, p->close_ud);
+    colony__gw_workers_free(p, p->close_cb, p->close_ud);
+    colony_client_close(p->client, colony__gw_workers_closed, p);
     p->client = NULL;
 }
 

@@ -250,8 +250,10 @@ int colony__gw_ratelimit_init(gw_ratelimit *rl, uv_loop_t *loop, colony_metrics 
     memset(rl, 0, sizeof(*rl));
     rl->loop = loop;
     rl->clock = clock;
+    rl->store = rl;
     rl->max_keys = GW_RL_MAX_KEYS;
     colony__list_init(&rl->lru);
+    if (uv_mutex_init(&rl->lock) != 0) return COLONY_ENOMEM;
     if (!m) return 0;
     static const char *const by_route[] = {"route", NULL};
     rl->m_rejected = colony_metrics_counter(m, "gateway_ratelimit_rejected_total",
@@ -268,6 +270,17 @@ int colony__gw_ratelimit_init(gw_ratelimit *rl, uv_loop_t *loop, colony_metrics 
                                           "is down or none is configured.",
                                           NULL);
     if (!rl->m_rejected || !rl->m_fallbacks || !rl->m_redis_up) return COLONY_ENOMEM;
+    return 0;
+}
+
+int colony__gw_ratelimit_init_worker(gw_ratelimit *rl, uv_loop_t *loop, gw_ratelimit *store)
+{
+    int rc = colony__gw_ratelimit_init(rl, loop, NULL, store->clock);
+    if (rc) return rc;
+    rl->store = store;
+    rl->m_rejected = store->m_rejected;
+    rl->m_fallbacks = store->m_fallbacks;
+    rl->m_redis_up = store->m_redis_up;
     return 0;
 }
 
@@ -325,8 +338,13 @@ int colony__gw_ratelimit_take_local(gw_ratelimit *rl, const char *scope, const g
     char mapkey[GW_RL_MAX_KEY + 128];
     scoped_key(mapkey, sizeof(mapkey), "", "\n", scope, key);
     *out = (gw_rl_result){.outcome = GW_RL_ALLOW, .limit = c->burst, .remaining = c->burst};
-    rl_bucket *b = bucket_get(rl, mapkey, c);
-    if (!b) return COLONY_ENOMEM;
+    gw_ratelimit *store = rl->store;
+    uv_mutex_lock(&store->lock);
+    rl_bucket *b = bucket_get(store, mapkey, c);
+    if (!b) {
+        uv_mutex_unlock(&store->lock);
+        return COLONY_ENOMEM;
+    }
     uint64_t retry_ms = 0;
     if (colony_token_bucket_take(b->tb, b->scale, &retry_ms) != 0) {
         out->outcome = GW_RL_LIMITED;
@@ -339,6 +357,7 @@ int colony__gw_ratelimit_take_local(gw_ratelimit *rl, const char *scope, const g
     uint64_t missing = (uint64_t)c->burst * b->scale - tokens;
     out->reset_s =
         ceil_s((uint64_t)((double)missing * (double)c->window_ms / ((double)c->limit * b->scale)));
+    uv_mutex_unlock(&store->lock);
     return 0;
 }
 
@@ -501,7 +520,7 @@ int colony__gw_ratelimit_use_redis(gw_ratelimit *rl, const char *url)
     if (parse_redis_url(url, host, sizeof(host), &port) != 0) return COLONY_EINVAL;
     return colony__gw_redis_new(rl->loop, url, host, port,
                                 rl->m_redis_up ? colony_metric_with(rl->m_redis_up) : NULL,
-                                &rl->redis);
+                                &rl->store->redis_outages, &rl->redis);
 }
 
 void colony__gw_ratelimit_close(gw_ratelimit *rl, void (*cb)(void *ud), void *ud)
@@ -520,5 +539,6 @@ void colony__gw_ratelimit_close(gw_ratelimit *rl, void (*cb)(void *ud), void *ud
     colony__map_free(&rl->buckets);
     colony__list_init(&rl->lru);
     rl->nkeys = 0;
+    uv_mutex_destroy(&rl->lock);
     if (!r && cb) cb(ud);
 }

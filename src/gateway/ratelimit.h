@@ -4,10 +4,16 @@
  * kit's colony_token_bucket) refilling at limit/window, in one map capped at
  * max_keys with the least recently used key dropped; shared between gateways
  * a fixed-window counter per key in Redis (ratelimit_redis.h), with the local
- * buckets as the fallback while Redis is down. One loop thread. */
+ * buckets as the fallback while Redis is down.
+ *
+ * Threads: each worker has its own gw_ratelimit (its Redis connection lives
+ * on its loop), and all of them take from one set of local buckets, the
+ * main loop's (`store`), behind its lock: a limit of N per window holds
+ * across workers. */
 #ifndef COLONY_GATEWAY_RATELIMIT_H
 #define COLONY_GATEWAY_RATELIMIT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -63,11 +69,14 @@ typedef struct gw_ratelimit gw_ratelimit;
 
 struct gw_ratelimit {
     colony_clock clock;
+    gw_ratelimit *store; /* whose buckets are taken from: itself, or the main loop's */
+    uv_mutex_t lock;     /* the buckets, map and LRU below (of the store) */
     size_t max_keys;
     colony__map buckets; /* "scope\nkey" -> rl_bucket */
     colony__list lru;    /* least recently used first */
     size_t nkeys;
-    gw_redis *redis; /* connected while a loaded limit names Redis */
+    gw_redis *redis;          /* connected while a loaded limit names Redis */
+    atomic_int redis_outages; /* of the store: the workers' connections down */
     uv_loop_t *loop;
     colony_metric *m_rejected;  /* gateway_ratelimit_rejected_total{route} */
     colony_metric *m_fallbacks; /* gateway_ratelimit_redis_fallbacks_total */
@@ -78,6 +87,9 @@ struct gw_ratelimit {
  * system). 0 or COLONY_ENOMEM. */
 int colony__gw_ratelimit_init(gw_ratelimit *rl, uv_loop_t *loop, colony_metrics *m,
                               colony_clock clock);
+/* Sets up a worker's rl on its loop: its own Redis connection, the buckets
+ * (and metrics) of store, which must outlive it. 0 or COLONY_ENOMEM. */
+int colony__gw_ratelimit_init_worker(gw_ratelimit *rl, uv_loop_t *loop, gw_ratelimit *store);
 /* Connects to url ("redis://host:port", or NULL for none), replacing a
  * connection to another one. Called with each loaded config. */
 int colony__gw_ratelimit_use_redis(gw_ratelimit *rl, const char *url);

@@ -3,6 +3,7 @@
  * bounds the connect, while up it ticks and drops a connection whose oldest
  * pending hit is older than GW_REDIS_TIMEOUT_MS (replies come in order, so
  * the oldest is the first), and while down it is the reconnect backoff. */
+#include <stdatomic.h>
 #include "gateway/ratelimit_redis.h"
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
@@ -35,7 +36,8 @@ struct gw_redis {
     int port;
     redisAsyncContext *ac; /* NULL while down */
     int state;
-    int in_outage; /* the outage has been logged; "back" is logged when it ends */
+    int in_outage;       /* this connection counts in *outages until it is back */
+    atomic_int *outages; /* connections down, shared by the workers: one log per outage */
     uint64_t backoff_ms;
     uv_timer_t timer;
     colony__list pending; /* hits sent, oldest first */
@@ -62,9 +64,10 @@ static void went_down(gw_redis *r, const char *why)
     if (r->up) colony_metric_set(r->up, 0);
     if (!r->in_outage) {
         r->in_outage = 1;
-        COLONY_LOG_WARN("rate limit Redis is down: limits fall back (local buckets, or 503 "
-                        "where redis_failure is closed) until it is back",
-                        COLONY_LF_STR("redis", r->url), COLONY_LF_STR("reason", why));
+        if (atomic_fetch_add(r->outages, 1) == 0)
+            COLONY_LOG_WARN("rate limit Redis is down: limits fall back (local buckets, or 503 "
+                            "where redis_failure is closed) until it is back",
+                            COLONY_LF_STR("redis", r->url), COLONY_LF_STR("reason", why));
     }
     uv_timer_start(&r->timer, on_timer, r->backoff_ms, 0);
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
@@ -104,8 +107,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
     if (r->up) colony_metric_set(r->up, 1);
     if (r->in_outage) {
         r->in_outage = 0;
-        COLONY_LOG_INFO("rate limit Redis is back: limits are shared again",
-                        COLONY_LF_STR("redis", r->url));
+        if (atomic_fetch_sub(r->outages, 1) == 1)
+            COLONY_LOG_INFO("rate limit Redis is back: limits are shared again",
+                            COLONY_LF_STR("redis", r->url));
     } else {
         COLONY_LOG_INFO("rate limit Redis connected", COLONY_LF_STR("redis", r->url));
     }
@@ -142,7 +146,7 @@ static void connect_now(gw_redis *r)
 }
 
 int colony__gw_redis_new(uv_loop_t *loop, const char *url, const char *host, int port,
-                         colony_metric_series *up, gw_redis **out)
+                         colony_metric_series *up, atomic_int *outages, gw_redis **out)
 {
     *out = NULL;
     gw_redis *r = colony__calloc(1, sizeof(*r));
@@ -150,6 +154,7 @@ int colony__gw_redis_new(uv_loop_t *loop, const char *url, const char *host, int
     r->loop = loop;
     r->port = port;
     r->up = up;
+    r->outages = outages;
     r->backoff_ms = BACKOFF_MIN_MS;
     colony__list_init(&r->pending);
     r->url = colony__strdup(url);
@@ -196,7 +201,12 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 int colony__gw_redis_hit(gw_redis *r, const char *key, size_t len, uint64_t window_ms,
                          gw_redis_cb cb, void *ud)
 {
-    if (r->state != UP || !r->ac) return COLONY_ESHUTDOWN;
+    /* While the first connection is being made (a worker's, at its first
+     * request) hits wait for it: hiredis sends them once connected, or fails
+     * them if it never does (refused, or CONNECT_TIMEOUT_MS). Later
+     * reconnects fall back at once. */
+    int first_connect = r->state == CONNECTING && !r->in_outage;
+    if ((r->state != UP && !first_connect) || !r->ac) return COLONY_ESHUTDOWN;
     redis_hit *h = colony__calloc(1, sizeof(*h));
     if (!h) return COLONY_ENOMEM;
     *h = (redis_hit){.r = r, .sent_ms = uv_now(r->loop), .cb = cb, .ud = ud};
@@ -223,6 +233,8 @@ void colony__gw_redis_close(gw_redis *r, void (*cb)(void *ud), void *ud)
 {
     r->close_cb = cb;
     r->close_ud = ud;
+    if (r->in_outage) atomic_fetch_sub(r->outages, 1);
+    r->in_outage = 0;
     uv_timer_stop(&r->timer);
     redisAsyncContext *ac = r->ac;
     r->ac = NULL;

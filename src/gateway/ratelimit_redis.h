@@ -7,6 +7,7 @@
 #ifndef COLONY_GATEWAY_RATELIMIT_REDIS_H
 #define COLONY_GATEWAY_RATELIMIT_REDIS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -21,9 +22,11 @@ typedef struct gw_redis gw_redis;
 typedef void (*gw_redis_cb)(void *ud, int ok, long long count, long long pttl_ms);
 
 /* Starts connecting to host:port (url is kept for colony__gw_redis_url). up
- * (may be NULL) is set to 1 while connected, 0 otherwise. 0 or COLONY_ENOMEM. */
+ * (may be NULL) is set to 1 while connected, 0 otherwise. outages counts the
+ * connections down (shared by the workers' connections: the outage is logged
+ * when the first goes down, its end when the last is back). 0 or ENOMEM. */
 int colony__gw_redis_new(uv_loop_t *loop, const char *url, const char *host, int port,
-                         colony_metric_series *up, gw_redis **out);
+                         colony_metric_series *up, atomic_int *outages, gw_redis **out);
 const char *colony__gw_redis_url(const gw_redis *r);
 /* 1 while connected. */
 int colony__gw_redis_is_up(const gw_redis *r);

@@ -3,13 +3,53 @@
 #include <stdio.h>
 #include <string.h>
 #include "colony/error.h"
+#include "colony/log.h"
 #include "core/alloc.h"
 
-/* The set of a service upstream changed: probe the new instances. */
+/* The passing instances of the watch become u's set, under u's lock (the
+ * workers pick from it meanwhile). On failure the old set stays. */
+static void feed_balancer(gw_upstream_rt *u, colony_discovery *d)
+{
+    size_t count = colony_discovery_count(d);
+    colony_endpoint_spec *specs = colony__calloc(count + 1, sizeof(*specs));
+    char **addresses = colony__calloc(count + 1, sizeof(char *));
+    size_t n = 0;
+    int rc = specs && addresses ? 0 : COLONY_ENOMEM;
+    for (size_t i = 0; i < count && !rc; i++) {
+        const colony_instance *in = colony_discovery_at(d, i);
+        if (in->status != COLONY_CHECK_PASSING || !*in->id || !*in->address) continue;
+        size_t len = strlen(in->address) + 16;
+        if (!(addresses[n] = colony__malloc(len))) {
+            rc = COLONY_ENOMEM;
+            break;
+        }
+        int v6 = strchr(in->address, ':') != NULL;
+        snprintf(addresses[n], len, v6 ? "[%s]:%d" : "%s:%d", in->address, in->port);
+        specs[n] =
+            (colony_endpoint_spec){.id = in->id, .address = addresses[n], .weight = in->weight};
+        n++;
+    }
+    if (!rc) {
+        uv_mutex_lock(&u->lock);
+        rc = colony_balancer_set_endpoints(u->balancer, specs, n);
+        uv_mutex_unlock(&u->lock);
+    }
+    if (rc)
+        COLONY_LOG_WARN("gateway: cannot update an upstream's instances",
+                        COLONY_LF_STR("upstream", u->conf->name),
+                        COLONY_LF_STR("error", colony_strerror(rc)));
+    for (size_t i = 0; addresses && i < n; i++)
+        colony__free(addresses[i]);
+    colony__free(addresses);
+    colony__free(specs);
+}
+
+/* The set of a service upstream changed: a new set, and probes for the new
+ * instances. */
 static void instances_changed(colony_discovery *d, void *ud)
 {
-    (void)d;
     gw_upstream_rt *u = ud;
+    feed_balancer(u, d);
     if (u->active) colony__gw_active_sync(u->active);
 }
 
@@ -27,11 +67,13 @@ static int start_upstream(gw_runtime *rt, gw_upstream_rt *u, colony_registry_cli
     const gw_upstream *c = u->conf;
     int rc = colony_balancer_new(c->strategy, &u->balancer);
     if (rc) return rc;
+    if (uv_mutex_init(&u->lock) != 0) return COLONY_ENOMEM;
+    u->lock_ready = 1;
     if (c->active.path)
-        rc = colony__gw_active_start(rt->prober, u->balancer, &c->active, c->name, &u->active);
+        rc = colony__gw_active_start(rt->prober, u->balancer, &u->lock, &c->active, c->name,
+                                     &u->active);
     if (!rc) rc = colony__gw_breaker_get(c, previous_breaker(prev, c->name), &u->breaker_share);
     if (rc) return rc;
-    u->breaker = u->breaker_share ? u->breaker_share->breaker : NULL;
     rc = colony_balancer_set_outlier(u->balancer, c->consecutive_failures, c->base_ejection_ms,
                                      c->base_ejection_ms * 10, c->max_ejection_percent);
     if (rc) return rc;
@@ -41,7 +83,6 @@ static int start_upstream(gw_runtime *rt, gw_upstream_rt *u, colony_registry_cli
         colony_discovery_options_init(&o);
         o.service = c->service;
         o.tag = c->tag;
-        o.balancer = u->balancer;
         o.on_change = instances_changed;
         o.ud = u;
         return colony_discovery_watch(registry, &o, &u->watch);
@@ -57,18 +98,20 @@ static int start_upstream(gw_runtime *rt, gw_upstream_rt *u, colony_registry_cli
     return rc;
 }
 
-static void runtime_free(gw_runtime *rt)
+void colony__gw_runtime_free(gw_runtime *rt)
 {
     for (size_t i = 0; rt->ups && i < rt->cfg->nupstreams; i++) {
         if (rt->ups[i].watch) colony_discovery_stop(rt->ups[i].watch);
         colony__gw_active_stop(rt->ups[i].active);
         colony__gw_breaker_put(rt->ups[i].breaker_share);
         colony_balancer_free(rt->ups[i].balancer);
+        if (rt->ups[i].lock_ready) uv_mutex_destroy(&rt->ups[i].lock);
     }
     colony__free(rt->ups);
     for (size_t i = 0; rt->budgets && i < rt->cfg->nroutes; i++)
         colony_retry_budget_free(rt->budgets[i]);
     colony__free(rt->budgets);
+    uv_mutex_destroy(&rt->budget_lock);
     if (rt->prober) colony_prober_close(rt->prober, NULL, NULL);
     colony__gw_config_unref(rt->cfg);
     colony__free(rt);
@@ -87,7 +130,11 @@ int colony__gw_runtime_new(uv_loop_t *loop, gw_config *cfg, colony_registry_clie
     *out = NULL;
     gw_runtime *rt = colony__calloc(1, sizeof(*rt));
     if (!rt) return COLONY_ENOMEM;
-    rt->refs = 1;
+    if (uv_mutex_init(&rt->budget_lock) != 0) {
+        colony__free(rt);
+        return COLONY_ENOMEM;
+    }
+    atomic_init(&rt->refs, 1);
     rt->generation = generation;
     rt->cfg = colony__gw_config_ref(cfg);
     int rc = 0;
@@ -104,7 +151,7 @@ int colony__gw_runtime_new(uv_loop_t *loop, gw_config *cfg, colony_registry_clie
         rc = start_upstream(rt, &rt->ups[i], registry, prev);
     }
     if (rc) {
-        runtime_free(rt);
+        colony__gw_runtime_free(rt);
         return rc;
     }
     *out = rt;
@@ -113,16 +160,65 @@ int colony__gw_runtime_new(uv_loop_t *loop, gw_config *cfg, colony_registry_clie
 
 gw_runtime *colony__gw_runtime_ref(gw_runtime *rt)
 {
-    rt->refs++;
+    atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
     return rt;
 }
 
 void colony__gw_runtime_unref(gw_runtime *rt)
 {
-    if (rt && --rt->refs == 0) runtime_free(rt);
+    if (!rt || atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1) return;
+    if (rt->reap)
+        rt->reap(rt, rt->reap_ud);
+    else
+        colony__gw_runtime_free(rt);
 }
 
-colony_retry_budget *colony__gw_runtime_budget(gw_runtime *rt, const gw_route_conf *r)
+static colony_retry_budget *budget_of(gw_runtime *rt, const gw_route_conf *r)
 {
     return rt->budgets[r - rt->cfg->routes];
+}
+
+void colony__gw_runtime_budget_request(gw_runtime *rt, const gw_route_conf *r)
+{
+    colony_retry_budget *b = budget_of(rt, r);
+    if (!b) return;
+    uv_mutex_lock(&rt->budget_lock);
+    colony_retry_budget_record_request(b);
+    uv_mutex_unlock(&rt->budget_lock);
+}
+
+int colony__gw_runtime_budget_retry(gw_runtime *rt, const gw_route_conf *r)
+{
+    colony_retry_budget *b = budget_of(rt, r);
+    if (!b) return 1;
+    uv_mutex_lock(&rt->budget_lock);
+    int ok = colony_retry_budget_allow(b) == 0;
+    uv_mutex_unlock(&rt->budget_lock);
+    return ok;
+}
+
+int colony__gw_upstream_pick(gw_upstream_rt *u, const char *key, size_t len, uint64_t now_ms,
+                             colony_endpoint **out)
+{
+    uv_mutex_lock(&u->lock);
+    int rc = colony_balancer_pick(u->balancer, key, len, now_ms, out);
+    uv_mutex_unlock(&u->lock);
+    return rc;
+}
+
+void colony__gw_upstream_release(gw_upstream_rt *u, colony_endpoint *ep, int health, int ok,
+                                 uint64_t latency_ms, uint64_t now_ms)
+{
+    uv_mutex_lock(&u->lock);
+    colony_balancer_release(health ? u->balancer : NULL, ep, ok, latency_ms, now_ms);
+    uv_mutex_unlock(&u->lock);
+}
+
+void colony__gw_upstream_counts(gw_upstream_rt *u, uint64_t now_ms, size_t *count,
+                                size_t *available)
+{
+    uv_mutex_lock(&u->lock);
+    *count = colony_balancer_count(u->balancer);
+    *available = colony_balancer_available(u->balancer, now_ms);
+    uv_mutex_unlock(&u->lock);
 }

@@ -77,7 +77,7 @@ static void maybe_free(gw_tunnel *gt)
     ws->open--;
     ws->bytes_up += gt->bytes_up;
     ws->bytes_down += gt->bytes_down;
-    if (ws->m_open) colony_metric_set(colony_metric_with(ws->m_open), (double)ws->open);
+    if (ws->m_open) colony_metric_inc(colony_metric_with(ws->m_open), -1);
     if (ws->m_bytes) {
         colony_metric_inc(colony_metric_with(ws->m_bytes, gt->route, "up"), (double)gt->bytes_up);
         colony_metric_inc(colony_metric_with(ws->m_bytes, gt->route, "down"),
@@ -93,6 +93,7 @@ static void maybe_free(gw_tunnel *gt)
             COLONY_LF_STR("upstream_end", gt->up_err ? colony_strerror(gt->up_err) : "closed"));
     colony__free(gt->route);
     colony__free(gt);
+    if (ws->open == 0 && ws->on_idle) ws->on_idle(ws->idle_ud);
 }
 
 /* A write to the upstream that crossed GW_WS_HIGH reached the kernel. */
@@ -198,7 +199,7 @@ int colony__gw_ws_start(gw_ws *ws, colony_request *req, const gw_route_conf *rou
     gt->bytes_out = bytes_out;
     ws->open++;
     ws->total++;
-    if (ws->m_open) colony_metric_set(colony_metric_with(ws->m_open), (double)ws->open);
+    if (ws->m_open) colony_metric_inc(colony_metric_with(ws->m_open), 1);
     if (ws->m_total) colony_metric_inc(colony_metric_with(ws->m_total, gt->route), 1);
     if (colony_client_call_tunnel(call, up_data, up_closed, gt, &gt->up) != 0)
         colony_tunnel_close(gt->down); /* cannot happen inside done_cb of a 101 */

@@ -16,13 +16,15 @@
 #include "gateway/forward.h"
 
 typedef struct gw_ws {
-    uint64_t open;                 /* tunnels open now */
-    uint64_t total;                /* tunnels ever opened */
+    _Atomic uint64_t open;         /* tunnels open now (read by the admin API) */
+    _Atomic uint64_t total;        /* tunnels ever opened */
     uint64_t bytes_up, bytes_down; /* client to upstream, upstream to client */
     int access_log;
-    colony_metric *m_open;  /* gateway_websocket_tunnels (gauge) */
-    colony_metric *m_bytes; /* gateway_websocket_bytes_total{route,direction} */
-    colony_metric *m_total; /* gateway_websocket_tunnels_total{route} */
+    colony_metric *m_open;     /* gateway_websocket_tunnels (gauge) */
+    colony_metric *m_bytes;    /* gateway_websocket_bytes_total{route,direction} */
+    colony_metric *m_total;    /* gateway_websocket_tunnels_total{route} */
+    void (*on_idle)(void *ud); /* the last open tunnel ended (a stopping worker closes) */
+    void *idle_ud;
 } gw_ws;
 
 /* Registers the metrics in m (may be NULL). 0 or COLONY_ENOMEM. */

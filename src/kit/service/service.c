@@ -78,11 +78,12 @@ static void service_free(colony_service *svc)
 }
 
 /* The combined table: built-ins first, then the service's own settings. The
- * listen default may be overridden by the service. */
+ * listen default may be overridden by the service, and a service setting
+ * named like a built-in replaces it (its default and meaning: the gateway's
+ * "workers" defaults to one per core and sizes its proxy). */
 static colony_config_setting *build_table(const colony_service_options *o, size_t *n)
 {
-    *n = BUILTIN_COUNT + o->nsettings;
-    colony_config_setting *t = colony__calloc(*n, sizeof(*t));
+    colony_config_setting *t = colony__calloc(BUILTIN_COUNT + o->nsettings + 1, sizeof(*t));
     if (!t) return NULL;
     memcpy(t, builtin_settings, sizeof(builtin_settings));
     if (o->listen) t[0].default_value = o->listen;
@@ -90,7 +91,14 @@ static colony_config_setting *build_table(const colony_service_options *o, size_
         t[0].key = o->listen_key;
         t[0].description = "address of the service's own endpoints (/health, /ready, /metrics)";
     }
-    if (o->nsettings) memcpy(t + BUILTIN_COUNT, o->settings, o->nsettings * sizeof(*t));
+    size_t own = 0;
+    for (size_t i = 0; i < o->nsettings; i++) {
+        size_t j = 0;
+        while (j < BUILTIN_COUNT && strcmp(t[j].key, o->settings[i].key) != 0)
+            j++;
+        t[j < BUILTIN_COUNT ? j : BUILTIN_COUNT + own++] = o->settings[i];
+    }
+    *n = BUILTIN_COUNT + own;
     return t;
 }
 

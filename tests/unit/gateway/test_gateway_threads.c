@@ -1,0 +1,158 @@
+/* What the gateway's workers share, hammered from several threads at once:
+ * a rate limit of N admits exactly N across workers (each worker's limiter
+ * takes from the main loop's buckets), a breaker shared by the workers opens
+ * on failures recorded by all of them, and a runtime's reference count
+ * drops to zero exactly once, whichever thread lets go last. */
+#include "test_support.h"
+#include <stdatomic.h>
+#include <string.h>
+#include <uv.h>
+#include "colony/colony.h"
+#include "colony/clock.h"
+#include "gateway/breaker.h"
+#include "gateway/config_health.h"
+#include "gateway/ratelimit.h"
+#include "gateway/runtime.h"
+
+#define THREADS 4
+
+/* ---- rate limit ---- */
+
+typedef struct rl_worker {
+    gw_ratelimit rl; /* this "worker's" limiter, taking from the store */
+    const gw_ratelimit_conf *conf;
+    unsigned allowed;
+} rl_worker;
+
+static void take_many(void *arg)
+{
+    rl_worker *w = arg;
+    for (int i = 0; i < 2000; i++) {
+        gw_rl_result r;
+        if (colony__gw_ratelimit_take_local(&w->rl, "api", w->conf, "1.2.3.4", &r) == 0 &&
+            r.outcome == GW_RL_ALLOW)
+            w->allowed++;
+    }
+}
+
+static void a_limit_holds_across_workers(void **state)
+{
+    (void)state;
+    colony_fake_clock fake; /* time stands still: no refill during the run */
+    colony_fake_clock_init(&fake, 1000000);
+    gw_ratelimit store;
+    assert_int_equal(colony__gw_ratelimit_init(&store, NULL, NULL, colony_clock_fake(&fake)), 0);
+    gw_ratelimit_conf c = {.limit = 1000, .window_ms = 3600 * 1000, .burst = 1000};
+    rl_worker w[THREADS];
+    uv_thread_t t[THREADS];
+    memset(w, 0, sizeof(w));
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(colony__gw_ratelimit_init_worker(&w[i].rl, NULL, &store), 0);
+        w[i].conf = &c;
+    }
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(uv_thread_create(&t[i], take_many, &w[i]), 0);
+    unsigned allowed = 0;
+    for (int i = 0; i < THREADS; i++) {
+        uv_thread_join(&t[i]);
+        allowed += w[i].allowed;
+        assert_int_equal(w[i].rl.nkeys, 0); /* the buckets are the store's */
+    }
+    assert_int_equal(allowed, 1000);
+    assert_int_equal(store.nkeys, 1);
+    for (int i = 0; i < THREADS; i++)
+        colony__gw_ratelimit_close(&w[i].rl, NULL, NULL);
+    colony__gw_ratelimit_close(&store, NULL, NULL);
+}
+
+/* ---- breaker ---- */
+
+static void record_failures(void *arg)
+{
+    gw_breaker_share *s = arg;
+    for (int i = 0; i < 5000; i++) {
+        if (colony__gw_breaker_allow(s) == 0) colony__gw_breaker_record(s, 0, 1);
+    }
+}
+
+static void a_breaker_opens_on_failures_seen_by_all(void **state)
+{
+    (void)state;
+    gw_upstream u;
+    memset(&u, 0, sizeof(u));
+    u.name = "api";
+    colony__gw_breaker_init(&u.breaker);
+    u.breaker.enabled = 1;
+    u.breaker.min_calls = 20;
+    u.breaker.window_calls = 20;
+    u.breaker.failure_percent = 50;
+    u.breaker.open_ms = 3600 * 1000;
+    gw_breaker_share *s;
+    assert_int_equal(colony__gw_breaker_get(&u, NULL, &s), 0);
+    assert_non_null(s);
+    uv_thread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(uv_thread_create(&t[i], record_failures, s), 0);
+    for (int i = 0; i < THREADS; i++)
+        uv_thread_join(&t[i]);
+    assert_int_equal(colony__gw_breaker_state(s), COLONY_BREAKER_OPEN);
+    assert_int_not_equal(colony__gw_breaker_allow(s), 0); /* every worker is refused now */
+    colony__gw_breaker_put(s);
+}
+
+/* ---- runtime references ---- */
+
+static atomic_int reaped;
+
+static void count_reap(gw_runtime *rt, void *ud)
+{
+    (void)ud;
+    atomic_fetch_add(&reaped, 1);
+    colony__gw_runtime_free(rt);
+}
+
+static void ref_unref(void *arg)
+{
+    gw_runtime *rt = arg;
+    for (int i = 0; i < 100000; i++) {
+        colony__gw_runtime_ref(rt);
+        colony__gw_runtime_unref(rt);
+    }
+    colony__gw_runtime_unref(rt); /* this thread's own reference */
+}
+
+static void a_runtime_is_freed_once(void **state)
+{
+    (void)state;
+    gw_config *cfg;
+    colony_config_error err;
+    const char *routes[] = {"/=http://127.0.0.1:1"};
+    assert_int_equal(colony__gw_config_quick(routes, 1, &cfg, &err), 0);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    gw_runtime *rt;
+    assert_int_equal(colony__gw_runtime_new(&loop, cfg, NULL, 1, NULL, &rt), 0);
+    colony__gw_config_unref(cfg);
+    rt->reap = count_reap;
+    atomic_store(&reaped, 0);
+    uv_thread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        colony__gw_runtime_ref(rt); /* one per thread, dropped by it */
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(uv_thread_create(&t[i], ref_unref, rt), 0);
+    colony__gw_runtime_unref(rt); /* the creator's */
+    for (int i = 0; i < THREADS; i++)
+        uv_thread_join(&t[i]);
+    assert_int_equal(atomic_load(&reaped), 1);
+    colony_test_loop_close(&loop);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_limit_holds_across_workers),
+        cmocka_unit_test(a_breaker_opens_on_failures_seen_by_all),
+        cmocka_unit_test(a_runtime_is_freed_once),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
