@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "core/read_file.h"
 #include "core/config_internal.h"
 
 /* ---- line scanner ---------------------------------------------------- */
@@ -382,60 +383,10 @@ int colony__config_apply_json(const colony_config *cfg, colony__config_value *va
     return rc;
 }
 
-/* Reads a whole file into a NUL-terminated buffer. ENOENT passes through so
- * the caller can skip a missing layer. */
+/* ENOENT passes through so the caller can skip a missing layer. */
 int colony__config_read_file(const char *path, char **out, size_t *out_len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return -EISDIR;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = colony__malloc(cap);
-    if (!buf) {
-        close(fd);
-        return COLONY_ENOMEM;
-    }
-    for (;;) {
-        if (len + 1 >= cap) {
-            if (cap >= COLONY__CONFIG_FILE_MAX) {
-                colony__free(buf);
-                close(fd);
-                return COLONY_E2BIG;
-            }
-            char *bigger = colony__realloc(buf, cap * 2);
-            if (!bigger) {
-                colony__free(buf);
-                close(fd);
-                return COLONY_ENOMEM;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int e = -errno;
-            colony__free(buf);
-            close(fd);
-            return e;
-        }
-        if (n == 0) break;
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    return 0;
+    return colony__read_file(path, COLONY__CONFIG_FILE_MAX, out, out_len);
 }
 
 int colony__config_apply_file(const colony_config *cfg, colony__config_value *values, int source,

@@ -11,6 +11,7 @@
 #include "broker/store/stream.h"
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "core/read_file.h"
 
 const char *colony__bstream_name(const colony__bstream *st)
 {
@@ -75,29 +76,5 @@ int colony__bstream_file_get(colony__bstream *st, const char *name, char **data,
     if (!side_name_ok(name)) return COLONY_EINVAL;
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", st->dir, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    struct stat sb;
-    int rc = fstat(fd, &sb) == 0 ? 0 : -errno;
-    if (!rc && sb.st_size > 1 << 20) rc = COLONY_E2BIG; /* side files are small */
-    char *buf = rc ? NULL : colony__malloc((size_t)sb.st_size + 1);
-    if (!rc && !buf) rc = COLONY_ENOMEM;
-    size_t got = 0;
-    while (!rc && got < (size_t)sb.st_size) {
-        ssize_t k = read(fd, buf + got, (size_t)sb.st_size - got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0)
-            rc = k < 0 ? -errno : COLONY_EIO;
-        else
-            got += (size_t)k;
-    }
-    close(fd);
-    if (rc) {
-        colony__free(buf);
-        return rc;
-    }
-    buf[got] = '\0';
-    *data = buf;
-    *len = got;
-    return 0;
+    return colony__read_file(path, (size_t)1 << 20, data, len); /* side files are small */
 }

@@ -16,6 +16,7 @@
 #include "broker/topic/topic.h"
 #include "colony/error.h"
 #include "core/alloc.h"
+#include "core/read_file.h"
 
 #define MAX_BINDINGS 65536
 #define MAX_NAME     4096
@@ -124,40 +125,18 @@ int colony__btopics_open(colony__btopics **out, const char *path, char *msg, siz
         colony__free(t);
         return COLONY_ENOMEM;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno != ENOENT) {
-        int rc = -errno;
+    char *buf = NULL;
+    int rc = colony__read_file(path, (size_t)64 << 20, &buf, NULL);
+    if (rc == -ENOENT)
+        rc = 0; /* no bindings yet */
+    else if (rc)
         snprintf(msg, msg_size, "%s: %s", path, colony_strerror(rc));
+    else
+        rc = parse(t, buf, msg, msg_size);
+    colony__free(buf);
+    if (rc) {
         colony__btopics_close(t);
         return rc;
-    }
-    if (fd >= 0) {
-        struct stat sb;
-        int rc = fstat(fd, &sb) == 0 ? 0 : -errno;
-        if (!rc && sb.st_size > 64 << 20) rc = COLONY_E2BIG;
-        char *buf = rc ? NULL : colony__malloc((size_t)sb.st_size + 1);
-        if (!rc && !buf) rc = COLONY_ENOMEM;
-        size_t got = 0;
-        while (!rc && got < (size_t)sb.st_size) {
-            ssize_t k = read(fd, buf + got, (size_t)sb.st_size - got);
-            if (k < 0 && errno == EINTR) continue;
-            if (k <= 0)
-                rc = k < 0 ? -errno : COLONY_EIO;
-            else
-                got += (size_t)k;
-        }
-        close(fd);
-        if (!rc) {
-            buf[got] = '\0';
-            rc = parse(t, buf, msg, msg_size);
-        } else {
-            snprintf(msg, msg_size, "%s: %s", path, colony_strerror(rc));
-        }
-        colony__free(buf);
-        if (rc) {
-            colony__btopics_close(t);
-            return rc;
-        }
     }
     *out = t;
     return 0;
