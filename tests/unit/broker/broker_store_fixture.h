@@ -5,9 +5,12 @@
 
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include "broker/store/store.h"
 #include "colony/error.h"
 #include "test_support.h"
@@ -101,6 +104,46 @@ static inline size_t bs_range(colony__bstream *st, uint64_t a, uint64_t b, int r
     assert_int_equal((size_t)n, out->n);
     assert_false(out->bad_value);
     return out->n;
+}
+
+/* A crash test's harness: child(fd) runs in a forked process and writes one
+ * uint64_t[3] record to fd per operation it has seen acknowledged; once
+ * kill_after records arrived (or after 40 s) the child is killed with
+ * SIGKILL, the records already in the pipe are kept (they were acknowledged
+ * too), and the child must have died of the kill, not finished. Returns how
+ * many records are in acked (fewer than cap). */
+static inline size_t bs_crash_run(void (*child)(int fd), uint64_t (*acked)[3], size_t cap,
+                                  size_t kill_after)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        child(fds[1]);
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    uint64_t start = colony_test_now_ms();
+    while (n < kill_after && colony_test_now_ms() - start < 40000) {
+        ssize_t k = read(fds[0], acked[n], sizeof(acked[n]));
+        if (k <= 0) break;
+        assert_int_equal(k, (ssize_t)sizeof(acked[n]));
+        n++;
+    }
+    kill(pid, SIGKILL);
+    for (;;) {
+        ssize_t k = read(fds[0], acked[n], sizeof(acked[n]));
+        if (k <= 0 || n + 1 >= cap) break;
+        n++;
+    }
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    return n;
 }
 
 #endif

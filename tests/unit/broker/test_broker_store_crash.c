@@ -90,35 +90,8 @@ static void kill_mid_burst_keeps_every_ack(void **state)
     (void)state;
     bs_tmpdir(dir, sizeof(dir));
     colony_log_set_level(COLONY_LOG_ERROR + 1);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        run_child(fds[1]);
-    }
-    close(fds[1]);
     static uint64_t acked[KILL_AFTER * 4][3];
-    size_t n = 0;
-    uint64_t start = colony_test_now_ms();
-    while (n < KILL_AFTER && colony_test_now_ms() - start < 40000) {
-        ssize_t k = read(fds[0], acked[n], sizeof(acked[n]));
-        if (k <= 0) break;
-        assert_int_equal(k, (ssize_t)sizeof(acked[n]));
-        n++;
-    }
-    kill(pid, SIGKILL);
-    /* acks already in the pipe when the child died count too */
-    for (;;) {
-        ssize_t k = read(fds[0], acked[n], sizeof(acked[n]));
-        if (k <= 0 || n + 1 >= KILL_AFTER * 4) break;
-        n++;
-    }
-    close(fds[0]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFSIGNALED(status)); /* it was killed mid-burst, not finished */
+    size_t n = bs_crash_run(run_child, acked, KILL_AFTER * 4, KILL_AFTER);
     assert_true(n >= 100);
 
     colony__bstore_options o = bs_options(dir);
