@@ -2,15 +2,23 @@
 # Source after fixtures.sh and fixture_init.
 
 # sup_free_ports N...: for each N prints (space-separated) a port P such that
-# P .. P+N-1 were free a moment ago, the ranges apart from each other.
+# P .. P+N-1 were free a moment ago, the ranges apart from each other. The
+# ports come from below the kernel's ephemeral range: a port taken from that
+# range can be given, before the app binds it, to some other test's outgoing
+# connection (seen as "address already in use" for an instance's PORT+1).
 sup_free_ports() {
   python3 - "$@" <<'PY'
-import socket, sys
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+floor = max(1024, low - 12000)
 held, out = [], []
 for n in map(int, sys.argv[1:]):
     for _ in range(200):
-        s = socket.socket(); s.bind(("127.0.0.1", 0)); base = s.getsockname()[1]; s.close()
-        if base + n > 65535: continue
+        if low - n > floor + 1000:
+            base = random.randrange(floor, low - n)
+        else:  # no room below the ephemeral range: take one from it
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); base = s.getsockname()[1]; s.close()
+            if base + n > 65535: continue
         socks = []
         try:
             for i in range(n):
