@@ -41,7 +41,8 @@ typedef struct gen_buf {
 
 static void put(gen_buf *b, const char *s, size_t n)
 {
-    if (b->len + n > MSG_CAP) n = MSG_CAP - b->len;
+    if (b->len >= MSG_CAP) return; /* full (also tells gcc -O3 that len <= MSG_CAP) */
+    if (n > MSG_CAP - b->len) n = MSG_CAP - b->len;
     memcpy(b->data + b->len, s, n);
     b->len += n;
 }
