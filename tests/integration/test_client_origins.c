@@ -89,7 +89,10 @@ static void distinct_origins_are_bounded_and_freed(void **state)
     colony_client_get_stats(c, &st);
     assert_true(run.max_origins_seen <= 1024);
     assert_true(st.origins > 0 && st.origins <= 1024);
-    assert_true(st.origins_evicted >= DISTINCT_ORIGINS - 1024);
+    /* Each origin past the first 1024 made room by evicting one, or found one
+     * already gone: on a slow run (ASan, a loaded machine) the 5,000 calls take
+     * longer than idle_timeout_ms and early origins expire instead. */
+    assert_true(st.origins_evicted + st.origins_expired >= DISTINCT_ORIGINS - 1024);
     assert_int_equal(st.origins_refused, 0);
     assert_true(run_until(loop, origins_all_freed, c, 5000));
     colony_client_get_stats(c, &st);

@@ -119,7 +119,7 @@ static void server_stop(server *s)
     int closed = 0;
     colony_server_shutdown(s->srv, 1000, on_srv_closed, &closed);
     while (!closed)
-        uv_run(&loop, UV_RUN_ONCE);
+        colony_test_run_once(&loop);
     colony_server_free(s->srv);
     colony_tls_ctx_free(s->ctx);
 }
@@ -153,7 +153,7 @@ static result call(colony_client *c, const char *method, const char *url, const 
                                  .body_len = body ? strlen(body) : 0};
     assert_int_equal(colony_client_request_send(c, &req, on_done, &r, NULL), 0);
     while (!r.done)
-        uv_run(&loop, UV_RUN_ONCE);
+        colony_test_run_once(&loop);
     return r;
 }
 
@@ -167,7 +167,7 @@ static result call_tls(colony_client *c, const char *url, const char *ca, const 
         .url = url, .tls_ca_file = ca ? ca_file : NULL, .tls_server_name = server_name};
     assert_int_equal(colony_client_request_send(c, &req, on_done, &r, NULL), 0);
     while (!r.done)
-        uv_run(&loop, UV_RUN_ONCE);
+        colony_test_run_once(&loop);
     return r;
 }
 
@@ -196,7 +196,7 @@ static void client_close(colony_client *c)
     int closed = 0;
     colony_client_close(c, on_client_closed, &closed);
     while (!closed)
-        uv_run(&loop, UV_RUN_ONCE);
+        colony_test_run_once(&loop);
 }
 
 /* GET and POST over https; ten requests on one connection (one handshake);
@@ -312,7 +312,7 @@ static void big_response_and_streamed_body(void **state)
         colony_client_request req = {.url = url};
         assert_int_equal(colony_client_request_send(c, &req, on_big, &r, NULL), 0);
         while (!r.done)
-            uv_run(&loop, UV_RUN_ONCE);
+            colony_test_run_once(&loop);
         assert_int_equal(r.err, 0);
         assert_int_equal(r.status, 200);
         assert_int_equal(r.len, BIG_LEN);
@@ -324,7 +324,7 @@ static void big_response_and_streamed_body(void **state)
     colony_client_request req = {.method = "POST", .url = url, .body_cb = on_body_ready};
     assert_int_equal(colony_client_request_send(c, &req, on_done, &u, NULL), 0);
     while (!u.r.done)
-        uv_run(&loop, UV_RUN_ONCE);
+        colony_test_run_once(&loop);
     assert_int_equal(u.r.err, 0);
     assert_int_equal(u.pieces, 3);
     assert_string_equal(u.r.body, "tls=1 POST /up one,two,three");
@@ -452,7 +452,7 @@ static void allocation_failures(void **state)
         int rc = colony_client_request_send(c, &req, on_done, &r, NULL);
         if (rc == 0) {
             while (!r.done)
-                uv_run(&loop, UV_RUN_ONCE);
+                colony_test_run_once(&loop);
             assert_true(r.err <= 0);
             if (r.err == 0) {
                 assert_string_equal(r.body, "tls=1 GET /a ");

@@ -314,23 +314,12 @@ static inline void on_done_record(colony_client_call *call, int err,
     }
 }
 
-static inline void ts_tick(uv_timer_t *t)
-{
-    (void)t;
-}
-
 /* Runs the loop until pred(arg) holds or timeout_ms passes. */
 static inline int run_until(uv_loop_t *loop, int (*pred)(void *), void *arg, uint64_t timeout_ms)
 {
     uint64_t end = colony_test_now_ms() + timeout_ms;
-    uv_timer_t tick;
-    uv_timer_init(loop, &tick);
-    while (!pred(arg) && colony_test_now_ms() < end) {
-        uv_timer_start(&tick, ts_tick, 5, 0); /* wake up regularly */
-        uv_run(loop, UV_RUN_ONCE);
-    }
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
+    while (!pred(arg) && colony_test_now_ms() < end)
+        colony_test_run_once(loop);
     return pred(arg);
 }
 

@@ -248,7 +248,7 @@ static inline void run_client(uv_loop_t *loop, tclient *t, uint64_t timeout_ms)
     assert_int_equal(uv_thread_create(&th, tclient_main, t), 0);
     uint64_t end = colony_test_now_ms() + timeout_ms;
     while (!atomic_load(&t->done) && colony_test_now_ms() < end)
-        uv_run(loop, UV_RUN_ONCE);
+        colony_test_run_once(loop);
     int finished = atomic_load(&t->done);
     if (finished) uv_thread_join(&th);
     uv_close((uv_handle_t *)&t->wake, NULL);

@@ -37,26 +37,52 @@ void colony_test_loop_close(uv_loop_t *loop)
     assert_int_equal(uv_loop_close(loop), 0);
 }
 
-static void on_deadline(uv_timer_t *t)
+typedef struct run_deadline {
+    uint64_t end; /* loop time at which the wait gives up */
+    int expired;
+} run_deadline;
+
+static void on_tick(uv_timer_t *t)
 {
-    *(int *)t->data = 1;
+    run_deadline *d = t->data;
+    if (uv_now(t->loop) >= d->end) d->expired = 1;
 }
 
-/* The deadline is the timer firing, not a clock comparison: the loop's cached
- * clock can fire the timer a little before the wall clock reaches the end, and
- * UV_RUN_ONCE would then block with nothing left to wake it. */
+/* A repeating tick, not a one-shot deadline: UV_RUN_ONCE runs the timers that
+ * are due *before* it polls, so a one-shot deadline (or a timer that sets
+ * *flag) firing at the start of uv_run left the poll with no timer at all,
+ * and it blocked for good (unit_test_config_reload hung in CI that way). The
+ * tick keeps a timer armed, so no poll waits longer than COLONY_TEST_TICK_MS. */
 int colony_test_run_until(uv_loop_t *loop, volatile int *flag, uint64_t timeout_ms)
 {
-    uv_timer_t timer;
-    int expired = 0;
-    uv_timer_init(loop, &timer);
-    timer.data = &expired;
-    uv_timer_start(&timer, on_deadline, timeout_ms, 0);
-    while (!*flag && !expired)
+    uv_timer_t tick;
+    run_deadline d = {0, 0};
+    uv_update_time(loop);
+    d.end = uv_now(loop) + timeout_ms;
+    uv_timer_init(loop, &tick);
+    tick.data = &d;
+    uv_timer_start(&tick, on_tick, COLONY_TEST_TICK_MS, COLONY_TEST_TICK_MS);
+    while (!*flag && !d.expired)
         uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&timer, NULL);
+    uv_close((uv_handle_t *)&tick, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
     return *flag;
+}
+
+static void on_wake(uv_timer_t *t)
+{
+    (void)t;
+}
+
+void colony_test_run_once(uv_loop_t *loop)
+{
+    uv_timer_t wake;
+    uv_update_time(loop);
+    uv_timer_init(loop, &wake);
+    uv_timer_start(&wake, on_wake, COLONY_TEST_TICK_MS, COLONY_TEST_TICK_MS);
+    uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&wake, NULL);
+    uv_run(loop, UV_RUN_NOWAIT); /* finishes the close: wake lives on this stack */
 }
 
 char *colony_test_guarded_copy(const void *data, size_t len)

@@ -14,8 +14,17 @@
  * cannot be closed. Call at the end of each test that used a loop. */
 void colony_test_loop_close(uv_loop_t *loop);
 
+/* A wait loop around UV_RUN_ONCE must keep a timer armed (see
+ * colony_test_run_until): no poll then blocks longer than this. */
+#define COLONY_TEST_TICK_MS 10
+
 /* Runs loop until *flag becomes nonzero or timeout_ms passes; returns *flag. */
 int colony_test_run_until(uv_loop_t *loop, volatile int *flag, uint64_t timeout_ms);
+
+/* One uv_run(UV_RUN_ONCE) that blocks at most COLONY_TEST_TICK_MS, for loops
+ * that check a condition or a wall-clock bound between turns: a bare
+ * UV_RUN_ONCE whose due timers ran before its poll can block forever. */
+void colony_test_run_once(uv_loop_t *loop);
 
 /* A copy of data[0..len) placed so that its last byte is the last byte before
  * an inaccessible page: reading past the end crashes the test. Free with

@@ -81,7 +81,7 @@ static void run_mode(colony__bsync_mode mode, colony__bstream *st)
     assert_int_equal(a.err, 0);
     uint64_t start = colony_test_now_ms(); /* BATCH: the tick syncs and empties */
     while (!colony__bcommit_idle(c) && colony_test_now_ms() - start < 5000)
-        uv_run(&loop, UV_RUN_ONCE);
+        colony_test_run_once(&loop);
     assert_true(colony__bcommit_idle(c));
     colony__bcommit_shutdown(c);
     colony__bcommit_close(c);

@@ -136,7 +136,8 @@ static void on_reloaded(colony_config *cfg, void *ud)
  * config, or a hang until the ctest timeout). */
 typedef struct watch_fixture {
     uv_loop_t loop;
-    uv_timer_t deadline;
+    uv_timer_t deadline; /* a repeating tick: see wait_for */
+    uint64_t end;
     int expired;
     colony_config *cfg;
     char dir[64];
@@ -151,7 +152,6 @@ static int watch_setup(void **state)
     memset(&wf, 0, sizeof wf);
     if (uv_loop_init(&wf.loop)) return -1;
     uv_timer_init(&wf.loop, &wf.deadline);
-    wf.deadline.data = &wf.expired;
     return 0;
 }
 
@@ -170,18 +170,21 @@ static int watch_teardown(void **state)
     return 0;
 }
 
-static void on_deadline(uv_timer_t *t)
+static void on_tick(uv_timer_t *t)
 {
-    *(int *)t->data = 1;
+    if (uv_now(t->loop) >= wf.end) wf.expired = 1;
 }
 
-/* Runs the loop until *flag is set or ms pass (a timer of our own decides,
- * so a timer firing on the loop's cached clock cannot leave us blocked). */
+/* Runs the loop until *flag is set or ms pass. The deadline is a repeating
+ * tick: UV_RUN_ONCE runs due timers before it polls, and a one-shot deadline
+ * that fired there left the poll with no timer to wake it (this test hung in
+ * CI that way; test_support.c says more). */
 static int wait_for(volatile int *flag, uint64_t ms)
 {
     wf.expired = 0;
     uv_update_time(&wf.loop);
-    uv_timer_start(&wf.deadline, on_deadline, ms, 0);
+    wf.end = uv_now(&wf.loop) + ms;
+    uv_timer_start(&wf.deadline, on_tick, COLONY_TEST_TICK_MS, COLONY_TEST_TICK_MS);
     while (!*flag && !wf.expired)
         uv_run(&wf.loop, UV_RUN_ONCE);
     uv_timer_stop(&wf.deadline);

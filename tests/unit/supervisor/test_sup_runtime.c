@@ -82,7 +82,7 @@ static void runs_and_stops(void **st)
     colony__sup_start(s);
     uint64_t deadline = colony_test_now_ms() + 10000;
     while (!settled(s) && colony_test_now_ms() < deadline)
-        uv_run(&loop, UV_RUN_ONCE);
+        colony_test_run_once(&loop);
     assert_true(settled(s));
     assert_true(s->apps[0].instances[0]->pid > 0);
     assert_true(s->apps[0].instances[1]->pid != s->apps[0].instances[0]->pid);
@@ -131,7 +131,7 @@ static void leftover_holding_the_pipe(void **st)
     colony__sup_start(s);
     uint64_t deadline = colony_test_now_ms() + 10000;
     while (status_of(s, "leaky", 0) != SUP_STOPPED && colony_test_now_ms() < deadline)
-        uv_run(&loop, UV_RUN_ONCE);
+        colony_test_run_once(&loop);
     assert_int_equal(status_of(s, "leaky", 0), SUP_STOPPED);
     assert_int_equal(s->open_runs, 1); /* the pipes, held by sleep */
     FILE *f = fopen(bgfile, "r");

@@ -96,7 +96,7 @@ static void run_until_idle(uv_loop_t *loop, colony__durable *d)
 {
     uint64_t end = colony_test_now_ms() + 5000;
     while (!colony__durable_idle(d) && colony_test_now_ms() < end)
-        uv_run(loop, UV_RUN_ONCE);
+        colony_test_run_once(loop);
     assert_true(colony__durable_idle(d));
 }
 
@@ -189,7 +189,7 @@ static void test_shutdown_gives_up_a_failing_batch_with_a_count(void **state)
     colony__durable_push(d, &ops[1].node);
     uint64_t end = colony_test_now_ms() + 5000;
     while (f.nfailed == 0 && colony_test_now_ms() < end)
-        uv_run(&loop, UV_RUN_ONCE);
+        colony_test_run_once(&loop);
     assert_int_equal(f.nfailed, 1);
     colony__durable_push(d, &ops[2].node); /* queued behind the failing batch */
     assert_false(colony__durable_idle(d));
@@ -220,7 +220,7 @@ static void test_close_hands_back_queued_ops(void **state)
     colony__durable_push(d, &ops[0].node);
     uint64_t end = colony_test_now_ms() + 5000;
     while (f.nfailed == 0 && colony_test_now_ms() < end)
-        uv_run(&loop, UV_RUN_ONCE);
+        colony_test_run_once(&loop);
     colony__durable_push(d, &ops[1].node);
     colony__durable_close(d); /* waiting for a retry: nothing on the thread pool */
     assert_int_equal(ops[0].err, COLONY_ECANCELED);
