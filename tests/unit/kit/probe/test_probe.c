@@ -138,7 +138,7 @@ static void wait_results(seen *s, int n)
     deadline.data = &expired;
     uv_timer_start(&deadline, on_deadline, 5000, 0);
     while (s->results < want && !expired)
-        uv_run(&loop, UV_RUN_ONCE);
+        colony_test_run_once(&loop);
     uv_close((uv_handle_t *)&deadline, NULL);
     uv_run(&loop, UV_RUN_NOWAIT);
     assert_true(s->results >= want);
