@@ -7,165 +7,6 @@
 #include "core/alloc.h"
 #include "supervisor/ecosystem_parse.h"
 
-/* ---- string lists ---- */
-
-static void strv_free(char **v)
-{
-    if (!v) return;
-    for (char **p = v; *p; p++)
-        colony__free(*p);
-    colony__free(v);
-}
-
-/* Appends a copy of s (n bytes) to a NULL-terminated vector of *len entries. */
-static int strv_push(char ***v, size_t *len, const char *s, size_t n)
-{
-    if (*len >= MAX_LIST) return COLONY_E2BIG;
-    char **grown = colony__realloc(*v, (*len + 2) * sizeof(char *));
-    if (!grown) return COLONY_ENOMEM;
-    *v = grown;
-    if (!(grown[*len] = colony__strndup(s, n))) {
-        grown[*len] = NULL;
-        return COLONY_ENOMEM;
-    }
-    grown[++*len] = NULL;
-    return 0;
-}
-
-static int strv_push_str(char ***v, size_t *len, const char *s)
-{
-    return strv_push(v, len, s, strlen(s));
-}
-
-/* A JSON scalar as the text a child sees in argv or its environment. */
-static int scalar_text(const json_t *v, char *buf, size_t size, const char **out)
-{
-    if (json_is_string(v))
-        *out = json_string_value(v);
-    else if (json_is_integer(v))
-        snprintf(buf, size, "%lld", (long long)json_integer_value(v)), *out = buf;
-    else if (json_is_real(v))
-        snprintf(buf, size, "%.17g", json_real_value(v)), *out = buf;
-    else if (json_is_boolean(v))
-        *out = json_is_true(v) ? "true" : "false";
-    else
-        return COLONY_EINVAL;
-    return 0;
-}
-
-/* "a 'b c' \"d\"": split on blanks, quotes group (PM2 splits a string args). */
-static int split_words(const char *s, char ***v, size_t *len)
-{
-    char word[4096];
-    while (*s) {
-        while (*s == ' ' || *s == '\t' || *s == '\n')
-            s++;
-        if (!*s) break;
-        size_t n = 0;
-        char quote = 0;
-        while (*s && (quote || (*s != ' ' && *s != '\t' && *s != '\n'))) {
-            if (!quote && (*s == '\'' || *s == '"'))
-                quote = *s;
-            else if (quote && *s == quote)
-                quote = 0;
-            else if (n + 1 < sizeof(word))
-                word[n++] = *s;
-            else
-                return COLONY_E2BIG;
-            s++;
-        }
-        if (quote) return COLONY_EINVAL;
-        int rc = strv_push(v, len, word, n);
-        if (rc) return rc;
-    }
-    return 0;
-}
-
-/* args / interpreter_args / node_args: a string split into words, or an array. */
-static int read_words(parse_ctx *c, const json_t *v, char ***out, size_t *len)
-{
-    int rc = 0;
-    if (json_is_string(v)) {
-        rc = split_words(json_string_value(v), out, len);
-        if (rc == COLONY_EINVAL) return fail(c, "unbalanced quote");
-    } else if (json_is_array(v)) {
-        size_t i;
-        const json_t *item;
-        json_array_foreach(v, i, item)
-        {
-            char buf[64];
-            const char *text;
-            if (scalar_text(item, buf, sizeof(buf), &text))
-                return fail(c, "item %zu: expected a string or a number", i);
-            if ((rc = strv_push_str(out, len, text))) break;
-        }
-    } else {
-        return fail(c, "expected a string or an array of strings");
-    }
-    if (rc == COLONY_E2BIG) return fail(c, "more than %d words", MAX_LIST);
-    return rc == COLONY_ENOMEM ? nomem(c) : rc;
-}
-
-/* ---- scalars ---- */
-
-static int read_string(parse_ctx *c, const json_t *v, char **out)
-{
-    if (!json_is_string(v) || !*json_string_value(v)) return fail(c, "expected a non-empty string");
-    colony__free(*out);
-    if (!(*out = colony__strdup(json_string_value(v)))) return nomem(c);
-    return 0;
-}
-
-static int read_bool(parse_ctx *c, const json_t *v, int *out)
-{
-    if (!json_is_boolean(v)) return fail(c, "expected true or false");
-    *out = json_is_true(v);
-    return 0;
-}
-
-static int read_count(parse_ctx *c, const json_t *v, int lo, int hi, int *out)
-{
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return fail(c, "expected a whole number from %d to %d", lo, hi);
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
-/* A number of ms (PM2) or "1.5s", "2m" (Colony's durations). */
-static int read_duration(parse_ctx *c, const json_t *v, int64_t *out)
-{
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = json_integer_value(v);
-        return 0;
-    }
-    if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) < 1e15) {
-        *out = (int64_t)json_real_value(v);
-        return 0;
-    }
-    if (json_is_string(v) && colony_config_parse_duration(json_string_value(v), out) == 0) return 0;
-    return fail(c, "expected milliseconds or a duration such as \"1.5s\"");
-}
-
-/* A number of bytes, PM2's "200M" / "1G" / "150K", or Colony's "200mb". */
-static int read_size(parse_ctx *c, const json_t *v, int64_t *out)
-{
-    if (json_is_integer(v) && json_integer_value(v) >= 0) {
-        *out = json_integer_value(v);
-        return 0;
-    }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char buf[64];
-        size_t n = strlen(s);
-        if (n > 0 && n < sizeof(buf) - 1 && strchr("kKmMgG", s[n - 1])) {
-            snprintf(buf, sizeof(buf), "%sb", s); /* "200M" -> "200Mb" */
-            s = buf;
-        }
-        if (colony_config_parse_size(s, out) == 0) return 0;
-    }
-    return fail(c, "expected bytes or a size such as \"200M\"");
-}
-
 /* ---- one app ---- */
 
 typedef struct app_src {
@@ -176,9 +17,9 @@ typedef struct app_src {
 void colony__sup_eco_app_free(sup_app *a)
 {
     colony__free(a->name);
-    strv_free(a->argv);
+    colony__sup_strv_free(a->argv);
     colony__free(a->cwd);
-    strv_free(a->env);
+    colony__sup_strv_free(a->env);
     colony__free(a->ready_path);
     colony__free(a->stop_exit_codes);
     colony__free(a->out_file);
@@ -186,7 +27,7 @@ void colony__sup_eco_app_free(sup_app *a)
     colony__free(a->log_date_format);
     colony__free(a->registry_url);
     colony__free(a->registry_service);
-    strv_free(a->depends_on);
+    colony__sup_strv_free(a->depends_on);
     memset(a, 0, sizeof(*a));
 }
 
@@ -287,7 +128,8 @@ static int read_exit_codes(parse_ctx *c, sup_app *a, const json_t *v)
 static int read_depends(parse_ctx *c, sup_app *a, const json_t *v)
 {
     if (json_is_string(v)) {
-        if (strv_push_str(&a->depends_on, &a->ndepends_on, json_string_value(v))) return nomem(c);
+        if (colony__sup_strv_push_str(&a->depends_on, &a->ndepends_on, json_string_value(v)))
+            return nomem(c);
         return 0;
     }
     if (!json_is_array(v)) return fail(c, "expected an app name or an array of app names");
@@ -296,7 +138,8 @@ static int read_depends(parse_ctx *c, sup_app *a, const json_t *v)
     json_array_foreach(v, i, item)
     {
         if (!json_is_string(item)) return fail(c, "item %zu: expected an app name", i);
-        int rc = strv_push_str(&a->depends_on, &a->ndepends_on, json_string_value(item));
+        int rc =
+            colony__sup_strv_push_str(&a->depends_on, &a->ndepends_on, json_string_value(item));
         if (rc == COLONY_E2BIG) return fail(c, "more than %d dependencies", MAX_LIST);
         if (rc) return nomem(c);
     }
@@ -318,8 +161,8 @@ static int read_registry(parse_ctx *c, sup_app *a, const json_t *v)
         return fail(c, "expected an http:// URL, or {\"url\": URL, \"service\": NAME}");
     if (service && (!json_is_string(service) || !valid_name(json_string_value(service))))
         return fail(c, "service: expected a service name");
-    int rc = read_string(c, url, &a->registry_url);
-    return rc || !service ? rc : read_string(c, service, &a->registry_service);
+    int rc = colony__sup_read_string(c, url, &a->registry_url);
+    return rc || !service ? rc : colony__sup_read_string(c, service, &a->registry_service);
 }
 
 /* Without a "registry" key, COLONY_REGISTRY_URL in the app's env names it. */
@@ -341,7 +184,7 @@ static int read_key(parse_ctx *c, size_t idx, sup_app *a, app_src *src, const ch
 {
     set_path(c, idx, key);
     if (strcmp(key, "name") == 0) {
-        int rc = read_string(c, v, &a->name);
+        int rc = colony__sup_read_string(c, v, &a->name);
         if (!rc && !valid_name(a->name))
             return fail(c, "a name is letters, digits, '-', '_' and '.' (at most 64)");
         return rc;
@@ -365,7 +208,7 @@ static int read_key(parse_ctx *c, size_t idx, sup_app *a, app_src *src, const ch
     }
     if (strcmp(key, "interpreter_args") == 0 || strcmp(key, "node_args") == 0)
         return src->interpreter_args = v, 0;
-    if (strcmp(key, "cwd") == 0) return read_string(c, v, &a->cwd);
+    if (strcmp(key, "cwd") == 0) return colony__sup_read_string(c, v, &a->cwd);
     if (strcmp(key, "env") == 0) {
         if (!json_is_object(v)) return fail(c, "expected an object of variables");
         return src->env = v, 0;
@@ -386,28 +229,35 @@ static int read_key(parse_ctx *c, size_t idx, sup_app *a, app_src *src, const ch
     if (strcmp(key, "ready") == 0) {
         if (!json_is_string(v) || json_string_value(v)[0] != '/')
             return fail(c, "expected a path such as \"/ready\" (GET answering 200 means ready)");
-        return read_string(c, v, &a->ready_path);
+        return colony__sup_read_string(c, v, &a->ready_path);
     }
-    if (strcmp(key, "autorestart") == 0) return read_bool(c, v, &a->autorestart);
+    if (strcmp(key, "autorestart") == 0) return colony__sup_read_bool(c, v, &a->autorestart);
     if (strcmp(key, "merge_logs") == 0 || strcmp(key, "combine_logs") == 0)
-        return read_bool(c, v, &a->merge_logs);
-    if (strcmp(key, "max_restarts") == 0) return read_count(c, v, 0, INT_MAX, &a->max_restarts);
-    if (strcmp(key, "min_uptime") == 0) return read_duration(c, v, &a->min_uptime_ms);
-    if (strcmp(key, "restart_delay") == 0) return read_duration(c, v, &a->restart_delay_ms);
+        return colony__sup_read_bool(c, v, &a->merge_logs);
+    if (strcmp(key, "max_restarts") == 0)
+        return colony__sup_read_count(c, v, 0, INT_MAX, &a->max_restarts);
+    if (strcmp(key, "min_uptime") == 0) return colony__sup_read_duration(c, v, &a->min_uptime_ms);
+    if (strcmp(key, "restart_delay") == 0)
+        return colony__sup_read_duration(c, v, &a->restart_delay_ms);
     if (strcmp(key, "exp_backoff_restart_delay") == 0)
-        return read_duration(c, v, &a->exp_backoff_ms);
-    if (strcmp(key, "kill_timeout") == 0) return read_duration(c, v, &a->kill_timeout_ms);
-    if (strcmp(key, "listen_timeout") == 0) return read_duration(c, v, &a->listen_timeout_ms);
-    if (strcmp(key, "max_memory_restart") == 0) return read_size(c, v, &a->max_memory_bytes);
+        return colony__sup_read_duration(c, v, &a->exp_backoff_ms);
+    if (strcmp(key, "kill_timeout") == 0)
+        return colony__sup_read_duration(c, v, &a->kill_timeout_ms);
+    if (strcmp(key, "listen_timeout") == 0)
+        return colony__sup_read_duration(c, v, &a->listen_timeout_ms);
+    if (strcmp(key, "max_memory_restart") == 0)
+        return colony__sup_read_size(c, v, &a->max_memory_bytes);
     if (strcmp(key, "stop_exit_codes") == 0) return read_exit_codes(c, a, v);
     if (strcmp(key, "out_file") == 0 || strcmp(key, "output") == 0)
-        return read_string(c, v, &a->out_file);
+        return colony__sup_read_string(c, v, &a->out_file);
     if (strcmp(key, "error_file") == 0 || strcmp(key, "err_file") == 0 || strcmp(key, "error") == 0)
-        return read_string(c, v, &a->error_file);
-    if (strcmp(key, "log_date_format") == 0) return read_string(c, v, &a->log_date_format);
+        return colony__sup_read_string(c, v, &a->error_file);
+    if (strcmp(key, "log_date_format") == 0)
+        return colony__sup_read_string(c, v, &a->log_date_format);
     /* pm2-logrotate's names: "10M", "1G", bytes; retain: rotated files kept. */
-    if (strcmp(key, "max_size") == 0) return read_size(c, v, &a->log_max_size);
-    if (strcmp(key, "retain") == 0) return read_count(c, v, 0, SUP_LOG_RETAIN_MAX, &a->log_retain);
+    if (strcmp(key, "max_size") == 0) return colony__sup_read_size(c, v, &a->log_max_size);
+    if (strcmp(key, "retain") == 0)
+        return colony__sup_read_count(c, v, 0, SUP_LOG_RETAIN_MAX, &a->log_retain);
     if (strcmp(key, "depends_on") == 0) return read_depends(c, a, v);
     if (strcmp(key, "registry") == 0) return read_registry(c, a, v);
     if (is_accepted_unsupported(key))
@@ -433,7 +283,7 @@ static int push_env(parse_ctx *c, sup_app *a, const char *key, const char *value
             return 0;
         }
     }
-    int rc = strv_push_str(&a->env, &a->nenv, buf);
+    int rc = colony__sup_strv_push_str(&a->env, &a->nenv, buf);
     if (rc == COLONY_E2BIG) return fail(c, "more than %d variables", MAX_LIST);
     return rc ? nomem(c) : 0;
 }
@@ -451,7 +301,7 @@ static int read_env(parse_ctx *c, size_t idx, sup_app *a, const json_t *env, con
         const char *text;
         if (!*name || strchr(name, '=')) return fail(c, "not a variable name");
         if (json_is_null(v)) continue;
-        if (scalar_text(v, buf, sizeof(buf), &text))
+        if (colony__sup_scalar_text(v, buf, sizeof(buf), &text))
             return fail(c, "expected a string, a number or a boolean");
         int rc = push_env(c, a, name, text);
         if (rc) return rc;
@@ -532,11 +382,11 @@ static int build_argv(parse_ctx *c, size_t idx, sup_app *a, const app_src *s)
     if (s->cmd) {
         set_path(c, idx, "cmd");
         if (json_is_string(s->cmd)) {
-            if ((rc = strv_push_str(&a->argv, &a->argc, "/bin/sh")) ||
-                (rc = strv_push_str(&a->argv, &a->argc, "-c")) ||
-                (rc = strv_push_str(&a->argv, &a->argc, json_string_value(s->cmd))))
+            if ((rc = colony__sup_strv_push_str(&a->argv, &a->argc, "/bin/sh")) ||
+                (rc = colony__sup_strv_push_str(&a->argv, &a->argc, "-c")) ||
+                (rc = colony__sup_strv_push_str(&a->argv, &a->argc, json_string_value(s->cmd))))
                 return nomem(c);
-        } else if ((rc = read_words(c, s->cmd, &a->argv, &a->argc))) {
+        } else if ((rc = colony__sup_read_words(c, s->cmd, &a->argv, &a->argc))) {
             return rc;
         }
     } else {
@@ -545,10 +395,10 @@ static int build_argv(parse_ctx *c, size_t idx, sup_app *a, const app_src *s)
             s->interpreter ? json_string_value(s->interpreter) : interpreter_for(script);
         if (interp && strcmp(interp, "none") == 0) interp = NULL;
         if (interp) {
-            if (strv_push_str(&a->argv, &a->argc, interp)) return nomem(c);
+            if (colony__sup_strv_push_str(&a->argv, &a->argc, interp)) return nomem(c);
             set_path(c, idx, "interpreter_args");
             if (s->interpreter_args &&
-                (rc = read_words(c, s->interpreter_args, &a->argv, &a->argc)))
+                (rc = colony__sup_read_words(c, s->interpreter_args, &a->argv, &a->argc)))
                 return rc;
         }
         /* A script run by itself: a file of its folder, else a command on PATH. */
@@ -558,10 +408,10 @@ static int build_argv(parse_ctx *c, size_t idx, sup_app *a, const app_src *s)
             snprintf(buf, sizeof(buf), "./%s", script);
             script = buf;
         }
-        if (strv_push_str(&a->argv, &a->argc, script)) return nomem(c);
+        if (colony__sup_strv_push_str(&a->argv, &a->argc, script)) return nomem(c);
     }
     set_path(c, idx, "args");
-    if (s->args && (rc = read_words(c, s->args, &a->argv, &a->argc))) return rc;
+    if (s->args && (rc = colony__sup_read_words(c, s->args, &a->argv, &a->argc))) return rc;
     if (!a->name) {
         /* PM2 names an unnamed app after its script, without the extension. */
         const char *from = s->script ? json_string_value(s->script) : a->argv[0];

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "colony/error.h"
 #include "supervisor/ecosystem.h"
@@ -53,6 +54,22 @@ static inline void warn(parse_ctx *c, const char *reason)
     colony_json_doc_error(c->doc, &tmp, c->path, "%s", reason);
     c->opts->warn(tmp.file, tmp.line, c->path, reason, c->opts->warn_ud);
 }
+/* Values (ecosystem_values.c). String lists are NULL-terminated vectors; a
+ * reader fails with the value's path, line and reason in c->err. */
+void colony__sup_strv_free(char **v);
+int colony__sup_strv_push_str(char ***v, size_t *len, const char *s);
+/* A JSON scalar as the text a child sees in argv or its environment. */
+int colony__sup_scalar_text(const json_t *v, char *buf, size_t size, const char **out);
+/* args / interpreter_args / node_args: a string split into words, or an array. */
+int colony__sup_read_words(parse_ctx *c, const json_t *v, char ***out, size_t *len);
+int colony__sup_read_string(parse_ctx *c, const json_t *v, char **out);
+int colony__sup_read_bool(parse_ctx *c, const json_t *v, int *out);
+int colony__sup_read_count(parse_ctx *c, const json_t *v, int lo, int hi, int *out);
+/* A number of ms (PM2) or "1.5s", "2m" (Colony's durations). */
+int colony__sup_read_duration(parse_ctx *c, const json_t *v, int64_t *out);
+/* A number of bytes, PM2's "200M" / "1G" / "150K", or Colony's "200mb". */
+int colony__sup_read_size(parse_ctx *c, const json_t *v, int64_t *out);
+
 /* One element of apps[] into *a (ecosystem_app.c); on failure *a holds what
  * was read, for colony__sup_eco_app_free. */
 int colony__sup_eco_parse_app(parse_ctx *c, size_t idx, const json_t *obj, sup_app *a);
