@@ -46,6 +46,7 @@ customer=$(token u1 customer)
 admin=$(token a1 admin)
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
+t0=$(date +%s) # the client's bucket starts full here
 [ "$(code -X POST -d '{}' "$url/api/users/login")" = 200 ] || fail "login needs no token"
 [ "$(code "$url/api/orders/1")" = 401 ] || fail "orders without a token"
 r=$(curl -fsS -H "Authorization: Bearer $customer" -H 'X-User-ID: forged' "$url/api/orders/1")
@@ -62,6 +63,10 @@ codes=$(for i in $(seq 1 100); do code "$url/api/products/$i"; echo; done)
 n200=$(grep -c '^200$' <<<"$codes" || true)
 n429=$(grep -c '^429$' <<<"$codes" || true)
 [ "$n429" -gt 0 ] && [ $((n200 + n429)) -eq 100 ] || fail "rate limit: $n200 x 200, $n429 x 429"
-[ "$n200" -le 95 ] || fail "more than 100 requests passed in the window: $n200 after 7 others"
+# A token bucket: 100 per 15 minutes refills one every 9 s, so a slow run
+# (ASan on a loaded machine) earns a few more; more than that is a leak.
+refilled=$(( ($(date +%s) - t0) / 9 + 1 ))
+[ "$n200" -le $((95 + refilled)) ] ||
+  fail "more than 100 requests passed in the window: $n200 after 7 others ($refilled refilled)"
 curl -s -D - -o /dev/null "$url/api/products/x" | grep -i '^Retry-After: [0-9]' >/dev/null || fail "no Retry-After"
 echo "1 passed, 0 failed"
