@@ -48,7 +48,8 @@ static int note_pending(void *ud, const colony__bpending *p)
 }
 
 long colony__xgroup_serve(colony__bstream *st, colony__bgroup *g, const char *consumer, int history,
-                          colony__bid after, size_t count, int noack, uint64_t now, colony_buf *out)
+                          colony__bid after, colony__bid upto, size_t count, int noack,
+                          uint64_t now, colony_buf *out)
 {
     colony__xrange_out r = {.rc = 0};
     colony_buf_init(&r.buf, (size_t)1 << 40);
@@ -70,7 +71,7 @@ long colony__xgroup_serve(colony__bstream *st, colony__bgroup *g, const char *co
             }
         }
     } else if (rc) {
-        rc = colony__bstream_range(st, start, max, 0, count, emit_and_note, &l);
+        rc = colony__bstream_range(st, start, upto, 0, count, emit_and_note, &l);
         if (rc < 0 && r.rc) rc = r.rc;
         for (size_t i = 0; rc >= 0 && i < l.n; i++) {
             if (noack) {

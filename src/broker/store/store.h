@@ -270,6 +270,11 @@ int colony__bcommit_new(colony__bcommit **out, uv_loop_t *loop, colony__bsync_mo
  * and NEVER) or COLONY_ENOMEM (it will not). */
 int colony__bcommit_wait(colony__bcommit *c, colony__bstream *st, colony__bcommit_cb cb, void *ud);
 int colony__bcommit_idle(const colony__bcommit *c);
+/* The greatest id at or below which every entry of st is durable (a commit wait
+ * issued after it has called back with 0), 0-0 when not known; st's top in
+ * the modes that do not wait for the disk. XREADGROUP gives these without
+ * waiting for a commit of its own (docs/broker.md, "Delivery records"). */
+colony__bid colony__bcommit_durable_top(const colony__bcommit *c, const colony__bstream *st);
 /* fdatasyncs made so far (a file not written since its last one is skipped). */
 uint64_t colony__bcommit_fsyncs(const colony__bcommit *c);
 /* Gives up a failing batch at once (see kit/durable), stops the timer. */
