@@ -204,6 +204,14 @@ int colony__bgroup_deliver(colony__bgroup *g, const char *consumer, colony__bid 
  * delivered before it stay pending). */
 long colony__bgroup_read_new(colony__bgroup *g, const char *consumer, size_t count, uint64_t due_ms,
                              colony__bentry_cb cb, void *ud);
+/* XREADGROUP ">" of entries the caller has read (ids ascending, past the
+ * cursor or pending already): each recorded as a first delivery to consumer
+ * (count 1, last = now, due at due_ms, the cursor past it), in one journal
+ * write: all of them, or none (memory as before) and an error. Returns n. */
+long colony__bgroup_deliver_new(colony__bgroup *g, const char *consumer, const colony__bid *ids,
+                                size_t n, uint64_t due_ms);
+/* XACK of n ids in one journal write, all or none: how many were pending. */
+long colony__bgroup_ack_many(colony__bgroup *g, const colony__bid *ids, size_t n);
 /* XCLAIM / nack / extend: sets a pending entry's owner, count, last and due
  * times as given. COLONY_ENOENT if id is not pending. */
 int colony__bgroup_update(colony__bgroup *g, const char *consumer, colony__bid id, uint64_t count,
