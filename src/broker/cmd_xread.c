@@ -74,17 +74,17 @@ static long serve(colony__broker_client *c, const xsource *src, size_t n, size_t
     for (size_t k = 0; k < n && !rc; k++) {
         if (touched) touched[k] = NULL;
         if (!src[k].st) continue;
-        colony__bstream_info info;
-        colony__bstream_info_get(src[k].st, &info);
         colony__bgroup *g = go ? colony__bgroup_get(src[k].st, go->group) : NULL;
         colony__bid after = src[k].after;
         if (go && !g) continue; /* gone meanwhile (a blocked reader's wake-up) */
         if (g && src[k].newest) {
+            if (!colony__bgroup_has_new(g)) continue;
             colony__bgroup_info gi;
             colony__bgroup_info_get(g, &gi);
-            if (!info.length || colony__bid_cmp(info.last, gi.cursor) <= 0) continue;
             after = gi.cursor;
         } else if (!g) {
+            colony__bstream_info info;
+            colony__bstream_info_get(src[k].st, &info);
             if (!info.length || colony__bid_cmp(info.last, after) <= 0) continue;
         }
         served++;

@@ -77,6 +77,18 @@ int colony__bgroup_advance(colony__bgroup *g, colony__bid id)
     return colony__bgroup_setid_read(g, id, colony__bgroup_read_counter(g, id));
 }
 
+/* The stream's last visible entry is its top unless that one was deleted
+ * (trims remove from the bottom): only then does it take reads to know. */
+int colony__bgroup_has_new(colony__bgroup *g)
+{
+    colony__bstream *st = g->st;
+    if (!st->length || colony__bid_cmp(st->top, g->cursor) <= 0) return 0;
+    if (!colony__bstream_deleted_find(st, st->top, NULL)) return 1;
+    colony__bstream_info info;
+    colony__bstream_info_get(st, &info);
+    return colony__bid_cmp(info.last, g->cursor) > 0;
+}
+
 void colony__bgroup_info_get(const colony__bgroup *g, colony__bgroup_info *out)
 {
     *out = (colony__bgroup_info){g->name, g->cursor, g->npend, g->consumers.count, g->entries_read};

@@ -175,6 +175,9 @@ int colony__bgroup_setid_read(colony__bgroup *g, colony__bid cursor, int64_t ent
  * NOACK), counting the read as Redis 7 does. */
 int colony__bgroup_advance(colony__bgroup *g, colony__bid id);
 void colony__bgroup_info_get(const colony__bgroup *g, colony__bgroup_info *out);
+/* 1 when the stream has a visible entry past the group's cursor (what
+ * XREADGROUP ">" would give), without reading the stream in the usual case. */
+int colony__bgroup_has_new(colony__bgroup *g);
 /* Redis 7's lag of the group (entries not yet delivered): 1 with *lag set,
  * 0 when it cannot be known (XDEL fragments what is ahead). */
 int colony__bgroup_lag(colony__bgroup *g, int64_t *lag);

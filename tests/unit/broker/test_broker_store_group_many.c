@@ -3,7 +3,8 @@
  * src/broker/store/group.c): the state they leave, in memory and after
  * reopen, is the one the one-at-a-time calls leave (counts, owners, cursor,
  * entries-read); a write the disk refuses, or an allocation that fails,
- * changes nothing (all or none). */
+ * changes nothing (all or none). And colony__bgroup_has_new, which
+ * XREADGROUP asks before it reads. */
 #include "broker_store_fixture.h"
 #include <signal.h>
 #include <sys/resource.h>
@@ -202,12 +203,43 @@ static void allocation_failures_change_nothing(void **state)
     colony__bstore_close(s);
 }
 
+/* colony__bgroup_has_new: a visible entry past the cursor, across XDEL of
+ * the top entry and trims. */
+static void has_new_entries(void **state)
+{
+    (void)state;
+    colony__bstore_options o = bs_options(dir);
+    colony__bstore *s = bs_open_with(&o);
+    colony__bstream *st;
+    assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
+    colony__bgroup *g;
+    assert_int_equal(colony__bgroup_create(st, "g", bs_min, &g), 0);
+    assert_int_equal(colony__bgroup_has_new(g), 0); /* empty */
+    for (uint64_t i = 1; i <= 3; i++)
+        bs_add(st, i);
+    assert_int_equal(colony__bgroup_has_new(g), 1);
+    assert_int_equal(colony__bgroup_setid(g, id_of(3)), 0);
+    assert_int_equal(colony__bgroup_has_new(g), 0);
+    assert_int_equal(colony__bgroup_setid(g, id_of(2)), 0);
+    assert_int_equal(colony__bgroup_has_new(g), 1);
+    assert_int_equal(colony__bstream_delete(st, id_of(3)), 1); /* the top is gone */
+    assert_int_equal(colony__bgroup_has_new(g), 0);
+    assert_int_equal(colony__bgroup_setid(g, id_of(1)), 0);
+    assert_int_equal(colony__bgroup_has_new(g), 1); /* 2 is there */
+    assert_int_equal(colony__bstream_trim_maxlen(st, 0), 2);
+    assert_int_equal(colony__bgroup_has_new(g), 0);
+    bs_add(st, 4);
+    assert_int_equal(colony__bgroup_has_new(g), 1);
+    colony__bstore_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(same_state_as_one_at_a_time, setup, teardown),
         cmocka_unit_test_setup_teardown(a_refused_write_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(allocation_failures_change_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(has_new_entries, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
