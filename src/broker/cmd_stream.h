@@ -43,14 +43,14 @@ int colony__xreply_entry(colony__bstream *st, colony__bid id, colony_buf *out);
 
 /* cmd_xgroup.c: XREADGROUP's serving of one stream of the group g (from a
  * command or from the wake-up of a blocked reader): new entries past `after`
- * (the cursor), each recorded as delivered to consumer (NOACK: the cursor
- * moves, nothing is pending), or (history) the consumer's pending entries
- * past `after`, each delivery counted. Writes the entries array (the part
- * of XREAD's [key, entries] after the key) into out. Returns entries given,
- * or <0. */
+ * (the cursor) up to `upto`, each recorded as delivered to consumer (NOACK:
+ * the cursor moves, nothing is pending), or (history) the consumer's pending
+ * entries past `after`, each delivery counted. Writes the entries array (the
+ * part of XREAD's [key, entries] after the key) into out. Returns entries
+ * given, or <0. */
 long colony__xgroup_serve(colony__bstream *st, colony__bgroup *g, const char *consumer, int history,
-                          colony__bid after, size_t count, int noack, uint64_t now,
-                          colony_buf *out);
+                          colony__bid after, colony__bid upto, size_t count, int noack,
+                          uint64_t now, colony_buf *out);
 /* cmd_xread.c: ends the XREADGROUP BLOCKs on stream name whose group is gone (XGROUP
  * DESTROY) with Redis's NOGROUP error. */
 void colony__xread_group_gone(colony__broker_resp *srv, const char *name);

@@ -48,7 +48,8 @@ static int note_pending(void *ud, const colony__bpending *p)
 }
 
 long colony__xgroup_serve(colony__bstream *st, colony__bgroup *g, const char *consumer, int history,
-                          colony__bid after, size_t count, int noack, uint64_t now, colony_buf *out)
+                          colony__bid after, colony__bid upto, size_t count, int noack,
+                          uint64_t now, colony_buf *out)
 {
     colony__xrange_out r = {.rc = 0};
     colony_buf_init(&r.buf, (size_t)1 << 40);
@@ -70,19 +71,13 @@ long colony__xgroup_serve(colony__bstream *st, colony__bgroup *g, const char *co
             }
         }
     } else if (rc) {
-        rc = colony__bstream_range(st, start, max, 0, count, emit_and_note, &l);
+        rc = colony__bstream_range(st, start, upto, 0, count, emit_and_note, &l);
         if (rc < 0 && r.rc) rc = r.rc;
-        for (size_t i = 0; rc >= 0 && i < l.n; i++) {
-            if (noack) {
-                rc = colony__bgroup_advance(g, l.ids[i]);
-                continue;
-            }
-            /* an entry pending already (SETID moved the cursor back) is
-             * given to this consumer as a first delivery, as Redis does */
-            int was = colony__bgroup_pending(g, l.ids[i]) != NULL;
-            rc = colony__bgroup_deliver(g, consumer, l.ids[i], NEVER_DUE);
-            if (!rc && was) rc = colony__bgroup_update(g, consumer, l.ids[i], 1, now, NEVER_DUE);
-        }
+        /* an entry pending already (SETID moved the cursor back) is given
+         * to this consumer as a first delivery, as Redis does */
+        for (size_t i = 0; rc >= 0 && noack && i < l.n; i++)
+            rc = colony__bgroup_advance(g, l.ids[i]); /* entries-read counts each */
+        if (rc >= 0 && !noack) rc = colony__bgroup_deliver_new(g, consumer, l.ids, l.n, NEVER_DUE);
     }
     if (rc >= 0) rc = colony__resp_array(out, l.n);
     if (rc >= 0 && r.buf.len) rc = colony_buf_append(out, r.buf.data, r.buf.len);
@@ -312,13 +307,9 @@ int colony__cmd_xack(colony__broker_client *c, const colony__resp_arg *argv, siz
             if (ids != small) colony__free(ids);
             return colony__resp_error(&c->out, COLONY__XINVALID_ID);
         }
-    long long acked = 0;
-    for (size_t i = 0; i < n && rc >= 0; i++) {
-        rc = colony__bgroup_ack(g, ids[i]);
-        if (rc > 0) acked++;
-    }
+    long acked = colony__bgroup_ack_many(g, ids, n);
     if (ids != small) colony__free(ids);
-    if (rc < 0) return colony__xstore_error(c, rc);
+    if (acked < 0) return colony__xstore_error(c, (int)acked);
     if ((rc = colony__resp_int(&c->out, acked))) return rc;
     return acked ? colony__xpark(c, st, NULL) : 0;
 }

@@ -21,6 +21,7 @@ typedef struct bwait {
     bfile *files[WAIT_FILES];
     uint64_t gens[WAIT_FILES]; /* each file's `written` when the wait began */
     size_t nfiles;
+    colony__bid top; /* the stream's top id when the wait began */
     colony__bcommit_cb cb;
     void *ud;
 } bwait;
@@ -84,6 +85,22 @@ static int commit_batch(void *ud, const colony__list *batch)
     return 0;
 }
 
+/* Loop, before the acks: a durable batch moves its files' durable tops, all
+ * of them before the first ack, so a reader woken by the first one already
+ * sees every entry the batch made durable (colony__bcommit_durable_top). */
+static void batch_committed(void *ud, int err, int giving_up, const colony__list *batch)
+{
+    (void)ud;
+    (void)giving_up;
+    if (err) return;
+    for (colony__list *n = batch->next; n != batch; n = n->next) {
+        bwait *w = COLONY__CONTAINER_OF(n, bwait, node);
+        for (size_t i = 0; i < w->nfiles; i++)
+            if (colony__bid_cmp(w->top, w->files[i]->durable_top) > 0)
+                w->files[i]->durable_top = w->top;
+    }
+}
+
 static void commit_ack(void *ud, colony__list *op, int err)
 {
     (void)ud;
@@ -115,8 +132,11 @@ int colony__bcommit_new(colony__bcommit **out, uv_loop_t *loop, colony__bsync_mo
     c->mode = mode;
     c->interval_ms = interval_ms ? interval_ms : 100;
     colony__list_init(&c->dirty);
-    colony__durable_options o = {
-        .commit = commit_batch, .ack = commit_ack, .ud = c, .name = "broker"};
+    colony__durable_options o = {.commit = commit_batch,
+                                 .ack = commit_ack,
+                                 .batch = batch_committed,
+                                 .ud = c,
+                                 .name = "broker"};
     int rc = colony__durable_new(&c->durable, loop, &o);
     if (!rc) rc = uv_timer_init(loop, &c->timer);
     if (rc) {
@@ -149,6 +169,7 @@ int colony__bcommit_wait(colony__bcommit *c, colony__bstream *st, colony__bcommi
     if (st->journal) w->files[w->nfiles++] = colony__bfile_ref(st->journal);
     for (size_t i = 0; i < w->nfiles; i++)
         w->gens[i] = w->files[i]->written;
+    w->top = st->top;
     if (c->mode == COLONY__BSYNC_BATCH) {
         w->cb = batch_done;
         colony__list_push_back(&c->dirty, &w->node);
@@ -159,6 +180,25 @@ int colony__bcommit_wait(colony__bcommit *c, colony__bstream *st, colony__bcommi
     w->ud = ud;
     colony__durable_push(c->durable, &w->node);
     return 0;
+}
+
+/* From the last segment back: one not written since the store opened is as
+ * durable as it will get; a sealed one was fdatasynced by its roll-over
+ * (unless roll_unsynced: then the next wait syncs it); else the newest wait
+ * that covered a segment and called back gives the bound, and also synced
+ * the sealed segments before it. An underestimate only makes a reader wait
+ * for the next commit. */
+colony__bid colony__bcommit_durable_top(const colony__bcommit *c, const colony__bstream *st)
+{
+    colony__bid none = {0, 0};
+    if (!c || c->mode != COLONY__BSYNC_ALWAYS) return st->top;
+    for (size_t i = st->nsegs, looked = 0; i > 0 && looked < WAIT_FILES; i--, looked++) {
+        const bseg *g = st->segs[i - 1];
+        if (!g->entries) continue;
+        if (!g->file->written || (i < st->nsegs && !st->store->o.roll_unsynced)) return g->last;
+        if (colony__bid_cmp(g->file->durable_top, g->first) >= 0) return g->file->durable_top;
+    }
+    return none;
 }
 
 uint64_t colony__bcommit_fsyncs(const colony__bcommit *c)

@@ -40,6 +40,9 @@ int colony__bpend_remove(colony__bgroup *g, colony__bid id);
 /* journal.c */
 int colony__bjournal_put(colony__bstream *st, uint8_t type, colony__bid id, uint64_t time_ms,
                          const colony__bstr *strs, size_t n);
+/* Appends the records encoded in the store's encoder (st->store->enc) in
+ * one write: all of them, or none and an error. */
+int colony__bjournal_put_encoded(colony__bstream *st);
 /* After a change is applied in memory: compacts when the journal has grown. */
 void colony__bjournal_maybe_compact(colony__bstream *st);
 /* A BREC_PENDING record's strings; a delivery past the cursor carries the

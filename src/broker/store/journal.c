@@ -20,7 +20,13 @@ int colony__bjournal_put(colony__bstream *st, uint8_t type, colony__bid id, uint
     colony__bstore *s = st->store;
     s->enc.len = 0;
     int rc = colony__benc_record(&s->enc, type, id, time_ms, strs, n);
-    if (!rc) rc = colony__bwrite_all(st->journal, s->enc.buf, s->enc.len, st->journal_bytes);
+    return rc ? rc : colony__bjournal_put_encoded(st);
+}
+
+int colony__bjournal_put_encoded(colony__bstream *st)
+{
+    colony__bstore *s = st->store;
+    int rc = colony__bwrite_all(st->journal, s->enc.buf, s->enc.len, st->journal_bytes);
     if (rc) return rc;
     st->journal_bytes += s->enc.len;
     return 0;

@@ -45,6 +45,9 @@ typedef struct bfile {
     int dir_synced;      /* the directory entry of a new file was fsynced */
     uint64_t written;    /* writes so far (loop) */
     uint64_t synced_gen; /* `written` as of the last fdatasync (thread) */
+    /* the stream's top id when the newest commit wait that covered this file
+     * was issued, set once that wait is durable (loop; commit.c) */
+    colony__bid durable_top;
     char *path;
     char *dir;
 } bfile;

@@ -175,6 +175,9 @@ int colony__bgroup_setid_read(colony__bgroup *g, colony__bid cursor, int64_t ent
  * NOACK), counting the read as Redis 7 does. */
 int colony__bgroup_advance(colony__bgroup *g, colony__bid id);
 void colony__bgroup_info_get(const colony__bgroup *g, colony__bgroup_info *out);
+/* 1 when the stream has a visible entry past the group's cursor (what
+ * XREADGROUP ">" would give), without reading the stream in the usual case. */
+int colony__bgroup_has_new(colony__bgroup *g);
 /* Redis 7's lag of the group (entries not yet delivered): 1 with *lag set,
  * 0 when it cannot be known (XDEL fragments what is ahead). */
 int colony__bgroup_lag(colony__bgroup *g, int64_t *lag);
@@ -204,6 +207,14 @@ int colony__bgroup_deliver(colony__bgroup *g, const char *consumer, colony__bid 
  * delivered before it stay pending). */
 long colony__bgroup_read_new(colony__bgroup *g, const char *consumer, size_t count, uint64_t due_ms,
                              colony__bentry_cb cb, void *ud);
+/* XREADGROUP ">" of entries the caller has read (ids ascending, past the
+ * cursor or pending already): each recorded as a first delivery to consumer
+ * (count 1, last = now, due at due_ms, the cursor past it), in one journal
+ * write: all of them, or none (memory as before) and an error. Returns n. */
+long colony__bgroup_deliver_new(colony__bgroup *g, const char *consumer, const colony__bid *ids,
+                                size_t n, uint64_t due_ms);
+/* XACK of n ids in one journal write, all or none: how many were pending. */
+long colony__bgroup_ack_many(colony__bgroup *g, const colony__bid *ids, size_t n);
 /* XCLAIM / nack / extend: sets a pending entry's owner, count, last and due
  * times as given. COLONY_ENOENT if id is not pending. */
 int colony__bgroup_update(colony__bgroup *g, const char *consumer, colony__bid id, uint64_t count,
@@ -270,6 +281,11 @@ int colony__bcommit_new(colony__bcommit **out, uv_loop_t *loop, colony__bsync_mo
  * and NEVER) or COLONY_ENOMEM (it will not). */
 int colony__bcommit_wait(colony__bcommit *c, colony__bstream *st, colony__bcommit_cb cb, void *ud);
 int colony__bcommit_idle(const colony__bcommit *c);
+/* The greatest id at or below which every entry of st is durable (a commit wait
+ * issued after it has called back with 0), 0-0 when not known; st's top in
+ * the modes that do not wait for the disk. XREADGROUP gives these without
+ * waiting for a commit of its own (docs/broker.md, "Delivery records"). */
+colony__bid colony__bcommit_durable_top(const colony__bcommit *c, const colony__bstream *st);
 /* fdatasyncs made so far (a file not written since its last one is skipped). */
 uint64_t colony__bcommit_fsyncs(const colony__bcommit *c);
 /* Gives up a failing batch at once (see kit/durable), stops the timer. */
