@@ -85,29 +85,10 @@ int colony__bhttp_id_parse(const char *s, colony__bid *out)
     return colony__xid_parse(s, strlen(s), 0, 1, NULL, out) ? COLONY_EINVAL : 0;
 }
 
-static int count_entry(void *ud, const colony__bentry *e)
-{
-    (void)e;
-    (*(uint64_t *)ud)++;
-    return 0;
-}
-
 uint64_t colony__bhttp_lag(colony__bstream *st, colony__bid cursor)
 {
-    colony__bstream_info si;
-    colony__bstream_info_get(st, &si);
-    if (si.length == 0 || colony__bid_cmp(cursor, si.last) >= 0) return 0;
-    if (colony__bid_cmp(cursor, si.first) < 0) return si.length;
-    colony__bid start = cursor;
-    if (start.seq == UINT64_MAX) {
-        start.ms++;
-        start.seq = 0;
-    } else {
-        start.seq++;
-    }
-    uint64_t n = 0;
-    colony__bstream_range(st, start, (colony__bid){UINT64_MAX, UINT64_MAX}, 0, 0, count_entry, &n);
-    return n;
+    int64_t n = colony__bstream_count_after(st, cursor);
+    return n > 0 ? (uint64_t)n : 0;
 }
 
 void colony__bhttp_init(colony__bhttp *h, uv_loop_t *loop, colony__bstore *store,

@@ -112,7 +112,7 @@ int colony__bhttp_engine_ready(colony__bhttp *h, colony_request *req);
 json_t *colony__bhttp_id_json(colony__bid id);
 /* Parses "ms-seq" (or "ms"); 0 or COLONY_EINVAL. */
 int colony__bhttp_id_parse(const char *s, colony__bid *out);
-/* Entries after cursor (the group's lag), counted by reading them. */
+/* Entries after cursor (the group's lag), without reading them (store/count.c). */
 uint64_t colony__bhttp_lag(colony__bstream *st, colony__bid cursor);
 
 /* message.c: a JSON message <-> the strings of an entry. */

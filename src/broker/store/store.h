@@ -228,6 +228,12 @@ long colony__bgroup_pending_range(const colony__bgroup *g, colony__bid start, co
  * colony__bstream_info_get makes. */
 const char *colony__bstream_name(const colony__bstream *st);
 uint64_t colony__bstream_length(const colony__bstream *st);
+/* count.c: entries visible after id (a group's lag from its cursor), in
+ * O(segments + log n) plus one read of at most index_every records; <0 on a
+ * read error. */
+int64_t colony__bstream_count_after(const colony__bstream *st, colony__bid id);
+/* count.c: entries ever appended (XINFO's entries-added), without a read. */
+uint64_t colony__bstream_added(const colony__bstream *st);
 /* meta.c: colony__bstream_append with a metadata section (meta.len > 0) after
  * the n strings (n even); it reads back as colony__bentry.meta. */
 int colony__bstream_append_meta(colony__bstream *st, int id_mode, colony__bid id,
