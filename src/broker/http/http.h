@@ -53,7 +53,7 @@ typedef struct colony__bhttp {
     } stats;
     struct { /* metrics.c; NULL families: metrics off */
         colony_metric *entries, *bytes, *pending, *lag, *dead;
-        colony_metric *published, *delivered, *redelivered, *acked, *commit_wait;
+        colony_metric *published, *delivered, *redelivered, *acked, *commit_wait, *fsync;
         colony__map seen; /* gauge series set by a scrape, to zero when gone */
         uint64_t epoch;
     } m;
@@ -150,8 +150,6 @@ json_t *colony__bhttp_group_policy_json(const colony__bgroup_policy *p);
  * the gauges before /metrics answers. 0 or COLONY_ENOMEM. */
 int colony__bhttp_metrics(colony__bhttp *h, colony_metrics *m, colony_router *r);
 void colony__bhttp_metrics_free(colony__bhttp *h);
-/* Adds v to the counter f's series {stream[, group]} (f NULL: nothing). */
-void colony__bhttp_count(colony_metric *f, const char *stream, const char *group, double v);
 
 /* The route groups. */
 int colony__bhttp_routes_streams(colony__bhttp *h, colony_router *r);

@@ -289,7 +289,6 @@ static void publish_stream(colony_request *req, void *ud)
     }
     batch_free(&b);
     h->stats.published += done;
-    colony__bhttp_count(h->m.published, name, NULL, (double)done);
     if (rc) {
         /* those appended before the failure are kept (durable with the next
          * commit); the answer says which */

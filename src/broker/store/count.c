@@ -2,9 +2,11 @@
  * cheap however long a stream is: a group's lag (entries after its cursor) in
  * O(segments + log n + index_every) from each segment's entry count, its
  * sparse index (index[k] is the segment's entry number k * index_every) and
- * the sorted tombstones; and the entries ever appended, from the counters
- * read.c keeps. */
-#include "broker/store/stream.h"
+ * the sorted tombstones; the entries ever appended, from the counters read.c
+ * keeps; and per group the acks and deliveries made since open, counted where
+ * the store records them, so every door (RESP, HTTP, the delivery engine)
+ * counts. */
+#include "broker/store/group.h"
 #include "colony/error.h"
 
 uint64_t colony__bstream_added(const colony__bstream *st)
@@ -82,4 +84,17 @@ int64_t colony__bstream_count_after(const colony__bstream *st, colony__bid id)
     }
     uint64_t dead = deleted_after(st, id);
     return dead >= n ? 0 : (int64_t)(n - dead);
+}
+
+void colony__bgroup_count_delivery(colony__bgroup *g, colony__bid id, uint64_t count)
+{
+    const colony__bpending *p = colony__bgroup_pending(g, id);
+    if (count <= (p ? p->count : 0)) return; /* a nack, an extend, a delayed entry */
+    g->delivered++;
+    if (count > 1) g->redelivered++;
+}
+
+void colony__bgroup_stats_get(const colony__bgroup *g, colony__bgroup_stats *out)
+{
+    *out = (colony__bgroup_stats){g->acked, g->delivered, g->redelivered};
 }

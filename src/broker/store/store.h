@@ -234,6 +234,14 @@ uint64_t colony__bstream_length(const colony__bstream *st);
 int64_t colony__bstream_count_after(const colony__bstream *st, colony__bid id);
 /* count.c: entries ever appended (XINFO's entries-added), without a read. */
 uint64_t colony__bstream_added(const colony__bstream *st);
+/* count.c: a group's acks and deliveries since the store opened, from every
+ * door (XACK, XREADGROUP, XCLAIM, the HTTP API, the engine's own acks when it
+ * moves an entry to the dead letters). A delivery is a pending entry's count
+ * going up; a redelivery one whose count goes past 1. */
+typedef struct colony__bgroup_stats {
+    uint64_t acked, delivered, redelivered;
+} colony__bgroup_stats;
+void colony__bgroup_stats_get(const colony__bgroup *g, colony__bgroup_stats *out);
 /* meta.c: colony__bstream_append with a metadata section (meta.len > 0) after
  * the n strings (n even); it reads back as colony__bentry.meta. */
 int colony__bstream_append_meta(colony__bstream *st, int id_mode, colony__bid id,
@@ -278,6 +286,10 @@ int colony__bcommit_wait(colony__bcommit *c, colony__bstream *st, colony__bcommi
 int colony__bcommit_idle(const colony__bcommit *c);
 /* fdatasyncs made so far (a file not written since its last one is skipped). */
 uint64_t colony__bcommit_fsyncs(const colony__bcommit *c);
+/* Calls cb with each fdatasync's duration in seconds, on the thread pool
+ * (cb must be thread-safe: a metrics histogram). Set before the first wait. */
+typedef void (*colony__bcommit_fsync_cb)(void *ud, double seconds);
+void colony__bcommit_on_fsync(colony__bcommit *c, colony__bcommit_fsync_cb cb, void *ud);
 /* Gives up a failing batch at once (see kit/durable), stops the timer. */
 void colony__bcommit_shutdown(colony__bcommit *c);
 void colony__bcommit_close(colony__bcommit *c);
