@@ -105,6 +105,10 @@ void colony__bhttp_init(colony__bhttp *h, uv_loop_t *loop, colony__bstore *store
     colony__bidem_init(&h->idem, set->idem_window_ms, set->idem_max_keys);
 }
 
+/* Entries read per key remembered, at most, to rebuild the idempotency
+ * window on start (publishes without a key in between cost reads too). */
+#define IDEM_SCAN_PER_KEY 4
+
 int colony__bhttp_routes(colony__bhttp *h, colony_router *r)
 {
     int rc = colony__bhttp_routes_streams(h, r);
@@ -113,7 +117,13 @@ int colony__bhttp_routes(colony__bhttp *h, colony_router *r)
     if (!rc) rc = colony__bhttp_routes_settle(h, r);
     if (!rc) rc = colony__bhttp_routes_dlq(h, r);
     if (!rc) rc = colony__bhttp_routes_topics(h, r);
-    return rc;
+    if (rc) return rc;
+    /* the idempotency window as it was before a restart (idempotency.c) */
+    long keys = colony__bidem_load(&h->idem, h->store, colony__bstore_now(h->store),
+                                   IDEM_SCAN_PER_KEY * h->set.idem_max_keys);
+    if (keys < 0) return (int)keys;
+    if (keys) COLONY_LOG_INFO("broker: idempotency keys rebuilt", COLONY_LF_INT("keys", keys));
+    return 0;
 }
 
 void colony__bhttp_free(colony__bhttp *h)

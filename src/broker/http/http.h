@@ -21,7 +21,8 @@
 typedef struct colony__broker_resp colony__broker_resp; /* conn.h */
 
 /* Duplicate publishes dropped within a window (bounded: the oldest keys go
- * first when max_keys is reached). In memory: not kept across a restart. */
+ * first when max_keys is reached). Rebuilt on start from the entries, which
+ * keep their publish's key (colony__bidem_load). */
 typedef struct colony__bidem {
     colony__map keys;   /* target "\n" key -> idem_entry */
     colony__list order; /* oldest first (same window for all: expiry order) */
@@ -138,6 +139,11 @@ json_t *colony__bidem_get(colony__bidem *c, const char *target, const char *key,
 int colony__bidem_put(colony__bidem *c, const char *target, const char *key, json_t *ids,
                       uint64_t now);
 void colony__bidem_forget(colony__bidem *c, const char *target, const char *key);
+/* Rebuilds the window on start from the keys kept in the entries of the
+ * store's streams (stream publishes): entries appended within the window,
+ * newest first, at most max_scan read in all. Returns the keys remembered,
+ * or COLONY_ENOMEM. */
+long colony__bidem_load(colony__bidem *c, colony__bstore *store, uint64_t now, size_t max_scan);
 
 /* policy.c: policies as JSON. _parse reads the fields body names over p;
  * 0, or <0 after answering 400. */

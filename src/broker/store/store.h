@@ -247,6 +247,26 @@ void colony__bgroup_stats_get(const colony__bgroup *g, colony__bgroup_stats *out
 int colony__bstream_append_meta(colony__bstream *st, int id_mode, colony__bid id,
                                 const colony__bstr *strs, size_t n, colony__bstr meta,
                                 colony__bid *out);
+/* meta.c: the metadata items: 'M', then per item a tag byte and a
+ * big-endian u64; unknown tags are skipped. The key item is last: its u64 is
+ * the key's length and the key's bytes follow (a reader stops there). */
+enum {
+    COLONY__BMETA_DELIVER_AT = 1, /* delivery/: not delivered before (ms) */
+    COLONY__BMETA_EXPIRE_AT = 2,  /* delivery/: expires at (ms) */
+    COLONY__BMETA_IDEM_COUNT = 3, /* entries of the keyed publish this one belongs to */
+    COLONY__BMETA_IDEM_KEY = 4,   /* the publish's idempotency key (last) */
+};
+#define COLONY__BMETA_KEY_MAX 256
+/* meta.c: the next colony__bstream_append_meta on st (that one only: it is
+ * cleared then) also keeps key, the idempotency key of a publish of count
+ * entries, in the entry's metadata. key stays the caller's and must live
+ * until that append; a caller that may not reach an append (a refused
+ * publish) clears it with an empty key. This way the delivery engine's
+ * publish carries the key without a change to its API. */
+void colony__bstream_idem_next(colony__bstream *st, colony__bstr key, uint64_t count);
+/* meta.c: 1 with the entry's idempotency key and its publish's entry count, 0
+ * if it has none. */
+int colony__bmeta_idem(colony__bstr meta, colony__bstr *key, uint64_t *count);
 /* meta.c: a small file in the stream's directory (policies), replaced
  * atomically (temp file, fsync, rename, fsync dir) before it returns. name is
  * a plain file name not ending in .seg or .jnl. */
