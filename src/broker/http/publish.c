@@ -228,14 +228,16 @@ static int append_one(colony__bhttp *h, colony__bstream *st, const char *name, c
      * restart can rebuild the window from the entries (idempotency.c) */
     if (!h->engine && (b->delay[i] || b->ttl[i])) return COLONY_ENOTSUP;
     if (key) colony__bstream_idem_next(st, (colony__bstr){key, strlen(key)}, b->n);
+    int rc;
     if (!h->engine) {
-        return colony__bstream_append_meta(st, COLONY__BID_AUTO, (colony__bid){0, 0},
-                                           b->msgs[i].strs, b->msgs[i].n, (colony__bstr){0}, id);
+        rc = colony__bstream_append_meta(st, COLONY__BID_AUTO, (colony__bid){0, 0}, b->msgs[i].strs,
+                                         b->msgs[i].n, (colony__bstr){0}, id);
+    } else {
+        colony__bpublish m = {.strs = b->msgs[i].strs, .n = b->msgs[i].n, .ttl_ms = b->ttl[i]};
+        if (b->delay[i]) m.deliver_at_ms = colony__bdelivery_now(h->engine) + b->delay[i];
+        rc = colony__bdelivery_publish(h->engine, name, &m, id);
     }
-    colony__bpublish m = {.strs = b->msgs[i].strs, .n = b->msgs[i].n, .ttl_ms = b->ttl[i]};
-    if (b->delay[i]) m.deliver_at_ms = colony__bdelivery_now(h->engine) + b->delay[i];
-    int rc = colony__bdelivery_publish(h->engine, name, &m, id);
-    colony__bstream_idem_next(st, (colony__bstr){0}, 0); /* refused before its append */
+    colony__bstream_idem_next(st, (colony__bstr){0}, 0); /* if refused before its append */
     return rc;
 }
 
