@@ -10,8 +10,7 @@
  *   colony_broker_redelivered_total{stream,group}  counter (deliveries with a count > 1)
  *   colony_broker_acked_total{stream,group}        counter (acks, any door)
  *   colony_broker_fsync_seconds                    histogram: each fdatasync alone
- *   colony_broker_commit_wait_seconds              histogram: an HTTP write to its commit's
- * callback
+ *   colony_broker_commit_wait_seconds              histogram: HTTP write to commit callback
  *
  * All but the histograms are read from the store when /metrics is scraped (a
  * middleware runs first on that path), where the store counts them whichever
