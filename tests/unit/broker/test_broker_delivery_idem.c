@@ -13,7 +13,7 @@ static int last_meta(void *ud, const colony__bentry *e)
 {
     colony__bstr *out = ud;
     static char copy[512];
-    memcpy(copy, e->meta.data, e->meta.len);
+    if (e->meta.len) memcpy(copy, e->meta.data, e->meta.len);
     *out = (colony__bstr){copy, e->meta.len};
     return 0;
 }
