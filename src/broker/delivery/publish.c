@@ -29,6 +29,7 @@ void colony__bd_meta_parse(colony__bstr m, bd_meta *out)
         uint64_t v = get64(p + i + 1);
         if (p[i] == BD_META_DELIVER_AT) out->deliver_at = v;
         if (p[i] == BD_META_EXPIRE_AT) out->expire_at = v;
+        if (p[i] == COLONY__BMETA_IDEM_KEY) break; /* last, its bytes follow (store/meta.c) */
     }
 }
 

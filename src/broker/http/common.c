@@ -85,29 +85,10 @@ int colony__bhttp_id_parse(const char *s, colony__bid *out)
     return colony__xid_parse(s, strlen(s), 0, 1, NULL, out) ? COLONY_EINVAL : 0;
 }
 
-static int count_entry(void *ud, const colony__bentry *e)
-{
-    (void)e;
-    (*(uint64_t *)ud)++;
-    return 0;
-}
-
 uint64_t colony__bhttp_lag(colony__bstream *st, colony__bid cursor)
 {
-    colony__bstream_info si;
-    colony__bstream_info_get(st, &si);
-    if (si.length == 0 || colony__bid_cmp(cursor, si.last) >= 0) return 0;
-    if (colony__bid_cmp(cursor, si.first) < 0) return si.length;
-    colony__bid start = cursor;
-    if (start.seq == UINT64_MAX) {
-        start.ms++;
-        start.seq = 0;
-    } else {
-        start.seq++;
-    }
-    uint64_t n = 0;
-    colony__bstream_range(st, start, (colony__bid){UINT64_MAX, UINT64_MAX}, 0, 0, count_entry, &n);
-    return n;
+    int64_t n = colony__bstream_count_after(st, cursor);
+    return n > 0 ? (uint64_t)n : 0;
 }
 
 void colony__bhttp_init(colony__bhttp *h, uv_loop_t *loop, colony__bstore *store,
@@ -124,6 +105,10 @@ void colony__bhttp_init(colony__bhttp *h, uv_loop_t *loop, colony__bstore *store
     colony__bidem_init(&h->idem, set->idem_window_ms, set->idem_max_keys);
 }
 
+/* Entries read per key remembered, at most, to rebuild the idempotency
+ * window on start (publishes without a key in between cost reads too). */
+#define IDEM_SCAN_PER_KEY 4
+
 int colony__bhttp_routes(colony__bhttp *h, colony_router *r)
 {
     int rc = colony__bhttp_routes_streams(h, r);
@@ -132,7 +117,13 @@ int colony__bhttp_routes(colony__bhttp *h, colony_router *r)
     if (!rc) rc = colony__bhttp_routes_settle(h, r);
     if (!rc) rc = colony__bhttp_routes_dlq(h, r);
     if (!rc) rc = colony__bhttp_routes_topics(h, r);
-    return rc;
+    if (rc) return rc;
+    /* the idempotency window as it was before a restart (idempotency.c) */
+    long keys = colony__bidem_load(&h->idem, h->store, colony__bstore_now(h->store),
+                                   IDEM_SCAN_PER_KEY * h->set.idem_max_keys);
+    if (keys < 0) return (int)keys;
+    if (keys) COLONY_LOG_INFO("broker: idempotency keys rebuilt", COLONY_LF_INT("keys", keys));
+    return 0;
 }
 
 void colony__bhttp_free(colony__bhttp *h)

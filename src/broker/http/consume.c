@@ -83,8 +83,6 @@ static long try_deliver(colony__bhttp *h, colony_request *req, const char *strea
         return 0;
     }
     h->stats.delivered += (uint64_t)n;
-    colony__bhttp_count(h->m.delivered, stream, group, (double)n);
-    colony__bhttp_count(h->m.redelivered, stream, group, (double)c.redelivered);
     colony__bstream *sts[8];
     size_t ns = colony__bhttp_touched(h, st, sts, 8);
     colony__bhttp_reply_durable_n(h, req, sts, ns, 200, json_pack("{s:o}", "messages", c.arr), NULL,
@@ -249,8 +247,6 @@ static void stream_check(poll *p)
         }
         if (n > 0) {
             h->stats.delivered += (uint64_t)n;
-            colony__bhttp_count(h->m.delivered, p->stream, p->group, (double)n);
-            colony__bhttp_count(h->m.redelivered, p->stream, p->group, (double)c.redelivered);
             colony_buf_init(&b->text, SIZE_MAX);
             size_t i;
             json_t *m;

@@ -21,7 +21,8 @@
 typedef struct colony__broker_resp colony__broker_resp; /* conn.h */
 
 /* Duplicate publishes dropped within a window (bounded: the oldest keys go
- * first when max_keys is reached). In memory: not kept across a restart. */
+ * first when max_keys is reached). Rebuilt on start from the entries, which
+ * keep their publish's key (colony__bidem_load). */
 typedef struct colony__bidem {
     colony__map keys;   /* target "\n" key -> idem_entry */
     colony__list order; /* oldest first (same window for all: expiry order) */
@@ -53,7 +54,7 @@ typedef struct colony__bhttp {
     } stats;
     struct { /* metrics.c; NULL families: metrics off */
         colony_metric *entries, *bytes, *pending, *lag, *dead;
-        colony_metric *published, *delivered, *redelivered, *acked, *commit_wait;
+        colony_metric *published, *delivered, *redelivered, *acked, *commit_wait, *fsync;
         colony__map seen; /* gauge series set by a scrape, to zero when gone */
         uint64_t epoch;
     } m;
@@ -112,7 +113,7 @@ int colony__bhttp_engine_ready(colony__bhttp *h, colony_request *req);
 json_t *colony__bhttp_id_json(colony__bid id);
 /* Parses "ms-seq" (or "ms"); 0 or COLONY_EINVAL. */
 int colony__bhttp_id_parse(const char *s, colony__bid *out);
-/* Entries after cursor (the group's lag), counted by reading them. */
+/* Entries after cursor (the group's lag), without reading them (store/count.c). */
 uint64_t colony__bhttp_lag(colony__bstream *st, colony__bid cursor);
 
 /* message.c: a JSON message <-> the strings of an entry. */
@@ -138,6 +139,11 @@ json_t *colony__bidem_get(colony__bidem *c, const char *target, const char *key,
 int colony__bidem_put(colony__bidem *c, const char *target, const char *key, json_t *ids,
                       uint64_t now);
 void colony__bidem_forget(colony__bidem *c, const char *target, const char *key);
+/* Rebuilds the window on start from the keys kept in the entries of the
+ * store's streams (stream publishes): entries appended within the window,
+ * newest first, at most max_scan read in all. Returns the keys remembered,
+ * or COLONY_ENOMEM. */
+long colony__bidem_load(colony__bidem *c, colony__bstore *store, uint64_t now, size_t max_scan);
 
 /* policy.c: policies as JSON. _parse reads the fields body names over p;
  * 0, or <0 after answering 400. */
@@ -150,8 +156,6 @@ json_t *colony__bhttp_group_policy_json(const colony__bgroup_policy *p);
  * the gauges before /metrics answers. 0 or COLONY_ENOMEM. */
 int colony__bhttp_metrics(colony__bhttp *h, colony_metrics *m, colony_router *r);
 void colony__bhttp_metrics_free(colony__bhttp *h);
-/* Adds v to the counter f's series {stream[, group]} (f NULL: nothing). */
-void colony__bhttp_count(colony_metric *f, const char *stream, const char *group, double v);
 
 /* The route groups. */
 int colony__bhttp_routes_streams(colony__bhttp *h, colony_router *r);

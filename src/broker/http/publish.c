@@ -222,16 +222,23 @@ static int published_wake(published *p, const char *name)
 /* Message i of b to the stream: through the engine (its max length,
  * overflow, TTL, delay) when there is one, else straight to the store. */
 static int append_one(colony__bhttp *h, colony__bstream *st, const char *name, const batch *b,
-                      size_t i, colony__bid *id)
+                      size_t i, const char *key, colony__bid *id)
 {
+    /* the key rides with each entry of the publish (store/meta.c), so a
+     * restart can rebuild the window from the entries (idempotency.c) */
+    if (!h->engine && (b->delay[i] || b->ttl[i])) return COLONY_ENOTSUP;
+    if (key) colony__bstream_idem_next(st, (colony__bstr){key, strlen(key)}, b->n);
+    int rc;
     if (!h->engine) {
-        if (b->delay[i] || b->ttl[i]) return COLONY_ENOTSUP;
-        return colony__bstream_append(st, COLONY__BID_AUTO, (colony__bid){0, 0}, b->msgs[i].strs,
-                                      b->msgs[i].n, id);
+        rc = colony__bstream_append_meta(st, COLONY__BID_AUTO, (colony__bid){0, 0}, b->msgs[i].strs,
+                                         b->msgs[i].n, (colony__bstr){0}, id);
+    } else {
+        colony__bpublish m = {.strs = b->msgs[i].strs, .n = b->msgs[i].n, .ttl_ms = b->ttl[i]};
+        if (b->delay[i]) m.deliver_at_ms = colony__bdelivery_now(h->engine) + b->delay[i];
+        rc = colony__bdelivery_publish(h->engine, name, &m, id);
     }
-    colony__bpublish m = {.strs = b->msgs[i].strs, .n = b->msgs[i].n, .ttl_ms = b->ttl[i]};
-    if (b->delay[i]) m.deliver_at_ms = colony__bdelivery_now(h->engine) + b->delay[i];
-    return colony__bdelivery_publish(h->engine, name, &m, id);
+    colony__bstream_idem_next(st, (colony__bstr){0}, 0); /* if refused before its append */
+    return rc;
 }
 
 /* An append's error as an answer: 507 stream_full for max length + reject. */
@@ -283,13 +290,12 @@ static void publish_stream(colony_request *req, void *ud)
     size_t done = 0;
     for (; !rc && done < b.n; done++) {
         colony__bid id;
-        rc = append_one(h, st, name, &b, done, &id);
+        rc = append_one(h, st, name, &b, done, key, &id);
         if (!rc) rc = json_array_append_new(ids, colony__bhttp_id_json(id)) ? COLONY_ENOMEM : 0;
         if (rc) break;
     }
     batch_free(&b);
     h->stats.published += done;
-    colony__bhttp_count(h->m.published, name, NULL, (double)done);
     if (rc) {
         /* those appended before the failure are kept (durable with the next
          * commit); the answer says which */

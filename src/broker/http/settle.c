@@ -99,8 +99,6 @@ static void post_ack(colony_request *req, void *ud)
         return;
     }
     h->stats.acked += (uint64_t)acked;
-    colony__bhttp_count(h->m.acked, colony_request_param(req, "stream"),
-                        colony_request_param(req, "group"), (double)acked);
     colony__bhttp_wake(h, colony_request_param(req, "stream")); /* streamed windows refill */
     colony__bhttp_reply_durable(h, req, st, 200, json_pack("{s:I}", "acked", (json_int_t)acked),
                                 NULL, NULL);

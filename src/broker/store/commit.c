@@ -32,7 +32,9 @@ struct colony__bcommit {
     uv_timer_t timer;   /* BATCH: the periodic sync */
     colony__list dirty; /* BATCH: waits whose files the next tick syncs */
     uint64_t interval_ms;
-    uint64_t fsyncs; /* fdatasyncs made (thread; read with __atomic) */
+    uint64_t fsyncs;                   /* fdatasyncs made (thread; read with __atomic) */
+    colony__bcommit_fsync_cb on_fsync; /* set before use: each fdatasync's seconds (thread) */
+    void *on_fsync_ud;
 };
 
 static void wait_free(bwait *w)
@@ -69,7 +71,9 @@ static int commit_batch(void *ud, const colony__list *batch)
                 seen = done[k] == f;
             if (seen || f->synced_gen >= w->gens[i]) continue;
             uint64_t gen = batch_gen(batch, f); /* this fdatasync covers them all */
+            uint64_t t0 = uv_hrtime();
             if (fdatasync(f->fd) != 0) return -errno;
+            if (c->on_fsync) c->on_fsync(c->on_fsync_ud, (double)(uv_hrtime() - t0) / 1e9);
             __atomic_fetch_add(&c->fsyncs, 1, __ATOMIC_RELAXED);
             f->synced_gen = gen;
             if (!f->dir_synced) {
@@ -199,6 +203,12 @@ colony__bid colony__bcommit_durable_top(const colony__bcommit *c, const colony__
         if (colony__bid_cmp(g->file->durable_top, g->first) >= 0) return g->file->durable_top;
     }
     return none;
+}
+
+void colony__bcommit_on_fsync(colony__bcommit *c, colony__bcommit_fsync_cb cb, void *ud)
+{
+    c->on_fsync = cb;
+    c->on_fsync_ud = ud;
 }
 
 uint64_t colony__bcommit_fsyncs(const colony__bcommit *c)

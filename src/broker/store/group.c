@@ -272,6 +272,7 @@ static int pending_set(colony__bgroup *g, const char *consumer, colony__bid id, 
     size_t n = colony__bjournal_pending_strs(g, &p, deliver, read, nums, strs);
     int rc = colony__bjournal_put(g->st, BREC_PENDING, id, last_ms, strs, n);
     if (rc) return rc;
+    colony__bgroup_count_delivery(g, id, count);
     colony__bpend_apply(g, c, id, count, last_ms, due_ms, deliver);
     g->entries_read = read;
     colony__bjournal_maybe_compact(g->st);
@@ -311,6 +312,7 @@ int colony__bgroup_ack(colony__bgroup *g, colony__bid id)
     int rc = colony__bjournal_put(g->st, BREC_ACK, id, 0, &s, 1);
     if (rc) return rc;
     colony__bpend_remove(g, id);
+    g->acked++;
     colony__bjournal_maybe_compact(g->st);
     return 1;
 }

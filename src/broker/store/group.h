@@ -20,7 +20,8 @@ struct colony__bgroup {
     int64_t entries_read; /* -1: unknown (journal: BREC_GROUP time = entries_read + 1) */
     colony__bpending *pend;
     size_t npend, cappend;
-    colony__map consumers; /* name -> bconsumer */
+    colony__map consumers;                  /* name -> bconsumer */
+    uint64_t acked, delivered, redelivered; /* since open, any door (count.c: /metrics) */
 };
 
 #define STR(s) ((colony__bstr){(s), strlen(s)})
@@ -50,6 +51,8 @@ void colony__bjournal_maybe_compact(colony__bstream *st);
 size_t colony__bjournal_pending_strs(const colony__bgroup *g, const colony__bpending *p,
                                      int deliver, int64_t entries_read, uint8_t nums[24],
                                      colony__bstr strs[6]);
+/* count.c: counts a pending entry set to count (before it is applied). */
+void colony__bgroup_count_delivery(colony__bgroup *g, colony__bid id, uint64_t count);
 /* group.c: entries_read once id (past the cursor) is read, as Redis 7 counts. */
 int64_t colony__bgroup_read_counter(colony__bgroup *g, colony__bid id);
 

@@ -239,11 +239,45 @@ long colony__bgroup_pending_range(const colony__bgroup *g, colony__bid start, co
  * colony__bstream_info_get makes. */
 const char *colony__bstream_name(const colony__bstream *st);
 uint64_t colony__bstream_length(const colony__bstream *st);
+/* count.c: entries visible after id (a group's lag from its cursor), in
+ * O(segments + log n) plus one read of at most index_every records; <0 on a
+ * read error. */
+int64_t colony__bstream_count_after(const colony__bstream *st, colony__bid id);
+/* count.c: entries ever appended (XINFO's entries-added), without a read. */
+uint64_t colony__bstream_added(const colony__bstream *st);
+/* count.c: a group's acks and deliveries since the store opened, from every
+ * door (XACK, XREADGROUP, XCLAIM, the HTTP API, the engine's own acks when it
+ * moves an entry to the dead letters). A delivery is a pending entry's count
+ * going up; a redelivery one whose count goes past 1. */
+typedef struct colony__bgroup_stats {
+    uint64_t acked, delivered, redelivered;
+} colony__bgroup_stats;
+void colony__bgroup_stats_get(const colony__bgroup *g, colony__bgroup_stats *out);
 /* meta.c: colony__bstream_append with a metadata section (meta.len > 0) after
  * the n strings (n even); it reads back as colony__bentry.meta. */
 int colony__bstream_append_meta(colony__bstream *st, int id_mode, colony__bid id,
                                 const colony__bstr *strs, size_t n, colony__bstr meta,
                                 colony__bid *out);
+/* meta.c: the metadata items: 'M', then per item a tag byte and a
+ * big-endian u64; unknown tags are skipped. The key item is last: its u64 is
+ * the key's length and the key's bytes follow (a reader stops there). */
+enum {
+    COLONY__BMETA_DELIVER_AT = 1, /* delivery/: not delivered before (ms) */
+    COLONY__BMETA_EXPIRE_AT = 2,  /* delivery/: expires at (ms) */
+    COLONY__BMETA_IDEM_COUNT = 3, /* entries of the keyed publish this one belongs to */
+    COLONY__BMETA_IDEM_KEY = 4,   /* the publish's idempotency key (last) */
+};
+#define COLONY__BMETA_KEY_MAX 256
+/* meta.c: the next colony__bstream_append_meta on st (that one only: it is
+ * cleared then) also keeps key, the idempotency key of a publish of count
+ * entries, in the entry's metadata. key stays the caller's and must live
+ * until that append; a caller that may not reach an append (a refused
+ * publish) clears it with an empty key. This way the delivery engine's
+ * publish carries the key without a change to its API. */
+void colony__bstream_idem_next(colony__bstream *st, colony__bstr key, uint64_t count);
+/* meta.c: 1 with the entry's idempotency key and its publish's entry count, 0
+ * if it has none. */
+int colony__bmeta_idem(colony__bstr meta, colony__bstr *key, uint64_t *count);
 /* meta.c: a small file in the stream's directory (policies), replaced
  * atomically (temp file, fsync, rename, fsync dir) before it returns. name is
  * a plain file name not ending in .seg or .jnl. */
@@ -288,6 +322,10 @@ int colony__bcommit_idle(const colony__bcommit *c);
 colony__bid colony__bcommit_durable_top(const colony__bcommit *c, const colony__bstream *st);
 /* fdatasyncs made so far (a file not written since its last one is skipped). */
 uint64_t colony__bcommit_fsyncs(const colony__bcommit *c);
+/* Calls cb with each fdatasync's duration in seconds, on the thread pool
+ * (cb must be thread-safe: a metrics histogram). Set before the first wait. */
+typedef void (*colony__bcommit_fsync_cb)(void *ud, double seconds);
+void colony__bcommit_on_fsync(colony__bcommit *c, colony__bcommit_fsync_cb cb, void *ud);
 /* Gives up a failing batch at once (see kit/durable), stops the timer. */
 void colony__bcommit_shutdown(colony__bcommit *c);
 void colony__bcommit_close(colony__bcommit *c);

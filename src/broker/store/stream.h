@@ -66,6 +66,8 @@ struct colony__bstream {
     colony__map groups; /* name -> colony__bgroup */
     /* notes.c, loaded on first use */
     struct colony__bnotes *notes;
+    colony__bstr idem_key; /* meta.c: the next append's idempotency key (borrowed) */
+    uint64_t idem_count;
 };
 
 /* log.c */
