@@ -358,10 +358,12 @@ long colony__bgroup_deliver_new(colony__bgroup *g, const char *consumer, const c
     s->enc.len = 0;
     int rc = 0;
     size_t done = 0;
+    uint64_t counted = 0; /* deliveries for the metrics, as colony__bgroup_count_delivery */
     while (done < n) {
         colony__bid id = ids[done];
         const colony__bpending *p = colony__bgroup_pending(g, id);
         before[done] = p ? *p : (colony__bpending){id, NULL, 0, 0, 0};
+        counted += !p || p->count < 1;
         if (!p && (rc = colony__bpend_reserve(g))) break;
         colony__bpending np = {id, c->name, 1, now, due_ms};
         uint8_t nums[24];
@@ -382,6 +384,7 @@ long colony__bgroup_deliver_new(colony__bgroup *g, const char *consumer, const c
     }
     colony__free(before);
     if (rc) return rc;
+    g->delivered += counted;
     colony__bjournal_maybe_compact(g->st);
     return (long)n;
 }
@@ -406,6 +409,7 @@ long colony__bgroup_ack_many(colony__bgroup *g, const colony__bid *ids, size_t n
     if (rc) pending_restore(g, gone, k);
     colony__free(gone);
     if (rc) return rc;
+    g->acked += k;
     if (k) colony__bjournal_maybe_compact(g->st);
     return (long)k;
 }
