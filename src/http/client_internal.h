@@ -92,6 +92,7 @@ struct colony_client_call {
     /* upload: a streamed body with Content-Length (colony_client_request.body_length) */
     unsigned body_sized : 1;
     uint64_t body_left; /* bytes of it still to write */
+    char *tls_error;    /* why TLS failed on its connection (client_tls.c), or NULL */
     char req[];
 };
 
@@ -117,7 +118,8 @@ struct colony__client_origin {
     struct ssl_session_st *tls_session; /* https: the last session, for resumption */
     char *tls_ca_file;                  /* the calls' tls_ca_file (copied), or NULL */
     char *tls_server_name;              /* the calls' tls_server_name (copied), or NULL */
-    struct ssl_ctx_st *tls_ctx;         /* made for tls_ca_file; NULL: the client's */
+    char *tls_cert_file, *tls_key_file; /* the calls' client certificate (copied), or NULL */
+    struct ssl_ctx_st *tls_ctx; /* made for tls_ca_file or the certificate; NULL: the client's */
     uint64_t tls_resumed;
 };
 
@@ -220,10 +222,13 @@ int colony__client_origin_get(colony_client *c, const colony__client_url *u, con
 /* https: the origin key of a call with its own tls_ca_file or tls_server_name
  * is the URL's plus "#" and a hash of both (other pools than the default).
  * Returns the key's length or COLONY_E2BIG. */
-int colony__client_tls_key(char *key, size_t cap, const char *ca_file, const char *server_name);
+int colony__client_tls_key(char *key, size_t cap, const colony_client_request *r);
+/* 1 if r (https) has TLS settings of its own: another pool than the default. */
+int colony__client_tls_own(const colony_client_request *r);
 /* A new origin takes copies of the call's TLS settings. 0 or ENOMEM. */
-int colony__client_tls_origin_init(colony__client_origin *o, const char *ca_file,
-                                   const char *server_name);
+int colony__client_tls_origin_init(colony__client_origin *o, const colony_client_request *r);
+/* 1 once o took the TLS settings of a call (colony__client_tls_origin_init). */
+int colony__client_tls_origin_ready(const colony__client_origin *o);
 /* Call when o may have lost its last conn or call: an empty origin starts its
  * idle countdown (it is freed from a timer, never from inside this call). */
 void colony__client_origin_check_empty(colony__client_origin *o);
