@@ -242,6 +242,13 @@ void colony__client_pool_release(colony__client_conn *conn, int reusable);
 /* Puts a call back at the front of its origin's queue for one retry on a new conn. */
 void colony__client_pool_requeue_for_retry(colony_client_call *call);
 
+/* https: the connection failed with err (a read or write error, EOF) while its
+ * call waited for a response (client_tls.c): when it was the first request
+ * of the connection and no byte came back, keeps for the call that the
+ * server hung up right after the handshake, which is how a TLS 1.3 server
+ * refuses a client certificate when its alert is lost to a reset. */
+void colony__client_tls_exchange_failed(colony__client_conn *conn, int err);
+
 /* client_conn.c */
 /* Creates a connection for o and starts connecting it for call. Returns 0 or
  * a negative code (nothing was created). */

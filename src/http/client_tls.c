@@ -317,6 +317,17 @@ int colony__client_tls_write(colony__client_conn *conn, uv_write_t *req, const c
     return flush_records(conn, req, cb);
 }
 
+void colony__client_tls_exchange_failed(colony__client_conn *conn, int err)
+{
+    if (conn->requests_done || conn->got_bytes || !conn->call || conn->call->tls_error) return;
+    char why[160];
+    snprintf(why, sizeof(why),
+             "the server %s right after the TLS handshake, before answering (a refused "
+             "client certificate?)",
+             err == UV_EOF ? "closed the connection" : "reset the connection");
+    keep_reason(conn, why, NULL);
+}
+
 void colony__client_tls_close_notify(colony__client_conn *conn)
 {
     if (!conn->ssl || !SSL_is_init_finished(conn->ssl) || !conn->io_open) return;
