@@ -98,7 +98,8 @@ int colony__probe_target_key(colony_probe_kind kind, const char *target, char *h
     }
     colony__client_url u;
     if (colony__client_url_parse(target, &u)) {
-        SAY("HTTP probe URL must be http[s]://host[:port]/path, port 1..65535 (got \"%.200s\")",
+        SAY("HTTP probe URL must be http://host[:port]/path or https://..., port 1..65535 (got "
+            "\"%.200s\")",
             target);
         return COLONY_EINVAL;
     }
