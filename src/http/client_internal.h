@@ -151,9 +151,10 @@ struct colony__client_conn {
     unsigned refs; /* open handles and pending resolution; freed at 0 */
     unsigned io_open : 1;
     unsigned resolving : 1;
-    unsigned reset_pending : 1; /* parse state is reset at the next read */
-    unsigned got_bytes : 1;     /* a response byte arrived for the current call */
-    unsigned paused : 1;        /* colony_client_call_pause: not reading */
+    unsigned reset_pending : 1;      /* parse state is reset at the next read */
+    unsigned got_bytes : 1;          /* a response byte arrived for the current call */
+    unsigned paused : 1;             /* colony_client_call_pause: not reading */
+    unsigned tls_cert_requested : 1; /* https: the server asked for a client certificate */
     int connect_err;
     int read_buf_err; /* why on_alloc gave no buffer (UV_ENOBUFS) */
     struct addrinfo *addrs, *next_addr;
@@ -243,10 +244,10 @@ void colony__client_pool_release(colony__client_conn *conn, int reusable);
 void colony__client_pool_requeue_for_retry(colony_client_call *call);
 
 /* https: the connection failed with err (a read or write error, EOF) while its
- * call waited for a response (client_tls.c): when it was the first request
- * of the connection and no byte came back, keeps for the call that the
- * server hung up right after the handshake, which is how a TLS 1.3 server
- * refuses a client certificate when its alert is lost to a reset. */
+ * call waited for a response (client_tls.c): when the server had asked for a
+ * client certificate and hung up on the connection's first request before
+ * any byte, keeps that for the call: how a TLS 1.3 server refuses a client
+ * certificate when its alert is lost to a reset. */
 void colony__client_tls_exchange_failed(colony__client_conn *conn, int err);
 
 /* client_conn.c */

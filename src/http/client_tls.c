@@ -19,6 +19,7 @@
 #include "http/tls_bio.h"
 
 static int on_new_session(SSL *ssl, SSL_SESSION *sess);
+static int on_cert_request(SSL *ssl, void *arg);
 
 /* A client SSL_CTX verifying against ca_file (NULL: the system store), TLS
  * 1.2 minimum, keeping sessions for resumption. NULL with *err set. */
@@ -35,6 +36,7 @@ static SSL_CTX *new_ctx(const char *ca_file, int insecure, int *err)
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+    SSL_CTX_set_cert_cb(ctx, on_cert_request, NULL);
     int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
                      : SSL_CTX_set_default_verify_paths(ctx);
     if (ok != 1) {
@@ -162,6 +164,17 @@ static void keep_reason(colony__client_conn *conn, const char *why, const char *
     size_t len = strlen(why) + (verify ? strlen(verify) + 3 : 0) + 1;
     call->tls_error = colony__malloc(len);
     if (call->tls_error) snprintf(call->tls_error, len, verify ? "%s (%s)" : "%s", why, verify);
+}
+
+/* The server sent a CertificateRequest: noted, so a hang-up that follows
+ * can be told apart (colony__client_tls_exchange_failed). 1: go on, with
+ * the certificate of the context if it has one. */
+static int on_cert_request(SSL *ssl, void *arg)
+{
+    (void)arg;
+    colony__client_conn *conn = SSL_get_app_data(ssl);
+    if (conn) conn->tls_cert_requested = 1;
+    return 1;
 }
 
 /* Logs why the handshake or a record failed (OpenSSL's reason and, for a
@@ -319,11 +332,13 @@ int colony__client_tls_write(colony__client_conn *conn, uv_write_t *req, const c
 
 void colony__client_tls_exchange_failed(colony__client_conn *conn, int err)
 {
-    if (conn->requests_done || conn->got_bytes || !conn->call || conn->call->tls_error) return;
-    char why[160];
+    if (!conn->tls_cert_requested || conn->requests_done || conn->got_bytes || !conn->call ||
+        conn->call->tls_error)
+        return;
+    char why[200];
     snprintf(why, sizeof(why),
-             "the server %s right after the TLS handshake, before answering (a refused "
-             "client certificate?)",
+             "the server asked for a client certificate and %s before answering (it refused "
+             "the certificate, or got none)",
              err == UV_EOF ? "closed the connection" : "reset the connection");
     keep_reason(conn, why, NULL);
 }
