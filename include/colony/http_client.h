@@ -96,6 +96,11 @@ typedef struct colony_client_request {
      * reached by IP address). Calls with other values use other pools. */
     const char *tls_ca_file;
     const char *tls_server_name;
+    /* https only, optional, both or neither: a client certificate (PEM chain)
+     * and its private key, sent when the server asks for one (mTLS; nginx's
+     * proxy_ssl_certificate / proxy_ssl_certificate_key). */
+    const char *tls_cert_file;
+    const char *tls_key_file;
 } colony_client_request;
 
 /* Starts a call. Returns 0 and (if out) the call handle, or COLONY_EINVAL for a
@@ -121,6 +126,12 @@ COLONY_API int colony_client_call_resume(colony_client_call *call);
  * failed unsent (connection refused, connect timeout) is safe to retry
  * whatever its method. For use in the call's callbacks. */
 COLONY_API int colony_client_call_was_sent(const colony_client_call *call);
+/* Why TLS failed on the call's connection (the handshake, or a record the
+ * server sent instead of a response, such as a refused client certificate):
+ * OpenSSL's reason and, for a certificate, the verification result, e.g.
+ * "certificate verify failed (unable to get local issuer certificate)".
+ * NULL when TLS did not fail. Valid in the call's done_cb only. */
+COLONY_API const char *colony_client_call_tls_error(const colony_client_call *call);
 /* Streamed request body: write copies a piece (a chunk, or raw bytes with
  * body_length), end finishes the body. 0, COLONY_EAGAIN before the
  * connection is up (wait for body_cb), COLONY_EINVAL when the call streams

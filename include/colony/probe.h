@@ -26,7 +26,7 @@ typedef enum colony_probe_status {
 } colony_probe_status;
 
 typedef enum colony_probe_kind {
-    COLONY_PROBE_HTTP = 1, /* target: http://host[:port]/path (https:// is refused) */
+    COLONY_PROBE_HTTP = 1, /* target: http[s]://host[:port]/path */
     COLONY_PROBE_TCP = 2,  /* target: host:port or [v6]:port, port 1..65535 */
 } colony_probe_kind;
 
@@ -89,13 +89,22 @@ typedef struct colony_probe_options {
     colony_probe_cb on_result;          /* every run (may be NULL) */
     colony_probe_cb on_change;          /* after on_result, when status changed (may be NULL) */
     void *ud;
+    /* https targets, all optional and copied (colony_client_request's): verify
+     * against tls_ca_file instead of the system store, send and verify
+     * tls_server_name instead of the URL's host, and present tls_cert_file /
+     * tls_key_file when the server asks for a client certificate. A failed
+     * handshake is a critical run whose output says why. */
+    const char *tls_ca_file;
+    const char *tls_server_name;
+    const char *tls_cert_file;
+    const char *tls_key_file;
 } colony_probe_options;
 
 /* Fills the defaults above (kind and target are left empty). */
 COLONY_API void colony_probe_options_init(colony_probe_options *o);
-/* Checks o without starting anything: 0, COLONY_EINVAL (bad URL or address,
- * port not 1..65535, zero interval) or COLONY_ENOTSUP (https://); msg (may be
- * NULL) says what is wrong. */
+/* Checks o without starting anything: 0 or COLONY_EINVAL (bad URL or
+ * address, port not 1..65535, zero interval); msg (may be NULL) says what is
+ * wrong. */
 COLONY_API int colony_probe_options_check(const colony_probe_options *o, char *msg,
                                           size_t msg_size);
 /* Starts probing: the first run follows first_run_ms. 0, the errors of

@@ -8,12 +8,15 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 #include "core/map.h"
+#include "gateway/forward.h"
 
 typedef struct gw_checked {
     gw_active *owner;
     colony_probe *probe;
     char *id;      /* the endpoint's id */
     char *address; /* and address */
+    char *reason;  /* the output of the run that took it out of rotation; NULL while up */
+    int https;     /* probed over TLS (colony__gw_endpoint_https) */
     int seen;      /* still in the set (during a sync) */
 } gw_checked;
 
@@ -21,6 +24,7 @@ struct gw_active {
     colony_prober *prober;
     colony_balancer *balancer; /* its set changes only on this loop; up/down under lock */
     uv_mutex_t *lock;
+    const gw_upstream *up; /* its TLS settings */
     const gw_active_health *conf;
     const char *name;
     colony__map probes; /* "id\naddress" -> gw_checked */
@@ -43,6 +47,8 @@ static void status_changed(colony_probe *p, const colony_probe_result *r, void *
         colony_endpoint_set_down(ep, down);
         uv_mutex_unlock(c->owner->lock);
     }
+    colony__free(c->reason);
+    c->reason = down && r->output ? colony__strdup(r->output) : NULL;
     if (down)
         COLONY_LOG_WARN("instance failed its health check: out of rotation",
                         COLONY_LF_STR("upstream", c->owner->name), COLONY_LF_STR("id", c->id),
@@ -59,6 +65,7 @@ static void checked_free(gw_checked *c)
     if (c->probe) colony_probe_close(c->probe, NULL, NULL);
     colony__free(c->id);
     colony__free(c->address);
+    colony__free(c->reason);
     colony__free(c);
 }
 
@@ -70,12 +77,14 @@ static int start_probe(gw_active *a, colony_endpoint *ep, const char *key)
     c->seen = 1;
     c->id = colony__strdup(colony_endpoint_id(ep));
     c->address = colony__strdup(colony_endpoint_address(ep));
+    c->https = colony__gw_endpoint_https(a->up, ep);
     size_t url_len =
-        strlen("http://") + strlen(colony_endpoint_address(ep)) + strlen(a->conf->path);
+        strlen("https://") + strlen(colony_endpoint_address(ep)) + strlen(a->conf->path);
     char *url = colony__malloc(url_len + 1);
     int rc = c->id && c->address && url ? 0 : COLONY_ENOMEM;
     if (!rc) {
-        snprintf(url, url_len + 1, "http://%s%s", c->address, a->conf->path);
+        snprintf(url, url_len + 1, "%s://%s%s", c->https ? "https" : "http", c->address,
+                 a->conf->path);
         colony_probe_options o;
         colony_probe_options_init(&o);
         o.kind = COLONY_PROBE_HTTP;
@@ -87,6 +96,12 @@ static int start_probe(gw_active *a, colony_endpoint *ep, const char *key)
         o.initial_status = COLONY_PROBE_PASSING; /* in rotation until shown otherwise */
         o.on_change = status_changed;
         o.ud = c;
+        if (c->https) { /* verified as the proxy verifies it (forward.c) */
+            o.tls_ca_file = a->up->tls_ca_file;
+            o.tls_server_name = a->up->tls_server_name;
+            o.tls_cert_file = a->up->tls_cert_file;
+            o.tls_key_file = a->up->tls_key_file;
+        }
         rc = colony_probe_start(a->prober, &o, &c->probe);
     }
     colony__free(url);
@@ -95,12 +110,16 @@ static int start_probe(gw_active *a, colony_endpoint *ep, const char *key)
     return rc;
 }
 
-static char *key_of(colony_endpoint *ep)
+/* "id\naddress\nscheme": an instance that moves or starts or stops speaking
+ * TLS gets a new probe. */
+static char *key_of(gw_active *a, colony_endpoint *ep)
 {
     const char *id = colony_endpoint_id(ep), *address = colony_endpoint_address(ep);
-    size_t len = strlen(id) + 1 + strlen(address) + 1;
+    size_t len = strlen(id) + 1 + strlen(address) + sizeof("\nhttps");
     char *key = colony__malloc(len);
-    if (key) snprintf(key, len, "%s\n%s", id, address);
+    if (key)
+        snprintf(key, len, "%s\n%s\n%s", id, address,
+                 colony__gw_endpoint_https(a->up, ep) ? "https" : "http");
     return key;
 }
 
@@ -112,7 +131,7 @@ int colony__gw_active_sync(gw_active *a)
     int rc = 0;
     for (size_t i = 0; i < colony_balancer_count(a->balancer); i++) {
         colony_endpoint *ep = colony_balancer_at(a->balancer, i);
-        char *key = key_of(ep);
+        char *key = key_of(a, ep);
         if (!key) return COLONY_ENOMEM;
         gw_checked *c = colony__map_get(&a->probes, key);
         if (c) {
@@ -145,7 +164,7 @@ int colony__gw_active_sync(gw_active *a)
 }
 
 int colony__gw_active_start(colony_prober *pr, colony_balancer *balancer, uv_mutex_t *lock,
-                            const gw_active_health *conf, const char *name, gw_active **out)
+                            const gw_upstream *up, gw_active **out)
 {
     *out = NULL;
     gw_active *a = colony__calloc(1, sizeof(*a));
@@ -153,8 +172,9 @@ int colony__gw_active_start(colony_prober *pr, colony_balancer *balancer, uv_mut
     a->prober = pr;
     a->balancer = balancer;
     a->lock = lock;
-    a->conf = conf;
-    a->name = name;
+    a->up = up;
+    a->conf = &up->active;
+    a->name = up->name;
     int rc = colony__gw_active_sync(a);
     if (rc) {
         colony__gw_active_stop(a);
@@ -162,6 +182,15 @@ int colony__gw_active_start(colony_prober *pr, colony_balancer *balancer, uv_mut
     }
     *out = a;
     return 0;
+}
+
+const char *colony__gw_active_reason(gw_active *a, colony_endpoint *ep)
+{
+    if (!a) return NULL;
+    char *key = key_of(a, ep);
+    gw_checked *c = key ? colony__map_get(&a->probes, key) : NULL;
+    colony__free(key);
+    return c ? c->reason : NULL;
 }
 
 void colony__gw_active_stop(gw_active *a)

@@ -83,6 +83,8 @@ static json_t *upstream_json(gw_upstream_rt *u, uint64_t now)
             (json_int_t)colony_endpoint_active(ep), "ejected", colony_endpoint_ejected(ep, now),
             "times_ejected", (json_int_t)colony_endpoint_times_ejected(ep));
         if (one) json_object_set_new(one, "down", json_boolean(colony_endpoint_down(ep)));
+        const char *why = colony__gw_active_reason(u->active, ep);
+        if (one && why) json_object_set_new(one, "down_reason", json_string(why));
         json_array_append_new(eps, one);
     }
     size_t available = colony_balancer_available(u->balancer, now);

@@ -36,9 +36,21 @@ typedef struct gw_upstream {
     gw_active_health active; /* health.active: probes per instance (path NULL: off) */
     gw_breaker_conf breaker; /* breaker: per upstream (enabled 0: none) */
     int https;               /* https:// targets, or "tls" on a service upstream */
+    int https_marked;        /* tls.instances "marked": https for instances the registry
+                                marks (Meta scheme=https or tag https) only */
     char *tls_ca_file;       /* tls.ca_file: verify the upstream against it; NULL: system */
     char *tls_server_name;   /* tls.server_name: SNI and name verified; NULL: the host */
+    char *tls_cert_file;     /* tls.cert, tls.key: client certificate (mTLS); NULL: none */
+    char *tls_key_file;
 } gw_upstream;
+
+/* colony_endpoint_user() of a registry instance that speaks TLS (Meta
+ * "scheme": "https" or the tag "https"; runtime.c): proxied and probed over
+ * https even when its upstream has no "tls". Static targets have NULL. The
+ * balancer rewrites it only when the instance's marking changes, a pointer
+ * store a worker reading it sees whole, before or after. */
+#define GW_ENDPOINT_TLS ((void *)&colony__gw_endpoint_tls)
+extern const char colony__gw_endpoint_tls;
 
 typedef struct gw_split {
     size_t upstream; /* index into gw_config.upstreams */

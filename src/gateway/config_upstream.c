@@ -125,33 +125,6 @@ static int parse_targets(gw_parse *p, const json_t *arr, gw_upstream *u)
     return rc;
 }
 
-/* "tls": {"ca_file": PEM CA certificates to verify the upstream against
- * (checked readable now), "server_name": the name sent (SNI) and verified
- * instead of the target's host}. Makes a service upstream's instances https. */
-static int parse_tls(gw_parse *p, const json_t *tls, gw_upstream *u)
-{
-    static const char *const keys[] = {"ca_file", "server_name", NULL};
-    size_t at = colony__gw_parse_push(p, "tls");
-    int rc = 0;
-    if (!json_is_object(tls)) rc = colony__gw_parse_fail(p, NULL, "\"tls\" must be an object");
-    if (!rc) rc = colony__gw_parse_only(p, tls, keys);
-    if (!rc) rc = colony__gw_parse_string(p, tls, "ca_file", 0, &u->tls_ca_file);
-    if (!rc) rc = colony__gw_parse_string(p, tls, "server_name", 0, &u->tls_server_name);
-    if (!rc && u->tls_ca_file) {
-        FILE *f = fopen(u->tls_ca_file, "r");
-        if (!f)
-            rc = colony__gw_parse_fail(p, "ca_file", "CA file '%s': %s", u->tls_ca_file,
-                                       strerror(errno));
-        else
-            fclose(f);
-    }
-    if (!rc && u->targets && !u->https)
-        rc = colony__gw_parse_fail(p, NULL, "\"tls\" needs https:// targets");
-    if (!rc) u->https = 1;
-    colony__gw_parse_pop(p, at);
-    return rc;
-}
-
 static int parse_upstream(gw_parse *p, const char *name, const json_t *obj, gw_upstream *u)
 {
     static const char *const keys[] = {"targets",     "service",     "tag",    "strategy",
@@ -205,11 +178,7 @@ static int parse_upstream(gw_parse *p, const char *name, const json_t *obj, gw_u
     json_t *breaker = json_object_get(obj, "breaker");
     if (!rc && breaker) rc = colony__gw_parse_breaker(p, breaker, &u->breaker);
     json_t *tls = json_object_get(obj, "tls");
-    if (!rc && tls) rc = parse_tls(p, tls, u);
-    if (!rc && u->https && u->active.path) /* the prober speaks plain http only */
-        rc = colony__gw_parse_fail(p, NULL,
-                                   "active health checks (health.active) of https upstreams are "
-                                   "not supported yet");
+    if (!rc && tls) rc = colony__gw_parse_upstream_tls(p, tls, u);
     return rc;
 }
 
@@ -249,5 +218,7 @@ void colony__gw_upstream_clear(gw_upstream *u)
     colony__free(u->hash_cookie);
     colony__free(u->tls_ca_file);
     colony__free(u->tls_server_name);
+    colony__free(u->tls_cert_file);
+    colony__free(u->tls_key_file);
     colony__gw_active_health_clear(&u->active);
 }

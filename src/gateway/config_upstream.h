@@ -10,6 +10,9 @@
  * or COLONY_ENOMEM with p's error filled; what was parsed stays in cfg for
  * the caller to free. */
 int colony__gw_parse_upstreams(gw_parse *p, const json_t *obj, gw_config *cfg);
+/* Reads an upstream's "tls" object into u (config_tls.c): verification,
+ * client certificate (checked now) and which instances speak TLS. */
+int colony__gw_parse_upstream_tls(gw_parse *p, const json_t *tls, gw_upstream *u);
 /* Frees what an upstream owns. */
 void colony__gw_upstream_clear(gw_upstream *u);
 

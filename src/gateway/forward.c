@@ -150,10 +150,15 @@ int colony__gw_forward_add_headers(gw_forward *f, const char *const *added, size
     return 0;
 }
 
-int colony__gw_forward_target(gw_forward *f, const char *address, const gw_upstream *up,
+int colony__gw_endpoint_https(const gw_upstream *up, const colony_endpoint *ep)
+{
+    return up && (up->https || (ep && colony_endpoint_user(ep) == GW_ENDPOINT_TLS));
+}
+
+int colony__gw_forward_target(gw_forward *f, const char *address, int https, const gw_upstream *up,
                               colony_client_request *out)
 {
-    int https = up && up->https;
+    https = https && up;
     size_t need = sizeof("https://") + strlen(address) + strlen(f->path_query);
     if (need > f->url_size) {
         f->url = colony_arena_alloc(f->arena, need);
@@ -170,6 +175,8 @@ int colony__gw_forward_target(gw_forward *f, const char *address, const gw_upstr
     if (https) {
         out->tls_ca_file = up->tls_ca_file;
         out->tls_server_name = up->tls_server_name;
+        out->tls_cert_file = up->tls_cert_file;
+        out->tls_key_file = up->tls_key_file;
     }
     return 0;
 }

@@ -32,9 +32,13 @@ int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_matc
 /* Appends n name/value pairs (added: name, value, ...) to the upstream
  * headers; the strings must outlive the request (arena or config). */
 int colony__gw_forward_add_headers(gw_forward *f, const char *const *added, size_t n);
-/* Fills out with the request for one attempt at address ("host:port"): https
- * with the upstream's TLS settings when up is https (up may be NULL: http). */
-int colony__gw_forward_target(gw_forward *f, const char *address, const gw_upstream *up,
+/* 1 if the gateway speaks TLS to ep of up: every instance of an https
+ * upstream, or a registry instance marked as speaking TLS (GW_ENDPOINT_TLS). */
+int colony__gw_endpoint_https(const gw_upstream *up, const colony_endpoint *ep);
+/* Fills out with the request for one attempt at address ("host:port"): when
+ * https (colony__gw_endpoint_https), over TLS with the upstream's settings
+ * (verification, client certificate); up may be NULL: http. */
+int colony__gw_forward_target(gw_forward *f, const char *address, int https, const gw_upstream *up,
                               colony_client_request *out);
 /* 1 if attempt number `attempts` may be followed by another. unsent: the
  * attempt failed before its request reached a connection, so the upstream saw

@@ -314,8 +314,12 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
                       unsent ? "the upstream did not accept a connection in time"
                              : "the upstream did not answer in time");
     } else {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "upstream failed: %s", colony_strerror(err));
+        char msg[256];
+        const char *tls = colony_client_call_tls_error(call);
+        if (tls)
+            snprintf(msg, sizeof(msg), "upstream TLS failed: %s", tls);
+        else
+            snprintf(msg, sizeof(msg), "upstream failed: %s", colony_strerror(err));
         p->stats.upstream_failed++;
         respond_error(pc, 502, "bad_gateway", msg);
     }
@@ -370,7 +374,9 @@ static void start_attempt(proxy_call *pc)
     colony_client_request r = {0};
     int rc = colony__gw_transform_deadline(&pc->fwd, pc->deadline_slot, left);
     if (rc == 0)
-        rc = colony__gw_forward_target(&pc->fwd, colony_endpoint_address(pc->ep), pc->up->conf, &r);
+        rc = colony__gw_forward_target(&pc->fwd, colony_endpoint_address(pc->ep),
+                                       colony__gw_endpoint_https(pc->up->conf, pc->ep),
+                                       pc->up->conf, &r);
     if (rc == 0) {
         r.head_cb = head_arrived;
         r.data_cb = data_arrived;

@@ -9,6 +9,7 @@
 #include "colony/log.h"
 #include "colony/ratelimit.h"
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "gateway/parse.h"
 #include "gateway/ratelimit_redis.h"
 
@@ -252,8 +253,14 @@ int colony__gw_ratelimit_init(gw_ratelimit *rl, uv_loop_t *loop, colony_metrics 
     rl->clock = clock;
     rl->store = rl;
     rl->max_keys = GW_RL_MAX_KEYS;
-    colony__list_init(&rl->lru);
-    if (uv_mutex_init(&rl->lock) != 0) return COLONY_ENOMEM;
+    rl->stripes = colony__calloc(GW_RL_STRIPES, sizeof(*rl->stripes));
+    if (!rl->stripes) return COLONY_ENOMEM;
+    for (; rl->stripes_ready < GW_RL_STRIPES; rl->stripes_ready++) {
+        gw_rl_stripe *st = &rl->stripes[rl->stripes_ready];
+        colony__list_init(&st->lru);
+        if (uv_mutex_init(&st->lock) != 0) return COLONY_ENOMEM;
+    }
+    rl->nstripes = GW_RL_STRIPES;
     if (!m) return 0;
     static const char *const by_route[] = {"route", NULL};
     rl->m_rejected = colony_metrics_counter(m, "gateway_ratelimit_rejected_total",
@@ -284,35 +291,38 @@ int colony__gw_ratelimit_init_worker(gw_ratelimit *rl, uv_loop_t *loop, gw_ratel
     return 0;
 }
 
-static void bucket_drop(gw_ratelimit *rl, rl_bucket *b)
+static void bucket_drop(gw_rl_stripe *st, rl_bucket *b)
 {
-    colony__map_remove(&rl->buckets, b->key);
+    colony__map_remove(&st->buckets, b->key);
     colony__list_remove(&b->lru);
     colony_token_bucket_free(b->tb);
     colony__free(b);
-    rl->nkeys--;
+    st->nkeys--;
 }
 
-static rl_bucket *bucket_get(gw_ratelimit *rl, const char *mapkey, const gw_ratelimit_conf *c)
+/* The bucket of mapkey in stripe st of rl (under st's lock), made if new. */
+static rl_bucket *bucket_get(gw_ratelimit *rl, gw_rl_stripe *st, const char *mapkey,
+                             const gw_ratelimit_conf *c)
 {
-    rl_bucket *b = colony__map_get(&rl->buckets, mapkey);
+    rl_bucket *b = colony__map_get(&st->buckets, mapkey);
     if (b) {
         colony__list_remove(&b->lru);
-        colony__list_push_back(&rl->lru, &b->lru);
+        colony__list_push_back(&st->lru, &b->lru);
         if ((b->limit != c->limit || b->burst != c->burst || b->window_ms != c->window_ms) &&
             bucket_reconfigure(rl, b, c) != 0)
             return NULL;
         return b;
     }
-    while (rl->nkeys >= rl->max_keys && !colony__list_empty(&rl->lru))
-        bucket_drop(rl, COLONY__CONTAINER_OF(colony__list_first(&rl->lru), rl_bucket, lru));
+    size_t cap = (rl->max_keys + rl->nstripes - 1) / rl->nstripes;
+    while (st->nkeys >= cap && !colony__list_empty(&st->lru))
+        bucket_drop(st, COLONY__CONTAINER_OF(colony__list_first(&st->lru), rl_bucket, lru));
     size_t len = strlen(mapkey);
     b = colony__calloc(1, sizeof(*b) + len + 1);
     if (!b) return NULL;
     memcpy(b->key, mapkey, len + 1);
     b->scale = scale_of(c);
     b->tb = bucket_new(rl, c, b->scale);
-    if (!b->tb || colony__map_put(&rl->buckets, mapkey, b) != 0) {
+    if (!b->tb || colony__map_put(&st->buckets, mapkey, b) != 0) {
         colony_token_bucket_free(b->tb);
         colony__free(b);
         return NULL;
@@ -320,9 +330,33 @@ static rl_bucket *bucket_get(gw_ratelimit *rl, const char *mapkey, const gw_rate
     b->limit = c->limit;
     b->burst = c->burst;
     b->window_ms = c->window_ms;
-    colony__list_push_back(&rl->lru, &b->lru);
-    rl->nkeys++;
+    colony__list_push_back(&st->lru, &b->lru);
+    st->nkeys++;
     return b;
+}
+
+static gw_rl_stripe *stripe_of(gw_ratelimit *rl, const char *mapkey)
+{
+    uint64_t h = colony__fnv1a(COLONY_FNV1A_OFFSET, mapkey, strlen(mapkey));
+    return &rl->stripes[(h ^ (h >> 32)) % rl->nstripes];
+}
+
+gw_rl_stripe *colony__gw_ratelimit_stripe(gw_ratelimit *rl, const char *scope, const char *key)
+{
+    char mapkey[GW_RL_MAX_KEY + 128];
+    scoped_key(mapkey, sizeof(mapkey), "", "\n", scope, key);
+    return stripe_of(rl->store, mapkey);
+}
+
+size_t colony__gw_ratelimit_keys(gw_ratelimit *rl)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < rl->nstripes; i++) {
+        uv_mutex_lock(&rl->stripes[i].lock);
+        n += rl->stripes[i].nkeys;
+        uv_mutex_unlock(&rl->stripes[i].lock);
+    }
+    return n;
 }
 
 /* Seconds, rounded up; a millisecond over a whole second (the bucket's
@@ -339,10 +373,11 @@ int colony__gw_ratelimit_take_local(gw_ratelimit *rl, const char *scope, const g
     scoped_key(mapkey, sizeof(mapkey), "", "\n", scope, key);
     *out = (gw_rl_result){.outcome = GW_RL_ALLOW, .limit = c->burst, .remaining = c->burst};
     gw_ratelimit *store = rl->store;
-    uv_mutex_lock(&store->lock);
-    rl_bucket *b = bucket_get(store, mapkey, c);
+    gw_rl_stripe *st = stripe_of(store, mapkey);
+    uv_mutex_lock(&st->lock);
+    rl_bucket *b = bucket_get(store, st, mapkey, c);
     if (!b) {
-        uv_mutex_unlock(&store->lock);
+        uv_mutex_unlock(&st->lock);
         return COLONY_ENOMEM;
     }
     uint64_t retry_ms = 0;
@@ -357,7 +392,7 @@ int colony__gw_ratelimit_take_local(gw_ratelimit *rl, const char *scope, const g
     uint64_t missing = (uint64_t)c->burst * b->scale - tokens;
     out->reset_s =
         ceil_s((uint64_t)((double)missing * (double)c->window_ms / ((double)c->limit * b->scale)));
-    uv_mutex_unlock(&store->lock);
+    uv_mutex_unlock(&st->lock);
     return 0;
 }
 
@@ -529,16 +564,19 @@ void colony__gw_ratelimit_close(gw_ratelimit *rl, void (*cb)(void *ud), void *ud
     gw_redis *r = rl->redis;
     rl->redis = NULL;
     if (r) colony__gw_redis_close(r, cb, ud);
-    size_t pos = 0;
-    colony__map_slot *s;
-    while ((s = colony__map_next(&rl->buckets, &pos)) != NULL) {
-        rl_bucket *b = s->value;
-        colony_token_bucket_free(b->tb);
-        colony__free(b);
+    for (unsigned i = 0; rl->stripes && i < GW_RL_STRIPES; i++) {
+        gw_rl_stripe *st = &rl->stripes[i];
+        size_t pos = 0;
+        colony__map_slot *s;
+        while ((s = colony__map_next(&st->buckets, &pos)) != NULL) {
+            rl_bucket *b = s->value;
+            colony_token_bucket_free(b->tb);
+            colony__free(b);
+        }
+        colony__map_free(&st->buckets);
+        if (i < rl->stripes_ready) uv_mutex_destroy(&st->lock);
     }
-    colony__map_free(&rl->buckets);
-    colony__list_init(&rl->lru);
-    rl->nkeys = 0;
-    uv_mutex_destroy(&rl->lock);
+    colony__free(rl->stripes);
+    rl->stripes = NULL;
     if (!r && cb) cb(ud);
 }

@@ -8,8 +8,11 @@
  *
  * Threads: each worker has its own gw_ratelimit (its Redis connection lives
  * on its loop), and all of them take from one set of local buckets, the
- * main loop's (`store`), behind its lock: a limit of N per window holds
- * across workers. */
+ * main loop's (`store`). The buckets are striped: a hash of the key picks
+ * one of GW_RL_STRIPES stripes, each with its own lock, map and LRU, so
+ * workers limiting different keys rarely wait on each other, and one key is
+ * always behind the same lock: a limit of N per window holds across
+ * workers. */
 #ifndef COLONY_GATEWAY_RATELIMIT_H
 #define COLONY_GATEWAY_RATELIMIT_H
 
@@ -25,6 +28,7 @@
 #include "core/map.h"
 
 #define GW_RL_MAX_KEYS 100000 /* buckets kept at once, all limits together */
+#define GW_RL_STRIPES  16     /* locks (and maps) the buckets are spread over */
 
 /* What a limit counts by: the client's address, a request header, or the
  * subject of the route's verified JWT (GW_REQ_JWT_SUB, set by jwt.c). */
@@ -67,14 +71,23 @@ enum { GW_RL_NONE = 0, GW_RL_ALLOW, GW_RL_LIMITED, GW_RL_UNAVAILABLE };
 typedef struct gw_redis gw_redis;
 typedef struct gw_ratelimit gw_ratelimit;
 
-struct gw_ratelimit {
-    colony_clock clock;
-    gw_ratelimit *store; /* whose buckets are taken from: itself, or the main loop's */
-    uv_mutex_t lock;     /* the buckets, map and LRU below (of the store) */
-    size_t max_keys;
+/* One stripe of the local buckets: the keys whose hash picks it. */
+typedef struct gw_rl_stripe {
+    uv_mutex_t lock;     /* the map, LRU and count below */
     colony__map buckets; /* "scope\nkey" -> rl_bucket */
     colony__list lru;    /* least recently used first */
     size_t nkeys;
+} gw_rl_stripe;
+
+struct gw_ratelimit {
+    colony_clock clock;
+    gw_ratelimit *store; /* whose buckets are taken from: itself, or the main loop's */
+    /* Buckets kept at most, all stripes together: each stripe keeps
+     * max_keys / nstripes (rounded up) and drops its least recently used. */
+    size_t max_keys;
+    unsigned nstripes;        /* stripes in use: GW_RL_STRIPES (a test may lower it) */
+    gw_rl_stripe *stripes;    /* GW_RL_STRIPES of them */
+    unsigned stripes_ready;   /* whose lock is initialised */
     gw_redis *redis;          /* connected while a loaded limit names Redis */
     atomic_int redis_outages; /* of the store: the workers' connections down */
     uv_loop_t *loop;
@@ -102,6 +115,11 @@ void colony__gw_ratelimit_close(gw_ratelimit *rl, void (*cb)(void *ud), void *ud
  * Long values are replaced by their keyed hash, so the key is bounded. */
 const char *colony__gw_ratelimit_key(const gw_ratelimit_conf *c, colony_request *req, char *buf,
                                      size_t size);
+
+/* Local buckets held now, all stripes together (takes each stripe's lock). */
+size_t colony__gw_ratelimit_keys(gw_ratelimit *rl);
+/* The stripe the local bucket of (scope, key) lives in. */
+gw_rl_stripe *colony__gw_ratelimit_stripe(gw_ratelimit *rl, const char *scope, const char *key);
 
 /* Takes one request from the local bucket of (scope, key): fills *out. 0 or
  * COLONY_ENOMEM (then *out allows: a full map never refuses traffic). */

@@ -2,9 +2,25 @@
 #include "gateway/runtime.h"
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
+
+const char colony__gw_endpoint_tls = 1;
+
+/* A registry instance that says it speaks TLS: Meta "scheme": "https" (the
+ * key Traefik reads from a Consul service's tags, as a Meta key here) or the
+ * tag "https" (Fabio's proto=https is a route option, not an instance's). */
+static int instance_is_https(const colony_instance *in)
+{
+    for (size_t i = 0; i < in->nmeta; i++)
+        if (strcmp(in->meta[2 * i], "scheme") == 0 && strcasecmp(in->meta[2 * i + 1], "https") == 0)
+            return 1;
+    for (size_t i = 0; i < in->ntags; i++)
+        if (strcmp(in->tags[i], "https") == 0) return 1;
+    return 0;
+}
 
 /* The passing instances of the watch become u's set, under u's lock (the
  * workers pick from it meanwhile). On failure the old set stays. */
@@ -25,8 +41,10 @@ static void feed_balancer(gw_upstream_rt *u, colony_discovery *d)
         }
         int v6 = strchr(in->address, ':') != NULL;
         snprintf(addresses[n], len, v6 ? "[%s]:%d" : "%s:%d", in->address, in->port);
-        specs[n] =
-            (colony_endpoint_spec){.id = in->id, .address = addresses[n], .weight = in->weight};
+        specs[n] = (colony_endpoint_spec){.id = in->id,
+                                          .address = addresses[n],
+                                          .weight = in->weight,
+                                          .user = instance_is_https(in) ? GW_ENDPOINT_TLS : NULL};
         n++;
     }
     if (!rc) {
@@ -70,8 +88,7 @@ static int start_upstream(gw_runtime *rt, gw_upstream_rt *u, colony_registry_cli
     if (uv_mutex_init(&u->lock) != 0) return COLONY_ENOMEM;
     u->lock_ready = 1;
     if (c->active.path)
-        rc = colony__gw_active_start(rt->prober, u->balancer, &u->lock, &c->active, c->name,
-                                     &u->active);
+        rc = colony__gw_active_start(rt->prober, u->balancer, &u->lock, c, &u->active);
     if (!rc) rc = colony__gw_breaker_get(c, previous_breaker(prev, c->name), &u->breaker_share);
     if (rc) return rc;
     rc = colony_balancer_set_outlier(u->balancer, c->consecutive_failures, c->base_ejection_ms,

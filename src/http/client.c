@@ -162,6 +162,8 @@ static void on_call_timer_closed(uv_handle_t *h)
 static void call_free(colony_client_call *call)
 {
     colony_client *c = call->client;
+    colony__free(call->tls_error);
+    call->tls_error = NULL;
     if (call->has_deadline) {
         uv_close((uv_handle_t *)&call->deadline, on_call_timer_closed);
         return;
@@ -368,9 +370,8 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
     int rc = colony__client_url_parse(r->url, &u);
     if (rc) return rc;
     if (colony__client_url_origin(&u, key, sizeof(key)) < 0) return COLONY_EINVAL;
-    int own_tls = u.is_https && (r->tls_ca_file || r->tls_server_name);
-    if (own_tls && colony__client_tls_key(key, sizeof(key), r->tls_ca_file, r->tls_server_name) < 0)
-        return COLONY_EINVAL;
+    int own_tls = u.is_https && colony__client_tls_own(r);
+    if (own_tls && colony__client_tls_key(key, sizeof(key), r) < 0) return COLONY_EINVAL;
     if (colony__client_url_host_header(&u, host_header, sizeof(host_header)) < 0)
         return COLONY_EINVAL;
     rc = plan_request(r, &u, host_header, &plan);
@@ -382,8 +383,7 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
         return COLONY_EBUSY;
     rc = colony__client_origin_get(c, &u, key, &o);
     if (rc) return rc;
-    if (own_tls && !o->tls_ca_file && !o->tls_server_name &&
-        colony__client_tls_origin_init(o, r->tls_ca_file, r->tls_server_name)) {
+    if (own_tls && !colony__client_tls_origin_ready(o) && colony__client_tls_origin_init(o, r)) {
         colony__client_origin_check_empty(o);
         return COLONY_ENOMEM;
     }

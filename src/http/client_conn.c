@@ -230,6 +230,7 @@ static int is_retryable(const colony__client_conn *conn, const colony_client_cal
  * else fail it. */
 static void exchange_failed(colony__client_conn *conn, int err)
 {
+    if (conn->ssl && err != COLONY_ETIMEDOUT) colony__client_tls_exchange_failed(conn, err);
     colony_client_call *call = detach_call(conn);
     if (call && is_retryable(conn, call, err)) {
         colony__client_pool_requeue_for_retry(call);

@@ -92,6 +92,7 @@ struct colony_client_call {
     /* upload: a streamed body with Content-Length (colony_client_request.body_length) */
     unsigned body_sized : 1;
     uint64_t body_left; /* bytes of it still to write */
+    char *tls_error;    /* why TLS failed on its connection (client_tls.c), or NULL */
     char req[];
 };
 
@@ -117,7 +118,8 @@ struct colony__client_origin {
     struct ssl_session_st *tls_session; /* https: the last session, for resumption */
     char *tls_ca_file;                  /* the calls' tls_ca_file (copied), or NULL */
     char *tls_server_name;              /* the calls' tls_server_name (copied), or NULL */
-    struct ssl_ctx_st *tls_ctx;         /* made for tls_ca_file; NULL: the client's */
+    char *tls_cert_file, *tls_key_file; /* the calls' client certificate (copied), or NULL */
+    struct ssl_ctx_st *tls_ctx; /* made for tls_ca_file or the certificate; NULL: the client's */
     uint64_t tls_resumed;
 };
 
@@ -149,9 +151,10 @@ struct colony__client_conn {
     unsigned refs; /* open handles and pending resolution; freed at 0 */
     unsigned io_open : 1;
     unsigned resolving : 1;
-    unsigned reset_pending : 1; /* parse state is reset at the next read */
-    unsigned got_bytes : 1;     /* a response byte arrived for the current call */
-    unsigned paused : 1;        /* colony_client_call_pause: not reading */
+    unsigned reset_pending : 1;      /* parse state is reset at the next read */
+    unsigned got_bytes : 1;          /* a response byte arrived for the current call */
+    unsigned paused : 1;             /* colony_client_call_pause: not reading */
+    unsigned tls_cert_requested : 1; /* https: the server asked for a client certificate */
     int connect_err;
     int read_buf_err; /* why on_alloc gave no buffer (UV_ENOBUFS) */
     struct addrinfo *addrs, *next_addr;
@@ -220,10 +223,13 @@ int colony__client_origin_get(colony_client *c, const colony__client_url *u, con
 /* https: the origin key of a call with its own tls_ca_file or tls_server_name
  * is the URL's plus "#" and a hash of both (other pools than the default).
  * Returns the key's length or COLONY_E2BIG. */
-int colony__client_tls_key(char *key, size_t cap, const char *ca_file, const char *server_name);
+int colony__client_tls_key(char *key, size_t cap, const colony_client_request *r);
+/* 1 if r (https) has TLS settings of its own: another pool than the default. */
+int colony__client_tls_own(const colony_client_request *r);
 /* A new origin takes copies of the call's TLS settings. 0 or ENOMEM. */
-int colony__client_tls_origin_init(colony__client_origin *o, const char *ca_file,
-                                   const char *server_name);
+int colony__client_tls_origin_init(colony__client_origin *o, const colony_client_request *r);
+/* 1 once o took the TLS settings of a call (colony__client_tls_origin_init). */
+int colony__client_tls_origin_ready(const colony__client_origin *o);
 /* Call when o may have lost its last conn or call: an empty origin starts its
  * idle countdown (it is freed from a timer, never from inside this call). */
 void colony__client_origin_check_empty(colony__client_origin *o);
@@ -236,6 +242,13 @@ void colony__client_pool_dispatch(colony__client_origin *o);
 void colony__client_pool_release(colony__client_conn *conn, int reusable);
 /* Puts a call back at the front of its origin's queue for one retry on a new conn. */
 void colony__client_pool_requeue_for_retry(colony_client_call *call);
+
+/* https: the connection failed with err (a read or write error, EOF) while its
+ * call waited for a response (client_tls.c): when the server had asked for a
+ * client certificate and hung up on the connection's first request before
+ * any byte, keeps that for the call: how a TLS 1.3 server refuses a client
+ * certificate when its alert is lost to a reset. */
+void colony__client_tls_exchange_failed(colony__client_conn *conn, int err);
 
 /* client_conn.c */
 /* Creates a connection for o and starts connecting it for call. Returns 0 or

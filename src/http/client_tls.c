@@ -6,6 +6,7 @@
  * is insecure; SNI names the host unless it is an IP literal; ALPN offers
  * http/1.1. Each origin keeps the last session it got, so its next
  * connection resumes instead of a full handshake. */
+#include <stdio.h>
 #include <string.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -18,6 +19,7 @@
 #include "http/tls_bio.h"
 
 static int on_new_session(SSL *ssl, SSL_SESSION *sess);
+static int on_cert_request(SSL *ssl, void *arg);
 
 /* A client SSL_CTX verifying against ca_file (NULL: the system store), TLS
  * 1.2 minimum, keeping sessions for resumption. NULL with *err set. */
@@ -34,6 +36,7 @@ static SSL_CTX *new_ctx(const char *ca_file, int insecure, int *err)
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+    SSL_CTX_set_cert_cb(ctx, on_cert_request, NULL);
     int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
                      : SSL_CTX_set_default_verify_paths(ctx);
     if (ok != 1) {
@@ -51,25 +54,59 @@ static SSL_CTX *new_ctx(const char *ca_file, int insecure, int *err)
     return ctx;
 }
 
-/* The SSL_CTX of o's connections: its own for a tls_ca_file, else the
- * client's; each is made at its first connection. */
+/* Loads a client certificate chain and its key into ctx (mTLS). 0, or
+ * COLONY_EPROTO logged with OpenSSL's reason. */
+static int use_client_cert(SSL_CTX *ctx, const char *cert_file, const char *key_file)
+{
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) == 1 &&
+        SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) == 1 &&
+        SSL_CTX_check_private_key(ctx) == 1)
+        return 0;
+    unsigned long e = ERR_peek_error();
+    const char *why = e ? ERR_reason_error_string(e) : NULL;
+    COLONY_LOG_ERROR("https: cannot load the client certificate", COLONY_LF_STR("cert", cert_file),
+                     COLONY_LF_STR("key", key_file),
+                     COLONY_LF_STR("error", why ? why : "unreadable"));
+    ERR_clear_error();
+    return COLONY_EPROTO;
+}
+
+/* The SSL_CTX of o's connections: its own for a tls_ca_file or a client
+ * certificate, else the client's; each is made at its first connection. */
 static SSL_CTX *origin_ctx(colony__client_origin *o, int *err)
 {
     colony_client *c = o->client;
-    if (o->tls_ca_file) {
-        if (!o->tls_ctx) o->tls_ctx = new_ctx(o->tls_ca_file, c->opts.insecure, err);
+    if (o->tls_ca_file || o->tls_cert_file) {
+        if (o->tls_ctx) return o->tls_ctx;
+        o->tls_ctx =
+            new_ctx(o->tls_ca_file ? o->tls_ca_file : c->tls_ca_file, c->opts.insecure, err);
+        if (o->tls_ctx && o->tls_cert_file &&
+            (*err = use_client_cert(o->tls_ctx, o->tls_cert_file, o->tls_key_file))) {
+            SSL_CTX_free(o->tls_ctx);
+            o->tls_ctx = NULL;
+        }
         return o->tls_ctx;
     }
     if (!c->tls_ctx) c->tls_ctx = new_ctx(c->tls_ca_file, c->opts.insecure, err);
     return c->tls_ctx;
 }
 
-int colony__client_tls_key(char *key, size_t cap, const char *ca_file, const char *server_name)
+int colony__client_tls_own(const colony_client_request *r)
 {
+    return r->tls_ca_file || r->tls_server_name || (r->tls_cert_file && r->tls_key_file);
+}
+
+int colony__client_tls_key(char *key, size_t cap, const colony_client_request *r)
+{
+    const char *parts[] = {r->tls_ca_file, r->tls_server_name,
+                           r->tls_key_file ? r->tls_cert_file : NULL,
+                           r->tls_cert_file ? r->tls_key_file : NULL};
     uint64_t h = COLONY_FNV1A_OFFSET;
-    if (ca_file) h = colony__fnv1a(h, ca_file, strlen(ca_file) + 1);
-    h = colony__fnv1a(h, "|", 1);
-    if (server_name) h = colony__fnv1a(h, server_name, strlen(server_name) + 1);
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        if (i) h = colony__fnv1a(h, "|", 1);
+        if (parts[i]) h = colony__fnv1a(h, parts[i], strlen(parts[i]) + 1);
+    }
     size_t len = strlen(key);
     int n = snprintf(key + len, cap - len, "#%016llx", (unsigned long long)h);
     return n < 0 || (size_t)n >= cap - len ? COLONY_E2BIG : (int)len + n;
@@ -83,14 +120,26 @@ static char *copy(const char *s, int *failed)
     return d;
 }
 
-int colony__client_tls_origin_init(colony__client_origin *o, const char *ca_file,
-                                   const char *server_name)
+int colony__client_tls_origin_init(colony__client_origin *o, const colony_client_request *r)
 {
     int failed = 0;
-    o->tls_ca_file = copy(ca_file, &failed);
-    o->tls_server_name = copy(server_name, &failed);
+    int cert = r->tls_cert_file && r->tls_key_file;
+    o->tls_ca_file = copy(r->tls_ca_file, &failed);
+    o->tls_server_name = copy(r->tls_server_name, &failed);
+    o->tls_cert_file = copy(cert ? r->tls_cert_file : NULL, &failed);
+    o->tls_key_file = copy(cert ? r->tls_key_file : NULL, &failed);
     if (failed) colony__client_tls_origin_free(o);
     return failed ? COLONY_ENOMEM : 0;
+}
+
+int colony__client_tls_origin_ready(const colony__client_origin *o)
+{
+    return o->tls_ca_file || o->tls_server_name || o->tls_cert_file;
+}
+
+const char *colony_client_call_tls_error(const colony_client_call *call)
+{
+    return call ? call->tls_error : NULL;
 }
 
 /* OpenSSL made a session (TLS 1.3: from a ticket after the handshake): the
@@ -106,14 +155,39 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
     return 1;
 }
 
+/* Keeps why TLS failed on the call of conn, for colony_client_call_tls_error
+ * (the first reason wins; out of memory keeps none). */
+static void keep_reason(colony__client_conn *conn, const char *why, const char *verify)
+{
+    colony_client_call *call = conn->call;
+    if (!call || call->tls_error) return;
+    size_t len = strlen(why) + (verify ? strlen(verify) + 3 : 0) + 1;
+    call->tls_error = colony__malloc(len);
+    if (call->tls_error) snprintf(call->tls_error, len, verify ? "%s (%s)" : "%s", why, verify);
+}
+
+/* The server sent a CertificateRequest: noted, so a hang-up that follows
+ * can be told apart (colony__client_tls_exchange_failed). 1: go on, with
+ * the certificate of the context if it has one. */
+static int on_cert_request(SSL *ssl, void *arg)
+{
+    (void)arg;
+    colony__client_conn *conn = SSL_get_app_data(ssl);
+    if (conn) conn->tls_cert_requested = 1;
+    return 1;
+}
+
 /* Logs why the handshake or a record failed (OpenSSL's reason and, for a
- * certificate, the verification result) and clears OpenSSL's queue. */
+ * certificate, the verification result), keeps it for the call and clears
+ * OpenSSL's queue. */
 static void log_failure(colony__client_conn *conn, const char *what)
 {
     unsigned long e = ERR_peek_error();
     const char *why = e ? ERR_reason_error_string(e) : NULL;
     long vr = SSL_get_verify_result(conn->ssl);
     const char *origin = conn->origin ? conn->origin->key : "?";
+    keep_reason(conn, why ? why : "unknown",
+                vr != X509_V_OK ? X509_verify_cert_error_string(vr) : NULL);
     if (vr != X509_V_OK)
         COLONY_LOG_WARN(what, COLONY_LF_STR("origin", origin),
                         COLONY_LF_STR("error", why ? why : "unknown"),
@@ -201,6 +275,10 @@ int colony__client_tls_start(colony__client_conn *conn)
 int colony__client_tls_handshake(colony__client_conn *conn, ssize_t n)
 {
     if (n < 0) {
+        keep_reason(conn,
+                    n == UV_EOF ? "the server closed the connection during the handshake"
+                                : uv_strerror((int)n),
+                    NULL);
         COLONY_LOG_WARN("https: TLS handshake failed", COLONY_LF_STR("origin", conn->origin->key),
                         COLONY_LF_STR("error", n == UV_EOF ? "the server closed the connection"
                                                            : uv_strerror((int)n)));
@@ -252,6 +330,19 @@ int colony__client_tls_write(colony__client_conn *conn, uv_write_t *req, const c
     return flush_records(conn, req, cb);
 }
 
+void colony__client_tls_exchange_failed(colony__client_conn *conn, int err)
+{
+    if (!conn->tls_cert_requested || conn->requests_done || conn->got_bytes || !conn->call ||
+        conn->call->tls_error)
+        return;
+    char why[200];
+    snprintf(why, sizeof(why),
+             "the server asked for a client certificate and %s before answering (it refused "
+             "the certificate, or got none)",
+             err == UV_EOF ? "closed the connection" : "reset the connection");
+    keep_reason(conn, why, NULL);
+}
+
 void colony__client_tls_close_notify(colony__client_conn *conn)
 {
     if (!conn->ssl || !SSL_is_init_finished(conn->ssl) || !conn->io_open) return;
@@ -289,7 +380,9 @@ void colony__client_tls_origin_free(colony__client_origin *o)
     o->tls_ctx = NULL;
     colony__free(o->tls_ca_file);
     colony__free(o->tls_server_name);
-    o->tls_ca_file = o->tls_server_name = NULL;
+    colony__free(o->tls_cert_file);
+    colony__free(o->tls_key_file);
+    o->tls_ca_file = o->tls_server_name = o->tls_cert_file = o->tls_key_file = NULL;
 }
 
 int colony__client_conn_write(colony__client_conn *conn, uv_write_t *req, const char *data,

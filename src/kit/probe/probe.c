@@ -167,13 +167,9 @@ static void target_update(colony_prober *pr, probe_target *t)
 
 static void on_interval(uv_timer_t *t);
 
-static void probe_free(colony_probe *p)
+/* Frees what a probe copied from its options. */
+static void probe_strings_free(colony_probe *p)
 {
-    colony_prober *pr = p->pr;
-    colony_probe_closed_cb cb = p->closed_cb;
-    void *cb_ud = p->closed_ud;
-    colony__list_remove(&p->all_link);
-    target_release(pr, p->target);
     if (p->headers)
         for (size_t i = 0; p->headers[i]; i++)
             colony__free(p->headers[i]);
@@ -181,6 +177,18 @@ static void probe_free(colony_probe *p)
     colony__free(p->url);
     colony__free(p->method);
     colony__free(p->body);
+    for (size_t i = 0; i < sizeof(p->tls) / sizeof(p->tls[0]); i++)
+        colony__free(p->tls[i]);
+}
+
+static void probe_free(colony_probe *p)
+{
+    colony_prober *pr = p->pr;
+    colony_probe_closed_cb cb = p->closed_cb;
+    void *cb_ud = p->closed_ud;
+    colony__list_remove(&p->all_link);
+    target_release(pr, p->target);
+    probe_strings_free(p);
     colony__free(p);
     pr->nprobes--;
     if (cb) cb(cb_ud);
@@ -380,6 +388,9 @@ int colony_probe_start(colony_prober *pr, const colony_probe_options *o, colony_
     p->headers = p->url && o->kind == COLONY_PROBE_HTTP ? copy_headers(o->headers, &hrc) : NULL;
     if (!rc && (!p->url || (o->method && !p->method) || (o->body && !p->body) || hrc))
         rc = COLONY_ENOMEM;
+    const char *tls[] = {o->tls_ca_file, o->tls_server_name, o->tls_cert_file, o->tls_key_file};
+    for (size_t i = 0; !rc && o->kind == COLONY_PROBE_HTTP && i < sizeof(tls) / sizeof(tls[0]); i++)
+        if (tls[i] && !(p->tls[i] = colony__strdup(tls[i]))) rc = COLONY_ENOMEM;
     probe_target *t = rc ? NULL : target_get(pr, key);
     if (!rc && !t) rc = COLONY_ENOMEM;
     if (!rc) rc = uv_timer_init(pr->loop, &p->timer);
@@ -388,13 +399,7 @@ int colony_probe_start(colony_prober *pr, const colony_probe_options *o, colony_
             t->users = 1;
             target_release(pr, t);
         }
-        if (p->headers)
-            for (size_t i = 0; p->headers[i]; i++)
-                colony__free(p->headers[i]);
-        colony__free(p->headers);
-        colony__free(p->url);
-        colony__free(p->method);
-        colony__free(p->body);
+        probe_strings_free(p);
         colony__free(p);
         return rc;
     }

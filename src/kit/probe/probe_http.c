@@ -82,7 +82,6 @@ static size_t append_text(char *out, size_t room, const char *body, size_t n)
 
 static void on_done(colony_client_call *call, int err, const colony_client_response *res, void *ud)
 {
-    (void)call;
     (void)res;
     probe_run *run = ud;
     colony_probe *p = run->probe;
@@ -97,7 +96,10 @@ static void on_done(colony_client_call *call, int err, const colony_client_respo
     if (!run->head_seen) {
         /* no response: refused, timed out, reset, bad answer */
         run->err = err ? err : COLONY_EPROTO;
-        if (out)
+        const char *tls = colony_client_call_tls_error(call);
+        if (out && tls)
+            snprintf(out, cap + 1, "HTTP %s %s: TLS failed: %s", method, p->url, tls);
+        else if (out)
             snprintf(out, cap + 1, "HTTP %s %s: %s", method, p->url, colony_strerror(run->err));
         colony__probe_run_done(run, out);
         colony__free(out);
@@ -138,7 +140,11 @@ int colony__probe_http_start(probe_run *run)
                                .body_len = p->body ? strlen(p->body) : 0,
                                .head_cb = on_head,
                                .data_cb = on_data,
-                               .timeout_ms = p->timeout_ms};
+                               .timeout_ms = p->timeout_ms,
+                               .tls_ca_file = p->tls[0],
+                               .tls_server_name = p->tls[1],
+                               .tls_cert_file = p->tls[2],
+                               .tls_key_file = p->tls[3]};
     colony_client_call *call = NULL;
     int rc = colony_client_request_send(p->pr->client, &r, on_done, run, &call);
     if (rc) return rc;

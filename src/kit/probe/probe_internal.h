@@ -49,6 +49,7 @@ struct colony_probe {
     char *method;              /* HTTP */
     char *body;                /* HTTP, or NULL */
     char **headers;            /* HTTP: NULL-terminated name, value, ... (owned), or NULL */
+    char *tls[4];              /* https: ca_file, server_name, cert_file, key_file, or NULL */
     char host[PROBE_HOST_MAX]; /* TCP: without brackets */
     int port;
     uint64_t interval_ms, timeout_ms;

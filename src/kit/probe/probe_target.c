@@ -96,14 +96,10 @@ int colony__probe_target_key(colony_probe_kind kind, const char *target, char *h
         SAY("unknown probe kind %d", (int)kind);
         return COLONY_EINVAL;
     }
-    if (strncasecmp(target, "https://", 8) == 0) {
-        SAY("HTTPS probes are not supported yet (no TLS in colony): use http:// (got \"%.200s\")",
-            target);
-        return COLONY_ENOTSUP;
-    }
     colony__client_url u;
     if (colony__client_url_parse(target, &u)) {
-        SAY("HTTP probe URL must be http://host[:port]/path, port 1..65535 (got \"%.200s\")",
+        SAY("HTTP probe URL must be http://host[:port]/path or https://..., port 1..65535 (got "
+            "\"%.200s\")",
             target);
         return COLONY_EINVAL;
     }

@@ -119,7 +119,7 @@ static void keys_and_scopes_are_apart(void **state)
     assert_int_equal(take(&rl, "a", &c, "alice").outcome, GW_RL_LIMITED);
     assert_int_equal(take(&rl, "a", &c, "bob").outcome, GW_RL_ALLOW);
     assert_int_equal(take(&rl, "b", &c, "alice").outcome, GW_RL_ALLOW);
-    assert_int_equal(rl.nkeys, 3);
+    assert_int_equal(colony__gw_ratelimit_keys(&rl), 3);
     /* route names too long for the key buffer stay apart (hashed) */
     char long1[400], long2[400];
     memset(long1, 'x', sizeof(long1) - 1);
@@ -129,7 +129,7 @@ static void keys_and_scopes_are_apart(void **state)
     assert_int_equal(take(&rl, long1, &c, "alice").outcome, GW_RL_ALLOW);
     assert_int_equal(take(&rl, long2, &c, "alice").outcome, GW_RL_ALLOW);
     assert_int_equal(take(&rl, long1, &c, "alice").outcome, GW_RL_LIMITED);
-    assert_int_equal(rl.nkeys, 5);
+    assert_int_equal(colony__gw_ratelimit_keys(&rl), 5);
     colony__gw_ratelimit_close(&rl, NULL, NULL);
 }
 
@@ -139,25 +139,27 @@ static void the_key_map_is_capped(void **state)
     gw_ratelimit rl;
     setup_rl(&rl);
     rl.max_keys = 3;
+    rl.nstripes = 1; /* one stripe: its LRU is the whole map's */
+    colony__map *buckets = &rl.stripes[0].buckets;
     gw_ratelimit_conf c = conf(2, 60000, 2);
     take(&rl, "r", &c, "a");
     take(&rl, "r", &c, "b");
     take(&rl, "r", &c, "c");
     take(&rl, "r", &c, "a"); /* a used last: b is the least recently used */
     take(&rl, "r", &c, "d");
-    assert_int_equal(rl.nkeys, 3);
-    assert_null(colony__map_get(&rl.buckets, "r\nb"));
-    assert_non_null(colony__map_get(&rl.buckets, "r\na"));
+    assert_int_equal(colony__gw_ratelimit_keys(&rl), 3);
+    assert_null(colony__map_get(buckets, "r\nb"));
+    assert_non_null(colony__map_get(buckets, "r\na"));
     /* a kept its count; b starts afresh */
     assert_int_equal(take(&rl, "r", &c, "a").outcome, GW_RL_LIMITED);
     assert_int_equal(take(&rl, "r", &c, "b").remaining, 1);
-    assert_int_equal(rl.nkeys, 3);
+    assert_int_equal(colony__gw_ratelimit_keys(&rl), 3);
     for (int i = 0; i < 1000; i++) {
         char key[16];
         snprintf(key, sizeof(key), "k%d", i);
         take(&rl, "r", &c, key);
     }
-    assert_int_equal(rl.nkeys, 3);
+    assert_int_equal(colony__gw_ratelimit_keys(&rl), 3);
     colony__gw_ratelimit_close(&rl, NULL, NULL);
 }
 
@@ -306,7 +308,7 @@ static void allocation_failures(void **state)
     colony__alloc_fail_reset();
     assert_int_equal(rc, COLONY_ENOMEM);
     assert_int_equal(r.outcome, GW_RL_ALLOW);
-    assert_int_equal(rl.nkeys, 0);
+    assert_int_equal(colony__gw_ratelimit_keys(&rl), 0);
     colony__gw_ratelimit_close(&rl, NULL, NULL);
 }
 

@@ -1,10 +1,12 @@
 /* What the gateway's workers share, hammered from several threads at once:
  * a rate limit of N admits exactly N across workers (each worker's limiter
- * takes from the main loop's buckets), a breaker shared by the workers opens
+ * takes from the main loop's buckets), also for many keys over the striped
+ * buckets, a breaker shared by the workers opens
  * on failures recorded by all of them, and a runtime's reference count
  * drops to zero exactly once, whichever thread lets go last. */
 #include "test_support.h"
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <uv.h>
 #include "colony/colony.h"
@@ -56,10 +58,84 @@ static void a_limit_holds_across_workers(void **state)
     for (int i = 0; i < THREADS; i++) {
         uv_thread_join(&t[i]);
         allowed += w[i].allowed;
-        assert_int_equal(w[i].rl.nkeys, 0); /* the buckets are the store's */
+        assert_int_equal(colony__gw_ratelimit_keys(&w[i].rl), 0); /* the store's buckets */
     }
     assert_int_equal(allowed, 1000);
-    assert_int_equal(store.nkeys, 1);
+    assert_int_equal(colony__gw_ratelimit_keys(&store), 1);
+    for (int i = 0; i < THREADS; i++)
+        colony__gw_ratelimit_close(&w[i].rl, NULL, NULL);
+    colony__gw_ratelimit_close(&store, NULL, NULL);
+}
+
+/* Many keys over the striped buckets: every thread takes from every key,
+ * in its own order, so threads meet on each stripe's lock. Each key admits
+ * exactly its limit, and the keys spread over many stripes (locks). */
+#define KEYS  64
+#define LIMIT 50
+
+typedef struct rl_spread {
+    gw_ratelimit rl;
+    const gw_ratelimit_conf *conf;
+    unsigned offset;
+    unsigned allowed[KEYS];
+} rl_spread;
+
+static void take_spread(void *arg)
+{
+    rl_spread *w = arg;
+    for (int round = 0; round < 2 * LIMIT; round++)
+        for (unsigned k = 0; k < KEYS; k++) {
+            unsigned key_i = (k + w->offset) % KEYS;
+            char key[32];
+            snprintf(key, sizeof(key), "10.0.%u.%u", key_i / 8, key_i % 8);
+            gw_rl_result r;
+            if (colony__gw_ratelimit_take_local(&w->rl, "api", w->conf, key, &r) == 0 &&
+                r.outcome == GW_RL_ALLOW)
+                w->allowed[key_i]++;
+        }
+}
+
+static void striped_buckets_stay_exact(void **state)
+{
+    (void)state;
+    colony_fake_clock fake;
+    colony_fake_clock_init(&fake, 1000000);
+    gw_ratelimit store;
+    assert_int_equal(colony__gw_ratelimit_init(&store, NULL, NULL, colony_clock_fake(&fake)), 0);
+    gw_ratelimit_conf c = {.limit = LIMIT, .window_ms = 3600 * 1000, .burst = LIMIT};
+    static rl_spread w[THREADS];
+    uv_thread_t t[THREADS];
+    memset(w, 0, sizeof(w));
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(colony__gw_ratelimit_init_worker(&w[i].rl, NULL, &store), 0);
+        w[i].conf = &c;
+        w[i].offset = (unsigned)i * KEYS / THREADS;
+    }
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(uv_thread_create(&t[i], take_spread, &w[i]), 0);
+    for (int i = 0; i < THREADS; i++)
+        uv_thread_join(&t[i]);
+    unsigned total = 0;
+    for (unsigned k = 0; k < KEYS; k++) {
+        unsigned allowed = 0;
+        for (int i = 0; i < THREADS; i++)
+            allowed += w[i].allowed[k];
+        assert_int_equal(allowed, LIMIT); /* 4 threads x 100 tries, exactly 50 pass */
+        total += allowed;
+    }
+    assert_int_equal(total, KEYS * LIMIT);
+    assert_int_equal(colony__gw_ratelimit_keys(&store), KEYS);
+    /* the keys are spread: no stripe holds most of them */
+    unsigned used = 0;
+    for (unsigned i = 0; i < store.nstripes; i++) {
+        used += store.stripes[i].nkeys > 0;
+        assert_true(store.stripes[i].nkeys < KEYS / 2);
+    }
+    assert_int_equal(store.nstripes, GW_RL_STRIPES);
+    assert_true(used >= GW_RL_STRIPES / 2);
+    /* and a key is always in the stripe its hash picks */
+    assert_ptr_equal(colony__gw_ratelimit_stripe(&w[1].rl, "api", "10.0.0.1"),
+                     colony__gw_ratelimit_stripe(&store, "api", "10.0.0.1"));
     for (int i = 0; i < THREADS; i++)
         colony__gw_ratelimit_close(&w[i].rl, NULL, NULL);
     colony__gw_ratelimit_close(&store, NULL, NULL);
@@ -151,6 +227,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_limit_holds_across_workers),
+        cmocka_unit_test(striped_buckets_stay_exact),
         cmocka_unit_test(a_breaker_opens_on_failures_seen_by_all),
         cmocka_unit_test(a_runtime_is_freed_once),
     };

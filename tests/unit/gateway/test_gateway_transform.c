@@ -50,7 +50,7 @@ static void request_transforms(void **state)
     assert_string_equal(f.headers[f.host_slot], "Host");
     assert_null(f.headers[f.host_slot + 2]);
     colony_client_request out;
-    assert_int_equal(colony__gw_forward_target(&f, "127.0.0.1:9", NULL, &out), 0);
+    assert_int_equal(colony__gw_forward_target(&f, "127.0.0.1:9", 0, NULL, &out), 0);
     assert_string_equal(value_of(out.headers, "Host"), "127.0.0.1:9");
     assert_string_equal(out.url, "http://127.0.0.1:9/x");
     colony_arena_free(a);

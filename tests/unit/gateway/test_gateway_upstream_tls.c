@@ -84,11 +84,12 @@ static void https_upstreams_build(void **state)
     f.host_slot = 0;
     f.method = "GET";
     colony_client_request out;
-    assert_int_equal(colony__gw_forward_target(&f, "127.0.0.1:3443", secure, &out), 0);
+    assert_int_equal(colony__gw_forward_target(&f, "127.0.0.1:3443", secure->https, secure, &out),
+                     0);
     assert_string_equal(out.url, "https://127.0.0.1:3443/x?y=1");
     assert_string_equal(out.tls_ca_file, ca);
     assert_string_equal(out.tls_server_name, "api.test");
-    assert_int_equal(colony__gw_forward_target(&f, "127.0.0.1:3001", plain, &out), 0);
+    assert_int_equal(colony__gw_forward_target(&f, "127.0.0.1:3001", plain->https, plain, &out), 0);
     assert_string_equal(out.url, "http://127.0.0.1:3001/x?y=1");
     assert_null(out.tls_ca_file);
     assert_null(out.tls_server_name);
@@ -118,10 +119,49 @@ static void mistakes_name_their_line(void **state)
     refused("\"server_name\": \"api.test\"", "\"sni\": \"api.test\"", 4, "upstreams.secure.tls.sni",
             "unknown key");
     refused("\"tls\": {}", "\"tls\": true", 7, "upstreams.svc.tls", "must be an object");
-    refused("\"https://127.0.0.1:3444\"]}",
-            "\"https://127.0.0.1:3444\"], \"health\": "
-            "{\"active\": {\"path\": \"/health\"}}}",
-            6, "upstreams.system", "not supported yet");
+    refused("\"server_name\": \"api.test\"", "\"server_name\": \"api.test\", \"cert\": \"c.pem\"",
+            4, "upstreams.secure.tls.cert", "needs both \"cert\" and \"key\"");
+    refused("\"server_name\": \"api.test\"", "\"server_name\": \"api.test\", \"key\": \"k.pem\"", 4,
+            "upstreams.secure.tls.key", "needs both \"cert\" and \"key\"");
+    refused("\"server_name\": \"api.test\"",
+            "\"server_name\": \"api.test\", \"cert\": \"/nonexistent/c.pem\", \"key\": \"k\"", 4,
+            "upstreams.secure.tls.cert", "client certificate '/nonexistent/c.pem': No such file");
+    refused("\"tls\": {}", "\"tls\": {\"instances\": \"some\"}", 7, "upstreams.svc.tls.instances",
+            "\"all\" (every instance is https) or \"marked\"");
+    refused("\"server_name\": \"api.test\"", "\"instances\": \"marked\"", 4,
+            "upstreams.secure.tls.instances", "for a \"service\" upstream");
+}
+
+/* Active checks of an https upstream build (the prober speaks TLS); a
+ * service upstream with "instances": "marked" is not https as a whole: only
+ * the instances the registry marks are (GW_ENDPOINT_TLS). */
+static void https_checks_and_marked_instances(void **state)
+{
+    (void)state;
+    char text[2048];
+    const char *from = "\"https://127.0.0.1:3444\"]}";
+    const char *to =
+        "\"https://127.0.0.1:3444\"], \"health\": {\"active\": {\"path\": \"/health\"}}}";
+    char *at = strstr(good, from);
+    assert_non_null(at);
+    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - good), good, to, at + strlen(from));
+    char *svc = strstr(text, "\"tls\": {}");
+    assert_non_null(svc);
+    memmove(svc + strlen("\"tls\": {\"instances\": \"marked\"}"), svc + strlen("\"tls\": {}"),
+            strlen(svc + strlen("\"tls\": {}")) + 1);
+    memcpy(svc, "\"tls\": {\"instances\": \"marked\"}",
+           strlen("\"tls\": {\"instances\": \"marked\"}"));
+    gw_config *cfg;
+    colony_config_error err;
+    assert_int_equal(gw_test_build(text, &cfg, &err), 0);
+    const gw_upstream *sys = colony__gw_config_upstream(cfg, "system");
+    assert_non_null(sys->active.path);
+    assert_true(sys->https);
+    const gw_upstream *marked = colony__gw_config_upstream(cfg, "svc");
+    assert_false(marked->https);
+    assert_true(marked->https_marked);
+    assert_false(colony__gw_endpoint_https(marked, NULL));
+    colony__gw_config_unref(cfg);
 }
 
 static void allocation_failures(void **state)
@@ -135,6 +175,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(https_upstreams_build),
         cmocka_unit_test(mistakes_name_their_line),
+        cmocka_unit_test(https_checks_and_marked_instances),
         cmocka_unit_test(allocation_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
