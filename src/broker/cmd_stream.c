@@ -264,29 +264,30 @@ static long parse_add_args(colony__broker_client *c, const colony__resp_arg *arg
 static long trim(colony__bstream *st, const add_args *a)
 {
     int all = 0;
+    uint64_t before = colony__bstream_length(st); /* no reads: XADD MAXLEN ~ runs it each time */
     if (a->approx) {
-        colony__bstream_info info;
-        colony__bstream_info_get(st, &info);
-        all = a->trim == TRIM_MAXLEN ? a->maxlen == 0
-                                     : info.length && colony__bid_cmp(info.last, a->minid) < 0;
-        if (all && a->limit && (uint64_t)a->limit < info.length) return 0;
+        if (a->trim == TRIM_MAXLEN) {
+            all = a->maxlen == 0;
+        } else {
+            colony__bstream_info info;
+            colony__bstream_info_get(st, &info);
+            all = info.length && colony__bid_cmp(info.last, a->minid) < 0;
+        }
+        if (all && a->limit && (uint64_t)a->limit < before) return 0;
     }
     if (!a->approx || all)
         return a->trim == TRIM_MAXLEN ? colony__bstream_trim_maxlen(st, (uint64_t)a->maxlen)
                                       : colony__bstream_trim_minid(st, a->minid);
-    colony__bstream_info before, after;
-    colony__bstream_info_get(st, &before);
     colony__bretention r = {0};
     if (a->trim == TRIM_MAXLEN) {
-        if (before.length <= (uint64_t)a->maxlen) return 0;
+        if (before <= (uint64_t)a->maxlen) return 0;
         r.max_entries = a->maxlen ? (uint64_t)a->maxlen : 1; /* 0 = no limit there */
     } else {
         r.needed = a->minid;
     }
     long rc = colony__bstream_retain(st, &r);
     if (rc < 0) return rc;
-    colony__bstream_info_get(st, &after);
-    return (long)(before.length - after.length);
+    return (long)(before - colony__bstream_length(st));
 }
 
 int colony__cmd_xadd(colony__broker_client *c, const colony__resp_arg *argv, size_t argc)
@@ -308,9 +309,10 @@ int colony__cmd_xadd(colony__broker_client *c, const colony__resp_arg *argv, siz
         rc = colony__bstore_create(c->srv->store, name, &st);
         if (rc) return colony__xstore_error(c, rc);
     }
-    colony__bstream_info info;
-    colony__bstream_info_get(st, &info);
-    if (info.top.ms == UINT64_MAX && info.top.seq == UINT64_MAX)
+    /* the top alone: colony__bstream_info_get reads the first and last
+     * entries from disk, which cost more than the append itself */
+    colony__bid top = colony__bstream_top(st);
+    if (top.ms == UINT64_MAX && top.seq == UINT64_MAX)
         return colony__resp_error(
             &c->out, "ERR The stream has exhausted the last possible ID, unable to add more items");
     colony__bstr strs_small[16], *strs = strs_small;

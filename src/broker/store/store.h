@@ -228,6 +228,9 @@ long colony__bgroup_pending_range(const colony__bgroup *g, colony__bid start, co
  * colony__bstream_info_get makes. */
 const char *colony__bstream_name(const colony__bstream *st);
 uint64_t colony__bstream_length(const colony__bstream *st);
+/* append.c: the greatest id ever added (info.top) without those reads: XADD
+ * checks it on every call. */
+colony__bid colony__bstream_top(const colony__bstream *st);
 /* meta.c: colony__bstream_append with a metadata section (meta.len > 0) after
  * the n strings (n even); it reads back as colony__bentry.meta. */
 int colony__bstream_append_meta(colony__bstream *st, int id_mode, colony__bid id,
