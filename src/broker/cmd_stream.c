@@ -72,10 +72,16 @@ int colony__xstore_error(colony__broker_client *c, int err)
 
 /* A commit wait: the parked reply, and the stream whose blocked readers
  * (XREAD BLOCK) are served once the entry is durable ("" for none), so no
- * reader sees an entry a crash could take back. */
+ * reader sees an entry a crash could take back. While it is the client's
+ * open wait (c->xwait) it has not been handed to the group commit yet: the
+ * XADDs that follow it in the same read, to the same stream, join it (one
+ * ticket, one wait and one reply write for a pipeline of them, not one
+ * each); colony__xpark_flush hands it over, and the files it covers are
+ * taken then, so every write that joined it is durable when it calls back. */
 typedef struct commit_wait {
     colony__broker_park *park;
     colony__broker_resp *srv;
+    colony__bstream *st; /* while open */
     char wake[];
 } commit_wait;
 
@@ -87,25 +93,47 @@ static void on_commit(void *ud, int err)
     colony__free(w);
 }
 
+static void issue(commit_wait *w)
+{
+    int rc = colony__bcommit_wait(w->srv->commit, w->st, on_commit, w);
+    if (rc) { /* closes the client: no ack */
+        colony__broker_park_done(w->park, rc);
+        colony__free(w);
+    }
+}
+
+void colony__xpark_flush(colony__broker_client *c)
+{
+    commit_wait *w = c->xwait;
+    if (!w) return;
+    c->xwait = NULL;
+    issue(w);
+}
+
 /* Holds the reply just written until what st wrote is durable; then wakes
- * the readers blocked on wake (NULL: none). */
+ * the readers blocked on wake (NULL: none). Inside a client's read (conn.c's
+ * process) the wait stays open for the next write of the same stream. */
 int colony__xpark(colony__broker_client *c, colony__bstream *st, const char *wake)
 {
-    size_t n = wake ? strlen(wake) : 0;
+    if (!wake) wake = "";
+    commit_wait *open = c->xwait;
+    if (open && open->st == st && strcmp(open->wake, wake) == 0) return 0; /* joins it */
+    colony__xpark_flush(c);
+    size_t n = strlen(wake);
     commit_wait *w = colony__malloc(sizeof(*w) + n + 1);
     if (!w) return COLONY_ENOMEM;
-    memcpy(w->wake, wake ? wake : "", n + 1);
+    memcpy(w->wake, wake, n + 1);
     w->srv = c->srv;
+    w->st = st;
     w->park = colony__broker_park_new(c);
     if (!w->park) {
         colony__free(w);
         return COLONY_ENOMEM;
     }
-    int rc = colony__bcommit_wait(c->srv->commit, st, on_commit, w);
-    if (rc) { /* closes the client: no ack */
-        colony__broker_park_done(w->park, rc);
-        colony__free(w);
-    }
+    if (c->processing && !c->closing)
+        c->xwait = w; /* process() flushes it at the latest */
+    else
+        issue(w); /* a blocked read served from a wake: nothing follows */
     return 0;
 }
 
