@@ -192,9 +192,13 @@ static void on_timer_closed(uv_handle_t *h)
 void colony__bcommit_close(colony__bcommit *c)
 {
     colony__list *n;
-    if (c->mode == COLONY__BSYNC_ALWAYS) on_tick(&c->timer); /* acked ECANCELED by the close */
-    while ((n = colony__list_pop_front(&c->dirty)))
-        wait_free(COLONY__CONTAINER_OF(n, bwait, node));
+    /* not handed to the committer (that could start a batch on the thread
+     * pool now): acked here as the committer's close acks what it queued */
+    while ((n = colony__list_pop_front(&c->dirty))) {
+        bwait *w = COLONY__CONTAINER_OF(n, bwait, node);
+        w->cb(w->ud, COLONY_ECANCELED);
+        wait_free(w);
+    }
     colony__durable_close(c->durable);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }

@@ -141,6 +141,31 @@ static void waits_of_one_turn_share_a_batch(void **state)
     colony__bstore_close(s);
 }
 
+/* A wait still queued for the next turn when the commit closes is called
+ * back with COLONY_ECANCELED (never a success) and freed; nothing reaches
+ * the thread pool after the close. */
+static void close_cancels_queued_waits(void **state)
+{
+    (void)state;
+    colony__bstore_options o = bs_options(dir);
+    colony__bstore *s = bs_open_with(&o);
+    colony__bstream *st;
+    assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    colony__bcommit *c;
+    assert_int_equal(colony__bcommit_new(&c, &loop, COLONY__BSYNC_ALWAYS, 0), 0);
+    acked a = {0};
+    bs_add(st, 1);
+    assert_int_equal(colony__bcommit_wait(c, st, on_ack, &a), 0);
+    assert_int_equal(a.calls, 0);
+    colony__bcommit_close(c);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.err, COLONY_ECANCELED);
+    colony_test_loop_close(&loop);
+    colony__bstore_close(s);
+}
+
 /* RLIMIT_FSIZE makes writes past a size fail (EFBIG), as a full disk does
  * (ENOSPC) through the same path. */
 static void full_disk_refuses_and_loses_nothing(void **state)
@@ -205,6 +230,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sync_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(waits_of_one_turn_share_a_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_cancels_queued_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(full_disk_refuses_and_loses_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
