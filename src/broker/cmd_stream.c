@@ -72,10 +72,16 @@ int colony__xstore_error(colony__broker_client *c, int err)
 
 /* A commit wait: the parked reply, and the stream whose blocked readers
  * (XREAD BLOCK) are served once the entry is durable ("" for none), so no
- * reader sees an entry a crash could take back. */
+ * reader sees an entry a crash could take back. While it is the client's
+ * open wait (c->xwait) it has not been handed to the group commit yet: the
+ * XADDs that follow it in the same read, to the same stream, join it (one
+ * ticket, one wait and one reply write for a pipeline of them, not one
+ * each); colony__xpark_flush hands it over, and the files it covers are
+ * taken then, so every write that joined it is durable when it calls back. */
 typedef struct commit_wait {
     colony__broker_park *park;
     colony__broker_resp *srv;
+    colony__bstream *st; /* while open */
     char wake[];
 } commit_wait;
 
@@ -87,25 +93,47 @@ static void on_commit(void *ud, int err)
     colony__free(w);
 }
 
+static void issue(commit_wait *w)
+{
+    int rc = colony__bcommit_wait(w->srv->commit, w->st, on_commit, w);
+    if (rc) { /* closes the client: no ack */
+        colony__broker_park_done(w->park, rc);
+        colony__free(w);
+    }
+}
+
+void colony__xpark_flush(colony__broker_client *c)
+{
+    commit_wait *w = c->xwait;
+    if (!w) return;
+    c->xwait = NULL;
+    issue(w);
+}
+
 /* Holds the reply just written until what st wrote is durable; then wakes
- * the readers blocked on wake (NULL: none). */
+ * the readers blocked on wake (NULL: none). Inside a client's read (conn.c's
+ * process) the wait stays open for the next write of the same stream. */
 int colony__xpark(colony__broker_client *c, colony__bstream *st, const char *wake)
 {
-    size_t n = wake ? strlen(wake) : 0;
+    if (!wake) wake = "";
+    commit_wait *open = c->xwait;
+    if (open && open->st == st && strcmp(open->wake, wake) == 0) return 0; /* joins it */
+    colony__xpark_flush(c);
+    size_t n = strlen(wake);
     commit_wait *w = colony__malloc(sizeof(*w) + n + 1);
     if (!w) return COLONY_ENOMEM;
-    memcpy(w->wake, wake ? wake : "", n + 1);
+    memcpy(w->wake, wake, n + 1);
     w->srv = c->srv;
+    w->st = st;
     w->park = colony__broker_park_new(c);
     if (!w->park) {
         colony__free(w);
         return COLONY_ENOMEM;
     }
-    int rc = colony__bcommit_wait(c->srv->commit, st, on_commit, w);
-    if (rc) { /* closes the client: no ack */
-        colony__broker_park_done(w->park, rc);
-        colony__free(w);
-    }
+    if (c->processing && !c->closing)
+        c->xwait = w; /* process() flushes it at the latest */
+    else
+        issue(w); /* a blocked read served from a wake: nothing follows */
     return 0;
 }
 
@@ -264,29 +292,30 @@ static long parse_add_args(colony__broker_client *c, const colony__resp_arg *arg
 static long trim(colony__bstream *st, const add_args *a)
 {
     int all = 0;
+    uint64_t before = colony__bstream_length(st); /* no reads: XADD MAXLEN ~ runs it each time */
     if (a->approx) {
-        colony__bstream_info info;
-        colony__bstream_info_get(st, &info);
-        all = a->trim == TRIM_MAXLEN ? a->maxlen == 0
-                                     : info.length && colony__bid_cmp(info.last, a->minid) < 0;
-        if (all && a->limit && (uint64_t)a->limit < info.length) return 0;
+        if (a->trim == TRIM_MAXLEN) {
+            all = a->maxlen == 0;
+        } else {
+            colony__bstream_info info;
+            colony__bstream_info_get(st, &info);
+            all = info.length && colony__bid_cmp(info.last, a->minid) < 0;
+        }
+        if (all && a->limit && (uint64_t)a->limit < before) return 0;
     }
     if (!a->approx || all)
         return a->trim == TRIM_MAXLEN ? colony__bstream_trim_maxlen(st, (uint64_t)a->maxlen)
                                       : colony__bstream_trim_minid(st, a->minid);
-    colony__bstream_info before, after;
-    colony__bstream_info_get(st, &before);
     colony__bretention r = {0};
     if (a->trim == TRIM_MAXLEN) {
-        if (before.length <= (uint64_t)a->maxlen) return 0;
+        if (before <= (uint64_t)a->maxlen) return 0;
         r.max_entries = a->maxlen ? (uint64_t)a->maxlen : 1; /* 0 = no limit there */
     } else {
         r.needed = a->minid;
     }
     long rc = colony__bstream_retain(st, &r);
     if (rc < 0) return rc;
-    colony__bstream_info_get(st, &after);
-    return (long)(before.length - after.length);
+    return (long)(before - colony__bstream_length(st));
 }
 
 int colony__cmd_xadd(colony__broker_client *c, const colony__resp_arg *argv, size_t argc)
@@ -308,9 +337,10 @@ int colony__cmd_xadd(colony__broker_client *c, const colony__resp_arg *argv, siz
         rc = colony__bstore_create(c->srv->store, name, &st);
         if (rc) return colony__xstore_error(c, rc);
     }
-    colony__bstream_info info;
-    colony__bstream_info_get(st, &info);
-    if (info.top.ms == UINT64_MAX && info.top.seq == UINT64_MAX)
+    /* the top alone: colony__bstream_info_get reads the first and last
+     * entries from disk, which cost more than the append itself */
+    colony__bid top = colony__bstream_top(st);
+    if (top.ms == UINT64_MAX && top.seq == UINT64_MAX)
         return colony__resp_error(
             &c->out, "ERR The stream has exhausted the last possible ID, unable to add more items");
     colony__bstr strs_small[16], *strs = strs_small;

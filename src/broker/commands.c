@@ -103,7 +103,7 @@ static const colony__broker_command table[] = {
      "pubsub noscript loading stale", NULL, 0},
     {"pubsub", -2, 0, NULL, "pubsub", "2.8.0", "A container for Pub/Sub commands.", "",
      SUB(pubsub_subs)},
-    {"xadd", -5, 0, colony__cmd_xadd, "stream", "5.0.0",
+    {"xadd", -5, COLONY__CMD_JOINS_COMMIT, colony__cmd_xadd, "stream", "5.0.0",
      "Appends a new message to a stream. Creates the key if it doesn't exist.",
      "write denyoom fast", NULL, 0},
     {"xlen", 2, 0, colony__cmd_xlen, "stream", "5.0.0",
@@ -260,5 +260,8 @@ int colony__broker_dispatch(colony__broker_client *c, const colony__resp_arg *ar
                                    "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                    "context",
                                    cmd->name);
+    /* a command that could drop a stream (DEL) or must see its own commit
+     * order never runs while a wait is still open */
+    if (!(cmd->flags & COLONY__CMD_JOINS_COMMIT)) colony__xpark_flush(c);
     return cmd->fn(c, argv, argc);
 }

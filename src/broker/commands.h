@@ -13,8 +13,9 @@ typedef int (*colony__broker_cmd_fn)(colony__broker_client *c, const colony__res
                                      size_t argc);
 
 enum {
-    COLONY__CMD_NO_AUTH = 1,   /* runs before AUTH (AUTH, HELLO, QUIT, RESET) */
-    COLONY__CMD_PUBSUB_OK = 2, /* allowed in subscribed mode */
+    COLONY__CMD_NO_AUTH = 1,      /* runs before AUTH (AUTH, HELLO, QUIT, RESET) */
+    COLONY__CMD_PUBSUB_OK = 2,    /* allowed in subscribed mode */
+    COLONY__CMD_JOINS_COMMIT = 4, /* may join the client's open commit wait (XADD) */
 };
 
 typedef struct colony__broker_command {
@@ -96,6 +97,10 @@ int colony__cmd_del(colony__broker_client *c, const colony__resp_arg *argv, size
 int colony__cmd_exists(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);
 /* cmd_xread.c: ends c's XREAD(GROUP) BLOCK (its client closes). */
 void colony__xread_cancel(colony__broker_client *c);
+/* cmd_stream.c: hands c's open commit wait (c->xwait) to the group commit;
+ * dispatch calls it before any command that does not join it, process()
+ * at the end of each read. */
+void colony__xpark_flush(colony__broker_client *c);
 /* Serves the clients blocked on stream name (an XADD to it is durable). */
 void colony__xread_wake(colony__broker_resp *srv, const char *name);
 int colony__cmd_type(colony__broker_client *c, const colony__resp_arg *argv, size_t argc);

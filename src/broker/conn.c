@@ -374,6 +374,7 @@ static void process(colony__broker_client *c)
         at += (size_t)used;
         colony__resp_parser_next(&c->parser);
     }
+    colony__xpark_flush(c); /* the XADDs of this read: one commit wait */
     c->processing = 0;
     srv->in_process--;
     if (c->closing) {

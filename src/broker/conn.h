@@ -75,6 +75,7 @@ struct colony__broker_client {
     colony_buf parked;
     uint64_t parked_base; /* absolute offset of parked.data[0] */
     colony__list parks;
+    void *xwait;        /* cmd_stream.c: a commit wait later XADDs of this read join */
     void *blocked;      /* XREAD BLOCK's state (cmd_stream.c); NULL when not blocked */
     int resume_pending; /* unblocked: run the rest of its input from flush_dirty */
 };

@@ -54,6 +54,11 @@ static void unroll(colony__bstream *st, bseg *g)
     colony__bseg_free(g);
 }
 
+colony__bid colony__bstream_top(const colony__bstream *st)
+{
+    return st->top;
+}
+
 int colony__bstream_write(colony__bstream *st, const colony__bid *roll_id, bseg **seg_out,
                           uint64_t *off_out)
 {

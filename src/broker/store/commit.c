@@ -5,7 +5,12 @@
  * thread pool, so the loop never blocks on the disk. A file not written since
  * its last fdatasync is skipped: on ext4 a clean file's fdatasync still costs
  * a journal flush (0.1-0.5 ms measured here). The references keep the
- * fds open if retention or a roll-over lets go of them meanwhile. */
+ * fds open if retention or a roll-over lets go of them meanwhile.
+ * ALWAYS hands its waits to the committer at the next turn of the loop (a
+ * zero timer), not one by one: the writes of every client read in this turn
+ * then share a batch, where the first one would otherwise start a batch
+ * alone and leave the rest to the next (twice the fdatasyncs at 50 clients,
+ * each ~20% of the broker's CPU per op). */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,8 +34,9 @@ typedef struct bwait {
 struct colony__bcommit {
     colony__durable *durable;
     colony__bsync_mode mode;
-    uv_timer_t timer;   /* BATCH: the periodic sync */
-    colony__list dirty; /* BATCH: waits whose files the next tick syncs */
+    uv_timer_t timer;   /* BATCH: the periodic sync; ALWAYS: the next turn */
+    colony__list dirty; /* waits whose files the next tick syncs (BATCH) or that
+                           the next turn hands to the committer (ALWAYS) */
     uint64_t interval_ms;
     uint64_t fsyncs;                   /* fdatasyncs made (thread; read with __atomic) */
     colony__bcommit_fsync_cb on_fsync; /* set before use: each fdatasync's seconds (thread) */
@@ -113,13 +119,12 @@ static void commit_ack(void *ud, colony__list *op, int err)
     wait_free(w);
 }
 
-/* BATCH: the files of every wait since the last tick, synced on the pool. */
+/* BATCH: the files of every wait since the last tick, synced on the pool;
+ * ALWAYS: the waits made in the last turn of the loop, as one batch. */
 static void on_tick(uv_timer_t *t)
 {
     colony__bcommit *c = t->data;
-    colony__list *n;
-    while ((n = colony__list_pop_front(&c->dirty)))
-        colony__durable_push(c->durable, n);
+    colony__durable_push_all(c->durable, &c->dirty);
 }
 
 static void batch_done(void *ud, int err)
@@ -182,7 +187,8 @@ int colony__bcommit_wait(colony__bcommit *c, colony__bstream *st, colony__bcommi
     }
     w->cb = cb;
     w->ud = ud;
-    colony__durable_push(c->durable, &w->node);
+    colony__list_push_back(&c->dirty, &w->node);
+    if (!uv_is_active((uv_handle_t *)&c->timer)) uv_timer_start(&c->timer, on_tick, 0, 0);
     return 0;
 }
 
@@ -236,8 +242,13 @@ static void on_timer_closed(uv_handle_t *h)
 void colony__bcommit_close(colony__bcommit *c)
 {
     colony__list *n;
-    while ((n = colony__list_pop_front(&c->dirty)))
-        wait_free(COLONY__CONTAINER_OF(n, bwait, node));
+    /* not handed to the committer (that could start a batch on the thread
+     * pool now): acked here as the committer's close acks what it queued */
+    while ((n = colony__list_pop_front(&c->dirty))) {
+        bwait *w = COLONY__CONTAINER_OF(n, bwait, node);
+        w->cb(w->ud, COLONY_ECANCELED);
+        wait_free(w);
+    }
     colony__durable_close(c->durable);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }

@@ -253,6 +253,9 @@ typedef struct colony__bgroup_stats {
     uint64_t acked, delivered, redelivered;
 } colony__bgroup_stats;
 void colony__bgroup_stats_get(const colony__bgroup *g, colony__bgroup_stats *out);
+/* append.c: the greatest id ever added (info.top) without those reads: XADD
+ * checks it on every call. */
+colony__bid colony__bstream_top(const colony__bstream *st);
 /* meta.c: colony__bstream_append with a metadata section (meta.len > 0) after
  * the n strings (n even); it reads back as colony__bentry.meta. */
 int colony__bstream_append_meta(colony__bstream *st, int id_mode, colony__bid id,

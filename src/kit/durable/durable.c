@@ -171,6 +171,12 @@ void colony__durable_push(colony__durable *d, colony__list *op)
     start_batch(d);
 }
 
+void colony__durable_push_all(colony__durable *d, colony__list *ops)
+{
+    list_append(&d->pending, ops);
+    start_batch(d);
+}
+
 int colony__durable_idle(const colony__durable *d)
 {
     return !d->busy && colony__list_empty(&d->pending);

@@ -53,6 +53,9 @@ int colony__durable_new(colony__durable **out, uv_loop_t *loop,
                         const colony__durable_options *opts);
 /* Queues op (taken over until its ack); it commits with the next batch. */
 void colony__durable_push(colony__durable *d, colony__list *op);
+/* Queues every op of ops (emptied), in order, so that they commit together
+ * (one by one, the first would start a batch alone). */
+void colony__durable_push_all(colony__durable *d, colony__list *ops);
 /* No batch committing or waiting and nothing queued. */
 int colony__durable_idle(const colony__durable *d);
 /* Nonzero while the last attempt failed (until a batch commits). */

@@ -159,19 +159,58 @@ static void client_gone_while_its_commit_runs(void **state)
     setup_srv();
     tclient a = new_client();
     tclient b = new_client();
-    const char *in = "XADD s 1-1 f v\r\nXADD s 2-1 f v\r\n";
+    const char *in = "XADD s 1-1 f v\r\nXADD t 2-1 f v\r\n";
     assert_int_equal(send(a.peer, in, strlen(in), 0), (ssize_t)strlen(in));
     run_until_processed(2);
-    assert_int_equal(srv.commits_inflight, 2);
-    colony__broker_client_close(a.c); /* its tickets outlive it */
+    assert_int_equal(srv.commits_inflight, 2); /* two streams: two tickets */
+    colony__broker_client_close(a.c);          /* its tickets outlive it */
     close(a.peer);
     /* the entries stay (they were written); another client sees them once
      * its own reply is not held back by anything */
-    const char *q = "XLEN s\r\n";
+    const char *q = "XLEN s\r\nXLEN t\r\n";
     assert_int_equal(send(b.peer, q, strlen(q), 0), (ssize_t)strlen(q));
-    assert_string_equal(read_all(&b, 4), ":2\r\n");
+    assert_string_equal(read_all(&b, 8), ":1\r\n:1\r\n");
     close(b.peer);
     teardown_srv(); /* waits for the commits; LeakSanitizer checks the tickets */
+}
+
+/* XADDs to one stream read together share one ticket and one commit wait
+ * (cmd_stream.c's open wait): 32 pipelined XADDs are one commit in flight,
+ * not 32, and one fdatasync; their replies still wait for it and come in
+ * order. A command that does not join (PING, DEL) hands the open wait over
+ * first, so DEL cannot free a stream a wait still points at. */
+static void pipelined_xadds_share_one_commit(void **state)
+{
+    (void)state;
+    setup_srv();
+    tclient a = new_client();
+    char in[2048], want[1024];
+    size_t n = 0, w = 0;
+    for (int i = 1; i <= 32; i++) {
+        n += (size_t)snprintf(in + n, sizeof(in) - n, "XADD s %d-1 f v\r\n", i);
+        char id[16];
+        int len = snprintf(id, sizeof(id), "%d-1", i);
+        w += (size_t)snprintf(want + w, sizeof(want) - w, "$%d\r\n%s\r\n", len, id);
+    }
+    n += (size_t)snprintf(in + n, sizeof(in) - n, "PING\r\n");
+    w += (size_t)snprintf(want + w, sizeof(want) - w, "+PONG\r\n");
+    assert_int_equal(send(a.peer, in, n, 0), (ssize_t)n);
+    run_until_processed(33);
+    assert_int_equal(srv.commits_inflight, 1);
+    assert_int_equal(peek(&a), 0); /* all parked behind the one ticket */
+    assert_string_equal(read_all(&a, w), want);
+    assert_int_equal(colony__bcommit_fsyncs(commit), 1);
+
+    /* DEL between XADDs of s: the first wait is handed over before DEL runs */
+    const char *in2 = "XADD s 40-1 f v\r\nXADD s 41-1 f v\r\nDEL s\r\nXADD s 1-1 f v\r\n"
+                      "XADD u 1-1 f v\r\nXLEN s\r\n";
+    const char *want2 = "$4\r\n40-1\r\n$4\r\n41-1\r\n:1\r\n$3\r\n1-1\r\n$3\r\n1-1\r\n:1\r\n";
+    assert_int_equal(send(a.peer, in2, strlen(in2), 0), (ssize_t)strlen(in2));
+    run_until_processed(33 + 6);
+    assert_int_equal(srv.commits_inflight, 3); /* s before DEL, s after it, u */
+    assert_string_equal(read_all(&a, strlen(want2)), want2);
+    close(a.peer);
+    teardown_srv();
 }
 
 /* Reads until the reply holds "PONG\r\n" or the connection ends. */
@@ -231,6 +270,7 @@ int main(void)
         cmocka_unit_test(replies_wait_for_the_commit),
         cmocka_unit_test(quit_after_a_parked_reply),
         cmocka_unit_test(client_gone_while_its_commit_runs),
+        cmocka_unit_test(pipelined_xadds_share_one_commit),
         cmocka_unit_test(allocation_failures_are_handled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

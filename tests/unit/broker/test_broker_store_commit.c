@@ -103,6 +103,69 @@ static void sync_modes(void **state)
     colony__bstore_close(s);
 }
 
+/* ALWAYS: the waits made in one turn of the loop go to the committer
+ * together at the next turn, so two writes and their two waits cost one
+ * fdatasync (handed over one by one, the first would start a batch alone
+ * and the second would need a second fdatasync). */
+static void waits_of_one_turn_share_a_batch(void **state)
+{
+    (void)state;
+    colony__bstore_options o = bs_options(dir);
+    colony__bstore *s = bs_open_with(&o);
+    colony__bstream *st;
+    assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    colony__bcommit *c;
+    assert_int_equal(colony__bcommit_new(&c, &loop, COLONY__BSYNC_ALWAYS, 0), 0);
+    acked a = {0}, b = {0}, first = {0};
+    bs_add(st, 1); /* the new stream's files synced once */
+    assert_int_equal(colony__bcommit_wait(c, st, on_ack, &first), 0);
+    assert_true(colony_test_run_until(&loop, (volatile int *)&first.calls, 5000));
+    uint64_t n = colony__bcommit_fsyncs(c);
+    bs_add(st, 2);
+    assert_int_equal(colony__bcommit_wait(c, st, on_ack, &a), 0);
+    bs_add(st, 3);
+    assert_int_equal(colony__bcommit_wait(c, st, on_ack, &b), 0);
+    assert_false(colony__bcommit_idle(c));
+    assert_true(colony_test_run_until(&loop, (volatile int *)&b.calls, 5000));
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.err, 0);
+    assert_int_equal(b.err, 0);
+    assert_int_equal(colony__bcommit_fsyncs(c), n + 1); /* the last segment, once */
+    bfile *last = st->segs[st->nsegs - 1]->file;
+    assert_int_equal(last->synced_gen, last->written);
+    colony__bcommit_shutdown(c);
+    colony__bcommit_close(c);
+    colony_test_loop_close(&loop);
+    colony__bstore_close(s);
+}
+
+/* A wait still queued for the next turn when the commit closes is called
+ * back with COLONY_ECANCELED (never a success) and freed; nothing reaches
+ * the thread pool after the close. */
+static void close_cancels_queued_waits(void **state)
+{
+    (void)state;
+    colony__bstore_options o = bs_options(dir);
+    colony__bstore *s = bs_open_with(&o);
+    colony__bstream *st;
+    assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    colony__bcommit *c;
+    assert_int_equal(colony__bcommit_new(&c, &loop, COLONY__BSYNC_ALWAYS, 0), 0);
+    acked a = {0};
+    bs_add(st, 1);
+    assert_int_equal(colony__bcommit_wait(c, st, on_ack, &a), 0);
+    assert_int_equal(a.calls, 0);
+    colony__bcommit_close(c);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(a.err, COLONY_ECANCELED);
+    colony_test_loop_close(&loop);
+    colony__bstore_close(s);
+}
+
 /* RLIMIT_FSIZE makes writes past a size fail (EFBIG), as a full disk does
  * (ENOSPC) through the same path. */
 static void full_disk_refuses_and_loses_nothing(void **state)
@@ -166,6 +229,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sync_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(waits_of_one_turn_share_a_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_cancels_queued_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(full_disk_refuses_and_loses_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -135,6 +135,33 @@ static void test_fails_then_succeeds_acks_only_after_success_with_capped_backoff
     close_durable(&loop, d);
 }
 
+/* push_all queues a whole list before a batch starts: one batch of three,
+ * where three pushes to an idle committer make a batch of one, then two. */
+static void test_push_all_commits_the_list_as_one_batch(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    fake f;
+    memset(&f, 0, sizeof(f));
+    colony__durable *d = new_durable(&loop, &f, 1, 8);
+    test_op ops[3] = {{.id = 1}, {.id = 2}, {.id = 3}};
+    colony__list list;
+    colony__list_init(&list);
+    for (int i = 0; i < 3; i++)
+        colony__list_push_back(&list, &ops[i].node);
+    colony__durable_push_all(d, &list);
+    assert_true(colony__list_empty(&list));
+    run_until_idle(&loop, d);
+    assert_int_equal(atomic_load(&f.nbatches), 1);
+    assert_int_equal(f.batch_sizes[0], 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ops[i].acked, 1);
+        assert_int_equal(ops[i].err, 0);
+    }
+    close_durable(&loop, d);
+}
+
 static void test_ops_arriving_during_a_commit_go_to_the_next_batch(void **state)
 {
     (void)state;
@@ -250,6 +277,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fails_then_succeeds_acks_only_after_success_with_capped_backoff),
+        cmocka_unit_test(test_push_all_commits_the_list_as_one_batch),
         cmocka_unit_test(test_ops_arriving_during_a_commit_go_to_the_next_batch),
         cmocka_unit_test(test_shutdown_gives_up_a_failing_batch_with_a_count),
         cmocka_unit_test(test_close_hands_back_queued_ops),
