@@ -64,6 +64,7 @@ static const char *request_id(colony_request *req, colony_arena *a)
 static char *join(colony_arena *a, const char *const *parts, size_t n)
 {
     size_t len[8], total = 0;
+    if (n > sizeof(len) / sizeof(len[0])) return NULL;
     for (size_t i = 0; i < n; i++) {
         len[i] = parts[i] ? strlen(parts[i]) : 0;
         total += len[i];
