@@ -58,6 +58,30 @@ static const char *request_id(colony_request *req, colony_arena *a)
     return colony_arena_strndup(a, hex, 32);
 }
 
+/* The parts one after another, NUL-terminated, in the arena; NULL parts are
+ * skipped. Built by hand: four header values per request went through
+ * vsnprintf twice each (colony_arena_sprintf measures, then writes). */
+static char *join(colony_arena *a, const char *const *parts, size_t n)
+{
+    size_t len[8], total = 0;
+    if (n > sizeof(len) / sizeof(len[0])) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        len[i] = parts[i] ? strlen(parts[i]) : 0;
+        total += len[i];
+    }
+    char *out = colony_arena_alloc(a, total + 1), *p = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, parts[i] ? parts[i] : "", len[i]);
+        p += len[i];
+    }
+    *p = '\0';
+    return out;
+}
+#define JOIN(a, ...)                                                                               \
+    join(a, (const char *const[]){__VA_ARGS__},                                                    \
+         sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *))
+
 static int add(gw_forward *f, size_t *n, const char *name, const char *value)
 {
     if (!value) return COLONY_ENOMEM;
@@ -89,19 +113,17 @@ static int build_headers(gw_forward *f, colony_request *req, const char *tracepa
     const char *prior_fwd = colony_request_header(req, "Forwarded");
     const char *proto = colony_request_is_tls(req) ? "https" : "http";
     int v6 = ip && strchr(ip, ':');
-    const char *node = ip ? colony_arena_sprintf(a, v6 ? "\"[%s]\"" : "%s", ip) : NULL;
     const char *this_hop =
-        node ? (host ? colony_arena_sprintf(a, "for=%s;host=\"%s\";proto=%s", node, host, proto)
-                     : colony_arena_sprintf(a, "for=%s;proto=%s", node, proto))
-             : NULL;
-    int rc = add(f, &n, "X-Forwarded-For",
-                 prior && ip ? colony_arena_sprintf(a, "%s, %s", prior, ip) : ip);
+        !ip    ? NULL
+        : host ? JOIN(a, "for=", v6 ? "\"[" : "", ip, v6 ? "]\"" : "", ";host=\"", host,
+                      "\";proto=", proto)
+               : JOIN(a, "for=", v6 ? "\"[" : "", ip, v6 ? "]\"" : "", ";proto=", proto);
+    int rc = add(f, &n, "X-Forwarded-For", prior && ip ? JOIN(a, prior, ", ", ip) : ip);
     if (!rc) rc = add(f, &n, "X-Forwarded-Proto", proto);
     if (!rc && host) rc = add(f, &n, "X-Forwarded-Host", host);
     if (!rc)
         rc = add(f, &n, "Forwarded",
-                 prior_fwd && this_hop ? colony_arena_sprintf(a, "%s, %s", prior_fwd, this_hop)
-                                       : this_hop);
+                 prior_fwd && this_hop ? JOIN(a, prior_fwd, ", ", this_hop) : this_hop);
     if (!rc) rc = add(f, &n, "X-Request-ID", request_id(req, a));
     if (!rc && traceparent) rc = add(f, &n, "traceparent", colony_arena_strdup(a, traceparent));
     if (rc) return rc;
@@ -122,15 +144,22 @@ int colony__gw_forward_prepare(gw_forward *f, colony_request *req, const gw_matc
     f->idempotent = colony_http_method_idempotent(f->method);
     f->body = colony_request_body(req, &f->body_len);
     if (f->body_len == 0) f->body = NULL;
-    char *upath = colony_arena_alloc(f->arena, GW_MAX_PATH);
-    if (!upath) return COLONY_ENOMEM;
-    int len = colony__gw_rewrite(m, path, upath, GW_MAX_PATH);
+    /* Rewritten on the stack, then copied at its size: an 8 KiB arena
+     * allocation took a block of its own, a malloc and a free per request. */
+    char rewritten[GW_MAX_PATH];
+    int len = colony__gw_rewrite(m, path, rewritten, GW_MAX_PATH);
     if (len < 0) return COLONY_E2BIG;
     const char *query = colony_request_query(req);
-    if (*query) {
-        if ((size_t)len + 1 + strlen(query) >= GW_MAX_PATH) return COLONY_E2BIG;
-        snprintf(upath + len, GW_MAX_PATH - (size_t)len, "?%s", query);
+    size_t qlen = *query ? strlen(query) : 0;
+    if (qlen && (size_t)len + 1 + qlen >= GW_MAX_PATH) return COLONY_E2BIG;
+    char *upath = colony_arena_alloc(f->arena, (size_t)len + (qlen ? 1 + qlen : 0) + 1);
+    if (!upath) return COLONY_ENOMEM;
+    memcpy(upath, rewritten, (size_t)len);
+    if (qlen) {
+        upath[len] = '?';
+        memcpy(upath + len + 1, query, qlen);
     }
+    upath[(size_t)len + (qlen ? 1 + qlen : 0)] = '\0';
     f->path_query = upath;
     return build_headers(f, req, traceparent);
 }
@@ -165,7 +194,11 @@ int colony__gw_forward_target(gw_forward *f, const char *address, int https, con
         if (!f->url) return COLONY_ENOMEM;
         f->url_size = need;
     }
-    snprintf(f->url, f->url_size, "%s://%s%s", https ? "https" : "http", address, f->path_query);
+    char *p = f->url;
+    size_t scheme = https ? 8 : 7, alen = strlen(address);
+    memcpy(p, https ? "https://" : "http://", scheme);
+    memcpy(p + scheme, address, alen);
+    memcpy(p + scheme + alen, f->path_query, strlen(f->path_query) + 1);
     f->headers[f->host_slot + 1] = address;
     *out = (colony_client_request){.method = f->method,
                                    .url = f->url,

@@ -26,11 +26,16 @@ void colony_client_options_init(colony_client_options *opts)
     colony_http_limits_init(&opts->limits);
 }
 
-static void free_client_on_close(uv_handle_t *h)
+static void free_client(void *client)
 {
-    colony_client *c = h->data;
+    colony_client *c = client;
     colony__free(c->tls_ca_file);
     colony__free(c);
+}
+
+static void free_client_on_close(uv_handle_t *h)
+{
+    free_client(h->data);
 }
 
 colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *opts)
@@ -62,17 +67,25 @@ colony_client *colony_client_new(uv_loop_t *loop, const colony_client_options *o
     colony__list_init(&c->empty_origins);
     colony__list_init(&c->deferred);
     colony__list_init(&c->tunnels);
+    colony__list_init(&c->deadlines);
     if (uv_timer_init(loop, &c->defer_timer) != 0) {
         colony__free(c->tls_ca_file);
         colony__free(c);
         return NULL;
     }
+    c->defer_timer.data = c;
     if (uv_timer_init(loop, &c->origin_timer) != 0) {
-        c->defer_timer.data = c;
         uv_close((uv_handle_t *)&c->defer_timer, free_client_on_close);
         return NULL;
     }
-    c->defer_timer.data = c->origin_timer.data = c;
+    if (uv_timer_init(loop, &c->deadline_timer) != 0) {
+        colony__closer_init(&c->closer, free_client, c);
+        colony__closer_close(&c->closer, (uv_handle_t *)&c->defer_timer);
+        colony__closer_close(&c->closer, (uv_handle_t *)&c->origin_timer);
+        colony__closer_finish(&c->closer, loop);
+        return NULL;
+    }
+    c->origin_timer.data = c->deadline_timer.data = c;
     return c;
 }
 
@@ -94,6 +107,7 @@ void colony__client_maybe_finish(colony_client *c)
     colony__closer_init(&c->closer, on_client_closed, c);
     colony__closer_close(&c->closer, (uv_handle_t *)&c->defer_timer);
     colony__closer_close(&c->closer, (uv_handle_t *)&c->origin_timer);
+    colony__closer_close(&c->closer, (uv_handle_t *)&c->deadline_timer);
     colony__closer_finish(&c->closer, c->loop);
 }
 
@@ -150,24 +164,12 @@ void colony__client_bytes_free(colony__client_bytes *b)
 
 /* ---- call completion ---- */
 
-static void on_call_timer_closed(uv_handle_t *h)
-{
-    colony_client_call *call = h->data;
-    colony_client *c = call->client;
-    colony__free(call);
-    c->live_calls--;
-    colony__client_maybe_finish(c);
-}
-
 static void call_free(colony_client_call *call)
 {
     colony_client *c = call->client;
     colony__free(call->tls_error);
     call->tls_error = NULL;
-    if (call->has_deadline) {
-        uv_close((uv_handle_t *)&call->deadline, on_call_timer_closed);
-        return;
-    }
+    colony__client_deadline_clear(call);
     colony__free(call);
     c->live_calls--;
     colony__client_maybe_finish(c);
@@ -191,7 +193,7 @@ void colony__client_call_complete(colony_client_call *call, int err,
 {
     if (call->state == COLONY__CALL_DEFERRED || call->state == COLONY__CALL_DONE) return;
     colony_client *c = call->client;
-    if (call->has_deadline) uv_timer_stop(&call->deadline);
+    colony__client_deadline_clear(call);
     call->conn = NULL;
     if (c->api_depth > 0 && !res) {
         call->state = COLONY__CALL_DEFERRED;
@@ -222,11 +224,6 @@ void colony__client_call_fail(colony_client_call *call, int err)
         return;
     }
     colony__client_call_complete(call, err, NULL);
-}
-
-static void on_deadline(uv_timer_t *t)
-{
-    colony__client_call_fail(t->data, COLONY_ETIMEDOUT);
 }
 
 /* ---- request validation and building ---- */
@@ -410,16 +407,7 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
     call->close_requested = (unsigned)plan.close_requested;
     call->upgrade_requested = (unsigned)plan.upgrade;
     uint64_t timeout = r->timeout_ms ? r->timeout_ms : c->opts.total_timeout_ms;
-    if (timeout) {
-        if (uv_timer_init(c->loop, &call->deadline) != 0) {
-            colony__free(call);
-            colony__client_origin_check_empty(o);
-            return COLONY_ENOMEM;
-        }
-        call->deadline.data = call;
-        call->has_deadline = 1;
-        uv_timer_start(&call->deadline, on_deadline, timeout, 0);
-    }
+    if (timeout) colony__client_deadline_set(call, timeout);
     c->live_calls++;
     call->state = COLONY__CALL_QUEUED;
     colony__list_push_back(&o->queue, &call->link);

@@ -33,6 +33,17 @@ static void timer_set(colony__client_conn *conn, uint64_t ms)
         uv_timer_stop(&conn->timer);
 }
 
+/* The read and idle timeouts are lazy: a pooled conn goes busy -> idle ->
+ * busy for each request, and restarting the libuv timer each time costs heap
+ * operations per request. A timer already due within ms is left alone; when
+ * it fires, on_timer measures from last_activity and re-arms for the rest. */
+static void timer_set_lazy(colony__client_conn *conn, uint64_t ms)
+{
+    if (ms && uv_is_active((uv_handle_t *)&conn->timer) && uv_timer_get_due_in(&conn->timer) <= ms)
+        return;
+    timer_set(conn, ms);
+}
+
 static void maybe_free(colony__client_conn *conn)
 {
     if (conn->refs) return;
@@ -279,7 +290,7 @@ static void send_request(colony__client_conn *conn)
         int n = uv_try_write(&conn->io.stream, &buf, 1);
         if (n == (int)call->req_len) {
             conn->last_activity = uv_now(c->loop);
-            timer_set(conn, c->opts.read_timeout_ms);
+            timer_set_lazy(conn, c->opts.read_timeout_ms);
             return;
         }
         if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
@@ -296,7 +307,7 @@ static void send_request(colony__client_conn *conn)
         return;
     }
     conn->last_activity = uv_now(c->loop);
-    timer_set(conn, c->opts.read_timeout_ms);
+    timer_set_lazy(conn, c->opts.read_timeout_ms);
 }
 
 void colony__client_conn_start(colony__client_conn *conn, colony_client_call *call)
@@ -342,7 +353,8 @@ static void on_connect(uv_connect_t *req, int status)
  * a program whose work is done exits instead of waiting out the idle timeout. */
 void colony__client_conn_idle_timer_start(colony__client_conn *conn)
 {
-    timer_set(conn, conn_client(conn)->opts.idle_timeout_ms);
+    conn->last_activity = uv_now(conn_client(conn)->loop); /* idle since */
+    timer_set_lazy(conn, conn_client(conn)->opts.idle_timeout_ms);
     uv_unref((uv_handle_t *)&conn->timer);
     uv_unref(&conn->io.handle);
 }
@@ -425,8 +437,7 @@ static void response_complete(colony__client_conn *conn, int leftover)
     conn->requests_done++;
     colony_client_response res;
     fill_response(conn, &res, call->data_cb != NULL);
-    uv_timer_stop(&conn->timer);
-    colony__client_pool_release(conn, reusable);
+    colony__client_pool_release(conn, reusable); /* idle (timer left armed) or closed */
     colony__client_call_complete(call, 0, &res);
 }
 
@@ -622,9 +633,14 @@ static void on_timer(uv_timer_t *t)
             exchange_failed(conn, COLONY_ETIMEDOUT);
         break;
     }
-    case COLONY__CONN_IDLE:
-        colony__client_conn_close(conn);
+    case COLONY__CONN_IDLE: {
+        uint64_t idle = uv_now(c->loop) - conn->last_activity;
+        if (idle < c->opts.idle_timeout_ms)
+            timer_set(conn, c->opts.idle_timeout_ms - idle); /* armed while busy */
+        else
+            colony__client_conn_close(conn);
         break;
+    }
     default:
         break;
     }

@@ -76,7 +76,8 @@ struct colony_client_call {
     colony_client_data_cb data_cb;
     colony_client_body_cb body_cb;
     void *ud;
-    uv_timer_t deadline; /* total timeout; initialised only when has_deadline */
+    colony__list deadline_link; /* client->deadlines while has_deadline */
+    uint64_t deadline_at;       /* loop ms of the total timeout */
     unsigned has_deadline : 1;
     unsigned is_head : 1;         /* HEAD: the response has no body */
     unsigned idempotent : 1;      /* may be retried on a fresh connection */
@@ -189,6 +190,11 @@ struct colony_client {
     uv_timer_t origin_timer; /* frees empty origins after idle_timeout_ms */
     colony__list deferred;   /* finished calls whose done_cb is still to run */
     uv_timer_t defer_timer;
+    /* Total timeouts: one timer for every call (client_deadline.c) instead of
+     * a timer handle per call, which cost an init, a start, a stop and a
+     * close per request. */
+    colony__list deadlines; /* calls with a total timeout, oldest first */
+    uv_timer_t deadline_timer;
     colony__closer closer; /* the client's timers, at close */
     colony__list tunnels;  /* open colony_client_tunnel (client_upgrade.c) */
     int api_depth;         /* >0 inside a public function: completions are deferred */
@@ -211,6 +217,12 @@ void colony__client_call_complete(colony_client_call *call, int err,
 void colony__client_call_fail(colony_client_call *call, int err);
 /* Frees the client once nothing is left open. */
 void colony__client_maybe_finish(colony_client *c);
+
+/* client_deadline.c */
+/* Gives call a total timeout of ms from now; it fails with COLONY_ETIMEDOUT
+ * then unless colony__client_deadline_clear ran first. */
+void colony__client_deadline_set(colony_client_call *call, uint64_t ms);
+void colony__client_deadline_clear(colony_client_call *call);
 
 /* client_pool.c */
 colony__client_origin *colony__client_origin_find(colony_client *c, const char *key);

@@ -250,11 +250,17 @@ void colony__conn_update_timer(colony__conn *c)
     }
     if (mode == c->timer_mode) return;
     c->timer_mode = mode;
-    if (mode == COLONY__TIMER_IDLE) c->idle_since = uv_now(c->worker->loop);
-    if (mode == COLONY__TIMER_NONE)
-        uv_timer_stop(&c->timer);
-    else
-        uv_timer_start(&c->timer, on_timer, ms, 0);
+    /* Lazy timer: a keep-alive request goes idle -> none -> idle, and starting
+     * and stopping the libuv timer for each costs two heap operations per
+     * request. "None" leaves the timer armed (on_timer ignores it), and "idle"
+     * keeps an armed timer that is due no later than the idle limit: its
+     * handler re-arms for what is left of the limit (idle_since). */
+    if (mode == COLONY__TIMER_NONE) return;
+    if (mode == COLONY__TIMER_IDLE) {
+        c->idle_since = uv_now(c->worker->loop);
+        if (uv_is_active((uv_handle_t *)&c->timer) && uv_timer_get_due_in(&c->timer) <= ms) return;
+    }
+    uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -263,6 +269,8 @@ static void on_timer(uv_timer_t *t)
     int mode = c->timer_mode;
     c->timer_mode = COLONY__TIMER_NONE;
     switch (mode) {
+    case COLONY__TIMER_NONE: /* left armed by colony__conn_update_timer */
+        return;
     case COLONY__TIMER_HEAD:
         colony__conn_send_error(c, 408, "request_timeout", "request head not received in time");
         break;

@@ -210,6 +210,60 @@ static void total_timeout(void **state)
     ts_stop(&s);
 }
 
+static void count_handle(uv_handle_t *h, void *arg)
+{
+    (void)h;
+    (*(int *)arg)++;
+}
+
+static int loop_handles(uv_loop_t *loop)
+{
+    int n = 0;
+    uv_walk(loop, count_handle, &n);
+    return n;
+}
+
+/* Total timeouts share one timer per client (client_deadline.c): queued calls
+ * add no libuv handle each, and a call with an earlier deadline than those
+ * before it still times out on time while they wait on. */
+static void total_timeouts_share_one_timer(void **state)
+{
+    (void)state;
+    ts_server s;
+    ts_start(&s, stall, NULL);
+    colony_client_options o;
+    colony_client_options_init(&o);
+    o.max_per_origin = 1;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    colony_client *c = colony_client_new(&loop, &o);
+    assert_non_null(c);
+    char url[128];
+    ts_url(&s, url, sizeof(url), "/x");
+    int before = loop_handles(&loop);
+    enum { N = 10 };
+    result slow[N];
+    memset(slow, 0, sizeof(slow));
+    colony_client_request longer = {.url = url, .timeout_ms = 20000};
+    for (int i = 0; i < N; i++)
+        assert_int_equal(colony_client_request_send(c, &longer, on_done_record, &slow[i], NULL), 0);
+    result quick = {0};
+    colony_client_request shorter = {.url = url, .timeout_ms = 300};
+    uint64_t t0 = colony_test_now_ms();
+    assert_int_equal(colony_client_request_send(c, &shorter, on_done_record, &quick, NULL), 0);
+    /* one connection (its socket and timer) for N + 1 calls, not a timer each */
+    assert_true(loop_handles(&loop) - before <= 3);
+    wait_result(&loop, &quick);
+    assert_int_equal(quick.err, COLONY_ETIMEDOUT);
+    assert_true(colony_test_now_ms() - t0 < 5000);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(slow[i].done, 0);
+    close_client_and_loop(&loop, c);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(slow[i].err, COLONY_ECANCELED);
+    ts_stop(&s);
+}
+
 /* One request against a server that sends `answer` and closes. */
 static int exchange(const char *answer, size_t max_body, result *r)
 {
@@ -366,6 +420,7 @@ int main(void)
         cmocka_unit_test(connect_timeout_per_request),
         cmocka_unit_test(read_timeout),
         cmocka_unit_test(total_timeout),
+        cmocka_unit_test(total_timeouts_share_one_timer),
         cmocka_unit_test(server_closes_mid_response),
         cmocka_unit_test(malformed_response),
         cmocka_unit_test(response_over_max_body),
