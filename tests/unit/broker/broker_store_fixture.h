@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include "broker/store/store.h"
 #include "colony/error.h"
+#include "colony/log.h"
 #include "test_support.h"
 
 static colony_fake_clock bs_clock;
@@ -34,6 +35,26 @@ static inline void bs_tmpdir(char *out, size_t size)
 {
     snprintf(out, size, "/tmp/colony-bstore-XXXXXX");
     assert_non_null(mkdtemp(out));
+}
+
+/* The usual per-test setup: a fresh folder in bs_dir, the fake clock at 5 s,
+ * the log quiet; bs_teardown removes the folder. */
+static char bs_dir[64];
+
+static inline int bs_setup(void **state)
+{
+    (void)state;
+    bs_tmpdir(bs_dir, sizeof(bs_dir));
+    colony_fake_clock_init(&bs_clock, 5000);
+    colony_log_set_level(COLONY_LOG_ERROR + 1);
+    return 0;
+}
+
+static inline int bs_teardown(void **state)
+{
+    (void)state;
+    bs_rmtree(bs_dir);
+    return 0;
 }
 
 static inline colony__bstore_options bs_options(const char *dir)

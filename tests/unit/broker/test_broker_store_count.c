@@ -6,24 +6,6 @@
 #include "broker_store_fixture.h"
 #include "colony/log.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    bs_tmpdir(dir, sizeof(dir));
-    colony_fake_clock_init(&bs_clock, 5000);
-    colony_log_set_level(COLONY_LOG_ERROR + 1);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    bs_rmtree(dir);
-    return 0;
-}
-
 static int count_one(void *ud, const colony__bentry *e)
 {
     (void)e;
@@ -58,7 +40,7 @@ static void check_all(colony__bstream *st, uint64_t top)
 static void test_count_after_matches_a_read(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     o.segment_bytes = 600; /* a handful of entries per segment */
     o.index_every = 3;
     colony__bstore *s = bs_open_with(&o);
@@ -103,7 +85,7 @@ static void test_count_after_matches_a_read(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_count_after_matches_a_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_count_after_matches_a_read, bs_setup, bs_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,24 +8,6 @@
 #include <unistd.h>
 #include "colony/log.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    bs_tmpdir(dir, sizeof(dir));
-    colony_fake_clock_init(&bs_clock, 5000);
-    colony_log_set_level(COLONY_LOG_ERROR + 1);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    bs_rmtree(dir);
-    return 0;
-}
-
 static int ignore(void *ud, const colony__bentry *e)
 {
     (void)ud;
@@ -62,7 +44,7 @@ static colony__bstore *reopen(colony__bstore *s, const colony__bstore_options *o
 
 static void counters_survive(uint64_t compact_bytes)
 {
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     o.segment_bytes = 600; /* a few entries per segment: trims remove whole files */
     o.journal_compact_bytes = compact_bytes;
     colony__bstore *s = bs_open_with(&o);
@@ -147,7 +129,7 @@ static int deliver_then_check(void *ud, const colony__bentry *e)
 static void deliver_inside_a_range(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     colony__bstore *s = bs_open_with(&o);
     colony__bstream *st;
     assert_int_equal(colony__bstore_create(s, "s", &st), 0);
@@ -184,9 +166,9 @@ static void deliver_inside_a_range(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(counters_survive_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(counters_survive_compaction, setup, teardown),
-        cmocka_unit_test_setup_teardown(deliver_inside_a_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(counters_survive_reopen, bs_setup, bs_teardown),
+        cmocka_unit_test_setup_teardown(counters_survive_compaction, bs_setup, bs_teardown),
+        cmocka_unit_test_setup_teardown(deliver_inside_a_range, bs_setup, bs_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

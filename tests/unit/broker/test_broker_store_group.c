@@ -10,24 +10,6 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    bs_tmpdir(dir, sizeof(dir));
-    colony_fake_clock_init(&bs_clock, 5000);
-    colony_log_set_level(COLONY_LOG_ERROR + 1);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    bs_rmtree(dir);
-    return 0;
-}
-
 static colony__bid id_of(uint64_t ms)
 {
     return (colony__bid){ms, 0};
@@ -140,7 +122,7 @@ static void reopen(colony__bstore **s, const colony__bstore_options *o, colony__
 static void journal_replays_after_reopen(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     colony__bstore *s = bs_open_with(&o);
     colony__bstream *st;
     assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
@@ -167,7 +149,7 @@ static void journal_replays_after_reopen(void **state)
 static void journal_compaction_keeps_state(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     o.journal_compact_bytes = 4096;
     colony__bstore *s = bs_open_with(&o);
     colony__bstream *st;
@@ -279,7 +261,7 @@ static int note_entry(void *ud, const colony__bentry *e)
 static void read_new_delivers_after_the_cursor(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     colony__bstore *s = bs_open_with(&o);
     colony__bstream *st;
     assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
@@ -312,10 +294,10 @@ static void read_new_delivers_after_the_cursor(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(journal_replays_after_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(journal_compaction_keeps_state, setup, teardown),
-        cmocka_unit_test_setup_teardown(read_new_delivers_after_the_cursor, setup, teardown),
-        cmocka_unit_test_setup_teardown(allocation_failures_are_handled, setup, teardown),
+        cmocka_unit_test_setup_teardown(journal_replays_after_reopen, bs_setup, bs_teardown),
+        cmocka_unit_test_setup_teardown(journal_compaction_keeps_state, bs_setup, bs_teardown),
+        cmocka_unit_test_setup_teardown(read_new_delivers_after_the_cursor, bs_setup, bs_teardown),
+        cmocka_unit_test_setup_teardown(allocation_failures_are_handled, bs_setup, bs_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,24 +14,6 @@
 #include "colony/log.h"
 #include "core/alloc.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    bs_tmpdir(dir, sizeof(dir));
-    colony_fake_clock_init(&bs_clock, 5000);
-    colony_log_set_level(COLONY_LOG_ERROR + 1);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    bs_rmtree(dir);
-    return 0;
-}
-
 static colony__bid id_of(uint64_t ms)
 {
     return (colony__bid){ms, 0};
@@ -65,7 +47,7 @@ static void dump(colony__bstream *st, char out[4096])
 static colony__bstream *build(colony__bstore **s, const char *name)
 {
     char sub[128];
-    snprintf(sub, sizeof(sub), "%s/%s", dir, name);
+    snprintf(sub, sizeof(sub), "%s/%s", bs_dir, name);
     assert_int_equal(mkdir(sub, 0755), 0);
     colony__bstore_options o = bs_options(sub);
     *s = bs_open_with(&o);
@@ -87,7 +69,7 @@ static void reopen(colony__bstore **s, colony__bstream **st, const char *name)
 {
     colony__bstore_close(*s);
     char sub[128];
-    snprintf(sub, sizeof(sub), "%s/%s", dir, name);
+    snprintf(sub, sizeof(sub), "%s/%s", bs_dir, name);
     colony__bstore_options o = bs_options(sub);
     *s = bs_open_with(&o);
     *st = colony__bstore_get(*s, "orders");
@@ -208,7 +190,7 @@ static void allocation_failures_change_nothing(void **state)
 static void has_new_entries(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     colony__bstore *s = bs_open_with(&o);
     colony__bstream *st;
     assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
@@ -236,10 +218,10 @@ static void has_new_entries(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(same_state_as_one_at_a_time, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_refused_write_changes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(allocation_failures_change_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(has_new_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(same_state_as_one_at_a_time, bs_setup, bs_teardown),
+        cmocka_unit_test_setup_teardown(a_refused_write_changes_nothing, bs_setup, bs_teardown),
+        cmocka_unit_test_setup_teardown(allocation_failures_change_nothing, bs_setup, bs_teardown),
+        cmocka_unit_test_setup_teardown(has_new_entries, bs_setup, bs_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
