@@ -367,14 +367,26 @@ static void conn_process(colony__conn *c)
         c->rlen -= c->rpos;
         c->rpos = 0;
     }
-    if (c->rlen == 0 && c->rcap > conn_server(c)->opts.read_buffer_size) {
-        colony__free(c->rbuf); /* grown for a large head: the next read starts small */
+    /* Nothing unread: a buffer grown for a large head goes (the next read
+     * starts small), and so does the buffer of a connection between requests,
+     * as nginx frees a keep-alive connection's header buffer: an idle
+     * keep-alive connection holds no read buffer (16 KiB by default; on_alloc
+     * takes a new one when the next request arrives). TLS keeps its own. */
+    if (c->rlen == 0 && c->rbuf &&
+        (c->rcap > conn_server(c)->opts.read_buffer_size ||
+         (c->phase == COLONY__PHASE_IDLE && !c->req && !c->tls))) {
+        colony__free(c->rbuf);
         c->rbuf = NULL;
         c->rcap = 0;
     }
     colony__conn_flush(c);
     c->in_process--;
     if (c->closing || c->in_process) return;
+    if (c->phase == COLONY__PHASE_IDLE && !c->req && !c->tls && drained(c)) {
+        /* the output buffers' room goes too: the next response takes its own */
+        colony_buf_free(&c->out);
+        colony_buf_free(&c->inflight);
+    }
     if (c->final_sent && drained(c)) {
         begin_linger(c);
         return;
