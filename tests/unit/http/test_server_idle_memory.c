@@ -44,11 +44,16 @@ static size_t bytes_in_use(void)
     return mallinfo2().uordblks;
 }
 
+static void free_timer(uv_handle_t *h)
+{
+    free(h);
+}
+
 static void on_later(uv_timer_t *t)
 {
     colony_request *req = t->data;
     colony_respond(req, 200, "text/plain", "later", 5);
-    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    uv_close((uv_handle_t *)t, free_timer);
 }
 
 /* "/later" answers from a timer, as a proxy answers after its upstream. */
