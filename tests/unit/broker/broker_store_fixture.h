@@ -37,17 +37,29 @@ static inline void bs_tmpdir(char *out, size_t size)
     assert_non_null(mkdtemp(out));
 }
 
-/* The usual per-test setup: a fresh folder in bs_dir, the fake clock at 5 s,
- * the log quiet; bs_teardown removes the folder. */
+/* The usual per-test setup: a fresh folder in bs_dir, the fake clock at
+ * clock_ms, the log quiet; bs_teardown removes the folder. bs_setup starts
+ * the clock at 5 s, bs_setup_1s at 1 s. */
 static char bs_dir[64];
+
+static inline int bs_setup_at(uint64_t clock_ms)
+{
+    bs_tmpdir(bs_dir, sizeof(bs_dir));
+    colony_fake_clock_init(&bs_clock, clock_ms);
+    colony_log_set_level(COLONY_LOG_ERROR + 1);
+    return 0;
+}
 
 static inline int bs_setup(void **state)
 {
     (void)state;
-    bs_tmpdir(bs_dir, sizeof(bs_dir));
-    colony_fake_clock_init(&bs_clock, 5000);
-    colony_log_set_level(COLONY_LOG_ERROR + 1);
-    return 0;
+    return bs_setup_at(5000);
+}
+
+static inline int bs_setup_1s(void **state)
+{
+    (void)state;
+    return bs_setup_at(1000);
 }
 
 static inline int bs_teardown(void **state)

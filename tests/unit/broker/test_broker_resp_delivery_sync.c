@@ -20,7 +20,6 @@ static uv_loop_t loop;
 static colony__broker_resp srv;
 static colony__bstore *store;
 static colony__bcommit *commit;
-static char dir[64];
 static int closed_called;
 
 static void on_closed(void *ud)
@@ -29,7 +28,7 @@ static void on_closed(void *ud)
     closed_called++;
 }
 
-/* A server on the store in dir (kept across restarts of the server). */
+/* A server on the store in bs_dir (kept across restarts of the server). */
 static void start_srv(void)
 {
     assert_int_equal(uv_loop_init(&loop), 0);
@@ -40,7 +39,7 @@ static void start_srv(void)
                                  .max_clients = 100,
                                  .requirepass = ""};
     colony__broker_resp_init(&srv, &loop, &s);
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     store = bs_open_with(&o);
     assert_int_equal(colony__bcommit_new(&commit, &loop, COLONY__BSYNC_ALWAYS, 0), 0);
     srv.store = store;
@@ -60,22 +59,6 @@ static void stop_srv(void)
     colony__bcommit_close(commit);
     colony__bstore_close(store);
     colony_test_loop_close(&loop);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    bs_tmpdir(dir, sizeof(dir));
-    colony_fake_clock_init(&bs_clock, 1000);
-    colony_log_set_level(COLONY_LOG_ERROR + 1);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    bs_rmtree(dir);
-    return 0;
 }
 
 typedef struct tclient {
@@ -207,7 +190,7 @@ static void entries_not_durable_yet_wait(void **state)
 static void lose_unsynced_journal(uint64_t size)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/streams/s/groups.jnl", dir);
+    snprintf(path, sizeof(path), "%s/streams/s/groups.jnl", bs_dir);
     assert_int_equal(truncate(path, (off_t)size), 0);
 }
 
@@ -265,10 +248,11 @@ static void a_power_loss_uncounts_at_most_one_delivery(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(durable_new_entries_go_out_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(entries_not_durable_yet_wait, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_power_loss_uncounts_at_most_one_delivery, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(durable_new_entries_go_out_at_once, bs_setup_1s,
+                                        bs_teardown),
+        cmocka_unit_test_setup_teardown(entries_not_durable_yet_wait, bs_setup_1s, bs_teardown),
+        cmocka_unit_test_setup_teardown(a_power_loss_uncounts_at_most_one_delivery, bs_setup_1s,
+                                        bs_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,24 +11,6 @@
 #include "broker/store/stream.h"
 #include "colony/log.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    bs_tmpdir(dir, sizeof(dir));
-    colony_fake_clock_init(&bs_clock, 1000);
-    colony_log_set_level(COLONY_LOG_ERROR + 1);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    bs_rmtree(dir);
-    return 0;
-}
-
 typedef struct acked {
     int calls, err;
 } acked;
@@ -91,7 +73,7 @@ static void run_mode(colony__bsync_mode mode, colony__bstream *st)
 static void sync_modes(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     o.segment_bytes = 400;
     o.roll_unsynced = 1; /* sealed segments wait for the next commit */
     colony__bstore *s = bs_open_with(&o);
@@ -110,7 +92,7 @@ static void sync_modes(void **state)
 static void waits_of_one_turn_share_a_batch(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     colony__bstore *s = bs_open_with(&o);
     colony__bstream *st;
     assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
@@ -147,7 +129,7 @@ static void waits_of_one_turn_share_a_batch(void **state)
 static void close_cancels_queued_waits(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     colony__bstore *s = bs_open_with(&o);
     colony__bstream *st;
     assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
@@ -171,7 +153,7 @@ static void close_cancels_queued_waits(void **state)
 static void full_disk_refuses_and_loses_nothing(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     colony__bstore *s = bs_open_with(&o);
     colony__bstream *st;
     assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
@@ -228,10 +210,11 @@ static void full_disk_refuses_and_loses_nothing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(sync_modes, setup, teardown),
-        cmocka_unit_test_setup_teardown(waits_of_one_turn_share_a_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(close_cancels_queued_waits, setup, teardown),
-        cmocka_unit_test_setup_teardown(full_disk_refuses_and_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(sync_modes, bs_setup_1s, bs_teardown),
+        cmocka_unit_test_setup_teardown(waits_of_one_turn_share_a_batch, bs_setup_1s, bs_teardown),
+        cmocka_unit_test_setup_teardown(close_cancels_queued_waits, bs_setup_1s, bs_teardown),
+        cmocka_unit_test_setup_teardown(full_disk_refuses_and_loses_nothing, bs_setup_1s,
+                                        bs_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

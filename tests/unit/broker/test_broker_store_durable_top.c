@@ -9,24 +9,6 @@
 #include "broker/store/stream.h"
 #include "colony/log.h"
 
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    bs_tmpdir(dir, sizeof(dir));
-    colony_fake_clock_init(&bs_clock, 1000);
-    colony_log_set_level(COLONY_LOG_ERROR + 1);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    bs_rmtree(dir);
-    return 0;
-}
-
 typedef struct seen {
     colony__bcommit *c;
     colony__bstream *st;
@@ -52,7 +34,7 @@ static colony__bid id_of(uint64_t ms)
 static void moves_only_when_a_wait_is_durable(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     o.segment_bytes = 400; /* a roll-over every few entries */
     colony__bstore *s = bs_open_with(&o);
     colony__bstream *st;
@@ -136,7 +118,7 @@ static void moves_only_when_a_wait_is_durable(void **state)
 static void sealed_unsynced_segments_wait_for_the_commit(void **state)
 {
     (void)state;
-    colony__bstore_options o = bs_options(dir);
+    colony__bstore_options o = bs_options(bs_dir);
     o.segment_bytes = 400;
     o.roll_unsynced = 1;
     colony__bstore *s = bs_open_with(&o);
@@ -164,9 +146,10 @@ static void sealed_unsynced_segments_wait_for_the_commit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(moves_only_when_a_wait_is_durable, setup, teardown),
-        cmocka_unit_test_setup_teardown(sealed_unsynced_segments_wait_for_the_commit, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(moves_only_when_a_wait_is_durable, bs_setup_1s,
+                                        bs_teardown),
+        cmocka_unit_test_setup_teardown(sealed_unsynced_segments_wait_for_the_commit, bs_setup_1s,
+                                        bs_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
