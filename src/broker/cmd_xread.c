@@ -4,7 +4,9 @@
  * (colony__xread_group_gone). A group read changes the group (deliveries,
  * cursor): a history read's reply, and one giving entries not durable yet,
  * is held until that is durable, as a write's is; new durable entries go out
- * at once (serve_group). */
+ * at once (serve_group). A plain XREAD giving an entry not durable yet is
+ * held the same way (serve_plain): no reply shows an entry a crash could
+ * take back. */
 #include <stdio.h>
 #include <string.h>
 #include "colony/error.h"
@@ -61,6 +63,46 @@ static long serve_group(colony__broker_client *c, const xsource *src, colony__bg
                                 go->noack, now, body);
 }
 
+/* XREAD's entries as they are emitted, and the greatest id given. */
+typedef struct plain_out {
+    colony__xrange_out r;
+    colony__bid last;
+} plain_out;
+
+static int emit_plain(void *ud, const colony__bentry *e)
+{
+    plain_out *o = ud;
+    o->last = e->id;
+    return colony__xemit_entry(&o->r, e);
+}
+
+/* One stream of an XREAD (no group) into body: the entries after `after`.
+ * One past the stream's durable top (an XADD whose commit is still running)
+ * sets *touched: the reply waits for that commit, so a reader never sees an
+ * id a crash could take back (a blocked reader is woken once a commit is
+ * done, so it rarely has to). */
+static int serve_plain(colony__broker_client *c, colony__bstream *st, colony__bid after,
+                       size_t count, colony_buf *body, colony__bstream **touched)
+{
+    colony__bid start = after, max = {UINT64_MAX, UINT64_MAX};
+    colony__xid_incr(&start);
+    plain_out o = {.r = {.rc = 0}, .last = {0, 0}};
+    colony_buf_init(&o.r.buf, (size_t)1 << 40);
+    long got = colony__bstream_range(st, start, max, 0, count, emit_plain, &o);
+    int rc;
+    if (got < 0) {
+        rc = o.r.rc ? o.r.rc : (int)got;
+    } else {
+        rc = colony__resp_array(body, (size_t)got);
+        if (!rc && o.r.buf.len) rc = colony_buf_append(body, o.r.buf.data, o.r.buf.len);
+        if (!rc && got > 0 && touched &&
+            colony__bid_cmp(o.last, colony__bcommit_durable_top(c->srv->commit, st)) > 0)
+            *touched = st;
+    }
+    colony_buf_free(&o.r.buf);
+    return rc;
+}
+
 /* The reply for what the streams hold past their ids, into c->out: the
  * number of streams served (0: nothing written), or a negative error. The
  * streams a group read changed are in touched (n slots, NULL otherwise). */
@@ -102,18 +144,7 @@ static long serve(colony__broker_client *c, const xsource *src, size_t n, size_t
             if (got < 0) rc = (int)got;
             continue;
         }
-        colony__bid start = after, max = {UINT64_MAX, UINT64_MAX};
-        colony__xid_incr(&start);
-        colony__xrange_out r = {.rc = 0};
-        colony_buf_init(&r.buf, (size_t)1 << 40);
-        long got = colony__bstream_range(src[k].st, start, max, 0, count, colony__xemit_entry, &r);
-        if (got < 0) {
-            rc = r.rc ? r.rc : (int)got;
-        } else {
-            rc = colony__resp_array(&body, (size_t)got);
-            if (!rc && r.buf.len) rc = colony_buf_append(&body, r.buf.data, r.buf.len);
-        }
-        colony_buf_free(&r.buf);
+        rc = serve_plain(c, src[k].st, after, count, &body, touched ? &touched[k] : NULL);
     }
     if (!rc && served) {
         rc = colony__resp_array(&c->out, served);
@@ -219,7 +250,7 @@ static int xblock_try(xblock *b)
     }
     size_t before = c->out.len;
     long served = serve(c, src, b->n, b->count, b->grouped ? &b->go : NULL, touched);
-    if (served > 0 && b->grouped) {
+    if (served > 0) {
         int prc = park_touched(c, touched, b->n);
         if (prc) served = prc;
     }
@@ -475,7 +506,7 @@ static int xread(colony__broker_client *c, const colony__resp_arg *argv, size_t 
         }
     }
     long served = serve(c, src, nstreams, (size_t)count, grouped ? &go : NULL, touched);
-    if (served > 0 && grouped) {
+    if (served > 0) {
         int prc = park_touched(c, touched, nstreams);
         if (prc) served = prc;
     }

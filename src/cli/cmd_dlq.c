@@ -12,8 +12,9 @@ static int usage(FILE *f)
                "       colony dlq show STREAM GROUP ID\n"
                "       colony dlq replay STREAM GROUP (ID | --all | FROM TO)\n"
                "       colony dlq purge STREAM GROUP [--upto ID]\n\n"
-               "Lists, shows, replays (to the original stream, as new entries) or purges the\n"
-               "dead letters of a stream's group.\n");
+               "Lists (the oldest 1000), shows, replays (to the original stream, as new\n"
+               "entries; FROM TO inclusive) or purges (all, or up to ID) the dead letters of a\n"
+               "stream's group.\n");
     return f == stdout ? 0 : 2;
 }
 

@@ -10,8 +10,11 @@ static int usage(FILE *f)
 {
     fprintf(f, "usage: colony publish [--broker URL] [--timeout D] [-H NAME=VALUE]... [--key K]\n"
                "                      [--delay D] (STREAM | --topic TOPIC) DATA\n\n"
-               "Publishes DATA (JSON, or else a string) and prints the id once it is durable.\n"
-               "-H adds a header, --key an Idempotency-Key, --delay a delivery delay (\"5s\").\n");
+               "Publishes DATA (JSON, or else a string) and prints the id once it is durable\n"
+               "(a repeat of a --key within the broker's window: the first publish's id).\n"
+               "--topic prints the broker's answer: each bound stream with its id, or why it\n"
+               "refused. -H adds a header, --key an Idempotency-Key, --delay a delivery delay\n"
+               "(\"5s\").\n");
     return f == stdout ? 0 : 2;
 }
 

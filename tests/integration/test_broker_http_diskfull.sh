@@ -5,7 +5,10 @@
 #   a success; the broker keeps running and answers reads;
 # - every acknowledged publish is there (read back over HTTP, and after a
 #   restart on the same tmpfs);
-# - when space returns (a filler file removed) publishes succeed again.
+# - when space returns (a filler file removed) publishes succeed again;
+# - an NDJSON batch larger than the space left fails half way: 507 naming
+#   the full disk, with the lines stored (line, id) and the line to resend
+#   from; each stored id is there (and after a restart), nothing after it.
 # Skipped (with the reason) where mount is not permitted.
 set -euo pipefail
 . "$(dirname "$0")/../support/fixtures.sh"
@@ -79,6 +82,29 @@ out=$(curl -s -w '\n%{http_code}' -X POST "$U/streams/s/messages" -d "$msg")
 [ "${out##*$'\n'}" = 201 ] || fail "no recovery after space returned: $out"
 jq -r .id <<<"${out%$'\n'*}" >>acked.txt
 check_all "after recovery"
+
+# a batch that fills the disk half way: about 200 KB left, 50 lines of 16 KB
+avail=$(df --output=avail -B1 "$WORK/mnt" | tail -1)
+((avail > 300 * 1024)) || fail "only $avail bytes free after the filler went"
+head -c $((avail - 200 * 1024)) /dev/zero >"$WORK/mnt/filler2" 2>/dev/null || true
+for ((i = 1; i <= 50; i++)); do echo "$msg"; done >batch.ndjson
+out=$(curl -s -w '\n%{http_code}' -X POST "$U/streams/s/messages" \
+  -H 'Content-Type: application/x-ndjson' --data-binary @batch.ndjson)
+code=${out##*$'\n'}
+body=${out%$'\n'*}
+[ "$code" = 507 ] || fail "a batch past the free space answered $code: ${body:0:300}"
+[[ "$body" == *"disk is full"* ]] || fail "the reason does not name the full disk: ${body:0:300}"
+nstored=$(jq '.stored | length' <<<"$body")
+((nstored > 0 && nstored < 50)) || fail "stored $nstored of 50: ${body:0:300}"
+[ "$(jq -c '[.stored[].line]' <<<"$body")" = "$(seq 1 "$nstored" | jq -sc .)" ] ||
+  fail "stored lines: ${body:0:300}"
+[ "$(jq .retry_from_line <<<"$body")" = $((nstored + 1)) ] || fail "retry_from_line: ${body:0:300}"
+jq -r '.stored[].id' <<<"$body" >>acked.txt
+check_all "after a batch stored in part"
+total=$(curl -s "$U/streams/s/messages?count=10000" | jq '.messages | length')
+[ "$total" = "$(wc -l <acked.txt)" ] || fail "$total entries, $(wc -l <acked.txt) acknowledged"
+echo "a batch of 50 stored $nstored before the disk filled"
+rm -f "$WORK/mnt/filler2"
 
 # and after a restart
 fixture_terminate "$BPID"

@@ -277,7 +277,7 @@ long colony__bdelivery_dead_replay(colony__bdelivery *d, const char *dlq, colony
         if (k < 0) rc = (int)k;
         for (size_t i = 0; i < c.n; i++) {
             colony__bid got;
-            colony__bpublish m = {c.items[i].strs, c.items[i].n, 0, 0};
+            colony__bpublish m = {.strs = c.items[i].strs, .n = c.items[i].n};
             /* under the stream's policy: a full stream (reject) stops the replay */
             if (!rc) rc = colony__bd_publish(d, c.origin[i], &m, &got);
             colony__bstream *o = rc ? NULL : colony__bstore_get(d->store, c.origin[i]);

@@ -118,6 +118,9 @@ typedef struct colony__bpublish {
     uint64_t deliver_at_ms;   /* not delivered to groups before; 0 = now */
     uint64_t ttl_ms;          /* expires this long after the publish (delay included);
                                  0 = the stream's */
+    colony__bstr idem_key;    /* kept in the entry's metadata (colony__bstream_idem_next)
+                                 with idem_count; empty = none */
+    uint64_t idem_count;
 } colony__bpublish;
 /* Appends m to stream (created if missing) under its policy: max length
  * (drop-oldest trims, reject refuses with COLONY__BDELIVERY_EFULL), TTL and

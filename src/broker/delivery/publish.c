@@ -110,6 +110,7 @@ int colony__bd_publish(colony__bdelivery *d, const char *stream, const colony__b
         }
     }
     colony__bid zero = {0, 0};
+    if (m->idem_key.len) colony__bstream_idem_next(st, m->idem_key, m->idem_count);
     rc = colony__bstream_append_meta(st, COLONY__BID_AUTO, zero, m->strs, m->n,
                                      (colony__bstr){(const char *)meta, mlen}, out);
     if (rc) return rc;

@@ -9,7 +9,11 @@
  * on h->polls) until a publish to its stream becomes durable (any door:
  * colony__bhttp_wake), until the engine's next due time for the group (its
  * timer is armed at the earlier of that and the deadline), or until the
- * deadline (an empty answer). Deliveries are answered once durable. */
+ * deadline (an empty answer). First deliveries of durable entries are
+ * answered at once, as RESP's XREADGROUP `>` is: their delivery records are
+ * synced by the stream's next commit (docs/broker.md, "Delivery records");
+ * every other delivery (a redelivery, an entry not durable yet, a move to the
+ * dead letters) is answered once its commit is done. */
 #include <stdlib.h>
 #include <string.h>
 #include "colony/config.h"
@@ -39,13 +43,32 @@ typedef struct collect {
     json_t *arr;
     int rc;
     size_t redelivered;
+    colony__bid durable; /* the stream's durable top before the call */
+    int must_wait;       /* a delivery that needs its commit before the answer */
 } collect;
+
+static collect collect_start(colony__bhttp *h, colony__bstream *st)
+{
+    collect c = {json_array(), 0, 0, colony__bcommit_durable_top(h->commit, st), 0};
+    return c;
+}
+
+/* The answer may go out before the commit when every delivery is a first
+ * one of a durable entry and the engine wrote to no other stream (a dead
+ * letter's copy must be durable before its move is told). A crash before
+ * the next commit loses at most those first delivery records: the entries
+ * come again, counted once less, never lost. */
+static int answer_now(colony__bhttp *h, const collect *c)
+{
+    return !c->must_wait && !colony__bdelivery_touched(h->engine, 0);
+}
 
 static int on_delivered(void *ud, const colony__bdelivered *d)
 {
     collect *c = ud;
     colony__bentry e = {.id = d->id, .time_ms = d->time_ms, .strs = d->strs, .n = d->n};
     if (d->count > 1) c->redelivered++;
+    if (d->count != 1 || colony__bid_cmp(d->id, c->durable) > 0) c->must_wait = 1;
     json_t *m = colony__bmsg_to_json(&e);
     if (!m || json_object_set_new(m, "deliveries", json_integer((json_int_t)d->count)) ||
         json_object_set_new(m, "due_ms", json_integer((json_int_t)d->due_ms)) ||
@@ -67,7 +90,7 @@ static long try_deliver(colony__bhttp *h, colony_request *req, const char *strea
                            st ? group : stream);
         return COLONY_ENOENT;
     }
-    collect c = {json_array(), 0, 0};
+    collect c = collect_start(h, st);
     if (!c.arr) {
         colony_respond_error(req, 500, "internal", "out of memory");
         return COLONY_ENOMEM;
@@ -83,6 +106,10 @@ static long try_deliver(colony__bhttp *h, colony_request *req, const char *strea
         return 0;
     }
     h->stats.delivered += (uint64_t)n;
+    if (answer_now(h, &c)) {
+        colony__bhttp_reply(req, 200, json_pack("{s:o}", "messages", c.arr));
+        return n;
+    }
     colony__bstream *sts[8];
     size_t ns = colony__bhttp_touched(h, st, sts, 8);
     colony__bhttp_reply_durable_n(h, req, sts, ns, 200, json_pack("{s:o}", "messages", c.arr), NULL,
@@ -233,7 +260,7 @@ static void stream_check(poll *p)
     }
     size_t held = consumer_pending(g, p->consumer);
     if (held < p->max) {
-        collect c = {json_array(), 0, 0};
+        collect c = collect_start(h, st);
         long n = c.arr ? colony__bdelivery_next(h->engine, p->stream, p->group, p->consumer,
                                                 p->max - held, on_delivered, &c)
                        : COLONY_ENOMEM;
@@ -270,7 +297,7 @@ static void stream_check(poll *p)
             }
             b->p = p;
             colony__bstream *sts[8];
-            size_t ns = colony__bhttp_touched(h, st, sts, 8);
+            size_t ns = answer_now(h, &c) ? 0 : colony__bhttp_touched(h, st, sts, 8);
             colony__closer_hold(&p->closer);
             b->waits = 1;
             for (size_t k = 0; k < ns; k++) {

@@ -139,10 +139,20 @@ json_t *colony__bidem_get(colony__bidem *c, const char *target, const char *key,
 int colony__bidem_put(colony__bidem *c, const char *target, const char *key, json_t *ids,
                       uint64_t now);
 void colony__bidem_forget(colony__bidem *c, const char *target, const char *key);
+/* A topic publish's key as each of its entries keeps it (store/meta.c):
+ * NUL, 'T', the message's index in the request and the number of streams
+ * bound to the topic (big-endian u64 each), the topic, NUL, the key. An HTTP
+ * header holds no NUL, so a stream publish's key never reads as one. Its
+ * length (at most COLONY__BIDEM_TOPIC_KEY_MAX), or 0 if it does not fit. */
+#define COLONY__BIDEM_TOPIC_KEY_MAX (2 + 16 + 1024 + 1 + 256)
+size_t colony__bidem_topic_key(char *out, const char *topic, const char *key, uint64_t index,
+                               uint64_t targets);
 /* Rebuilds the window on start from the keys kept in the entries of the
- * store's streams (stream publishes): entries appended within the window,
- * newest first, at most max_scan read in all. Returns the keys remembered,
- * or COLONY_ENOMEM. */
+ * store's streams: a stream publish whose entries are all there; a topic
+ * publish whose every message is in as many streams as were bound to the
+ * topic (one a stream refused is not rebuilt). Entries appended within the
+ * window, newest first, at most max_scan read in all. Returns the keys
+ * remembered, or COLONY_ENOMEM. */
 long colony__bidem_load(colony__bidem *c, colony__bstore *store, uint64_t now, size_t max_scan);
 
 /* policy.c: policies as JSON. _parse reads the fields body names over p;

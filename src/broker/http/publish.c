@@ -9,11 +9,13 @@
  * waits for one group commit (fsync: always) covering them. An
  * Idempotency-Key header drops a repeat within the window (idempotency.c)
  * and answers with the first publish's ids. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include "colony/config.h"
 #include "colony/error.h"
+#include "colony/log.h"
 #include "core/alloc.h"
 #include "broker/conn.h"
 #include "broker/commands.h"
@@ -25,6 +27,7 @@ typedef struct batch {
     json_t **objs; /* parsed messages */
     colony__bmsg *msgs;
     uint64_t *delay, *ttl; /* per message, ms (0: none) */
+    size_t *line;          /* per message, its line in an NDJSON body (1 for a single) */
     size_t n;
     uint64_t q_delay, q_ttl; /* ?delay= and ?ttl=: for messages without their own */
 } batch;
@@ -39,6 +42,7 @@ static void batch_free(batch *b)
     colony__free(b->msgs);
     colony__free(b->delay);
     colony__free(b->ttl);
+    colony__free(b->line);
 }
 
 /* ?name= as a duration; 0 when absent. */
@@ -79,6 +83,7 @@ static int parse_one(colony_request *req, batch *b, const char *text, size_t len
         return COLONY_EINVAL;
     }
     b->objs[b->n] = obj;
+    b->line[b->n] = line ? line : 1;
     b->delay[b->n] = b->q_delay;
     b->ttl[b->n] = b->q_ttl;
     int rc = json_is_object(obj) ? 0 : COLONY_EINVAL;
@@ -138,7 +143,8 @@ static int parse_body(colony__bhttp *h, colony_request *req, batch *b)
     b->msgs = colony__calloc(lines, sizeof(*b->msgs));
     b->delay = colony__calloc(lines, sizeof(*b->delay));
     b->ttl = colony__calloc(lines, sizeof(*b->ttl));
-    if (!b->objs || !b->msgs || !b->delay || !b->ttl) {
+    b->line = colony__calloc(lines, sizeof(*b->line));
+    if (!b->objs || !b->msgs || !b->delay || !b->ttl || !b->line) {
         colony_respond_error(req, 500, "internal", "out of memory");
         return COLONY_ENOMEM;
     }
@@ -241,19 +247,85 @@ static int append_one(colony__bhttp *h, colony__bstream *st, const char *name, c
     return rc;
 }
 
-/* An append's error as an answer: 507 stream_full for max length + reject. */
-static void publish_error(colony_request *req, int rc, const char *name, size_t done)
+/* An append's error: status, code and message of its answer. */
+static int append_error(int rc, const char *name, char *msg, size_t size, const char **code)
 {
-    if (rc == COLONY__BDELIVERY_EFULL)
-        colony__bhttp_fail(req, 507, "stream_full",
-                           "stream %.300s is at its max length and its overflow is reject "
-                           "(%zu message(s) of this request were appended before)",
-                           name, done);
-    else if (rc == COLONY_ENOTSUP)
-        colony__bhttp_fail(req, 501, "not_implemented",
-                           "delay and ttl need the delivery engine, not available");
-    else
-        colony__bhttp_store_error(req, rc, "publish failed");
+    if (rc == COLONY__BDELIVERY_EFULL) {
+        *code = "stream_full";
+        snprintf(msg, size, "stream %.300s is at its max length and its overflow is reject", name);
+        return 507;
+    }
+    if (rc == COLONY_ENOTSUP) {
+        *code = "not_implemented";
+        snprintf(msg, size, "delay and ttl need the delivery engine, not available");
+        return 501;
+    }
+    if (rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG) {
+        *code = "insufficient_storage";
+        snprintf(msg, size, "publish failed: the disk is full (%s)", colony_strerror(rc));
+        return 507;
+    }
+    if (rc == COLONY_E2BIG) {
+        *code = "too_large";
+        snprintf(msg, size, "publish failed: the message is larger than a record may be");
+        return 413;
+    }
+    *code = rc == COLONY_ENOMEM ? "internal" : "store_error";
+    snprintf(msg, size, "publish failed: %s", colony_strerror(rc));
+    return 500;
+}
+
+/* A batch that failed at message `done`: the messages before it were
+ * appended. They are kept and acknowledged: the error answer waits for their
+ * commit and lists them ("stored": line and id each), and says from which
+ * line to publish again ("retry_from_line"); nothing after it was appended.
+ * (Undoing them would take another write, which a full disk refuses too.) */
+static void publish_partial(colony__bhttp *h, colony_request *req, colony__bstream *st,
+                            const char *name, const batch *b, json_t *ids, size_t done, int rc)
+{
+    char msg[400];
+    const char *code;
+    int status = append_error(rc, name, msg, sizeof(msg), &code);
+    if (status == 500 && rc != COLONY_ENOMEM)
+        COLONY_LOG_WARN("broker: http store error", COLONY_LF_STR("what", "publish"),
+                        COLONY_LF_STR("error", colony_strerror(rc)));
+    if (done == 0) {
+        json_decref(ids);
+        colony_respond_error(req, status, code, msg);
+        return;
+    }
+    json_t *stored = json_array();
+    for (size_t i = 0; stored && i < done; i++)
+        if (json_array_append_new(stored, json_pack("{s:I, s:O}", "line", (json_int_t)b->line[i],
+                                                    "id", json_array_get(ids, i)))) {
+            json_decref(stored);
+            stored = NULL;
+        }
+    json_decref(ids);
+    size_t len = strlen(msg);
+    snprintf(msg + len, sizeof(msg) - len, " (line %zu; the %zu message(s) before it are stored)",
+             b->line[done], done);
+    json_t *body = stored
+                       ? json_pack("{s:s, s:s, s:o, s:I}", "error", code, "message", msg, "stored",
+                                   stored, "retry_from_line", (json_int_t)b->line[done])
+                       : NULL;
+    published *p = published_new(h, name, NULL);
+    if (p && published_wake(p, name)) {
+        published_free(p);
+        p = NULL;
+    }
+    if (!p || !body) {
+        if (p) published_free(p);
+        json_decref(body);
+        colony_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    colony__bstream *sts[9] = {st};
+    size_t ns = 1;
+    colony__bstream *t;
+    for (size_t i = 0; h->engine && ns < 9 && (t = colony__bdelivery_touched(h->engine, i)); i++)
+        sts[ns++] = t;
+    colony__bhttp_reply_durable_n(h, req, sts, ns, status, body, on_durable, p);
 }
 
 static void publish_stream(colony_request *req, void *ud)
@@ -294,15 +366,13 @@ static void publish_stream(colony_request *req, void *ud)
         if (!rc) rc = json_array_append_new(ids, colony__bhttp_id_json(id)) ? COLONY_ENOMEM : 0;
         if (rc) break;
     }
-    batch_free(&b);
     h->stats.published += done;
     if (rc) {
-        /* those appended before the failure are kept (durable with the next
-         * commit); the answer says which */
-        publish_error(req, rc, name, done);
-        json_decref(ids);
+        publish_partial(h, req, st, name, &b, ids, done, rc);
+        batch_free(&b);
         return;
     }
+    batch_free(&b);
     if (key && colony__bidem_put(&h->idem, name, key, ids, now)) key = NULL;
     published *p = published_new(h, name, key);
     if (p && published_wake(p, name)) {
@@ -332,12 +402,21 @@ static void publish_stream(colony_request *req, void *ud)
 /* Message i of b to every stream bound to topic: its targets as JSON, the
  * streams to wait on appended to sts (grown), their names to p->wake. */
 static int publish_one_topic(colony__bhttp *h, const char *topic, const batch *b, size_t i,
-                             published *p, colony__bstream ***sts, size_t *ns, size_t *cap,
-                             json_t **out)
+                             const char *key, uint64_t bound, published *p, colony__bstream ***sts,
+                             size_t *ns, size_t *cap, json_t **out)
 {
     colony__btopic_target t[MAX_TARGETS];
     colony__bpublish m = {.strs = b->msgs[i].strs, .n = b->msgs[i].n, .ttl_ms = b->ttl[i]};
     if (b->delay[i]) m.deliver_at_ms = colony__bdelivery_now(h->engine) + b->delay[i];
+    /* the key rides with each entry, with the message's index and the number
+     * of streams bound, so a restart rebuilds the whole answer (idempotency.c) */
+    char kept[COLONY__BIDEM_TOPIC_KEY_MAX];
+    if (key) {
+        m.idem_key.data = kept;
+        m.idem_key.len = colony__bidem_topic_key(kept, topic, key, i, bound);
+        m.idem_count = b->n;
+        if (!m.idem_key.len) return COLONY_EINVAL;
+    }
     long n =
         colony__btopics_publish(h->topics, h->engine, topic, strlen(topic), &m, t, MAX_TARGETS);
     if (n < 0) return (int)n;
@@ -373,6 +452,32 @@ oom:
     return COLONY_ENOMEM;
 }
 
+/* A repeat of a topic publish: its first answer, once the streams it named
+ * have had a commit (the first one may still wait for its fsync). */
+static void reply_topic_duplicate(colony__bhttp *h, colony_request *req, json_t *seen)
+{
+    colony__bstream *sts[MAX_TARGETS];
+    size_t ns = 0, i, k;
+    json_t *msg, *one;
+    json_array_foreach(seen, i, msg)
+    {
+        json_array_foreach(json_object_get(msg, "streams"), k, one)
+        {
+            const char *name = json_string_value(json_object_get(one, "stream"));
+            colony__bstream *st = name && json_object_get(one, "id") && ns < MAX_TARGETS
+                                      ? colony__bstore_get(h->store, name)
+                                      : NULL;
+            int dup = 0;
+            for (size_t j = 0; j < ns && !dup; j++)
+                dup = sts[j] == st;
+            if (st && !dup) sts[ns++] = st;
+        }
+    }
+    colony__bhttp_reply_durable_n(h, req, sts, ns, 200,
+                                  json_pack("{s:O, s:b}", "messages", seen, "duplicate", 1), NULL,
+                                  NULL);
+}
+
 /* POST /topics/:topic/messages: as a stream publish, to every bound stream
  * (each under its own policy). The answer lists, per message, each stream
  * with the id appended or why it refused; 404 when no stream is bound. */
@@ -400,7 +505,14 @@ static void publish_topic(colony_request *req, void *ud)
     json_t *seen = key ? colony__bidem_get(&h->idem, target, key, now) : NULL;
     if (seen) {
         h->stats.idem_hits++;
-        colony__bhttp_reply(req, 200, json_pack("{s:O, s:b}", "messages", seen, "duplicate", 1));
+        reply_topic_duplicate(h, req, seen);
+        return;
+    }
+    /* streams bound now: every message of this publish goes to each of them
+     * (or is refused by it), which the key's entries record */
+    long bound = colony__btopics_match(h->topics, topic, strlen(topic), NULL, NULL);
+    if (bound < 0) {
+        colony__bhttp_store_error(req, (int)bound, "publish failed");
         return;
     }
     batch b = {0};
@@ -415,7 +527,7 @@ static void publish_topic(colony_request *req, void *ud)
     int rc = p && msgs ? 0 : COLONY_ENOMEM;
     for (size_t i = 0; !rc && i < b.n; i++) {
         json_t *one = NULL;
-        rc = publish_one_topic(h, topic, &b, i, p, &sts, &ns, &cap, &one);
+        rc = publish_one_topic(h, topic, &b, i, key, (uint64_t)bound, p, &sts, &ns, &cap, &one);
         if (!rc && json_array_append_new(msgs, json_pack("{s:o}", "streams", one)))
             rc = COLONY_ENOMEM;
     }

@@ -270,7 +270,7 @@ enum {
     COLONY__BMETA_IDEM_COUNT = 3, /* entries of the keyed publish this one belongs to */
     COLONY__BMETA_IDEM_KEY = 4,   /* the publish's idempotency key (last) */
 };
-#define COLONY__BMETA_KEY_MAX 256
+#define COLONY__BMETA_KEY_MAX 1400 /* a topic publish's key holds its topic (1024) */
 /* meta.c: the next colony__bstream_append_meta on st (that one only: it is
  * cleared then) also keeps key, the idempotency key of a publish of count
  * entries, in the entry's metadata. key stays the caller's and must live

@@ -41,7 +41,7 @@ int colony__btopic_resp_publish(colony__broker_client *c, const char *channel, s
     if (!out) return COLONY_ENOMEM;
     colony__bstr f[4] = {
         {"channel", 7}, {channel, channel_len}, {"message", 7}, {message, message_len}};
-    colony__bpublish m = {f, 4, 0, 0};
+    colony__bpublish m = {.strs = f, .n = 4, .deliver_at_ms = 0, .ttl_ms = 0};
     long n =
         colony__btopics_publish(srv->topics, srv->delivery, channel, channel_len, &m, out, max);
     if (n < 0) {

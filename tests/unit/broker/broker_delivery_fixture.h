@@ -57,7 +57,7 @@ static inline colony__bid bd_pub(const char *stream, int i, uint64_t deliver_at,
     char v[32];
     snprintf(v, sizeof(v), "v%d", i);
     colony__bstr f[2] = {{"k", 1}, {v, strlen(v)}};
-    colony__bpublish m = {f, 2, deliver_at, ttl};
+    colony__bpublish m = {.strs = f, .n = 2, .deliver_at_ms = deliver_at, .ttl_ms = ttl};
     colony__bid id;
     assert_int_equal(colony__bdelivery_publish(bd, stream, &m, &id), 0);
     return id;

@@ -44,7 +44,7 @@ static int script(const char *path)
     TRY(colony__btopics_open(&t, bpath, msg, sizeof(msg)));
     TRY(colony__btopics_bind(t, "order.*", 7, "jobs"));
     colony__bstr f[2] = {{"k", 1}, {"v", 1}};
-    colony__bpublish m = {f, 2, 0, 0};
+    colony__bpublish m = {.strs = f, .n = 2, .deliver_at_ms = 0, .ttl_ms = 0};
     colony__btopic_target out[2];
     TRY(colony__btopics_publish(t, d, "order.new", 9, &m, out, 2));
     TRY(out[0].err);

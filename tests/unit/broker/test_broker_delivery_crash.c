@@ -58,7 +58,7 @@ static void on_idle(uv_idle_t *h)
         snprintf(v, sizeof(v), "v%llu", (unsigned long long)w->i);
         snprintf(err, sizeof(err), "error %llu", (unsigned long long)w->i);
         colony__bstr f[2] = {{"k", 1}, {v, strlen(v)}};
-        colony__bpublish m = {f, 2, 0, 0};
+        colony__bpublish m = {.strs = f, .n = 2, .deliver_at_ms = 0, .ttl_ms = 0};
         colony__bid id;
         if (colony__bdelivery_publish(c->d, "jobs", &m, &id)) _exit(5);
         if (colony__bdelivery_next(c->d, "jobs", "g", "worker", 1, keep_id, &w->id) != 1) _exit(6);

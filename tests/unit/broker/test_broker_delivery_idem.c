@@ -5,7 +5,10 @@
  *   taken for a deliver-at), and it is set for one append;
  * - the load remembers whole publishes within the window only: a batch's ids
  *   in order, not a publish with entries missing, not one older than the
- *   window, and it reads at most max_scan entries (the newest). */
+ *   window, and it reads at most max_scan entries (the newest);
+ * - a topic publish's key (colony__bidem_topic_key) is rebuilt with its
+ *   answer when every message is in as many streams as were bound, not when
+ *   a stream lacks one (a crash between two streams, or a refusal). */
 #include "broker_delivery_fixture.h"
 #include "broker/http/http.h"
 
@@ -125,11 +128,65 @@ static void window_rebuilt_from_the_entries(void **state)
     colony__bidem_free(&c);
 }
 
+/* Message index of a topic publish of count messages to `bound` streams. */
+static colony__bid topic_keyed(colony__bstream *st, const char *topic, const char *key,
+                               uint64_t index, uint64_t count, uint64_t bound, int v)
+{
+    static char k[COLONY__BIDEM_TOPIC_KEY_MAX];
+    size_t len = colony__bidem_topic_key(k, topic, key, index, bound);
+    assert_true(len > 0);
+    colony__bstream_idem_next(st, (colony__bstr){k, len}, count);
+    return bd_pub(colony__bstream_name(st), v, 0, 0);
+}
+
+static void topic_keys_rebuilt_when_whole(void **state)
+{
+    (void)state;
+    colony__bstream *a, *b;
+    assert_int_equal(colony__bstore_create(bd_store, "a", &a), 0);
+    assert_int_equal(colony__bstore_create(bd_store, "b", &b), 0);
+    /* "k": 2 messages to 2 streams, every part there */
+    colony__bid a0 = topic_keyed(a, "order.created", "k", 0, 2, 2, 1);
+    colony__bid b0 = topic_keyed(b, "order.created", "k", 0, 2, 2, 1);
+    colony__bid a1 = topic_keyed(a, "order.created", "k", 1, 2, 2, 2);
+    colony__bid b1 = topic_keyed(b, "order.created", "k", 1, 2, 2, 2);
+    /* "cut": its second stream never got it */
+    topic_keyed(a, "order.created", "cut", 0, 1, 2, 3);
+    /* the same key on a stream publish is another target */
+    keyed(a, "k", 1, 4);
+    bd_advance(1000);
+    uint64_t now = colony__bstore_now(bd_store);
+
+    colony__bidem c;
+    colony__bidem_init(&c, 60000, 100);
+    assert_int_equal(colony__bidem_load(&c, bd_store, now, 1000), 2);
+    json_t *msgs = colony__bidem_get(&c, "topic:order.created", "k", now);
+    assert_non_null(msgs);
+    assert_int_equal(json_array_size(msgs), 2);
+    colony__bid want[2][2] = {{a0, b0}, {a1, b1}};
+    for (size_t m = 0; m < 2; m++) {
+        json_t *streams = json_object_get(json_array_get(msgs, m), "streams");
+        assert_int_equal(json_array_size(streams), 2);
+        for (size_t i = 0; i < 2; i++) {
+            json_t *one = json_array_get(streams, i);
+            const char *name = json_string_value(json_object_get(one, "stream"));
+            json_t *id = json_array(); /* id_is reads an array */
+            json_array_append(id, json_object_get(one, "id"));
+            id_is(id, 0, want[m][strcmp(name, "a") ? 1 : 0]);
+            json_decref(id);
+        }
+    }
+    assert_null(colony__bidem_get(&c, "topic:order.created", "cut", now));
+    assert_non_null(colony__bidem_get(&c, "a", "k", now));
+    colony__bidem_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(key_rides_after_the_engine_items, bd_setup, bd_teardown),
         cmocka_unit_test_setup_teardown(window_rebuilt_from_the_entries, bd_setup, bd_teardown),
+        cmocka_unit_test_setup_teardown(topic_keys_rebuilt_when_whole, bd_setup, bd_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,7 +77,7 @@ static void max_length_drop_oldest_and_reject(void **state)
     bd_pub("b", 1, 0, 0);
     bd_pub("b", 2, 0, 0);
     colony__bstr f[2] = {{"k", 1}, {"v9", 2}};
-    colony__bpublish m = {f, 2, 0, 0};
+    colony__bpublish m = {.strs = f, .n = 2, .deliver_at_ms = 0, .ttl_ms = 0};
     colony__bid id;
     assert_int_equal(colony__bdelivery_publish(bd, "b", &m, &id), COLONY__BDELIVERY_EFULL);
     colony__bstream_info_get(colony__bstore_get(bd_store, "b"), &info);
@@ -102,7 +102,7 @@ static void work_queue_retention_drops_acked_segments(void **state)
     char big[600];
     memset(big, 'x', sizeof(big));
     colony__bstr f[2] = {{"k", 1}, {big, sizeof(big)}};
-    colony__bpublish m = {f, 2, 0, 0};
+    colony__bpublish m = {.strs = f, .n = 2, .deliver_at_ms = 0, .ttl_ms = 0};
     for (int i = 0; i < 40; i++) { /* ~10 segments of 4 KiB */
         colony__bid id;
         assert_int_equal(colony__bdelivery_publish(bd, "q", &m, &id), 0);
@@ -135,7 +135,7 @@ static void retention_max_entries_on_publish(void **state)
     char big[600];
     memset(big, 'x', sizeof(big));
     colony__bstr f[2] = {{"k", 1}, {big, sizeof(big)}};
-    colony__bpublish m = {f, 2, 0, 0};
+    colony__bpublish m = {.strs = f, .n = 2, .deliver_at_ms = 0, .ttl_ms = 0};
     for (int i = 0; i < 60; i++) {
         colony__bid id;
         assert_int_equal(colony__bdelivery_publish(bd, "r", &m, &id), 0);

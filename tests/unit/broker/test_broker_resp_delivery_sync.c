@@ -7,7 +7,8 @@
  * commit called back (kill -9 keeps the page cache, so it cannot lose an
  * unsynced record): the entry whose first delivery was not synced comes back
  * undelivered (one delivery uncounted, never lost), and a redelivery's count
- * is never lost. */
+ * is never lost. A plain XREAD that would show an entry past the stream's
+ * durable top holds its reply until that entry is durable. */
 #include "broker_store_fixture.h"
 #include <sys/socket.h>
 #include <unistd.h>
@@ -245,6 +246,38 @@ static void a_power_loss_uncounts_at_most_one_delivery(void **state)
     stop_srv();
 }
 
+/* An entry written to the store without a commit wait (what an XADD of
+ * another connection is until its commit calls back) is past the durable
+ * top: an XREAD that reaches it holds its reply until a commit covers it. */
+static void xread_never_shows_an_entry_not_durable(void **state)
+{
+    (void)state;
+    start_srv();
+    tclient a = new_client();
+    send_str(&a, "XADD s 1-1 f v\r\n");
+    assert_string_equal(read_all(&a, 9), "$3\r\n1-1\r\n");
+    colony__bstream *st = colony__bstore_get(store, "s");
+    assert_non_null(st);
+    colony__bstr fv[2] = {{"f", 1}, {"v", 1}};
+    colony__bid id;
+    assert_int_equal(
+        colony__bstream_append(st, COLONY__BID_EXPLICIT, (colony__bid){2, 1}, fv, 2, &id), 0);
+    assert_true(colony__bid_cmp(colony__bcommit_durable_top(commit, st), id) < 0);
+    /* the durable entry alone goes out at once */
+    send_str(&a, "XREAD COUNT 1 STREAMS s 0\r\n");
+    run_until_processed(2);
+    assert_string_equal(take_now(&a), READ_1("1-1"));
+    /* the one past the durable top: held until its commit */
+    send_str(&a, "XREAD STREAMS s 1-1\r\n");
+    run_until_processed(3);
+    assert_string_equal(take_now(&a), "");
+    assert_true(a.c->parked.len > 0);
+    assert_string_equal(read_all(&a, strlen(READ_1("2-1"))), READ_1("2-1"));
+    assert_true(colony__bid_cmp(colony__bcommit_durable_top(commit, st), id) >= 0);
+    close(a.peer);
+    stop_srv();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +285,8 @@ int main(void)
                                         bs_teardown),
         cmocka_unit_test_setup_teardown(entries_not_durable_yet_wait, bs_setup_1s, bs_teardown),
         cmocka_unit_test_setup_teardown(a_power_loss_uncounts_at_most_one_delivery, bs_setup_1s,
+                                        bs_teardown),
+        cmocka_unit_test_setup_teardown(xread_never_shows_an_entry_not_durable, bs_setup_1s,
                                         bs_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,7 +116,7 @@ static void publish_appends_to_every_bound_stream(void **state)
     sp.overflow = COLONY__BOVERFLOW_REJECT;
     assert_int_equal(colony__bdelivery_stream_policy_set(bd, "full", &sp), 0);
     colony__bstr f[2] = {{"k", 1}, {"v5", 2}};
-    colony__bpublish m = {f, 2, 0, 0};
+    colony__bpublish m = {.strs = f, .n = 2, .deliver_at_ms = 0, .ttl_ms = 0};
     colony__btopic_target out[4];
     assert_int_equal(colony__btopics_publish(t, bd, "order.created", 13, &m, out, 4), 3);
     assert_string_equal(out[0].stream, "audit");
