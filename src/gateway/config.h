@@ -63,7 +63,11 @@ typedef struct gw_route_conf {
     size_t nsplits;
     uint32_t total_weight;
     uint64_t connect_timeout_ms; /* 0: the client's 5 s */
-    uint64_t try_timeout_ms, total_timeout_ms;
+    /* try: one attempt, until the upstream's response head (a retry is
+     * possible only then); total: all attempts, until the head; read: the
+     * longest silence of the upstream, the body included (nginx's
+     * proxy_read_timeout). A streamed body has no overall limit. */
+    uint64_t try_timeout_ms, total_timeout_ms, read_timeout_ms;
     uint32_t retries;              /* extra attempts, on another instance where there is one */
     int retry_non_idempotent;      /* also retry POST and PATCH */
     unsigned retry_on;             /* GW_RETRY_* */

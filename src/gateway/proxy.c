@@ -44,6 +44,7 @@ typedef struct proxy_call {
     int started;      /* the response has started downstream */
     int retry_status; /* a retryable status seen in the head, 0 if none */
     int status;       /* the status sent downstream */
+    const char *cut;  /* why a started response was cut ("read_timeout"...), or NULL */
     uint64_t bytes_out;
     /* Flow control: pieces written downstream and not yet handed to the
      * kernel, oldest first; the upstream is paused while too much waits. */
@@ -288,10 +289,14 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
         else
             colony_respond_error(pc->req, 499, "client_closed", "the client left");
     } else if (pc->started) {
-        if (err)
-            colony_response_abort(pc->req); /* cut, never passed off as complete */
-        else
+        if (err) { /* cut, never passed off as complete */
+            pc->cut = err == COLONY_ETIMEDOUT ? "read_timeout" : "upstream_failed";
+            if (p->m_cut)
+                colony_metric_inc(colony_metric_with(p->m_cut, pc->route->match.name, pc->cut), 1);
+            colony_response_abort(pc->req);
+        } else {
             colony_response_end(pc->req);
+        }
     } else if (pc->upload && colony__gw_upload_too_large(pc->upload)) {
         respond_error(pc, 413, "payload_too_large", "the body is larger than this route allows");
     } else if (!pc->ws && (pc->retry_status || retryable_error(pc->route, err, unsent)) &&
@@ -380,7 +385,9 @@ static void start_attempt(proxy_call *pc)
     if (rc == 0) {
         r.head_cb = head_arrived;
         r.data_cb = data_arrived;
-        r.timeout_ms = timeout ? timeout : 1;
+        r.timeout_ms = timeout ? timeout : 1; /* until the head: "try" within "total" */
+        r.timeout_to_head = 1;                /* the body: silences under "read" */
+        r.read_timeout_ms = pc->route->read_timeout_ms;
         r.connect_timeout_ms = pc->route->connect_timeout_ms;
         if (pc->upload) colony__gw_upload_request(pc->upload, &r, body_wanted);
         rc = colony_client_request_send(p->client, &r, call_done, pc, &pc->call);
@@ -410,7 +417,8 @@ static void log_access(proxy_call *pc, colony_request *req)
         COLONY_LF_STR("upstream", pc->up ? pc->up->conf->name : ""),
         COLONY_LF_INT("attempts", pc->attempts), COLONY_LF_STR("client", colony_request_peer(req)),
         COLONY_LF_INT("worker", pc->proxy->index),
-        COLONY_LF_STR("trace_id", pc->span ? colony_span_trace_id_hex(pc->span) : ""));
+        COLONY_LF_STR("trace_id", pc->span ? colony_span_trace_id_hex(pc->span) : ""),
+        COLONY_LF_STR("truncated", pc->cut)); /* null: whole */
 }
 
 static void request_over(colony_request *req, int status, void *ud)
@@ -779,7 +787,13 @@ int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int a
         p->m_retries =
             colony_metrics_counter(m, "gateway_retries_total",
                                    "Attempts retried on another instance, by route.", by_route);
-        if (!p->m_requests || !p->m_duration || !p->m_retries) return COLONY_ENOMEM;
+        static const char *const by_route_reason[] = {"route", "reason", NULL};
+        p->m_cut = colony_metrics_counter(m, "gateway_responses_truncated_total",
+                                          "Responses cut after their head was sent (the "
+                                          "upstream went silent past \"read\" or failed), "
+                                          "by route and reason.",
+                                          by_route_reason);
+        if (!p->m_requests || !p->m_duration || !p->m_retries || !p->m_cut) return COLONY_ENOMEM;
     }
     if (colony__gw_ws_init(&p->ws, m, access_log)) return COLONY_ENOMEM;
     if (m && colony__gw_cache_metrics(&p->cache, m) != 0) return COLONY_ENOMEM;

@@ -78,6 +78,7 @@ struct gw_proxy {
     colony_metric *m_requests; /* gateway_requests_total{route,code,upstream} */
     colony_metric *m_duration; /* gateway_request_duration_seconds{route} */
     colony_metric *m_retries;  /* gateway_retries_total{route} */
+    colony_metric *m_cut;      /* gateway_responses_truncated_total{route,reason} */
     gw_ratelimit rl;           /* rate limit state, kept across reloads */
     uint64_t max_body;         /* proxy.max_body: request bodies, streamed or not; 0 = none */
     gw_ws ws;                  /* WebSocket tunnels (websocket.c) */

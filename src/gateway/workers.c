@@ -180,6 +180,7 @@ static int worker_init(gw_proxy *w, gw_proxy *m, uv_loop_t *loop, unsigned index
     w->m_requests = m->m_requests;
     w->m_duration = m->m_duration;
     w->m_retries = m->m_retries;
+    w->m_cut = m->m_cut;
     w->max_body = m->max_body;
     w->ws.access_log = m->ws.access_log;
     w->ws.m_open = m->ws.m_open;

@@ -290,7 +290,7 @@ static void send_request(colony__client_conn *conn)
         int n = uv_try_write(&conn->io.stream, &buf, 1);
         if (n == (int)call->req_len) {
             conn->last_activity = uv_now(c->loop);
-            timer_set_lazy(conn, c->opts.read_timeout_ms);
+            timer_set_lazy(conn, call->read_timeout_ms);
             return;
         }
         if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
@@ -307,7 +307,7 @@ static void send_request(colony__client_conn *conn)
         return;
     }
     conn->last_activity = uv_now(c->loop);
-    timer_set_lazy(conn, c->opts.read_timeout_ms);
+    timer_set_lazy(conn, call->read_timeout_ms);
 }
 
 void colony__client_conn_start(colony__client_conn *conn, colony_client_call *call)
@@ -512,6 +512,7 @@ static int process_head(colony__client_conn *conn, colony_client_call *call)
             return 0;
         }
     }
+    if (call->timeout_to_head) colony__client_deadline_clear(call); /* the body: read timeout */
     if (call->head_cb) {
         colony_client_response res;
         fill_response(conn, &res, 1);
@@ -627,8 +628,9 @@ static void on_timer(uv_timer_t *t)
          * a call paused by its caller is not silent on the server's part */
         if (conn->paused) conn->last_activity = uv_now(c->loop);
         uint64_t idle = uv_now(c->loop) - conn->last_activity;
-        if (idle < c->opts.read_timeout_ms)
-            timer_set(conn, c->opts.read_timeout_ms - idle);
+        uint64_t limit = conn->call ? conn->call->read_timeout_ms : c->opts.read_timeout_ms;
+        if (idle < limit)
+            timer_set(conn, limit - idle);
         else
             exchange_failed(conn, COLONY_ETIMEDOUT);
         break;

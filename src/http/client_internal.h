@@ -89,6 +89,8 @@ struct colony_client_call {
     unsigned upgrade_requested : 1;      /* the request has Upgrade: a 101 is welcome */
     struct colony_client_tunnel *tunnel; /* during done_cb of a 101 (client_upgrade.c) */
     uint64_t connect_timeout_ms;         /* for a connection this call opens */
+    uint64_t read_timeout_ms;            /* longest silence (the request's, or the client's) */
+    unsigned timeout_to_head : 1;        /* the total timeout ends at the response head */
     size_t req_len;                      /* bytes of req: head and fixed body */
     /* upload: a streamed body with Content-Length (colony_client_request.body_length) */
     unsigned body_sized : 1;
