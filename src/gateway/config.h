@@ -47,8 +47,9 @@ typedef struct gw_upstream {
 /* colony_endpoint_user() of a registry instance that speaks TLS (Meta
  * "scheme": "https" or the tag "https"; runtime.c): proxied and probed over
  * https even when its upstream has no "tls". Static targets have NULL. The
- * balancer rewrites it only when the instance's marking changes, a pointer
- * store a worker reading it sees whole, before or after. */
+ * balancer rewrites it on every change of the instance set (main loop, under
+ * the upstream's lock), so workers read it only under that lock, with the
+ * pick (colony__gw_upstream_pick); active checks run on the main loop. */
 #define GW_ENDPOINT_TLS ((void *)&colony__gw_endpoint_tls)
 extern const char colony__gw_endpoint_tls;
 

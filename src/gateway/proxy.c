@@ -357,7 +357,8 @@ static void start_attempt(proxy_call *pc)
     uint64_t now = uv_now(p->loop);
     pc->try_start_ms = now;
     pc->attempts++;
-    if (colony__gw_upstream_pick(pc->up, pc->hash_key, pc->hash_key_len, now, &pc->ep)) {
+    int https = 0; /* read with the pick, under the upstream's lock */
+    if (colony__gw_upstream_pick(pc->up, pc->hash_key, pc->hash_key_len, now, &pc->ep, &https)) {
         p->stats.no_instance++;
         respond_error(pc, 503, "no_healthy_upstream",
                       pc->attempts > 1 ? "no other healthy instance to retry on"
@@ -379,8 +380,7 @@ static void start_attempt(proxy_call *pc)
     colony_client_request r = {0};
     int rc = colony__gw_transform_deadline(&pc->fwd, pc->deadline_slot, left);
     if (rc == 0)
-        rc = colony__gw_forward_target(&pc->fwd, colony_endpoint_address(pc->ep),
-                                       colony__gw_endpoint_https(pc->up->conf, pc->ep),
+        rc = colony__gw_forward_target(&pc->fwd, colony_endpoint_address(pc->ep), https,
                                        pc->up->conf, &r);
     if (rc == 0) {
         r.head_cb = head_arrived;
