@@ -308,6 +308,18 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
         if (p->m_retries)
             colony_metric_inc(colony_metric_with(p->m_retries, pc->route->match.name), 1);
         start_attempt(pc);
+    } else if (!pc->ws && pc->upload && !colony__gw_upload_replayable(pc->upload) &&
+               retryable_error(pc->route, err, unsent) &&
+               colony__gw_forward_may_retry(&pc->fwd, pc->route, pc->attempts, unsent)) {
+        /* A retry would go, but the streamed body is gone (nginx with
+         * proxy_request_buffering off does not retry then either). */
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "upstream failed: %s after the streamed request body had started; a body "
+                 "over the %u KiB replay buffer is not retried",
+                 colony_strerror(err), GW_REPLAY_MAX >> 10);
+        p->stats.upstream_failed++;
+        respond_error(pc, 502, "bad_gateway", msg);
     } else if (pc->retry_status) {
         char msg[64];
         snprintf(msg, sizeof(msg), "upstream answered %d on every attempt", pc->retry_status);
