@@ -301,7 +301,8 @@ void colony__gw_proxy_handle(colony_request *req, void *proxy)
 int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int access_log)
 {
     memset(p, 0, sizeof(*p));
-    colony__gw_cache_init(&p->cache, GW_CACHE_DEFAULT_MAX_BYTES); /* before anything can fail */
+    /* before anything can fail: colony__gw_cache_free is safe after it */
+    if (colony__gw_cache_init(&p->cache, GW_CACHE_DEFAULT_MAX_BYTES) != 0) return COLONY_ENOMEM;
     p->loop = loop;
     p->main = p;
     p->access_log = access_log;
@@ -355,11 +356,13 @@ void colony__gw_proxy_install(gw_proxy *p, gw_runtime *rt)
     if (rt) colony__gw_workers_adopt(p, rt);
     colony__gw_workers_publish(p, rt); /* the workers take it at their next request */
     if (rt) colony__gw_ratelimit_use_redis(&p->rl, rt->cfg->ratelimit_redis);
-    if (rt) { /* entries of routes that kept their name and cache stay */
-        uv_mutex_lock(&p->cache_lock);
-        colony__gw_cache_set_max(&p->cache, rt->cfg->cache_max_bytes);
-        colony__gw_cache_retain(&p->cache, route_still_cached, rt->cfg);
-        uv_mutex_unlock(&p->cache_lock);
+    if (rt) {                 /* entries of routes that kept their name and cache stay */
+        uint64_t largest = 0; /* the shards must each hold the largest entry allowed */
+        for (size_t i = 0; i < rt->cfg->nroutes; i++)
+            if (rt->cfg->routes[i].cache && rt->cfg->routes[i].cache->max_entry > largest)
+                largest = rt->cfg->routes[i].cache->max_entry;
+        colony__gw_cache_set_max(&p->cache, rt->cfg->cache_max_bytes, largest);
+        colony__gw_cache_retain(&p->cache, route_still_cached, rt->cfg); /* shard locks */
     }
     colony__gw_runtime_unref(old);
 }

@@ -123,9 +123,7 @@ static void call_done(colony_client_call *call, int err, const colony_client_res
     if (pc->fill) { /* kept only when the whole body came and went downstream */
         gw_proxy *m = p->main;
         if (!err && pc->started && !pc->client_gone && !m->cache_closed) {
-            uv_mutex_lock(&m->cache_lock);
-            colony__gw_cache_fill_commit(&m->cache, pc->fill, now);
-            uv_mutex_unlock(&m->cache_lock);
+            colony__gw_cache_fill_commit(&m->cache, pc->fill, now); /* locks its shard */
         } else {
             colony__gw_cache_fill_abort(pc->fill);
         }

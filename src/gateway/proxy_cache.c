@@ -11,10 +11,8 @@ void colony__gw_call_cache_release(gw_proxy_call *pc)
 {
     if (!pc->cache_lead) return;
     pc->cache_lead = 0;
-    gw_proxy *m = pc->proxy->main;
-    uv_mutex_lock(&m->cache_lock);
-    colony__gw_cache_release(&m->cache, pc->cache_key); /* wakes by cache_wake_post */
-    uv_mutex_unlock(&m->cache_lock);
+    /* the shard it joined: a reload may have changed the key's shard since */
+    colony__gw_cache_release(pc->cache_shard, pc->cache_key); /* wakes by cache_wake_post */
 }
 
 static gw_cache_request cache_request(gw_proxy_call *pc)
@@ -40,11 +38,9 @@ int colony__gw_call_cache_head(gw_proxy_call *pc, const colony_client_response *
 {
     gw_proxy *m = pc->proxy->main;
     if (pc->cache_key && !pc->fill && !m->cache_closed) {
-        gw_cache_request cr = cache_request(pc);
-        uv_mutex_lock(&m->cache_lock);
+        gw_cache_request cr = cache_request(pc); /* no lock: a fill is the request's own */
         pc->fill = colony__gw_cache_fill_begin(&m->cache, pc->route->cache, pc->cache_key, &cr, res,
                                                uv_now(pc->proxy->loop));
-        uv_mutex_unlock(&m->cache_lock);
     }
     if (!pc->fill)
         colony__gw_call_cache_release(pc); /* nothing to wait for: the waiters go upstream */
@@ -66,29 +62,29 @@ void colony__gw_call_forward_or_answer(gw_proxy_call *pc)
     }
     if (pc->ws || pc->upload) { /* an upgrade or a request with a body: never a hit */
         pc->cache_status = GW_CACHE_BYPASS;
-        uv_mutex_lock(&m->cache_lock);
         colony__gw_cache_count(&m->cache, pc->route->match.name, pc->cache_status);
-        uv_mutex_unlock(&m->cache_lock);
         colony__gw_call_start_attempt(pc);
         return;
     }
     gw_cache_request cr = cache_request(pc);
     const gw_cache_entry *hit;
+    gw_cache_shard *shard; /* the key's, locked when a key or a hit came back */
     int store;
     uint64_t now = uv_now(p->loop);
     colony__free(pc->cache_key); /* a waiter looks again */
-    /* The entries are shared by the workers: a hit is answered under the lock
-     * (its bytes are copied into the response), so no worker evicts it meanwhile. */
-    uv_mutex_lock(&m->cache_lock);
+    /* The entries are shared by the workers: a hit is answered under its
+     * shard's lock (its bytes are copied into the response), so no worker
+     * evicts it meanwhile; a miss joins its key's leader under the same lock. */
     pc->cache_status = colony__gw_cache_lookup(&m->cache, pc->route->cache, &cr, now,
-                                               &pc->cache_key, &hit, &store);
+                                               &pc->cache_key, &hit, &store, &shard);
     if (!hit && pc->cache_key && pc->cache_status != GW_CACHE_BYPASS && !pc->cache_woken) {
         /* Misses coalesce across workers: the leader may run on another
          * loop, so the waiter is woken through its own worker's mailbox. */
         pc->waiter.wake = cache_wake_post;
-        int joined = colony__gw_cache_join(&m->cache, pc->cache_key, &pc->waiter);
+        int joined = colony__gw_cache_join(shard, pc->cache_key, &pc->waiter);
+        pc->cache_shard = shard;
         if (joined == 1) {
-            uv_mutex_unlock(&m->cache_lock);
+            colony__gw_cache_unlock(shard);
             pc->cache_waiting = 1;
             pc->refs++;
             return;
@@ -97,7 +93,7 @@ void colony__gw_call_forward_or_answer(gw_proxy_call *pc)
     }
     colony__gw_cache_count(&m->cache, pc->route->match.name, pc->cache_status);
     if (!hit) {
-        uv_mutex_unlock(&m->cache_lock);
+        colony__gw_cache_unlock(shard);
         colony__gw_call_start_attempt(pc);
         return;
     }
@@ -106,11 +102,11 @@ void colony__gw_call_forward_or_answer(gw_proxy_call *pc)
     pc->bytes_out = strcmp(cr.method, "HEAD") == 0 ? 0 : hit->body_len;
     if (pc->limits.outcome) colony__gw_ratelimit_headers(pc->req, &pc->limits);
     int rc = colony__gw_cache_respond(pc->req, hit, pc->route, now);
-    uv_mutex_unlock(&m->cache_lock);
+    colony__gw_cache_unlock(shard);
     if (rc != 0) colony_response_abort(pc->req);
 }
 
-/* Called by the leader's thread (under the cache lock): the waiter goes to
+/* Called by the leader's thread (under its shard's lock): the waiter goes to
  * its worker's mailbox, and that loop wakes it (colony__gw_proxy_wake_waiters). */
 static void cache_wake_post(gw_cache_waiter *w)
 {

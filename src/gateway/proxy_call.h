@@ -55,6 +55,7 @@ typedef struct gw_proxy_call {
     char *cache_key;              /* where to store the answer; NULL: not stored */
     gw_cache_fill *fill;          /* the answer being stored while its body arrives */
     gw_cache_waiter waiter;       /* waiting for another miss of the same key */
+    gw_cache_shard *cache_shard;  /* where cache_key was joined (its release goes there) */
     int cache_waiting, cache_woken;
     int cache_lead; /* other misses of cache_key wait for this one */
 } gw_proxy_call;
