@@ -1,10 +1,13 @@
 /* The gateway's response cache with times passed in (a controllable clock):
  * Cache-Control parsing, what is stored and what is not (shared-cache rules),
  * expiry by max-age, s-maxage, Age and the route's ttl, Vary keys, LRU
- * eviction at the byte bound, a reload's retain, allocation failures; and the
+ * eviction at the byte bound, the shards' shares, a reload's retain,
+ * allocation failures; and the
  * "cache" keys of the routes file, every mistake refused with its line. */
 #include "gateway_config_fixture.h"
 #include "test_support.h"
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "colony/colony.h"
 #include "core/alloc.h"
@@ -478,6 +481,63 @@ static void lru_eviction_at_the_byte_bound(void **state)
     assert_int_equal(colony__gw_cache_bytes(&c), 0);
 }
 
+/* The shards: their count follows the bound so that one share holds at
+ * least twice the largest max_entry; an answer larger than an eighth of the
+ * bound (what a fixed 8-way split would allow) but within max_entry is
+ * stored; no shard passes its share and the whole never passes the bound. */
+static void shards_hold_the_largest_entry(void **state)
+{
+    (void)state;
+    gw_cache c;
+    assert_int_equal(colony__gw_cache_init(&c, 64 << 20), 0);
+    assert_int_equal(atomic_load(&c.nshards), 1);
+    colony__gw_cache_set_max(&c, 64 << 20, 1 << 20); /* the defaults */
+    assert_int_equal(atomic_load(&c.nshards), 8);
+    colony__gw_cache_set_max(&c, 16 << 10, 4 << 10);
+    assert_int_equal(atomic_load(&c.nshards), 2);
+    colony__gw_cache_set_max(&c, 16 << 10, 16 << 10);
+    assert_int_equal(atomic_load(&c.nshards), 1);
+    colony__gw_cache_set_max(&c, 1 << 20, 256 << 10);
+    assert_int_equal(atomic_load(&c.nshards), 2);
+    assert_int_equal(c.shards[0].max_bytes, 512 << 10);
+    assert_int_equal(c.shards[2].max_bytes, 0);
+
+    gw_cache_conf conf = conf_default();
+    conf.max_entry = 256 << 10;
+    size_t len = 200 << 10;
+    char *body = malloc(len + 1);
+    assert_non_null(body);
+    memset(body, 'x', len);
+    body[len] = '\0';
+    colony_http_header h[] = {H("X-A", "1")};
+    colony_client_response res = response(200, h, 1);
+    fake_req f = {{NULL}};
+    gw_cache_request r = request(&f, "GET", "/big0");
+    const gw_cache_entry *hit;
+    assert_int_equal(fetch(&c, &conf, &r, &res, body, 0, &hit), GW_CACHE_MISS);
+    assert_int_equal(fetch(&c, &conf, &r, &res, NULL, 0, &hit), GW_CACHE_HIT);
+    assert_int_equal(hit->body_len, len);
+    char path[16];
+    for (int i = 1; i < 20; i++) {
+        snprintf(path, sizeof(path), "/big%d", i);
+        r.target = path;
+        assert_int_equal(fetch(&c, &conf, &r, &res, body, 0, &hit), GW_CACHE_MISS);
+        assert_int_equal(fetch(&c, &conf, &r, &res, NULL, 0, &hit), GW_CACHE_HIT);
+        assert_true(colony__gw_cache_bytes(&c) <= 1 << 20);
+        for (size_t k = 0; k < GW_CACHE_SHARDS; k++)
+            assert_true(c.shards[k].bytes <= c.shards[k].max_bytes);
+    }
+    size_t n = colony__gw_cache_entries(&c);
+    assert_true(n >= 1 && n <= 4); /* two 200 KiB answers per 512 KiB share at most */
+    assert_true(c.stats.evicted >= 16);
+    /* a new shard count starts empty (an entry's shard follows the count) */
+    colony__gw_cache_set_max(&c, 1 << 20, 128 << 10);
+    assert_int_equal(atomic_load(&c.nshards), 4);
+    assert_int_equal(colony__gw_cache_entries(&c), 0);
+    free(body);
+    colony__gw_cache_free(&c);
+}
+
 typedef struct test_waiter {
     gw_cache_waiter w;
     int woken;
@@ -700,6 +760,7 @@ int main(void)
         cmocka_unit_test(vary_keys),
         cmocka_unit_test(lru_eviction_at_the_byte_bound),
         cmocka_unit_test(a_reload_keeps_routes_by_name),
+        cmocka_unit_test(shards_hold_the_largest_entry),
         cmocka_unit_test(concurrent_misses_coalesce),
         cmocka_unit_test(allocation_failures_leave_it_consistent),
         cmocka_unit_test(cache_in_the_routes_file),
