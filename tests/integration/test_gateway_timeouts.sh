@@ -15,7 +15,7 @@ cd "$work"
 
 # An upstream whose pace the test sets: /drip?n=N&gap=MS sends its head at
 # once, then N pieces of 100 bytes MS apart; /stall sends its head and 100 of
-# 1000 bytes, then goes silent for 8 s; /late?ms=MS waits MS before its head.
+# 1000 bytes, then goes silent for 10 s; /late?ms=MS waits MS before its head.
 cat >pace.py <<'PY'
 import socket, sys, threading, time
 from urllib.parse import urlparse, parse_qs
@@ -42,7 +42,7 @@ def serve(c):
         elif u.path == "/stall":
             head(1000)
             c.sendall(b"s" * 100)
-            time.sleep(8)
+            time.sleep(10)
         elif u.path == "/late":
             time.sleep(q.get("ms", 3000) / 1000)
             head(2)
@@ -71,18 +71,18 @@ cat >routes.json <<JSON
   "upstreams": {"pace": {"targets": ["$up"]}},
   "routes": [
     {"name": "paced", "prefix": "/", "upstream": "pace",
-     "timeouts": {"try": "1s", "read": "2s", "total": "5s"}}
+     "timeouts": {"try": "1500ms", "read": "3s", "total": "6s"}}
   ]
 }
 JSON
 "$bin/colony" gateway --check routes.json >/dev/null || fail "--check refused timeouts.read"
-sed 's|"read": "2s"|"read": "forever"|' routes.json >bad.json
+sed 's|"read": "3s"|"read": "forever"|' routes.json >bad.json
 rc=0
 "$bin/colony" gateway --check bad.json 2>check.err || rc=$?
 [ "$rc" = 2 ] || fail "--check of a bad read timeout exited $rc"
 grep -q 'bad.json:5: routes.0.timeouts.read: .*duration' check.err ||
   fail "bad read timeout: $(cat check.err)"
-sed 's|"read": "2s"|"raed": "2s"|' routes.json >bad.json
+sed 's|"read": "3s"|"raed": "3s"|' routes.json >bad.json
 rc=0
 "$bin/colony" gateway --check bad.json 2>check.err || rc=$?
 [ "$rc" = 2 ] && grep -q 'bad.json:5: routes.0.timeouts.raed: .*unknown key' check.err ||
@@ -96,14 +96,14 @@ url=http://127.0.0.1:$FIXTURE_PORT
 fixture_wait_log_port gw "$gw" '"msg":"listening".*"port":[0-9]*'
 admin=http://127.0.0.1:$FIXTURE_PORT
 
-# ---- a download longer than "try" (1 s) whose gaps stay under "read" (2 s)
-# completes: 8 pieces 300 ms apart take 2.1 s or more
+# ---- a download longer than "try" (1.5 s) whose gaps stay under "read" (3 s)
+# completes: 10 pieces 300 ms apart take 2.7 s or more
 start=$(date +%s%N)
-got=$(curl -sS -o drip.out -w '%{http_code} %{size_download}' --max-time 20 "$url/drip?n=8&gap=300") ||
+got=$(curl -sS -o drip.out -w '%{http_code} %{size_download}' --max-time 20 "$url/drip?n=10&gap=300") ||
   fail "the slow download failed: $got"
 took=$((($(date +%s%N) - start) / 1000000))
-[ "$got" = "200 800" ] || fail "the slow download: $got, wanted 200 800"
-[ "$took" -gt 1000 ] || fail "the slow download took $took ms: not longer than try"
+[ "$got" = "200 1000" ] || fail "the slow download: $got, wanted 200 1000"
+[ "$took" -gt 1500 ] || fail "the slow download took $took ms: not longer than try"
 
 # ---- a body silent longer than "read" is cut: curl sees fewer bytes than
 # Content-Length (exit 18, partial file), never a complete-looking answer
@@ -124,9 +124,9 @@ curl -fsS "$admin/metrics" >metrics.txt
 grep -q 'gateway_responses_truncated_total{route="paced",reason="read_timeout"} 1' metrics.txt ||
   fail "metrics: $(grep truncated metrics.txt)"
 
-# ---- a head later than "try" (1 s): 504, as before
+# ---- a head later than "try" (1.5 s): 504, as before
 rc=0
-got=$(curl -sS -o late.out -w '%{http_code}' --max-time 20 "$url/late?ms=3000") || rc=$?
+got=$(curl -sS -o late.out -w '%{http_code}' --max-time 20 "$url/late?ms=4000") || rc=$?
 [ "$got" = 504 ] || fail "a late head: $got (curl $rc), wanted 504: $(cat late.out)"
 grep -q '"gateway_timeout"' late.out || fail "a late head's body: $(cat late.out)"
 
