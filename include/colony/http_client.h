@@ -101,6 +101,13 @@ typedef struct colony_client_request {
      * proxy_ssl_certificate / proxy_ssl_certificate_key). */
     const char *tls_cert_file;
     const char *tls_key_file;
+    /* Overrides the client's read_timeout_ms (longest silence, during the
+     * head and the body) for this call when nonzero. */
+    uint64_t read_timeout_ms;
+    /* Nonzero: timeout_ms bounds the call only until the response head;
+     * a streamed body is then bound by the read timeout alone (nginx's
+     * proxy_read_timeout), so a long download that keeps flowing is not cut. */
+    int timeout_to_head;
 } colony_client_request;
 
 /* Starts a call. Returns 0 and (if out) the call handle, or COLONY_EINVAL for a

@@ -136,8 +136,7 @@ static void get_stats(colony_request *req, void *ud)
         json_object_set_new(body, "websocket_tunnels_total", json_integer((json_int_t)s->ws_total));
         json_object_set_new(body, "workers", json_integer((json_int_t)d->workers));
         json_object_set_new(body, "per_worker", workers_json(s));
-        uv_mutex_lock(&d->proxy.cache_lock);
-        const gw_cache *c = &d->proxy.cache;
+        gw_cache *c = &d->proxy.cache; /* atomic counters; the shards' sums under their locks */
         json_object_set_new(
             body, "cache",
             json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "hits",
@@ -145,11 +144,13 @@ static void get_stats(colony_request *req, void *ud)
                       (json_int_t)c->stats.bypasses, "expired", (json_int_t)c->stats.expired,
                       "stored", (json_int_t)c->stats.stored, "not_stored",
                       (json_int_t)c->stats.not_stored, "evicted", (json_int_t)c->stats.evicted,
-                      "entries", (json_int_t)c->count, "bytes", (json_int_t)c->bytes, "max_bytes",
+                      "entries", (json_int_t)colony__gw_cache_entries(c), "bytes",
+                      (json_int_t)colony__gw_cache_bytes(c), "max_bytes",
                       (json_int_t)c->max_bytes));
         json_object_set_new(json_object_get(body, "cache"), "coalesced",
                             json_integer((json_int_t)c->stats.coalesced));
-        uv_mutex_unlock(&d->proxy.cache_lock);
+        json_object_set_new(json_object_get(body, "cache"), "shards",
+                            json_integer((json_int_t)atomic_load(&c->nshards)));
     }
     if (body)
         colony_respond_json(req, 200, body);

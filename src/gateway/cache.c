@@ -1,140 +1,84 @@
-/* The response cache (cache.h): lookups, stores and LRU eviction under a
- * byte bound. Times are passed in (now_ms), so tests drive them. */
+/* The response cache's store (cache.h): shards of entries, each with its
+ * lock, LRU and share of the byte bound; lookups, coalesced misses, commits
+ * and eviction. Times are passed in (now_ms), so tests drive them. */
 #include "gateway/cache.h"
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include "colony/error.h"
 #include "core/alloc.h"
-#include "gateway/config.h"
-#include "gateway/forward.h"
-#include "gateway/transform.h"
+#include "core/hash.h"
+#include "gateway/cache_internal.h"
 
-#define KEY_VARY_MARK '\x01' /* between the key and the Vary values */
+/* ---- the store -------------------------------------------------------- */
 
-/* The header names of a response's Vary, shared by the entries stored under
- * one key: lowercased, joined by ','. Freed with its last entry. */
-struct gw_cache_vary {
-    char *primary; /* its key in gw_cache.varies */
-    char *names;
-    unsigned refs; /* entries */
-    int in_map;
-};
-
-struct gw_cache_fill {
-    char *key;     /* full key */
-    char *primary; /* key without the Vary values */
-    char *vary;    /* names, or NULL */
-    size_t route_len;
-    int status;
-    colony_http_header *headers;
-    size_t nheaders;
-    colony_buf body;
-    uint64_t lifetime_ms, age0_s;
-};
-
-/* ---- Cache-Control ---------------------------------------------------- */
-
-void colony__gw_cache_control_init(gw_cache_control *cc)
+int colony__gw_cache_init(gw_cache *c, uint64_t max_bytes)
 {
-    memset(cc, 0, sizeof(*cc));
-    cc->max_age = cc->s_maxage = -1;
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < GW_CACHE_SHARDS; i++) {
+        colony__list_init(&c->shards[i].lru);
+        c->shards[i].cache = c;
+    }
+    c->max_bytes = max_bytes;
+    c->shards[0].max_bytes = max_bytes;
+    atomic_store(&c->nshards, 1);
+    for (size_t i = 0; i < GW_CACHE_SHARDS; i++)
+        if (uv_mutex_init(&c->shards[i].lock) != 0) {
+            for (size_t k = 0; k < i; k++)
+                uv_mutex_destroy(&c->shards[k].lock);
+            return COLONY_ENOMEM;
+        }
+    c->ready = 1;
+    return 0;
 }
 
-static int64_t delta_seconds(const char *v, size_t len)
+gw_cache_shard *colony__gw_cache_shard_of(gw_cache *c, const char *key)
 {
-    if (len >= 2 && v[0] == '"' && v[len - 1] == '"') { /* tolerated, as browsers do */
-        v++;
-        len -= 2;
-    }
-    if (len == 0) return -1;
-    int64_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (v[i] < '0' || v[i] > '9') return -1;
-        if (n < 1000000000000LL) n = n * 10 + (v[i] - '0'); /* saturates */
+    unsigned n = atomic_load(&c->nshards);
+    return &c->shards[n > 1 ? colony__fnv1a(COLONY_FNV1A_OFFSET, key, strlen(key)) % n : 0];
+}
+
+static void shard_lock(gw_cache_shard *s)
+{
+    if (s->cache->ready) uv_mutex_lock(&s->lock);
+}
+
+void colony__gw_cache_unlock(gw_cache_shard *s)
+{
+    if (s && s->cache->ready) uv_mutex_unlock(&s->lock);
+}
+
+size_t colony__gw_cache_entries(gw_cache *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < GW_CACHE_SHARDS; i++) {
+        shard_lock(&c->shards[i]);
+        n += c->shards[i].count;
+        colony__gw_cache_unlock(&c->shards[i]);
     }
     return n;
 }
 
-static int directive_is(const char *name, size_t len, const char *want)
+uint64_t colony__gw_cache_bytes(gw_cache *c)
 {
-    return strlen(want) == len && strncasecmp(name, want, len) == 0;
-}
-
-void colony__gw_cache_control_parse(gw_cache_control *cc, const char *value, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
-            i++;
-        size_t name = i;
-        while (i < len && value[i] != '=' && value[i] != ',' && value[i] != ' ' && value[i] != '\t')
-            i++;
-        size_t name_len = i - name;
-        while (i < len && (value[i] == ' ' || value[i] == '\t'))
-            i++;
-        const char *arg = NULL;
-        size_t arg_len = 0;
-        if (i < len && value[i] == '=') {
-            i++;
-            while (i < len && (value[i] == ' ' || value[i] == '\t'))
-                i++;
-            arg = value + i;
-            if (i < len && value[i] == '"') { /* quoted: may hold commas */
-                i++;
-                while (i < len && value[i] != '"')
-                    i += value[i] == '\\' && i + 1 < len ? 2 : 1;
-                if (i < len) i++;
-            } else {
-                while (i < len && value[i] != ',' && value[i] != ' ' && value[i] != '\t')
-                    i++;
-            }
-            arg_len = (size_t)(value + i - arg);
-        }
-        const char *n = value + name;
-        /* no-cache="field" and private="field" are taken whole: stricter. */
-        if (directive_is(n, name_len, "no-store"))
-            cc->no_store = 1;
-        else if (directive_is(n, name_len, "no-cache"))
-            cc->no_cache = 1;
-        else if (directive_is(n, name_len, "private"))
-            cc->is_private = 1;
-        else if (directive_is(n, name_len, "public"))
-            cc->is_public = 1;
-        else if (directive_is(n, name_len, "max-age") && arg)
-            cc->max_age = delta_seconds(arg, arg_len);
-        else if (directive_is(n, name_len, "s-maxage") && arg)
-            cc->s_maxage = delta_seconds(arg, arg_len);
-        while (i < len && value[i] != ',')
-            i++;
+    uint64_t n = 0;
+    for (size_t i = 0; i < GW_CACHE_SHARDS; i++) {
+        shard_lock(&c->shards[i]);
+        n += c->shards[i].bytes;
+        colony__gw_cache_unlock(&c->shards[i]);
     }
-}
-
-const char *colony__gw_cache_status_name(gw_cache_status s)
-{
-    static const char *const names[] = {"", "HIT", "MISS", "BYPASS", "EXPIRED"};
-    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "";
-}
-
-/* ---- the store -------------------------------------------------------- */
-
-void colony__gw_cache_init(gw_cache *c, uint64_t max_bytes)
-{
-    memset(c, 0, sizeof(*c));
-    colony__list_init(&c->lru);
-    c->max_bytes = max_bytes;
+    return n;
 }
 
 static double bytes_held(void *ud)
 {
-    return (double)((gw_cache *)ud)->bytes;
+    return (double)colony__gw_cache_bytes(ud);
 }
 
 static double entries_held(void *ud)
 {
-    return (double)((gw_cache *)ud)->count;
+    return (double)colony__gw_cache_entries(ud);
 }
 
 int colony__gw_cache_metrics(gw_cache *c, colony_metrics *m)
@@ -154,51 +98,74 @@ int colony__gw_cache_metrics(gw_cache *c, colony_metrics *m)
     return rc;
 }
 
-static void vary_unref(gw_cache *c, gw_cache_vary *v)
+static void vary_unref(gw_cache_shard *s, gw_cache_vary *v)
 {
     if (!v || --v->refs > 0) return;
-    if (v->in_map) colony__map_remove(&c->varies, v->primary);
+    if (v->in_map) colony__map_remove(&s->varies, v->primary);
     colony__free(v->primary);
     colony__free(v->names);
     colony__free(v);
 }
 
-static void entry_free(gw_cache *c, gw_cache_entry *e)
+static void entry_free(gw_cache_shard *s, gw_cache_entry *e)
 {
-    colony__map_remove(&c->entries, e->key);
+    colony__map_remove(&s->entries, e->key);
     colony__list_remove(&e->lru);
-    c->bytes -= e->bytes;
-    c->count--;
-    vary_unref(c, e->vary);
+    s->bytes -= e->bytes;
+    s->count--;
+    vary_unref(s, e->vary);
     colony__free(e->key);
     colony__free(e->headers);
     colony__free(e->body);
     colony__free(e);
 }
 
-static void evict_to(gw_cache *c, uint64_t room)
+static void evict_to(gw_cache_shard *s, uint64_t room)
 {
-    while (c->bytes + room > c->max_bytes && !colony__list_empty(&c->lru)) {
-        gw_cache_entry *e = COLONY__CONTAINER_OF(c->lru.prev, gw_cache_entry, lru);
-        entry_free(c, e);
-        c->stats.evicted++;
+    while (s->bytes + room > s->max_bytes && !colony__list_empty(&s->lru)) {
+        gw_cache_entry *e = COLONY__CONTAINER_OF(s->lru.prev, gw_cache_entry, lru);
+        entry_free(s, e);
+        s->cache->stats.evicted++;
     }
 }
 
-void colony__gw_cache_set_max(gw_cache *c, uint64_t max_bytes)
+/* Under s's lock. */
+static void shard_set_share(gw_cache_shard *s, uint64_t share)
 {
+    s->max_bytes = share;
+    evict_to(s, 0);
+}
+
+void colony__gw_cache_set_max(gw_cache *c, uint64_t max_bytes, uint64_t largest_entry)
+{
+    unsigned n = GW_CACHE_SHARDS;
+    while (n > 1 && max_bytes / n < 2 * largest_entry)
+        n /= 2;
+    unsigned old = atomic_load(&c->nshards);
     c->max_bytes = max_bytes;
-    evict_to(c, 0);
+    for (unsigned i = 0; i < GW_CACHE_SHARDS; i++) {
+        gw_cache_shard *s = &c->shards[i];
+        shard_lock(s);
+        if (n != old) shard_set_share(s, 0); /* entries follow the count: start empty */
+        shard_set_share(s, i < n ? max_bytes / n : 0);
+        colony__gw_cache_unlock(s);
+    }
+    atomic_store(&c->nshards, n);
 }
 
 void colony__gw_cache_retain(gw_cache *c, int (*keep)(void *ud, const char *route, size_t len),
                              void *ud)
 {
-    colony__list *node, *tmp;
-    COLONY__LIST_FOREACH_SAFE(node, tmp, &c->lru)
-    {
-        gw_cache_entry *e = COLONY__CONTAINER_OF(node, gw_cache_entry, lru);
-        if (!keep(ud, e->key, e->route_len)) entry_free(c, e);
+    for (size_t i = 0; i < GW_CACHE_SHARDS; i++) {
+        gw_cache_shard *s = &c->shards[i];
+        shard_lock(s);
+        colony__list *node, *tmp;
+        COLONY__LIST_FOREACH_SAFE(node, tmp, &s->lru)
+        {
+            gw_cache_entry *e = COLONY__CONTAINER_OF(node, gw_cache_entry, lru);
+            if (!keep(ud, e->key, e->route_len)) entry_free(s, e);
+        }
+        colony__gw_cache_unlock(s);
     }
 }
 
@@ -218,49 +185,60 @@ static void wake_all(gw_cache_pending *p)
     colony__free(p);
 }
 
-int colony__gw_cache_join(gw_cache *c, const char *key, gw_cache_waiter *w)
+int colony__gw_cache_join(gw_cache_shard *s, const char *key, gw_cache_waiter *w)
 {
-    gw_cache_pending *p = colony__map_get(&c->pending, key);
+    gw_cache_pending *p = colony__map_get(&s->pending, key);
     if (p) {
         colony__list_push_back(&p->waiters, &w->link);
-        c->stats.coalesced++;
+        s->cache->stats.coalesced++;
         return 1;
     }
     if (!(p = colony__malloc(sizeof(*p)))) return COLONY_ENOMEM;
     colony__list_init(&p->waiters);
     colony__list_init(&p->link);
-    if (colony__map_put(&c->pending, key, p) != 0) {
+    if (colony__map_put(&s->pending, key, p) != 0) {
         colony__free(p);
         return COLONY_ENOMEM;
     }
     return 0;
 }
 
-void colony__gw_cache_release(gw_cache *c, const char *key)
+void colony__gw_cache_release(gw_cache_shard *s, const char *key)
 {
-    gw_cache_pending *p = colony__map_remove(&c->pending, key);
-    if (!p) return;
-    wake_all(p); /* a woken waiter may lead the key again: p is out of the map */
+    shard_lock(s);
+    gw_cache_pending *p = colony__map_remove(&s->pending, key);
+    if (p) wake_all(p); /* a woken waiter may lead the key again: p is out of the map */
+    colony__gw_cache_unlock(s);
 }
 
 void colony__gw_cache_free(gw_cache *c)
 {
-    /* Waiters left (a shutdown that did not wait for their leader) are woken
-     * once the map is gone, so none is left waiting and none joins it again. */
-    colony__list left;
-    colony__list_init(&left);
-    size_t pos = 0;
-    colony__map_slot *slot;
-    while ((slot = colony__map_next(&c->pending, &pos)) != NULL)
-        colony__list_push_back(&left, &((gw_cache_pending *)slot->value)->link);
-    colony__map_free(&c->pending);
-    colony__list *node;
-    while ((node = colony__list_pop_front(&left)) != NULL)
-        wake_all(COLONY__CONTAINER_OF(node, gw_cache_pending, link));
-    while (!colony__list_empty(&c->lru))
-        entry_free(c, COLONY__CONTAINER_OF(c->lru.next, gw_cache_entry, lru));
-    colony__map_free(&c->entries);
-    colony__map_free(&c->varies);
+    for (size_t i = 0; i < GW_CACHE_SHARDS; i++) {
+        gw_cache_shard *s = &c->shards[i];
+        /* Waiters left (a shutdown that did not wait for their leader) are
+         * woken once the map is gone, so none is left waiting and none joins
+         * it again. */
+        colony__list left;
+        colony__list_init(&left);
+        shard_lock(s);
+        size_t pos = 0;
+        colony__map_slot *slot;
+        while ((slot = colony__map_next(&s->pending, &pos)) != NULL)
+            colony__list_push_back(&left, &((gw_cache_pending *)slot->value)->link);
+        colony__map_free(&s->pending);
+        colony__list *node;
+        while ((node = colony__list_pop_front(&left)) != NULL)
+            wake_all(COLONY__CONTAINER_OF(node, gw_cache_pending, link));
+        while (!colony__list_empty(&s->lru))
+            entry_free(s, COLONY__CONTAINER_OF(s->lru.next, gw_cache_entry, lru));
+        colony__map_free(&s->entries);
+        colony__map_free(&s->varies);
+        colony__gw_cache_unlock(s);
+    }
+    if (c->ready)
+        for (size_t i = 0; i < GW_CACHE_SHARDS; i++)
+            uv_mutex_destroy(&c->shards[i].lock);
+    c->ready = 0;
 }
 
 uint64_t colony__gw_cache_age(const gw_cache_entry *e, uint64_t now_ms)
@@ -311,7 +289,7 @@ static char *primary_key(const gw_cache_conf *conf, const gw_cache_request *r)
     return key;
 }
 
-static char *full_key(const char *primary, const char *vary, const gw_cache_request *r)
+char *colony__gw_cache_full_key(const char *primary, const char *vary, const gw_cache_request *r)
 {
     colony_buf b;
     colony_buf_init(&b, 128 << 10);
@@ -331,18 +309,21 @@ static char *full_key(const char *primary, const char *vary, const gw_cache_requ
 void colony__gw_cache_count(gw_cache *c, const char *route, gw_cache_status s)
 {
     static const char *const labels[] = {"", "hit", "miss", "bypass", "expired"};
-    uint64_t *n[] = {NULL, &c->stats.hits, &c->stats.misses, &c->stats.bypasses, &c->stats.expired};
+    _Atomic uint64_t *n[] = {NULL, &c->stats.hits, &c->stats.misses, &c->stats.bypasses,
+                             &c->stats.expired};
     if (n[s]) (*n[s])++;
     if (c->m_requests) colony_metric_inc(colony_metric_with(c->m_requests, route, labels[s]), 1);
 }
 
 gw_cache_status colony__gw_cache_lookup(gw_cache *c, const gw_cache_conf *conf,
                                         const gw_cache_request *r, uint64_t now_ms, char **key,
-                                        const gw_cache_entry **hit, int *store)
+                                        const gw_cache_entry **hit, int *store,
+                                        gw_cache_shard **locked)
 {
     *key = NULL;
     *hit = NULL;
     *store = 0;
+    *locked = NULL;
     int get = strcmp(r->method, "GET") == 0, head = strcmp(r->method, "HEAD") == 0;
     gw_cache_control cc;
     colony__gw_cache_control_init(&cc);
@@ -357,248 +338,59 @@ gw_cache_status colony__gw_cache_lookup(gw_cache *c, const gw_cache_conf *conf,
         return GW_CACHE_BYPASS;
     }
     gw_cache_status status = GW_CACHE_MISS;
+    gw_cache_shard *s = colony__gw_cache_shard_of(c, primary);
+    shard_lock(s);
     if (cc.no_cache) {
         status = GW_CACHE_BYPASS;
     } else {
-        gw_cache_vary *vary = colony__map_get(&c->varies, primary);
-        char *full = full_key(primary, vary ? vary->names : NULL, r);
-        gw_cache_entry *e = full ? colony__map_get(&c->entries, full) : NULL;
+        gw_cache_vary *vary = colony__map_get(&s->varies, primary);
+        char *full = colony__gw_cache_full_key(primary, vary ? vary->names : NULL, r);
+        gw_cache_entry *e = full ? colony__map_get(&s->entries, full) : NULL;
         colony__free(full);
         if (e && now_ms < e->expires_ms) {
             colony__list_remove(&e->lru);
-            colony__list_push_front(&c->lru, &e->lru);
+            colony__list_push_front(&s->lru, &e->lru);
             *hit = e;
+            *locked = s;
             colony__free(primary);
             return GW_CACHE_HIT;
         }
         if (e) {
-            entry_free(c, e);
+            entry_free(s, e);
             status = GW_CACHE_EXPIRED;
         }
     }
     if (get) {
         *key = primary;
         *store = 1;
+        *locked = s;
     } else {
         colony__free(primary);
+        colony__gw_cache_unlock(s);
     }
     return status;
-}
-
-/* ---- stores ----------------------------------------------------------- */
-
-static int header_is(const colony_http_header *h, const char *name)
-{
-    return h->name_len == strlen(name) && strncasecmp(h->name, name, h->name_len) == 0;
-}
-
-/* Appends the names of one Vary value to b, lowercased, ','-joined.
- * Returns 1 for "*" (never stored), 0, or an error. */
-static int add_vary(colony_buf *b, const char *v, size_t len)
-{
-    int rc = 0;
-    for (size_t i = 0; !rc && i < len;) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < len && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
-            i++;
-        if (i == start) break;
-        if (i - start == 1 && v[start] == '*') return 1;
-        if (i - start >= 128) return 1; /* no header name is that long: not stored */
-        if (b->len) rc = colony_buf_append(b, ",", 1);
-        for (size_t k = start; !rc && k < i; k++) {
-            char ch = (char)tolower((unsigned char)v[k]);
-            rc = colony_buf_append(b, &ch, 1);
-        }
-    }
-    return rc;
-}
-
-/* Not stored, not sent from the cache: framing, per-response and ours. */
-static int header_dropped(const colony_http_header *h, const char *connection)
-{
-    return colony__gw_hop_by_hop(h->name, h->name_len, connection) || header_is(h, "Date") ||
-           header_is(h, "Age") || header_is(h, "Content-Length") ||
-           header_is(h, "X-Cache-Status") || header_is(h, "Set-Cookie");
-}
-
-/* Copies the kept headers into one allocation. */
-static int copy_headers(gw_cache_fill *f, const colony_client_response *res)
-{
-    char connection[256] = "";
-    size_t bytes = 0, n = 0;
-    for (size_t i = 0; i < res->num_headers; i++)
-        if (header_is(&res->headers[i], "Connection"))
-            snprintf(connection, sizeof(connection), "%.*s", (int)res->headers[i].value_len,
-                     res->headers[i].value);
-    for (size_t i = 0; i < res->num_headers; i++)
-        if (!header_dropped(&res->headers[i], connection)) {
-            bytes += res->headers[i].name_len + res->headers[i].value_len + 2;
-            n++;
-        }
-    f->headers = colony__malloc(n * sizeof(*f->headers) + bytes + 1);
-    if (!f->headers) return COLONY_ENOMEM;
-    char *p = (char *)(f->headers + n);
-    for (size_t i = 0; i < res->num_headers; i++) {
-        const colony_http_header *h = &res->headers[i];
-        if (header_dropped(h, connection)) continue;
-        colony_http_header *to = &f->headers[f->nheaders++];
-        memcpy(p, h->name, h->name_len);
-        p[h->name_len] = '\0';
-        to->name = p;
-        to->name_len = h->name_len;
-        p += h->name_len + 1;
-        memcpy(p, h->value, h->value_len);
-        p[h->value_len] = '\0';
-        to->value = p;
-        to->value_len = h->value_len;
-        p += h->value_len + 1;
-    }
-    return 0;
-}
-
-void colony__gw_cache_fill_abort(gw_cache_fill *f)
-{
-    if (!f) return;
-    colony__free(f->key);
-    colony__free(f->primary);
-    colony__free(f->vary);
-    colony__free(f->headers);
-    colony_buf_free(&f->body);
-    colony__free(f);
-}
-
-static int status_bit(int status)
-{
-    return status == 200   ? GW_CACHE_STATUS_200
-           : status == 301 ? GW_CACHE_STATUS_301
-           : status == 404 ? GW_CACHE_STATUS_404
-                           : 0;
-}
-
-/* An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") as seconds since the
- * epoch, or -1 (the obsolete formats are not read: an Expires that cannot be
- * read counts as already past, RFC 9111 §5.3). */
-static int64_t http_date(const char *v, size_t len)
-{
-    char text[64];
-    if (len >= sizeof(text)) return -1;
-    memcpy(text, v, len);
-    text[len] = '\0';
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (!end || *end) return -1;
-    return (int64_t)timegm(&tm);
-}
-
-/* How long res stays fresh (ms) by the shared-cache rules, or 0: not stored. */
-static uint64_t lifetime_of(const gw_cache_conf *conf, const colony_client_response *res,
-                            uint64_t *age0, int *vary_star, colony_buf *vary, int *refused)
-{
-    gw_cache_control cc;
-    colony__gw_cache_control_init(&cc);
-    *age0 = 0;
-    const colony_http_header *expires = NULL, *date = NULL;
-    for (size_t i = 0; i < res->num_headers && !*refused; i++) {
-        const colony_http_header *h = &res->headers[i];
-        if (header_is(h, "Cache-Control")) {
-            colony__gw_cache_control_parse(&cc, h->value, h->value_len);
-        } else if (header_is(h, "Vary")) {
-            int rc = add_vary(vary, h->value, h->value_len);
-            if (rc == 1) *vary_star = 1;
-            if (rc < 0) *refused = 1;
-        } else if (header_is(h, "Age")) {
-            int64_t a = delta_seconds(h->value, h->value_len);
-            if (a > 0) *age0 = (uint64_t)a;
-        } else if (header_is(h, "Set-Cookie") && !conf->set_cookie) {
-            *refused = 1;
-        } else if (header_is(h, "Content-Length")) {
-            int64_t n = delta_seconds(h->value, h->value_len);
-            if (n < 0 || (uint64_t)n > conf->max_entry) *refused = 1;
-        } else if (header_is(h, "Expires")) {
-            expires = h;
-        } else if (header_is(h, "Date")) {
-            date = h;
-        }
-    }
-    if (*refused || *vary_star || cc.no_store || cc.no_cache || cc.is_private) return 0;
-    uint64_t ms = cc.s_maxage >= 0  ? (uint64_t)cc.s_maxage * 1000
-                  : cc.max_age >= 0 ? (uint64_t)cc.max_age * 1000
-                                    : conf->ttl_ms;
-    if (cc.s_maxage < 0 && cc.max_age < 0 && expires) { /* Expires less Date (or now) */
-        int64_t until = http_date(expires->value, expires->value_len);
-        int64_t from = date ? http_date(date->value, date->value_len) : (int64_t)time(NULL);
-        ms = until > from && from >= 0 ? (uint64_t)(until - from) * 1000 : 0;
-    }
-    if (ms > conf->max_ttl_ms) ms = conf->max_ttl_ms;
-    return ms > *age0 * 1000 ? ms : 0;
-}
-
-gw_cache_fill *colony__gw_cache_fill_begin(gw_cache *c, const gw_cache_conf *conf, const char *key,
-                                           const gw_cache_request *r,
-                                           const colony_client_response *res, uint64_t now_ms)
-{
-    (void)now_ms;
-    if (strcmp(r->method, "GET") != 0 || !(status_bit(res->status) & conf->statuses)) {
-        c->stats.not_stored++;
-        return NULL;
-    }
-    colony_buf vary;
-    colony_buf_init(&vary, 4096);
-    uint64_t age0;
-    int vary_star = 0, refused = 0;
-    uint64_t lifetime = lifetime_of(conf, res, &age0, &vary_star, &vary, &refused);
-    gw_cache_fill *f = lifetime ? colony__calloc(1, sizeof(*f)) : NULL;
-    if (!f) {
-        colony_buf_free(&vary);
-        c->stats.not_stored++;
-        return NULL;
-    }
-    size_t len;
-    f->vary = vary.len ? colony_buf_detach(&vary, &len) : NULL;
-    colony_buf_free(&vary);
-    f->status = res->status;
-    f->lifetime_ms = lifetime;
-    f->age0_s = age0;
-    f->route_len = strlen(r->route);
-    colony_buf_init(&f->body, conf->max_entry);
-    f->primary = colony__strdup(key);
-    f->key = full_key(key, f->vary, r);
-    if (!f->primary || !f->key || copy_headers(f, res) != 0) {
-        colony__gw_cache_fill_abort(f);
-        c->stats.not_stored++;
-        return NULL;
-    }
-    return f;
-}
-
-int colony__gw_cache_fill_add(gw_cache_fill *f, const char *data, size_t len)
-{
-    return colony_buf_append(&f->body, data, len);
 }
 
 /* The Vary record of primary for these names: the current one when it
  * matches, else a new one that replaces it. NULL when names is NULL (and
  * the key's record, if any, is dropped: the resource no longer varies). */
-static int vary_for(gw_cache *c, const char *primary, char **names, gw_cache_vary **out)
+static int vary_for(gw_cache_shard *s, const char *primary, char **names, gw_cache_vary **out)
 {
     *out = NULL;
-    gw_cache_vary *old = colony__map_get(&c->varies, primary);
+    gw_cache_vary *old = colony__map_get(&s->varies, primary);
     if (old && *names && strcmp(old->names, *names) == 0) {
         old->refs++;
         *out = old;
         return 0;
     }
     if (old) { /* its entries keep it until they go (it has one at least) */
-        colony__map_remove(&c->varies, primary);
+        colony__map_remove(&s->varies, primary);
         old->in_map = 0;
     }
     if (!*names) return 0;
     gw_cache_vary *v = colony__calloc(1, sizeof(*v));
     if (!v || !(v->primary = colony__strdup(primary)) ||
-        colony__map_put(&c->varies, primary, v) != 0) {
+        colony__map_put(&s->varies, primary, v) != 0) {
         if (v) colony__free(v->primary);
         colony__free(v);
         return COLONY_ENOMEM;
@@ -618,23 +410,30 @@ void colony__gw_cache_fill_commit(gw_cache *c, gw_cache_fill *f, uint64_t now_ms
     for (size_t i = 0; i < f->nheaders; i++)
         header_bytes += f->headers[i].name_len + f->headers[i].value_len + 2;
     uint64_t bytes = sizeof(gw_cache_entry) + key_len + 1 + header_bytes + f->body.len;
-    gw_cache_entry *old = colony__map_get(&c->entries, f->key);
-    if (old) entry_free(c, old);
-    gw_cache_entry *e = bytes <= c->max_bytes ? colony__calloc(1, sizeof(*e)) : NULL;
+    gw_cache_shard *s = colony__gw_cache_shard_of(c, f->primary);
+    shard_lock(s);
+    gw_cache_entry *old = colony__map_get(&s->entries, f->key);
+    if (old) entry_free(s, old);
+    /* The shard's share, not the whole bound: set_max keeps shares at least
+     * twice the largest max_entry, so what a route may store fits. */
+    gw_cache_entry *e = bytes <= s->max_bytes ? colony__calloc(1, sizeof(*e)) : NULL;
     if (!e) {
+        colony__gw_cache_unlock(s);
         c->stats.not_stored++;
         colony__gw_cache_fill_abort(f);
         return;
     }
-    evict_to(c, bytes);
-    if (colony__map_put(&c->entries, f->key, e) != 0 ||
-        vary_for(c, f->primary, &f->vary, &e->vary) != 0) {
-        colony__map_remove(&c->entries, f->key);
+    evict_to(s, bytes);
+    if (colony__map_put(&s->entries, f->key, e) != 0 ||
+        vary_for(s, f->primary, &f->vary, &e->vary) != 0) {
+        colony__map_remove(&s->entries, f->key);
+        colony__gw_cache_unlock(s);
         colony__free(e);
         c->stats.not_stored++;
         colony__gw_cache_fill_abort(f);
         return;
     }
+    e->shard = s;
     e->key = f->key;
     f->key = NULL;
     e->route_len = f->route_len;
@@ -649,25 +448,10 @@ void colony__gw_cache_fill_commit(gw_cache *c, gw_cache_fill *f, uint64_t now_ms
     e->age0_s = f->age0_s;
     e->expires_ms = now_ms + f->lifetime_ms - f->age0_s * 1000;
     e->bytes = (size_t)bytes;
-    colony__list_push_front(&c->lru, &e->lru);
-    c->bytes += bytes;
-    c->count++;
+    colony__list_push_front(&s->lru, &e->lru);
+    s->bytes += bytes;
+    s->count++;
+    colony__gw_cache_unlock(s);
     c->stats.stored++;
     colony__gw_cache_fill_abort(f);
-}
-
-/* ---- answers ---------------------------------------------------------- */
-
-int colony__gw_cache_respond(colony_request *req, const gw_cache_entry *e,
-                             const struct gw_route_conf *route, uint64_t now_ms)
-{
-    colony_client_response res = {
-        .status = e->status, .version_minor = 1, .headers = e->headers, .num_headers = e->nheaders};
-    int rc = colony__gw_transform_response(req, &res, route);
-    char age[24];
-    snprintf(age, sizeof(age), "%llu", (unsigned long long)colony__gw_cache_age(e, now_ms));
-    if (!rc) rc = colony_response_header(req, "Age", age);
-    if (!rc) rc = colony_response_header(req, "X-Cache-Status", "HIT");
-    if (rc) return rc;
-    return colony_respond(req, e->status, NULL, e->body ? e->body : "", e->body_len);
 }

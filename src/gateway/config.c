@@ -279,12 +279,13 @@ static int parse_retries(parse_ctx *c, const json_t *obj, gw_route_conf *r)
 
 static int parse_timeouts(parse_ctx *c, const json_t *obj, gw_route_conf *r)
 {
-    static const char *const keys[] = {"connect", "try", "total", NULL};
+    static const char *const keys[] = {"connect", "try", "read", "total", NULL};
     size_t at = push(c, "timeouts");
     int rc =
         json_is_object(obj) ? only_keys(c, obj, keys) : FAIL(c, "\"timeouts\" must be an object");
     if (!rc) rc = get_duration(c, obj, "connect", &r->connect_timeout_ms);
     if (!rc) rc = get_duration(c, obj, "try", &r->try_timeout_ms);
+    if (!rc) rc = get_duration(c, obj, "read", &r->read_timeout_ms);
     if (!rc) rc = get_duration(c, obj, "total", &r->total_timeout_ms);
     pop(c, at);
     return rc;
@@ -360,6 +361,7 @@ static int parse_route(parse_ctx *c, size_t order, const json_t *obj, gw_route_c
     rt->order = order;
     r->try_timeout_ms = 30000;
     r->total_timeout_ms = 60000;
+    r->read_timeout_ms = 60000;
     r->retry_on = GW_RETRY_CONNECT | GW_RETRY_RESET;
     rt->target = r;
     if (!json_is_object(obj)) return FAIL(c, "a route must be an object");

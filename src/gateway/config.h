@@ -47,8 +47,9 @@ typedef struct gw_upstream {
 /* colony_endpoint_user() of a registry instance that speaks TLS (Meta
  * "scheme": "https" or the tag "https"; runtime.c): proxied and probed over
  * https even when its upstream has no "tls". Static targets have NULL. The
- * balancer rewrites it only when the instance's marking changes, a pointer
- * store a worker reading it sees whole, before or after. */
+ * balancer rewrites it on every change of the instance set (main loop, under
+ * the upstream's lock), so workers read it only under that lock, with the
+ * pick (colony__gw_upstream_pick); active checks run on the main loop. */
 #define GW_ENDPOINT_TLS ((void *)&colony__gw_endpoint_tls)
 extern const char colony__gw_endpoint_tls;
 
@@ -63,7 +64,11 @@ typedef struct gw_route_conf {
     size_t nsplits;
     uint32_t total_weight;
     uint64_t connect_timeout_ms; /* 0: the client's 5 s */
-    uint64_t try_timeout_ms, total_timeout_ms;
+    /* try: one attempt, until the upstream's response head (a retry is
+     * possible only then); total: all attempts, until the head; read: the
+     * longest silence of the upstream, the body included (nginx's
+     * proxy_read_timeout). A streamed body has no overall limit. */
+    uint64_t try_timeout_ms, total_timeout_ms, read_timeout_ms;
     uint32_t retries;              /* extra attempts, on another instance where there is one */
     int retry_non_idempotent;      /* also retry POST and PATCH */
     unsigned retry_on;             /* GW_RETRY_* */

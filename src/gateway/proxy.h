@@ -66,9 +66,8 @@ struct gw_proxy {
     int wake_open, closing;
     uv_mutex_t mail_lock;
     int mail_ready;
-    colony__list woken;    /* cache waiters woken by a leader on another loop */
-    uv_mutex_t cache_lock; /* main: the cache's entries and counters */
-    uv_async_t reaper;     /* main: frees runtimes whose last reference a worker dropped */
+    colony__list woken; /* cache waiters woken by a leader on another loop */
+    uv_async_t reaper;  /* main: frees runtimes whose last reference a worker dropped */
     uv_mutex_t reap_lock;
     gw_runtime *reap_list; /* linked by reap_next */
     int reaper_open;
@@ -78,11 +77,12 @@ struct gw_proxy {
     colony_metric *m_requests; /* gateway_requests_total{route,code,upstream} */
     colony_metric *m_duration; /* gateway_request_duration_seconds{route} */
     colony_metric *m_retries;  /* gateway_retries_total{route} */
+    colony_metric *m_cut;      /* gateway_responses_truncated_total{route,reason} */
     gw_ratelimit rl;           /* rate limit state, kept across reloads */
     uint64_t max_body;         /* proxy.max_body: request bodies, streamed or not; 0 = none */
     gw_ws ws;                  /* WebSocket tunnels (websocket.c) */
     /* Main: the response cache, kept across reloads (by route name), shared
-     * with its coalesced misses under cache_lock. A worker: unused. */
+     * with its coalesced misses through its shards' locks. A worker: unused. */
     gw_cache cache;
     int cache_closed; /* freed at close: nothing more is stored */
     void (*close_cb)(void *ud);

@@ -6,6 +6,7 @@
 #include "colony/error.h"
 #include "colony/log.h"
 #include "core/alloc.h"
+#include "gateway/forward.h"
 
 const char colony__gw_endpoint_tls = 1;
 
@@ -215,10 +216,14 @@ int colony__gw_runtime_budget_retry(gw_runtime *rt, const gw_route_conf *r)
 }
 
 int colony__gw_upstream_pick(gw_upstream_rt *u, const char *key, size_t len, uint64_t now_ms,
-                             colony_endpoint **out)
+                             colony_endpoint **out, int *https)
 {
     uv_mutex_lock(&u->lock);
     int rc = colony_balancer_pick(u->balancer, key, len, now_ms, out);
+    /* The marking is read here, under the lock feed_balancer rewrites it
+     * under (a registry change on the main loop), not later on the worker:
+     * a plain read racing that write is a data race. */
+    if (rc == 0 && https) *https = colony__gw_endpoint_https(u->conf, *out);
     uv_mutex_unlock(&u->lock);
     return rc;
 }

@@ -63,9 +63,11 @@ int colony__gw_runtime_new(uv_loop_t *loop, gw_config *cfg, colony_registry_clie
 void colony__gw_runtime_budget_request(gw_runtime *rt, const gw_route_conf *r);
 int colony__gw_runtime_budget_retry(gw_runtime *rt, const gw_route_conf *r);
 /* colony_balancer_pick and colony_balancer_release under u's lock; release
- * with health 0 feeds no passive health (a call the client cancelled). */
+ * with health 0 feeds no passive health (a call the client cancelled). pick
+ * also sets *https (if not NULL) to colony__gw_endpoint_https of the pick,
+ * read under the lock: a registry change rewrites an endpoint's marking. */
 int colony__gw_upstream_pick(gw_upstream_rt *u, const char *key, size_t len, uint64_t now_ms,
-                             colony_endpoint **out);
+                             colony_endpoint **out, int *https);
 void colony__gw_upstream_release(gw_upstream_rt *u, colony_endpoint *ep, int health, int ok,
                                  uint64_t latency_ms, uint64_t now_ms);
 /* Endpoints in u's set and pickable now (under the lock, for stats). */

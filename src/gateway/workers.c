@@ -57,7 +57,7 @@ static void wake_cb(uv_async_t *a);
 int colony__gw_workers_init(gw_proxy *m)
 {
     if (uv_mutex_init(&m->lock) != 0) return COLONY_ENOMEM;
-    if (uv_mutex_init(&m->cache_lock) != 0 || uv_mutex_init(&m->reap_lock) != 0)
+    if (uv_mutex_init(&m->reap_lock) != 0)
         return COLONY_ENOMEM; /* not expected: glibc's mutexes need no memory */
     if (uv_mutex_init(&m->mail_lock) != 0) return COLONY_ENOMEM;
     m->mail_ready = 1;
@@ -170,7 +170,7 @@ static void wake_cb(uv_async_t *a)
 static int worker_init(gw_proxy *w, gw_proxy *m, uv_loop_t *loop, unsigned index)
 {
     memset(w, 0, sizeof(*w));
-    colony__gw_cache_init(&w->cache, 0); /* only its pending misses */
+    (void)colony__gw_cache_init(&w->cache, 0); /* unused: the main's is shared */
     w->loop = loop;
     w->main = m;
     w->index = index;
@@ -180,6 +180,7 @@ static int worker_init(gw_proxy *w, gw_proxy *m, uv_loop_t *loop, unsigned index
     w->m_requests = m->m_requests;
     w->m_duration = m->m_duration;
     w->m_retries = m->m_retries;
+    w->m_cut = m->m_cut;
     w->max_body = m->max_body;
     w->ws.access_log = m->ws.access_log;
     w->ws.m_open = m->ws.m_open;
@@ -312,7 +313,6 @@ static void main_wake_closed(uv_handle_t *h)
     gw_proxy *m = h->data;
     uv_mutex_destroy(&m->lock);
     uv_mutex_destroy(&m->mail_lock);
-    uv_mutex_destroy(&m->cache_lock);
     uv_mutex_destroy(&m->reap_lock);
     if (m->close_cb) m->close_cb(m->close_ud);
 }

@@ -399,6 +399,8 @@ int colony_client_request_send(colony_client *c, const colony_client_request *r,
     call->body_cb = r->body_cb;
     call->connect_timeout_ms =
         r->connect_timeout_ms ? r->connect_timeout_ms : c->opts.connect_timeout_ms;
+    call->read_timeout_ms = r->read_timeout_ms ? r->read_timeout_ms : c->opts.read_timeout_ms;
+    call->timeout_to_head = r->timeout_to_head != 0;
     call->body_sized = plan.framing == 3;
     call->body_left = r->body_length;
     call->ud = ud;

@@ -1,29 +1,19 @@
 /* One client connection: resolve (libuv thread pool), connect trying each
  * address in order (then the TLS handshake of an https conn, client_tls.c),
  * write a request (one uv_write for head and fixed body; the streamed body's
- * pieces are client.c's), read and frame the response
- * (Content-Length, chunked, close-delimited, none), and the connect / read /
- * idle timer. Buffers live in the connection and are reused across requests. */
+ * pieces are client.c's), and the connect / read / idle timer. Reading and
+ * framing the response is client_response.c's. Buffers live in the
+ * connection and are reused across requests. conn->client, not
+ * conn->origin->client, everywhere: a closing conn may outlive its origin. */
 #include <stdio.h>
 #include <string.h>
 #include "colony/error.h"
 #include "core/alloc.h"
 #include "http/client_internal.h"
 
-#define READ_CHUNK 16384
-#define READ_SLACK 65536 /* bytes beyond the head limit one read may bring */
-
 static void on_timer(uv_timer_t *t);
 static void on_io_closed(uv_handle_t *h);
 static void on_connect(uv_connect_t *req, int status);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-
-/* The client, not conn->origin->client: a closing conn may outlive its origin. */
-static colony_client *conn_client(const colony__client_conn *conn)
-{
-    return conn->client;
-}
 
 static void timer_set(colony__client_conn *conn, uint64_t ms)
 {
@@ -47,7 +37,7 @@ static void timer_set_lazy(colony__client_conn *conn, uint64_t ms)
 static void maybe_free(colony__client_conn *conn)
 {
     if (conn->refs) return;
-    colony_client *c = conn_client(conn);
+    colony_client *c = conn->client;
     if (conn->addrs) uv_freeaddrinfo(conn->addrs);
     colony__client_tls_free(conn);
     colony__client_bytes_free(&conn->in);
@@ -91,7 +81,7 @@ void colony__client_conn_close(colony__client_conn *conn)
     colony__client_pool_dispatch(o); /* a slot is free */
 }
 
-static colony_client_call *detach_call(colony__client_conn *conn)
+colony_client_call *colony__client_conn_detach_call(colony__client_conn *conn)
 {
     colony_client_call *call = conn->call;
     conn->call = NULL;
@@ -100,18 +90,18 @@ static colony_client_call *detach_call(colony__client_conn *conn)
 }
 
 /* Connecting failed for good (all addresses, or timeout): the bound call fails. */
-static void connect_failed(colony__client_conn *conn, int err)
+void colony__client_conn_connect_failed(colony__client_conn *conn, int err)
 {
-    colony_client_call *call = detach_call(conn);
+    colony_client_call *call = colony__client_conn_detach_call(conn);
     colony__client_conn_close(conn);
     if (call) colony__client_call_complete(call, err, NULL);
 }
 
 static void connect_addr(colony__client_conn *conn, const struct sockaddr *sa)
 {
-    int rc = uv_tcp_init(conn_client(conn)->loop, &conn->io.tcp);
+    int rc = uv_tcp_init(conn->client->loop, &conn->io.tcp);
     if (rc) {
-        connect_failed(conn, rc);
+        colony__client_conn_connect_failed(conn, rc);
         return;
     }
     conn->io.handle.data = conn;
@@ -134,7 +124,8 @@ static void try_next_address(colony__client_conn *conn)
             return;
         }
     }
-    connect_failed(conn, conn->connect_err ? conn->connect_err : COLONY_ECONNREFUSED);
+    colony__client_conn_connect_failed(conn,
+                                       conn->connect_err ? conn->connect_err : COLONY_ECONNREFUSED);
 }
 
 /* The stream closes either because the conn is closing or because a connect
@@ -161,7 +152,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0) {
-        connect_failed(conn, status);
+        colony__client_conn_connect_failed(conn, status);
         return;
     }
     conn->addrs = res;
@@ -199,7 +190,7 @@ int colony__client_conn_open(colony__client_origin *o, colony_client_call *call)
     if (o->url.is_unix) {
         int rc = uv_pipe_init(c->loop, &conn->io.pipe, 0);
         if (rc) {
-            connect_failed(conn, rc);
+            colony__client_conn_connect_failed(conn, rc);
             return 0;
         }
         conn->io.handle.data = conn;
@@ -219,7 +210,7 @@ int colony__client_conn_open(colony__client_origin *o, colony_client_call *call)
         int rc =
             uv_getaddrinfo(c->loop, &conn->resolve_req, on_resolved, o->url.host, port, &hints);
         if (rc) {
-            connect_failed(conn, rc);
+            colony__client_conn_connect_failed(conn, rc);
             return 0;
         }
         conn->resolving = 1;
@@ -239,10 +230,10 @@ static int is_retryable(const colony__client_conn *conn, const colony_client_cal
 /* The exchange on a connected conn failed: close the conn; retry the call once
  * on a fresh connection when a reused conn turned out dead before answering,
  * else fail it. */
-static void exchange_failed(colony__client_conn *conn, int err)
+void colony__client_conn_exchange_failed(colony__client_conn *conn, int err)
 {
     if (conn->ssl && err != COLONY_ETIMEDOUT) colony__client_tls_exchange_failed(conn, err);
-    colony_client_call *call = detach_call(conn);
+    colony_client_call *call = colony__client_conn_detach_call(conn);
     if (call && is_retryable(conn, call, err)) {
         colony__client_pool_requeue_for_retry(call);
         colony__client_conn_close(conn); /* dispatches the retry */
@@ -260,10 +251,10 @@ void colony__client_conn_write_done(colony__client_conn *conn, int status)
     conn->writes_pending--;
     if (status == UV_ECANCELED || conn->state == COLONY__CONN_CLOSING) return;
     if (status < 0) {
-        exchange_failed(conn, status);
+        colony__client_conn_exchange_failed(conn, status);
         return;
     }
-    conn->last_activity = uv_now(conn_client(conn)->loop);
+    conn->last_activity = uv_now(conn->client->loop);
     colony_client_call *call = conn->call;
     if (call && call->body_cb && !call->body_ended && conn->writes_pending == 0)
         call->body_cb(call, call->ud);
@@ -274,10 +265,10 @@ static void on_head_written(uv_write_t *req, int status)
     colony__client_conn_write_done(req->data, status);
 }
 
-static void send_request(colony__client_conn *conn)
+void colony__client_conn_send_request(colony__client_conn *conn)
 {
     colony_client_call *call = conn->call;
-    colony_client *c = conn_client(conn);
+    colony_client *c = conn->client;
     call->sent = 1;
     conn->reset_pending = 1; /* the previous response stays readable until the next read */
     conn->got_bytes = 0;
@@ -290,11 +281,11 @@ static void send_request(colony__client_conn *conn)
         int n = uv_try_write(&conn->io.stream, &buf, 1);
         if (n == (int)call->req_len) {
             conn->last_activity = uv_now(c->loop);
-            timer_set_lazy(conn, c->opts.read_timeout_ms);
+            timer_set_lazy(conn, call->read_timeout_ms);
             return;
         }
         if (n < 0 && n != UV_EAGAIN && n != UV_ENOSYS) {
-            exchange_failed(conn, n);
+            colony__client_conn_exchange_failed(conn, n);
             return;
         }
         if (n > 0) buf = uv_buf_init(call->req + n, (unsigned)(call->req_len - (size_t)n));
@@ -303,16 +294,18 @@ static void send_request(colony__client_conn *conn)
     int rc = colony__client_conn_write(conn, &conn->write_req, buf.base, buf.len, on_head_written);
     if (rc) {
         conn->writes_pending--;
-        exchange_failed(conn, rc);
+        colony__client_conn_exchange_failed(conn, rc);
         return;
     }
     conn->last_activity = uv_now(c->loop);
-    timer_set_lazy(conn, c->opts.read_timeout_ms);
+    timer_set_lazy(conn, call->read_timeout_ms);
 }
 
 void colony__client_conn_start(colony__client_conn *conn, colony_client_call *call)
 {
-    if (conn->paused && uv_read_start(&conn->io.stream, on_alloc, on_read) == 0) conn->paused = 0;
+    if (conn->paused && uv_read_start(&conn->io.stream, colony__client_conn_on_alloc,
+                                      colony__client_conn_on_read) == 0)
+        conn->paused = 0;
     conn->state = COLONY__CONN_BUSY;
     conn->call = call;
     call->conn = conn;
@@ -320,7 +313,7 @@ void colony__client_conn_start(colony__client_conn *conn, colony_client_call *ca
     conn->origin->reused++;
     uv_ref((uv_handle_t *)&conn->timer);
     uv_ref(&conn->io.handle);
-    send_request(conn);
+    colony__client_conn_send_request(conn);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -338,299 +331,47 @@ static void on_connect(uv_connect_t *req, int status)
     }
     if (!conn->origin->url.is_unix) uv_tcp_nodelay(&conn->io.tcp, 1);
     conn->origin->connects++;
-    int rc = uv_read_start(&conn->io.stream, on_alloc, on_read);
+    int rc =
+        uv_read_start(&conn->io.stream, colony__client_conn_on_alloc, colony__client_conn_on_read);
     if (!rc && conn->origin->url.is_https) rc = colony__client_tls_start(conn);
     if (rc) {
-        connect_failed(conn, rc);
+        colony__client_conn_connect_failed(conn, rc);
         return;
     }
-    if (conn->ssl) return; /* connecting until the handshake is done (on_read) */
+    if (conn->ssl)
+        return; /* connecting until the handshake is done (colony__client_conn_on_read) */
     conn->state = COLONY__CONN_BUSY;
-    send_request(conn);
+    colony__client_conn_send_request(conn);
 }
 
 /* An idle pooled connection does not keep the loop alive (like Node's agent):
  * a program whose work is done exits instead of waiting out the idle timeout. */
 void colony__client_conn_idle_timer_start(colony__client_conn *conn)
 {
-    conn->last_activity = uv_now(conn_client(conn)->loop); /* idle since */
-    timer_set_lazy(conn, conn_client(conn)->opts.idle_timeout_ms);
+    conn->last_activity = uv_now(conn->client->loop); /* idle since */
+    timer_set_lazy(conn, conn->client->opts.idle_timeout_ms);
     uv_unref((uv_handle_t *)&conn->timer);
     uv_unref(&conn->io.handle);
-}
-
-/* ---- response ---- */
-
-static void reset_response(colony__client_conn *conn)
-{
-    colony_client_call *call = conn->call;
-    colony_client *c = conn_client(conn);
-    conn->reset_pending = 0;
-    conn->in.len = 0;
-    conn->body.len = 0;
-    conn->head_len = 0;
-    conn->got_bytes = 0;
-    colony_http_chunked_init(&conn->chunked);
-    conn->limits.max_body = call && call->data_cb ? UINT64_MAX : c->opts.max_response_body;
-}
-
-/* The parsed head stays at the start of `in` until done_cb, and the header
- * slices point into it. When the buffer grows while the body is read (a big
- * head leaves little room after it), the head moves: parse it again so the
- * slices follow. This happens at most once per response, as the grown buffer
- * has room for a full read after the head. */
-static void rebind_head(colony__client_conn *conn)
-{
-    colony_http_parse_response(conn->in.data, conn->head_len, &conn->res, conn->headers,
-                               conn->max_headers, conn->call->is_head, &conn->limits);
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    colony__client_conn *conn = h->data;
-    if (conn->reset_pending) reset_response(conn);
-    size_t max = conn->limits.max_header_bytes + READ_SLACK;
-    size_t room = conn->in.cap - conn->in.len;
-    if (room < READ_CHUNK / 4) {
-        size_t want = READ_CHUNK;
-        if (want > max - conn->in.len && max > conn->in.len) want = max - conn->in.len;
-        size_t old_cap = conn->in.cap;
-        int rc =
-            conn->in.len >= max ? COLONY_E2BIG : colony__client_bytes_reserve(&conn->in, want, max);
-        if (rc) {
-            conn->read_buf_err = rc == COLONY_ENOMEM ? rc : COLONY_EPROTO; /* head too big */
-            *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
-            return;
-        }
-        if (conn->in.cap != old_cap && conn->head_len && conn->call) rebind_head(conn);
-        room = conn->in.cap - conn->in.len;
-    }
-    *buf = uv_buf_init(conn->in.data + conn->in.len, (unsigned)room);
-}
-
-static void fill_response(colony__client_conn *conn, colony_client_response *out, int streamed)
-{
-    out->status = conn->res.status;
-    out->version_minor = conn->res.msg.version_minor;
-    out->headers = conn->headers;
-    out->num_headers = conn->res.msg.num_headers;
-    if (streamed) {
-        out->body = NULL;
-        out->body_len = 0;
-    } else {
-        if (conn->body.data) conn->body.data[conn->body.len] = '\0';
-        out->body = conn->body.data ? conn->body.data : "";
-        out->body_len = conn->body.len;
-    }
-}
-
-/* The response is complete: the call is done and the conn goes back to the
- * pool if nothing about the exchange forbids reuse. The pool may hand the conn
- * to another call before done_cb runs; its buffers are only rewritten at the
- * next read, so the response stays valid during done_cb. */
-static void response_complete(colony__client_conn *conn, int leftover)
-{
-    colony_client_call *call = detach_call(conn);
-    int reusable = conn->res.msg.keep_alive && !leftover && !call->close_requested &&
-                   call->body_ended && conn->writes_pending == 0 &&
-                   conn->res.msg.body_kind != COLONY_HTTP_BODY_EOF;
-    conn->requests_done++;
-    colony_client_response res;
-    fill_response(conn, &res, call->data_cb != NULL);
-    colony__client_pool_release(conn, reusable); /* idle (timer left armed) or closed */
-    colony__client_call_complete(call, 0, &res);
-}
-
-/* Hands body bytes to the call; returns 0, or nonzero if the call is gone. */
-static int deliver(colony__client_conn *conn, colony_client_call *call, const char *p, size_t n)
-{
-    if (n == 0) return 0;
-    if (call->data_cb) {
-        call->data_cb(call, p, n, call->ud);
-        return conn->call != call;
-    }
-    int rc =
-        colony__client_bytes_reserve(&conn->body, n, conn_client(conn)->opts.max_response_body);
-    if (rc) {
-        exchange_failed(conn, rc);
-        return 1;
-    }
-    memcpy(conn->body.data + conn->body.len, p, n);
-    conn->body.len += n;
-    return 0;
-}
-
-static int parse_error_code(colony_http_error e)
-{
-    return e == COLONY_HTTP_BODY_TOO_LARGE ? COLONY_E2BIG : COLONY_EPROTO;
-}
-
-/* Parses heads (skipping 1xx). Returns 1 when the final head is in and the
- * call still wants the body, 0 when more input is needed or the call ended. */
-static int process_head(colony__client_conn *conn, colony_client_call *call)
-{
-    colony_client *c = conn_client(conn);
-    for (;;) {
-        int r = colony_http_parse_response(conn->in.data, conn->in.len, &conn->res, conn->headers,
-                                           conn->max_headers, call->is_head, &conn->limits);
-        if (r == COLONY_EAGAIN) {
-            if (conn->in.len >= conn->limits.max_header_bytes) exchange_failed(conn, COLONY_EPROTO);
-            return 0;
-        }
-        if (r < 0) {
-            exchange_failed(conn, parse_error_code(conn->res.msg.error));
-            return 0;
-        }
-        if (conn->res.status >= 200) {
-            conn->head_len = (size_t)r;
-            break;
-        }
-        if (conn->res.status == 101 && call->upgrade_requested) {
-            conn->head_len = (size_t)r;
-            colony__client_tunnel_switch(conn, call);
-            return 0;
-        }
-        if (conn->res.status == 101) { /* switching protocols nobody asked for */
-            exchange_failed(conn, COLONY_EPROTO);
-            return 0;
-        }
-        memmove(conn->in.data, conn->in.data + r, conn->in.len - (size_t)r); /* skip 1xx */
-        conn->in.len -= (size_t)r;
-    }
-    conn->body_remaining = conn->res.msg.content_length;
-    if (!call->data_cb && conn->res.msg.body_kind == COLONY_HTTP_BODY_LENGTH &&
-        conn->res.msg.content_length > c->opts.max_response_body) {
-        exchange_failed(conn, COLONY_E2BIG);
-        return 0;
-    }
-    if (!call->data_cb && conn->res.msg.body_kind == COLONY_HTTP_BODY_LENGTH) {
-        /* one allocation for the whole body (kept for the next response) */
-        int rc = colony__client_bytes_reserve(&conn->body, (size_t)conn->res.msg.content_length,
-                                              c->opts.max_response_body);
-        if (rc) {
-            exchange_failed(conn, rc);
-            return 0;
-        }
-    }
-    if (call->head_cb) {
-        colony_client_response res;
-        fill_response(conn, &res, 1);
-        int abort_it = call->head_cb(call, &res, call->ud);
-        if (conn->call != call) return 0; /* cancelled or closed inside head_cb */
-        if (abort_it) {
-            detach_call(conn);
-            colony__client_conn_close(conn);
-            colony__client_call_complete(call, COLONY_ECANCELED, NULL);
-            return 0;
-        }
-    }
-    if (conn->res.msg.body_kind == COLONY_HTTP_BODY_NONE) {
-        response_complete(conn, conn->in.len > conn->head_len);
-        return 0;
-    }
-    return 1;
-}
-
-/* Frames body bytes after the head; they are consumed as they are handled. */
-static void process_body(colony__client_conn *conn, colony_client_call *call)
-{
-    char *p = conn->in.data + conn->head_len;
-    size_t avail = conn->in.len - conn->head_len;
-    conn->in.len = conn->head_len; /* every byte is handled below */
-    switch (conn->res.msg.body_kind) {
-    case COLONY_HTTP_BODY_LENGTH: {
-        size_t take = avail < conn->body_remaining ? avail : (size_t)conn->body_remaining;
-        if (deliver(conn, call, p, take)) return;
-        conn->body_remaining -= take;
-        if (conn->body_remaining == 0) response_complete(conn, avail > take);
-        return;
-    }
-    case COLONY_HTTP_BODY_CHUNKED: {
-        size_t off = 0;
-        for (;;) {
-            size_t used = 0, data_len = 0;
-            const char *data = NULL;
-            int r = colony_http_chunked_decode(&conn->chunked, p + off, avail - off, &used, &data,
-                                               &data_len, &conn->limits);
-            if (r < 0) {
-                exchange_failed(conn, parse_error_code(conn->chunked.error));
-                return;
-            }
-            off += used;
-            if (deliver(conn, call, data, data_len)) return;
-            if (r == 1) {
-                response_complete(conn, off < avail);
-                return;
-            }
-            if (off >= avail || (used == 0 && data_len == 0)) return;
-        }
-    }
-    case COLONY_HTTP_BODY_EOF:
-        deliver(conn, call, p, avail);
-        return;
-    default:
-        return;
-    }
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    colony__client_conn *conn = s->data;
-    if (nread == 0 || conn->state == COLONY__CONN_CLOSING) return;
-    if (conn->state == COLONY__CONN_CONNECTING) { /* https: the handshake */
-        int rc = colony__client_tls_handshake(conn, nread);
-        if (rc < 0) connect_failed(conn, rc);
-        if (rc == 1) {
-            conn->state = COLONY__CONN_BUSY;
-            send_request(conn);
-        }
-        return;
-    }
-    if (conn->ssl && nread > 0) {
-        char *before = conn->in.data;
-        int eof = 0;
-        nread = colony__client_tls_read(conn, (size_t)nread, &eof);
-        if (nread == 0 && eof) nread = UV_EOF;
-        if (nread == 0) return;
-        if (conn->in.data != before && conn->head_len && conn->call) rebind_head(conn);
-    }
-    if (conn->state == COLONY__CONN_IDLE || !conn->call) {
-        colony__client_conn_close(conn); /* closed by the server, or bytes nobody asked for */
-        return;
-    }
-    if (conn->reset_pending) reset_response(conn);
-    colony_client_call *call = conn->call;
-    if (nread < 0) {
-        if (nread == UV_EOF && conn->head_len && conn->res.msg.body_kind == COLONY_HTTP_BODY_EOF)
-            response_complete(conn, 0);
-        else
-            exchange_failed(conn, nread == UV_ENOBUFS ? conn->read_buf_err : (int)nread);
-        return;
-    }
-    conn->in.len += (size_t)nread;
-    conn->got_bytes = 1;
-    conn->last_activity = uv_now(conn_client(conn)->loop);
-    if (conn->head_len == 0 && !process_head(conn, call)) return;
-    process_body(conn, call);
 }
 
 static void on_timer(uv_timer_t *t)
 {
     colony__client_conn *conn = t->data;
-    colony_client *c = conn_client(conn);
+    colony_client *c = conn->client;
     switch (conn->state) {
     case COLONY__CONN_CONNECTING:
-        connect_failed(conn, COLONY_ETIMEDOUT);
+        colony__client_conn_connect_failed(conn, COLONY_ETIMEDOUT);
         break;
     case COLONY__CONN_BUSY: {
         /* lazy re-arm: reads only stamp last_activity, the timer checks it;
          * a call paused by its caller is not silent on the server's part */
         if (conn->paused) conn->last_activity = uv_now(c->loop);
         uint64_t idle = uv_now(c->loop) - conn->last_activity;
-        if (idle < c->opts.read_timeout_ms)
-            timer_set(conn, c->opts.read_timeout_ms - idle);
+        uint64_t limit = conn->call ? conn->call->read_timeout_ms : c->opts.read_timeout_ms;
+        if (idle < limit)
+            timer_set(conn, limit - idle);
         else
-            exchange_failed(conn, COLONY_ETIMEDOUT);
+            colony__client_conn_exchange_failed(conn, COLONY_ETIMEDOUT);
         break;
     }
     case COLONY__CONN_IDLE: {
@@ -654,9 +395,10 @@ int colony__client_conn_pause(colony__client_conn *conn, int pause)
     if (pause)
         uv_read_stop(&conn->io.stream);
     else
-        rc = uv_read_start(&conn->io.stream, on_alloc, on_read);
+        rc = uv_read_start(&conn->io.stream, colony__client_conn_on_alloc,
+                           colony__client_conn_on_read);
     if (rc) return rc;
     conn->paused = pause ? 1 : 0;
-    conn->last_activity = uv_now(conn_client(conn)->loop);
+    conn->last_activity = uv_now(conn->client->loop);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* Internals of the HTTP client, shared by client.c (API, calls), client_pool.c
- * (origins, queueing, idle reuse), client_conn.c (connection I/O) and
+ * (origins, queueing, idle reuse), client_conn.c (connecting, writing the
+ * request, timers), client_response.c (reading and framing the response) and
  * client_url.c (URL parsing).
  *
  * Lifetime rules: memory that a libuv handle lives in is freed only from that
@@ -89,6 +90,8 @@ struct colony_client_call {
     unsigned upgrade_requested : 1;      /* the request has Upgrade: a 101 is welcome */
     struct colony_client_tunnel *tunnel; /* during done_cb of a 101 (client_upgrade.c) */
     uint64_t connect_timeout_ms;         /* for a connection this call opens */
+    uint64_t read_timeout_ms;            /* longest silence (the request's, or the client's) */
+    unsigned timeout_to_head : 1;        /* the total timeout ends at the response head */
     size_t req_len;                      /* bytes of req: head and fixed body */
     /* upload: a streamed body with Content-Length (colony_client_request.body_length) */
     unsigned body_sized : 1;
@@ -275,6 +278,23 @@ void colony__client_conn_idle_timer_start(colony__client_conn *conn);
 /* A write of the request (head or body piece) finished: it counts as
  * activity, and a streamed body is asked for more once all writes are out. */
 void colony__client_conn_write_done(colony__client_conn *conn, int status);
+/* Unbinds and returns the conn's call (NULL if none). */
+colony_client_call *colony__client_conn_detach_call(colony__client_conn *conn);
+/* Connecting failed for good (all addresses, timeout, handshake): closes the
+ * conn and fails its call with err. */
+void colony__client_conn_connect_failed(colony__client_conn *conn, int err);
+/* The exchange on a connected conn failed: closes it, and retries the call
+ * once on a fresh connection when a reused conn was dead before answering,
+ * else fails the call. */
+void colony__client_conn_exchange_failed(colony__client_conn *conn, int err);
+/* Writes the bound call's request on the connected conn. */
+void colony__client_conn_send_request(colony__client_conn *conn);
+
+/* client_response.c */
+/* The conn's libuv alloc and read callbacks: the response is read into
+ * conn->in, parsed, framed and handed to the call. */
+void colony__client_conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void colony__client_conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* client.c */
 /* Streams a body chunk (copied) or the final chunk on the call's conn. */

@@ -1,5 +1,6 @@
 /* HTTP client failures: refused and timed-out connects, read and total
- * timeouts, a server closing mid-response, malformed and oversized
+ * timeouts (per call, and a total that ends at the response head), a server
+ * closing mid-response, malformed and oversized
  * responses, invalid requests, and allocation failures. */
 #include <fcntl.h>
 #include "client_test_server.h"
@@ -412,6 +413,61 @@ static void allocation_failures(void **state)
     ts_stop(&s);
 }
 
+/* A head at once, then 20 body bytes 40 ms apart: never silent for long,
+ * done after 800 ms. */
+static void drip_body(ts_server *s, int fd)
+{
+    char *buf = malloc(65536);
+    if (ts_read_request(s, fd, buf, 65536) > 0 &&
+        ts_write(fd, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n") == 0)
+        for (int i = 0; i < 20 && ts_write(fd, "b") == 0; i++)
+            usleep(40000);
+    free(buf);
+}
+
+/* timeout_to_head: the total timeout ends at the response head, so a body
+ * that keeps flowing outlives it (without it, the same call is cut); a
+ * call's read_timeout_ms overrides the client's. */
+static void timeout_to_head_and_per_call_read(void **state)
+{
+    (void)state;
+    ts_server s;
+    ts_start(&s, drip_body, NULL);
+    uv_loop_t loop;
+    colony_client *c = client_with(&loop, 0, 2000, 0, 0);
+    char url[128];
+    ts_url(&s, url, sizeof(url), "/x");
+    for (int to_head = 1; to_head >= 0; to_head--) {
+        result r = {0};
+        colony_client_request req = {.url = url, .timeout_ms = 300, .timeout_to_head = to_head};
+        uint64_t t0 = colony_test_now_ms();
+        assert_int_equal(colony_client_request_send(c, &req, on_done_record, &r, NULL), 0);
+        wait_result(&loop, &r);
+        if (to_head) {
+            assert_int_equal(r.err, 0);
+            assert_int_equal(r.body_len, 20);
+            assert_true(colony_test_now_ms() - t0 >= 300); /* longer than timeout_ms */
+        } else {
+            assert_int_equal(r.err, COLONY_ETIMEDOUT); /* the whole exchange, as before */
+        }
+    }
+    close_client_and_loop(&loop, c);
+    ts_stop(&s);
+
+    ts_start(&s, answer_and_stall, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+    c = client_with(&loop, 0, 30000, 0, 0);
+    ts_url(&s, url, sizeof(url), "/x");
+    result r = {0};
+    colony_client_request req = {.url = url, .read_timeout_ms = 200, .timeout_to_head = 1};
+    uint64_t t0 = colony_test_now_ms();
+    assert_int_equal(colony_client_request_send(c, &req, on_done_record, &r, NULL), 0);
+    wait_result(&loop, &r);
+    assert_int_equal(r.err, COLONY_ETIMEDOUT);
+    assert_true(colony_test_now_ms() - t0 < 10000); /* the call's 200 ms, not the client's 30 s */
+    close_client_and_loop(&loop, c);
+    ts_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +476,7 @@ int main(void)
         cmocka_unit_test(connect_timeout_per_request),
         cmocka_unit_test(read_timeout),
         cmocka_unit_test(total_timeout),
+        cmocka_unit_test(timeout_to_head_and_per_call_read),
         cmocka_unit_test(total_timeouts_share_one_timer),
         cmocka_unit_test(server_closes_mid_response),
         cmocka_unit_test(malformed_response),

@@ -79,7 +79,7 @@ cat >routes.json <<JSON
   "routes": [
     {"name": "c", "prefix": "/c", "upstream": "a",
      "cache": {"ttl": "30s", "max_entry": "4kb"}},
-    {"name": "short", "prefix": "/short", "upstream": "a", "cache": {"ttl": "1s"}},
+    {"name": "short", "prefix": "/short", "upstream": "a", "cache": {"ttl": "3s"}},
     {"name": "v", "prefix": "/v", "upstream": "a", "cache": {"vary": ["X-Tenant"]}},
     {"name": "k", "prefix": "/k", "upstream": "a", "cache": {},
      "api_keys": {"keys": {"key-of-alice-0123456789": "alice"}}},
@@ -140,24 +140,28 @@ for q in 'cc=no-store' 'cc=private%2C%20max-age%3D60' 'cc=no-cache' 'cookie=sid%
   reached 2
 done
 
-# expiry: max-age from the upstream, then the route's ttl
-expect 200 MISS "$url/c/e?cc=max-age%3D1"
-expect 200 HIT "$url/c/e?cc=max-age%3D1"
-reached 1
-sleep 1.1
-expect 200 EXPIRED "$url/c/e?cc=max-age%3D1"
-reached 1
-expect 200 HIT "$url/c/e?cc=max-age%3D1"
-# s-maxage wins over max-age (a shared cache)
-expect 200 MISS "$url/c/s?cc=max-age%3D60%2C%20s-maxage%3D1"
-expect 200 HIT "$url/c/s?cc=max-age%3D60%2C%20s-maxage%3D1"
+# expiry: max-age from the upstream, s-maxage over max-age, the route's
+# ttl. Ages of 3 s, not 1: under load a HIT asked right after its MISS must
+# not find the entry already expired. The wait is bounded and measured from
+# the last MISS's answer (each entry was stored before its answer ended), not
+# a fixed sleep that a loaded machine can stretch past a second age.
+expect 200 MISS "$url/c/e?cc=max-age%3D3"
+expect 200 MISS "$url/c/s?cc=max-age%3D60%2C%20s-maxage%3D3"
 expect 200 MISS "$url/short/t"
+stored=$(date +%s%N)
+expect 200 HIT "$url/c/e?cc=max-age%3D3"
+expect 200 HIT "$url/c/s?cc=max-age%3D60%2C%20s-maxage%3D3"
 expect 200 HIT "$url/short/t"
-reached 2
-sleep 1.1
-expect 200 EXPIRED "$url/c/s?cc=max-age%3D60%2C%20s-maxage%3D1"
+reached 3
+# until 3.2 s after the last store: every entry is stale then
+left_ms=$((3200 - ($(date +%s%N) - stored) / 1000000))
+[ "$left_ms" -gt 0 ] && sleep "$(printf '%d.%03d' $((left_ms / 1000)) $((left_ms % 1000)))"
+expect 200 EXPIRED "$url/c/e?cc=max-age%3D3"
+expect 200 EXPIRED "$url/c/s?cc=max-age%3D60%2C%20s-maxage%3D3"
 expect 200 EXPIRED "$url/short/t"
-reached 2
+reached 3
+expect 200 HIT "$url/c/e?cc=max-age%3D3" # the fresh answer replaced the stale one
+reached 0
 
 # Vary from the upstream: one entry per value; the route's vary: per tenant
 vary="$url/c/vy?vary=X-Lang"
@@ -198,14 +202,15 @@ curl -fsS "$admin/gateway/stats" | grep -o '"cache":{[^}]*}' | grep '"coalesced"
   fail "coalesced count: $(curl -fsS "$admin/gateway/stats")"
 
 # a waiter whose client leaves is let go; the leader's answer is still stored
-curl -sS -o lead.txt "$url/c/slow2?delay=1000" &
+# (the leader has 0.5 s to reach the gateway, and is upstream for 2 s)
+curl -sS -o lead.txt "$url/c/slow2?delay=2000" &
 lead=$!
-sleep 0.2
+sleep 0.5
 rc=0
-curl -sS -o /dev/null --max-time 0.3 "$url/c/slow2?delay=1000" 2>/dev/null || rc=$?
+curl -sS -o /dev/null --max-time 0.5 "$url/c/slow2?delay=2000" 2>/dev/null || rc=$?
 [ "$rc" = 28 ] || fail "the waiter did not time out: $rc"
 wait "$lead" || fail "the leader failed"
-expect 200 HIT "$url/c/slow2?delay=1000"
+expect 200 HIT "$url/c/slow2?delay=2000"
 reached 1
 
 # a route without a cache says nothing

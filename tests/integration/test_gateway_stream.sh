@@ -61,7 +61,12 @@ PY
 # the upstream dies half way through a chunked body: the client sees a cut body
 curl -sS -o cut.out "$url/cut?bytes=$((256 * 1024 * 1024))&chunked=1" 2>cut.err &
 c=$!
-sleep 0.2
+# kill it once the body flows (bounded): a fixed 0.2 s under load could kill
+# it before the request reached it, and curl got a whole 502 instead
+for _ in $(seq 1 100); do
+  [ "$(stat -c %s cut.out 2>/dev/null || echo 0)" -gt 65536 ] && break
+  sleep 0.1
+done
 kill -9 "$PID_up"
 fixture_wait "$PID_up"
 rc=0

@@ -1,10 +1,13 @@
 /* The gateway's response cache with times passed in (a controllable clock):
  * Cache-Control parsing, what is stored and what is not (shared-cache rules),
  * expiry by max-age, s-maxage, Age and the route's ttl, Vary keys, LRU
- * eviction at the byte bound, a reload's retain, allocation failures; and the
+ * eviction at the byte bound, the shards' shares, a reload's retain,
+ * allocation failures; and the
  * "cache" keys of the routes file, every mistake refused with its line. */
 #include "gateway_config_fixture.h"
 #include "test_support.h"
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "colony/colony.h"
 #include "core/alloc.h"
@@ -60,7 +63,9 @@ static gw_cache_status fetch(gw_cache *c, const gw_cache_conf *conf, const gw_ca
 {
     char *key;
     int store;
-    gw_cache_status s = colony__gw_cache_lookup(c, conf, r, now, &key, hit, &store);
+    gw_cache_shard *locked;
+    gw_cache_status s = colony__gw_cache_lookup(c, conf, r, now, &key, hit, &store, &locked);
+    colony__gw_cache_unlock(locked); /* one thread: the hit stays valid */
     colony__gw_cache_count(c, r->route, s);
     if (*hit) return s;
     if (store) {
@@ -158,7 +163,7 @@ static void miss_then_hit_with_headers_and_age(void **state)
     colony_client_response res = response(200, h, 6);
     const gw_cache_entry *hit;
     assert_int_equal(fetch(&c, &conf, &r, &res, "hello", 1000, &hit), GW_CACHE_MISS);
-    assert_int_equal(c.count, 1);
+    assert_int_equal(colony__gw_cache_entries(&c), 1);
     assert_int_equal(fetch(&c, &conf, &r, &res, NULL, 4500, &hit), GW_CACHE_HIT);
     assert_non_null(hit);
     assert_int_equal(hit->status, 200);
@@ -248,7 +253,9 @@ static void what_is_not_stored(void **state)
 static gw_cache_status look(gw_cache *c, const gw_cache_conf *conf, const gw_cache_request *r,
                             uint64_t now, char **key, const gw_cache_entry **hit, int *store)
 {
-    gw_cache_status s = colony__gw_cache_lookup(c, conf, r, now, key, hit, store);
+    gw_cache_shard *locked;
+    gw_cache_status s = colony__gw_cache_lookup(c, conf, r, now, key, hit, store, &locked);
+    colony__gw_cache_unlock(locked);
     colony__gw_cache_count(c, r->route, s);
     return s;
 }
@@ -361,7 +368,7 @@ static void expiry_by_ttl_max_age_s_maxage_and_age(void **state)
     r = response(200, max_age, 1);
     fetch(&c, &conf, &rq, &r, "one", 0, &hit);
     assert_int_equal(fetch(&c, &conf, &rq, &r, "two", 2000, &hit), GW_CACHE_EXPIRED);
-    assert_int_equal(c.count, 1);
+    assert_int_equal(colony__gw_cache_entries(&c), 1);
     assert_int_equal(fetch(&c, &conf, &rq, &r, NULL, 2500, &hit), GW_CACHE_HIT);
     assert_memory_equal(hit->body, "two", 3);
     assert_int_equal(c.stats.expired, 1);
@@ -390,7 +397,7 @@ static void vary_keys(void **state)
     assert_int_equal(fetch(&c, &conf, &r2, &res, "br", 0, &hit), GW_CACHE_MISS);
     assert_int_equal(fetch(&c, &conf, &r3, &res, "de", 0, &hit), GW_CACHE_MISS);
     assert_int_equal(fetch(&c, &conf, &r4, &res, "none", 0, &hit), GW_CACHE_MISS);
-    assert_int_equal(c.count, 4); /* the variants live side by side */
+    assert_int_equal(colony__gw_cache_entries(&c), 4); /* the variants live side by side */
     assert_int_equal(fetch(&c, &conf, &r2, &res, NULL, 0, &hit), GW_CACHE_HIT);
     assert_memory_equal(hit->body, "br", 2);
     assert_int_equal(fetch(&c, &conf, &r1, &res, NULL, 0, &hit), GW_CACHE_HIT);
@@ -437,7 +444,7 @@ static void lru_eviction_at_the_byte_bound(void **state)
     gw_cache_request r = request(&f, "GET", "/0");
     const gw_cache_entry *hit;
     fetch(&c, &conf, &r, &res, body, 0, &hit);
-    uint64_t one = c.bytes;
+    uint64_t one = colony__gw_cache_bytes(&c);
     assert_true(one > 1000 && one < 1400); /* body, headers, key and the entry itself */
     colony__gw_cache_free(&c);
     colony__gw_cache_init(&c, 3 * one + one / 2);
@@ -446,32 +453,89 @@ static void lru_eviction_at_the_byte_bound(void **state)
         r.target = paths[i];
         fetch(&c, &conf, &r, &res, body, 0, &hit);
     }
-    assert_int_equal(c.count, 3);
+    assert_int_equal(colony__gw_cache_entries(&c), 3);
     r.target = "/1"; /* used: /2 is now the least recently used */
     assert_int_equal(fetch(&c, &conf, &r, &res, NULL, 0, &hit), GW_CACHE_HIT);
     r.target = "/4";
     fetch(&c, &conf, &r, &res, body, 0, &hit);
-    assert_int_equal(c.count, 3);
-    assert_true(c.bytes <= c.max_bytes);
+    assert_int_equal(colony__gw_cache_entries(&c), 3);
+    assert_true(colony__gw_cache_bytes(&c) <= c.max_bytes);
     assert_int_equal(c.stats.evicted, 1);
     r.target = "/2";
     assert_int_equal(fetch(&c, &conf, &r, &res, NULL, 0, &hit), GW_CACHE_MISS);
     r.target = "/1";
     assert_int_equal(fetch(&c, &conf, &r, &res, NULL, 0, &hit), GW_CACHE_HIT);
     /* a smaller bound (a reload) evicts at once */
-    colony__gw_cache_set_max(&c, one + 10);
-    assert_int_equal(c.count, 1);
-    assert_true(c.bytes <= one + 10);
+    colony__gw_cache_set_max(&c, one + 10, one); /* one shard */
+    assert_int_equal(colony__gw_cache_entries(&c), 1);
+    assert_true(colony__gw_cache_bytes(&c) <= one + 10);
     /* an answer larger than the whole cache is not stored and evicts nothing */
     char large[3001];
     memset(large, 'L', 3000);
     large[3000] = '\0';
     r.target = "/large";
     fetch(&c, &conf, &r, &res, large, 0, &hit);
-    assert_int_equal(c.count, 1);
+    assert_int_equal(colony__gw_cache_entries(&c), 1);
     assert_int_equal(fetch(&c, &conf, &r, &res, NULL, 0, &hit), GW_CACHE_MISS);
     colony__gw_cache_free(&c);
-    assert_int_equal(c.bytes, 0);
+    assert_int_equal(colony__gw_cache_bytes(&c), 0);
+}
+
+/* The shards: their count follows the bound so that one share holds at
+ * least twice the largest max_entry; an answer larger than an eighth of the
+ * bound (what a fixed 8-way split would allow) but within max_entry is
+ * stored; no shard passes its share and the whole never passes the bound. */
+static void shards_hold_the_largest_entry(void **state)
+{
+    (void)state;
+    gw_cache c;
+    assert_int_equal(colony__gw_cache_init(&c, 64 << 20), 0);
+    assert_int_equal(atomic_load(&c.nshards), 1);
+    colony__gw_cache_set_max(&c, 64 << 20, 1 << 20); /* the defaults */
+    assert_int_equal(atomic_load(&c.nshards), 8);
+    colony__gw_cache_set_max(&c, 16 << 10, 4 << 10);
+    assert_int_equal(atomic_load(&c.nshards), 2);
+    colony__gw_cache_set_max(&c, 16 << 10, 16 << 10);
+    assert_int_equal(atomic_load(&c.nshards), 1);
+    colony__gw_cache_set_max(&c, 1 << 20, 256 << 10);
+    assert_int_equal(atomic_load(&c.nshards), 2);
+    assert_int_equal(c.shards[0].max_bytes, 512 << 10);
+    assert_int_equal(c.shards[2].max_bytes, 0);
+
+    gw_cache_conf conf = conf_default();
+    conf.max_entry = 256 << 10;
+    size_t len = 200 << 10;
+    char *body = malloc(len + 1);
+    assert_non_null(body);
+    memset(body, 'x', len);
+    body[len] = '\0';
+    colony_http_header h[] = {H("X-A", "1")};
+    colony_client_response res = response(200, h, 1);
+    fake_req f = {{NULL}};
+    gw_cache_request r = request(&f, "GET", "/big0");
+    const gw_cache_entry *hit;
+    assert_int_equal(fetch(&c, &conf, &r, &res, body, 0, &hit), GW_CACHE_MISS);
+    assert_int_equal(fetch(&c, &conf, &r, &res, NULL, 0, &hit), GW_CACHE_HIT);
+    assert_int_equal(hit->body_len, len);
+    char path[16];
+    for (int i = 1; i < 20; i++) {
+        snprintf(path, sizeof(path), "/big%d", i);
+        r.target = path;
+        assert_int_equal(fetch(&c, &conf, &r, &res, body, 0, &hit), GW_CACHE_MISS);
+        assert_int_equal(fetch(&c, &conf, &r, &res, NULL, 0, &hit), GW_CACHE_HIT);
+        assert_true(colony__gw_cache_bytes(&c) <= 1 << 20);
+        for (size_t k = 0; k < GW_CACHE_SHARDS; k++)
+            assert_true(c.shards[k].bytes <= c.shards[k].max_bytes);
+    }
+    size_t n = colony__gw_cache_entries(&c);
+    assert_true(n >= 1 && n <= 4); /* two 200 KiB answers per 512 KiB share at most */
+    assert_true(c.stats.evicted >= 16);
+    /* a new shard count starts empty (an entry's shard follows the count) */
+    colony__gw_cache_set_max(&c, 1 << 20, 128 << 10);
+    assert_int_equal(atomic_load(&c.nshards), 4);
+    assert_int_equal(colony__gw_cache_entries(&c), 0);
+    free(body);
+    colony__gw_cache_free(&c);
 }
 
 typedef struct test_waiter {
@@ -496,29 +560,35 @@ static void concurrent_misses_coalesce(void **state)
     test_waiter w[3];
     for (int i = 0; i < 3; i++)
         w[i] = (test_waiter){.w.wake = test_wake, .order = &order[i], .next = &next};
-    assert_int_equal(colony__gw_cache_join(&c, "k", &w[0].w), 0); /* leads */
-    assert_int_equal(colony__gw_cache_join(&c, "k", &w[1].w), 1); /* waits */
-    assert_int_equal(colony__gw_cache_join(&c, "k", &w[2].w), 1);
-    assert_int_equal(colony__gw_cache_join(&c, "other", &w[0].w), 0); /* keys apart */
+    assert_int_equal(colony__gw_cache_join(colony__gw_cache_shard_of(&c, "k"), "k", &w[0].w),
+                     0); /* leads */
+    assert_int_equal(colony__gw_cache_join(colony__gw_cache_shard_of(&c, "k"), "k", &w[1].w),
+                     1); /* waits */
+    assert_int_equal(colony__gw_cache_join(colony__gw_cache_shard_of(&c, "k"), "k", &w[2].w), 1);
+    assert_int_equal(
+        colony__gw_cache_join(colony__gw_cache_shard_of(&c, "other"), "other", &w[0].w),
+        0); /* keys apart */
     assert_int_equal(c.stats.coalesced, 2);
-    colony__gw_cache_release(&c, "k");
+    colony__gw_cache_release(colony__gw_cache_shard_of(&c, "k"), "k");
     assert_int_equal(w[1].woken, 1);
     assert_int_equal(w[2].woken, 1);
     assert_int_equal(order[1], 0); /* in the order they came */
     assert_int_equal(order[2], 1);
     assert_int_equal(w[0].woken, 0);
-    colony__gw_cache_release(&c, "k"); /* twice: nothing more */
+    colony__gw_cache_release(colony__gw_cache_shard_of(&c, "k"), "k"); /* twice: nothing more */
     assert_int_equal(w[1].woken, 1);
-    assert_int_equal(colony__gw_cache_join(&c, "k", &w[1].w), 0); /* a new leader */
-    colony__gw_cache_release(&c, "k");
+    assert_int_equal(colony__gw_cache_join(colony__gw_cache_shard_of(&c, "k"), "k", &w[1].w),
+                     0); /* a new leader */
+    colony__gw_cache_release(colony__gw_cache_shard_of(&c, "k"), "k");
     /* a waiter left at free is woken, never forgotten */
-    assert_int_equal(colony__gw_cache_join(&c, "other", &w[2].w), 1);
+    assert_int_equal(
+        colony__gw_cache_join(colony__gw_cache_shard_of(&c, "other"), "other", &w[2].w), 1);
     colony__gw_cache_free(&c);
     assert_int_equal(w[2].woken, 2);
     /* no memory to lead: the caller goes alone */
     colony__gw_cache_init(&c, 1 << 20);
     colony__alloc_fail_after(0);
-    int rc = colony__gw_cache_join(&c, "k", &w[0].w);
+    int rc = colony__gw_cache_join(colony__gw_cache_shard_of(&c, "k"), "k", &w[0].w);
     colony__alloc_fail_reset();
     assert_int_equal(rc, COLONY_ENOMEM);
     colony__gw_cache_free(&c);
@@ -545,9 +615,9 @@ static void a_reload_keeps_routes_by_name(void **state)
     const gw_cache_entry *hit;
     fetch(&c, &conf, &ra, &res, "a", 0, &hit);
     fetch(&c, &conf, &rb, &res, "ab", 0, &hit);
-    assert_int_equal(c.count, 2);
+    assert_int_equal(colony__gw_cache_entries(&c), 2);
     colony__gw_cache_retain(&c, keep_route_a, NULL);
-    assert_int_equal(c.count, 1);
+    assert_int_equal(colony__gw_cache_entries(&c), 1);
     assert_int_equal(fetch(&c, &conf, &ra, &res, NULL, 0, &hit), GW_CACHE_HIT);
     assert_int_equal(fetch(&c, &conf, &rb, &res, NULL, 0, &hit), GW_CACHE_MISS);
     colony__gw_cache_free(&c);
@@ -690,6 +760,7 @@ int main(void)
         cmocka_unit_test(vary_keys),
         cmocka_unit_test(lru_eviction_at_the_byte_bound),
         cmocka_unit_test(a_reload_keeps_routes_by_name),
+        cmocka_unit_test(shards_hold_the_largest_entry),
         cmocka_unit_test(concurrent_misses_coalesce),
         cmocka_unit_test(allocation_failures_leave_it_consistent),
         cmocka_unit_test(cache_in_the_routes_file),

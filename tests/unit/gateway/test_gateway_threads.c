@@ -2,8 +2,10 @@
  * a rate limit of N admits exactly N across workers (each worker's limiter
  * takes from the main loop's buckets), also for many keys over the striped
  * buckets, a breaker shared by the workers opens
- * on failures recorded by all of them, and a runtime's reference count
- * drops to zero exactly once, whichever thread lets go last. */
+ * on failures recorded by all of them, a runtime's reference count
+ * drops to zero exactly once, whichever thread lets go last, and the https
+ * marking of a registry instance is read with the pick, under the lock the
+ * registry's changes are made under, while those changes go on. */
 #include "test_support.h"
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include "colony/colony.h"
 #include "colony/clock.h"
 #include "gateway/breaker.h"
+#include "gateway/config.h"
 #include "gateway/config_health.h"
 #include "gateway/ratelimit.h"
 #include "gateway/runtime.h"
@@ -223,6 +226,93 @@ static void a_runtime_is_freed_once(void **state)
     colony_test_loop_close(&loop);
 }
 
+/* ---- https marking of registry instances ---- */
+
+typedef struct marking_run {
+    gw_upstream_rt *u;
+    atomic_int stop;
+    unsigned picks, https, failed;
+} marking_run;
+
+/* The registry's side (feed_balancer): the instance set, rewritten under the
+ * upstream's lock, its marking flipping each time. */
+static void set_marking(gw_upstream_rt *u, int tls)
+{
+    colony_endpoint_spec spec = {
+        .id = "a", .address = "127.0.0.1:1", .weight = 1, .user = tls ? GW_ENDPOINT_TLS : NULL};
+    uv_mutex_lock(&u->lock);
+    assert_int_equal(colony_balancer_set_endpoints(u->balancer, &spec, 1), 0);
+    uv_mutex_unlock(&u->lock);
+}
+
+static void flip_marking(void *arg)
+{
+    marking_run *r = arg;
+    for (int i = 0; i < 20000 && !atomic_load(&r->stop); i++)
+        set_marking(r->u, i & 1);
+}
+
+static void pick_marked(void *arg)
+{
+    marking_run *r = arg;
+    for (int i = 0; i < 20000; i++) {
+        colony_endpoint *ep;
+        int https = -1;
+        if (colony__gw_upstream_pick(r->u, NULL, 0, 1000, &ep, &https) != 0 ||
+            (https != 0 && https != 1)) {
+            r->failed++;
+            continue;
+        }
+        r->picks++;
+        r->https += (unsigned)https;
+        colony__gw_upstream_release(r->u, ep, 0, 1, 0, 1000);
+    }
+}
+
+static void marking_is_read_with_the_pick(void **state)
+{
+    (void)state;
+    gw_config *cfg;
+    colony_config_error err;
+    const char *routes[] = {"/=http://127.0.0.1:1"};
+    assert_int_equal(colony__gw_config_quick(routes, 1, &cfg, &err), 0);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    gw_runtime *rt;
+    assert_int_equal(colony__gw_runtime_new(&loop, cfg, NULL, 1, NULL, &rt), 0);
+    colony__gw_config_unref(cfg);
+    gw_upstream_rt *u = &rt->ups[0];
+    marking_run runs[THREADS - 1], flipper = {.u = u};
+    uv_thread_t t[THREADS];
+    memset(runs, 0, sizeof(runs));
+    assert_int_equal(uv_thread_create(&t[0], flip_marking, &flipper), 0);
+    for (int i = 0; i < THREADS - 1; i++) {
+        runs[i].u = u;
+        assert_int_equal(uv_thread_create(&t[i + 1], pick_marked, &runs[i]), 0);
+    }
+    for (int i = 1; i < THREADS; i++)
+        uv_thread_join(&t[i]);
+    atomic_store(&flipper.stop, 1);
+    uv_thread_join(&t[0]);
+    for (int i = 0; i < THREADS - 1; i++) {
+        assert_int_equal(runs[i].failed, 0);
+        assert_int_equal(runs[i].picks, 20000);
+    }
+    /* once the set settles, the pick says what the registry marked */
+    colony_endpoint *ep;
+    int https = -1;
+    set_marking(u, 1);
+    assert_int_equal(colony__gw_upstream_pick(u, NULL, 0, 1000, &ep, &https), 0);
+    assert_int_equal(https, 1);
+    colony__gw_upstream_release(u, ep, 0, 1, 0, 1000);
+    set_marking(u, 0);
+    assert_int_equal(colony__gw_upstream_pick(u, NULL, 0, 1000, &ep, &https), 0);
+    assert_int_equal(https, 0);
+    colony__gw_upstream_release(u, ep, 0, 1, 0, 1000);
+    colony__gw_runtime_unref(rt);
+    colony_test_loop_close(&loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -230,6 +320,7 @@ int main(void)
         cmocka_unit_test(striped_buckets_stay_exact),
         cmocka_unit_test(a_breaker_opens_on_failures_seen_by_all),
         cmocka_unit_test(a_runtime_is_freed_once),
+        cmocka_unit_test(marking_is_read_with_the_pick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
