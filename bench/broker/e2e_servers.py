@@ -28,8 +28,19 @@ def redis_cmd(fsync):
     return build
 
 
+def colony_base_cmd(_bin_dir, port, data):
+    """The broker of another build (BENCH_BASE_BIN: its bin dir, e.g. of the
+    commit before a change), for an A/B in the same run on the same disk."""
+    return colony_cmd(os.environ["BENCH_BASE_BIN"], port, data)
+
+
+def base_available():
+    base = os.environ.get("BENCH_BASE_BIN")
+    return bool(base) and os.path.exists(os.path.join(base, "colony"))
+
+
 SERVERS = {"colony": colony_cmd, "redis-everysec": redis_cmd("everysec"),
-           "redis-always": redis_cmd("always")}
+           "redis-always": redis_cmd("always"), "colony-base": colony_base_cmd}
 
 
 def encode(*args):

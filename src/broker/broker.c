@@ -229,7 +229,11 @@ static int open_store(daemon_ctx *d, colony_config *cfg)
         return rc;
     }
     char msg[512] = "";
-    colony__bstore_options o = {.dir = d->data_dir, .roll_unsynced = sync == COLONY__BSYNC_NEVER};
+    /* preallocated segments and journals: a commit's fdatasync overwrites
+     * (docs/broker.md, "Storage"); pointless where nothing waits for it */
+    colony__bstore_options o = {.dir = d->data_dir,
+                                .roll_unsynced = sync == COLONY__BSYNC_NEVER,
+                                .prealloc_bytes = sync == COLONY__BSYNC_NEVER ? 0 : 1u << 20};
     rc = colony__bstore_open(&d->store, &o, msg, sizeof(msg));
     if (rc) {
         fprintf(stderr, "broker: cannot open data-dir %s: %s %s\n", d->data_dir,

@@ -20,6 +20,7 @@ static int roll(colony__bstream *st, colony__bid id, bseg **out)
     bseg *sealed = st->nsegs ? st->segs[st->nsegs - 1] : NULL;
     /* sealed whole before the next segment gets a byte (one fdatasync per
      * segment_bytes, of what the last commit did not sync yet) */
+    if (sealed) colony__bfile_seal(sealed->file, sealed->bytes);
     if (sealed && !st->store->o.roll_unsynced && fdatasync(sealed->file->fd) != 0) rc = -errno;
     if (!rc) rc = colony__bstream_push_seg(st, g);
     if (!rc && st->nunsynced == sizeof(st->unsynced) / sizeof(st->unsynced[0])) {
@@ -36,6 +37,7 @@ static int roll(colony__bstream *st, colony__bid id, bseg **out)
         colony__free(g);
         return rc;
     }
+    colony__bfile_prealloc(g->file, st->store->pa, 0, st->store->o.segment_bytes);
     if (sealed && st->store->o.roll_unsynced)
         st->unsynced[st->nunsynced++] = colony__bfile_ref(sealed->file);
     *out = g;

@@ -121,6 +121,7 @@ static int journal_compact(colony__bstream *st)
         colony__bfile_unref(st->journal);
         st->journal = f;
         st->journal_bytes = st->journal_at_compact = e.len;
+        colony__bfile_prealloc(f, st->store->pa, e.len, e.len + st->store->o.journal_compact_bytes);
     } else {
         colony__bfile_unref(f);
     }
@@ -201,5 +202,8 @@ int colony__bgroups_open(colony__bstream *st, int create, char *msg, size_t msg_
     rc = colony__bscan(st->journal, st->store->o.max_record, 1, replay, st, &st->journal_bytes, msg,
                        msg_size);
     st->journal_at_compact = st->journal_bytes;
+    if (!rc)
+        colony__bfile_prealloc(st->journal, st->store->pa, st->journal_bytes,
+                               st->journal_bytes + st->store->o.journal_compact_bytes);
     return rc;
 }

@@ -259,6 +259,8 @@ int colony__bstream_open(colony__bstore *s, const char *name, const char *dir, i
             unlink(g->file->path);
             colony__bseg_free(g);
             st->nsegs--;
+        } else if (!rc && i + 1 == n) {
+            colony__bfile_prealloc(g->file, s->pa, g->bytes, s->o.segment_bytes);
         }
     }
     for (size_t i = 0; i < n; i++)

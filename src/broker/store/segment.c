@@ -118,6 +118,14 @@ int colony__bfile_open(bfile **out, const char *dir, const char *name, int creat
         colony__free(d);
         return err;
     }
+    int mrc = uv_mutex_init(&f->mu);
+    if (mrc) {
+        close(f->fd);
+        colony__free(f);
+        colony__free(path);
+        colony__free(d);
+        return mrc;
+    }
     f->refs = 1;
     f->dir_synced = !create;
     f->path = path;
@@ -128,13 +136,14 @@ int colony__bfile_open(bfile **out, const char *dir, const char *name, int creat
 
 bfile *colony__bfile_ref(bfile *f)
 {
-    f->refs++;
+    __atomic_fetch_add(&f->refs, 1, __ATOMIC_RELAXED);
     return f;
 }
 
 void colony__bfile_unref(bfile *f)
 {
-    if (!f || --f->refs > 0) return;
+    if (!f || __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) > 0) return;
+    uv_mutex_destroy(&f->mu);
     close(f->fd);
     colony__free(f->path);
     colony__free(f->dir);
@@ -300,6 +309,7 @@ int colony__bdir_sync(const char *dir)
 int colony__bwrite_all(bfile *f, const uint8_t *buf, size_t len, uint64_t off)
 {
     size_t done = 0;
+    colony__bfile_reserve(f, off + len);
     while (done < len) {
         ssize_t k = pwrite(f->fd, buf + done, len - done, (off_t)(off + done));
         if (k < 0 && errno == EINTR) continue;
@@ -313,6 +323,7 @@ int colony__bwrite_all(bfile *f, const uint8_t *buf, size_t len, uint64_t off)
         done += (size_t)k;
     }
     f->written++;
+    colony__bfile_prealloc_after(f, off + len);
     return 0;
 }
 
@@ -375,6 +386,22 @@ static int cut_at(bfile *f, breader *r, uint64_t off, uint64_t size, char *msg, 
     return rc;
 }
 
+/* Is [from, size) all zeros? The tail a preallocated file keeps past its
+ * last record (prealloc.c): a clean end, not a torn write. */
+static int zero_tail(bfile *f, uint64_t from, uint64_t size)
+{
+    uint8_t buf[4096];
+    for (uint64_t at = from; at < size;) {
+        size_t want = size - at < sizeof(buf) ? (size_t)(size - at) : sizeof(buf);
+        ssize_t k = pread(f->fd, buf, want, (off_t)at);
+        if (k <= 0) return 0;
+        for (ssize_t i = 0; i < k; i++)
+            if (buf[i]) return 0;
+        at += (uint64_t)k;
+    }
+    return 1;
+}
+
 int colony__bscan(bfile *f, size_t max_record, int cut_tail, brec_cb cb, void *ud, uint64_t *end,
                   char *msg, size_t msg_size)
 {
@@ -389,6 +416,10 @@ int colony__bscan(bfile *f, size_t max_record, int cut_tail, brec_cb cb, void *u
         brec rec;
         rc = colony__breader_at(&r, off, &rec);
         if (rc == 1) {
+            rc = 0;
+            break;
+        }
+        if (rc == COLONY_EAGAIN && zero_tail(f, off, (uint64_t)sb.st_size)) {
             rc = 0;
             break;
         }

@@ -39,9 +39,11 @@ enum {
 /* A file open for records. Refcounted: a sync in flight keeps it (and its fd)
  * alive after the store let go of it. Touched on the loop only, except fd,
  * path and dir (immutable) and dir_synced, synced_gen (commit thread only). */
+typedef struct colony__bprealloc colony__bprealloc;
+
 typedef struct bfile {
     int fd;
-    int refs;
+    int refs;            /* atomic: the preallocation thread lets go of its own */
     int dir_synced;      /* the directory entry of a new file was fsynced */
     uint64_t written;    /* writes so far (loop) */
     uint64_t synced_gen; /* `written` as of the last fdatasync (thread) */
@@ -50,9 +52,35 @@ typedef struct bfile {
     colony__bid durable_top;
     char *path;
     char *dir;
+    /* preallocation (prealloc.c): set for the last segment and the journal
+     * when the store preallocates; pa NULL otherwise */
+    colony__bprealloc *pa;
+    uint64_t limit;      /* never zero-fill past this (segment_bytes, ...) (loop) */
+    uint64_t zero_end;   /* zero-filled, or asked to be, up to here (loop) */
+    int zeroing;         /* a chunk is being zero-filled (atomic) */
+    int prealloc_failed; /* a chunk failed (full disk): plain appends (atomic) */
+    uv_mutex_t mu;       /* guards reserved and sealed while zeroing */
+    uint64_t reserved;   /* the loop's writes end here: the thread zeroes past it */
+    int sealed;          /* no more zero-filling: the file was cut to its records */
 } bfile;
 
 int colony__bfile_open(bfile **out, const char *dir, const char *name, int create);
+/* prealloc.c: the store's zero-filling thread (chunk bytes at a time). */
+int colony__bprealloc_new(colony__bprealloc **out, uint64_t chunk);
+void colony__bprealloc_free(colony__bprealloc *p);
+/* Chunks zero-filled and synced so far. */
+uint64_t colony__bprealloc_chunks(const colony__bprealloc *p);
+/* Zero-fills f ahead of its writes (records end at logical_end), never past
+ * limit. No-op when p is NULL. */
+void colony__bfile_prealloc(bfile *f, colony__bprealloc *p, uint64_t logical_end, uint64_t limit);
+/* Loop, before a write to f that ends at end: keeps a running zero-fill off it. */
+void colony__bfile_reserve(bfile *f, uint64_t end);
+/* Loop, after a write to f that ends at end: asks for the next chunk when
+ * less than half a chunk of zeros is left ahead. */
+void colony__bfile_prealloc_after(bfile *f, uint64_t end);
+/* Loop: f is done (a sealed segment): stops its zero-fill and cuts the
+ * zeros past end. */
+void colony__bfile_seal(bfile *f, uint64_t end);
 bfile *colony__bfile_ref(bfile *f);
 void colony__bfile_unref(bfile *f);
 

@@ -140,6 +140,8 @@ int colony__bstore_open(colony__bstore **out, const colony__bstore_options *opts
         rc = make_dir(opts->dir, msg, msg_size);
     }
     if (!rc) rc = take_lock(s, opts->dir, msg, msg_size);
+    if (!rc && s->o.prealloc_bytes && (rc = colony__bprealloc_new(&s->pa, s->o.prealloc_bytes)))
+        snprintf(msg, msg_size, "cannot start the preallocation thread: %s", colony_strerror(rc));
     if (!rc) rc = make_dir(s->dir, msg, msg_size);
     if (!rc) rc = open_streams(s, msg, msg_size);
     if (rc) {
@@ -154,6 +156,7 @@ int colony__bstore_open(colony__bstore **out, const colony__bstore_options *opts
 void colony__bstore_close(colony__bstore *s)
 {
     if (!s) return;
+    colony__bprealloc_free(s->pa); /* first: it may be writing to a file of a stream */
     size_t pos = 0;
     colony__map_slot *sl;
     while ((sl = colony__map_next(&s->streams, &pos)))

@@ -44,6 +44,12 @@ typedef struct colony__bstore_options {
     int roll_unsynced; /* 1: no fdatasync of a segment as it is sealed (for fsync: never);
                           0: sealed segments are whole on disk before the next one
                           is written, so a crash can only tear the last one */
+    /* zero-fill the last segment and the group journal this far ahead of
+     * their writes (a thread of the store), so a commit's fdatasync is an
+     * overwrite, not an append that grows the file (docs/broker.md,
+     * "Storage"); 0 = no preallocation. Skipped on tmpfs and on a disk with
+     * less than 16 chunks free. */
+    uint64_t prealloc_bytes;
 } colony__bstore_options;
 
 /* Opens (creating) the data dir and every stream in it: each segment's records

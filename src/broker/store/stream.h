@@ -32,10 +32,11 @@ struct colony__bstore {
     colony__bstore_options o;
     char *dir; /* <data>/streams */
     int lock_fd;
-    colony__map streams; /* name -> colony__bstream */
-    colony__map damaged; /* name -> why (string): streams that did not open */
-    benc enc;            /* scratch record encoder */
-    colony__bstr *strs;  /* scratch decoded strings */
+    colony__map streams;   /* name -> colony__bstream */
+    colony__map damaged;   /* name -> why (string): streams that did not open */
+    benc enc;              /* scratch record encoder */
+    colony__bprealloc *pa; /* zero-fill thread (prealloc.c), NULL without prealloc_bytes */
+    colony__bstr *strs;    /* scratch decoded strings */
     size_t capstrs;
 };
 

@@ -207,12 +207,73 @@ static void full_disk_refuses_and_loses_nothing(void **state)
     free(ids);
 }
 
+/* on_fsync: which threads made the fdatasyncs (thread-safe: called on the
+ * pool thread and the helper at once) */
+static uv_thread_t fsync_threads[8];
+static int nfsync_threads;
+static uv_mutex_t fsync_mu;
+
+static void on_fsync(void *ud, double seconds)
+{
+    (void)ud;
+    (void)seconds;
+    uv_mutex_lock(&fsync_mu);
+    if (nfsync_threads < 8) fsync_threads[nfsync_threads++] = uv_thread_self();
+    uv_mutex_unlock(&fsync_mu);
+}
+
+/* A batch that wrote the segment and the group journal syncs them at the same
+ * time, on two threads (the pool's and the commit's helper): it waits for the
+ * slower fdatasync, not the sum of both. A batch of one file uses one. */
+static void batch_syncs_segment_and_journal_apart(void **state)
+{
+    (void)state;
+    colony__bstore_options o = bs_options(bs_dir);
+    colony__bstore *s = bs_open_with(&o);
+    colony__bstream *st;
+    assert_int_equal(colony__bstore_create(s, "orders", &st), 0);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(uv_mutex_init(&fsync_mu), 0);
+    colony__bcommit *c;
+    assert_int_equal(colony__bcommit_new(&c, &loop, COLONY__BSYNC_ALWAYS, 0), 0);
+    colony__bcommit_on_fsync(c, on_fsync, NULL);
+    colony__bgroup *g;
+    bs_add(st, 1);
+    assert_int_equal(colony__bgroup_create(st, "g", bs_min, &g), 0);
+    acked a = {0};
+    volatile int *done = (volatile int *)&a.calls;
+    assert_int_equal(colony__bcommit_wait(c, st, on_ack, &a), 0);
+    assert_true(colony_test_run_until(&loop, done, 5000));
+    assert_int_equal(a.err, 0);
+    assert_int_equal(colony__bcommit_fsyncs(c), 2);
+    assert_int_equal(nfsync_threads, 2);
+    assert_false(uv_thread_equal(&fsync_threads[0], &fsync_threads[1]));
+    assert_int_equal(st->segs[0]->file->synced_gen, st->segs[0]->file->written);
+    assert_int_equal(st->journal->synced_gen, st->journal->written);
+    /* the journal only (an XACK): one fdatasync */
+    nfsync_threads = 0;
+    a.calls = 0;
+    assert_int_equal(colony__bgroup_deliver(g, "c", (colony__bid){1, 0}, 0), 0);
+    assert_int_equal(colony__bcommit_wait(c, st, on_ack, &a), 0);
+    assert_true(colony_test_run_until(&loop, done, 5000));
+    assert_int_equal(colony__bcommit_fsyncs(c), 3);
+    assert_int_equal(nfsync_threads, 1);
+    colony__bcommit_shutdown(c);
+    colony__bcommit_close(c);
+    colony_test_loop_close(&loop);
+    uv_mutex_destroy(&fsync_mu);
+    colony__bstore_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(sync_modes, bs_setup_1s, bs_teardown),
         cmocka_unit_test_setup_teardown(waits_of_one_turn_share_a_batch, bs_setup_1s, bs_teardown),
         cmocka_unit_test_setup_teardown(close_cancels_queued_waits, bs_setup_1s, bs_teardown),
+        cmocka_unit_test_setup_teardown(batch_syncs_segment_and_journal_apart, bs_setup_1s,
+                                        bs_teardown),
         cmocka_unit_test_setup_teardown(full_disk_refuses_and_loses_nothing, bs_setup_1s,
                                         bs_teardown),
     };
