@@ -81,8 +81,12 @@ static void request_over(colony_request *req, int status, void *ud)
     if (pc->upload) colony__gw_upload_abandon(pc->upload); /* a small body being read */
     p->stats.requests++;
     if (p->m_requests) {
-        char code[8];
-        snprintf(code, sizeof(code), "%d", pc->status ? pc->status : 499);
+        char code[4]; /* by hand, not snprintf: once per request */
+        int sc = pc->status >= 100 && pc->status < 1000 ? pc->status : 499;
+        code[0] = (char)('0' + sc / 100);
+        code[1] = (char)('0' + sc / 10 % 10);
+        code[2] = (char)('0' + sc % 10);
+        code[3] = '\0';
         colony_metric_inc(colony_metric_with(p->m_requests, pc->route->match.name, code,
                                              pc->up ? pc->up->conf->name : ""),
                           1);
