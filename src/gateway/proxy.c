@@ -304,6 +304,7 @@ void colony__gw_proxy_handle(colony_request *req, void *proxy)
 int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int access_log)
 {
     memset(p, 0, sizeof(*p));
+    colony__gw_malloc_tune(); /* the gateway's process: once at start */
     colony__gw_cache_init(&p->cache, GW_CACHE_DEFAULT_MAX_BYTES); /* before anything can fail */
     p->loop = loop;
     p->main = p;
