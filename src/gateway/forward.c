@@ -10,9 +10,40 @@
 
 #define GW_MAX_PATH 8192 /* the rewritten path and query */
 
-static const char *const hop_by_hop[] = {"Connection", "Proxy-Connection",  "Keep-Alive",
-                                         "TE",         "Transfer-Encoding", "Upgrade",
-                                         "Trailer"};
+/* A header name and its length: the checks below run for every header of
+ * every request, so a name is compared only with those of its length. */
+typedef struct header_name {
+    const char *name;
+    size_t len;
+} header_name;
+
+#define HN(s)                                                                                      \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+
+static const header_name hop_by_hop[] = {
+    HN("Connection"),        HN("Proxy-Connection"), HN("Keep-Alive"), HN("TE"),
+    HN("Transfer-Encoding"), HN("Upgrade"),          HN("Trailer")};
+
+/* Headers the gateway sets itself, or that no client may set (Expect:
+ * 100-continue is per hop, upload.c); X-User-* is checked apart. */
+static const header_name replaced[] = {HN("Host"),
+                                       HN("Content-Length"),
+                                       HN("X-Forwarded-For"),
+                                       HN("X-Forwarded-Proto"),
+                                       HN("X-Forwarded-Host"),
+                                       HN("Forwarded"),
+                                       HN("X-Request-ID"),
+                                       HN("X-Consumer-ID"),
+                                       HN("Expect")};
+
+static int name_in(const header_name *set, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (set[i].len == len && strncasecmp(name, set[i].name, len) == 0) return 1;
+    return 0;
+}
 
 int colony__gw_list_has(const char *list, const char *token, size_t len)
 {
@@ -28,23 +59,16 @@ int colony__gw_list_has(const char *list, const char *token, size_t len)
 
 int colony__gw_hop_by_hop(const char *name, size_t name_len, const char *connection)
 {
-    for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++)
-        if (strlen(hop_by_hop[i]) == name_len && strncasecmp(name, hop_by_hop[i], name_len) == 0)
-            return 1;
+    if (name_in(hop_by_hop, sizeof(hop_by_hop) / sizeof(hop_by_hop[0]), name, name_len)) return 1;
     return colony__gw_list_has(connection, name, name_len);
 }
 
 /* Headers the gateway sets itself, or that no client may set: identity headers
  * (X-User-*) come only from the gateway's own authentication. */
-static int replaced_by_gateway(const char *name)
+static int replaced_by_gateway(const char *name, size_t len)
 {
-    static const char *const replaced[] = {
-        "Host",      "Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
-        "Forwarded", "X-Request-ID",   "X-Consumer-ID"};
-    for (size_t i = 0; i < sizeof(replaced) / sizeof(replaced[0]); i++)
-        if (strcasecmp(name, replaced[i]) == 0) return 1;
-    if (strcasecmp(name, "Expect") == 0) return 1; /* 100-continue is per hop (upload.c) */
-    return strncasecmp(name, "X-User-", 7) == 0;
+    if (name_in(replaced, sizeof(replaced) / sizeof(replaced[0]), name, len)) return 1;
+    return len >= 7 && strncasecmp(name, "X-User-", 7) == 0;
 }
 
 static const char *request_id(colony_request *req, colony_arena *a)
@@ -101,9 +125,11 @@ static int build_headers(gw_forward *f, colony_request *req, const char *tracepa
     for (size_t i = 0; i < count; i++) {
         const char *name, *value;
         colony_request_header_at(req, i, &name, &value);
-        if (colony__gw_hop_by_hop(name, strlen(name), connection) || replaced_by_gateway(name))
+        size_t len = strlen(name);
+        if (colony__gw_hop_by_hop(name, len, connection) || replaced_by_gateway(name, len))
             continue;
-        if (traceparent && strcasecmp(name, "traceparent") == 0) continue; /* ours goes */
+        if (traceparent && len == 11 && strcasecmp(name, "traceparent") == 0)
+            continue; /* ours goes */
         f->headers[n++] = name;
         f->headers[n++] = value;
     }

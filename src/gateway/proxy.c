@@ -82,8 +82,12 @@ static void request_over(colony_request *req, int status, void *ud)
     if (pc->upload) colony__gw_upload_abandon(pc->upload); /* a small body being read */
     p->stats.requests++;
     if (p->m_requests) {
-        char code[8];
-        snprintf(code, sizeof(code), "%d", pc->status ? pc->status : 499);
+        char code[4]; /* by hand, not snprintf: once per request */
+        int sc = pc->status >= 100 && pc->status < 1000 ? pc->status : 499;
+        code[0] = (char)('0' + sc / 100);
+        code[1] = (char)('0' + sc / 10 % 10);
+        code[2] = (char)('0' + sc % 10);
+        code[3] = '\0';
         colony_metric_inc(colony_metric_with(p->m_requests, pc->route->match.name, code,
                                              pc->up ? pc->up->conf->name : ""),
                           1);
@@ -301,6 +305,7 @@ void colony__gw_proxy_handle(colony_request *req, void *proxy)
 int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int access_log)
 {
     memset(p, 0, sizeof(*p));
+    colony__gw_malloc_tune(); /* the gateway's process: once at start */
     /* before anything can fail: colony__gw_cache_free is safe after it */
     if (colony__gw_cache_init(&p->cache, GW_CACHE_DEFAULT_MAX_BYTES) != 0) return COLONY_ENOMEM;
     p->loop = loop;

@@ -89,6 +89,10 @@ struct gw_proxy {
     void *close_ud;
 };
 
+/* Sets the process's malloc (glibc) to keep a few MiB of freed heap instead
+ * of trimming and regrowing it per request (proxy_malloc.c). 1 if applied,
+ * 0 where the allocator is not glibc's. */
+int colony__gw_malloc_tune(void);
 /* Sets up p on loop (client, metrics in m, which may be NULL). 0 or ENOMEM. */
 int colony__gw_proxy_init(gw_proxy *p, uv_loop_t *loop, colony_metrics *m, int access_log);
 /* Makes rt the runtime of new requests (takes over the caller's reference). */

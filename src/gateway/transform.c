@@ -27,7 +27,10 @@ int colony__gw_transform_request(gw_forward *f, const gw_route_conf *r, size_t *
     size_t n = 0;
     for (size_t i = 0; i < old; i += 2) {
         const char *name = f->headers[i];
-        if (replaced(ops, name, strlen(name)) || strcasecmp(name, COLONY_DEADLINE_HEADER) == 0)
+        size_t len = strlen(name);
+        if ((ops->nset + ops->nremove && replaced(ops, name, len)) ||
+            (len == sizeof(COLONY_DEADLINE_HEADER) - 1 &&
+             strcasecmp(name, COLONY_DEADLINE_HEADER) == 0))
             continue;
         h[n++] = name;
         h[n++] = f->headers[i + 1];
@@ -53,7 +56,12 @@ int colony__gw_transform_request(gw_forward *f, const gw_route_conf *r, size_t *
 
 int colony__gw_transform_deadline(gw_forward *f, size_t deadline_slot, uint64_t left_ms)
 {
-    char *value = colony_arena_sprintf(f->arena, "%llu", (unsigned long long)left_ms);
+    /* by hand: colony_arena_sprintf runs vsnprintf twice, per request */
+    char digits[24], *d = digits + sizeof(digits);
+    do
+        *--d = (char)('0' + left_ms % 10);
+    while ((left_ms /= 10) != 0);
+    char *value = colony_arena_strndup(f->arena, d, (size_t)(digits + sizeof(digits) - d));
     if (!value) return COLONY_ENOMEM;
     f->headers[deadline_slot + 1] = value;
     return 0;
